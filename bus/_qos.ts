@@ -1,0 +1,81 @@
+/**
+ * Throughput counters folded into one-second windows on the monotonic clock.
+ */
+
+import type { MonotonicClock } from "./_clock.ts";
+
+/** Measured throughput of one stream. */
+export interface Qos {
+  /** Video bits per second over the last completed window. */
+  readonly videoBitrateBps: number;
+  /** Audio bits per second over the last completed window. */
+  readonly audioBitrateBps: number;
+  /** Video frames per second over the last completed window. */
+  readonly fps: number;
+  /** Frames published since the stream started. */
+  readonly totalFrames: number;
+  /** Payload bytes published since the stream started. */
+  readonly totalBytes: number;
+}
+
+const WINDOW_MS = 1000;
+
+/** Counts published frames and turns each completed window into rates. */
+export class QosMeter {
+  #clock: MonotonicClock;
+  #totalFrames = 0;
+  #totalBytes = 0;
+  #windowStart: number | undefined;
+  #videoBytes = 0;
+  #audioBytes = 0;
+  #videoFrames = 0;
+  #rates = { video: 0, audio: 0, fps: 0 };
+  /** When the latest window closed, so stale rates read as zero. */
+  #ratesAt = 0;
+  lastFrameMs: number;
+
+  constructor(clock: MonotonicClock) {
+    this.#clock = clock;
+    this.lastFrameMs = clock();
+  }
+
+  record(bytes: number, isAudio: boolean): void {
+    const now = this.#clock();
+    this.#totalFrames++;
+    this.#totalBytes += bytes;
+    this.lastFrameMs = now;
+    if (this.#windowStart === undefined) {
+      // The first frame opens the first window; rates count what arrives in (start, end].
+      this.#windowStart = now;
+      return;
+    }
+    if (isAudio) this.#audioBytes += bytes;
+    else {
+      this.#videoBytes += bytes;
+      this.#videoFrames++;
+    }
+    const elapsed = now - this.#windowStart;
+    if (elapsed < WINDOW_MS) return;
+    const seconds = elapsed / 1000;
+    this.#rates = {
+      video: Math.round((this.#videoBytes * 8) / seconds),
+      audio: Math.round((this.#audioBytes * 8) / seconds),
+      fps: this.#videoFrames / seconds,
+    };
+    this.#ratesAt = now;
+    this.#windowStart = now;
+    this.#videoBytes = this.#audioBytes = this.#videoFrames = 0;
+  }
+
+  snapshot(): Qos {
+    // A publisher that stopped sending has no current rate, whatever the last window said.
+    const fresh = this.#clock() - this.#ratesAt <= 2 * WINDOW_MS;
+    return {
+      videoBitrateBps: fresh ? this.#rates.video : 0,
+      audioBitrateBps: fresh ? this.#rates.audio : 0,
+      fps: fresh ? this.#rates.fps : 0,
+      totalFrames: this.#totalFrames,
+      totalBytes: this.#totalBytes,
+    };
+  }
+}

@@ -1,0 +1,434 @@
+/**
+ * The live stream handle: one publisher, a shared ring, any number of subscribers
+ * each reading the ring as a `ReadableStream` at its own cursor.
+ *
+ * @module
+ */
+
+import { FrameFlags, type MediaFrame } from "./frame.ts";
+import { FrameRing } from "./ring.ts";
+import { GopCache } from "./_gop_cache.ts";
+import { type Qos, QosMeter } from "./_qos.ts";
+import { type MonotonicClock, monotonicMs } from "./_clock.ts";
+import type { Observer, StreamKey } from "./observe.ts";
+
+export type { Qos } from "./_qos.ts";
+export type { MonotonicClock } from "./_clock.ts";
+
+/** Where a stream is in its life. */
+export type StreamState = "idle" | "publishing" | "recording" | "transcoding" | "ended";
+
+/**
+ * What is known about a stream: set by its ingest through
+ * {@linkcode StreamHandle.updateMetadata}, with measured rates overlaid by
+ * {@linkcode StreamHandle.metadata}.
+ */
+export interface StreamMetadata {
+  /** The stream's `"app/stream"` key. */
+  readonly key: StreamKey;
+  /** The publisher's address, when the ingest knows it. */
+  publisherAddr?: string;
+  /** Video width in pixels (0 when unknown). */
+  width: number;
+  /** Video height in pixels (0 when unknown). */
+  height: number;
+  /** Video frames per second: measured while publishing, else what the ingest declared. */
+  fps: number;
+  /** Measured video bitrate in bits per second. */
+  videoBitrateBps: number;
+  /** Measured audio bitrate in bits per second. */
+  audioBitrateBps: number;
+  /** Wall-clock time of the first frame (Unix ms; 0 before it), for display only. */
+  startedAtMs: number;
+  /** The ingest protocol, e.g. `"rtmp"` (empty when unknown). */
+  ingestProtocol: string;
+  /** The video codec string, e.g. `"avc1.64001f"`, when known. */
+  videoCodec?: string;
+  /** The audio codec string, e.g. `"mp4a.40.2"`, when known. */
+  audioCodec?: string;
+}
+
+/** Options for {@linkcode StreamHandle}. */
+export interface StreamHandleOptions {
+  /** The application name, e.g. `"live"`. */
+  app: string;
+  /** The stream name within the app. */
+  stream: string;
+  /** Ring slots: how far a subscriber may fall behind before it skips frames. */
+  capacity: number;
+  /** Most frames kept from the current GOP for late joiners (0, the default, keeps none). */
+  gopCapacity?: number;
+  /** Telemetry hooks. */
+  observer?: Observer;
+  /** Monotonic milliseconds; defaults to `performance.now()`. Inject to drive time in tests. */
+  clock?: MonotonicClock;
+}
+
+/** Options for {@linkcode StreamHandle.subscribe}. */
+export interface SubscribeOptions {
+  /** Start with {@linkcode StreamHandle.replayBuffer} (configs, then the current GOP). */
+  replay?: boolean;
+  /** Close the subscription once it has skipped more than this many frames in all. */
+  maxLag?: number;
+}
+
+/** Something a stream can be packaged into: a frame sink, or an object that has one. */
+export type FrameSinkLike = WritableStream<MediaFrame> | {
+  readonly writable: WritableStream<MediaFrame>;
+};
+
+/** Options for {@linkcode StreamHandle.driveTo} and {@linkcode StreamHandle.packageTo}. */
+export interface DriveOptions {
+  /** Stops the drive when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One reader's view of a stream: a `ReadableStream<MediaFrame>` with a high-water mark of
+ * zero that pulls straight from the shared ring, so it holds no queue of its own. Get one
+ * from {@linkcode StreamHandle.subscribe}.
+ *
+ * @example
+ * ```ts
+ * import { StreamHandle } from "@arcly/stream";
+ *
+ * const handle = new StreamHandle({ app: "live", stream: "a", capacity: 64 });
+ * const sub = handle.subscribe();
+ * handle.close();
+ * for await (const _frame of sub) { /* none: the stream ended *\/ }
+ * console.log(sub.dropped, sub.evicted); // 0 false
+ * ```
+ */
+export interface Subscription extends ReadableStream<MediaFrame> {
+  /** Frames this subscriber has skipped because it fell behind. */
+  readonly dropped: number;
+  /** Whether the subscription ended because it passed its `maxLag`. */
+  readonly evicted: boolean;
+}
+
+/** What a cursor needs from its stream, made once per stream. */
+interface CursorHooks {
+  readonly ring: FrameRing;
+  startsGop(frame: MediaFrame): boolean;
+  lagged(skipped: number): void;
+  evicted(): void;
+  released(): void;
+}
+
+/** What a new subscriber replays before live frames: up to two configs, then a GOP prefix. */
+interface ReplayPlan {
+  readonly configs: readonly MediaFrame[];
+  readonly gop: readonly MediaFrame[];
+  readonly gopLength: number;
+}
+
+const NOTHING_TO_REPLAY: ReplayPlan = { configs: [], gop: [], gopLength: 0 };
+
+/** A subscription: its cursor into the ring and its place in the replay. */
+class RingSubscription extends ReadableStream<MediaFrame> implements Subscription {
+  dropped = 0;
+  evicted = false;
+
+  constructor(hooks: CursorHooks, replay: ReplayPlan, maxLag: number) {
+    const ring = hooks.ring;
+    let seq = ring.head;
+    let configAt = 0;
+    let gopAt = 0;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      replay = NOTHING_TO_REPLAY;
+      hooks.released();
+    };
+    const end = (controller: ReadableStreamDefaultController<MediaFrame>) => {
+      release();
+      controller.close();
+    };
+    /** Jump past overwritten frames; false when that costs the subscription its place. */
+    const resync = (): boolean => {
+      let target = ring.oldest;
+      for (let at = target; at < ring.head; at++) {
+        if (hooks.startsGop(ring.at(at)!)) {
+          target = at;
+          break;
+        }
+      }
+      const skipped = target - seq;
+      seq = target;
+      this.dropped += skipped;
+      hooks.lagged(skipped);
+      if (this.dropped <= maxLag) return true;
+      this.evicted = true;
+      hooks.evicted();
+      return false;
+    };
+    /** Hand over the next frame if one is ready; false when the reader has to wait. */
+    const deliver = (controller: ReadableStreamDefaultController<MediaFrame>): boolean => {
+      if (configAt < replay.configs.length) {
+        controller.enqueue(replay.configs[configAt++]);
+        return true;
+      }
+      while (gopAt < replay.gopLength) {
+        const frame = replay.gop[gopAt++];
+        if (replay.configs.includes(frame)) continue;
+        controller.enqueue(frame);
+        return true;
+      }
+      if (seq < ring.oldest && !resync()) {
+        end(controller);
+        return true;
+      }
+      if (seq < ring.head) {
+        controller.enqueue(ring.at(seq++)!);
+        return true;
+      }
+      if (!ring.closed) return false;
+      end(controller);
+      return true;
+    };
+    const wait = async (controller: ReadableStreamDefaultController<MediaFrame>) => {
+      do await ring.changed(); while (!released && !deliver(controller));
+    };
+    super({
+      // Synchronous while frames are ready: an async pull would cost a promise per frame.
+      pull: (controller) => deliver(controller) ? undefined : wait(controller),
+      cancel: release,
+    }, { highWaterMark: 0 });
+  }
+}
+
+/**
+ * A live stream: the publisher calls {@linkcode StreamHandle.publish}, every reader calls
+ * {@linkcode StreamHandle.subscribe}. Frames are shared by reference through one
+ * fixed-capacity ring; publishing never waits and costs the same for any number of
+ * readers. A reader that falls more than a ring behind skips ahead (to a keyframe where
+ * one is buffered) and, past its `maxLag`, is evicted; nobody else notices.
+ *
+ * @example Publish and subscribe
+ * ```ts
+ * import { FrameFlags, StreamHandle } from "@arcly/stream";
+ *
+ * const handle = new StreamHandle({ app: "live", stream: "cam", capacity: 256, gopCapacity: 256 });
+ * const sub = handle.subscribe({ replay: true });
+ * handle.publish({
+ *   track: 0, kind: "video", codec: "h264", pts: 0, dts: 0,
+ *   flags: FrameFlags.KEYFRAME, data: new Uint8Array([0, 0, 0, 1, 0x65]),
+ * });
+ * handle.close();
+ * for await (const frame of sub) console.log(frame.pts); // 0
+ * ```
+ */
+export class StreamHandle {
+  /** The application name. */
+  readonly app: string;
+  /** The stream name within the app. */
+  readonly stream: string;
+  /** `"app/stream"`. */
+  readonly key: StreamKey;
+  /** Most frames kept from the current GOP for late joiners. */
+  readonly gopCapacity: number;
+  #ring: FrameRing;
+  #gop: GopCache;
+  #qos: QosMeter;
+  #observer: Observer;
+  #clock: MonotonicClock;
+  #videoConfig: MediaFrame | undefined;
+  #audioConfig: MediaFrame | undefined;
+  #hasVideo = false;
+  #subscribers = 0;
+  #state: StreamState = "idle";
+  #metadata: StreamMetadata;
+  #ended = new AbortController();
+  #hooks: CursorHooks;
+
+  /** Make a stream with an empty ring of `capacity` slots. */
+  constructor(options: StreamHandleOptions) {
+    this.app = options.app;
+    this.stream = options.stream;
+    this.key = `${options.app}/${options.stream}`;
+    this.gopCapacity = options.gopCapacity ?? 0;
+    this.#ring = new FrameRing(options.capacity);
+    this.#gop = new GopCache(this.gopCapacity);
+    this.#clock = options.clock ?? monotonicMs;
+    this.#qos = new QosMeter(this.#clock);
+    this.#observer = options.observer ?? {};
+    this.#metadata = {
+      key: this.key,
+      width: 0,
+      height: 0,
+      fps: 0,
+      videoBitrateBps: 0,
+      audioBitrateBps: 0,
+      startedAtMs: 0,
+      ingestProtocol: "",
+    };
+    this.#hooks = {
+      ring: this.#ring,
+      startsGop: (frame) => this.#startsGop(frame),
+      lagged: (skipped) => this.#observer.onSubscriberLagged?.(this.key, skipped),
+      evicted: () => this.#observer.onSubscriberEvicted?.(this.key),
+      released: () => this.#subscribers--,
+    };
+  }
+
+  /** Ring slots. */
+  get capacity(): number {
+    return this.#ring.capacity;
+  }
+
+  /**
+   * Hand a frame to every subscriber. Synchronous and constant-time: the frame is stored
+   * by reference in the ring and waiting readers are woken once. Returns how many
+   * subscribers are attached; 0 once the stream is closed (the frame is then dropped).
+   */
+  publish(frame: MediaFrame): number {
+    if (this.#ring.closed) return 0;
+    this.#observer.onFrame?.(this.key, frame);
+    if (frame.kind === "video") this.#hasVideo = true;
+    if (frame.flags & FrameFlags.CONFIG) {
+      if (frame.kind === "video") this.#videoConfig = frame;
+      else this.#audioConfig = frame;
+    } else if (this.#gop.add(frame, this.#startsGop(frame))) {
+      this.#observer.onGopTruncated?.(this.key, this.gopCapacity);
+    }
+    if (this.#metadata.startedAtMs === 0) this.#metadata.startedAtMs = Date.now();
+    this.#qos.record(frame.data.byteLength, frame.kind === "audio");
+    this.#ring.push(frame);
+    return this.#subscribers;
+  }
+
+  /**
+   * Read the stream from now on (after the replay buffer with `replay: true`). The
+   * returned stream pulls from the shared ring; cancelling it frees its place. It ends
+   * when the stream closes (after the frames still buffered) or when `maxLag` is passed.
+   */
+  subscribe(options: SubscribeOptions = {}): Subscription {
+    const replay = options.replay && !this.closed ? this.#replayPlan() : NOTHING_TO_REPLAY;
+    this.#subscribers++;
+    return new RingSubscription(this.#hooks, replay, options.maxLag ?? Infinity);
+  }
+
+  /**
+   * What a late joiner needs before live frames: the cached video config, the cached
+   * audio config, then the current GOP from its keyframe, each frame once.
+   */
+  replayBuffer(): MediaFrame[] {
+    const { configs, gop, gopLength } = this.#replayPlan();
+    const out = [...configs];
+    for (let i = 0; i < gopLength; i++) if (!configs.includes(gop[i])) out.push(gop[i]);
+    return out;
+  }
+
+  /** The replay buffer by reference: no frame list is copied per subscriber. */
+  #replayPlan(): ReplayPlan {
+    const configs: MediaFrame[] = [];
+    if (this.#videoConfig) configs.push(this.#videoConfig);
+    if (this.#audioConfig) configs.push(this.#audioConfig);
+    const { frames, length } = this.#gop.snapshot();
+    return { configs, gop: frames, gopLength: length };
+  }
+
+  /** The latest video and audio `CONFIG` frames. */
+  cachedConfigs(): { video?: MediaFrame; audio?: MediaFrame } {
+    return { video: this.#videoConfig, audio: this.#audioConfig };
+  }
+
+  /** Measured throughput: rates over the last one-second window, and totals. */
+  qos(): Qos {
+    return this.#qos.snapshot();
+  }
+
+  /** Monotonic time of the latest frame (or of creation before the first one). */
+  get lastFrameMs(): number {
+    return this.#qos.lastFrameMs;
+  }
+
+  /** How many subscriptions are open. */
+  get subscriberCount(): number {
+    return this.#subscribers;
+  }
+
+  /** Whether {@linkcode StreamHandle.close} was called. */
+  get closed(): boolean {
+    return this.#ring.closed;
+  }
+
+  /** Aborted when the stream closes, so ingest and egress can tie their lifetime to it. */
+  get signal(): AbortSignal {
+    return this.#ended.signal;
+  }
+
+  /** The lifecycle state; `"ended"` once closed. */
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /** Move to another lifecycle state. A closed stream stays `"ended"`. */
+  setState(state: StreamState): void {
+    if (!this.closed) this.#state = state;
+  }
+
+  /** A copy of the metadata with measured fps and bitrates overlaid. */
+  metadata(): StreamMetadata {
+    const qos = this.#qos.snapshot();
+    return {
+      ...this.#metadata,
+      videoBitrateBps: qos.videoBitrateBps,
+      audioBitrateBps: qos.audioBitrateBps,
+      fps: qos.fps > 0 ? qos.fps : this.#metadata.fps,
+    };
+  }
+
+  /** Change the metadata in place, e.g. `h.updateMetadata((m) => { m.width = 1920; })`. */
+  updateMetadata(update: (metadata: StreamMetadata) => void): void {
+    update(this.#metadata);
+  }
+
+  /**
+   * End the stream: no more frames are accepted, every subscription ends once it has read
+   * what is buffered, and {@linkcode StreamHandle.signal} aborts. Idempotent.
+   */
+  close(): void {
+    if (this.#ring.closed) return;
+    this.#ring.close();
+    this.#state = "ended";
+    this.#ended.abort(new DOMException(`stream ${this.key} ended`, "AbortError"));
+  }
+
+  /**
+   * Play the stream into `sink`: the replay buffer, then live frames. When the stream ends
+   * the sink is closed; when `signal` aborts the sink is aborted and this resolves; when
+   * the sink fails this rejects.
+   */
+  async driveTo(sink: WritableStream<MediaFrame>, options: DriveOptions = {}): Promise<void> {
+    const { signal } = options;
+    try {
+      await this.subscribe({ replay: true }).pipeTo(sink, { signal });
+    } catch (error) {
+      if (!signal?.aborted || error !== signal.reason) throw error;
+    }
+  }
+
+  /**
+   * Feed the stream into a packager (HLS segmenter, recorder…): the replay buffer, which
+   * carries the configs published before the packager existed, then live frames. Whether
+   * the stream ends or `signal` aborts, the packager is closed so it can finish its output.
+   */
+  async packageTo(packager: FrameSinkLike, options: DriveOptions = {}): Promise<void> {
+    const { signal } = options;
+    const writable = packager instanceof WritableStream ? packager : packager.writable;
+    try {
+      await this.subscribe({ replay: true }).pipeTo(writable, { signal, preventAbort: true });
+    } catch (error) {
+      if (!signal?.aborted || error !== signal.reason) throw error;
+      await writable.close();
+    }
+  }
+
+  /** Whether `frame` anchors a new GOP: a video keyframe (any keyframe without video). */
+  #startsGop(frame: MediaFrame): boolean {
+    return (frame.flags & (FrameFlags.KEYFRAME | FrameFlags.CONFIG)) === FrameFlags.KEYFRAME &&
+      (frame.kind === "video" || !this.#hasVideo);
+  }
+}
