@@ -1,0 +1,202 @@
+/**
+ * Test helpers around the installed ffmpeg and ffprobe: make fixtures at test
+ * time (cached per process in one temp dir), check that ffmpeg decodes a file
+ * cleanly, and read per-stream packet lists with `ffprobe -show_packets`.
+ */
+
+/** What a finished ffmpeg or ffprobe process printed. */
+export interface ToolOutput {
+  /** Exit code. */
+  code: number;
+  /** Standard output as text. */
+  stdout: string;
+  /** Standard error as text. */
+  stderr: string;
+}
+
+/** Runs `cmd` with `args` (no stdin) and collects its output. */
+export async function run(cmd: string, args: readonly string[]): Promise<ToolOutput> {
+  const out = await new Deno.Command(cmd, { args: [...args], stdin: "null" }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/** Runs ffmpeg with `-hide_banner -nostdin` prepended. */
+export function ffmpeg(args: readonly string[]): Promise<ToolOutput> {
+  return run("ffmpeg", ["-hide_banner", "-nostdin", ...args]);
+}
+
+let tempDir: Promise<string> | undefined;
+
+/** The per-process temp dir holding fixtures; removed when the process unloads. */
+export function fixtureDir(): Promise<string> {
+  tempDir ??= Deno.makeTempDir({ prefix: "arcly-fixtures-" }).then((dir) => {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // already gone
+      }
+    });
+    return dir;
+  });
+  return tempDir;
+}
+
+const fixtures = new Map<string, { key: string; path: Promise<string> }>();
+
+/**
+ * Makes `name` in the fixture dir with `ffmpeg -v error -y <args> <path>` and
+ * returns its path. The same name and args are made once per process; reusing
+ * a name with other args throws.
+ *
+ * @example
+ * ```ts
+ * const flv = await makeFixture("av.flv", [...testsrc(), ...sine(), "-c:v", "libx264", "-c:a", "aac"]);
+ * ```
+ */
+export function makeFixture(name: string, args: readonly string[]): Promise<string> {
+  const key = JSON.stringify(args);
+  const cached = fixtures.get(name);
+  if (cached) {
+    if (cached.key !== key) throw new Error(`fixture ${name} already made with other arguments`);
+    return cached.path;
+  }
+  const path = (async () => {
+    const file = `${await fixtureDir()}/${name}`;
+    const res = await ffmpeg(["-v", "error", "-y", ...args, file]);
+    if (res.code !== 0) throw new Error(`ffmpeg failed making ${name}:\n${res.stderr}`);
+    return file;
+  })();
+  fixtures.set(name, { key, path });
+  return path;
+}
+
+/** A path for a test output file in the fixture dir (not created). */
+export async function tempPath(name: string): Promise<string> {
+  return `${await fixtureDir()}/${name}`;
+}
+
+/** Input args for a lavfi `testsrc2` video source. */
+export function testsrc(
+  { size = "320x240", rate = 25, duration = 2 }: {
+    size?: string;
+    rate?: number;
+    duration?: number;
+  } = {},
+): string[] {
+  return ["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=${rate}:duration=${duration}`];
+}
+
+/** Input args for a lavfi `sine` audio source. */
+export function sine(
+  { sampleRate = 48000, duration = 2, frequency = 440 }: {
+    sampleRate?: number;
+    duration?: number;
+    frequency?: number;
+  } = {},
+): string[] {
+  return [
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=${frequency}:sample_rate=${sampleRate}:duration=${duration}`,
+  ];
+}
+
+let encoders: Promise<string> | undefined;
+
+/** Whether this ffmpeg has the encoder `name` (e.g. `libx265`). */
+export async function hasEncoder(name: string): Promise<boolean> {
+  encoders ??= ffmpeg(["-encoders"]).then((r) => r.stdout);
+  return new RegExp(`^ \\S{6} ${name} `, "m").test(await encoders);
+}
+
+/**
+ * Decodes `path` fully with `ffmpeg -v warning -xerror -i <path> -f null -`.
+ * A clean file gives code 0 and an empty stderr.
+ */
+export function decodeCheck(path: string, inputArgs: readonly string[] = []): Promise<ToolOutput> {
+  return ffmpeg(["-v", "warning", "-xerror", ...inputArgs, "-i", path, "-f", "null", "-"]);
+}
+
+/** One packet as ffprobe reports it, times in the stream's time base. */
+export interface ProbePacket {
+  /** Presentation time, or undefined when ffprobe reports N/A. */
+  pts?: number;
+  /** Decode time, or undefined when ffprobe reports N/A. */
+  dts?: number;
+  /** Duration, when known. */
+  duration?: number;
+  /** Payload bytes. */
+  size: number;
+  /** The `K` flag. */
+  keyframe: boolean;
+  /** ffprobe's flag string (e.g. `K_`). */
+  flags: string;
+}
+
+/** One stream with its packets, in file order. */
+export interface ProbeStream {
+  /** Stream index in the file. */
+  index: number;
+  /** `video`, `audio`, ... */
+  codecType: string;
+  /** ffprobe's codec name (`h264`, `hevc`, `aac`, ...). */
+  codecName: string;
+  /** The time base as [numerator, denominator]. */
+  timeBase: [number, number];
+  /** Packets of this stream in file order. */
+  packets: ProbePacket[];
+  /** Every other field ffprobe reported for the stream (width, sample_rate, profile, ...). */
+  info: Record<string, unknown>;
+}
+
+/** Runs `ffprobe -show_streams -show_packets -of json` on `path`. */
+export async function probePackets(
+  path: string,
+  inputArgs: readonly string[] = [],
+): Promise<ProbeStream[]> {
+  const res = await run("ffprobe", [
+    "-v",
+    "error",
+    ...inputArgs,
+    "-show_streams",
+    "-show_packets",
+    "-of",
+    "json",
+    path,
+  ]);
+  if (res.code !== 0) throw new Error(`ffprobe failed on ${path}:\n${res.stderr}`);
+  // deno-lint-ignore no-explicit-any
+  const json = JSON.parse(res.stdout) as { streams?: any[]; packets?: any[] };
+  const streams: ProbeStream[] = (json.streams ?? []).map((s) => {
+    const [num, den] = String(s.time_base).split("/").map(Number);
+    return {
+      index: s.index,
+      codecType: s.codec_type,
+      codecName: s.codec_name,
+      timeBase: [num, den],
+      packets: [],
+      info: s,
+    };
+  });
+  for (const p of json.packets ?? []) {
+    const stream = streams.find((s) => s.index === p.stream_index);
+    if (!stream) throw new Error(`ffprobe packet for unknown stream ${p.stream_index}`);
+    stream.packets.push({
+      pts: p.pts === undefined ? undefined : Number(p.pts),
+      dts: p.dts === undefined ? undefined : Number(p.dts),
+      duration: p.duration === undefined ? undefined : Number(p.duration),
+      size: Number(p.size),
+      keyframe: String(p.flags ?? "").includes("K"),
+      flags: String(p.flags ?? ""),
+    });
+  }
+  return streams;
+}
+
+/** Converts `value` in `timeBase` to the 90 kHz clock, rounded to the nearest tick. */
+export function to90k(value: number, timeBase: [number, number]): number {
+  return Math.round((value * 90000 * timeBase[0]) / timeBase[1]);
+}
