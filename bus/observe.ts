@@ -70,5 +70,36 @@ export interface Logger {
   error(message: string): void;
 }
 
+/**
+ * One observer that forwards every event to each of `observers` in order.
+ *
+ * @example
+ * ```ts
+ * import { combineObservers, type Observer } from "@arcly/stream";
+ *
+ * const log: Observer = { onPublish: (key) => console.log("publish", key) };
+ * const count: Observer = { onUnpublish: () => {} };
+ * const observer = combineObservers(log, count);
+ * observer.onPublish?.("live/a", { protocol: "rtmp" });
+ * ```
+ */
+export function combineObservers(...observers: Observer[]): Observer {
+  const each = <K extends keyof Observer>(name: K) => {
+    const hooks = observers.map((o) => o[name]?.bind(o)).filter((h) => h !== undefined);
+    if (hooks.length === 0) return undefined;
+    return ((...args: unknown[]) => {
+      for (const hook of hooks) (hook as (...a: unknown[]) => void)(...args);
+    }) as Observer[K];
+  };
+  return {
+    onFrame: each("onFrame"),
+    onSubscriberLagged: each("onSubscriberLagged"),
+    onSubscriberEvicted: each("onSubscriberEvicted"),
+    onGopTruncated: each("onGopTruncated"),
+    onPublish: each("onPublish"),
+    onUnpublish: each("onUnpublish"),
+  };
+}
+
 /** A logger that discards everything. */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
