@@ -158,7 +158,8 @@ export function lengthPrefixedFromNalUnits(nals: readonly Uint8Array[]): Uint8Ar
 /**
  * Rewrites NAL units framed with `lengthSize`-byte lengths (1, 2, 3 or 4, as
  * `lengthSizeMinusOne + 1` in a decoder configuration record) into the
- * kernel's 4-byte form. Returns `data` itself when `lengthSize` is 4.
+ * kernel's 4-byte form. Returns `data` itself (after checking its lengths)
+ * when `lengthSize` is 4.
  *
  * @throws {RangeError} when a length runs past the end or `lengthSize` is invalid.
  * @example
@@ -169,7 +170,10 @@ export function lengthPrefixedFromNalUnits(nals: readonly Uint8Array[]): Uint8Ar
  * ```
  */
 export function toFourByteLengths(data: Uint8Array, lengthSize: number): Uint8Array {
-  if (lengthSize === 4) return data;
+  if (lengthSize === 4) {
+    for (let pos = 0; pos < data.length;) pos += 4 + readLength(data, pos, 4);
+    return data;
+  }
   if (lengthSize !== 1 && lengthSize !== 2 && lengthSize !== 3) {
     throw new RangeError(`NAL length size must be 1, 2, 3 or 4, not ${lengthSize}`);
   }
@@ -200,7 +204,7 @@ function readLength(data: Uint8Array, pos: number, size: number): number {
     throw new RangeError(`NAL length prefix truncated at byte ${pos} of ${data.length}`);
   }
   let len = 0;
-  for (let i = 0; i < size; i++) len = (len << 8) | data[pos + i];
+  for (let i = 0; i < size; i++) len = len * 256 + data[pos + i];
   if (len > data.length - pos - size) {
     throw new RangeError(`NAL unit of ${len} bytes overruns the access unit at byte ${pos + size}`);
   }

@@ -130,6 +130,8 @@ export interface ProbePacket {
   duration?: number;
   /** Payload bytes. */
   size: number;
+  /** Byte position of the packet in the file, when ffprobe knows it. */
+  pos?: number;
   /** The `K` flag. */
   keyframe: boolean;
   /** ffprobe's flag string (e.g. `K_`). */
@@ -189,6 +191,7 @@ export async function probePackets(
       dts: p.dts === undefined ? undefined : Number(p.dts),
       duration: p.duration === undefined ? undefined : Number(p.duration),
       size: Number(p.size),
+      pos: p.pos === undefined ? undefined : Number(p.pos),
       keyframe: String(p.flags ?? "").includes("K"),
       flags: String(p.flags ?? ""),
     });

@@ -12,6 +12,7 @@ import {
 import { lengthPrefixedFromNalUnits, splitAnnexB } from "../../../media/codec/nal.ts";
 import { hasEncoder, makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
 import { fuzzParser } from "./_fuzz.ts";
+import { findBox } from "./_mp4.ts";
 
 const x265 = await hasEncoder("libx265");
 
@@ -246,19 +247,9 @@ Deno.test({
   fn: async () => {
     const { path, vps, sps, pps } = await x265Stream("320x240");
     const mp4 = await makeFixture("x265-320x240.mp4", ["-i", path, "-c", "copy"]);
-    const bytes = await Deno.readFile(mp4);
-    let at = -1;
-    for (let i = 4; i + 4 < bytes.length; i++) {
-      if (
-        bytes[i] === 0x68 && bytes[i + 1] === 0x76 && bytes[i + 2] === 0x63 && bytes[i + 3] === 0x43
-      ) {
-        at = i;
-        break;
-      }
-    }
-    assert.ok(at > 0, "hvcC box not found");
-    const size = new DataView(bytes.buffer).getUint32(at - 4);
-    const theirs = parseHevcConfig(bytes.subarray(at + 4, at - 4 + size));
+    const hvcC = findBox(await Deno.readFile(mp4), "hvcC");
+    assert.ok(hvcC, "hvcC box not found");
+    const theirs = parseHevcConfig(hvcC);
     const ours = parseHevcConfig(buildHevcConfig({ vps, sps, pps }));
     for (
       const k of [

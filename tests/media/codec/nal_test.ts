@@ -58,6 +58,7 @@ Deno.test("writeAnnexB replaces lengths by start codes without touching the inpu
 Deno.test("toFourByteLengths converts 1-, 2- and 3-byte lengths", () => {
   const four = lengthPrefixedFromNalUnits([sps, idr]);
   assert.equal(toFourByteLengths(four, 4), four);
+  assert.throws(() => toFourByteLengths(four.subarray(0, 14), 4), /overruns/);
   assert.deepEqual(toFourByteLengths(new Uint8Array([4, ...sps, 7, ...idr]), 1), four);
   assert.deepEqual(toFourByteLengths(new Uint8Array([0, 4, ...sps, 0, 7, ...idr]), 2), four);
   assert.deepEqual(toFourByteLengths(new Uint8Array([0, 0, 4, ...sps, 0, 0, 7, ...idr]), 3), four);
@@ -77,6 +78,7 @@ Deno.test("fuzz: NAL framing functions return or throw RangeError", () => {
   const au = lengthPrefixedFromNalUnits([sps, pps, idr]);
   fuzzParser("splitLengthPrefixed", splitLengthPrefixed, au);
   fuzzParser("toFourByteLengths/2", (d) => toFourByteLengths(d, 2), new Uint8Array([0, 4, ...sps]));
+  fuzzParser("toFourByteLengths/4", (d) => toFourByteLengths(d, 4), au);
   fuzzParser("writeAnnexB", (d) => writeAnnexB(d, new Uint8Array(d.length), 0), au);
   const rand = prng(7);
   for (let i = 0; i < 500; i++) {
