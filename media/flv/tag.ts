@@ -261,22 +261,22 @@ function compositionMs(frame: MediaFrame): number {
   return cts;
 }
 
-/** How a video frame is laid out in a tag body: header bytes and packet type. */
-function videoLayout(frame: MediaFrame): { header: number; packetType: number } {
+/**
+ * How a video frame is laid out in a tag body, packed to avoid an allocation
+ * per frame: header bytes × 16 + packet type.
+ */
+function videoLayout(frame: MediaFrame): number {
   const config = (frame.flags & FrameFlags.CONFIG) !== 0;
   switch (frame.codec) {
     case "h264":
-      return { header: 5, packetType: config ? 0 : 1 };
+      return 5 * 16 + (config ? 0 : 1);
     case "h265":
-      if (config) return { header: 5, packetType: PacketType.SEQUENCE_START };
+      if (config) return 5 * 16 + PacketType.SEQUENCE_START;
       return compositionMs(frame) === 0
-        ? { header: 5, packetType: PacketType.CODED_FRAMES_X }
-        : { header: 8, packetType: PacketType.CODED_FRAMES };
+        ? 5 * 16 + PacketType.CODED_FRAMES_X
+        : 8 * 16 + PacketType.CODED_FRAMES;
     case "av1":
-      return {
-        header: 5,
-        packetType: config ? PacketType.SEQUENCE_START : PacketType.CODED_FRAMES,
-      };
+      return 5 * 16 + (config ? PacketType.SEQUENCE_START : PacketType.CODED_FRAMES);
     default:
       throw new RangeError(`FLV cannot carry video codec ${frame.codec}`);
   }
@@ -298,7 +298,7 @@ function videoLayout(frame: MediaFrame): { header: number; packetType: number } 
  * ```
  */
 export function videoTagBodySize(frame: MediaFrame): number {
-  return videoLayout(frame).header + frame.data.length;
+  return (videoLayout(frame) >> 4) + frame.data.length;
 }
 
 /**
@@ -322,7 +322,9 @@ export function videoTagBodySize(frame: MediaFrame): number {
  * ```
  */
 export function writeVideoTagBody(frame: MediaFrame, out: Uint8Array, offset: number): number {
-  const { header, packetType } = videoLayout(frame);
+  const layout = videoLayout(frame);
+  const header = layout >> 4;
+  const packetType = layout & 0x0f;
   const size = header + frame.data.length;
   if (offset < 0 || offset + size > out.length) {
     throw new RangeError(`FLV video tag body of ${size} bytes does not fit at offset ${offset}`);
