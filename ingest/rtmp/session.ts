@@ -1,0 +1,614 @@
+/**
+ * One RTMP connection on the server: handshake, chunk stream, the command flow of
+ * publishers and players, and moving frames between the wire and the registry.
+ *
+ * @module
+ */
+
+import {
+  FrameFlags,
+  type Logger,
+  type MediaFrame,
+  PublishError,
+  type Registry,
+  type StreamHandle,
+} from "../../mod.ts";
+import type { Amf0Object, Amf0Value } from "../../media/flv/amf0.ts";
+import { encodeAudioTag, encodeVideoTag, FlvTagDecoder } from "../../media/flv/tag.ts";
+import { TimestampUnwrapper } from "../../media/flv/timestamp.ts";
+import { ChunkReader, ChunkWriter, readControlValue } from "./chunk.ts";
+import {
+  type Command,
+  commandMessage,
+  dataMessage,
+  parseCommand,
+  parseData,
+  statusInfo,
+} from "./command.ts";
+import {
+  acknowledgementMessage,
+  parseUserControl,
+  setChunkSizeMessage,
+  setPeerBandwidthMessage,
+  UserControlEvent,
+  userControlMessage,
+  windowAckSizeMessage,
+} from "./control.ts";
+import { RtmpError } from "./error.ts";
+import { HANDSHAKE_SIZE, serverHandshake } from "./handshake.ts";
+import { MessageType, type RtmpMessage } from "./message.ts";
+import { describeConfig, metadataFromStream, readStreamMetadata } from "./_metadata.ts";
+
+/** Settings shared by every session of one server. */
+export interface SessionSettings {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly chunkSize: number;
+  readonly windowAckSize: number;
+  readonly maxMessageLength: number;
+  readonly maxLag: number;
+}
+
+/** Chunk stream ids the server writes on. */
+const CSID_COMMAND = 3;
+const CSID_AUDIO = 4;
+const CSID_STREAM = 5;
+const CSID_VIDEO = 6;
+
+/** Codecs (E-RTMP FourCC) the server can carry, announced when a client lists its own. */
+const FOURCCS = ["avc1", "hvc1", "av01"];
+
+/** Commands answered with an empty `_result` and otherwise ignored. */
+const HARMLESS = new Set([
+  "getStreamLength",
+  "_checkbw",
+  "checkBandwidth",
+  "FCSubscribe",
+  "FCUnsubscribe",
+  "receiveAudio",
+  "receiveVideo",
+  "pause",
+  "seek",
+  "setBufferLength",
+]);
+
+interface Publishing {
+  readonly handle: StreamHandle;
+  readonly streamId: number;
+  readonly decoder: FlvTagDecoder;
+  readonly clock: TimestampUnwrapper;
+}
+
+interface Playing {
+  readonly handle: StreamHandle;
+  readonly streamId: number;
+  reader?: ReadableStreamDefaultReader<MediaFrame>;
+  stopped: boolean;
+}
+
+/** Encoded media messages shared by every player with the same chunk size and stream id. */
+const sharedMessages = new WeakMap<
+  MediaFrame,
+  { chunkSize: number; streamId: number; bytes: Uint8Array }
+>();
+
+type Phase = "c0c1" | "c2" | "chunks";
+
+/**
+ * The server side of one RTMP connection. {@linkcode RtmpSession.run} reads until
+ * the peer leaves or an error closes the connection; {@linkcode RtmpSession.close}
+ * ends it from outside (shutdown, timeouts).
+ */
+export class RtmpSession {
+  /** `host:port` of the peer. */
+  readonly peer: string;
+  #conn: Deno.Conn;
+  #settings: SessionSettings;
+  #log: Logger;
+  #phase: Phase = "c0c1";
+  #handshake = new Uint8Array(1 + HANDSHAKE_SIZE);
+  #handshakeFilled = 0;
+  #reader: ChunkReader;
+  #writer = new ChunkWriter();
+  #writes: Promise<void> = Promise.resolve();
+  #peerWindow: number;
+  #lastAck = 0;
+  #openedAt = performance.now();
+  #lastActivity = performance.now();
+  #closed = false;
+  #app: string | undefined;
+  #appQuery = "";
+  #nextStreamId = 1;
+  #publishing: Publishing | undefined;
+  #playing: Playing | undefined;
+
+  /** Wrap an accepted connection. */
+  constructor(conn: Deno.Conn, settings: SessionSettings) {
+    this.#conn = conn;
+    this.#settings = settings;
+    this.#log = settings.logger;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.peer = `${addr.hostname}:${addr.port}`;
+    this.#reader = new ChunkReader({ maxMessageLength: settings.maxMessageLength });
+    this.#peerWindow = settings.windowAckSize;
+  }
+
+  /** Serve the connection until it ends; never rejects. */
+  async run(): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    while (!this.#closed) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch (error) {
+        return this.close(`read failed: ${reason(error)}`, "info");
+      }
+      if (n === null) return this.close("peer closed the connection", "info");
+      this.#lastActivity = performance.now();
+      try {
+        await this.#receive(buf.subarray(0, n));
+      } catch (error) {
+        // Bad input (ours or a media parser's RangeError) is the peer's fault; anything else is a bug.
+        const bad = error instanceof RtmpError || error instanceof RangeError;
+        return this.close(reason(error), bad ? "warn" : "error");
+      }
+    }
+  }
+
+  /** Close once for a timeout the server's sweep found. */
+  checkTimeouts(now: number): void {
+    if (this.#phase !== "chunks") {
+      if (now - this.#openedAt > this.#settings.handshakeTimeoutMs) {
+        this.close(`handshake not completed within ${this.#settings.handshakeTimeoutMs} ms`);
+      }
+    } else if (now - this.#lastActivity > this.#settings.idleTimeoutMs) {
+      this.close(`no data in either direction for ${this.#settings.idleTimeoutMs} ms`);
+    }
+  }
+
+  /** End the connection (idempotent): its publish ends, its play stops, the socket closes. */
+  close(why: string, level: "info" | "warn" | "error" = "warn"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#log[level](`rtmp ${this.peer}: closed: ${why}`);
+    this.#endPublish("closed");
+    this.#stopPlay();
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async #receive(bytes: Uint8Array): Promise<void> {
+    let data = bytes;
+    if (this.#phase === "c0c1") {
+      const n = Math.min(data.length, this.#handshake.length - this.#handshakeFilled);
+      this.#handshake.set(data.subarray(0, n), this.#handshakeFilled);
+      this.#handshakeFilled += n;
+      data = data.subarray(n);
+      if (this.#handshakeFilled < this.#handshake.length) return;
+      this.#sendBytes(serverHandshake(this.#handshake));
+      this.#phase = "c2";
+      this.#handshakeFilled = 0;
+    }
+    if (this.#phase === "c2") {
+      const n = Math.min(data.length, HANDSHAKE_SIZE - this.#handshakeFilled);
+      this.#handshakeFilled += n;
+      data = data.subarray(n);
+      if (this.#handshakeFilled < HANDSHAKE_SIZE) return;
+      this.#phase = "chunks";
+    }
+    if (data.length === 0) return;
+    for (const msg of this.#reader.push(data)) {
+      const pending = this.#handle(msg);
+      if (pending) await pending;
+      if (this.#closed) return;
+    }
+    const received = this.#reader.bytesReceived;
+    if (received - this.#lastAck >= this.#peerWindow) {
+      this.#lastAck = received;
+      this.#send(acknowledgementMessage(received));
+    }
+  }
+
+  #handle(msg: RtmpMessage): Promise<void> | void {
+    switch (msg.typeId) {
+      case MessageType.AUDIO:
+      case MessageType.VIDEO:
+        return this.#onMedia(msg.typeId, msg.streamId, msg.timestamp, msg.payload);
+      case MessageType.AGGREGATE:
+        return this.#onAggregate(msg);
+      case MessageType.DATA_AMF0:
+        return this.#onData(msg);
+      case MessageType.COMMAND_AMF0:
+        return this.#onCommand(msg.streamId, parseCommand(msg.payload));
+      case MessageType.COMMAND_AMF3:
+      case MessageType.SHARED_OBJECT_AMF3:
+        throw new RtmpError(`AMF3-encoded messages (type ${msg.typeId}) are not supported`);
+      case MessageType.USER_CONTROL: {
+        const event = parseUserControl(msg.payload);
+        if (event.event === UserControlEvent.PING_REQUEST) {
+          this.#send(userControlMessage(UserControlEvent.PING_RESPONSE, event.value));
+        }
+        return;
+      }
+      case MessageType.WINDOW_ACK_SIZE: {
+        const size = readControlValue(msg.payload, "Window Acknowledgement Size");
+        if (size > 0) this.#peerWindow = size;
+        return;
+      }
+      default:
+        // Acknowledgement, Set Peer Bandwidth, AMF3 data, shared objects: nothing to do.
+        return;
+    }
+  }
+
+  // ---- commands ----
+
+  #onCommand(streamId: number, cmd: Command): Promise<void> | void {
+    if (cmd.name !== "connect" && this.#app === undefined) {
+      throw new RtmpError(`command ${cmd.name} before connect`);
+    }
+    switch (cmd.name) {
+      case "connect":
+        return this.#connect(cmd);
+      case "createStream":
+        this.#result(cmd, null, this.#nextStreamId++);
+        return;
+      case "releaseStream":
+        this.#result(cmd, null);
+        return;
+      case "FCPublish":
+        this.#send(
+          commandMessage(CSID_COMMAND, 0, "onFCPublish", 0, null, {
+            code: "NetStream.Publish.Start",
+            description: String(cmd.args[0] ?? ""),
+          }),
+        );
+        this.#result(cmd, null);
+        return;
+      case "publish":
+        return this.#publish(streamId, cmd);
+      case "play":
+        return this.#play(streamId, cmd);
+      case "FCUnpublish":
+        this.#result(cmd, null);
+        this.#endPublish("FCUnpublish");
+        return;
+      case "deleteStream":
+        this.#closeStream(Number(cmd.args[0]));
+        return;
+      case "closeStream":
+        this.#closeStream(streamId);
+        return;
+      case "_result":
+      case "_error":
+      case "onStatus":
+        return;
+      default:
+        if (HARMLESS.has(cmd.name)) {
+          this.#result(cmd, null, cmd.name === "getStreamLength" ? 0 : undefined);
+        } else if (cmd.transactionId > 0) {
+          this.#send(
+            commandMessage(CSID_COMMAND, 0, "_error", cmd.transactionId, null, {
+              level: "error",
+              code: "NetConnection.Call.Failed",
+              description: `unknown command ${cmd.name}`,
+            }),
+          );
+        }
+    }
+  }
+
+  #connect(cmd: Command): void {
+    if (this.#app !== undefined) throw new RtmpError("second connect on one connection");
+    const info = (cmd.object ?? {}) as Amf0Object;
+    const [app, query] = splitQuery(String(info.app ?? "").replace(/\/+$/, ""));
+    if (!this.#settings.registry.apps.includes(app)) {
+      this.#send(
+        commandMessage(CSID_COMMAND, 0, "_error", cmd.transactionId, null, {
+          level: "error",
+          code: "NetConnection.Connect.Rejected",
+          description: `unknown app ${JSON.stringify(app)}`,
+        }),
+      );
+      this.#closeAfterWrites(`connect to unknown app ${JSON.stringify(app)}`);
+      return;
+    }
+    this.#app = app;
+    this.#appQuery = query;
+    this.#log.info(`rtmp ${this.peer}: connect app=${app}`);
+    this.#send(windowAckSizeMessage(this.#settings.windowAckSize));
+    this.#send(setPeerBandwidthMessage(this.#settings.windowAckSize, 2));
+    this.#send(setChunkSizeMessage(this.#settings.chunkSize));
+    this.#writer.chunkSize = this.#settings.chunkSize;
+    const properties: Amf0Object = { fmsVer: "FMS/3,5,7,7009", capabilities: 31 };
+    if (Array.isArray(info.fourCcList)) {
+      properties.fourCcList = FOURCCS.filter((c) => (info.fourCcList as Amf0Value[]).includes(c));
+    }
+    this.#result(cmd, properties, {
+      level: "status",
+      code: "NetConnection.Connect.Success",
+      description: "Connection succeeded.",
+      objectEncoding: 0,
+    });
+  }
+
+  async #publish(streamId: number, cmd: Command): Promise<void> {
+    const { stream, key, allowed } = await this.#request(cmd, "publish");
+    if (this.#closed) return;
+    const refuse = (code: string, why: string) => {
+      this.#status(streamId, "error", code, why, stream);
+      this.#closeAfterWrites(`publish ${key} refused: ${why}`);
+    };
+    if (!stream) return refuse("NetStream.Publish.BadName", "empty stream name");
+    if (!allowed) return refuse("NetStream.Publish.Denied", "not authorized");
+    let handle: StreamHandle;
+    try {
+      handle = this.#settings.registry.startPublish(this.#app!, stream, {
+        protocol: "rtmp",
+        peer: this.peer,
+      });
+    } catch (error) {
+      if (!(error instanceof PublishError)) throw error;
+      return refuse("NetStream.Publish.BadName", error.message);
+    }
+    this.#publishing = {
+      handle,
+      streamId,
+      decoder: new FlvTagDecoder(),
+      clock: new TimestampUnwrapper(),
+    };
+    handle.signal.addEventListener("abort", () => {
+      if (this.#publishing?.handle === handle) this.close(`stream ${key} was ended by the server`);
+    }, { once: true });
+    this.#log.info(`rtmp ${this.peer}: publish ${key}`);
+    this.#send(userControlMessage(UserControlEvent.STREAM_BEGIN, streamId));
+    this.#status(streamId, "status", "NetStream.Publish.Start", `${key} is now published`, stream);
+  }
+
+  async #play(streamId: number, cmd: Command): Promise<void> {
+    const { stream, key, allowed } = await this.#request(cmd, "read");
+    if (this.#closed) return;
+    if (stream && !allowed) {
+      this.#status(streamId, "error", "NetStream.Play.Failed", "not authorized", stream);
+      return this.#closeAfterWrites(`play ${key} refused: not authorized`);
+    }
+    const handle = this.#settings.registry.get(this.#app!, stream);
+    if (!handle || handle.closed) {
+      this.#status(streamId, "error", "NetStream.Play.StreamNotFound", `${key} not found`, stream);
+      return this.#closeAfterWrites(`play ${key}: stream not found`);
+    }
+    this.#log.info(`rtmp ${this.peer}: play ${key}`);
+    this.#send(userControlMessage(UserControlEvent.STREAM_BEGIN, streamId));
+    this.#status(
+      streamId,
+      "status",
+      "NetStream.Play.Reset",
+      `playing and resetting ${key}`,
+      stream,
+    );
+    this.#status(streamId, "status", "NetStream.Play.Start", `started playing ${key}`, stream);
+    this.#send(dataMessage(CSID_STREAM, streamId, "|RtmpSampleAccess", true, true));
+    this.#send(dataMessage(CSID_STREAM, streamId, "onMetaData", metadataFromStream(handle)));
+    const playing: Playing = { handle, streamId, stopped: false };
+    this.#playing = playing;
+    void this.#playLoop(playing, key);
+  }
+
+  /** Send the replay buffer then live frames until the stream ends or the play stops. */
+  async #playLoop(playing: Playing, key: string): Promise<void> {
+    const sub = playing.handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
+    const reader = sub.getReader();
+    playing.reader = reader;
+    /** Configs replayed before the first media frame take that frame's timestamp. */
+    let held: MediaFrame[] | undefined = [];
+    try {
+      for (;;) {
+        const { value: frame, done } = await reader.read();
+        if (done || playing.stopped) break;
+        if (held) {
+          if (frame.flags & FrameFlags.CONFIG) {
+            held.push(frame);
+            continue;
+          }
+          for (const config of held) this.#sendFrame(config, playing.streamId, frame.dts);
+          held = undefined;
+        }
+        await this.#sendFrame(frame, playing.streamId);
+        if (playing.stopped) break;
+      }
+    } catch (error) {
+      this.close(`playing ${key}: ${reason(error)}`, "error");
+    } finally {
+      reader.releaseLock();
+      void sub.cancel();
+    }
+    if (playing.stopped || this.#playing !== playing) return;
+    this.#playing = undefined;
+    if (sub.evicted) return this.close(`player of ${key} fell too far behind and was evicted`);
+    this.#send(userControlMessage(UserControlEvent.STREAM_EOF, playing.streamId));
+    this.#status(
+      playing.streamId,
+      "status",
+      "NetStream.Play.UnpublishNotify",
+      `${key} is no longer published`,
+      playing.handle.stream,
+    );
+    this.#closeAfterWrites(`stream ${key} ended`, "info");
+  }
+
+  /** Write one frame; `dts` overrides the frame's own decode time (held configs). */
+  #sendFrame(frame: MediaFrame, streamId: number, dts = frame.dts): Promise<void> {
+    const video = frame.kind === "video";
+    const timestamp = toRtmpTime(dts);
+    const shareable = dts === frame.dts;
+    const chunkSize = this.#writer.chunkSize;
+    const cached = shareable ? sharedMessages.get(frame) : undefined;
+    if (cached && cached.chunkSize === chunkSize && cached.streamId === streamId) {
+      return this.#sendBytes(cached.bytes);
+    }
+    const payload = video ? encodeVideoTag(frame) : encodeAudioTag(frame);
+    const bytes = this.#writer.encode({
+      csid: video ? CSID_VIDEO : CSID_AUDIO,
+      typeId: video ? MessageType.VIDEO : MessageType.AUDIO,
+      streamId,
+      timestamp,
+      payload,
+    }, false);
+    if (shareable) sharedMessages.set(frame, { chunkSize, streamId, bytes });
+    return this.#sendBytes(bytes);
+  }
+
+  #closeStream(streamId: number): void {
+    if (this.#publishing?.streamId === streamId) this.#endPublish("deleteStream");
+    if (this.#playing?.streamId === streamId) this.#stopPlay();
+  }
+
+  #endPublish(why: string): void {
+    const publishing = this.#publishing;
+    if (!publishing) return;
+    this.#publishing = undefined;
+    this.#settings.registry.endPublish(publishing.handle, "ended");
+    this.#log.info(`rtmp ${this.peer}: unpublish ${publishing.handle.key} (${why})`);
+  }
+
+  #stopPlay(): void {
+    const playing = this.#playing;
+    if (!playing) return;
+    this.#playing = undefined;
+    playing.stopped = true;
+    void playing.reader?.cancel();
+  }
+
+  /**
+   * The stream a publish or play command names, and whether the registry's authorize
+   * hook lets this peer have it (never asked for an empty name). The query string is
+   * the stream name's, else the one that came with the app in `connect`.
+   */
+  async #request(
+    cmd: Command,
+    action: "publish" | "read",
+  ): Promise<{ stream: string; key: string; allowed: boolean }> {
+    const raw = cmd.args[0];
+    if (typeof raw !== "string") throw new RtmpError(`${cmd.name} without a stream name`);
+    const [stream, query] = splitQuery(raw);
+    const app = this.#app!;
+    const key = `${app}/${stream}`;
+    if (this.#publishing || this.#playing) {
+      throw new RtmpError(`${cmd.name} ${key} on a connection that already publishes or plays`);
+    }
+    const allowed = stream !== "" && await this.#settings.registry.authorize({
+      action,
+      app,
+      stream,
+      query: query || this.#appQuery,
+      protocol: "rtmp",
+      peer: this.peer,
+    });
+    return { stream, key, allowed };
+  }
+
+  // ---- media and data ----
+
+  #onMedia(typeId: number, streamId: number, time: number, payload: Uint8Array): void {
+    const publishing = this.#publishing;
+    if (!publishing || streamId !== publishing.streamId) return;
+    const ms = publishing.clock.unwrap(time);
+    const frame = typeId === MessageType.VIDEO
+      ? publishing.decoder.decodeVideo(payload, ms)
+      : publishing.decoder.decodeAudio(payload, ms);
+    if (!frame) return;
+    if (frame.flags & FrameFlags.CONFIG) describeConfig(publishing.handle, frame);
+    publishing.handle.publish(frame);
+  }
+
+  /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */
+  #onAggregate(msg: RtmpMessage): void {
+    const p = msg.payload;
+    let base: number | undefined;
+    for (let o = 0; o + 11 <= p.length;) {
+      const type = p[o];
+      const size = p[o + 1] << 16 | p[o + 2] << 8 | p[o + 3];
+      const time = (p[o + 4] << 16 | p[o + 5] << 8 | p[o + 6] | p[o + 7] << 24) >>> 0;
+      if (o + 11 + size + 4 > p.length) throw new RtmpError("aggregate sub-message overruns");
+      base ??= time;
+      if (type === MessageType.AUDIO || type === MessageType.VIDEO) {
+        const at = (msg.timestamp + time - base) >>> 0;
+        this.#onMedia(type, msg.streamId, at, p.subarray(o + 11, o + 11 + size));
+      }
+      o += 11 + size + 4;
+    }
+  }
+
+  #onData(msg: RtmpMessage): void {
+    const publishing = this.#publishing;
+    if (!publishing || msg.streamId !== publishing.streamId) return;
+    const values = parseData(msg.payload);
+    const at = values[0] === "@setDataFrame" ? 1 : 0;
+    if (values[at] === "onMetaData") readStreamMetadata(publishing.handle, values[at + 1]);
+  }
+
+  // ---- writing ----
+
+  #send(msg: RtmpMessage): Promise<void> {
+    return this.#sendBytes(this.#writer.encode(msg));
+  }
+
+  #result(cmd: Command, object: Amf0Value, ...args: Amf0Value[]): void {
+    if (cmd.transactionId === 0) return;
+    this.#send(commandMessage(CSID_COMMAND, 0, "_result", cmd.transactionId, object, ...args));
+  }
+
+  #status(streamId: number, level: string, code: string, description: string, details: string) {
+    this.#send(
+      commandMessage(
+        CSID_STREAM,
+        streamId,
+        "onStatus",
+        0,
+        null,
+        statusInfo(level, code, description, details),
+      ),
+    );
+  }
+
+  /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */
+  #sendBytes(bytes: Uint8Array): Promise<void> {
+    this.#writes = this.#writes.then(async () => {
+      if (this.#closed) return;
+      try {
+        for (let o = 0; o < bytes.length;) {
+          o += await this.#conn.write(bytes.subarray(o));
+          this.#lastActivity = performance.now();
+        }
+      } catch (error) {
+        this.close(`write failed: ${reason(error)}`, "info");
+      }
+    });
+    return this.#writes;
+  }
+
+  #closeAfterWrites(why: string, level: "info" | "warn" = "warn"): void {
+    void this.#writes.then(() => this.close(why, level));
+  }
+}
+
+/** `name?query` → `[name, query]`. */
+function splitQuery(text: string): [string, string] {
+  const q = text.indexOf("?");
+  return q < 0 ? [text, ""] : [text.slice(0, q), text.slice(q + 1)];
+}
+
+/** A kernel time (90 kHz) as a wrapped 32-bit RTMP millisecond timestamp. */
+function toRtmpTime(ticks: number): number {
+  const ms = Math.round(ticks / 90) % 0x1_0000_0000;
+  return ms < 0 ? ms + 0x1_0000_0000 : ms;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
