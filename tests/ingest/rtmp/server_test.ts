@@ -17,9 +17,11 @@ import {
 } from "../../../ingest/rtmp/mod.ts";
 import { buildAvcConfig } from "../../../media/codec/mod.ts";
 import { encodeAudioTag, encodeVideoTag } from "../../../media/flv/mod.ts";
+import { TsDemuxer } from "../../../media/ts/mod.ts";
+import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { LogLines, statusCode, TestClient, within } from "./_client.ts";
-import { mulberry32, unhex } from "./_util.ts";
+import { hex, mulberry32, unhex } from "./_util.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
 const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
@@ -445,4 +447,62 @@ Deno.test("rtmp server: a player that stops reading is evicted; the publisher is
     await log.waitFor(/player of live\/fast fell too far behind and was evicted/);
     assert.ok(registry.get("live", "fast"), "the publisher goes on");
   });
+});
+
+Deno.test({
+  name: "rtmp server: Enhanced RTMP hvc1 publish and play",
+  ignore: !(await hasEncoder("libx265")),
+  fn: async () => {
+    const ts = await makeFixture("rtmp-hevc.ts", [
+      ...testsrc({ duration: 1 }),
+      "-c:v",
+      "libx265",
+      "-x265-params",
+      "log-level=error",
+      "-f",
+      "mpegts",
+    ]);
+    const file = await Deno.open(ts);
+    const frames = await readAll(file.readable.pipeThrough(new TsDemuxer()));
+    assert.ok(
+      frames.length > 20 && frames[0].codec === "h265" && frames[0].flags === FrameFlags.CONFIG,
+    );
+    const base = frames[0].dts;
+    const sent = frames.map((f) => ({ ...f, pts: f.pts - base, dts: f.dts - base }));
+
+    await withServer({}, async (port, registry) => {
+      const pub = await TestClient.open(port);
+      await pub.handshake();
+      const id = await pub.connect("live", { fourCcList: ["hvc1", "av01"] });
+      assert.equal(await pub.publish(id, "hevc"), "NetStream.Publish.Start");
+      const sub = registry.get("live", "hevc")!.subscribe();
+      for (const f of sent) await pub.send(media(id, f));
+
+      const player = await TestClient.open(port);
+      await player.handshake();
+      await player.command(await player.connect(), "play", 3, null, "hevc");
+      const meta = await player.next((m) =>
+        m.typeId === MessageType.DATA_AMF0 && parseData(m.payload)[0] === "onMetaData"
+      );
+      const info = parseData(meta.payload)[1] as Record<string, unknown>;
+      assert.deepEqual([info.videocodecid, info.width], [0x68766331, 320]);
+      const first = await player.next((m) => m.typeId === MessageType.VIDEO);
+      // IsExHeader, key frame, SequenceStart, "hvc1"
+      assert.equal(hex(first.payload.subarray(0, 5)), "9068766331");
+      const m = registry.get("live", "hevc")!.metadata();
+      assert.match(m.videoCodec ?? "", /^hvc1\.1\.6\.L\d+/);
+      assert.deepEqual([m.width, m.height], [320, 240]);
+      pub.close();
+
+      const got = await readAll(sub);
+      assert.deepEqual(
+        got.map((f) => [f.codec, f.flags, f.pts, f.dts, f.data.length]),
+        // a sequence header has no composition offset: configs come back with pts = dts
+        sent.map((
+          f,
+        ) => [f.codec, f.flags, f.flags & FrameFlags.CONFIG ? f.dts : f.pts, f.dts, f.data.length]),
+      );
+      assert.equal(registry.get("live", "hevc"), undefined, "the publish ended");
+    });
+  },
 });
