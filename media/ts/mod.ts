@@ -18,6 +18,7 @@
  * @module
  */
 
+export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export * from "./constants.ts";
 export * from "./encoder.ts";
 export * from "./muxer.ts";

@@ -51,6 +51,29 @@ export const fixtures = {
       ...sine({ sampleRate: 48000, duration: 2 }),
       ...["-ac", "2", "-c:a", "libopus", "-f", "mpegts"],
     ]),
+  /** FLV: H.264 with B-frames + AAC 44.1 kHz. */
+  flvH264Aac44: () =>
+    makeFixture("ts-h264-aac44.flv", [
+      ...testsrc({ rate: 25, duration: 2 }),
+      ...sine({ sampleRate: 44100, duration: 2 }),
+      ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "2", "-g", "25", "-c:a", "aac"],
+    ]),
+  /** FLV: H.264 (30 fps, B-frames) + AAC 48 kHz. */
+  flvH264Aac48: () =>
+    makeFixture("ts-h264-aac48.flv", [
+      ...testsrc({ rate: 30, duration: 2 }),
+      ...sine({ sampleRate: 48000, duration: 2 }),
+      ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "aac"],
+    ]),
+  /** FLV: AAC 48 kHz only. */
+  flvAac48: () =>
+    makeFixture("ts-aac48.flv", [...sine({ sampleRate: 48000, duration: 2 }), "-c:a", "aac"]),
+  /** FLV: H.264 only. */
+  flvH264: () =>
+    makeFixture("ts-h264.flv", [
+      ...testsrc({ rate: 25, duration: 2 }),
+      ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50"],
+    ]),
   /** H.264 + AAC whose 33-bit timestamps wrap about 0.7 s in. */
   wrap: () =>
     makeFixture("ts-wrap.ts", [

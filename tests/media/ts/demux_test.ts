@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
+import { FlvWriter } from "../../../media/flv/mod.ts";
 import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { parseAvcConfig, parseH264Sps } from "../../../media/codec/h264.ts";
 import { parseH265Sps, parseHevcConfig } from "../../../media/codec/h265.ts";
 import { parseOpusHead } from "../../../media/codec/opus.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
-import { probePackets, type ProbeStream } from "../../_util/ffmpeg.ts";
+import { probePackets, type ProbeStream, tempPath } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { prng } from "../codec/_fuzz.ts";
 import {
@@ -118,6 +119,37 @@ Deno.test("demux Opus: control headers stripped, OpusHead CONFIG, sample-exact t
   const ours = frames.filter((f) => !(f.flags & FrameFlags.CONFIG)).map((f) => f.data.length);
   assert.deepEqual(ours, sizes);
 });
+
+for (
+  const [name, fixture] of [
+    ["H.264 (B-frames) + AAC 44.1 kHz", fixtures.h264Aac44],
+    ["AAC only", fixtures.aac44],
+    ["H.264 only", fixtures.h264],
+  ] as const
+) {
+  Deno.test(`TS → TsDemuxer → FlvWriter (${name}): ffprobe agrees with the TS`, async () => {
+    const input = await fixture();
+    const file = await Deno.open(input);
+    const flvChunks = await readAll(
+      file.readable.pipeThrough(new TsDemuxer()).pipeThrough(new FlvWriter()),
+      10_000,
+    );
+    const flv = await tempPath(`demux-${name.replace(/\W+/g, "-")}.flv`);
+    await Deno.writeFile(flv, concat(flvChunks));
+    const ts = await probePackets(input);
+    const out = await probePackets(flv);
+    for (const type of ["video", "audio"]) {
+      const a = ts.find((s) => s.codecType === type);
+      const b = out.find((s) => s.codecType === type);
+      assert.equal(b === undefined, a === undefined, `${type} stream presence`);
+      if (!a || !b) continue;
+      assert.equal(b.packets.length, a.packets.length, `${type} packet count`);
+      // FLV keeps milliseconds: within 1 ms (90 ticks) of the TS timestamps.
+      const err = maxTimingError(probeTimings(b), probeTimings(a), type === "video");
+      assert.ok(err <= 90, `${type}: off by ${err} ticks`);
+    }
+  });
+}
 
 Deno.test("demux is independent of chunk boundaries (TsDecoder and TsDemuxer)", async () => {
   const bytes = await Deno.readFile(await fixtures.h264Aac44());
