@@ -1,0 +1,200 @@
+/** WHIP media in: RTP from a werift peer → length-prefixed H.264 and Opus frames on the bus. */
+
+import type { MediaStreamTrack, RTCPeerConnection, RtpPacket as WeriftRtp } from "werift";
+import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import {
+  avcCodecString,
+  buildAvcConfig,
+  H264NalType,
+  parseH264Sps,
+} from "../../media/codec/h264.ts";
+import { splitLengthPrefixed } from "../../media/codec/nal.ts";
+import { buildOpusHead } from "../../media/codec/opus.ts";
+import { TimestampUnwrapper } from "../../media/flv/timestamp.ts";
+import { H264Depacketizer } from "../rtsp/rtp_h264.ts";
+import { RtpPacket } from "../rtsp/rtp.ts";
+import { messageOf } from "./_peer.ts";
+
+/** One track's RTP clock mapped onto the stream's 90 kHz timeline. */
+class TrackClock {
+  #unwrap = new TimestampUnwrapper();
+  #first = -1;
+  #anchor = 0;
+  readonly #rate: number;
+  readonly #start: number;
+
+  constructor(rate: number, start: number) {
+    this.#rate = rate;
+    this.#start = start;
+  }
+
+  /**
+   * 90 kHz time of RTP timestamp `ts`: tracks are anchored at their first packet's arrival
+   * (RTP clocks of different tracks start at random values), then follow their RTP clock.
+   */
+  pts(ts: number): number {
+    const unwrapped = this.#unwrap.unwrap(ts);
+    if (this.#first < 0) {
+      this.#first = unwrapped;
+      this.#anchor = Math.round((performance.now() - this.#start) * 90);
+    }
+    return this.#anchor + Math.round((unwrapped - this.#first) * 90000 / this.#rate);
+  }
+}
+
+const SAME = (a: Uint8Array | undefined, b: Uint8Array) =>
+  a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * Publishes what a WHIP peer sends into `handle`: H.264 access units (with a CONFIG frame
+ * whenever SPS/PPS change) and Opus packets (after an OpusHead CONFIG). Video waits for a
+ * keyframe at the start and after packet loss, asking the publisher for one with a PLI;
+ * with `keyframeIntervalMs` it also asks regularly, since WebRTC encoders send keyframes
+ * only on request and the GOP cache and HLS need them.
+ */
+export class WhipIngest {
+  /** Frames published so far. */
+  frames = 0;
+  readonly #handle: StreamHandle;
+  readonly #logger: Logger;
+  readonly #start = performance.now();
+  readonly #packet = new RtpPacket();
+  #sps: Uint8Array | undefined;
+  #pps: Uint8Array | undefined;
+  #needKeyframe = true;
+  #lastPliMs = -Infinity;
+  #requestKeyframe: () => void = () => {};
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    pc: RTCPeerConnection,
+    handle: StreamHandle,
+    logger: Logger,
+    keyframeIntervalMs: number,
+  ) {
+    this.#handle = handle;
+    this.#logger = logger;
+    const seen = new Set<MediaStreamTrack>();
+    const attach = (track: MediaStreamTrack) => {
+      if (seen.has(track)) return;
+      seen.add(track);
+      const transceiver = pc.getTransceivers().find((t) => t.receiver.tracks.includes(track));
+      if (track.kind === "video") {
+        this.#requestKeyframe = () => {
+          if (track.ssrc === undefined || !transceiver) return;
+          this.#lastPliMs = performance.now();
+          transceiver.receiver.sendRtcpPLI(track.ssrc).catch(() => {});
+        };
+        this.#video(track);
+      } else {
+        this.#audio(track);
+      }
+    };
+    // Tracks announced with a=ssrc exist once the offer is applied; others come with RTP.
+    for (const transceiver of pc.getTransceivers()) transceiver.receiver.tracks.forEach(attach);
+    pc.onTrack.subscribe(attach);
+    if (keyframeIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#requestKeyframe(), keyframeIntervalMs);
+    }
+  }
+
+  /** Stop asking the publisher for keyframes. */
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #video(track: MediaStreamTrack): void {
+    const clock = new TrackClock(90000, this.#start);
+    const depacketizer = new H264Depacketizer((ts, au) => this.#videoUnit(clock.pts(ts), au));
+    let lost = 0;
+    track.onReceiveRtp.subscribe((rtp) => {
+      depacketizer.push(this.#fill(rtp));
+      if (depacketizer.lost !== lost) {
+        lost = depacketizer.lost;
+        this.#needKeyframe = true;
+      }
+    });
+  }
+
+  #audio(track: MediaStreamTrack): void {
+    const clock = new TrackClock(48000, this.#start);
+    let configured = false;
+    track.onReceiveRtp.subscribe((rtp) => {
+      if (rtp.payload.length === 0) return;
+      const pts = clock.pts(rtp.header.timestamp);
+      if (!configured) {
+        configured = true;
+        // RTP does not carry the encoder's pre-skip; 0 keeps every decoded sample.
+        const head = buildOpusHead({ channels: 2, preSkip: 0, inputSampleRate: 48000 });
+        this.#publish(1, "audio", "opus", pts, FrameFlags.CONFIG, head);
+        this.#handle.updateMetadata((m) => (m.audioCodec = "opus"));
+      }
+      this.#publish(1, "audio", "opus", pts, FrameFlags.KEYFRAME, rtp.payload);
+    });
+  }
+
+  /** The shared parsed-packet object refilled from werift's packet (no copy of the payload). */
+  #fill(rtp: WeriftRtp): RtpPacket {
+    const p = this.#packet;
+    p.payloadType = rtp.header.payloadType;
+    p.marker = rtp.header.marker;
+    p.sequence = rtp.header.sequenceNumber;
+    p.timestamp = rtp.header.timestamp;
+    p.ssrc = rtp.header.ssrc;
+    p.payload = rtp.payload;
+    return p;
+  }
+
+  #videoUnit(pts: number, au: Uint8Array): void {
+    let keyframe = false;
+    let sps: Uint8Array | undefined;
+    let pps: Uint8Array | undefined;
+    for (const nal of splitLengthPrefixed(au)) {
+      const type = nal[0] & 0x1f;
+      if (type === H264NalType.IDR) keyframe = true;
+      else if (type === H264NalType.SPS) sps = nal;
+      else if (type === H264NalType.PPS) pps = nal;
+    }
+    if (sps && pps && !(SAME(this.#sps, sps) && SAME(this.#pps, pps))) {
+      this.#configure(pts, sps, pps);
+    }
+    if (this.#sps === undefined || (this.#needKeyframe && !keyframe)) {
+      if (performance.now() - this.#lastPliMs > 500) this.#requestKeyframe();
+      return;
+    }
+    this.#needKeyframe = false;
+    this.#publish(0, "video", "h264", pts, keyframe ? FrameFlags.KEYFRAME : FrameFlags.NONE, au);
+  }
+
+  #configure(pts: number, sps: Uint8Array, pps: Uint8Array): void {
+    let config: Uint8Array;
+    let info;
+    try {
+      info = parseH264Sps(sps);
+      config = buildAvcConfig({ sps: [sps], pps: [pps] });
+    } catch (error) {
+      this.#logger.warn(`whip ${this.#handle.key}: unusable SPS/PPS: ${messageOf(error)}`);
+      return;
+    }
+    this.#sps = sps.slice();
+    this.#pps = pps.slice();
+    this.#handle.updateMetadata((m) => {
+      m.width = info.width;
+      m.height = info.height;
+      m.videoCodec = avcCodecString(info);
+    });
+    this.#publish(0, "video", "h264", pts, FrameFlags.CONFIG, config);
+  }
+
+  #publish(
+    track: number,
+    kind: MediaFrame["kind"],
+    codec: MediaFrame["codec"],
+    pts: number,
+    flags: number,
+    data: Uint8Array,
+  ): void {
+    this.#handle.publish({ track, kind, codec, pts, dts: pts, flags, data });
+    this.frames++;
+  }
+}

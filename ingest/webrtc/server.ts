@@ -1,0 +1,433 @@
+/**
+ * WHIP (RFC 9725) and WHEP endpoints as one HTTP route: `POST /APP/NAME/whip` publishes,
+ * `POST /APP/NAME/whep` plays, `DELETE` on the returned session URL ends a session, and
+ * `GET /APP/NAME/` and `/APP/NAME/publish` serve a player and a camera publisher page.
+ *
+ * @module
+ */
+
+import { createRequire } from "node:module";
+import type { RTCPeerConnection } from "werift";
+import {
+  type Logger,
+  PublishError,
+  type Registry,
+  silentLogger,
+  type StreamHandle,
+} from "../../mod.ts";
+import type { HttpRoute } from "../http/server.ts";
+import { isSafeName, parseStreamPath } from "../http/_paths.ts";
+import { WebRtcError } from "./error.ts";
+import { inspectOffer, type OfferSummary } from "./_offer.ts";
+import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";
+import { WhipIngest } from "./_publisher.ts";
+import { WhepPlayer } from "./_player.ts";
+import { playerPage, publishPage } from "./_pages.ts";
+
+/** Options for {@linkcode WebRtcServer}. */
+export interface WebRtcServerOptions {
+  /** Where WHIP publishes and WHEP plays from. */
+  registry: Registry;
+  /**
+   * Addresses announced as ICE host candidates (`--webrtc-host`), e.g. a public address
+   * in front of a NAT. Default: every non-loopback IPv4 interface address (127.0.0.1 when
+   * there is none).
+   */
+  hosts?: readonly string[];
+  /** UDP ports for sessions, inclusive (`--webrtc-ports`). Default: any free port. */
+  portRange?: readonly [number, number];
+  /** Where sessions are logged. */
+  logger?: Logger;
+  /** Largest SDP offer accepted, in bytes (default 64 KiB). */
+  maxOfferBytes?: number;
+  /** A session that has not connected this long after its answer is closed (default 10 s). */
+  connectTimeoutMs?: number;
+  /** How often a WHIP publisher is asked for a keyframe, in ms; 0 never (default 2000). */
+  keyframeIntervalMs?: number;
+  /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
+  allowOrigin?: string;
+}
+
+/** One WHIP or WHEP session. */
+interface Session {
+  readonly id: string;
+  readonly kind: "whip" | "whep";
+  readonly handle: StreamHandle;
+  readonly pc: RTCPeerConnection;
+  readonly peer: string;
+  end(reason: string): void;
+}
+
+/** A checked offer for a stream. */
+interface Offer {
+  readonly offer: string;
+  readonly summary: OfferSummary;
+  readonly app: string;
+  readonly stream: string;
+  readonly peer: string;
+}
+
+const SDP = "application/sdp";
+
+/**
+ * The WHIP and WHEP endpoints over werift: each session is an ICE-lite, DTLS, SRTP peer
+ * whose H.264 and Opus media is mapped to and from the kernel's frames. Add
+ * {@linkcode WebRtcServer.route} to the HTTP server's routes; call
+ * {@linkcode WebRtcServer.close} on shutdown.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { serveHttp } from "@arcly/stream/http";
+ * import { WebRtcServer } from "@arcly/stream/webrtc";
+ *
+ * const registry = new Registry();
+ * const webrtc = new WebRtcServer({ registry, hosts: ["127.0.0.1"], portRange: [8189, 8289] });
+ * const http = serveHttp({ routes: [webrtc.route], hostname: "127.0.0.1", port: 0 });
+ * // browsers publish to http://127.0.0.1:PORT/live/cam/whip and play /live/cam/whep
+ * await webrtc.close();
+ * await http.close();
+ * ```
+ */
+export class WebRtcServer {
+  /** The HTTP route answering WHIP, WHEP, their session URLs and the two pages. */
+  readonly route: HttpRoute;
+  readonly #registry: Registry;
+  readonly #network: PeerNetwork;
+  readonly #logger: Logger;
+  readonly #maxOfferBytes: number;
+  readonly #connectTimeoutMs: number;
+  readonly #keyframeIntervalMs: number;
+  readonly #cors: Record<string, string>;
+  readonly #sessions = new Map<string, Session>();
+  #hlsJs: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  #closed = false;
+
+  /** Make the endpoints; nothing listens until a session binds its UDP ports. */
+  constructor(options: WebRtcServerOptions) {
+    this.#registry = options.registry;
+    this.#network = {
+      hosts: options.hosts?.length ? [...options.hosts] : defaultHosts(),
+      portRange: options.portRange,
+    };
+    this.#logger = options.logger ?? silentLogger;
+    this.#maxOfferBytes = options.maxOfferBytes ?? 64 * 1024;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
+    this.#cors = {
+      "access-control-allow-origin": options.allowOrigin ?? "*",
+      "access-control-allow-methods": "OPTIONS, POST, DELETE, PATCH",
+      "access-control-allow-headers": "Authorization, Content-Type, If-Match",
+      "access-control-expose-headers": "Location",
+    };
+    this.route = (request, url, info) => this.#route(request, url, info);
+  }
+
+  /** Open sessions (connecting or connected). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** The announced host addresses. */
+  get hosts(): readonly string[] {
+    return this.#network.hosts;
+  }
+
+  /** End every session and refuse new ones. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pcs = [...this.#sessions.values()].map((s) => {
+      s.end("server closing");
+      return s.pc;
+    });
+    await Promise.all(pcs.map((pc) => pc.close().catch(() => {})));
+  }
+
+  async #route(
+    request: Request,
+    url: URL,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response | undefined> {
+    if (url.pathname === "/assets/hls.min.js" && request.method === "GET") {
+      return await this.#asset();
+    }
+    const path = parseStreamPath(url.pathname);
+    if (!path || !isSafeName(path.stream) || !this.#registry.apps.includes(path.app)) return;
+    const { app, stream, rest } = path;
+    const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+    if (request.method === "GET" && (rest === "" || rest === "publish")) {
+      const html = rest === "" ? playerPage(app, stream) : publishPage(app, stream);
+      return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    const endpoint = /^(whip|whep)(?:\/([0-9a-f-]{36}))?$/.exec(rest);
+    if (!endpoint) return;
+    const kind = endpoint[1] as "whip" | "whep";
+    const id = endpoint[2];
+    if (request.method === "OPTIONS") {
+      return new Response(null, {
+        status: 204,
+        headers: { ...this.#cors, allow: id ? "OPTIONS, DELETE" : "OPTIONS, POST" },
+      });
+    }
+    try {
+      if (id !== undefined) return this.#resource(request, kind, id, `${app}/${stream}`);
+      if (request.method !== "POST") {
+        return this.#text(405, `${request.method} not allowed here`, { allow: "OPTIONS, POST" });
+      }
+      return await this.#offer(request, url, kind, app, stream, peer);
+    } catch (error) {
+      if (!(error instanceof WebRtcError)) throw error;
+      this.#logger.warn(`${kind} ${app}/${stream} from ${peer}: ${error.status} ${error.message}`);
+      const headers: Record<string, string> = error.status === 401
+        ? { "www-authenticate": "Bearer" }
+        : {};
+      return this.#text(error.status, error.message, headers);
+    }
+  }
+
+  /** DELETE ends a session; PATCH (trickle ICE, ICE restart) is not offered. */
+  #resource(request: Request, kind: string, id: string, key: string): Response {
+    const session = this.#sessions.get(id);
+    if (!session || session.kind !== kind || session.handle.key !== key) {
+      return this.#text(404, `no ${kind} session ${id}`);
+    }
+    if (request.method === "DELETE") {
+      session.end("ended by the client");
+      return new Response(null, { status: 200, headers: this.#cors });
+    }
+    return this.#text(405, `${request.method} not allowed on a session: no trickle ICE`, {
+      allow: "OPTIONS, DELETE",
+    });
+  }
+
+  async #offer(
+    request: Request,
+    url: URL,
+    kind: "whip" | "whep",
+    app: string,
+    stream: string,
+    peer: string,
+  ): Promise<Response> {
+    if (this.#closed) throw new WebRtcError(503, "the server is shutting down");
+    const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+    if (type !== SDP) {
+      throw new WebRtcError(415, `the offer must be ${SDP}, not ${type ?? "untyped"}`);
+    }
+    const offer = await readText(request, this.#maxOfferBytes);
+    const token = /^Bearer\s+(.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    const allowed = await this.#registry.authorize({
+      action: kind === "whip" ? "publish" : "read",
+      app,
+      stream,
+      query: url.search.slice(1),
+      protocol: kind,
+      peer,
+      credentials: token === undefined ? undefined : { token },
+    });
+    if (!allowed) {
+      throw token === undefined
+        ? new WebRtcError(401, "a Bearer token is required")
+        : new WebRtcError(403, "the token does not allow this");
+    }
+    const checked: Offer = { offer, summary: inspectOffer(offer), app, stream, peer };
+    const session = kind === "whip" ? await this.#publish(checked) : await this.#play(checked);
+    const location = `/${app}/${stream}/${kind}/${session.id}`;
+    return new Response(session.pc.localDescription?.sdp, {
+      status: 201,
+      headers: { ...this.#cors, "content-type": SDP, location },
+    });
+  }
+
+  async #publish({ offer, summary, app, stream, peer }: Offer): Promise<Session> {
+    if (this.#registry.get(app, stream)) {
+      throw new WebRtcError(409, `stream ${app}/${stream} already has a publisher`);
+    }
+    const { pc } = await answerOffer(offer, this.#network, {
+      direction: "recvonly",
+      video: summary.h264,
+      audio: summary.opus,
+    }, this.#connectTimeoutMs);
+    let handle: StreamHandle;
+    try {
+      handle = this.#registry.startPublish(app, stream, { protocol: "webrtc", peer });
+    } catch (error) {
+      await pc.close().catch(() => {});
+      if (!(error instanceof PublishError)) throw error;
+      throw new WebRtcError(error.code === "busy" ? 409 : 404, error.message);
+    }
+    const ingest = new WhipIngest(pc, handle, this.#logger, this.#keyframeIntervalMs);
+    const session = this.#open("whip", handle, pc, peer, () => {
+      ingest.close();
+      this.#registry.endPublish(handle);
+    });
+    handle.signal.addEventListener("abort", () => session.end("stream ended"), { once: true });
+    if (!summary.h264) this.#logger.info(`whip ${handle.key}: the offer has no H.264; audio only`);
+    return session;
+  }
+
+  async #play({ offer, summary, app, stream, peer }: Offer): Promise<Session> {
+    const handle = this.#registry.get(app, stream);
+    if (!handle) throw new WebRtcError(404, `stream ${app}/${stream} is not live`);
+    const configs = handle.cachedConfigs();
+    const videoCodec = configs.video?.codec;
+    const audioCodec = configs.audio?.codec;
+    if (videoCodec !== undefined && videoCodec !== "h264") {
+      throw new WebRtcError(406, `stream ${handle.key} is ${videoCodec}; WHEP here carries H.264`);
+    }
+    const audio = summary.opus && (audioCodec === undefined || audioCodec === "opus");
+    if (summary.opus && !audio) {
+      this.#logger.info(
+        `whep ${handle.key}: audio is ${audioCodec}, which WebRTC cannot carry; video only`,
+      );
+    }
+    if (!summary.h264 && !audio) {
+      throw new WebRtcError(406, `stream ${handle.key} has nothing the offer can receive`);
+    }
+    const { pc } = await answerOffer(offer, this.#network, {
+      direction: "sendonly",
+      video: summary.h264,
+      audio,
+    }, this.#connectTimeoutMs);
+    const player = new WhepPlayer(pc, handle, this.#logger);
+    const session = this.#open("whep", handle, pc, peer, () => player.close());
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected") player.run().then(() => session.end("stream ended"));
+    });
+    return session;
+  }
+
+  /** Register a session: reaped if it does not connect in time, ended when its peer fails. */
+  #open(
+    kind: "whip" | "whep",
+    handle: StreamHandle,
+    pc: RTCPeerConnection,
+    peer: string,
+    stop: () => void,
+  ): Session {
+    const id = crypto.randomUUID();
+    let ended = false;
+    const timer = setTimeout(
+      () => session.end(`no ICE/DTLS connection within ${this.#connectTimeoutMs} ms`),
+      this.#connectTimeoutMs,
+    );
+    const session: Session = {
+      id,
+      kind,
+      handle,
+      pc,
+      peer,
+      end: (reason) => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(timer);
+        this.#sessions.delete(id);
+        stop();
+        pc.close().catch(() => {});
+        this.#logger.info(`${kind} ${handle.key} session ${id} from ${peer} ended: ${reason}`);
+      },
+    };
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected") {
+        clearTimeout(timer);
+        this.#logger.info(`${kind} ${handle.key} session ${id} from ${peer} connected`);
+      } else if (state === "failed" || state === "closed") {
+        session.end(`peer connection ${state}`);
+      }
+    });
+    this.#sessions.set(id, session);
+    this.#logger.info(`${kind} ${handle.key} session ${id} from ${peer} answered`);
+    return session;
+  }
+
+  #text(status: number, text: string, headers: Record<string, string> = {}): Response {
+    const response = new Response(`${text}\n`, { status, headers: { ...this.#cors, ...headers } });
+    response.headers.set("content-type", "text/plain; charset=utf-8");
+    return response;
+  }
+
+  /** hls.js for the player page's fallback, from the npm package, read once. */
+  async #asset(): Promise<Response> {
+    this.#hlsJs ??= loadHlsJs();
+    try {
+      return new Response(await this.#hlsJs, {
+        headers: {
+          "content-type": "text/javascript; charset=utf-8",
+          "cache-control": "max-age=86400",
+        },
+      });
+    } catch (error) {
+      this.#hlsJs = undefined;
+      this.#logger.error(`webrtc: cannot load hls.js: ${messageOf(error)}`);
+      return this.#text(503, "hls.js is not available");
+    }
+  }
+}
+
+async function loadHlsJs(): Promise<Uint8Array<ArrayBuffer>> {
+  await import("hls.js"); // puts the package in the module graph so it can be resolved
+  const path = createRequire(import.meta.url).resolve("hls.js/dist/hls.min.js");
+  return await Deno.readFile(path);
+}
+
+/**
+ * Every non-loopback, non-link-local IPv4 interface address, or 127.0.0.1 when there is
+ * none. Loopback is left out otherwise: a browser pairs its LAN candidate with it, gets
+ * answers from the LAN address and the session never connects.
+ */
+function defaultHosts(): string[] {
+  const hosts = Deno.networkInterfaces()
+    .filter((n) => n.family === "IPv4" && !/^(127|169\.254)\./.test(n.address))
+    .map((n) => n.address);
+  return hosts.length > 0 ? [...new Set(hosts)] : ["127.0.0.1"];
+}
+
+/** The request body as text, refusing more than `max` bytes. */
+async function readText(request: Request, max: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > max) throw new WebRtcError(413, `the offer is larger than ${max} bytes`);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw new WebRtcError(413, `the offer is larger than ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(body);
+  } catch {
+    throw new WebRtcError(400, "the offer is not UTF-8 text");
+  }
+}
+
+/**
+ * Read a `--webrtc-ports` value, `MIN-MAX` (inclusive, MIN < MAX).
+ *
+ * @throws {RangeError} when the text is not such a range of UDP ports.
+ * @example
+ * ```ts
+ * import { parsePortRange } from "@arcly/stream/webrtc";
+ *
+ * parsePortRange("8189-8289"); // [8189, 8289]
+ * ```
+ */
+export function parsePortRange(text: string): [number, number] {
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
+  const min = Number(match?.[1]), max = Number(match?.[2]);
+  if (!match || min < 1 || max > 65535 || min >= max) {
+    throw new RangeError(`a UDP port range is MIN-MAX with 1 <= MIN < MAX <= 65535, not "${text}"`);
+  }
+  return [min, max];
+}

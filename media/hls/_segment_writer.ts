@@ -1,0 +1,133 @@
+/**
+ * Turns the frames of one segment into its bytes: MPEG-TS (through the TS
+ * encoder) or fMP4 (one `moof` + `mdat` per segment).
+ *
+ * @module
+ */
+
+import { CLOCK_RATE, type MediaFrame } from "../../bus/frame.ts";
+import { Fmp4Fragmenter } from "../fmp4/fragmenter.ts";
+import type { Fmp4Track } from "../fmp4/track.ts";
+import { TsEncoder } from "../ts/encoder.ts";
+
+/** Writes the frames of one segment at a time. */
+export interface SegmentWriter {
+  /** File extension of the segments. */
+  readonly extension: "ts" | "m4s";
+  /** The initialization segment, when the format has one (fMP4). */
+  readonly init: Uint8Array | undefined;
+  /** Starts a segment; after a discontinuity, timing is not carried over. */
+  begin(discontinuity: boolean): void;
+  /**
+   * Switches to new configurations between segments if the format allows it
+   * without a new writer; returns whether it did.
+   */
+  reconfigure(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]): boolean;
+  /** Adds a media frame of one of the writer's tracks. */
+  add(frame: MediaFrame): void;
+  /** Ends the segment; `nextDts` is the 90 kHz dts of the lead frame that follows it. */
+  end(nextDts: number | undefined): Uint8Array | undefined;
+}
+
+/** MPEG-TS segments, each starting with PAT and PMT, from one encoder (continuity counters run on). */
+export class TsSegmentWriter implements SegmentWriter {
+  readonly extension = "ts";
+  readonly init = undefined;
+  #encoder: TsEncoder;
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  /** The encoder expects video on track 0 and audio on track 1. */
+  #renumber: boolean;
+  /** The tracks' codecs and numbers, which a new configuration must keep. */
+  #layout: string;
+
+  constructor(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]) {
+    const video = tracks.find((t) => t.kind === "video");
+    const audio = tracks.find((t) => t.kind === "audio");
+    this.#encoder = new TsEncoder({
+      video: video ? video.codec as "h264" | "h265" : null,
+      audio: audio ? audio.codec as "aac" | "opus" : null,
+    });
+    this.#renumber = (video !== undefined && video.track !== 0) ||
+      (audio !== undefined && audio.track !== 1);
+    this.#layout = layout(tracks);
+    for (const c of configs) this.add(c);
+  }
+
+  /** Same codecs on the same tracks: the encoder takes the new configurations and runs on. */
+  reconfigure(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]): boolean {
+    if (layout(tracks) !== this.#layout) return false;
+    for (const c of configs) this.add(c);
+    return true;
+  }
+
+  begin(): void {
+    this.#encoder.forceTables();
+  }
+
+  add(frame: MediaFrame): void {
+    const f = this.#renumber ? { ...frame, track: frame.kind === "video" ? 0 : 1 } : frame;
+    const out = this.#encoder.encode(f);
+    if (out === undefined) return;
+    this.#chunks.push(out);
+    this.#size += out.byteLength;
+  }
+
+  end(): Uint8Array | undefined {
+    if (this.#chunks.length === 0) return undefined;
+    const out = new Uint8Array(this.#size);
+    let pos = 0;
+    for (const c of this.#chunks) {
+      out.set(c, pos);
+      pos += c.byteLength;
+    }
+    this.#chunks.length = 0;
+    this.#size = 0;
+    return out;
+  }
+}
+
+/** fMP4 segments: one fragment each, after an init segment. */
+export class Fmp4SegmentWriter implements SegmentWriter {
+  readonly extension = "m4s";
+  readonly init: Uint8Array;
+  #fragmenter: Fmp4Fragmenter;
+  #offset: number;
+
+  /**
+   * @param timeOffset 90 kHz ticks added to every dts; frames whose decode
+   *   time stays negative are dropped
+   * @param sequenceNumber the first `mfhd` sequence number
+   */
+  constructor(tracks: readonly Fmp4Track[], timeOffset: number, sequenceNumber: number) {
+    this.#fragmenter = new Fmp4Fragmenter(tracks, { timeOffset, sequenceNumber });
+    this.#offset = timeOffset;
+    this.init = this.#fragmenter.initSegment();
+  }
+
+  begin(discontinuity: boolean): void {
+    if (discontinuity) this.#fragmenter.resetTiming();
+  }
+
+  /** New configurations need a new init segment, so a new writer. */
+  reconfigure(): boolean {
+    return false;
+  }
+
+  add(frame: MediaFrame): void {
+    if (frame.dts + this.#offset >= 0) this.#fragmenter.push(frame);
+  }
+
+  end(nextDts: number | undefined): Uint8Array | undefined {
+    return this.#fragmenter.flush(nextDts);
+  }
+}
+
+function layout(tracks: readonly Fmp4Track[]): string {
+  return tracks.map((t) => `${t.track}:${t.codec}`).join(",");
+}
+
+/** The fMP4 time offset for a stream whose first frame has `dts`: none unless it is negative. */
+export function fmp4TimeOffset(dts: number): number {
+  return dts < 0 ? CLOCK_RATE - dts : 0;
+}

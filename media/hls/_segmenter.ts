@@ -1,0 +1,390 @@
+/**
+ * The HLS segmenter behind {@linkcode HlsPackager}: cuts frames into segments,
+ * writes them and keeps the playlists.
+ *
+ * @module
+ */
+
+import { CLOCK_RATE, FrameFlags, hasFlag, type MediaFrame } from "../../bus/frame.ts";
+import { type Fmp4Track, trackFromConfig } from "../fmp4/track.ts";
+import {
+  Fmp4SegmentWriter,
+  fmp4TimeOffset,
+  type SegmentWriter,
+  TsSegmentWriter,
+} from "./_segment_writer.ts";
+import {
+  type HlsSegment,
+  type HlsVariant,
+  type MediaPlaylist,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+} from "./playlist.ts";
+import type { HlsStorage } from "./storage.ts";
+
+/** Segment container: MPEG-TS or fragmented MP4. */
+export type HlsSegmentType = "ts" | "fmp4";
+/** Playlist kind: finished VOD, growing EVENT, or a live sliding window. */
+export type HlsPlaylistType = "vod" | "event" | "live";
+
+/** Options of {@linkcode HlsPackager}. */
+export interface HlsPackagerOptions {
+  /** Where playlists and segments go. */
+  storage: HlsStorage;
+  /** `ts` (default) or `fmp4`. */
+  segmentType?: HlsSegmentType;
+  /**
+   * Segment duration to aim for, in seconds (default 2). A segment is cut at
+   * the first video keyframe (any audio frame without video) at or after it.
+   */
+  targetDuration?: number;
+  /**
+   * `live` (default): a sliding window of `windowSize` segments, older ones
+   * deleted; `event`: every segment stays listed; `vod`: the playlist is
+   * written once, when the input ends.
+   */
+  playlistType?: HlsPlaylistType;
+  /** Live: how many segments the playlist lists (default 6). */
+  windowSize?: number;
+  /** The media playlist's name (default `stream.m3u8`). */
+  playlistName?: string;
+  /** The master playlist's name (default `index.m3u8`); `null` for none. */
+  masterName?: string | null;
+  /** Segment names are this prefix, the media sequence number and the extension (default `seg`). */
+  segmentPrefix?: string;
+  /** Called after each segment and the playlist listing it are written. */
+  onSegment?: (segment: HlsSegment) => void;
+}
+
+/** Counters of an {@linkcode HlsPackager} (a live view). */
+export interface HlsPackagerStats {
+  /** Media frames written into segments. */
+  frames: number;
+  /** Media frames dropped: before the first keyframe, after a discontinuity until a keyframe. */
+  dropped: number;
+  /** Segments written. */
+  segments: number;
+  /** Bytes of segments written (init segments and playlists not counted). */
+  bytes: number;
+  /** Seconds of media in the segments written. */
+  duration: number;
+}
+
+/** The open segment. */
+interface OpenSegment {
+  readonly startDts: number;
+  readonly discontinuity: boolean;
+}
+
+/** A lead-track jump forward by more than this many target durations is a discontinuity. */
+const JUMP_TARGETS = 3;
+/** ... and never less than this (90 kHz ticks). */
+const MIN_JUMP = 10 * CLOCK_RATE;
+
+const encoder = new TextEncoder();
+
+export class Segmenter {
+  readonly stats: HlsPackagerStats = { frames: 0, dropped: 0, segments: 0, bytes: 0, duration: 0 };
+  readonly #storage: HlsStorage;
+  readonly #fmp4: boolean;
+  readonly #target: number;
+  readonly #type: HlsPlaylistType;
+  readonly #window: number;
+  readonly #playlistName: string;
+  readonly #masterName: string | null;
+  readonly #prefix: string;
+  readonly #onSegment?: (segment: HlsSegment) => void;
+
+  /** The last CONFIG frame of every track, and what it describes. */
+  #configs = new Map<number, { frame: MediaFrame; track: Fmp4Track }>();
+  /** The tracks being written, by track number; empty until the first media frame. */
+  #tracks = new Map<number, Fmp4Track>();
+  #lead?: Fmp4Track;
+  #writer?: SegmentWriter;
+  #configChanged = false;
+  #timeOffset?: number;
+  #init?: string;
+  #inits = 0;
+
+  #open?: OpenSegment;
+  #nextDiscontinuity = false;
+  #lastLeadDts = NaN;
+  #lastLeadDuration = 0;
+
+  #sequence = 0;
+  #segments: HlsSegment[] = [];
+  /** Live: segments out of the window that stay in storage a while for late readers. */
+  #removed: HlsSegment[] = [];
+  #discontinuitySequence = 0;
+  #targetDuration: number;
+  #peakBandwidth = 0;
+  #master = "";
+  #waiters: { sequence: number; resolve: (listed: boolean) => void }[] = [];
+  /** Storage of the last segment ended (rejects with its error). */
+  #io: Promise<void> = Promise.resolve();
+  /** Segments before this sequence number are stored and listed. */
+  #listed = 0;
+  #finished = false;
+
+  constructor(options: HlsPackagerOptions) {
+    const target = options.targetDuration ?? 2;
+    const window = options.windowSize ?? 6;
+    if (!(target > 0) || !Number.isFinite(target)) {
+      throw new RangeError(`targetDuration must be a positive number of seconds, got ${target}`);
+    }
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(`windowSize must be a positive integer, got ${window}`);
+    }
+    this.#storage = options.storage;
+    this.#fmp4 = (options.segmentType ?? "ts") === "fmp4";
+    this.#target = target * CLOCK_RATE;
+    this.#targetDuration = Math.ceil(target);
+    this.#type = options.playlistType ?? "live";
+    this.#window = window;
+    this.#playlistName = options.playlistName ?? "stream.m3u8";
+    this.#masterName = options.masterName === undefined ? "index.m3u8" : options.masterName;
+    this.#prefix = options.segmentPrefix ?? "seg";
+    this.#onSegment = options.onSegment;
+  }
+
+  /** The media playlist as it stands. */
+  get playlist(): MediaPlaylist {
+    return {
+      version: this.#fmp4 ? 7 : 3,
+      targetDuration: this.#targetDuration,
+      type: this.#type === "vod" ? "VOD" : this.#type === "event" ? "EVENT" : undefined,
+      mediaSequence: this.#segments[0]?.sequence ?? this.#sequence,
+      discontinuitySequence: this.#discontinuitySequence,
+      segments: this.#segments,
+      ended: this.#finished,
+    };
+  }
+
+  /** Resolves true once segment `sequence` is written and listed, false if that never happens. */
+  waitForSegment(sequence: number, signal?: AbortSignal): Promise<boolean> {
+    if (sequence < this.#listed) return Promise.resolve(true);
+    if (this.#finished) return Promise.resolve(false);
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const waiter = { sequence, resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+
+  async write(frame: MediaFrame): Promise<void> {
+    if (this.#finished) throw new TypeError("the HLS packager is finished");
+    if (hasFlag(frame, FrameFlags.CONFIG)) return this.#config(frame);
+    if (!this.#configs.has(frame.track)) {
+      throw new TypeError(
+        `track ${frame.track} (${frame.kind} ${frame.codec}): media frame before its CONFIG frame`,
+      );
+    }
+    if (this.#writer === undefined) {
+      this.#timeOffset = fmp4TimeOffset(frame.dts);
+      await this.#apply();
+    }
+    const lead = this.#lead!;
+    const isLead = frame.track === lead.track;
+    const key = isLead && (lead.kind === "audio" || hasFlag(frame, FrameFlags.KEYFRAME));
+    const open = this.#open;
+    if (
+      open && (hasFlag(frame, FrameFlags.DISCONTINUITY) ||
+        isLead && (frame.dts < this.#lastLeadDts ||
+            frame.dts - this.#lastLeadDts > Math.max(MIN_JUMP, JUMP_TARGETS * this.#target)))
+    ) {
+      // Timestamps do not continue: end here, restart at the next keyframe.
+      await this.#endSegment(undefined);
+      this.#nextDiscontinuity = true;
+    } else if (open && key && (this.#configChanged || frame.dts - open.startDts >= this.#target)) {
+      await this.#endSegment(frame.dts);
+      if (this.#configChanged) this.#nextDiscontinuity = true;
+    }
+    if (this.#open === undefined) {
+      if (!key) {
+        this.stats.dropped++;
+        return;
+      }
+      if (this.#configChanged) {
+        await this.#apply();
+        return this.write(frame); // the lead track may have changed
+      }
+      this.#begin(frame);
+    }
+    if (!this.#tracks.has(frame.track)) return; // a track added later joins at the next cut
+    if (isLead) {
+      if (frame.dts > this.#lastLeadDts) this.#lastLeadDuration = frame.dts - this.#lastLeadDts;
+      this.#lastLeadDts = frame.dts;
+    }
+    this.#writer!.add(frame);
+    this.stats.frames++;
+  }
+
+  /** Ends the output: the open segment, the final playlists. */
+  async finish(): Promise<void> {
+    if (this.#finished) return;
+    try {
+      await this.#endSegment(undefined);
+      await this.#io;
+    } finally {
+      this.#finished = true;
+      for (const w of this.#waiters) w.resolve(false);
+      this.#waiters = [];
+    }
+    if (this.#segments.length > 0) await this.#writePlaylists();
+  }
+
+  #config(frame: MediaFrame): void {
+    const track = trackFromConfig(frame);
+    const previous = this.#configs.get(frame.track);
+    this.#configs.set(frame.track, { frame, track });
+    if (this.#writer !== undefined && !sameBytes(previous?.frame.data, frame.data)) {
+      this.#configChanged = true;
+    }
+  }
+
+  /** Starts writing the configured tracks (at the start, or at a cut after a config change). */
+  async #apply(): Promise<void> {
+    await this.#io; // the last segment is listed with the tracks it was written with
+    const configs = [...this.#configs.values()].sort((a, b) => a.track.track - b.track.track);
+    const tracks = configs.map((c) => c.track);
+    for (const kind of ["video", "audio"]) {
+      if (tracks.filter((t) => t.kind === kind).length > 1) {
+        throw new TypeError(`HLS packaging takes one ${kind} track at most`);
+      }
+    }
+    this.#tracks = new Map(tracks.map((t) => [t.track, t]));
+    this.#lead = tracks.find((t) => t.kind === "video") ?? tracks[0];
+    this.#configChanged = false;
+    this.#lastLeadDts = NaN;
+    if (this.#fmp4) {
+      const writer = new Fmp4SegmentWriter(tracks, this.#timeOffset!, this.#sequence + 1);
+      this.#init = `init${this.#inits++}.mp4`;
+      await this.#storage.write(this.#init, writer.init);
+      this.#writer = writer;
+    } else {
+      const frames = configs.map((c) => c.frame);
+      if (!this.#writer?.reconfigure(tracks, frames)) {
+        this.#writer = new TsSegmentWriter(tracks, frames);
+      }
+    }
+  }
+
+  #begin(frame: MediaFrame): void {
+    // The first segment of the output has nothing to be discontinuous with.
+    const discontinuity = this.#nextDiscontinuity && this.#sequence > 0;
+    this.#open = { startDts: frame.dts, discontinuity };
+    this.#nextDiscontinuity = false;
+    this.#writer!.begin(discontinuity);
+  }
+
+  /**
+   * Closes the open segment; `nextDts` is the lead frame after it (unknown at an
+   * end). Its storage runs while the next segment's frames come in: one segment
+   * is written at a time, so I/O overlaps the muxing and memory stays bounded.
+   */
+  async #endSegment(nextDts: number | undefined): Promise<void> {
+    const open = this.#open;
+    if (open === undefined) return;
+    this.#open = undefined;
+    const data = this.#writer!.end(nextDts);
+    if (data === undefined) return;
+    const end = nextDts ?? this.#lastLeadDts + this.#lastLeadDuration;
+    const duration = Math.max(0, end - open.startDts) / CLOCK_RATE;
+    const segment: HlsSegment = {
+      uri: `${this.#prefix}${this.#sequence}.${this.#writer!.extension}`,
+      sequence: this.#sequence++,
+      duration,
+      discontinuity: open.discontinuity,
+      map: this.#fmp4 ? this.#init : undefined,
+      bytes: data.byteLength,
+    };
+    await this.#io; // the previous segment is stored and listed (or this throws its error)
+    this.stats.segments++;
+    this.stats.bytes += data.byteLength;
+    this.stats.duration += duration;
+    this.#targetDuration = Math.max(this.#targetDuration, Math.round(duration));
+    if (duration >= this.#target / CLOCK_RATE / 2) {
+      this.#peakBandwidth = Math.max(this.#peakBandwidth, (data.byteLength * 8) / duration);
+    }
+    this.#segments.push(segment);
+    const expired = this.#type === "live" ? this.#slide() : [];
+    const io = this.#publish(segment, data, expired);
+    io.catch(() => {}); // awaited later; not an unhandled rejection meanwhile
+    this.#io = io;
+  }
+
+  /** Stores a segment, lists it, deletes what expired, then tells whoever waits for it. */
+  async #publish(segment: HlsSegment, data: Uint8Array, expired: string[]): Promise<void> {
+    await this.#storage.write(segment.uri, data);
+    if (this.#type !== "vod") await this.#writePlaylists();
+    for (const name of expired) await this.#storage.delete(name);
+    this.#listed = segment.sequence + 1;
+    this.#onSegment?.(segment);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (w.sequence > segment.sequence) return true;
+      w.resolve(true);
+      return false;
+    });
+  }
+
+  /**
+   * Live: drops segments out of the window; returns the files to delete, those
+   * out of it long enough that no client can still want them.
+   */
+  #slide(): string[] {
+    const expired: string[] = [];
+    while (this.#segments.length > this.#window) {
+      this.#removed.push(this.#segments.shift()!);
+      if (this.#segments[0].discontinuity) this.#discontinuitySequence++;
+    }
+    // A removed segment stays readable for its duration plus the playlist's (RFC 8216 6.2.2).
+    while (this.#removed.length > this.#window + 1) {
+      const old = this.#removed.shift()!;
+      expired.push(old.uri);
+      const map = old.map;
+      if (map !== undefined && map !== this.#init && !this.#usesMap(map)) expired.push(map);
+    }
+    return expired;
+  }
+
+  #usesMap(map: string): boolean {
+    return this.#segments.some((s) => s.map === map) || this.#removed.some((s) => s.map === map);
+  }
+
+  async #writePlaylists(): Promise<void> {
+    const playlist = this.playlist;
+    await this.#storage.write(this.#playlistName, encoder.encode(renderMediaPlaylist(playlist)));
+    if (this.#masterName === null) return;
+    const master = renderMasterPlaylist([this.#variant()]);
+    if (master !== this.#master) {
+      this.#master = master;
+      await this.#storage.write(this.#masterName, encoder.encode(master));
+    }
+  }
+
+  #variant(): HlsVariant {
+    const tracks = [...this.#tracks.values()];
+    const video = tracks.find((t) => t.kind === "video");
+    const average = this.stats.duration > 0 ? (this.stats.bytes * 8) / this.stats.duration : 0;
+    // Live: BANDWIDTH moves only in 10 % steps up, so the master playlist rarely changes.
+    const peak = Math.max(this.#peakBandwidth, average);
+    const bandwidth = this.#finished ? peak : 1.1 ** Math.ceil(Math.log(peak || 1) / Math.log(1.1));
+    return {
+      uri: this.#playlistName,
+      bandwidth,
+      averageBandwidth: this.#finished ? average : undefined,
+      codecs: tracks.map((t) => t.codecString),
+      resolution: video ? { width: video.width, height: video.height } : undefined,
+    };
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  if (a === undefined || a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

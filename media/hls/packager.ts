@@ -1,0 +1,93 @@
+/**
+ * The HLS packager: a `WritableStream<MediaFrame>` that writes segments and
+ * playlists to an {@linkcode HlsStorage}.
+ *
+ * @module
+ */
+
+import type { MediaFrame } from "../../bus/frame.ts";
+import { type HlsPackagerOptions, type HlsPackagerStats, Segmenter } from "./_segmenter.ts";
+import type { MediaPlaylist } from "./playlist.ts";
+
+export type {
+  HlsPackagerOptions,
+  HlsPackagerStats,
+  HlsPlaylistType,
+  HlsSegmentType,
+} from "./_segmenter.ts";
+
+/**
+ * Packages frames as HLS: MPEG-TS or fMP4 segments cut at video keyframes once
+ * the target duration is reached (by duration without video), a media playlist
+ * (VOD, EVENT or a live sliding window) and a master playlist with `CODECS`
+ * and `RESOLUTION`, all written through an {@linkcode HlsStorage}.
+ *
+ * Write CONFIG frames before media (a media frame of a track without one is an
+ * error); frames before the first keyframe are dropped. A frame flagged
+ * `DISCONTINUITY` (or a lead-track timestamp going back, or jumping far ahead)
+ * ends the segment and the next one, from the next keyframe, gets
+ * `EXT-X-DISCONTINUITY`; so does a changed CONFIG (with a new `EXT-X-MAP` for
+ * fMP4). Closing the stream finishes the output: the last segment, then
+ * `EXT-X-ENDLIST`. Aborting it, or a write failing, finishes it too, keeping
+ * every segment written. Memory stays flat: one segment's frames are held at
+ * a time.
+ *
+ * @example Package a stream into a directory as a live window of fMP4 segments
+ * ```ts ignore
+ * import { DirectoryStorage, HlsPackager } from "@arcly/stream/hls";
+ *
+ * const packager = new HlsPackager({
+ *   storage: new DirectoryStorage("out"),
+ *   segmentType: "fmp4",
+ *   targetDuration: 2,
+ * });
+ * await handle.packageTo(packager, { signal });
+ * ```
+ */
+export class HlsPackager extends WritableStream<MediaFrame> {
+  readonly #segmenter: Segmenter;
+
+  /**
+   * Makes a packager; see {@linkcode HlsPackagerOptions}.
+   *
+   * @throws {RangeError} for a non-positive target duration or window size.
+   */
+  constructor(options: HlsPackagerOptions) {
+    const segmenter = new Segmenter(options);
+    super({
+      async write(frame) {
+        try {
+          await segmenter.write(frame);
+        } catch (error) {
+          await segmenter.finish().catch(() => {});
+          throw error;
+        }
+      },
+      close: () => segmenter.finish(),
+      abort: () => segmenter.finish(),
+    });
+    this.#segmenter = segmenter;
+  }
+
+  /** Counters so far (a live view). */
+  get stats(): Readonly<HlsPackagerStats> {
+    return this.#segmenter.stats;
+  }
+
+  /** The media playlist as last written (or, for VOD, as it will be written). */
+  get playlist(): MediaPlaylist {
+    return this.#segmenter.playlist;
+  }
+
+  /**
+   * Waits until the segment with media sequence number `sequence` has been
+   * written and listed in the playlist: for a server answering blocking
+   * playlist reloads or requests for the next segment.
+   *
+   * @returns `true` once it is, `false` if the packager finished without it.
+   * @throws the signal's reason when `signal` aborts first.
+   */
+  waitForSegment(sequence: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#segmenter.waitForSegment(sequence, signal);
+  }
+}

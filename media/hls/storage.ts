@@ -1,0 +1,131 @@
+/**
+ * Where the HLS packager puts playlists and segments: a small interface with a
+ * directory implementation and an in-memory one (for a live HTTP server).
+ *
+ * @module
+ */
+
+/**
+ * The output of an HLS packager: named files, written whole and deleted by
+ * name. Names are flat (`index.m3u8`, `seg12.ts`, `init0.mp4`).
+ *
+ * @example A storage that only counts bytes
+ * ```ts
+ * import type { HlsStorage } from "@arcly/stream/hls";
+ *
+ * let bytes = 0;
+ * const counting: HlsStorage = {
+ *   write(_name, data) {
+ *     bytes += data.byteLength;
+ *     return Promise.resolve();
+ *   },
+ *   delete(_name) {
+ *     return Promise.resolve();
+ *   },
+ * };
+ * ```
+ */
+export interface HlsStorage {
+  /**
+   * Stores `data` as `name`, replacing any previous file of that name. Readers
+   * must never see a partly written file. The packager does not modify `data`
+   * afterwards.
+   */
+  write(name: string, data: Uint8Array): Promise<void>;
+  /** Removes `name`; removing a name that does not exist is not an error. */
+  delete(name: string): Promise<void>;
+}
+
+/**
+ * Keeps the files in memory, for serving them over HTTP. `data` passed to
+ * {@linkcode MemoryStorage.write} is kept by reference.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "@arcly/stream/hls";
+ *
+ * const storage = new MemoryStorage();
+ * await storage.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n"));
+ * storage.read("index.m3u8")?.byteLength; // 8
+ * ```
+ */
+export class MemoryStorage implements HlsStorage {
+  #files = new Map<string, Uint8Array>();
+  #bytes = 0;
+
+  /** Stores `data` as `name`. */
+  write(name: string, data: Uint8Array): Promise<void> {
+    this.#bytes += data.byteLength - (this.#files.get(name)?.byteLength ?? 0);
+    this.#files.set(name, data);
+    return Promise.resolve();
+  }
+
+  /** Removes `name`. */
+  delete(name: string): Promise<void> {
+    this.#bytes -= this.#files.get(name)?.byteLength ?? 0;
+    this.#files.delete(name);
+    return Promise.resolve();
+  }
+
+  /** The file `name`, or `undefined`. */
+  read(name: string): Uint8Array | undefined {
+    return this.#files.get(name);
+  }
+
+  /** The names of the stored files. */
+  names(): string[] {
+    return [...this.#files.keys()];
+  }
+
+  /** The total size of the stored files in bytes. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+}
+
+/**
+ * Writes the files into a directory (created when missing). Each file is
+ * written to a temporary name and renamed into place, so a web server reading
+ * the directory never serves half a playlist or segment.
+ *
+ * @example
+ * ```ts ignore
+ * import { DirectoryStorage, HlsPackager } from "@arcly/stream/hls";
+ *
+ * const packager = new HlsPackager({ storage: new DirectoryStorage("out/hls") });
+ * ```
+ */
+export class DirectoryStorage implements HlsStorage {
+  /** The directory path. */
+  readonly dir: string;
+  #ready?: Promise<void>;
+
+  /** Makes a storage writing into `dir`. */
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Writes `data` to `dir/name` atomically (temporary file, then rename). */
+  async write(name: string, data: Uint8Array): Promise<void> {
+    const path = this.#path(name);
+    await (this.#ready ??= Deno.mkdir(this.dir, { recursive: true }));
+    const temp = `${this.dir}/.${name}.tmp`;
+    await Deno.writeFile(temp, data);
+    await Deno.rename(temp, path);
+  }
+
+  /** The path of `name`, which must be a plain file name (no separators, not hidden). */
+  #path(name: string): string {
+    if (!/^[\w-][\w.-]*$/.test(name)) throw new TypeError(`not a plain file name: ${name}`);
+    return `${this.dir}/${name}`;
+  }
+
+  /** Removes `dir/name` if it exists. */
+  async delete(name: string): Promise<void> {
+    try {
+      await Deno.remove(this.#path(name));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}

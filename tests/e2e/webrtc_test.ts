@@ -1,0 +1,191 @@
+/**
+ * WHIP and WHEP with a real browser: headless Chromium publishes its fake camera through
+ * the publish page and ffmpeg decodes what reached the registry; ffmpeg publishes H.264 +
+ * AAC over RTMP and Chromium plays it through the player page, whose getStats() must show
+ * framesDecoded growing.
+ */
+
+import assert from "node:assert/strict";
+import { FrameFlags, type Logger, type MediaFrame, Registry } from "../../mod.ts";
+import { FlvWriter } from "../../media/flv/mod.ts";
+import { serveRtmp } from "../../ingest/rtmp/mod.ts";
+import { serveHttp } from "../../ingest/http/server.ts";
+import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
+import { openInChromium, resultCollector } from "../_util/browser.ts";
+import { decodeCheck, tempPath } from "../_util/ffmpeg.ts";
+import { parseOpusHead } from "../../media/codec/opus.ts";
+
+const FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
+
+/** Collects log lines so a failure shows what the server said. */
+function lines(): Logger & { all: string[] } {
+  const all: string[] = [];
+  return {
+    all,
+    info: (m) => all.push(`INFO ${m}`),
+    warn: (m) => all.push(`WARN ${m}`),
+    error: (m) => all.push(`ERROR ${m}`),
+  };
+}
+
+/** Poll `check` every 100 ms until it returns a value, failing after `ms`. */
+async function waitFor<T>(what: string, ms: number, check: () => T | undefined): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test("Chromium publishes its camera through WHIP; ffmpeg decodes the video", async () => {
+  const registry = new Registry();
+  const logger = lines();
+  const webrtc = new WebRtcServer({ registry, logger, keyframeIntervalMs: 1000 });
+  const http = serveHttp({ routes: [webrtc.route], hostname: "127.0.0.1", port: 0, logger });
+  const browser = await openInChromium(
+    `http://127.0.0.1:${http.addr.port}/live/cam/publish`,
+    FAKE_MEDIA,
+  );
+  try {
+    const handle = await waitFor("the WHIP publish", 30_000, () => registry.get("live", "cam"));
+    const reader = handle.subscribe({ replay: true }).getReader();
+    const frames: MediaFrame[] = [];
+    let keyframes = 0;
+    const deadline = setTimeout(() => reader.cancel(), 40_000);
+    try {
+      // 2 keyframes (the publisher is asked for one every second) and 40 video frames.
+      while (keyframes < 2 || frames.filter((f) => f.kind === "video").length < 40) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        frames.push(value);
+        if (value.kind === "video" && value.flags & FrameFlags.KEYFRAME) keyframes++;
+      }
+    } finally {
+      clearTimeout(deadline);
+      await reader.cancel();
+    }
+    const video = frames.filter((f) => f.kind === "video");
+    assert.ok(keyframes >= 2, `2 keyframes expected, got ${keyframes}\n${logger.all.join("\n")}`);
+    assert.equal(video[0].flags, FrameFlags.CONFIG, "the video starts with its avcC");
+    assert.equal(video[1].flags & FrameFlags.KEYFRAME, FrameFlags.KEYFRAME);
+    for (let i = 2; i < video.length; i++) assert.ok(video[i].dts >= video[i - 1].dts);
+    const audio = frames.filter((f) => f.kind === "audio");
+    assert.ok(audio.length > 0, "the fake microphone's Opus arrives too");
+    assert.equal(audio[0].flags, FrameFlags.CONFIG);
+    assert.equal(parseOpusHead(audio[0].data).channels, 2);
+    assert.equal(handle.metadata().videoCodec?.startsWith("avc1."), true);
+
+    const file = await tempPath("whip.flv");
+    await ReadableStream.from(video).pipeThrough(new FlvWriter()).pipeTo(
+      (await Deno.create(file)).writable,
+    );
+    const decoded = await decodeCheck(file);
+    assert.equal(decoded.stderr, "");
+    assert.equal(decoded.code, 0);
+  } finally {
+    await browser.close();
+    await webrtc.close();
+    await http.close();
+    registry.closeAll();
+  }
+});
+
+Deno.test("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through WHEP", async () => {
+  const registry = new Registry();
+  const logger = lines();
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  const webrtc = new WebRtcServer({ registry, logger });
+  const collector = resultCollector(45_000);
+  const testPage: (request: Request, url: URL) => Response | undefined = (_request, url) =>
+    url.pathname === "/test.html"
+      ? new Response(TEST_PAGE, { headers: { "content-type": "text/html" } })
+      : undefined;
+  const http = serveHttp({
+    routes: [collector.route, testPage, webrtc.route],
+    hostname: "127.0.0.1",
+    port: 0,
+    logger,
+  });
+  const ffmpeg = new Deno.Command("ffmpeg", {
+    args: [
+      ...["-hide_banner", "-nostdin", "-v", "error", "-re"],
+      ...["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"],
+      ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "40"],
+      ...["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0"],
+      ...["-g", "25", "-c:a", "aac", "-f", "flv"],
+      `rtmp://127.0.0.1:${rtmp.addr.port}/live/cam`,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let browser: { close(): Promise<void> } | undefined;
+  try {
+    await waitFor("the RTMP publish", 20_000, () => {
+      const handle = registry.get("live", "cam");
+      return handle?.cachedConfigs().video && handle.cachedConfigs().audio ? handle : undefined;
+    });
+    browser = await openInChromium(`http://127.0.0.1:${http.addr.port}/test.html`);
+    const result = await collector.result as {
+      frames: number[];
+      status: string;
+      audioTracks: number;
+      error?: string;
+    };
+    assert.equal(result.error, undefined, `${result.error}\n${logger.all.join("\n")}`);
+    assert.match(result.status, /WebRTC \(WHEP\)/);
+    assert.ok(result.frames.length >= 2);
+    assert.ok(result.frames[0] > 0, `frames decoded: ${result.frames}`);
+    assert.ok(result.frames.at(-1)! > result.frames[0], `framesDecoded grows: ${result.frames}`);
+    assert.equal(result.audioTracks, 0, "AAC has no WebRTC audio");
+    assert.ok(logger.all.some((l) => /audio is aac, which WebRTC cannot carry/.test(l)));
+  } finally {
+    await browser?.close();
+    try {
+      ffmpeg.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await ffmpeg.status;
+    await webrtc.close();
+    await http.close();
+    await rtmp.close();
+    registry.closeAll();
+  }
+});
+
+/**
+ * Loads the real player page in an iframe, waits for its peer connection, then samples
+ * framesDecoded from getStats() every second and posts the samples to /result.
+ */
+const TEST_PAGE =
+  `<!doctype html><iframe id="player" src="/live/cam/" width="400" height="300"></iframe>
+<script>
+const post = (body) => fetch("/result", { method: "POST", body: JSON.stringify(body) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  try {
+    const frame = document.getElementById("player");
+    let pc;
+    for (let i = 0; i < 200 && !(pc = frame.contentWindow?.arclyPeer); i++) await sleep(100);
+    if (!pc) throw new Error("the player made no peer connection");
+    const frames = [];
+    for (let i = 0; i < 200 && frames.length < 3; i++) {
+      await sleep(1000);
+      const stats = await pc.getStats();
+      let decoded = 0;
+      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded ?? 0; });
+      if (decoded > 0) frames.push(decoded);
+    }
+    const audioTracks = pc.getTransceivers().filter((t) =>
+      t.receiver.track.kind === "audio" && /recv/.test(t.currentDirection ?? "")
+    ).length;
+    const status = frame.contentDocument.getElementById("status").textContent;
+    await post({ frames, status, audioTracks });
+  } catch (error) {
+    await post({ frames: [], status: "", audioTracks: -1, error: String(error) });
+  }
+})();
+</script>`;

@@ -1,0 +1,236 @@
+/** The packager's rules on synthetic frames, in memory: cuts, windows, discontinuities, errors. */
+
+import assert from "node:assert/strict";
+import { HlsPackager, type HlsPackagerOptions, MemoryStorage } from "../../../media/hls/mod.ts";
+import { buildAvcConfig } from "../../../media/codec/h264.ts";
+import { FrameFlags, type MediaFrame } from "../../../mod.ts";
+import { parsePlaylist } from "./_hls.ts";
+
+// Baseline 3.0, 320x240
+const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);
+const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
+
+const videoConfig = (track = 0): MediaFrame => ({
+  track,
+  kind: "video",
+  codec: "h264",
+  pts: 0,
+  dts: 0,
+  flags: FrameFlags.CONFIG,
+  data: buildAvcConfig({ sps: [SPS], pps: [PPS] }),
+});
+const audioConfig = (track = 1, asc = [0x11, 0x90]): MediaFrame => ({
+  track,
+  kind: "audio",
+  codec: "aac",
+  pts: 0,
+  dts: 0,
+  flags: FrameFlags.CONFIG,
+  data: new Uint8Array(asc),
+});
+/** A video frame at `dts` (pts = dts): one IDR or non-IDR slice NAL unit. */
+const video = (dts: number, key: boolean, track = 0, flags = 0): MediaFrame => ({
+  track,
+  kind: "video",
+  codec: "h264",
+  pts: dts,
+  dts,
+  flags: (key ? FrameFlags.KEYFRAME : 0) | flags,
+  data: new Uint8Array([0, 0, 0, 2, key ? 0x65 : 0x41, 0x88]),
+});
+const audio = (dts: number, track = 1): MediaFrame => ({
+  track,
+  kind: "audio",
+  codec: "aac",
+  pts: dts,
+  dts,
+  flags: 0,
+  data: new Uint8Array([0x21, 0x10, 0x04]),
+});
+
+/** `seconds` of 25 fps video with a keyframe every `gop` frames, starting at `start` (90 kHz). */
+function videoFrames(seconds: number, gop: number, start = 0, track = 0): MediaFrame[] {
+  return Array.from(
+    { length: seconds * 25 },
+    (_, i) => video(start + i * 3600, i % gop === 0, track),
+  );
+}
+
+const text = (storage: MemoryStorage, name: string) =>
+  new TextDecoder().decode(storage.read(name) ?? new Uint8Array());
+
+async function run(frames: MediaFrame[], options: Omit<HlsPackagerOptions, "storage">) {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, ...options });
+  await ReadableStream.from(frames).pipeTo(packager);
+  return { storage, packager, playlist: parsePlaylist(text(storage, "stream.m3u8")) };
+}
+
+Deno.test("rules: audio only is cut by duration; the master has no RESOLUTION", async () => {
+  const frames = [audioConfig(), ...Array.from({ length: 200 }, (_, i) => audio(i * 1920))];
+  const { playlist, storage } = await run(frames, { playlistType: "vod", targetDuration: 1 });
+  // 1024 samples at 48 kHz = 1920 ticks: 47 frames reach 1 s
+  assert.deepEqual(playlist.segments.map((s) => s.duration), [1.003, 1.003, 1.003, 1.003, 0.256]);
+  assert.equal(
+    text(storage, "index.m3u8").split("\n")[2].replace(/BANDWIDTH=\d+,AVERAGE-BANDWIDTH=\d+/, ""),
+    '#EXT-X-STREAM-INF:,CODECS="mp4a.40.2"',
+  );
+});
+
+Deno.test("rules: segments longer than the target raise EXT-X-TARGETDURATION", async () => {
+  const { playlist } = await run([videoConfig(), ...videoFrames(9, 75)], {
+    playlistType: "vod",
+    targetDuration: 2,
+  });
+  assert.deepEqual(playlist.segments.map((s) => s.duration), [3, 3, 3]);
+  assert.equal(playlist.tags.get("EXT-X-TARGETDURATION"), "3");
+});
+
+Deno.test("rules: frames before the first keyframe are dropped", async () => {
+  const frames = [videoConfig(), audioConfig(), audio(0), video(0, false), video(3600, true)];
+  const { packager, playlist } = await run(frames, { playlistType: "vod" });
+  assert.equal(packager.stats.dropped, 2);
+  assert.equal(packager.stats.frames, 1);
+  assert.equal(playlist.segments.length, 1);
+});
+
+Deno.test("rules: live storage stays flat; DISCONTINUITY-SEQUENCE counts tags slid out", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, windowSize: 3, targetDuration: 1 });
+  const writer = packager.getWriter();
+  await writer.write(videoConfig());
+  const sizes: number[] = [];
+  for (let second = 0; second < 60; second++) {
+    const flags = second === 30 ? FrameFlags.DISCONTINUITY : 0;
+    for (let i = 0; i < 25; i++) {
+      await writer.write(video((second * 25 + i) * 3600, i === 0, 0, i === 0 ? flags : 0));
+    }
+    sizes.push(storage.names().length);
+    if (second === 0) continue; // the first segment ends at the next keyframe
+    // segments 0 .. second - 1 are written, the last three listed
+    const playlist = parsePlaylist(text(storage, "stream.m3u8"));
+    assert.equal(playlist.tags.get("EXT-X-MEDIA-SEQUENCE"), String(Math.max(0, second - 3)));
+    const tags = playlist.segments.filter((s) => s.discontinuity).length;
+    // segment 30 follows the discontinuity: tagged while listed after another segment,
+    // then counted in EXT-X-DISCONTINUITY-SEQUENCE once it is the first one listed
+    assert.equal(tags, second === 31 || second === 32 ? 1 : 0, `second ${second}`);
+    const sequence = playlist.tags.get("EXT-X-DISCONTINUITY-SEQUENCE");
+    assert.equal(sequence, second >= 33 ? "1" : undefined);
+  }
+  await writer.close();
+  // 3 listed + 4 kept for late readers + 2 playlists
+  assert.equal(Math.max(...sizes), 9);
+  assert.equal(storage.names().length, 9);
+  assert.ok(parsePlaylist(text(storage, "stream.m3u8")).ended);
+});
+
+Deno.test("rules: fMP4 config changes get a new init; the old one goes with its segments", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({
+    storage,
+    segmentType: "fmp4",
+    windowSize: 2,
+    targetDuration: 1,
+  });
+  const writer = packager.getWriter();
+  await writer.write(videoConfig());
+  for (const f of videoFrames(3, 25)) await writer.write(f);
+  await writer.write(audioConfig()); // a track appears: new init at the next keyframe
+  for (const f of videoFrames(1, 25, 3 * 90000)) await writer.write(f);
+  let playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.deepEqual(playlist.segments.map((s) => [s.uri, s.map, s.discontinuity]), [
+    ["seg1.m4s", "init0.mp4", false],
+    ["seg2.m4s", "init0.mp4", false],
+  ]);
+  assert.ok(storage.read("init1.mp4"), "written when the new tracks start");
+  for (let s = 4; s < 10; s++) {
+    for (const f of videoFrames(1, 25, s * 90000)) await writer.write(f);
+    await writer.write(audio(s * 90000));
+  }
+  await writer.close();
+  playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.deepEqual(playlist.segments.map((s) => s.map), ["init1.mp4", "init1.mp4"]);
+  assert.equal(storage.read("init0.mp4"), undefined, "deleted with its last segment");
+  assert.match(text(storage, "index.m3u8"), /CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=320x240/);
+});
+
+Deno.test("rules: a lead timestamp going back is a discontinuity", async () => {
+  const frames = [videoConfig(), ...videoFrames(2, 25, 900000), ...videoFrames(2, 25, 0)];
+  const { playlist } = await run(frames, { playlistType: "vod" });
+  assert.deepEqual(playlist.segments.map((s) => [s.duration, s.discontinuity]), [
+    [2, false],
+    [2, true],
+  ]);
+});
+
+Deno.test("rules: TS with other track numbers keeps both tracks", async () => {
+  const frames = [videoConfig(3), audioConfig(7), video(0, true, 3), audio(0, 7), audio(1920, 7)];
+  const { storage } = await run(frames, { playlistType: "vod" });
+  const ts = storage.read("seg0.ts")!;
+  const pids = new Set<number>();
+  for (let p = 0; p < ts.length; p += 188) pids.add(((ts[p + 1] & 0x1f) << 8) | ts[p + 2]);
+  assert.deepEqual([...pids].sort(), [0, 0x100, 0x101, 0x1000]);
+});
+
+Deno.test("rules: waitForSegment resolves when a segment is listed, false at the end", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, targetDuration: 1 });
+  const writer = packager.getWriter();
+  const first = packager.waitForSegment(0);
+  const never = packager.waitForSegment(5);
+  const controller = new AbortController();
+  const aborted = packager.waitForSegment(1, controller.signal);
+  controller.abort(new Error("client gone"));
+  await assert.rejects(aborted, /client gone/);
+  await writer.write(videoConfig());
+  for (const f of videoFrames(1, 25)) await writer.write(f);
+  let settled = false;
+  first.then(() => settled = true);
+  await Promise.resolve();
+  assert.equal(settled, false);
+  await writer.write(video(90000, true));
+  assert.equal(await first, true);
+  assert.ok(text(storage, "stream.m3u8").includes("seg0.ts"), "listed before the wait ends");
+  assert.equal(await packager.waitForSegment(0), true);
+  await writer.close();
+  assert.equal(await never, false);
+  assert.equal(await packager.waitForSegment(9), false);
+});
+
+Deno.test("rules: bad input is a clear error and the output is still finished", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, playlistType: "vod" });
+  const frames = [videoConfig(), ...videoFrames(3, 25), audio(0)];
+  await assert.rejects(
+    ReadableStream.from(frames).pipeTo(packager),
+    { name: "TypeError", message: "track 1 (audio aac): media frame before its CONFIG frame" },
+  );
+  const playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.ok(playlist.ended);
+  assert.equal(playlist.segments.length, 2);
+
+  const av1 = { ...videoConfig(), codec: "av1" as const, data: new Uint8Array([0x81]) };
+  await assert.rejects(
+    ReadableStream.from([av1]).pipeTo(new HlsPackager({ storage: new MemoryStorage() })),
+    /codec av1 is not supported/,
+  );
+  const two = [videoConfig(0), videoConfig(2), video(0, true)];
+  await assert.rejects(
+    ReadableStream.from(two).pipeTo(new HlsPackager({ storage: new MemoryStorage() })),
+    /one video track at most/,
+  );
+  assert.throws(() => new HlsPackager({ storage, targetDuration: 0 }), RangeError);
+  assert.throws(() => new HlsPackager({ storage, windowSize: 0 }), RangeError);
+});
+
+Deno.test("rules: aborting finishes the output with what was written", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, playlistType: "event" });
+  const writer = packager.getWriter();
+  await writer.write(videoConfig());
+  for (const f of videoFrames(3, 25)) await writer.write(f);
+  await writer.abort(new Error("input truncated"));
+  const playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.ok(playlist.ended);
+  assert.deepEqual(playlist.segments.map((s) => s.duration), [2, 1]);
+});

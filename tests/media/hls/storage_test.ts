@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { DirectoryStorage, MemoryStorage } from "../../../media/hls/mod.ts";
+
+Deno.test("MemoryStorage keeps, replaces, counts and deletes files", async () => {
+  const s = new MemoryStorage();
+  await s.write("a.ts", new Uint8Array(10));
+  await s.write("b.ts", new Uint8Array(5));
+  await s.write("a.ts", new Uint8Array(3));
+  assert.deepEqual(s.names().sort(), ["a.ts", "b.ts"]);
+  assert.equal(s.bytes, 8);
+  assert.equal(s.read("a.ts")?.byteLength, 3);
+  await s.delete("a.ts");
+  await s.delete("missing.ts");
+  assert.equal(s.read("a.ts"), undefined);
+  assert.equal(s.bytes, 5);
+});
+
+Deno.test("DirectoryStorage writes whole files into a new directory and deletes them", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const s = new DirectoryStorage(`${root}/out/hls`);
+    await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n"));
+    await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n#EXT-X-ENDLIST\n"));
+    await s.write("seg0.ts", new Uint8Array([1, 2, 3]));
+    assert.equal(
+      await Deno.readTextFile(`${root}/out/hls/index.m3u8`),
+      "#EXTM3U\n#EXT-X-ENDLIST\n",
+    );
+    const names = [];
+    for await (const e of Deno.readDir(`${root}/out/hls`)) names.push(e.name);
+    assert.deepEqual(names.sort(), ["index.m3u8", "seg0.ts"], "no temporary files left");
+    await s.delete("seg0.ts");
+    await s.delete("seg0.ts");
+    await assert.rejects(() => Deno.stat(`${root}/out/hls/seg0.ts`), Deno.errors.NotFound);
+    for (const bad of ["../x.ts", "a/b.ts", ".hidden", ""]) {
+      await assert.rejects(() => s.write(bad, new Uint8Array(1)), TypeError);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
