@@ -126,19 +126,8 @@ export function serverHandshake(c0c1: Uint8Array, opts: HandshakeOptions = {}): 
   return out;
 }
 
-/**
- * Where a valid digest made with `key` sits in a C1 or S1 packet, trying the
- * digest block at offset 772 then at offset 8; `undefined` when neither validates.
- *
- * @example
- * ```ts
- * import { findDigest, HANDSHAKE_SIZE } from "@arcly/stream/rtmp";
- *
- * findDigest(new Uint8Array(HANDSHAKE_SIZE), new TextEncoder().encode("key")); // undefined
- * ```
- */
-export function findDigest(packet: Uint8Array, key: Uint8Array): number | undefined {
-  if (packet.length !== HANDSHAKE_SIZE) return undefined;
+/** Where a valid digest made with `key` sits in a C1/S1 packet (block at 772, then at 8). */
+function findDigest(packet: Uint8Array, key: Uint8Array): number | undefined {
   for (const block of DIGEST_BLOCKS) {
     const at = digestPosition(packet, block);
     const expected = digest(packet, at, key);
@@ -147,35 +136,14 @@ export function findDigest(packet: Uint8Array, key: Uint8Array): number | undefi
   return undefined;
 }
 
-/**
- * Where the digest sits for a digest block starting at `block`: the block's first
- * four bytes summed, modulo 728, past the four-byte offset field.
- *
- * @example
- * ```ts
- * import { digestPosition, HANDSHAKE_SIZE } from "@arcly/stream/rtmp";
- *
- * digestPosition(new Uint8Array(HANDSHAKE_SIZE), 8); // 12
- * ```
- */
-export function digestPosition(packet: Uint8Array, block: number): number {
+/** The digest position for the block at `block`: its first 4 bytes summed, mod 728, past them. */
+function digestPosition(packet: Uint8Array, block: number): number {
   const sum = packet[block] + packet[block + 1] + packet[block + 2] + packet[block + 3];
   return block + 4 + sum % DIGEST_SPAN;
 }
 
-/**
- * The HMAC-SHA256 of a handshake packet with the 32 bytes at `at` left out.
- *
- * @example Sign a C1 the way a Flash Player does
- * ```ts
- * import { digest, digestPosition, HANDSHAKE_SIZE } from "@arcly/stream/rtmp";
- *
- * const c1 = new Uint8Array(HANDSHAKE_SIZE);
- * const at = digestPosition(c1, 8);
- * c1.set(digest(c1, at, new TextEncoder().encode("Genuine Adobe Flash Player 001")), at);
- * ```
- */
-export function digest(packet: Uint8Array, at: number, key: Uint8Array): Uint8Array {
+/** HMAC-SHA256 of a handshake packet with the 32 bytes at `at` left out. */
+function digest(packet: Uint8Array, at: number, key: Uint8Array): Uint8Array {
   return new Uint8Array(
     createHmac("sha256", key)
       .update(packet.subarray(0, at))
