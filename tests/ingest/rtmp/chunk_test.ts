@@ -6,7 +6,8 @@ import {
   RtmpError,
   type RtmpMessage,
 } from "../../../ingest/rtmp/mod.ts";
-import { hex, mulberry32, unhex } from "./_util.ts";
+import { hex, unhex } from "./_util.ts";
+import { prng } from "../../media/codec/_fuzz.ts";
 
 function msg(
   csid: number,
@@ -136,7 +137,7 @@ Deno.test("chunk reader decodes the golden bytes, whole and byte by byte", () =>
 });
 
 Deno.test("chunk writer and reader round-trip random messages at random chunk sizes", () => {
-  const rand = mulberry32(7);
+  const rand = prng(7);
   for (let round = 0; round < 50; round++) {
     const writer = new ChunkWriter();
     const reader = new ChunkReader();
@@ -248,7 +249,7 @@ Deno.test("chunk reader rejects protocol violations with RtmpError", () => {
 });
 
 Deno.test("chunk reader fuzz: random and mutated input only ever throws RtmpError", () => {
-  const rand = mulberry32(1234);
+  const rand = prng(1234);
   const writer = new ChunkWriter();
   writer.chunkSize = 16;
   const seed = [

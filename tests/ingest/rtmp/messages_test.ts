@@ -13,7 +13,8 @@ import {
   userControlMessage,
   windowAckSizeMessage,
 } from "../../../ingest/rtmp/mod.ts";
-import { hex, mulberry32, unhex } from "./_util.ts";
+import { hex, unhex } from "./_util.ts";
+import { prng } from "../../media/codec/_fuzz.ts";
 
 Deno.test("control messages: golden bodies on chunk stream 2, message stream 0", () => {
   const table: [ReturnType<typeof setChunkSizeMessage>, number, string][] = [
@@ -52,7 +53,7 @@ Deno.test("command and data messages round-trip through AMF0", () => {
 });
 
 Deno.test("AMF0 command fuzz: truncated and mutated bodies throw RtmpError only", () => {
-  const rand = mulberry32(5);
+  const rand = prng(5);
   const base = commandMessage(3, 0, "connect", 1, {
     app: "live",
     tcUrl: "rtmp://h/live",

@@ -21,7 +21,8 @@ import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { LogLines, statusCode, TestClient, within } from "./_client.ts";
-import { hex, mulberry32, unhex } from "./_util.ts";
+import { hex, unhex } from "./_util.ts";
+import { prng } from "../../media/codec/_fuzz.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
 const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
@@ -408,7 +409,7 @@ Deno.test("rtmp server fuzz: mutated publish sessions only ever close their own 
     ].map((m) => writer.encode(m));
     const base = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((o, p) => (base.set(p, o), o + p.length), 0);
-    const rand = mulberry32(99);
+    const rand = prng(99);
     for (let i = 0; i < 30; i++) {
       const bytes = base.slice();
       for (let k = 0; k < 1 + rand() * 6; k++) {
