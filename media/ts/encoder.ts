@@ -237,9 +237,11 @@ export class TsEncoder {
     return joined;
   }
 
+  /** A new stream for `kind` (replacing the current one, whose PID and counter it keeps). */
   #newTrack(kind: "video" | "audio", codec: string, track: number): OutTrack {
     this.#pmt = undefined;
-    return { kind, codec, track, pid: kind === "video" ? TsPid.VIDEO : TsPid.AUDIO, cc: 0 };
+    const cc = (kind === "video" ? this.#video : this.#audio)?.cc ?? 0;
+    return { kind, codec, track, pid: kind === "video" ? TsPid.VIDEO : TsPid.AUDIO, cc };
   }
 
   /** The output track for `frame`, adding or switching an inferred one; undefined to drop. */

@@ -51,6 +51,13 @@ export const fixtures = {
       ...sine({ sampleRate: 48000, duration: 2 }),
       ...["-ac", "2", "-c:a", "libopus", "-f", "mpegts"],
     ]),
+  /** A tiny H.264 + AAC stream (64x48, 0.4 s, about 40 packets) for exhaustive fuzzing. */
+  small: () =>
+    makeFixture("ts-small.ts", [
+      ...testsrc({ size: "64x48", rate: 5, duration: 0.4 }),
+      ...sine({ duration: 0.4 }),
+      ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts"],
+    ]),
   /** FLV: H.264 with B-frames + AAC 44.1 kHz. */
   flvH264Aac44: () =>
     makeFixture("ts-h264-aac44.flv", [
