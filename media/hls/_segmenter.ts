@@ -76,6 +76,10 @@ interface OpenSegment {
   readonly discontinuity: boolean;
 }
 
+/** How long (90 kHz ticks of input) to wait at most for the configs of a second track. */
+const PROBE_DURATION = CLOCK_RATE;
+/** ... and how many frames to hold at most meanwhile. */
+const PROBE_MAX_FRAMES = 512;
 /** A lead-track jump forward by more than this many target durations is a discontinuity. */
 const JUMP_TARGETS = 3;
 /** ... and never less than this (90 kHz ticks). */
@@ -101,6 +105,8 @@ export class Segmenter {
   #tracks = new Map<number, Fmp4Track>();
   #lead?: Fmp4Track;
   #writer?: SegmentWriter;
+  /** Media frames held while probing which tracks there are (before the writer exists). */
+  #held: MediaFrame[] = [];
   #configChanged = false;
   #timeOffset?: number;
   #init?: string;
@@ -183,10 +189,40 @@ export class Segmenter {
         `track ${frame.track} (${frame.kind} ${frame.codec}): media frame before its CONFIG frame`,
       );
     }
-    if (this.#writer === undefined) {
-      this.#timeOffset = fmp4TimeOffset(frame.dts);
-      await this.#apply();
+    if (this.#writer !== undefined) return this.#process(frame);
+    this.#held.push(frame);
+    if (this.#probing()) return;
+    await this.#start();
+  }
+
+  /**
+   * Whether to hold frames still: until a video and an audio track are both
+   * configured (a demuxer may announce one only with its first frame), for a
+   * second of input at most.
+   */
+  #probing(): boolean {
+    const held = this.#held;
+    const tracks = [...this.#configs.values()].map((c) => c.track.kind);
+    if (tracks.includes("video") && tracks.includes("audio")) return false;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const f of held) {
+      min = Math.min(min, f.dts);
+      max = Math.max(max, f.dts);
     }
+    return max - min < PROBE_DURATION && held.length < PROBE_MAX_FRAMES;
+  }
+
+  /** Starts writing the tracks configured so far, with the frames held while probing. */
+  async #start(): Promise<void> {
+    const held = this.#held;
+    this.#held = [];
+    this.#timeOffset = fmp4TimeOffset(Math.min(...held.map((f) => f.dts)));
+    await this.#apply();
+    for (const f of held) await this.#process(f);
+  }
+
+  async #process(frame: MediaFrame): Promise<void> {
     const lead = this.#lead!;
     const isLead = frame.track === lead.track;
     const key = isLead && (lead.kind === "audio" || hasFlag(frame, FrameFlags.KEYFRAME));
@@ -210,7 +246,7 @@ export class Segmenter {
       }
       if (this.#configChanged) {
         await this.#apply();
-        return this.write(frame); // the lead track may have changed
+        return this.#process(frame); // the lead track may have changed
       }
       this.#begin(frame);
     }
@@ -227,6 +263,7 @@ export class Segmenter {
   async finish(): Promise<void> {
     if (this.#finished) return;
     try {
+      if (this.#held.length > 0) await this.#start();
       await this.#endSegment(undefined);
       await this.#io;
     } finally {

@@ -234,3 +234,23 @@ Deno.test("rules: aborting finishes the output with what was written", async () 
   assert.ok(playlist.ended);
   assert.deepEqual(playlist.segments.map((s) => s.duration), [2, 1]);
 });
+
+Deno.test("rules: a second track configured within a second of the first frames joins from the start", async () => {
+  const frames = [
+    videoConfig(),
+    ...videoFrames(1, 25).slice(0, 12), // 0.44 s of video before the audio config
+    audioConfig(),
+    ...videoFrames(3, 25).slice(12).flatMap((f) => [f, audio(f.dts)]),
+  ];
+  const { storage, playlist, packager } = await run(frames, {
+    segmentType: "fmp4",
+    playlistType: "vod",
+  });
+  assert.deepEqual(playlist.segments.map((s) => [s.map, s.discontinuity]), [["init0.mp4", false], [
+    "init0.mp4",
+    false,
+  ]]);
+  assert.equal(storage.read("init1.mp4"), undefined);
+  assert.equal(packager.stats.dropped, 0);
+  assert.match(text(storage, "index.m3u8"), /CODECS="avc1.42c01e,mp4a.40.2"/);
+});
