@@ -290,8 +290,11 @@ export class WebRtcServer {
     }, this.#connectTimeoutMs);
     const player = new WhepPlayer(pc, handle, this.#logger);
     const session = this.#open("whep", handle, pc, peer, () => player.close());
+    let playing = false;
     pc.connectionStateChange.subscribe((state) => {
-      if (state === "connected") player.run().then(() => session.end("stream ended"));
+      if (state !== "connected" || playing) return;
+      playing = true;
+      player.run().then(() => session.end("stream ended"));
     });
     return session;
   }
