@@ -3,37 +3,332 @@
  *
  * ```sh
  * deno run -A cli.ts serve              # the live server on embedded defaults
- * deno run -A cli.ts package IN --out D # a file (FLV or MPEG-TS) into HLS
+ * deno run -A cli.ts --help
  * ```
  *
- * This is the only module that reads flags, the environment and config files.
+ * This is the only module that reads flags, the environment and config files, and the
+ * one that wires protocols to the kernel and to packagers.
  *
  * @module
  */
 
+import { parseArgs } from "node:util";
+import { combineObservers, type Logger, Registry } from "./mod.ts";
+import { serveRtmp } from "./ingest/rtmp/mod.ts";
+import { FlvReader } from "./media/flv/mod.ts";
+import { TsDemuxer } from "./media/ts/mod.ts";
+import { DirectoryStorage, HlsPackager } from "./media/hls/mod.ts";
+import {
+  httpFlv,
+  type HttpRoute,
+  LiveHls,
+  Metrics,
+  metricsRoute,
+  serveHttp,
+  streamsApi,
+} from "./ingest/http/mod.ts";
+
 const USAGE = `arcly-stream: a live-media streaming server
 
 Usage:
-  deno run -A cli.ts serve      run the server on embedded defaults
-  deno run -A cli.ts --help     show this help
+  deno run -A cli.ts serve [options]                 run the server
+  deno run -A cli.ts package [INPUT | -] --out DIR   package FLV or MPEG-TS into HLS
+  deno run -A cli.ts --help                          show this help
+
+serve options (listeners take PORT, HOST:PORT or off):
+  --rtmp LISTEN     RTMP publish and play          (default 1935)
+  --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
+  --hls-segment-type ts|fmp4   live HLS segment format (default ts)
+  --quiet           log warnings and errors only
+
+URLs: rtmp://HOST:1935/live/NAME, http://HOST:8888/live/NAME/index.m3u8,
+      http://HOST:8888/live/NAME.flv,
+      http://HOST:8888/v1/streams, http://HOST:8888/metrics
+
+package options (INPUT is a file, or - or nothing for stdin):
+  --out DIR                   where the playlists and segments go (required)
+  --segment-type ts|fmp4      segment format (default ts)
+  --target-duration SECONDS   segment duration to aim for (default 2)
+  --playlist-type vod|event   playlist type (default vod)
 `;
 
+/** Where a listener binds, or `undefined` for `off`. */
+interface Listen {
+  hostname: string;
+  port: number;
+}
+
+/**
+ * Read a listener flag: `PORT`, `HOST:PORT` (`[V6]:PORT` too) or `off`.
+ *
+ * @example
+ * ```ts
+ * import { parseListen } from "./cli.ts";
+ *
+ * parseListen("127.0.0.1:1935", "rtmp"); // { hostname: "127.0.0.1", port: 1935 }
+ * parseListen("off", "rtmp"); // undefined
+ * ```
+ */
+export function parseListen(value: string, flag: string): Listen | undefined {
+  if (value === "off") return undefined;
+  const match = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new UsageError(`--${flag} takes PORT, HOST:PORT or off, not "${value}"`);
+  }
+  return { hostname: match[1] || "0.0.0.0", port };
+}
+
+/** A mistake in the command line: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+function makeLogger(quiet: boolean): Logger {
+  const line = (level: string, message: string) =>
+    console.error(`${new Date().toISOString()} ${level} ${message}`);
+  return {
+    info: quiet ? () => {} : (message) => line("INFO", message),
+    warn: (message) => line("WARN", message),
+    error: (message) => line("ERROR", message),
+  };
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      rtmp: { type: "string", default: "1935" },
+      http: { type: "string", default: "8888" },
+      quiet: { type: "boolean", default: false },
+      "hls-segment-type": { type: "string", default: "ts" },
+    },
+  });
+  const segmentType = values["hls-segment-type"];
+  if (segmentType !== "ts" && segmentType !== "fmp4") {
+    throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
+  }
+  const rtmpListen = parseListen(values.rtmp, "rtmp");
+  const httpListen = parseListen(values.http, "http");
+  const logger = makeLogger(values.quiet);
+  const metrics = new Metrics();
+  let hls: LiveHls | undefined;
+  const registry = new Registry({
+    observer: combineObservers(metrics, {
+      onPublish: (key, info) => {
+        logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);
+        hls?.start(key);
+      },
+      onUnpublish: (key, reason) => logger.info(`unpublish ${key} (${reason})`),
+    }),
+  });
+  if (httpListen) hls = new LiveHls({ registry, segmentType, logger });
+  const stopReaper = registry.startReaper();
+
+  const rtmp = rtmpListen && serveRtmp({ registry, ...rtmpListen, logger });
+  if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
+  const routes: HttpRoute[] = [
+    streamsApi(registry),
+    metricsRoute(metrics, registry),
+    httpFlv(registry),
+    ...(hls ? [hls.route] : []),
+  ];
+  const http = httpListen && serveHttp({ routes, ...httpListen, logger });
+  if (http) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
+
+  const stop = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop.resolve(signal));
+  }
+  logger.info(`stopping on ${await stop.promise}`);
+  stopReaper();
+  await rtmp?.close();
+  registry.closeAll();
+  await hls?.close();
+  await http?.close();
+  logger.info("stopped");
+  return 0;
+}
+
+/** Which demuxer reads an input, judged from its first bytes. */
+function sniffContainer(head: Uint8Array): "flv" | "ts" | undefined {
+  if (head[0] === 0x46 && head[1] === 0x4c && head[2] === 0x56) return "flv";
+  if (head[0] === 0x47 && (head.length <= 188 || head[188] === 0x47)) return "ts";
+  return undefined;
+}
+
+/** Read at least `size` bytes (fewer at the end) and give back a stream that starts with them. */
+async function peek(
+  input: ReadableStream<Uint8Array>,
+  size: number,
+): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
+  const reader = input.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  while (length < size) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.byteLength;
+  }
+  const head = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    head.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  let sentHead = false;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!sentHead) {
+        sentHead = true;
+        if (head.byteLength > 0) return controller.enqueue(head);
+      }
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return { head, stream };
+}
+
+/** Counts bytes and media time for the progress line. */
+class Progress {
+  bytes = 0;
+  mediaSeconds = 0;
+  #firstDts: number | undefined;
+  #started = performance.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(show: boolean) {
+    if (show) this.#timer = setInterval(() => this.#print("\r"), 500);
+  }
+
+  frame(dts: number): void {
+    this.#firstDts ??= dts;
+    this.mediaSeconds = Math.max(this.mediaSeconds, (dts - this.#firstDts) / 90_000);
+  }
+
+  stop(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#print("\r");
+    console.error();
+  }
+
+  #print(prefix: string): void {
+    const elapsed = (performance.now() - this.#started) / 1000;
+    const speed = elapsed > 0 ? this.mediaSeconds / elapsed : 0;
+    const text = `${prefix}media ${this.mediaSeconds.toFixed(1)} s, ${
+      (this.bytes / 2 ** 20).toFixed(1)
+    } MiB read, ${speed.toFixed(1)}x`;
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  }
+}
+
+async function packageFile(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: "string" },
+      "segment-type": { type: "string", default: "ts" },
+      "target-duration": { type: "string", default: "2" },
+      "playlist-type": { type: "string", default: "vod" },
+    },
+  });
+  if (!values.out) throw new UsageError("package: --out DIR is required");
+  if (positionals.length > 1) throw new UsageError("package: give one input at most");
+  const segmentType = values["segment-type"];
+  if (segmentType !== "ts" && segmentType !== "fmp4") {
+    throw new UsageError(`--segment-type takes ts or fmp4, not "${segmentType}"`);
+  }
+  const playlistType = values["playlist-type"];
+  if (playlistType !== "vod" && playlistType !== "event") {
+    throw new UsageError(`--playlist-type takes vod or event, not "${playlistType}"`);
+  }
+  const targetDuration = Number(values["target-duration"]);
+  if (!(targetDuration > 0)) {
+    throw new UsageError(`--target-duration takes a positive number of seconds`);
+  }
+  const input = positionals[0] ?? "-";
+  let source: ReadableStream<Uint8Array>;
+  try {
+    source = input === "-" ? Deno.stdin.readable : (await Deno.open(input)).readable;
+  } catch (error) {
+    console.error(`package: cannot read ${input}: ${(error as Error).message}`);
+    return 1;
+  }
+  const { head, stream } = await peek(source, 189);
+  const container = sniffContainer(head);
+  if (!container) {
+    await stream.cancel();
+    console.error(`package: ${input === "-" ? "stdin" : input} is neither FLV nor MPEG-TS`);
+    return 1;
+  }
+  const progress = new Progress(Deno.stderr.isTerminal());
+  const counted = stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        progress.bytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const frames = counted
+    .pipeThrough(container === "flv" ? new FlvReader() : new TsDemuxer())
+    .pipeThrough(
+      new TransformStream({
+        transform(frame, controller) {
+          progress.frame(frame.dts);
+          controller.enqueue(frame);
+        },
+      }),
+    );
+  const packager = new HlsPackager({
+    storage: new DirectoryStorage(values.out),
+    segmentType,
+    targetDuration,
+    playlistType,
+  });
+  try {
+    await frames.pipeTo(packager);
+  } catch (error) {
+    progress.stop();
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(
+      `package: warning: input ended early (${reason}); kept ${packager.stats.segments} ` +
+        `complete segments and closed the playlist in ${values.out}`,
+    );
+    return 1;
+  }
+  progress.stop();
+  return 0;
+}
+
 /** Run the command line with `args`; resolves to the process exit code. */
-export function main(args: string[]): Promise<number> {
-  const [command] = args;
-  switch (command) {
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      console.log(USAGE);
-      return Promise.resolve(0);
-    case "serve":
-      console.error("serve: the server is not built yet; see the open issues");
-      return Promise.resolve(2);
-    default:
-      console.error(`unknown command: ${command}\n\n${USAGE}`);
-      return Promise.resolve(1);
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return 0;
+      case "serve":
+        return await serve(rest);
+      case "package":
+        return await packageFile(rest);
+      default:
+        throw new UsageError(`unknown command: ${command}`);
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError) && !(error instanceof TypeError && "code" in error)) {
+      throw error;
+    }
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
   }
 }
 

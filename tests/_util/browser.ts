@@ -56,7 +56,9 @@ export async function npmFile(pkg: string, path: string): Promise<string> {
   const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
     npmPackages: Record<string, { localPath: string }>;
   };
-  const local = Object.values(info.npmPackages)[0]?.localPath;
+  const name = pkg.slice(0, pkg.lastIndexOf("@"));
+  const local = Object.entries(info.npmPackages).find(([id]) => id.startsWith(`${name}@`))?.[1]
+    .localPath;
   if (!local) throw new Error(`npm package ${pkg} is not available`);
   return await Deno.readTextFile(`${local}/${path}`);
 }

@@ -1,0 +1,149 @@
+/**
+ * Prometheus metrics for a {@linkcode Registry}: an {@linkcode Observer} that counts the
+ * kernel's events, and a renderer that reads the live streams' QoS at scrape time.
+ *
+ * @module
+ */
+
+import type { Observer, PublishInfo, Registry, StreamKey, UnpublishReason } from "../../mod.ts";
+
+/**
+ * Counts publishes, lag, evictions and GOP truncations, and renders them with each live
+ * stream's gauges in the Prometheus text format. It never looks at single frames, so it
+ * adds nothing to the publishing path.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { Metrics } from "@arcly/stream/http";
+ *
+ * const metrics = new Metrics();
+ * const registry = new Registry({ observer: metrics });
+ * registry.startPublish("live", "a", { protocol: "rtmp" });
+ * console.log(metrics.render(registry));
+ * ```
+ */
+export class Metrics implements Observer {
+  #publishes = new Map<string, number>();
+  #unpublishes = new Map<string, number>();
+  #lagEvents = 0;
+  #laggedFrames = 0;
+  #evictions = 0;
+  #gopTruncations = 0;
+
+  /** Count a publish by protocol. */
+  onPublish(_key: StreamKey, info: PublishInfo): void {
+    bump(this.#publishes, info.protocol || "unknown");
+  }
+
+  /** Count an unpublish by reason. */
+  onUnpublish(_key: StreamKey, reason: UnpublishReason): void {
+    bump(this.#unpublishes, reason);
+  }
+
+  /** Count a lag event and the frames it skipped. */
+  onSubscriberLagged(_key: StreamKey, skipped: number): void {
+    this.#lagEvents++;
+    this.#laggedFrames += skipped;
+  }
+
+  /** Count an eviction. */
+  onSubscriberEvicted(): void {
+    this.#evictions++;
+  }
+
+  /** Count a truncated GOP. */
+  onGopTruncated(): void {
+    this.#gopTruncations++;
+  }
+
+  /** The Prometheus text exposition of the counters and of every live stream in `registry`. */
+  render(registry: Registry): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+      lines.push(`# HELP arcly_${name} ${help}`, `# TYPE arcly_${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`arcly_${name}${labels} ${value}`);
+    };
+    const streams = registry.list();
+    const perStream = (value: (h: (typeof streams)[number]) => number) =>
+      streams.map((h): [string, number] => [`{stream="${escapeLabel(h.key)}"}`, value(h)]);
+    metric("streams", "gauge", "Live streams.", [["", streams.length]]);
+    metric(
+      "publishes_total",
+      "counter",
+      "Publishes started, by protocol.",
+      labelled(this.#publishes, "protocol"),
+    );
+    metric(
+      "unpublishes_total",
+      "counter",
+      "Publishes ended, by reason.",
+      labelled(this.#unpublishes, "reason"),
+    );
+    metric("subscriber_lag_events_total", "counter", "Times a subscriber fell a ring behind.", [[
+      "",
+      this.#lagEvents,
+    ]]);
+    metric("subscriber_lagged_frames_total", "counter", "Frames skipped by lagging subscribers.", [[
+      "",
+      this.#laggedFrames,
+    ]]);
+    metric("subscriber_evictions_total", "counter", "Subscribers evicted for lagging.", [[
+      "",
+      this.#evictions,
+    ]]);
+    metric("gop_truncations_total", "counter", "GOPs longer than the GOP cache.", [[
+      "",
+      this.#gopTruncations,
+    ]]);
+    metric(
+      "stream_subscribers",
+      "gauge",
+      "Open subscriptions per stream.",
+      perStream((h) => h.subscriberCount),
+    );
+    metric(
+      "stream_frames_total",
+      "counter",
+      "Frames published per stream.",
+      perStream((h) => h.qos().totalFrames),
+    );
+    metric(
+      "stream_bytes_total",
+      "counter",
+      "Payload bytes published per stream.",
+      perStream((h) => h.qos().totalBytes),
+    );
+    metric(
+      "stream_video_bitrate_bps",
+      "gauge",
+      "Video bitrate over the last second.",
+      perStream((h) => h.qos().videoBitrateBps),
+    );
+    metric(
+      "stream_audio_bitrate_bps",
+      "gauge",
+      "Audio bitrate over the last second.",
+      perStream((h) => h.qos().audioBitrateBps),
+    );
+    metric(
+      "stream_fps",
+      "gauge",
+      "Video frames per second over the last second.",
+      perStream((h) => h.qos().fps),
+    );
+    return lines.join("\n") + "\n";
+  }
+}
+
+function bump(counts: Map<string, number>, label: string): void {
+  counts.set(label, (counts.get(label) ?? 0) + 1);
+}
+
+function labelled(counts: Map<string, number>, name: string): [string, number][] {
+  return [...counts].map(([label, value]) => [`{${name}="${escapeLabel(label)}"}`, value]);
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+}

@@ -1,0 +1,27 @@
+/**
+ * HTTP delivery: a route-based server, the `/v1/streams` JSON API, Prometheus `/metrics`
+ * and HTTP-FLV playback (HLS and WHIP/WHEP add their own routes).
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { httpFlv, Metrics, metricsRoute, serveHttp, streamsApi } from "@arcly/stream/http";
+ *
+ * const metrics = new Metrics();
+ * const registry = new Registry({ observer: metrics });
+ * const server = serveHttp({
+ *   routes: [streamsApi(registry), metricsRoute(metrics, registry), httpFlv(registry)],
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./server.ts";
+export * from "./api.ts";
+export * from "./metrics.ts";
+export * from "./flv.ts";
+export * from "./hls.ts";

@@ -1,0 +1,107 @@
+/** Run `cli.ts serve` as a child process on free loopback ports, for end-to-end tests. */
+
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** A running server: its ports by protocol, its log so far, and how to stop it. */
+export interface ServeProcess {
+  /** Ports by listener name (`rtmp`, `http`, …) as the server logged them. */
+  readonly ports: Record<string, number>;
+  /** Every line the server logged so far. */
+  readonly log: string[];
+  /** Send `signal` (default SIGTERM) and wait for the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/**
+ * Start `cli.ts serve` with every listener in `listeners` on 127.0.0.1 port 0 and the
+ * others off, plus `extraArgs`. Resolves once each listener has logged its address.
+ */
+export async function startServe(
+  listeners: string[],
+  extraArgs: string[] = [],
+  allListeners = ["rtmp", "http"],
+): Promise<ServeProcess> {
+  const args = ["run", "-A", CLI, "serve", ...extraArgs];
+  for (const name of allListeners) {
+    args.push(`--${name}`, listeners.includes(name) ? "127.0.0.1:0" : "off");
+  }
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  const ports: Record<string, number> = {};
+  const ready = Promise.withResolvers<void>();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines());
+  const reading = (async () => {
+    for await (const line of lines) {
+      log.push(line);
+      const match = /(\w+) listening on .*:(\d+)$/.exec(line);
+      if (match) ports[match[1]] = Number(match[2]);
+      if (listeners.every((name) => name in ports)) ready.resolve();
+    }
+    ready.reject(new Error(`serve exited before listening:\n${log.join("\n")}`));
+  })();
+  const timer = setTimeout(() => ready.reject(new Error("serve did not start in 30 s")), 30_000);
+  try {
+    await ready.promise;
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    ports,
+    log,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      const kill = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 15_000);
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const status = await child.status;
+      clearTimeout(kill);
+      await reading;
+      return status.code;
+    },
+  };
+}
+
+/** Split a text stream into lines. */
+function splitLines(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) controller.enqueue(line);
+    },
+    flush(controller) {
+      if (rest) controller.enqueue(rest);
+    },
+  });
+}
+
+/** Poll `check` every 100 ms until it returns a value, or throw after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
