@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { combineObservers, type Logger, Registry } from "./mod.ts";
 import { serveRtmp } from "./ingest/rtmp/mod.ts";
+import { describeConfig } from "./media/codec/mod.ts";
 import { FlvReader } from "./media/flv/mod.ts";
 import { TsDemuxer } from "./media/ts/mod.ts";
 import { DirectoryStorage, HlsPackager } from "./media/hls/mod.ts";
@@ -112,6 +113,7 @@ async function serve(args: string[]): Promise<number> {
   const metrics = new Metrics();
   let hls: LiveHls | undefined;
   const registry = new Registry({
+    describeConfig,
     observer: combineObservers(metrics, {
       onPublish: (key, info) => {
         logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);

@@ -7,7 +7,7 @@
 
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
 import type { Observer, PublishInfo, StreamKey, UnpublishReason } from "./observe.ts";
-import { StreamHandle } from "./stream.ts";
+import { type ConfigDescriber, StreamHandle } from "./stream.ts";
 
 /** Per-app settings for the streams published into it. */
 export interface AppOptions {
@@ -60,6 +60,8 @@ export interface RegistryOptions {
   idleTimeoutMs?: number;
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   clock?: MonotonicClock;
+  /** Reads each stream's `CONFIG` frames into its metadata (e.g. `describeConfig` of `media/codec`). */
+  describeConfig?: ConfigDescriber;
 }
 
 /** Why {@linkcode Registry.startPublish} refused. */
@@ -126,6 +128,7 @@ export class Registry {
   #authorize: AuthorizeHook;
   #idleTimeoutMs: number;
   #clock: MonotonicClock;
+  #describeConfig: ConfigDescriber | undefined;
 
   /** Make a registry; with no options it has one app, `live`. */
   constructor(options: RegistryOptions = {}) {
@@ -138,6 +141,7 @@ export class Registry {
     this.#authorize = options.authorize ?? (() => true);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#clock = options.clock ?? monotonicMs;
+    this.#describeConfig = options.describeConfig;
   }
 
   /** The names of the apps streams may be published to. */
@@ -161,6 +165,7 @@ export class Registry {
       gopCapacity: settings.gopCapacity,
       observer: this.#observer,
       clock: this.#clock,
+      describeConfig: this.#describeConfig,
     });
     const publish: PublishInfo = { protocol: info.protocol ?? "", peer: info.peer };
     handle.updateMetadata((m) => {

@@ -48,6 +48,24 @@ export interface StreamMetadata {
   audioCodec?: string;
 }
 
+/** What a `CONFIG` frame says about its track, as far as the stream's metadata goes. */
+export interface TrackDescription {
+  /** The RFC 6381 codec string, e.g. `"avc1.64001f"`. */
+  codec: string;
+  /** Picture width in pixels (video). */
+  width?: number;
+  /** Picture height in pixels (video). */
+  height?: number;
+  /** Frames per second signalled by the codec (video). */
+  frameRate?: number;
+}
+
+/**
+ * Reads a `CONFIG` frame for {@linkcode StreamHandle.metadata}; `describeConfig` from
+ * `media/codec` is one. The kernel knows no codec itself, so it takes this as an option.
+ */
+export type ConfigDescriber = (frame: MediaFrame) => TrackDescription;
+
 /** Options for {@linkcode StreamHandle}. */
 export interface StreamHandleOptions {
   /** The application name, e.g. `"live"`. */
@@ -62,6 +80,8 @@ export interface StreamHandleOptions {
   observer?: Observer;
   /** Monotonic milliseconds; defaults to `performance.now()`. Inject to drive time in tests. */
   clock?: MonotonicClock;
+  /** Fills the codec, picture size and frame rate of the metadata from each `CONFIG` frame. */
+  describeConfig?: ConfigDescriber;
 }
 
 /** Options for {@linkcode StreamHandle.subscribe}. */
@@ -233,6 +253,7 @@ export class StreamHandle {
   #qos: QosMeter;
   #observer: Observer;
   #clock: MonotonicClock;
+  #describeConfig: ConfigDescriber | undefined;
   #videoConfig: MediaFrame | undefined;
   #audioConfig: MediaFrame | undefined;
   #hasVideo = false;
@@ -253,6 +274,7 @@ export class StreamHandle {
     this.#clock = options.clock ?? monotonicMs;
     this.#qos = new QosMeter(this.#clock);
     this.#observer = options.observer ?? {};
+    this.#describeConfig = options.describeConfig;
     this.#metadata = {
       key: this.key,
       width: 0,
@@ -289,6 +311,7 @@ export class StreamHandle {
     if (frame.flags & FrameFlags.CONFIG) {
       if (frame.kind === "video") this.#videoConfig = frame;
       else this.#audioConfig = frame;
+      this.#recordConfig(frame);
     } else if (this.#gop.add(frame, this.#startsGop(frame))) {
       this.#observer.onGopTruncated?.(this.key, this.gopCapacity);
     }
@@ -424,6 +447,26 @@ export class StreamHandle {
       if (!signal?.aborted || error !== signal.reason) throw error;
       await writable.close();
     }
+  }
+
+  /** Put what a config says into the metadata; a config the describer rejects changes nothing. */
+  #recordConfig(frame: MediaFrame): void {
+    let track: TrackDescription;
+    try {
+      if (!this.#describeConfig) return;
+      track = this.#describeConfig(frame);
+    } catch {
+      return; // metadata is advisory: the frames still flow, players report the problem
+    }
+    const m = this.#metadata;
+    if (frame.kind === "audio") {
+      m.audioCodec = track.codec;
+      return;
+    }
+    m.videoCodec = track.codec;
+    if (track.width) m.width = track.width;
+    if (track.height) m.height = track.height;
+    if (track.frameRate && !m.fps) m.fps = track.frameRate;
   }
 
   /** Whether `frame` anchors a new GOP: a video keyframe (any keyframe without video). */

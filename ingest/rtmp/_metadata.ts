@@ -1,22 +1,13 @@
 /**
- * Stream metadata for RTMP: what a publisher's `onMetaData` and decoder configs
- * say about a stream, and the `onMetaData` object sent to players.
+ * Stream metadata for RTMP: what a publisher's `onMetaData` says about a stream, and
+ * the `onMetaData` object sent to players. (What decoder configs say is read by the
+ * registry's `describeConfig`.)
  *
  * @module
  */
 
-import type { MediaFrame, StreamHandle } from "../../mod.ts";
+import type { StreamHandle } from "../../mod.ts";
 import type { Amf0Object, Amf0Value } from "../../media/flv/amf0.ts";
-import {
-  aacCodecString,
-  avcCodecString,
-  hevcCodecString,
-  parseAudioSpecificConfig,
-  parseAvcConfig,
-  parseH264Sps,
-  parseH265Sps,
-  parseHevcConfig,
-} from "../../media/codec/mod.ts";
 
 /** FLV/E-RTMP codec ids for `onMetaData` (FourCC values for the enhanced codecs). */
 const VIDEO_CODEC_IDS: Record<string, number> = {
@@ -29,59 +20,6 @@ const AUDIO_CODEC_IDS: Record<string, number> = { aac: 10, mp3: 2, opus: fourCc(
 function fourCc(text: string): number {
   return (text.charCodeAt(0) << 24 >>> 0) + (text.charCodeAt(1) << 16) +
     (text.charCodeAt(2) << 8) + text.charCodeAt(3);
-}
-
-/**
- * Record what a decoder configuration says (codec string, picture size, frame rate)
- * in the stream's metadata. Best effort: a config the codec parsers reject leaves the
- * metadata as it was (the frames still flow; players report the problem).
- */
-export function describeConfig(handle: StreamHandle, frame: MediaFrame): void {
-  try {
-    const info = configInfo(frame);
-    handle.updateMetadata((m) => {
-      if (frame.kind === "video") {
-        m.videoCodec = info.codec;
-        if (info.width) m.width = info.width;
-        if (info.height) m.height = info.height;
-        if (info.fps && !m.fps) m.fps = info.fps;
-      } else {
-        m.audioCodec = info.codec;
-      }
-    });
-  } catch {
-    // see above: metadata is advisory
-  }
-}
-
-interface ConfigInfo {
-  codec: string;
-  width?: number;
-  height?: number;
-  fps?: number;
-}
-
-function configInfo(frame: MediaFrame): ConfigInfo {
-  switch (frame.codec) {
-    case "h264": {
-      const config = parseAvcConfig(frame.data);
-      const sps = config.sps.length > 0 ? parseH264Sps(config.sps[0]) : undefined;
-      return { codec: avcCodecString(config), ...size(sps) };
-    }
-    case "h265": {
-      const config = parseHevcConfig(frame.data);
-      const sps = config.sps.length > 0 ? parseH265Sps(config.sps[0]) : undefined;
-      return { codec: hevcCodecString(config), ...size(sps) };
-    }
-    case "aac":
-      return { codec: aacCodecString(parseAudioSpecificConfig(frame.data)) };
-    default:
-      return { codec: frame.codec };
-  }
-}
-
-function size(sps?: { width: number; height: number; frameRate?: number }) {
-  return sps ? { width: sps.width, height: sps.height, fps: sps.frameRate } : {};
 }
 
 /** Take picture size and frame rate from a publisher's `onMetaData` object. */

@@ -37,7 +37,7 @@ import {
 import { RtmpError } from "./error.ts";
 import { HANDSHAKE_SIZE, serverHandshake } from "./handshake.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
-import { describeConfig, metadataFromStream, readStreamMetadata } from "./_metadata.ts";
+import { metadataFromStream, readStreamMetadata } from "./_metadata.ts";
 
 /** Settings shared by every session of one server. */
 export interface SessionSettings {
@@ -522,7 +522,6 @@ export class RtmpSession {
       ? publishing.decoder.decodeVideo(payload, ms)
       : publishing.decoder.decodeAudio(payload, ms);
     if (!frame) return;
-    if (frame.flags & FrameFlags.CONFIG) describeConfig(publishing.handle, frame);
     publishing.handle.publish(frame);
   }
 

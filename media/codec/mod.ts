@@ -18,3 +18,4 @@ export * from "./h264.ts";
 export * from "./h265.ts";
 export * from "./aac.ts";
 export * from "./opus.ts";
+export * from "./describe.ts";

@@ -291,3 +291,33 @@ Deno.test("10,000 subscribers on one stream each receive every frame", async () 
   assert.ok(results.every((r) => r.count === frames && r.sum === expectedSum && r.dropped === 0));
   assert.equal(h.subscriberCount, 0);
 });
+
+Deno.test("describeConfig fills codec and picture metadata from CONFIG frames; failures are ignored", () => {
+  const h = new StreamHandle({
+    app: "live",
+    stream: "d",
+    capacity: 8,
+    describeConfig: (frame) => {
+      if (frame.data[0] === 0xff) throw new RangeError("bad config");
+      return frame.kind === "video"
+        ? { codec: "avc1.64001f", width: 1280, height: 720, frameRate: 30 }
+        : { codec: "mp4a.40.2" };
+    },
+  });
+  h.publish({ ...configFrame("video"), data: new Uint8Array([0xff]) });
+  assert.equal(
+    h.metadata().videoCodec,
+    undefined,
+    "a config the describer rejects changes nothing",
+  );
+  h.publish(configFrame("video"));
+  h.publish(configFrame("audio"));
+  const m = h.metadata();
+  assert.deepEqual([m.videoCodec, m.audioCodec, m.width, m.height, m.fps], [
+    "avc1.64001f",
+    "mp4a.40.2",
+    1280,
+    720,
+    30,
+  ]);
+});

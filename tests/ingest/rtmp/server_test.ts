@@ -15,7 +15,7 @@ import {
   userControlMessage,
   windowAckSizeMessage,
 } from "../../../ingest/rtmp/mod.ts";
-import { buildAvcConfig } from "../../../media/codec/mod.ts";
+import { buildAvcConfig, describeConfig } from "../../../media/codec/mod.ts";
 import { encodeAudioTag, encodeVideoTag } from "../../../media/flv/mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
@@ -68,7 +68,7 @@ async function withServer(
   opts: Partial<RtmpServerOptions>,
   body: (port: number, registry: Registry, log: LogLines) => Promise<void>,
 ): Promise<void> {
-  const registry = opts.registry ?? new Registry();
+  const registry = opts.registry ?? new Registry({ describeConfig });
   const log = new LogLines();
   const server = serveRtmp({ hostname: "127.0.0.1", port: 0, logger: log, ...opts, registry });
   const clients: TestClient[] = [];
@@ -430,7 +430,10 @@ Deno.test("rtmp server fuzz: mutated publish sessions only ever close their own 
 });
 
 Deno.test("rtmp server: a player that stops reading is evicted; the publisher is not slowed", async () => {
-  const registry = new Registry({ apps: { live: { capacity: 16, gopCapacity: 16 } } });
+  const registry = new Registry({
+    apps: { live: { capacity: 16, gopCapacity: 16 } },
+    describeConfig,
+  });
   await withServer({ registry, maxLag: 4 }, async (port, registry, log) => {
     const [pub, pid] = await publisher(port, "fast");
     const player = await TestClient.open(port);
