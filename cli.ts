@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { combineObservers, type Logger, Registry } from "./mod.ts";
 import { serveRtmp } from "./ingest/rtmp/mod.ts";
+import { parsePortRange, WebRtcServer } from "./ingest/webrtc/mod.ts";
 import { describeConfig } from "./media/codec/mod.ts";
 import { FlvReader } from "./media/flv/mod.ts";
 import { TsDemuxer } from "./media/ts/mod.ts";
@@ -40,10 +41,14 @@ serve options (listeners take PORT, HOST:PORT or off):
   --rtmp LISTEN     RTMP publish and play          (default 1935)
   --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)
+  --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
+                               default: this machine's IPv4 addresses)
+  --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
   --quiet           log warnings and errors only
 
 URLs: rtmp://HOST:1935/live/NAME, http://HOST:8888/live/NAME/index.m3u8,
-      http://HOST:8888/live/NAME.flv,
+      http://HOST:8888/live/NAME.flv, http://HOST:8888/live/NAME/whip and /whep,
+      http://HOST:8888/live/NAME/ (player page), http://HOST:8888/live/NAME/publish,
       http://HOST:8888/v1/streams, http://HOST:8888/metrics
 
 package options (INPUT is a file, or - or nothing for stdin):
@@ -101,6 +106,8 @@ async function serve(args: string[]): Promise<number> {
       http: { type: "string", default: "8888" },
       quiet: { type: "boolean", default: false },
       "hls-segment-type": { type: "string", default: "ts" },
+      "webrtc-host": { type: "string", multiple: true },
+      "webrtc-ports": { type: "string" },
     },
   });
   const segmentType = values["hls-segment-type"];
@@ -123,6 +130,14 @@ async function serve(args: string[]): Promise<number> {
     }),
   });
   if (httpListen) hls = new LiveHls({ registry, segmentType, logger });
+  let portRange: [number, number] | undefined;
+  try {
+    portRange = values["webrtc-ports"] ? parsePortRange(values["webrtc-ports"]) : undefined;
+  } catch (error) {
+    throw new UsageError(`--webrtc-ports: ${(error as Error).message}`);
+  }
+  const webrtc = httpListen &&
+    new WebRtcServer({ registry, logger, hosts: values["webrtc-host"], portRange });
   const stopReaper = registry.startReaper();
 
   const rtmp = rtmpListen && serveRtmp({ registry, ...rtmpListen, logger });
@@ -132,6 +147,7 @@ async function serve(args: string[]): Promise<number> {
     metricsRoute(metrics, registry),
     httpFlv(registry),
     ...(hls ? [hls.route] : []),
+    ...(webrtc ? [webrtc.route] : []),
   ];
   const http = httpListen && serveHttp({ routes, ...httpListen, logger });
   if (http) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
@@ -143,6 +159,7 @@ async function serve(args: string[]): Promise<number> {
   logger.info(`stopping on ${await stop.promise}`);
   stopReaper();
   await rtmp?.close();
+  await webrtc?.close();
   registry.closeAll();
   await hls?.close();
   await http?.close();
