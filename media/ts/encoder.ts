@@ -96,6 +96,8 @@ const PCR_INTERVAL = 3600;
 const PSI_INTERVAL = 45000;
 /** Frames held at most while probing, whatever their timestamps. */
 const PROBE_MAX_FRAMES = 512;
+/** Bytes of each output slab (see `#allocate`): 5577 packets. */
+const SLAB_SIZE = 5577 * TS_PACKET_SIZE;
 /** An ADTS frame is at most 8191 bytes. */
 const ADTS_MAX_PAYLOAD = 8191 - 7;
 
@@ -156,6 +158,9 @@ export class TsEncoder {
   #clock = Number.NaN;
   #lastPcrClock = Number.NaN;
   #pcrDiscontinuity = false;
+  /** Output is carved from slabs: each frame gets its own region, never written again. */
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
 
   /** Creates an encoder; see {@linkcode TsMuxerOptions}. */
   constructor(options: TsMuxerOptions = {}) {
@@ -386,7 +391,7 @@ export class TsEncoder {
     const headerSize = pesHeaderSize(pts !== dts);
     const pesLength = headerSize + esLength;
     const count = (tables ? 2 : 0) + (pcrPacket ? 1 : 0) + packetCount(pesLength, flags);
-    const out = new Uint8Array(count * TS_PACKET_SIZE);
+    const out = this.#allocate(count * TS_PACKET_SIZE);
     const pesStart = out.length - pesLength;
     writeEs(out, pesStart + headerSize);
     // Committed from here on.
@@ -417,6 +422,21 @@ export class TsEncoder {
     }
     this.#stats.frames++;
     this.#stats.packets += count;
+    return out;
+  }
+
+  /**
+   * A fresh region of `size` bytes for one frame's output. Regions are cut
+   * from 1 MiB slabs (one allocation per ~100 frames instead of one each);
+   * a region is handed over for good, so the caller owns it.
+   */
+  #allocate(size: number): Uint8Array {
+    if (this.#slabUsed + size > this.#slab.length) {
+      this.#slab = new Uint8Array(Math.max(SLAB_SIZE, size));
+      this.#slabUsed = 0;
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + size);
+    this.#slabUsed += size;
     return out;
   }
 

@@ -235,3 +235,12 @@ Deno.test("timestamps wrap to 33 bits on egress and unwrap back exactly", async 
     assert.equal(maxTimingError(frameTimings(back, track), frameTimings(shifted, track), true), 0);
   }
 });
+
+Deno.test("minChunkSize joins adjacent frames without changing the bytes", async () => {
+  const frames = await flvFrames(await fixtures.flvH264Aac44());
+  const perFrame = await muxStream(frames);
+  const joined = await muxStream(frames, new TsMuxer({ minChunkSize: 64 * 1024 }));
+  assert.deepEqual(concat(joined), concat(perFrame));
+  assert.ok(joined.length < perFrame.length / 10, `${joined.length} chunks`);
+  assert.ok(joined.slice(0, -1).every((c) => c.length >= 64 * 1024 && c.length % 188 === 0));
+});
