@@ -181,7 +181,9 @@ export class AdtsEs implements EsParser {
           emit(buildAudioSpecificConfig(cfg), this.#base, this.#base, FrameFlags.CONFIG);
         }
       }
-      if (!Number.isNaN(this.#base)) {
+      if (Number.isNaN(this.#base)) {
+        garbage += header.frameLength; // no timestamp yet
+      } else {
         const t = this.#base + Math.round(this.#count * this.#frameTicks());
         this.#count++;
         const au = data.subarray(p + header.headerLength, p + header.frameLength);

@@ -328,8 +328,16 @@ export class TsDecoder {
         this.#byPid[s.pid] = undefined;
       }
     }
+    const previous = this.#streams;
     this.#streams = [video, audio].filter((s) => s !== undefined);
-    for (const s of this.#streams) this.#byPid[s.pid] = s;
+    for (const s of this.#streams) {
+      this.#byPid[s.pid] = s;
+      // A new stream on a track that had another one (codec or PID change): timestamps and
+      // decoder state do not continue.
+      if (!previous.includes(s) && previous.some((p) => p.track === s.track)) {
+        s.discontinuity = true;
+      }
+    }
   };
 
   /** The current stream on `pid` when it keeps its type and track. */

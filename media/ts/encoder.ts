@@ -84,6 +84,8 @@ interface OutTrack {
   aac?: AacConfig;
   /** Opus: channel_config_code for the extension descriptor. */
   opusChannels?: number;
+  /** Opus: the pre-skip still to be sent as the start trim of the next packet. */
+  opusPreSkip?: number;
 }
 
 /** H.264 access unit delimiter (primary_pic_type 7: any slice type), with start code. */
@@ -297,6 +299,7 @@ export class TsEncoder {
       const code = head.channels <= 8 && head.mappingFamily <= 1 ? head.channels : 0xff;
       if (code !== t.opusChannels) this.#pmt = undefined;
       t.opusChannels = code;
+      t.opusPreSkip = head.preSkip;
     }
   }
 
@@ -343,15 +346,24 @@ export class TsEncoder {
         out.set(au, pos + 7);
       });
     }
-    // Opus: control header 0x7FE0, au_size as 255-runs, then the packet (no trim fields).
+    // Opus: control header 0x7FE0, au_size as 255-runs, the pre-skip of the OpusHead as the
+    // start trim of the first packet after it, then the packet.
     const sizeBytes = Math.floor(au.length / 255) + 1;
-    return this.#emit(t, frame, true, 2 + sizeBytes + au.length, (out, pos) => {
+    const trim = t.opusPreSkip ?? 0;
+    const header = 2 + sizeBytes + (trim > 0 ? 2 : 0);
+    const out = this.#emit(t, frame, true, header + au.length, (out, pos) => {
       out[pos] = 0x7f;
-      out[pos + 1] = 0xe0;
+      out[pos + 1] = trim > 0 ? 0xf0 : 0xe0;
       out.fill(0xff, pos + 2, pos + 1 + sizeBytes);
       out[pos + 1 + sizeBytes] = au.length % 255;
-      out.set(au, pos + 2 + sizeBytes);
+      if (trim > 0) {
+        out[pos + 2 + sizeBytes] = trim >> 8;
+        out[pos + 3 + sizeBytes] = trim & 0xff;
+      }
+      out.set(au, pos + header);
     });
+    t.opusPreSkip = 0;
+    return out;
   }
 
   /**

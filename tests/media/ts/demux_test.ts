@@ -246,6 +246,8 @@ Deno.test("demux follows a PMT change (H.264 then H.265 on the same PID)", async
   assert.deepEqual(codecs, ["h264", "h265"]);
   const firstH265 = frames.find((f) => f.codec === "h265");
   assert.ok(firstH265 && firstH265.flags & FrameFlags.CONFIG, "new codec starts with CONFIG");
+  const firstMedia = frames.find((f) => f.codec === "h265" && !(f.flags & FrameFlags.CONFIG));
+  assert.ok(firstMedia!.flags & FrameFlags.DISCONTINUITY, "new stream flagged DISCONTINUITY");
   const configs = frames.filter((f) => f.track === 1 && f.flags & FrameFlags.CONFIG);
   assert.equal(configs.length, 2, "AAC config change (44.1 -> 48 kHz) gives a second CONFIG");
   const alone = demux(b).frames.filter((f) => !(f.flags & FrameFlags.CONFIG)).length;

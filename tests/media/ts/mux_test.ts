@@ -3,6 +3,7 @@ import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { FlvReader } from "../../../media/flv/mod.ts";
 import { TsMuxer, TsPid } from "../../../media/ts/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
+import { parseOpusHead } from "../../../media/codec/opus.ts";
 import { decodeCheck, probePackets, type ProbeStream, run, tempPath } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import {
@@ -243,4 +244,13 @@ Deno.test("minChunkSize joins adjacent frames without changing the bytes", async
   assert.deepEqual(concat(joined), concat(perFrame));
   assert.ok(joined.length < perFrame.length / 10, `${joined.length} chunks`);
   assert.ok(joined.slice(0, -1).every((c) => c.length >= 64 * 1024 && c.length % 188 === 0));
+});
+
+Deno.test("Opus pre-skip travels as the start trim of the first packet", async () => {
+  const { frames } = demux(await Deno.readFile(await fixtures.opus()));
+  const head = frames.find((f) => f.flags & FrameFlags.CONFIG)!;
+  assert.equal(parseOpusHead(head.data).preSkip, 312);
+  const back = demux(concat(muxChunks(frames))).frames;
+  assert.deepEqual(back.find((f) => f.flags & FrameFlags.CONFIG)!.data, head.data);
+  assert.deepEqual(frameTimings(back, 1), frameTimings(frames, 1));
 });
