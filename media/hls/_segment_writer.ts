@@ -35,7 +35,6 @@ export class TsSegmentWriter implements SegmentWriter {
   readonly init = undefined;
   #encoder: TsEncoder;
   #chunks: Uint8Array[] = [];
-  #size = 0;
   /** The encoder expects video on track 0 and audio on track 1. */
   #renumber: boolean;
   /** The tracks' codecs and numbers, which a new configuration must keep. */
@@ -70,19 +69,12 @@ export class TsSegmentWriter implements SegmentWriter {
     const out = this.#encoder.encode(f);
     if (out === undefined) return;
     this.#chunks.push(out);
-    this.#size += out.byteLength;
   }
 
   end(): Uint8Array | undefined {
     if (this.#chunks.length === 0) return undefined;
-    const out = new Uint8Array(this.#size);
-    let pos = 0;
-    for (const c of this.#chunks) {
-      out.set(c, pos);
-      pos += c.byteLength;
-    }
+    const out = concatBytes(this.#chunks);
     this.#chunks.length = 0;
-    this.#size = 0;
     return out;
   }
 }
@@ -121,6 +113,19 @@ export class Fmp4SegmentWriter implements SegmentWriter {
   end(nextDts: number | undefined): Uint8Array | undefined {
     return this.#fragmenter.flush(nextDts);
   }
+}
+
+/** `chunks` back to back in one new buffer. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const c of chunks) size += c.byteLength;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const c of chunks) {
+    out.set(c, pos);
+    pos += c.byteLength;
+  }
+  return out;
 }
 
 function layout(tracks: readonly Fmp4Track[]): string {

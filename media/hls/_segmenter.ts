@@ -8,12 +8,14 @@
 import { CLOCK_RATE, FrameFlags, hasFlag, type MediaFrame } from "../../bus/frame.ts";
 import { type Fmp4Track, trackFromConfig } from "../fmp4/track.ts";
 import {
+  concatBytes,
   Fmp4SegmentWriter,
   fmp4TimeOffset,
   type SegmentWriter,
   TsSegmentWriter,
 } from "./_segment_writer.ts";
 import {
+  type HlsPart,
   type HlsSegment,
   type HlsVariant,
   type MediaPlaylist,
@@ -52,6 +54,15 @@ export interface HlsPackagerOptions {
   masterName?: string | null;
   /** Segment names are this prefix, the media sequence number and the extension (default `seg`). */
   segmentPrefix?: string;
+  /**
+   * Low-Latency HLS (fMP4 only): the duration of partial segments in seconds,
+   * shorter than `targetDuration` (e.g. 0.5). Each part is written as its own
+   * file (`seg12.3.m4s`), listed with `EXT-X-PART` for the last three target
+   * durations, and announced ahead with `EXT-X-PRELOAD-HINT`; the playlist
+   * declares blocking reloads, which a server answers with
+   * {@linkcode HlsPackager.waitForPart}. Off by default.
+   */
+  partDuration?: number;
   /** Called after each segment and the playlist listing it are written. */
   onSegment?: (segment: HlsSegment) => void;
 }
@@ -70,16 +81,31 @@ export interface HlsPackagerStats {
   duration: number;
 }
 
+/** A part written but whose segment is not finished: it keeps its bytes for the segment file. */
+interface OpenPart extends HlsPart {
+  readonly data: Uint8Array;
+}
+
 /** The open segment. */
 interface OpenSegment {
   readonly startDts: number;
   readonly discontinuity: boolean;
+  /** Low-Latency HLS: the parts ended so far. */
+  readonly parts: OpenPart[];
+  /** The dts where the current part starts. */
+  partStart: number;
+  /** Whether the current part starts with a keyframe. */
+  partIndependent: boolean;
 }
 
 /** How long (90 kHz ticks of input) to wait at most for the configs of a second track. */
 const PROBE_DURATION = CLOCK_RATE;
 /** ... and how many frames to hold at most meanwhile. */
 const PROBE_MAX_FRAMES = 512;
+/** Parts are listed for the segments of the last this many target durations (RFC 8216bis 6.2.2). */
+const PART_LISTED_TARGETS = 3;
+/** Part files stay in storage this many segments after they stop being listed. */
+const PART_KEPT_SEGMENTS = 3;
 /** A lead-track jump forward by more than this many target durations is a discontinuity. */
 const JUMP_TARGETS = 3;
 /** ... and never less than this (90 kHz ticks). */
@@ -97,6 +123,8 @@ export class Segmenter {
   readonly #playlistName: string;
   readonly #masterName: string | null;
   readonly #prefix: string;
+  /** Low-Latency HLS part duration in 90 kHz ticks; 0 when off. */
+  readonly #part: number;
   readonly #onSegment?: (segment: HlsSegment) => void;
 
   /** The last CONFIG frame of every track, and what it describes. */
@@ -125,11 +153,15 @@ export class Segmenter {
   #targetDuration: number;
   #peakBandwidth = 0;
   #master = "";
-  #waiters: { sequence: number; resolve: (listed: boolean) => void }[] = [];
-  /** Storage of the last segment ended (rejects with its error). */
+  /** Part files per segment, deleted some segments after they stop being listed. */
+  #partFiles: { sequence: number; uris: string[] }[] = [];
+  #waiters: { sequence: number; part: number; resolve: (listed: boolean) => void }[] = [];
+  /** Storage of the last segment or part ended (rejects with its error). */
   #io: Promise<void> = Promise.resolve();
   /** Segments before this sequence number are stored and listed. */
   #listed = 0;
+  /** Parts of segment `#listed` stored and listed. */
+  #listedParts = 0;
   #finished = false;
 
   constructor(options: HlsPackagerOptions) {
@@ -141,6 +173,16 @@ export class Segmenter {
     if (!Number.isInteger(window) || window < 1) {
       throw new RangeError(`windowSize must be a positive integer, got ${window}`);
     }
+    const part = options.partDuration;
+    if (part !== undefined) {
+      if (!(part > 0 && part < target)) {
+        throw new RangeError(`partDuration must be positive and below targetDuration, got ${part}`);
+      }
+      if (options.segmentType !== "fmp4" || options.playlistType === "vod") {
+        throw new RangeError("partDuration (Low-Latency HLS) needs fmp4 segments, live or event");
+      }
+    }
+    this.#part = (part ?? 0) * CLOCK_RATE;
     this.#storage = options.storage;
     this.#fmp4 = (options.segmentType ?? "ts") === "fmp4";
     this.#target = target * CLOCK_RATE;
@@ -155,8 +197,8 @@ export class Segmenter {
 
   /** The media playlist as it stands. */
   get playlist(): MediaPlaylist {
-    return {
-      version: this.#fmp4 ? 7 : 3,
+    const playlist: MediaPlaylist = {
+      version: this.#part > 0 ? 9 : this.#fmp4 ? 7 : 3,
       targetDuration: this.#targetDuration,
       type: this.#type === "vod" ? "VOD" : this.#type === "event" ? "EVENT" : undefined,
       mediaSequence: this.#segments[0]?.sequence ?? this.#sequence,
@@ -164,20 +206,77 @@ export class Segmenter {
       segments: this.#segments,
       ended: this.#finished,
     };
+    if (this.#part === 0) return playlist;
+    const open = this.#open;
+    const first = this.#firstWithParts();
+    return {
+      ...playlist,
+      segments: this.#segments.map((s, i): HlsSegment =>
+        i < first ? { ...s, parts: undefined } : s
+      ),
+      partTarget: this.#part / CLOCK_RATE,
+      partial: {
+        discontinuity: open?.discontinuity ?? false,
+        map: this.#init,
+        parts:
+          open?.parts.map(({ uri, duration, independent }) => ({ uri, duration, independent })) ??
+            [],
+        preloadHint: this.#partUri(this.#sequence, open?.parts.length ?? 0),
+      },
+    };
   }
 
-  /** Resolves true once segment `sequence` is written and listed, false if that never happens. */
-  waitForSegment(sequence: number, signal?: AbortSignal): Promise<boolean> {
-    if (sequence < this.#listed) return Promise.resolve(true);
+  /** The index in `#segments` of the first segment whose parts are listed. */
+  #firstWithParts(): number {
+    let i = this.#segments.length;
+    let duration = 0;
+    const limit = PART_LISTED_TARGETS * this.#targetDuration;
+    while (i > 0 && duration + this.#segments[i - 1].duration <= limit) {
+      duration += this.#segments[--i].duration;
+    }
+    return i;
+  }
+
+  #partUri(sequence: number, part: number): string {
+    return `${this.#prefix}${sequence}.${part}.m4s`;
+  }
+
+  /**
+   * Resolves true once part `part` of segment `sequence` (or the whole segment,
+   * with `part` Infinity) is written and listed, false if that never happens.
+   */
+  waitFor(sequence: number, part: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#isListed(sequence, part)) return Promise.resolve(true);
     if (this.#finished) return Promise.resolve(false);
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
-      const waiter = { sequence, resolve };
-      this.#waiters.push(waiter);
-      signal?.addEventListener("abort", () => {
+      const onAbort = () => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(signal.reason);
-      }, { once: true });
+        reject(signal!.reason);
+      };
+      const waiter = {
+        sequence,
+        part,
+        resolve: (listed: boolean) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(listed);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #isListed(sequence: number, part: number): boolean {
+    return sequence < this.#listed || (sequence === this.#listed && part < this.#listedParts);
+  }
+
+  /** Resolves the waiters whose segment or part is now listed. */
+  #wake(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!this.#isListed(w.sequence, w.part)) return true;
+      w.resolve(true);
+      return false;
     });
   }
 
@@ -254,6 +353,15 @@ export class Segmenter {
     if (isLead) {
       if (frame.dts > this.#lastLeadDts) this.#lastLeadDuration = frame.dts - this.#lastLeadDts;
       this.#lastLeadDts = frame.dts;
+      const open = this.#open!;
+      // Low-Latency HLS: end the part before it would grow past the part target.
+      if (
+        this.#part > 0 && frame.dts > open.partStart &&
+        frame.dts + this.#lastLeadDuration - open.partStart > this.#part
+      ) {
+        await this.#endPart(frame.dts);
+        open.partIndependent = key;
+      }
     }
     this.#writer!.add(frame);
     this.stats.frames++;
@@ -271,7 +379,7 @@ export class Segmenter {
       for (const w of this.#waiters) w.resolve(false);
       this.#waiters = [];
     }
-    if (this.#segments.length > 0) await this.#writePlaylists();
+    if (this.#segments.length > 0) await this.#writePlaylists(this.#renderPlaylists());
   }
 
   #config(frame: MediaFrame): void {
@@ -313,7 +421,13 @@ export class Segmenter {
   #begin(frame: MediaFrame): void {
     // The first segment of the output has nothing to be discontinuous with.
     const discontinuity = this.#nextDiscontinuity && this.#sequence > 0;
-    this.#open = { startDts: frame.dts, discontinuity };
+    this.#open = {
+      startDts: frame.dts,
+      discontinuity,
+      parts: [],
+      partStart: frame.dts,
+      partIndependent: true,
+    };
     this.#nextDiscontinuity = false;
     this.#writer!.begin(discontinuity);
   }
@@ -326,8 +440,13 @@ export class Segmenter {
   async #endSegment(nextDts: number | undefined): Promise<void> {
     const open = this.#open;
     if (open === undefined) return;
+    if (this.#part > 0) await this.#endPart(nextDts);
     this.#open = undefined;
-    const data = this.#writer!.end(nextDts);
+    const data = this.#part === 0
+      ? this.#writer!.end(nextDts)
+      : open.parts.length > 0
+      ? concatBytes(open.parts.map((p) => p.data))
+      : undefined;
     if (data === undefined) return;
     const end = nextDts ?? this.#lastLeadDts + this.#lastLeadDuration;
     const duration = Math.max(0, end - open.startDts) / CLOCK_RATE;
@@ -338,6 +457,9 @@ export class Segmenter {
       discontinuity: open.discontinuity,
       map: this.#fmp4 ? this.#init : undefined,
       bytes: data.byteLength,
+      parts: this.#part > 0
+        ? open.parts.map(({ uri, duration, independent }) => ({ uri, duration, independent }))
+        : undefined,
     };
     await this.#io; // the previous segment is stored and listed (or this throws its error)
     this.stats.segments++;
@@ -349,23 +471,62 @@ export class Segmenter {
     }
     this.#segments.push(segment);
     const expired = this.#type === "live" ? this.#slide() : [];
-    const io = this.#publish(segment, data, expired);
-    io.catch(() => {}); // awaited later; not an unhandled rejection meanwhile
-    this.#io = io;
+    if (this.#part > 0) expired.push(...this.#expiredParts(segment));
+    const playlists = this.#type === "vod" ? undefined : this.#renderPlaylists();
+    this.#schedule(async () => {
+      await this.#storage.write(segment.uri, data);
+      if (playlists) await this.#writePlaylists(playlists);
+      for (const name of expired) await this.#storage.delete(name);
+      this.#listed = segment.sequence + 1;
+      this.#listedParts = 0;
+      this.#onSegment?.(segment);
+      this.#wake();
+    });
   }
 
-  /** Stores a segment, lists it, deletes what expired, then tells whoever waits for it. */
-  async #publish(segment: HlsSegment, data: Uint8Array, expired: string[]): Promise<void> {
-    await this.#storage.write(segment.uri, data);
-    if (this.#type !== "vod") await this.#writePlaylists();
-    for (const name of expired) await this.#storage.delete(name);
-    this.#listed = segment.sequence + 1;
-    this.#onSegment?.(segment);
-    this.#waiters = this.#waiters.filter((w) => {
-      if (w.sequence > segment.sequence) return true;
-      w.resolve(true);
-      return false;
+  /** Low-Latency HLS: ends the current part of the open segment and publishes it. */
+  async #endPart(nextDts: number | undefined): Promise<void> {
+    const open = this.#open!;
+    const data = this.#writer!.end(nextDts);
+    if (data === undefined) return;
+    const end = nextDts ?? this.#lastLeadDts + this.#lastLeadDuration;
+    const part: OpenPart = {
+      uri: this.#partUri(this.#sequence, open.parts.length),
+      duration: Math.max(0, end - open.partStart) / CLOCK_RATE,
+      independent: open.partIndependent,
+      data,
+    };
+    await this.#io;
+    open.parts.push(part);
+    open.partStart = end;
+    const listed = open.parts.length;
+    const playlists = this.#renderPlaylists();
+    this.#schedule(async () => {
+      await this.#storage.write(part.uri, data);
+      await this.#writePlaylists(playlists);
+      this.#listedParts = listed;
+      this.#wake();
     });
+  }
+
+  /** Runs `io` after the storage work scheduled before it; `#io` keeps its outcome. */
+  #schedule(io: () => Promise<void>): void {
+    const next = io();
+    next.catch(() => {}); // awaited later; not an unhandled rejection meanwhile
+    this.#io = next;
+  }
+
+  /** Part files to delete: those of segments whose parts stopped being listed a while ago. */
+  #expiredParts(segment: HlsSegment): string[] {
+    this.#partFiles.push({ sequence: segment.sequence, uris: segment.parts!.map((p) => p.uri) });
+    const listedFrom = this.#segments[this.#firstWithParts()]?.sequence ?? this.#sequence;
+    const expired: string[] = [];
+    while (
+      this.#partFiles.length > 0 && this.#partFiles[0].sequence < listedFrom - PART_KEPT_SEGMENTS
+    ) {
+      expired.push(...this.#partFiles.shift()!.uris);
+    }
+    return expired;
   }
 
   /**
@@ -392,15 +553,22 @@ export class Segmenter {
     return this.#segments.some((s) => s.map === map) || this.#removed.some((s) => s.map === map);
   }
 
-  async #writePlaylists(): Promise<void> {
-    const playlist = this.playlist;
-    await this.#storage.write(this.#playlistName, encoder.encode(renderMediaPlaylist(playlist)));
-    if (this.#masterName === null) return;
+  /**
+   * The playlists as they stand, rendered now and written later (after the
+   * files they list): the media playlist, and the master playlist when it changed.
+   */
+  #renderPlaylists(): { media: Uint8Array; master?: Uint8Array } {
+    const media = encoder.encode(renderMediaPlaylist(this.playlist));
+    if (this.#masterName === null) return { media };
     const master = renderMasterPlaylist([this.#variant()]);
-    if (master !== this.#master) {
-      this.#master = master;
-      await this.#storage.write(this.#masterName, encoder.encode(master));
-    }
+    if (master === this.#master) return { media };
+    this.#master = master;
+    return { media, master: encoder.encode(master) };
+  }
+
+  async #writePlaylists(playlists: { media: Uint8Array; master?: Uint8Array }): Promise<void> {
+    await this.#storage.write(this.#playlistName, playlists.media);
+    if (playlists.master) await this.#storage.write(this.#masterName!, playlists.master);
   }
 
   #variant(): HlsVariant {

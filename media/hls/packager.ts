@@ -32,6 +32,11 @@ export type {
  * every segment written. Memory stays flat: one segment's frames are held at
  * a time.
  *
+ * With `partDuration` (fMP4, live or event) it writes Low-Latency HLS: partial
+ * segments listed with `EXT-X-PART` and `EXT-X-PRELOAD-HINT`; a server answers
+ * blocking playlist reloads and preload-hint requests with
+ * {@linkcode HlsPackager.waitForPart}.
+ *
  * @example Package a stream into a directory as a live window of fMP4 segments
  * ```ts ignore
  * import { DirectoryStorage, HlsPackager } from "@arcly/stream/hls";
@@ -88,6 +93,19 @@ export class HlsPackager extends WritableStream<MediaFrame> {
    * @throws the signal's reason when `signal` aborts first.
    */
   waitForSegment(sequence: number, signal?: AbortSignal): Promise<boolean> {
-    return this.#segmenter.waitForSegment(sequence, signal);
+    return this.#segmenter.waitFor(sequence, Infinity, signal);
+  }
+
+  /**
+   * Low-Latency HLS: waits until part `part` of segment `sequence` is written
+   * and listed, or the whole segment is (it may end with fewer parts): what a
+   * blocking playlist reload (`_HLS_msn`, `_HLS_part`) or a request for the
+   * `EXT-X-PRELOAD-HINT` part waits for.
+   *
+   * @returns `true` once it is, `false` if the packager finished without it.
+   * @throws the signal's reason when `signal` aborts first.
+   */
+  waitForPart(sequence: number, part: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#segmenter.waitFor(sequence, part, signal);
   }
 }

@@ -4,6 +4,16 @@
  * @module
  */
 
+/** One partial segment (Low-Latency HLS `EXT-X-PART`). */
+export interface HlsPart {
+  /** The part's URI, relative to the playlist (its storage name). */
+  readonly uri: string;
+  /** Its duration in seconds. */
+  readonly duration: number;
+  /** Whether it starts with a keyframe (`INDEPENDENT=YES`). */
+  readonly independent: boolean;
+}
+
 /** One media segment as listed in a media playlist. */
 export interface HlsSegment {
   /** The segment's URI, relative to the playlist (its storage name). */
@@ -18,6 +28,20 @@ export interface HlsSegment {
   readonly map?: string;
   /** Its size in bytes. */
   readonly bytes: number;
+  /** Its partial segments, when they are listed (Low-Latency HLS). */
+  readonly parts?: readonly HlsPart[];
+}
+
+/** The segment being written, as far as its parts are listed (Low-Latency HLS). */
+export interface HlsPartialSegment {
+  /** Whether `EXT-X-DISCONTINUITY` precedes it. */
+  readonly discontinuity: boolean;
+  /** The URI of its initialization segment (`EXT-X-MAP`). */
+  readonly map?: string;
+  /** The parts written so far. */
+  readonly parts: readonly HlsPart[];
+  /** The URI the next part will have (`EXT-X-PRELOAD-HINT`). */
+  readonly preloadHint: string;
 }
 
 /** What a media playlist says. */
@@ -36,6 +60,13 @@ export interface MediaPlaylist {
   readonly segments: readonly HlsSegment[];
   /** Whether the playlist is finished (`EXT-X-ENDLIST`). */
   readonly ended: boolean;
+  /**
+   * Low-Latency HLS: the part target duration in seconds (`EXT-X-PART-INF`),
+   * with `EXT-X-SERVER-CONTROL` announcing blocking reloads.
+   */
+  readonly partTarget?: number;
+  /** Low-Latency HLS: the segment being written, after the listed ones. */
+  readonly partial?: HlsPartialSegment;
 }
 
 /** One variant stream of a master playlist. */
@@ -81,17 +112,31 @@ export function renderMediaPlaylist(playlist: MediaPlaylist): string {
     `#EXT-X-TARGETDURATION:${playlist.targetDuration}`,
     `#EXT-X-MEDIA-SEQUENCE:${playlist.mediaSequence}`,
   ];
+  if (playlist.partTarget !== undefined) {
+    const holdBack = (3 * playlist.partTarget).toFixed(3);
+    lines.push(
+      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${holdBack}`,
+      `#EXT-X-PART-INF:PART-TARGET=${playlist.partTarget.toFixed(3)}`,
+    );
+  }
   if (playlist.discontinuitySequence > 0) {
     lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${playlist.discontinuitySequence}`);
   }
   if (playlist.type) lines.push(`#EXT-X-PLAYLIST-TYPE:${playlist.type}`);
   lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
   let map: string | undefined;
-  for (const [i, s] of playlist.segments.entries()) {
+  const segments: (HlsSegment | HlsPartialSegment)[] = [...playlist.segments];
+  if (playlist.partial && !playlist.ended) segments.push(playlist.partial);
+  for (const [i, s] of segments.entries()) {
     if (s.discontinuity && i > 0) lines.push("#EXT-X-DISCONTINUITY");
     if (s.map !== undefined && s.map !== map) lines.push(`#EXT-X-MAP:URI="${s.map}"`);
     map = s.map;
-    lines.push(`#EXTINF:${s.duration.toFixed(3)},`, s.uri);
+    for (const p of s.parts ?? []) {
+      const independent = p.independent ? ",INDEPENDENT=YES" : "";
+      lines.push(`#EXT-X-PART:DURATION=${p.duration.toFixed(3)},URI="${p.uri}"${independent}`);
+    }
+    if ("preloadHint" in s) lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${s.preloadHint}"`);
+    else lines.push(`#EXTINF:${s.duration.toFixed(3)},`, s.uri);
   }
   if (playlist.ended) lines.push("#EXT-X-ENDLIST");
   return lines.join("\n") + "\n";

@@ -5,16 +5,7 @@ import { decodeCheck, hasEncoder, probePackets, tempPath } from "../../_util/ffm
 import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { mp4Frames } from "./_frames.ts";
 import { parseMp4 } from "./_mp4box.ts";
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
-}
+import { concat } from "../ts/_helpers.ts";
 
 /** Init segment plus one fragment per GOP (cut before every video keyframe). */
 function fragmentByGop(configs: MediaFrame[], frames: MediaFrame[], timeOffset: number) {

@@ -56,9 +56,29 @@ export interface ParsedPlaylist {
   /** Tag name to value (the last one wins), e.g. `EXT-X-TARGETDURATION` → `2`. */
   tags: Map<string, string>;
   /** Listed segments in order. */
-  segments: { uri: string; duration: number; discontinuity: boolean; map?: string }[];
+  segments: {
+    uri: string;
+    duration: number;
+    discontinuity: boolean;
+    map?: string;
+    parts: ParsedPart[];
+  }[];
+  /** Parts listed after the last segment (of the segment being written). */
+  pendingParts: ParsedPart[];
+  /** The `EXT-X-PRELOAD-HINT` URI. */
+  preloadHint?: string;
   /** Whether `#EXT-X-ENDLIST` ends it. */
   ended: boolean;
+}
+
+/** One `EXT-X-PART`. */
+export interface ParsedPart {
+  /** URI. */
+  uri: string;
+  /** DURATION. */
+  duration: number;
+  /** INDEPENDENT=YES. */
+  independent: boolean;
 }
 
 /** Parses a media playlist and checks the rules every playlist must keep. */
@@ -70,18 +90,30 @@ export function parsePlaylist(text: string): ParsedPlaylist {
   let duration = NaN;
   let discontinuity = false;
   let map: string | undefined;
+  let parts: ParsedPart[] = [];
+  let preloadHint: string | undefined;
   for (const line of lines.slice(1)) {
     if (line.startsWith("#EXTINF:")) duration = parseFloat(line.slice(8));
-    else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true;
+    else if (line.startsWith("#EXT-X-PART:")) {
+      parts.push({
+        uri: /URI="([^"]+)"/.exec(line)![1],
+        duration: parseFloat(/DURATION=([\d.]+)/.exec(line)![1]),
+        independent: line.includes("INDEPENDENT=YES"),
+      });
+    } else if (line.startsWith("#EXT-X-PRELOAD-HINT:")) {
+      assert.match(line, /TYPE=PART/);
+      preloadHint = /URI="([^"]+)"/.exec(line)![1];
+    } else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true;
     else if (line.startsWith("#EXT-X-MAP:")) map = /URI="([^"]+)"/.exec(line)![1];
     else if (line.startsWith("#")) {
       const colon = line.indexOf(":");
       tags.set(colon < 0 ? line.slice(1) : line.slice(1, colon), line.slice(colon + 1));
     } else {
       assert.ok(Number.isFinite(duration), `EXTINF before ${line}`);
-      segments.push({ uri: line, duration, discontinuity, map });
+      segments.push({ uri: line, duration, discontinuity, map, parts });
       duration = NaN;
       discontinuity = false;
+      parts = [];
     }
   }
   const target = Number(tags.get("EXT-X-TARGETDURATION"));
@@ -89,7 +121,14 @@ export function parsePlaylist(text: string): ParsedPlaylist {
   for (const s of segments) {
     assert.ok(Math.round(s.duration) <= target, `EXTINF ${s.duration} > target ${target}`);
   }
-  return { tags, segments, ended: tags.has("EXT-X-ENDLIST") };
+  const partTarget = tags.get("EXT-X-PART-INF");
+  if (partTarget !== undefined) {
+    const max = parseFloat(/PART-TARGET=([\d.]+)/.exec(partTarget)![1]);
+    for (const p of [...segments.flatMap((s) => s.parts), ...parts]) {
+      assert.ok(p.duration <= max, `part ${p.uri} of ${p.duration} s > PART-TARGET ${max}`);
+    }
+  }
+  return { tags, segments, pendingParts: parts, preloadHint, ended: tags.has("EXT-X-ENDLIST") };
 }
 
 /** Packets per stream kind that ffprobe counts in `path` (a playlist or a media file). */
