@@ -110,8 +110,10 @@ const h265Type = (header: number) => (header >> 1) & 0x3f;
 
 /**
  * Muxes {@linkcode MediaFrame}s into an MPEG transport stream, one call per
- * frame, returning the packets for that frame as one new `Uint8Array` (the
- * caller owns it). This is the engine of {@linkcode TsMuxer}; use it directly
+ * frame, returning the packets for that frame as one `Uint8Array` the caller
+ * owns: the encoder never writes those bytes again. Outputs are views into
+ * shared 1 MiB slabs (consecutive outputs are adjacent), so do not transfer
+ * their buffers. This is the engine of {@linkcode TsMuxer}; use it directly
  * when you cut the output yourself, as an HLS segmenter does.
  *
  * One program: PMT on PID 0x1000, video on 0x100, audio on 0x101. The PAT
