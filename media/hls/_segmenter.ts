@@ -334,6 +334,7 @@ export class Segmenter {
       // Timestamps do not continue: end here, restart at the next keyframe.
       await this.#endSegment(undefined);
       this.#nextDiscontinuity = true;
+      this.#lastLeadDts = NaN; // no frame duration across the gap
     } else if (open && key && (this.#configChanged || frame.dts - open.startDts >= this.#target)) {
       await this.#endSegment(frame.dts);
       if (this.#configChanged) this.#nextDiscontinuity = true;
@@ -354,10 +355,11 @@ export class Segmenter {
       if (frame.dts > this.#lastLeadDts) this.#lastLeadDuration = frame.dts - this.#lastLeadDts;
       this.#lastLeadDts = frame.dts;
       const open = this.#open!;
-      // Low-Latency HLS: end the part before it would grow past the part target.
+      // Low-Latency HLS: end the part before it would grow past the part target (this
+      // frame's duration is not known yet: allow for it to be half as long again as the last).
       if (
         this.#part > 0 && frame.dts > open.partStart &&
-        frame.dts + this.#lastLeadDuration - open.partStart > this.#part
+        frame.dts + 1.5 * this.#lastLeadDuration - open.partStart > this.#part
       ) {
         await this.#endPart(frame.dts);
         open.partIndependent = key;
