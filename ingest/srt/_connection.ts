@@ -1,0 +1,364 @@
+/**
+ * One accepted SRT peer: routes its packets to the receiving engine (a publisher, whose
+ * MPEG-TS goes through the demuxer into the registry) or the sending engine (a reader,
+ * fed by the muxer from a subscription paced by the stream's clock), keeps it alive and
+ * times it out.
+ */
+
+import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import type { Registry, UnpublishReason } from "../../mod.ts";
+import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
+import { SrtError } from "./error.ts";
+import {
+  ackAckPacket,
+  ControlType,
+  controlType,
+  isControl,
+  keepAlivePacket,
+  parseAck,
+  parseDropRequest,
+  parseNak,
+  shutdownPacket,
+  SRT_HEADER_SIZE,
+} from "./packet.ts";
+import type { StreamIdRequest } from "./stream_id.ts";
+import { type Link, type ReceiverStats, SrtReceiver } from "./_receiver.ts";
+import { type SenderStats, SrtSender } from "./_sender.ts";
+import { readU32 } from "./_wire.ts";
+
+/** Settings shared by every connection of one listener. */
+export interface ConnectionSettings {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** A peer silent for this long is dropped. */
+  readonly peerIdleTimeoutMs: number;
+  /** A reader skipping more frames than this in all is disconnected. */
+  readonly maxLag: number;
+  /** Monotonic milliseconds. */
+  readonly clock: () => number;
+}
+
+/** Everything the handshake settled for one connection. */
+export interface ConnectionParams {
+  /** Our socket id for this peer. */
+  readonly socketId: number;
+  /** The peer's socket id. */
+  readonly peerSocketId: number;
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /** Data sequence numbers start here, both ways. */
+  readonly isn: number;
+  /** Publishers: latency we receive with. Readers: latency the peer receives with. */
+  readonly latencyMs: number;
+  /** Bytes per payload sent to a reader. */
+  readonly payloadSize: number;
+  /** Most packets held in either buffer. */
+  readonly maxPackets: number;
+  /** When the conclusion arrived (local ms) and its timestamp (peer µs). */
+  readonly handshakeAtMs: number;
+  readonly handshakeTimestamp: number;
+  readonly request: StreamIdRequest;
+  readonly handle: StreamHandle;
+  /** The newest decode time already buffered for replay (readers; pacing starts there). */
+  readonly replayDts?: number;
+  /** The local time our clock for this connection started at. */
+  readonly startMs: number;
+}
+
+/** Counters of one connection, for the listener's totals. */
+export interface ConnectionStats {
+  receiver?: ReceiverStats;
+  sender?: SenderStats;
+  /** Control packets that failed to parse. */
+  malformed: number;
+}
+
+const KEEPALIVE_MS = 1000;
+const LINGER_MS = 1500;
+/** A reader holds a frame back at most this long to keep to the stream's clock. */
+const MAX_AHEAD_MS = 1000;
+/** Decode times jumping by more than this (either way) restart the pacing clock. */
+const TIMESTAMP_JUMP = 5 * 90_000;
+
+/** The server side of one SRT connection. */
+export class SrtConnection implements Link {
+  readonly socketId: number;
+  readonly peerSocketId: number;
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /** `address:port` of the peer. */
+  readonly peer: string;
+  readonly request: StreamIdRequest;
+  /** Our conclusion answer, sent again whenever the caller repeats its conclusion. */
+  readonly response: Uint8Array;
+  /** Counters so far. */
+  readonly stats: ConnectionStats = { malformed: 0 };
+  readonly #settings: ConnectionSettings;
+  readonly #transmit: (packet: Uint8Array) => void;
+  readonly #onClosed: (connection: SrtConnection) => void;
+  readonly #handle: StreamHandle;
+  readonly #startMs: number;
+  #lastRecvMs: number;
+  #lastSendMs: number;
+  #closed = false;
+  #receiver?: SrtReceiver;
+  #decoder?: TsDecoder;
+  #sender?: SrtSender;
+  #reader?: ReadableStreamDefaultReader<MediaFrame>;
+  #wake?: () => void;
+  readonly #emit = (frame: MediaFrame) => void this.#handle.publish(frame);
+
+  constructor(
+    params: ConnectionParams,
+    settings: ConnectionSettings,
+    transmit: (packet: Uint8Array) => void,
+    onClosed: (connection: SrtConnection) => void,
+    response: Uint8Array,
+  ) {
+    this.response = response;
+    this.socketId = params.socketId;
+    this.peerSocketId = params.peerSocketId;
+    this.peerAddress = params.peerAddress;
+    this.peerPort = params.peerPort;
+    this.peer = params.peerAddress.includes(":")
+      ? `[${params.peerAddress}]:${params.peerPort}`
+      : `${params.peerAddress}:${params.peerPort}`;
+    this.request = params.request;
+    this.#settings = settings;
+    this.#transmit = transmit;
+    this.#onClosed = onClosed;
+    this.#handle = params.handle;
+    this.#startMs = params.startMs;
+    this.#lastRecvMs = this.#lastSendMs = params.startMs;
+    if (params.request.action === "publish") {
+      const decoder = new TsDecoder();
+      this.#decoder = decoder;
+      this.#receiver = new SrtReceiver(this, {
+        isn: params.isn,
+        latencyMs: params.latencyMs,
+        handshakeAtMs: params.handshakeAtMs,
+        handshakeTimestamp: params.handshakeTimestamp,
+        maxPackets: params.maxPackets,
+        deliver: (payload) => decoder.decode(payload, this.#emit),
+      });
+      this.stats.receiver = this.#receiver.stats;
+      params.handle.signal.addEventListener(
+        "abort",
+        () => this.close(`stream ${params.handle.key} was ended by the server`, "info"),
+        { once: true },
+      );
+    } else {
+      this.#sender = new SrtSender(this, {
+        isn: params.isn,
+        latencyMs: params.latencyMs,
+        payloadSize: params.payloadSize,
+        maxPackets: params.maxPackets,
+      });
+      this.stats.sender = this.#sender.stats;
+      void this.#read(params.replayDts);
+    }
+  }
+
+  /** The stream this connection publishes or reads. */
+  get key(): string {
+    return this.#handle.key;
+  }
+
+  /** Whether the connection has ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The peer's round-trip time as last measured, in ms. */
+  get rttMs(): number {
+    return (this.#receiver?.rtt ?? this.#sender!.rtt).rttUs / 1000;
+  }
+
+  /** {@linkcode Link}: microseconds since this connection started, wrapping at 32 bits. */
+  timestamp(nowMs: number): number {
+    return Math.floor((nowMs - this.#startMs) * 1000) >>> 0;
+  }
+
+  /** {@linkcode Link}: send a packet to the peer. */
+  send(packet: Uint8Array): void {
+    this.#lastSendMs = this.#settings.clock();
+    this.#transmit(packet);
+  }
+
+  /** Handle one packet from the peer (already matched by socket id and address). */
+  handlePacket(packet: Uint8Array, nowMs: number): void {
+    if (this.#closed) return;
+    this.#lastRecvMs = nowMs;
+    if (!isControl(packet)) {
+      try {
+        this.#receiver?.onData(packet, nowMs);
+      } catch (error) {
+        this.close(`${this.key}: bad MPEG-TS: ${message(error)}`, "warn");
+      }
+      return;
+    }
+    try {
+      this.#control(packet, nowMs);
+    } catch (error) {
+      if (!(error instanceof SrtError)) throw error;
+      this.stats.malformed++;
+    }
+  }
+
+  #control(packet: Uint8Array, nowMs: number): void {
+    switch (controlType(packet)) {
+      case ControlType.ACK: {
+        if (!this.#sender) return;
+        const ack = parseAck(packet);
+        this.#sender.onAck(ack, nowMs);
+        // Light ACKs (one word) are not answered.
+        if (packet.length > SRT_HEADER_SIZE + 4) {
+          this.send(ackAckPacket(ack.ackNo, this.timestamp(nowMs), this.peerSocketId));
+        }
+        return;
+      }
+      case ControlType.NAK:
+        this.#sender?.onNak(parseNak(packet), nowMs);
+        return;
+      case ControlType.ACKACK:
+        this.#receiver?.onAckAck(readU32(packet, 4), nowMs);
+        return;
+      case ControlType.DROPREQ: {
+        if (!this.#receiver) return;
+        const drop = parseDropRequest(packet);
+        try {
+          this.#receiver.onDropRequest(drop.first, drop.last);
+        } catch (error) {
+          this.close(`${this.key}: bad MPEG-TS: ${message(error)}`, "warn");
+        }
+        return;
+      }
+      case ControlType.SHUTDOWN:
+        this.close("peer closed the connection", "info", false);
+        return;
+    }
+  }
+
+  /** Timers, every 10 ms: engines, keep-alive, idle timeout. */
+  tick(nowMs: number): void {
+    if (this.#closed) return;
+    if (nowMs - this.#lastRecvMs > this.#settings.peerIdleTimeoutMs) {
+      this.close(`no packet from the peer for ${this.#settings.peerIdleTimeoutMs} ms`, "warn");
+      return;
+    }
+    try {
+      this.#receiver?.tick(nowMs);
+    } catch (error) {
+      this.close(`${this.key}: bad MPEG-TS: ${message(error)}`, "warn");
+      return;
+    }
+    this.#sender?.tick(nowMs);
+    if (nowMs - this.#lastSendMs >= KEEPALIVE_MS) {
+      this.send(keepAlivePacket(this.timestamp(nowMs), this.peerSocketId));
+    }
+  }
+
+  /**
+   * End the connection: tell the peer (unless it said so itself), end the publish or the
+   * subscription, and log why with the connection's counters.
+   */
+  close(why: string, level: "info" | "warn" | "error" = "info", notifyPeer = true): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const now = this.#settings.clock();
+    if (notifyPeer) this.#transmit(shutdownPacket(this.timestamp(now), this.peerSocketId));
+    if (this.#decoder) {
+      try {
+        this.#decoder.flush(this.#emit);
+      } catch {
+        // what was buffered is lost with the connection
+      }
+      const reason: UnpublishReason = level === "info" ? "ended" : "error";
+      this.#settings.registry.endPublish(this.#handle, reason);
+    }
+    void this.#reader?.cancel();
+    this.#wake?.();
+    this.#settings.logger[level](
+      `srt ${this.peer}: closed ${this.key}: ${why} (${this.#summary()})`,
+    );
+    this.#onClosed(this);
+  }
+
+  #summary(): string {
+    const r = this.stats.receiver;
+    if (r) {
+      return `received ${r.received}, lost ${r.lost}, retransmitted ${r.retransmitted}, ` +
+        `dropped ${r.dropped}`;
+    }
+    const s = this.stats.sender!;
+    return `sent ${s.sent}, retransmitted ${s.retransmitted}, dropped ${s.dropped}`;
+  }
+
+  /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */
+  async #read(replayDts: number | undefined): Promise<void> {
+    const sender = this.#sender!;
+    const clock = this.#settings.clock;
+    const sub = this.#handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
+    const reader = sub.getReader();
+    this.#reader = reader;
+    const encoder = new TsEncoder();
+    let anchorDts = replayDts;
+    let anchorMs = clock();
+    let lastDts = replayDts ?? NaN;
+    try {
+      for (;;) {
+        const { value: frame, done } = await reader.read();
+        if (this.#closed) return;
+        if (done) break;
+        let now = clock();
+        const jumped = Math.abs(frame.dts - lastDts) > TIMESTAMP_JUMP;
+        lastDts = frame.dts;
+        if (anchorDts === undefined || jumped || frame.flags & FrameFlags.DISCONTINUITY) {
+          anchorDts = frame.dts;
+          anchorMs = now;
+        }
+        let due = anchorMs + (frame.dts - anchorDts) / 90;
+        if (due > now + MAX_AHEAD_MS) {
+          anchorDts = frame.dts;
+          anchorMs = due = now;
+        }
+        if (due - now >= 1) {
+          sender.flush(now);
+          await this.#sleep(due - now);
+          if (this.#closed) return;
+          now = clock();
+        }
+        const bytes = encoder.encode(frame);
+        if (bytes) sender.write(bytes, now);
+      }
+      const tail = encoder.flush();
+      if (tail) sender.write(tail, clock());
+      sender.flush(clock());
+      const until = clock() + LINGER_MS;
+      while (!this.#closed && sender.unacknowledged > 0 && clock() < until) await this.#sleep(10);
+      if (sub.evicted) {
+        this.close(`reader of ${this.key} fell too far behind and was evicted`, "warn");
+      } else this.close(`stream ${this.key} ended`, "info");
+    } catch (error) {
+      this.close(`reading ${this.key}: ${message(error)}`, "error");
+    } finally {
+      reader.releaseLock();
+      void sub.cancel();
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

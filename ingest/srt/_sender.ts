@@ -1,0 +1,226 @@
+/**
+ * The sending half of an SRT connection: cuts a byte stream into fixed-size payloads,
+ * keeps every packet until it is acknowledged, retransmits what NAKs ask for, gives up on
+ * packets older than the latency window (answering NAKs for them with a drop request)
+ * and retransmits an unacknowledged tail once the link goes quiet.
+ */
+
+import {
+  type AckInfo,
+  dropRequestPacket,
+  MSGNO_MASK,
+  PacketPosition,
+  SEQ_MASK,
+  seqAdd,
+  seqOffset,
+  type SeqRange,
+  SRT_HEADER_SIZE,
+} from "./packet.ts";
+import type { Link } from "./_receiver.ts";
+import { RttEstimator } from "./_rtt.ts";
+import { PacketSlots } from "./_slots.ts";
+import { writeU32 } from "./_wire.ts";
+
+/** Options for {@linkcode SrtSender}. */
+export interface SenderOptions {
+  /** The first data sequence number (from the handshake). */
+  isn: number;
+  /** The peer's receive latency; packets are kept at least this long (and 1 s). */
+  latencyMs: number;
+  /** Payload bytes per packet (1316: seven MPEG-TS packets). */
+  payloadSize: number;
+  /** The most packets kept for retransmission (default 8192). */
+  maxPackets?: number;
+}
+
+/** Counters of one {@linkcode SrtSender}. */
+export interface SenderStats {
+  /** Data packets sent the first time. */
+  sent: number;
+  /** Payload bytes sent the first time. */
+  bytes: number;
+  /** Retransmissions sent. */
+  retransmitted: number;
+  /** Packets given up before they were acknowledged. */
+  dropped: number;
+  /** Drop requests sent. */
+  dropRequests: number;
+}
+
+/** Sender counters, all zero. */
+export function emptySenderStats(): SenderStats {
+  return { sent: 0, bytes: 0, retransmitted: 0, dropped: 0, dropRequests: 0 };
+}
+
+const INITIAL_PACKETS = 256;
+const PARTIAL_FLUSH_MS = 10;
+const MIN_KEEP_MS = 1000;
+const TAIL_RETRANSMIT_PACKETS = 16;
+/** Word 1 of a data packet: a whole message (PP=11), in order (O=1), not encrypted. */
+const SOLO_IN_ORDER = (PacketPosition.SOLO << 30) | 0x20000000;
+const RETRANSMITTED = 0x04;
+
+/** The send side of one connection; driven by writes, ACKs, NAKs and a 10 ms tick. */
+export class SrtSender {
+  /** Counters so far. */
+  readonly stats: SenderStats = emptySenderStats();
+  /** Round-trip time as the receiver reports it in its ACKs. */
+  readonly rtt: RttEstimator = new RttEstimator();
+  readonly #link: Link;
+  readonly #payloadSize: number;
+  readonly #keepMs: number;
+  readonly #maxPackets: number;
+  /** Packets kept: header and payload, packet length, time first sent. */
+  readonly #slots: PacketSlots;
+  /** Oldest packet kept. */
+  #base: number;
+  /** Sequence number of the next packet (the one being filled, if any). */
+  #next: number;
+  /** First sequence number not acknowledged; `[#ackSeq, #base)` were given up. */
+  #ackSeq: number;
+  #msgNo = 1;
+  #fill = 0;
+  #fillStartMs = 0;
+  #lastSendMs = -Infinity;
+  #lastAckMs = -Infinity;
+  #lastTailMs = -Infinity;
+
+  constructor(link: Link, options: SenderOptions) {
+    this.#link = link;
+    this.#payloadSize = options.payloadSize;
+    this.#keepMs = Math.max(options.latencyMs, MIN_KEEP_MS) + 20;
+    this.#maxPackets = options.maxPackets ?? 8192;
+    this.#base = this.#next = this.#ackSeq = options.isn & SEQ_MASK;
+    this.#slots = new PacketSlots(INITIAL_PACKETS, SRT_HEADER_SIZE + options.payloadSize, 0);
+  }
+
+  /** Packets sent and neither acknowledged nor given up. */
+  get unacknowledged(): number {
+    return seqOffset(this.#base, this.#next);
+  }
+
+  /** Bytes written but not sent yet (an unfilled payload). */
+  get pending(): number {
+    return this.#fill;
+  }
+
+  /** Append stream bytes; every full payload is sent at once. */
+  write(bytes: Uint8Array, nowMs: number): void {
+    let off = 0;
+    while (off < bytes.length) {
+      if (this.#fill === 0) this.#open(nowMs);
+      const at = this.#slots.offset(this.#next) + SRT_HEADER_SIZE + this.#fill;
+      const n = Math.min(this.#payloadSize - this.#fill, bytes.length - off);
+      this.#slots.data.set(bytes.subarray(off, off + n), at);
+      this.#fill += n;
+      off += n;
+      if (this.#fill === this.#payloadSize) this.#finish(nowMs);
+    }
+  }
+
+  /** Send the unfilled payload, if any, as it is. */
+  flush(nowMs: number): void {
+    if (this.#fill > 0) this.#finish(nowMs);
+  }
+
+  /** An ACK arrived: release what it covers and take its RTT. */
+  onAck(ack: AckInfo, nowMs: number): void {
+    const seq = ack.ackSeq;
+    if (seqOffset(seq, this.#next) < 0) return;
+    if (seqOffset(this.#ackSeq, seq) > 0) this.#ackSeq = seq;
+    if (seqOffset(this.#base, seq) > 0) this.#base = seq;
+    if (ack.rttUs !== undefined) this.rtt.adopt(ack.rttUs, ack.rttVarUs ?? ack.rttUs / 2);
+    this.#lastAckMs = nowMs;
+  }
+
+  /** A NAK arrived: retransmit what is kept, ask the receiver to drop what is not. */
+  onNak(losses: readonly SeqRange[], nowMs: number): void {
+    const sent = seqOffset(this.#base, this.#next);
+    for (const [first, last] of losses) {
+      const lo = seqOffset(this.#base, first);
+      const hi = seqOffset(this.#base, last);
+      if (lo < 0) this.#dropRequest(first, hi < 0 ? last : seqAdd(this.#base, -1), nowMs);
+      for (let k = Math.max(lo, 0); k <= Math.min(hi, sent - 1); k++) {
+        this.#retransmit(seqAdd(this.#base, k), nowMs);
+      }
+    }
+  }
+
+  /** Part of a NAKed range was given up: tell the receiver to stop asking for it. */
+  #dropRequest(first: number, last: number, nowMs: number): void {
+    if (seqOffset(this.#ackSeq, first) < 0) first = this.#ackSeq;
+    if (seqOffset(first, last) < 0) return;
+    this.#link.send(
+      dropRequestPacket(
+        { msgNo: 0, first, last },
+        this.#link.timestamp(nowMs),
+        this.#link.peerSocketId,
+      ),
+    );
+    this.stats.dropRequests++;
+  }
+
+  /** Timers: give up old packets, send a lingering partial payload, resend a lost tail. */
+  tick(nowMs: number): void {
+    const slots = this.#slots;
+    while (
+      this.#base !== this.#next && nowMs - slots.time[slots.index(this.#base)] > this.#keepMs
+    ) {
+      this.#base = seqAdd(this.#base, 1);
+      this.stats.dropped++;
+    }
+    if (this.#fill > 0 && nowMs - this.#fillStartMs >= PARTIAL_FLUSH_MS) this.#finish(nowMs);
+    const quiet = Math.max(20, this.rtt.timeoutMs + 10);
+    if (
+      this.#base !== this.#next && nowMs - this.#lastSendMs > quiet &&
+      nowMs - this.#lastAckMs > quiet && nowMs - this.#lastTailMs > quiet
+    ) {
+      this.#lastTailMs = nowMs;
+      const n = Math.min(this.unacknowledged, TAIL_RETRANSMIT_PACKETS);
+      for (let k = 0; k < n; k++) this.#retransmit(seqAdd(this.#base, k), nowMs);
+    }
+  }
+
+  /** Make room for the packet `#next`: grow, or give up the oldest packet. */
+  #open(nowMs: number): void {
+    this.#fillStartMs = nowMs;
+    while (seqOffset(this.#base, this.#next) >= this.#slots.capacity - 1) {
+      if (this.#slots.capacity < this.#maxPackets) {
+        this.#slots.grow(this.#base, seqOffset(this.#base, this.#next));
+      } else {
+        this.#base = seqAdd(this.#base, 1);
+        this.stats.dropped++;
+      }
+    }
+  }
+
+  #finish(nowMs: number): void {
+    const slots = this.#slots;
+    const i = slots.index(this.#next);
+    const at = i * slots.slotSize;
+    const buf = slots.data;
+    writeU32(buf, at, this.#next);
+    writeU32(buf, at + 4, SOLO_IN_ORDER | this.#msgNo);
+    writeU32(buf, at + 8, this.#link.timestamp(nowMs));
+    writeU32(buf, at + 12, this.#link.peerSocketId);
+    const length = SRT_HEADER_SIZE + this.#fill;
+    slots.length[i] = length;
+    slots.time[i] = nowMs;
+    this.stats.sent++;
+    this.stats.bytes += this.#fill;
+    this.#fill = 0;
+    this.#next = seqAdd(this.#next, 1);
+    this.#msgNo = (this.#msgNo & MSGNO_MASK) === MSGNO_MASK ? 1 : this.#msgNo + 1;
+    this.#lastSendMs = nowMs;
+    this.#link.send(buf.subarray(at, at + length));
+  }
+
+  #retransmit(seq: number, nowMs: number): void {
+    const slots = this.#slots;
+    const at = slots.offset(seq);
+    slots.data[at + 4] |= RETRANSMITTED;
+    this.stats.retransmitted++;
+    this.#lastSendMs = nowMs;
+    this.#link.send(slots.data.subarray(at, at + slots.length[slots.index(seq)]));
+  }
+}

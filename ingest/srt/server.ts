@@ -1,0 +1,588 @@
+/**
+ * The SRT listener: one UDP socket, the caller-listener handshake (induction with a SYN
+ * cookie, conclusion with HSREQ/HSRSP and the Stream ID), and one connection per accepted
+ * caller, publishing MPEG-TS into a kernel {@linkcode Registry} or reading it out.
+ *
+ * @module
+ */
+
+import dgram from "node:dgram";
+import { type Logger, PublishError, type Registry, silentLogger } from "../../mod.ts";
+import type { StreamHandle } from "../../mod.ts";
+import { type ConnectionParams, SrtConnection } from "./_connection.ts";
+import { CookieJar } from "./_cookie.ts";
+import { emptyReceiverStats, type ReceiverStats } from "./_receiver.ts";
+import { emptySenderStats, type SenderStats } from "./_sender.ts";
+import { SrtError } from "./error.ts";
+import {
+  encodeHandshake,
+  type Handshake,
+  HANDSHAKE_SIZE,
+  HandshakeExtensionFlag,
+  HandshakeType,
+  parseHandshake,
+  rejectionType,
+  RejectReason,
+  SRT_MAGIC,
+  SrtFlag,
+} from "./handshake.ts";
+import { ControlType, controlType, isControl, SRT_HEADER_SIZE } from "./packet.ts";
+import { parseStreamId, type StreamIdRequest } from "./stream_id.ts";
+import { readU32 } from "./_wire.ts";
+
+/** Options for {@linkcode serveSrt}. */
+export interface SrtServerOptions {
+  /** Where publishers' frames go and readers' frames come from. */
+  registry: Registry;
+  /** The address to listen on (default `"0.0.0.0"`; an IPv6 address listens on IPv6). */
+  hostname?: string;
+  /** The UDP port; 0 picks a free one (see {@linkcode SrtServer.addr}). */
+  port: number;
+  /**
+   * The latency the listener asks for in both directions, in ms (default 120, libsrt's
+   * default). Each direction uses the larger of this and what the caller asks for.
+   */
+  latencyMs?: number;
+  /** Connection, publish, read, rejection and error lines (default: silent). */
+  logger?: Logger;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+  /** A peer that sends nothing (not even a keep-alive) for this long is dropped (default 5,000 ms). */
+  peerIdleTimeoutMs?: number;
+  /** Most connected peers, handshakes in progress included (default 1,000). */
+  maxConnections?: number;
+  /** Most packets each connection buffers in either direction (default 8,192). */
+  maxPackets?: number;
+  /**
+   * A reader that has skipped more than this many frames in all (by falling a whole ring
+   * behind) is disconnected (default 512).
+   */
+  maxLag?: number;
+}
+
+/** Totals over every connection a listener has had. */
+export interface SrtServerStats {
+  /** Peers connected now. */
+  connections: number;
+  /** Connections accepted. */
+  accepted: number;
+  /** Conclusions rejected (each request once, however often it was repeated). */
+  rejected: number;
+  /** Induction requests answered. */
+  inductions: number;
+  /** Packets ignored: malformed, a bad cookie, an unknown socket or the wrong address. */
+  ignored: number;
+  /** Packets dropped because the socket could not send them fast enough. */
+  sendOverflow: number;
+  /** Publishers' receive counters, summed. */
+  receive: ReceiverStats;
+  /** Readers' send counters, summed. */
+  send: SenderStats;
+}
+
+/**
+ * A running SRT listener.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { serveSrt } from "@arcly/stream/srt";
+ *
+ * const server = await serveSrt({ registry: new Registry(), hostname: "127.0.0.1", port: 0 });
+ * console.log(`srt://127.0.0.1:${server.addr.port}?streamid=publish:live/NAME`);
+ * await server.close();
+ * ```
+ */
+export interface SrtServer {
+  /** The address the listener is bound to. */
+  readonly addr: Deno.NetAddr;
+  /** Shut every connection down (ending their publishes), then close the socket. */
+  close(): Promise<void>;
+  /** Resolves once the server has closed. */
+  readonly finished: Promise<void>;
+  /** A snapshot of the listener's counters. */
+  stats(): SrtServerStats;
+}
+
+const TICK_MS = 10;
+const SRT_VERSION = 0x010500;
+/** What the listener supports, announced in HSRSP. */
+const SERVER_FLAGS = SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.TLPKTDROP | SrtFlag.NAKREPORT |
+  SrtFlag.REXMITFLG;
+const MAX_MTU = 1500;
+/** IPv4 and UDP headers, then the SRT header: what an MTU holds besides the payload. */
+const PACKET_OVERHEAD = 28 + SRT_HEADER_SIZE;
+const TS_PACKET = 188;
+const READ_PAYLOAD = 7 * TS_PACKET;
+const REJECTION_MEMORY_MS = 10_000;
+const MAX_REJECTIONS = 1024;
+const MAX_SEND_QUEUE = 16_384;
+
+/** The answer to a conclusion, kept so a repeated conclusion gets the same answer. */
+interface Answer {
+  readonly packet: Uint8Array;
+  readonly until: number;
+}
+
+/**
+ * Listen for SRT callers (UDP). Resolves once the socket is bound.
+ *
+ * Callers name a stream with the Stream ID (see {@linkcode parseStreamId}):
+ * `publish:live/NAME`, `read:live/NAME`, or `#!::r=live/NAME,m=publish,u=USER,s=SESSION`.
+ * Publishers send MPEG-TS, which is demuxed into the registry; readers get the stream
+ * muxed into MPEG-TS in 1316-byte payloads, paced by the stream's clock. Before a
+ * connection exists the registry's `authorize` hook is asked (with `u=` as
+ * `credentials.user` and `s=` as `credentials.token`). Refusals are SRT rejections a
+ * caller reports as the reason: 1400 (malformed Stream ID), 1403 (not authorized), 1404
+ * (no such stream or app), 1409 (the stream already has a publisher), 1405/1415
+ * (unsupported `m=`/`t=`), 1402 (too many connections), 11 (`SRT_REJ_UNSECURE`: the caller
+ * encrypts, which this listener does not), 8 (a pre-1.3 handshake), 12/13/14/15 (stream
+ * API, file congestion control, packet filters, groups).
+ *
+ * Losses are repaired within the latency window (NAK and retransmission both ways); what
+ * cannot be repaired in time is skipped at its deadline, and the MPEG-TS demuxer flags
+ * the next frame of a damaged track `DISCONTINUITY`. A peer silent for
+ * `peerIdleTimeoutMs` is dropped; bad packets are ignored and counted.
+ *
+ * @example Serve SRT on a free port
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { serveSrt } from "@arcly/stream/srt";
+ *
+ * const registry = new Registry();
+ * const server = await serveSrt({ registry, hostname: "127.0.0.1", port: 0, logger: console });
+ * // ffmpeg -re -i in.ts -c copy -f mpegts 'srt://127.0.0.1:PORT?streamid=publish:live/cam'
+ * await server.close();
+ * ```
+ */
+export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
+  const logger = opts.logger ?? silentLogger;
+  const registry = opts.registry;
+  const latencyMs = opts.latencyMs ?? 120;
+  const maxConnections = opts.maxConnections ?? 1000;
+  const maxPackets = opts.maxPackets ?? 8192;
+  const clock = () => performance.now();
+  const settings = {
+    registry,
+    logger,
+    peerIdleTimeoutMs: opts.peerIdleTimeoutMs ?? 5000,
+    maxLag: opts.maxLag ?? 512,
+    clock,
+  };
+  const hostname = opts.hostname ?? "0.0.0.0";
+  const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(opts.port, hostname, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = socket.address();
+  const addr: Deno.NetAddr = { transport: "udp", hostname: bound.address, port: bound.port };
+  const startMs = clock();
+  const cookies = new CookieJar(clock);
+
+  const bySocket = new Map<number, SrtConnection>();
+  /** Connections and answered or pending conclusions by `address|port|caller socket`. */
+  const byPeer = new Map<string, SrtConnection | Answer | "pending">();
+  const rejections = new Map<string, Answer>();
+  let pending = 0;
+  const totals: SrtServerStats = {
+    connections: 0,
+    accepted: 0,
+    rejected: 0,
+    inductions: 0,
+    ignored: 0,
+    sendOverflow: 0,
+    receive: emptyReceiverStats(),
+    send: emptySenderStats(),
+  };
+
+  // Deno's node:dgram reorders sends issued in the same turn, so one send is in flight at
+  // a time and the rest wait here, in order.
+  const queue: { packet: Uint8Array; port: number; address: string }[] = [];
+  let queueHead = 0;
+  let sending = false;
+  const pump = (): void => {
+    if (queueHead === queue.length) {
+      queue.length = queueHead = 0;
+      sending = false;
+      return;
+    }
+    sending = true;
+    const item = queue[queueHead];
+    queue[queueHead++] = undefined!;
+    try {
+      socket.send(item.packet, item.port, item.address, pump);
+    } catch {
+      queueMicrotask(pump);
+    }
+  };
+  const transmit = (packet: Uint8Array, port: number, address: string): void => {
+    if (closed) return;
+    if (queue.length - queueHead >= MAX_SEND_QUEUE) {
+      totals.sendOverflow++;
+      return;
+    }
+    queue.push({ packet, port, address });
+    if (!sending) pump();
+  };
+
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+
+  const onClosed = (connection: SrtConnection): void => {
+    bySocket.delete(connection.socketId);
+    const key = peerKey(connection.peerAddress, connection.peerPort, connection.peerSocketId);
+    if (byPeer.get(key) === connection) byPeer.delete(key);
+    totals.connections--;
+    if (connection.stats.receiver) add(totals.receive, connection.stats.receiver);
+    if (connection.stats.sender) add(totals.send, connection.stats.sender);
+  };
+
+  const ticker = setInterval(() => {
+    const now = clock();
+    for (const connection of bySocket.values()) connection.tick(now);
+    for (const [key, answer] of rejections) {
+      if (answer.until > now) break;
+      rejections.delete(key);
+      if (byPeer.get(key) === answer) byPeer.delete(key);
+    }
+  }, TICK_MS);
+
+  const reply = (packet: Uint8Array, port: number, address: string) =>
+    transmit(packet, port, address);
+
+  const onInduction = (packet: Uint8Array, port: number, address: string): void => {
+    let hs: Handshake;
+    try {
+      hs = parseHandshake(packet);
+    } catch {
+      totals.ignored++;
+      return;
+    }
+    totals.inductions++;
+    const response: Handshake = {
+      version: 5,
+      encryption: 0,
+      extensionField: SRT_MAGIC,
+      isn: hs.isn,
+      mtu: Math.min(hs.mtu, MAX_MTU),
+      flowWindow: hs.flowWindow,
+      type: HandshakeType.INDUCTION,
+      socketId: hs.socketId,
+      cookie: cookies.make(address, port),
+      peerIp: address,
+    };
+    reply(encodeHandshake(response, timestamp(), hs.socketId), port, address);
+  };
+
+  const timestamp = () => Math.floor((clock() - startMs) * 1000) >>> 0;
+
+  const onConclusion = (packet: Uint8Array, port: number, address: string): void => {
+    const callerSocket = readU32(packet, SRT_HEADER_SIZE + 24);
+    const cookie = readU32(packet, SRT_HEADER_SIZE + 28);
+    if (!cookies.check(address, port, cookie)) {
+      totals.ignored++;
+      return;
+    }
+    const key = peerKey(address, port, callerSocket);
+    const known = byPeer.get(key);
+    if (known === "pending") return;
+    if (known instanceof SrtConnection) return reply(known.response, port, address);
+    if (known) return reply(known.packet, port, address);
+    const arrivedMs = clock();
+    const peer = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    let hs: Handshake;
+    try {
+      hs = parseHandshake(packet);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return reject(key, peer, port, address, basicHandshake(packet), RejectReason.ROGUE, why);
+    }
+    const refusal = checkCaller(hs);
+    if (refusal) return reject(key, peer, port, address, hs, refusal.reason!, refusal.message);
+    let request: StreamIdRequest;
+    try {
+      request = parseStreamId(hs.streamId ?? "");
+    } catch (error) {
+      const e = error as SrtError;
+      return reject(key, peer, port, address, hs, e.reason ?? RejectReason.BAD_REQUEST, e.message);
+    }
+    if (bySocket.size + pending >= maxConnections) {
+      return reject(key, peer, port, address, hs, RejectReason.OVERLOAD, "too many connections");
+    }
+    byPeer.set(key, "pending");
+    pending++;
+    void registry.authorize({
+      action: request.action,
+      app: request.app,
+      stream: request.stream,
+      query: request.query,
+      protocol: "srt",
+      peer,
+      credentials: { user: request.user, token: request.session },
+    }).then((allowed) => {
+      pending--;
+      byPeer.delete(key);
+      if (closed) return;
+      if (!allowed) {
+        return reject(key, peer, port, address, hs, RejectReason.FORBIDDEN, "not authorized");
+      }
+      accept(key, peer, port, address, hs, request, arrivedMs, packet);
+    });
+  };
+
+  const accept = (
+    key: string,
+    peer: string,
+    port: number,
+    address: string,
+    hs: Handshake,
+    request: StreamIdRequest,
+    arrivedMs: number,
+    packet: Uint8Array,
+  ): void => {
+    const streamKey = `${request.app}/${request.stream}`;
+    let handle: StreamHandle;
+    let replayDts: number | undefined;
+    if (request.action === "publish") {
+      try {
+        handle = registry.startPublish(request.app, request.stream, { protocol: "srt", peer });
+      } catch (error) {
+        if (!(error instanceof PublishError)) throw error;
+        const reason = error.code === "busy" ? RejectReason.CONFLICT : RejectReason.NOTFOUND;
+        return reject(key, peer, port, address, hs, reason, error.message);
+      }
+    } else {
+      const found = registry.get(request.app, request.stream);
+      if (!found || found.closed) {
+        return reject(
+          key,
+          peer,
+          port,
+          address,
+          hs,
+          RejectReason.NOTFOUND,
+          `${streamKey} not found`,
+        );
+      }
+      handle = found;
+      for (const frame of found.replayBuffer()) {
+        if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
+      }
+    }
+    const caps = hs.hsreq!;
+    // Each direction takes the larger of what the receiver wants and what the sender asks.
+    const receiveLatency = Math.max(latencyMs, caps.senderLatencyMs);
+    const sendLatency = Math.max(latencyMs, caps.receiverLatencyMs);
+    const mtu = Math.min(hs.mtu, MAX_MTU);
+    const socketId = newSocketId(bySocket);
+    const now = clock();
+    const params: ConnectionParams = {
+      socketId,
+      peerSocketId: hs.socketId,
+      peerAddress: address,
+      peerPort: port,
+      isn: hs.isn,
+      latencyMs: request.action === "publish" ? receiveLatency : sendLatency,
+      payloadSize: Math.min(
+        READ_PAYLOAD,
+        Math.floor((mtu - PACKET_OVERHEAD) / TS_PACKET) * TS_PACKET,
+      ),
+      maxPackets: Math.min(maxPackets, Math.max(hs.flowWindow, 32)),
+      handshakeAtMs: arrivedMs,
+      handshakeTimestamp: readU32(packet, 8),
+      request,
+      handle,
+      replayDts,
+      startMs: now,
+    };
+    const response = encodeHandshake(
+      {
+        version: 5,
+        encryption: 0,
+        extensionField: HandshakeExtensionFlag.HSREQ,
+        isn: hs.isn,
+        mtu,
+        flowWindow: maxPackets,
+        type: HandshakeType.CONCLUSION,
+        socketId,
+        cookie: hs.cookie,
+        peerIp: address,
+        hsrsp: {
+          version: SRT_VERSION,
+          flags: SERVER_FLAGS,
+          receiverLatencyMs: receiveLatency,
+          senderLatencyMs: sendLatency,
+        },
+      },
+      0,
+      hs.socketId,
+    );
+    // The response goes out before the first data packet of a reader.
+    reply(response, port, address);
+    const connection = new SrtConnection(
+      params,
+      settings,
+      (p) => transmit(p, port, address),
+      onClosed,
+      response,
+    );
+    bySocket.set(socketId, connection);
+    byPeer.set(key, connection);
+    totals.accepted++;
+    totals.connections++;
+    logger.info(
+      `srt ${peer}: ${request.action} ${streamKey} (socket ${socketId}, latency ${params.latencyMs} ms)`,
+    );
+  };
+
+  const reject = (
+    key: string,
+    peer: string,
+    port: number,
+    address: string,
+    hs: Handshake,
+    reason: number,
+    why: string,
+  ): void => {
+    const packet = encodeHandshake(
+      {
+        version: 5,
+        encryption: 0,
+        extensionField: 0,
+        isn: hs.isn,
+        mtu: Math.min(hs.mtu, MAX_MTU),
+        flowWindow: hs.flowWindow,
+        type: rejectionType(reason),
+        socketId: 0,
+        cookie: hs.cookie,
+        peerIp: address,
+      },
+      timestamp(),
+      hs.socketId,
+    );
+    totals.rejected++;
+    const answer: Answer = { packet, until: clock() + REJECTION_MEMORY_MS };
+    if (rejections.size >= MAX_REJECTIONS) {
+      const oldest = rejections.keys().next().value!;
+      if (byPeer.get(oldest) === rejections.get(oldest)) byPeer.delete(oldest);
+      rejections.delete(oldest);
+    }
+    rejections.set(key, answer);
+    byPeer.set(key, answer);
+    logger.warn(`srt ${peer}: rejected (${reason}): ${why}`);
+    reply(packet, port, address);
+  };
+
+  socket.on("message", (packet: Uint8Array, rinfo: dgram.RemoteInfo) => {
+    if (closed) return;
+    if (packet.length < SRT_HEADER_SIZE) {
+      totals.ignored++;
+      return;
+    }
+    const dest = readU32(packet, 12);
+    if (dest !== 0) {
+      const connection = bySocket.get(dest);
+      if (
+        !connection || connection.peerPort !== rinfo.port ||
+        connection.peerAddress !== rinfo.address
+      ) {
+        totals.ignored++;
+        return;
+      }
+      connection.handlePacket(packet, clock());
+      return;
+    }
+    if (!isControl(packet) || controlType(packet) !== ControlType.HANDSHAKE) {
+      totals.ignored++;
+      return;
+    }
+    if (packet.length < HANDSHAKE_SIZE) {
+      totals.ignored++;
+      return;
+    }
+    const type = readU32(packet, SRT_HEADER_SIZE + 20);
+    if (type === HandshakeType.INDUCTION) onInduction(packet, rinfo.port, rinfo.address);
+    else if (type === HandshakeType.CONCLUSION) onConclusion(packet, rinfo.port, rinfo.address);
+    else totals.ignored++;
+  });
+  socket.on("error", (error: Error) => logger.error(`srt: socket error: ${error.message}`));
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const connection of [...bySocket.values()]) {
+        connection.close("server shutting down", "info");
+      }
+      // Let the shutdown packets go out.
+      const until = clock() + 200;
+      while (sending && clock() < until) await new Promise((r) => setTimeout(r, 5));
+      closed = true;
+      clearInterval(ticker);
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      resolveFinished();
+    })();
+    return closing;
+  };
+  opts.signal?.addEventListener("abort", () => void close(), { once: true });
+  if (opts.signal?.aborted) void close();
+
+  const stats = (): SrtServerStats => {
+    const out = structuredClone(totals);
+    for (const connection of bySocket.values()) {
+      if (connection.stats.receiver) add(out.receive, connection.stats.receiver);
+      if (connection.stats.sender) add(out.send, connection.stats.sender);
+    }
+    return out;
+  };
+  return { addr, close, finished, stats };
+}
+
+/** Why a caller cannot be served whatever it asks for, or undefined. */
+function checkCaller(hs: Handshake): SrtError | undefined {
+  if (hs.version < 5 || !hs.hsreq) {
+    return new SrtError(`handshake version ${hs.version} (SRT before 1.3)`, RejectReason.VERSION);
+  }
+  if (hs.keyMaterial || hs.encryption !== 0) {
+    return new SrtError("the caller encrypts; encryption is not supported", RejectReason.UNSECURE);
+  }
+  if (hs.hsreq.flags & SrtFlag.STREAM) {
+    return new SrtError("the caller uses the stream (file) API", RejectReason.MESSAGEAPI);
+  }
+  if (hs.congestion !== undefined && hs.congestion !== "live") {
+    return new SrtError(
+      `congestion control ${hs.congestion} is not supported`,
+      RejectReason.CONGESTION,
+    );
+  }
+  if (hs.filter !== undefined) {
+    return new SrtError(`packet filter ${hs.filter} is not supported`, RejectReason.FILTER);
+  }
+  if (hs.group) return new SrtError("socket groups are not supported", RejectReason.GROUP);
+  return undefined;
+}
+
+/** The fixed part of a handshake whose extensions would not parse, to reject it. */
+function basicHandshake(packet: Uint8Array): Handshake {
+  return parseHandshake(packet.subarray(0, HANDSHAKE_SIZE));
+}
+
+function peerKey(address: string, port: number, socketId: number): string {
+  return `${address}|${port}|${socketId}`;
+}
+
+function newSocketId(taken: Map<number, unknown>): number {
+  for (;;) {
+    const id = 1 + Math.floor(Math.random() * 0x3ffffffe);
+    if (!taken.has(id)) return id;
+  }
+}
+
+function add<T extends object>(into: T, from: T): void {
+  const target = into as Record<string, number>;
+  for (const [key, value] of Object.entries(from)) target[key] += value as number;
+}

@@ -1,0 +1,179 @@
+/** Helpers for SRT tests: bounded child processes, and a UDP relay that loses packets. */
+
+import dgram from "node:dgram";
+import { prng } from "../../media/codec/_fuzz.ts";
+
+/** How a child process ended. */
+export interface ChildResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+  /** Whether it was killed for running past its time limit. */
+  timedOut: boolean;
+}
+
+/** Options for {@linkcode Children.run}. */
+export interface RunOptions {
+  /** Kill the child after this long. */
+  limitMs: number;
+  /** Feeds the child's stdin (closed when this resolves); stdin is /dev/null without it. */
+  feed?: (stdin: WritableStreamDefaultWriter<Uint8Array>) => Promise<void>;
+  /** Keep stdout (default: discarded). */
+  stdout?: boolean;
+}
+
+/** The child processes of one test, each bounded in time, all killed by `killAll`. */
+export class Children {
+  #running = new Set<Deno.ChildProcess>();
+
+  /** Start `command` and resolve when it exits (or is killed at its limit). */
+  run(command: string, args: string[], options: RunOptions): Promise<ChildResult> {
+    const child = new Deno.Command(command, {
+      args,
+      stdin: options.feed ? "piped" : "null",
+      stdout: options.stdout ? "piped" : "null",
+      stderr: "piped",
+    }).spawn();
+    this.#running.add(child);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill(child);
+    }, options.limitMs);
+    if (options.feed) {
+      const writer = child.stdin.getWriter();
+      void options.feed(writer).then(() => writer.close()).catch(() => {});
+    }
+    return child.output().then((out) => ({
+      code: out.code,
+      stdout: options.stdout ? out.stdout : new Uint8Array(0),
+      stderr: new TextDecoder().decode(out.stderr),
+      timedOut,
+    })).finally(() => {
+      clearTimeout(timer);
+      this.#running.delete(child);
+    });
+  }
+
+  /** `p`, or a rejection naming `what` after `ms`. */
+  within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /** Kill every child still running. */
+  killAll(): void {
+    for (const child of this.#running) kill(child);
+  }
+}
+
+function kill(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already exited
+  }
+}
+
+/** Sends on one UDP socket in order: Deno's node:dgram reorders sends issued together. */
+class OrderedSocket {
+  readonly socket: dgram.Socket;
+  #backlog: [Uint8Array, number, string][] = [];
+  #busy = false;
+
+  constructor(socket: dgram.Socket) {
+    this.socket = socket;
+  }
+
+  send(packet: Uint8Array, port: number, address: string): void {
+    this.#backlog.push([packet, port, address]);
+    if (!this.#busy) this.#next();
+  }
+
+  #next = (): void => {
+    const item = this.#backlog.shift();
+    this.#busy = item !== undefined;
+    if (item) this.socket.send(item[0], item[1], item[2], this.#next);
+  };
+}
+
+async function bound(hostname: string): Promise<OrderedSocket> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, hostname, resolve));
+  return new OrderedSocket(socket);
+}
+
+/** Options for {@linkcode LossyRelay.open}. */
+export interface RelayOptions {
+  /** The server's UDP port on 127.0.0.1. */
+  target: number;
+  /** Fraction of packets dropped in each direction, at random. */
+  loss: number;
+  /** PRNG seed of the drop decisions. */
+  seed: number;
+}
+
+/**
+ * A UDP relay on 127.0.0.1 in front of a server: each client gets its own upstream
+ * socket, and every packet in either direction is dropped with probability `loss`.
+ */
+export class LossyRelay {
+  /** Where clients connect. */
+  readonly port: number;
+  /** Packets dropped and forwarded, client to server and back. */
+  readonly counts = { upDropped: 0, up: 0, downDropped: 0, down: 0 };
+  readonly #front: OrderedSocket;
+  readonly #upstreams = new Map<string, Promise<OrderedSocket>>();
+  readonly #options: RelayOptions;
+  readonly #drop: () => boolean;
+
+  private constructor(front: OrderedSocket, options: RelayOptions) {
+    this.#front = front;
+    this.port = front.socket.address().port;
+    this.#options = options;
+    const rand = prng(options.seed);
+    this.#drop = () => rand() < options.loss;
+    front.socket.on("message", (msg: Uint8Array, rinfo: dgram.RemoteInfo) => {
+      void this.#upstream(rinfo).then((up) => {
+        if (this.#drop()) return void this.counts.upDropped++;
+        this.counts.up++;
+        up.send(msg, this.#options.target, "127.0.0.1");
+      });
+    });
+  }
+
+  /** Open a relay towards `options.target`. */
+  static async open(options: RelayOptions): Promise<LossyRelay> {
+    return new LossyRelay(await bound("127.0.0.1"), options);
+  }
+
+  #upstream(client: dgram.RemoteInfo): Promise<OrderedSocket> {
+    const key = `${client.address}:${client.port}`;
+    let up = this.#upstreams.get(key);
+    if (!up) {
+      up = bound("127.0.0.1").then((socket) => {
+        socket.socket.on("message", (msg: Uint8Array) => {
+          if (this.#drop()) return void this.counts.downDropped++;
+          this.counts.down++;
+          this.#front.send(msg, client.port, client.address);
+        });
+        return socket;
+      });
+      this.#upstreams.set(key, up);
+    }
+    return up;
+  }
+
+  /** Close every socket. */
+  async close(): Promise<void> {
+    const sockets = [this.#front, ...await Promise.all(this.#upstreams.values())];
+    await Promise.all(
+      sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))),
+    );
+  }
+}
