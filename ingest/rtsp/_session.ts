@@ -1,0 +1,377 @@
+/**
+ * RTSP sessions: a publish (ANNOUNCE, SETUP, RECORD) or a read (DESCRIBE, SETUP, PLAY),
+ * with its tracks' transports, its timeout and its end.
+ *
+ * @module
+ */
+
+import type { Logger, Registry, StreamHandle } from "../../mod.ts";
+import { RtspError } from "./message.ts";
+import type { TransportSpec } from "./transport.ts";
+import type { DescribedTrack, TrackFormat } from "./_formats.ts";
+import { type Counters, IngestTimeline, IngestTrack } from "./_ingest.ts";
+import { EgressTrack, type PlayEnd, Player, randomUint32, type RtpBatch } from "./_egress.ts";
+import type { UdpPair } from "./_udp.ts";
+import { RtcpType } from "./rtcp.ts";
+
+/** What every session of one server shares. */
+export interface SessionContext {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly counters: Counters;
+  readonly maxLag: number;
+  readonly maxPayload: number;
+  /** Queued writes on the session's TCP connection; resolves once written (never rejects). */
+  readonly write: (bytes: Uint8Array) => Promise<void>;
+  /** The connection's peer address (host only), where UDP packets go. */
+  readonly peerAddress: string;
+  /** `host:port` of the connection's peer, for log lines. */
+  readonly peer: string;
+}
+
+/** Receives the bytes of one interleaved channel or one client UDP port. */
+type PacketHandler = (data: Uint8Array) => void;
+
+function sessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** What a publish and a read share: identity, transports, activity and closing. */
+export abstract class RtspSession {
+  /** The `Session` header value. */
+  readonly id: string = sessionId();
+  /** The stream's app. */
+  readonly app: string;
+  /** The stream's name within the app. */
+  readonly stream: string;
+  /** Monotonic time of the last request or packet from the client. */
+  lastActivity: number = performance.now();
+  /** The lower transport every track of the session uses, once one is set up. */
+  lower: "tcp" | "udp" | undefined;
+  /** Interleaved channels of this session and what handles their bytes. */
+  readonly channels: Map<number, PacketHandler> = new Map();
+  /** Whether {@linkcode RtspSession.close} was called. */
+  closed = false;
+  protected readonly ctx: SessionContext;
+  #udp: UdpPair | undefined;
+  #unroutes: (() => void)[] = [];
+
+  constructor(ctx: SessionContext, app: string, stream: string, udp: UdpPair | undefined) {
+    this.ctx = ctx;
+    this.app = app;
+    this.stream = stream;
+    this.#udp = udp;
+  }
+
+  /** `"app/stream"`. */
+  get key(): string {
+    return `${this.app}/${this.stream}`;
+  }
+
+  /** The server's UDP sockets, when UDP is enabled. */
+  protected get udp(): UdpPair | undefined {
+    return this.#udp;
+  }
+
+  /** Note activity from the client. */
+  touch(): void {
+    this.lastActivity = performance.now();
+  }
+
+  /**
+   * Set up the transport of one track: interleaved channels on the TCP connection or the
+   * client's UDP ports; returns the `Transport` value to answer with.
+   */
+  protected setupTransport(
+    spec: TransportSpec,
+    onRtp: PacketHandler,
+    onRtcp: PacketHandler,
+    extra: string,
+  ): { transport: string; channel: number; clientPort?: readonly [number, number] } {
+    if (this.lower && this.lower !== spec.lower) {
+      throw new RtspError(461, "all tracks of a session must use the same transport");
+    }
+    if (spec.lower === "tcp") {
+      let channel = spec.interleaved?.[0];
+      if (channel === undefined) {
+        channel = 0;
+        while (this.channels.has(channel)) channel += 2;
+      }
+      if (channel > 254 || this.channels.has(channel) || this.channels.has(channel + 1)) {
+        throw new RtspError(461, `interleaved channels ${channel}-${channel + 1} are taken`);
+      }
+      this.channels.set(channel, onRtp);
+      this.channels.set(channel + 1, onRtcp);
+      this.lower = "tcp";
+      return {
+        transport: `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1}${extra}`,
+        channel,
+      };
+    }
+    const udp = this.#udp;
+    if (!udp) throw new RtspError(461, "UDP transport is disabled; use RTP/AVP/TCP");
+    const clientPort = spec.clientPort;
+    if (!clientPort) throw new RtspError(461, "UDP transport without client_port");
+    this.#unroutes.push(udp.route(this.ctx.peerAddress, clientPort[0], onRtp));
+    this.#unroutes.push(udp.route(this.ctx.peerAddress, clientPort[1], onRtcp));
+    this.lower = "udp";
+    return {
+      transport: `RTP/AVP;unicast;client_port=${clientPort[0]}-${
+        clientPort[1]
+      };server_port=${udp.rtpPort}-${udp.rtcpPort}${extra}`,
+      channel: 0,
+      clientPort,
+    };
+  }
+
+  /** End the session (idempotent), logging why. */
+  close(why: string, level: "info" | "warn" = "info"): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const unroute of this.#unroutes) unroute();
+    this.#unroutes = [];
+    this.ctx.logger[level](`rtsp ${this.ctx.peer}: session ${this.id} closed: ${why}`);
+    this.end();
+  }
+
+  /** Release what the session holds. */
+  protected abstract end(): void;
+}
+
+/** A publisher's session: announced tracks, set up one by one, then recorded. */
+export class PublishSession extends RtspSession {
+  /** The claimed stream. */
+  readonly handle: StreamHandle;
+  /** The announced media sections: a format, or why it cannot be carried. */
+  readonly formats: readonly (TrackFormat | string)[];
+  /** The `a=control` of each announced media section. */
+  readonly controls: readonly (string | undefined)[];
+  #setUp = new Set<number>();
+  #tracks: (IngestTrack | undefined)[] = [];
+  #timeline: IngestTimeline | undefined;
+  #recording = false;
+
+  constructor(
+    ctx: SessionContext,
+    handle: StreamHandle,
+    formats: readonly (TrackFormat | string)[],
+    controls: readonly (string | undefined)[],
+    udp: UdpPair | undefined,
+  ) {
+    super(ctx, handle.app, handle.stream, udp);
+    this.handle = handle;
+    this.formats = formats;
+    this.controls = controls;
+  }
+
+  /** Whether RECORD has started. */
+  get recording(): boolean {
+    return this.#recording;
+  }
+
+  /** Packets and frames the tracks dropped after parsing them. */
+  get dropped(): number {
+    return this.#tracks.reduce((sum, t) => sum + (t?.dropped ?? 0), 0);
+  }
+
+  /** Set up announced track `index`; returns the `Transport` answer. */
+  setup(index: number, spec: TransportSpec): string {
+    if (this.#recording) throw new RtspError(455, "SETUP after RECORD");
+    if (this.#setUp.has(index)) throw new RtspError(455, `track ${index} is already set up`);
+    if (spec.mode !== undefined && spec.mode !== "record" && spec.mode !== "receive") {
+      throw new RtspError(461, `mode=${spec.mode} on a published stream; use mode=record`);
+    }
+    const counters = this.ctx.counters;
+    const { transport } = this.setupTransport(
+      spec,
+      (data) => {
+        this.touch();
+        const track = this.#tracks[index];
+        if (track) track.rtp(data);
+        else counters.rtpPacketsDropped++;
+      },
+      (data) => {
+        this.touch();
+        this.#tracks[index]?.rtcp(data);
+      },
+      ";mode=record",
+    );
+    this.#setUp.add(index);
+    return transport;
+  }
+
+  /** Start receiving: every set-up track the server can carry goes on one timeline. */
+  record(): void {
+    if (this.#setUp.size === 0) throw new RtspError(455, "RECORD before SETUP");
+    if (this.#recording) return;
+    const carried: [number, TrackFormat][] = [];
+    const kinds = new Set<string>();
+    for (const index of [...this.#setUp].sort((a, b) => a - b)) {
+      const format = this.formats[index];
+      if (typeof format === "string") {
+        this.ctx.logger.warn(
+          `rtsp ${this.ctx.peer}: ${this.key} track ${index} dropped: ${format}`,
+        );
+      } else if (kinds.has(format.kind)) {
+        this.ctx.logger.warn(
+          `rtsp ${this.ctx.peer}: ${this.key} track ${index} dropped: a second ${format.kind} track`,
+        );
+      } else {
+        kinds.add(format.kind);
+        carried.push([index, format]);
+      }
+    }
+    const timeline = new IngestTimeline(
+      this.handle,
+      carried.map(([, f]) => f.clockRate),
+      this.ctx.counters,
+    );
+    carried.forEach(([index, format], i) => {
+      this.#tracks[index] = new IngestTrack(format, i, timeline, this.ctx.counters);
+    });
+    this.#timeline = timeline;
+    this.#recording = true;
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: record ${this.key}`);
+  }
+
+  protected end(): void {
+    this.#timeline?.flush();
+    this.ctx.counters.rtpPacketsDropped += this.dropped;
+    this.ctx.registry.endPublish(this.handle, "ended");
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: unpublish ${this.key}`);
+  }
+}
+
+/** A player's session: described tracks, set up one by one, then played. */
+export class ReadSession extends RtspSession {
+  /** The stream being read. */
+  readonly handle: StreamHandle;
+  /** The tracks the player was described. */
+  readonly described: readonly DescribedTrack[];
+  #tracks = new Map<number, EgressTrack>();
+  #clientPorts = new Map<EgressTrack, readonly [number, number]>();
+  #player: Player | undefined;
+
+  constructor(
+    ctx: SessionContext,
+    handle: StreamHandle,
+    described: readonly DescribedTrack[],
+    udp: UdpPair | undefined,
+  ) {
+    super(ctx, handle.app, handle.stream, udp);
+    this.handle = handle;
+    this.described = described;
+  }
+
+  /** Whether PLAY is running. */
+  get playing(): boolean {
+    return this.#player !== undefined;
+  }
+
+  /** Set up described track `index`; returns the `Transport` answer. */
+  setup(index: number, spec: TransportSpec): string {
+    if (this.#tracks.has(index)) throw new RtspError(455, `track ${index} is already set up`);
+    if (spec.mode !== undefined && spec.mode !== "play") {
+      throw new RtspError(461, `mode=${spec.mode} on a read; use mode=play`);
+    }
+    const ssrc = randomUint32();
+    const touch = () => this.touch();
+    const answer = `;ssrc=${ssrc.toString(16).toUpperCase().padStart(8, "0")}`;
+    const { transport, channel, clientPort } = this.setupTransport(spec, touch, touch, answer);
+    const track = new EgressTrack(this.described[index], channel, ssrc);
+    this.#tracks.set(index, track);
+    if (clientPort) this.#clientPorts.set(track, clientPort);
+    return transport;
+  }
+
+  /**
+   * Start playing; returns the `RTP-Info` value. The play runs until stopped, the stream
+   * ends (the session then closes with RTCP BYE) or the player falls too far behind.
+   */
+  play(baseUrl: string): string {
+    if (this.#tracks.size === 0) throw new RtspError(455, "PLAY before SETUP");
+    if (this.#player) return this.#rtpInfo(this.#player, baseUrl);
+    const entries = [...this.#tracks.entries()].sort(([a], [b]) => a - b);
+    const tracks = entries.map(([, t]) => t);
+    const player = new Player(this.handle, tracks, (batch, ts) => this.#send(batch, ts), {
+      maxLag: this.ctx.maxLag,
+      maxPayload: this.ctx.maxPayload,
+    });
+    this.#player = player;
+    const info = this.#rtpInfo(player, baseUrl);
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key}`);
+    // The PLAY answer is queued by the caller before the first packet: start on a later turn.
+    queueMicrotask(() => void player.run().then((end) => this.#ended(player, end)));
+    return info;
+  }
+
+  #rtpInfo(player: Player, baseUrl: string): string {
+    return [...this.#tracks.values()].map((t) => {
+      const rtptime = player.base === undefined ? "" : `;rtptime=${t.initialRtp}`;
+      return `url=${baseUrl}${t.described.control};seq=${t.initialSequence}${rtptime}`;
+    }).join(",");
+  }
+
+  /** Stop playing, keeping the session (PAUSE). */
+  pause(): void {
+    const player = this.#player;
+    this.#player = undefined;
+    player?.stop();
+  }
+
+  #ended(player: Player, end: PlayEnd): void {
+    if (this.#player !== player) return;
+    this.#player = undefined;
+    if (end === "stopped") return;
+    if (end === "ended") {
+      void this.#sendBye().then(() => this.close(`stream ${this.key} ended`));
+    } else {
+      this.close(
+        end === "evicted" ? "the player fell too far behind" : "sending failed",
+        "warn",
+      );
+    }
+  }
+
+  async #send(batch: RtpBatch, tracks: readonly EgressTrack[]): Promise<void> {
+    if (this.closed) return;
+    if (this.lower === "tcp") return await this.ctx.write(batch.bytes);
+    const udp = this.udp!;
+    const index = batch.index;
+    for (let i = 0; i * 4 < index.length; i++) {
+      const track = tracks[index[4 * i + 2]];
+      const ports = this.#clientPorts.get(track)!;
+      const rtcp = index[4 * i + 3] === 1;
+      udp.send(rtcp, batch.packet(i), rtcp ? ports[1] : ports[0], this.ctx.peerAddress);
+    }
+    await udp.drain();
+  }
+
+  /**
+   * An empty receiver report and a BYE on every track, so players end cleanly (a compound
+   * packet: clients ignore RTCP shorter than an RTP header).
+   */
+  async #sendBye(): Promise<void> {
+    for (const track of this.#tracks.values()) {
+      const bye = new Uint8Array(20);
+      bye.set([0x24, track.channel + 1, 0, 16, 0x80, RtcpType.RR, 0, 1]);
+      bye.set([0x81, RtcpType.BYE, 0, 1], 12);
+      const view = new DataView(bye.buffer);
+      view.setUint32(8, track.ssrc);
+      view.setUint32(16, track.ssrc);
+      if (this.lower === "tcp") {
+        await this.ctx.write(bye);
+      } else {
+        const ports = this.#clientPorts.get(track)!;
+        this.udp!.send(true, bye.subarray(4), ports[1], this.ctx.peerAddress);
+      }
+    }
+    if (this.lower === "udp") await this.udp!.drain();
+  }
+
+  protected end(): void {
+    this.pause();
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: stop reading ${this.key}`);
+  }
+}

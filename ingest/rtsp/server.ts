@@ -1,0 +1,244 @@
+/**
+ * The RTSP server: accepts TCP connections, owns the shared RTP/RTCP UDP port pair, and
+ * runs one {@linkcode RtspConnection} per connection against a kernel registry.
+ *
+ * @module
+ */
+
+import { setTimeout as delay } from "node:timers/promises";
+import { type Logger, type Registry, silentLogger } from "../../mod.ts";
+import type { RtspReaderLimits } from "./message.ts";
+import { RtspAuthenticator, type RtspAuthOptions } from "./auth.ts";
+import { type ConnectionSettings, RtspConnection } from "./_connection.ts";
+import { PublishSession } from "./_session.ts";
+import type { Counters } from "./_ingest.ts";
+import { UdpPair } from "./_udp.ts";
+
+/** Options for {@linkcode serveRtsp}. */
+export interface RtspServerOptions {
+  /** Where publishers' frames go and players' frames come from. */
+  registry: Registry;
+  /** The address to listen on, TCP and UDP (default `"0.0.0.0"`). */
+  hostname?: string;
+  /** The TCP port (8554 is usual); 0 picks a free one (see {@linkcode RtspServer.addr}). */
+  port: number;
+  /** The UDP port for RTP (`server_port`), even by convention (default 8000). */
+  rtpPort?: number;
+  /** The UDP port for RTCP (default `rtpPort + 1`). */
+  rtcpPort?: number;
+  /** Offer RTP over UDP (default true); when false only RTP/AVP/TCP is accepted. */
+  udp?: boolean;
+  /** Connection, publish, play and error lines (default: silent). */
+  logger?: Logger;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Ask refused clients for credentials (Basic, and Digest with a password lookup);
+   * see {@linkcode RtspAuthOptions}. Without it, refusals are 403.
+   */
+  auth?: RtspAuthOptions;
+  /**
+   * A session with no request or packet from its client for this long is closed, and so
+   * is a connection without sessions or requests, or whose peer stops reading
+   * (default 60,000 ms; announced as `Session: id;timeout=60`).
+   */
+  sessionTimeoutMs?: number;
+  /** DESCRIBE of a stream that just started waits this long for its configs (default 3,000 ms). */
+  describeTimeoutMs?: number;
+  /** A player that skipped more than this many frames in all is disconnected (default 512). */
+  maxLag?: number;
+  /** The largest RTP packet sent, header included (default 1412: 1400 payload bytes). */
+  maxPacketSize?: number;
+  /** Limits on request heads and bodies. */
+  limits?: RtspReaderLimits;
+}
+
+/** What went wrong with packets, summed over the server's life. */
+export interface RtspServerStats {
+  /** RTP packets received from publishers. */
+  rtpPacketsReceived: number;
+  /**
+   * RTP packets dropped: unparsable, wrong payload type, on a channel or track nobody set
+   * up, malformed payloads, incomplete fragments, frames before the first keyframe.
+   */
+  rtpPacketsDropped: number;
+  /** RTCP packets received from publishers. */
+  rtcpPacketsReceived: number;
+  /** RTCP packets dropped as malformed. */
+  rtcpPacketsDropped: number;
+  /** Datagrams from addresses no session expects. */
+  udpUnrouted: number;
+  /** Frames published into the registry. */
+  framesPublished: number;
+}
+
+/**
+ * A running RTSP server.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { serveRtsp } from "@arcly/stream/rtsp";
+ *
+ * const server = serveRtsp({ registry: new Registry(), hostname: "127.0.0.1", port: 0, udp: false });
+ * console.log(`rtsp://127.0.0.1:${server.addr.port}/live/NAME`);
+ * await server.close();
+ * ```
+ */
+export interface RtspServer {
+  /** The TCP address the server listens on. */
+  readonly addr: Deno.NetAddr;
+  /** The bound UDP ports; undefined before {@linkcode RtspServer.ready}, when off or failed. */
+  readonly udp: { readonly rtpPort: number; readonly rtcpPort: number } | undefined;
+  /** Resolves once the UDP ports are bound (or failed to bind, which is logged). */
+  readonly ready: Promise<void>;
+  /** Packet counters. */
+  stats(): RtspServerStats;
+  /** Stop accepting, close every connection (ending their publishes); resolves when done. */
+  close(): Promise<void>;
+  /** Resolves once the server has closed and every connection has ended. */
+  readonly finished: Promise<void>;
+}
+
+/**
+ * Listen for RTSP publishers and players.
+ *
+ * Publishers (`ANNOUNCE rtsp://host:port/APP/NAME?query` with SDP, then SETUP per track
+ * and RECORD) claim `APP/NAME` in the registry; a busy key gets
+ * `400 Stream Already Published`, an unknown app `404`. Players DESCRIBE the stream (an
+ * unknown one is `404`), SETUP its tracks and PLAY: they get the cached configs in the
+ * SDP, then the current GOP from its keyframe, then live frames, with RTCP sender
+ * reports; when the stream ends they get RTCP BYE. Both work over RTP/AVP/TCP
+ * (interleaved) and RTP/AVP over UDP. H.264, H.265, AAC and Opus are carried. The
+ * registry's `authorize` hook decides every publish and read (with `auth`, refusals are
+ * answered with Basic/Digest challenges). Bad input from a client closes only that
+ * connection or drops only those packets, with a log line or a counter.
+ *
+ * @example Serve RTSP on a free TCP port and UDP 8000-8001
+ * ```ts
+ * import { Registry } from "@arcly/stream";
+ * import { serveRtsp } from "@arcly/stream/rtsp";
+ *
+ * const registry = new Registry();
+ * const server = serveRtsp({ registry, hostname: "127.0.0.1", port: 0, logger: console });
+ * await server.ready;
+ * // ffmpeg -re -i in.mp4 -c copy -f rtsp rtsp://127.0.0.1:PORT/live/cam
+ * // ffplay -rtsp_transport udp rtsp://127.0.0.1:PORT/live/cam
+ * await server.close();
+ * ```
+ */
+export function serveRtsp(opts: RtspServerOptions): RtspServer {
+  const logger = opts.logger ?? silentLogger;
+  const hostname = opts.hostname ?? "0.0.0.0";
+  const counters: Counters = {
+    rtpPacketsReceived: 0,
+    rtpPacketsDropped: 0,
+    rtcpPacketsReceived: 0,
+    rtcpPacketsDropped: 0,
+    framesPublished: 0,
+  };
+  const rtpPort = opts.rtpPort ?? 8000;
+  const udp: Promise<UdpPair | undefined> = opts.udp === false
+    ? Promise.resolve(undefined)
+    : UdpPair.open(hostname, rtpPort, opts.rtcpPort ?? rtpPort + 1, logger).catch((error) => {
+      logger.error(
+        `rtsp: UDP ports ${rtpPort}-${opts.rtcpPort ?? rtpPort + 1} unavailable, ` +
+          `only RTP/AVP/TCP works: ${error instanceof Error ? error.message : error}`,
+      );
+      return undefined;
+    });
+  let udpPair: UdpPair | undefined;
+  const ready = udp.then((pair) => void (udpPair = pair));
+  const maxPacketSize = opts.maxPacketSize ?? 1412;
+  if (maxPacketSize < 28 || maxPacketSize > 65535) {
+    throw new RangeError(`maxPacketSize ${maxPacketSize} out of range 28..65535`);
+  }
+  const settings: ConnectionSettings = {
+    registry: opts.registry,
+    logger,
+    counters,
+    auth: opts.auth ? new RtspAuthenticator(opts.auth) : undefined,
+    udp,
+    sessionTimeoutMs: opts.sessionTimeoutMs ?? 60_000,
+    describeTimeoutMs: opts.describeTimeoutMs ?? 3_000,
+    maxLag: opts.maxLag ?? 512,
+    maxPayload: maxPacketSize - 12,
+    limits: opts.limits ?? {},
+  };
+  const listener = Deno.listen({ hostname, port: opts.port });
+  const connections = new Set<RtspConnection>();
+  const running = new Set<Promise<void>>();
+  let closing: Promise<void> | undefined;
+
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) connection.checkTimeouts(now);
+  }, Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)));
+
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing) return;
+        logger.error(`rtsp: accept failed: ${error instanceof Error ? error.message : error}`);
+        await delay(100);
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch {
+        // not fatal
+      }
+      const connection = new RtspConnection(conn, settings);
+      connections.add(connection);
+      const done = connection.run().finally(() => {
+        connection.close("connection ended", "info");
+        connections.delete(connection);
+        running.delete(done);
+      });
+      running.add(done);
+    }
+  })();
+
+  const stats = (): RtspServerStats => {
+    let live = 0;
+    for (const connection of connections) {
+      for (const session of connection.sessions) {
+        if (session instanceof PublishSession) live += session.dropped;
+      }
+    }
+    return {
+      ...counters,
+      rtpPacketsDropped: counters.rtpPacketsDropped + live,
+      udpUnrouted: udpPair?.unrouted ?? 0,
+    };
+  };
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      listener.close();
+      clearInterval(sweep);
+      await accepting;
+      for (const connection of connections) connection.close("server shutting down", "info");
+      while (running.size > 0) await Promise.allSettled([...running]);
+      (await udp)?.close();
+    })();
+    return closing;
+  };
+  opts.signal?.addEventListener("abort", () => void close(), { once: true });
+  if (opts.signal?.aborted) void close();
+
+  const finished = accepting.then(close);
+  return {
+    addr: listener.addr,
+    get udp() {
+      return udpPair && { rtpPort: udpPair.rtpPort, rtcpPort: udpPair.rtcpPort };
+    },
+    ready,
+    stats,
+    close,
+    finished,
+  };
+}
