@@ -15,6 +15,8 @@
 import { parseArgs } from "node:util";
 import { combineObservers, type Logger, Registry } from "./mod.ts";
 import { serveRtmp } from "./ingest/rtmp/mod.ts";
+import { serveRtsp } from "./ingest/rtsp/mod.ts";
+import { serveSrt } from "./ingest/srt/mod.ts";
 import { parsePortRange, WebRtcServer } from "./ingest/webrtc/mod.ts";
 import { describeConfig } from "./media/codec/mod.ts";
 import { FlvReader } from "./media/flv/mod.ts";
@@ -39,6 +41,9 @@ Usage:
 
 serve options (listeners take PORT, HOST:PORT or off):
   --rtmp LISTEN     RTMP publish and play          (default 1935)
+  --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)
+  --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)
+  --srt LISTEN      SRT publish and read, UDP      (default 8890)
   --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
@@ -46,7 +51,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
   --quiet           log warnings and errors only
 
-URLs: rtmp://HOST:1935/live/NAME, http://HOST:8888/live/NAME/index.m3u8,
+URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
+      srt://HOST:8890?streamid=publish:live/NAME (or read:live/NAME), http://HOST:8888/live/NAME/index.m3u8,
       http://HOST:8888/live/NAME.flv, http://HOST:8888/live/NAME/whip and /whep,
       http://HOST:8888/live/NAME/ (player page), http://HOST:8888/live/NAME/publish,
       http://HOST:8888/v1/streams, http://HOST:8888/metrics
@@ -104,6 +110,9 @@ async function serve(args: string[]): Promise<number> {
     options: {
       rtmp: { type: "string", default: "1935" },
       http: { type: "string", default: "8888" },
+      rtsp: { type: "string", default: "8554" },
+      "rtsp-rtp-port": { type: "string", default: "8000" },
+      srt: { type: "string", default: "8890" },
       quiet: { type: "boolean", default: false },
       "hls-segment-type": { type: "string", default: "ts" },
       "webrtc-host": { type: "string", multiple: true },
@@ -116,6 +125,12 @@ async function serve(args: string[]): Promise<number> {
   }
   const rtmpListen = parseListen(values.rtmp, "rtmp");
   const httpListen = parseListen(values.http, "http");
+  const rtspListen = parseListen(values.rtsp, "rtsp");
+  const srtListen = parseListen(values.srt, "srt");
+  const rtpPort = Number(values["rtsp-rtp-port"]);
+  if (!Number.isInteger(rtpPort) || rtpPort < 1 || rtpPort > 65534) {
+    throw new UsageError(`--rtsp-rtp-port takes a UDP port from 1 to 65534`);
+  }
   const logger = makeLogger(values.quiet);
   const metrics = new Metrics();
   let hls: LiveHls | undefined;
@@ -142,6 +157,10 @@ async function serve(args: string[]): Promise<number> {
 
   const rtmp = rtmpListen && serveRtmp({ registry, ...rtmpListen, logger });
   if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
+  const rtsp = rtspListen && serveRtsp({ registry, ...rtspListen, rtpPort, logger });
+  if (rtsp) logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
+  const srt = srtListen && await serveSrt({ registry, ...srtListen, logger });
+  if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
   const routes: HttpRoute[] = [
     streamsApi(registry),
     metricsRoute(metrics, registry),
@@ -158,7 +177,7 @@ async function serve(args: string[]): Promise<number> {
   }
   logger.info(`stopping on ${await stop.promise}`);
   stopReaper();
-  await rtmp?.close();
+  await Promise.all([rtmp?.close(), rtsp?.close(), srt?.close()]);
   await webrtc?.close();
   registry.closeAll();
   await hls?.close();

@@ -19,7 +19,7 @@ export interface ServeProcess {
 export async function startServe(
   listeners: string[],
   extraArgs: string[] = [],
-  allListeners = ["rtmp", "http"],
+  allListeners = ["rtmp", "http", "rtsp", "srt"],
 ): Promise<ServeProcess> {
   const args = ["run", "-A", CLI, "serve", ...extraArgs];
   for (const name of allListeners) {
@@ -38,7 +38,7 @@ export async function startServe(
   const reading = (async () => {
     for await (const line of lines) {
       log.push(line);
-      const match = /(\w+) listening on .*:(\d+)$/.exec(line);
+      const match = /(\w+) listening on .*:(\d+)(?:\/udp)?$/.exec(line);
       if (match) ports[match[1]] = Number(match[2]);
       if (listeners.every((name) => name in ports)) ready.resolve();
     }
