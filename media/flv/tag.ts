@@ -64,7 +64,12 @@ export interface FlvTagDecoderOptions {
  * only when lengths must be widened).
  *
  * Bodies it does not turn into frames (unknown codecs, end-of-sequence,
- * command frames, enhanced metadata) give `undefined`.
+ * command frames, enhanced metadata, empty AAC sequence headers) give
+ * `undefined`. An empty AAC sequence header is what `ffmpeg -c copy -f flv`
+ * writes first when the input's AAC is ADTS (MPEG-TS, `.aac`); the real
+ * AudioSpecificConfig follows in a second sequence header before the first
+ * AAC frame. A stream with only the empty one gives AAC frames without a
+ * `CONFIG` frame, which consumers that need one report.
  *
  * @example
  * ```ts
@@ -225,6 +230,9 @@ export class FlvTagDecoder {
     config: boolean,
   ): MediaFrame | undefined {
     if (config) {
+      // An empty AAC sequence header (ffmpeg's `-c copy` from ADTS input writes one before the
+      // real one, which it only learns from the first frame) configures nothing: skip it.
+      if (codec === "aac" && data.length === 0) return undefined;
       if (codec === "aac") parseAudioSpecificConfig(data);
       else if (codec === "opus") parseOpusHead(data);
       else return undefined; // MP3 has no configuration record

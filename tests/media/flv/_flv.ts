@@ -78,7 +78,8 @@ export function assertMatchesProbe(frames: MediaFrame[], streams: ProbeStream[])
   }
 }
 
-const x264 = [
+/** libx264 args of the fixtures: 2 B-frames, GOP 25. */
+export const x264 = [
   "-c:v",
   "libx264",
   "-preset",

@@ -4,8 +4,16 @@ import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { parseAvcConfig } from "../../../media/codec/h264.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { type Amf0Object, encodeAmf0 } from "../../../media/flv/amf0.ts";
-import { makeFixture, probePackets } from "../../_util/ffmpeg.ts";
-import { assertMatchesProbe, chunks, flvFixtures, mediaOf, readFlv, writeFlv } from "./_flv.ts";
+import { makeFixture, probePackets, sine, testsrc } from "../../_util/ffmpeg.ts";
+import {
+  assertMatchesProbe,
+  chunks,
+  flvFixtures,
+  mediaOf,
+  readFlv,
+  writeFlv,
+  x264,
+} from "./_flv.ts";
 
 for (const [name, args] of Object.entries(flvFixtures)) {
   Deno.test(`FlvReader on ffmpeg's ${name}: frames match ffprobe packets`, async () => {
@@ -36,6 +44,45 @@ for (const [name, args] of Object.entries(flvFixtures)) {
     }
   });
 }
+
+/** The bodies of the AAC sequence header tags (`0xAF 0x00 …`) of a whole FLV file. */
+function aacSequenceHeaders(flv: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let pos = 13; pos + 11 <= flv.length;) {
+    const size = (flv[pos + 1] << 16) | (flv[pos + 2] << 8) | flv[pos + 3];
+    const body = flv.subarray(pos + 11, pos + 11 + size);
+    if (flv[pos] === 8 && body[0] >> 4 === 10 && body[1] === 0) out.push(body.subarray(2));
+    pos += 11 + size + 4;
+  }
+  return out;
+}
+
+Deno.test("FlvReader on ffmpeg's -c copy of an MPEG-TS: the empty AAC sequence header is skipped", async () => {
+  const ts = await makeFixture("h264-aac.ts", [
+    ...testsrc(),
+    ...sine({ sampleRate: 48000 }),
+    ...x264,
+    ...["-c:a", "aac", "-f", "mpegts"],
+  ]);
+  const path = await makeFixture("h264-aac-from-ts.flv", ["-i", ts, "-c", "copy", "-f", "flv"]);
+  const bytes = await Deno.readFile(path);
+  // ffmpeg writes an empty AudioSpecificConfig (ADTS input), then the real one from the first frame
+  const headers = aacSequenceHeaders(bytes);
+  assert.deepEqual(headers.map((h) => h.length), [0, 2]);
+  const frames = await readFlv(bytes);
+  const streams = await probePackets(path);
+  assertMatchesProbe(frames, streams);
+  const audio = frames.filter((f) => f.kind === "audio");
+  assert.equal(audio.filter((f) => f.flags & FrameFlags.CONFIG).length, 1);
+  assert.ok(audio[0].flags & FrameFlags.CONFIG, "the config comes before the first AAC frame");
+  assert.deepEqual(audio[0].data, headers[1]);
+  const probe = streams.find((s) => s.codecType === "audio")!.info;
+  const asc = parseAudioSpecificConfig(audio[0].data);
+  assert.deepEqual([asc.sampleRate, asc.channelConfiguration], [
+    Number(probe.sample_rate),
+    probe.channels,
+  ]);
+});
 
 Deno.test("FlvReader gives the same frames whatever the chunk boundaries", async () => {
   const path = await makeFixture("h264-aac-44k.flv", flvFixtures["h264-aac-44k.flv"]);

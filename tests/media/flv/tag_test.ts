@@ -154,6 +154,20 @@ Deno.test("FLV audio tag bodies: golden bytes both ways", () => {
   assert.deepEqual([mp4a?.codec, mp4a?.flags, mp4a?.pts], ["aac", FrameFlags.CONFIG, 450]);
 });
 
+Deno.test("an empty AAC sequence header gives no frame; a later non-empty one is the config", () => {
+  for (
+    const [empty, full] of [
+      [[0xaf, 0], [0xaf, 0, ...ASC]],
+      [[0x90, ...fourcc("mp4a")], [0x90, ...fourcc("mp4a"), ...ASC]],
+    ]
+  ) {
+    const d = new FlvTagDecoder();
+    assert.equal(d.decodeAudio(new Uint8Array(empty), 0), undefined);
+    const config = d.decodeAudio(new Uint8Array(full), 45);
+    assert.deepEqual([config?.flags, config?.data, config?.dts], [FrameFlags.CONFIG, ASC, 4050]);
+  }
+});
+
 Deno.test("legacy HEVC (codec id 12) and enhanced avc1 decode like their standard forms", () => {
   const d = new FlvTagDecoder();
   const hevc = d.decodeVideo(new Uint8Array([0x1c, 1, 0, 0, 40, ...IDR]), 10);
