@@ -10,10 +10,11 @@
  * ```
  *
  * The input is a 1080p30 6 Mbit/s H.264 + AAC FLV made by ffmpeg once and
- * cached in `$TMPDIR/arcly-bench` (the file bench/package.ts uses). Wall times
- * are the best of `--runs`. Our peak RSS is this process's (`VmHWM`, and the
- * highest `Deno.memoryUsage().rss` sampled while running); ffmpeg's comes
- * from `/usr/bin/time`. Output packet counts are checked with ffprobe.
+ * cached in `$TMPDIR/arcly-bench` (bench/_input.ts, shared with
+ * bench/package.ts). Wall times are the best of `--runs`. Our peak RSS is
+ * this process's (`VmHWM`, and the highest `Deno.memoryUsage().rss` sampled
+ * while running); ffmpeg's comes from `/usr/bin/time`. Output packet counts
+ * are checked with ffprobe.
  *
  * @module
  */
@@ -21,6 +22,7 @@
 import { parseArgs } from "node:util";
 import { FlvReader } from "../media/flv/mod.ts";
 import { TsDemuxer, TsMuxer } from "../media/ts/mod.ts";
+import { benchInput } from "./_input.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,8 +33,6 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const cacheDir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/arcly-bench`;
-await Deno.mkdir(cacheDir, { recursive: true });
 const outDir = await Deno.makeTempDir({ prefix: "arcly-bench-mux-" });
 const MiB = 2 ** 20;
 
@@ -41,23 +41,6 @@ async function command(cmd: string, args: string[]): Promise<string> {
   const text = new TextDecoder();
   if (!out.success) throw new Error(`${cmd} failed: ${text.decode(out.stderr).slice(-500)}`);
   return text.decode(out.stdout) + text.decode(out.stderr);
-}
-
-async function input(): Promise<string> {
-  if (values.input) return values.input;
-  const path = `${cacheDir}/in-1080p30-${seconds}s.flv`;
-  const exists = await Deno.stat(path).then(() => true, () => false);
-  if (!exists) {
-    console.log(`making ${path} ...`);
-    const lavfi = ["testsrc2=size=1920x1080:rate=30", "sine=frequency=440:sample_rate=48000"];
-    await command("ffmpeg", [
-      ...["-v", "error", "-y", "-f", "lavfi", "-i", lavfi[0], "-f", "lavfi", "-i", lavfi[1]],
-      ...["-t", String(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6M"],
-      ...["-maxrate", "6M", "-bufsize", "12M", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p"],
-      ...["-c:a", "aac", "-b:a", "128k", "-f", "flv", path],
-    ]);
-  }
-  return path;
 }
 
 /** Packets per stream, as ffprobe counts them (TS streams are listed twice: once per program). */
@@ -113,7 +96,7 @@ function line(name: string, run: Run, size: number, ref?: Run): string {
   } MiB/s  peak RSS ${run.peakMiB.toFixed(0)} MiB${ratio}`;
 }
 
-const flv = await input();
+const flv = values.input ?? await benchInput(seconds);
 const size = (await Deno.stat(flv)).size;
 console.log(
   `mux: ${values.input ?? `${seconds} s 1080p30 6 Mbit/s H.264 + AAC FLV`} (${

@@ -7,12 +7,14 @@
  * ```
  *
  * The input is a 1080p30 H.264 (6 Mbit/s) + AAC FLV made by ffmpeg once and cached in the
- * temp dir. Wall times are the best of `--runs`; peak RSS is the child's `VmHWM`.
+ * temp dir (bench/_input.ts). Wall times are the best of `--runs`; peak RSS is the child's
+ * `VmHWM`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { benchInput } from "./_input.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,63 +24,6 @@ const { values } = parseArgs({
   },
 });
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const cacheDir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/arcly-bench`;
-await Deno.mkdir(cacheDir, { recursive: true });
-
-/** An FLV of `seconds` made once: 1080p30 6 Mbit/s H.264 with 2-second GOPs, AAC. */
-async function input(seconds: number): Promise<string> {
-  const path = `${cacheDir}/in-1080p30-${seconds}s.flv`;
-  try {
-    await Deno.stat(path);
-    return path;
-  } catch { /* make it */ }
-  const ten = `${cacheDir}/in-1080p30-10s.flv`;
-  if (seconds !== 10) await input(10);
-  const args = seconds === 10
-    ? [
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc2=size=1920x1080:rate=30",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=48000",
-      "-t",
-      "10",
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-b:v",
-      "6M",
-      "-maxrate",
-      "6M",
-      "-bufsize",
-      "12M",
-      "-g",
-      "60",
-      "-bf",
-      "2",
-      "-pix_fmt",
-      "yuv420p",
-      "-c:a",
-      "aac",
-      "-b:a",
-      "128k",
-      "-f",
-      "flv",
-      path,
-    ]
-    // Longer inputs loop the 10 s one: same bitrate, no re-encoding.
-    : ["-stream_loop", String(seconds / 10 - 1), "-i", ten, "-c", "copy", "-f", "flv", path];
-  const out = await new Deno.Command("ffmpeg", {
-    args: ["-v", "error", "-y", ...args],
-    stdout: "null",
-  }).output();
-  if (!out.success) throw new Error(`ffmpeg could not make ${path}`);
-  return path;
-}
 
 /** Run a command, returning wall seconds and peak RSS in MiB (from /proc while it runs). */
 async function measure(cmd: string, args: string[]): Promise<{ seconds: number; peakMb: number }> {
@@ -118,7 +63,7 @@ async function freshDir(): Promise<string> {
 
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const flv = await input(seconds);
+const flv = await benchInput(seconds);
 const size = (await Deno.stat(flv)).size;
 console.log(
   `package: ${seconds} s 1080p30 6 Mbit/s H.264 + AAC FLV (${(size / 2 ** 20).toFixed(1)} MiB), ` +
@@ -167,7 +112,7 @@ for (const type of ["ts", "fmp4"]) {
   );
 }
 const longSeconds = Number(values["long-seconds"]);
-const long = await input(longSeconds);
+const long = await benchInput(longSeconds);
 const longSize = (await Deno.stat(long)).size;
 const flat = await measure(Deno.execPath(), [
   "run",
