@@ -74,7 +74,10 @@ export interface ConnectionStats {
 }
 
 const KEEPALIVE_MS = 1000;
+/** How long a reader waits for the last ACKs once the stream has ended and played out. */
 const LINGER_MS = 1500;
+/** Beyond the latency, for the last packet's trip and the peer's delivery tick. */
+const PLAYOUT_MARGIN_MS = 50;
 /** A reader holds a frame back at most this long to keep to the stream's clock. */
 const MAX_AHEAD_MS = 1000;
 /** Decode times jumping by more than this (either way) restart the pacing clock. */
@@ -98,6 +101,7 @@ export class SrtConnection implements Link {
   readonly #onClosed: (connection: SrtConnection) => void;
   readonly #handle: StreamHandle;
   readonly #startMs: number;
+  readonly #latencyMs: number;
   #lastRecvMs: number;
   #lastSendMs: number;
   #closed = false;
@@ -129,6 +133,7 @@ export class SrtConnection implements Link {
     this.#onClosed = onClosed;
     this.#handle = params.handle;
     this.#startMs = params.startMs;
+    this.#latencyMs = params.latencyMs;
     this.#lastRecvMs = this.#lastSendMs = params.startMs;
     if (params.request.action === "publish") {
       const decoder = new TsDecoder();
@@ -334,8 +339,13 @@ export class SrtConnection implements Link {
       const tail = encoder.flush();
       if (tail) sender.write(tail, clock());
       sender.flush(clock());
-      const until = clock() + LINGER_MS;
-      while (!this.#closed && sender.unacknowledged > 0 && clock() < until) await this.#sleep(10);
+      // The peer plays the last packet out a latency after it was sent, and closes at once
+      // on SHUTDOWN, dropping what it still holds: wait for both the ACKs and that time.
+      const playedOut = clock() + this.#latencyMs + PLAYOUT_MARGIN_MS;
+      const until = playedOut + LINGER_MS;
+      while (
+        !this.#closed && clock() < until && (sender.unacknowledged > 0 || clock() < playedOut)
+      ) await this.#sleep(10);
       if (sub.evicted) {
         this.close(`reader of ${this.key} fell too far behind and was evicted`, "warn");
       } else this.close(`stream ${this.key} ended`, "info");

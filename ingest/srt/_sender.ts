@@ -56,6 +56,8 @@ const INITIAL_PACKETS = 256;
 const PARTIAL_FLUSH_MS = 10;
 const MIN_KEEP_MS = 1000;
 const TAIL_RETRANSMIT_PACKETS = 16;
+/** Receivers acknowledge every 10 ms but may be late by a few ticks: wait this long at least. */
+const TAIL_QUIET_MS = 60;
 /** Word 1 of a data packet: a whole message (PP=11), in order (O=1), not encrypted. */
 const SOLO_IN_ORDER = (PacketPosition.SOLO << 30) | 0x20000000;
 const RETRANSMITTED = 0x04;
@@ -170,7 +172,7 @@ export class SrtSender {
       this.stats.dropped++;
     }
     if (this.#fill > 0 && nowMs - this.#fillStartMs >= PARTIAL_FLUSH_MS) this.#finish(nowMs);
-    const quiet = Math.max(20, this.rtt.timeoutMs + 10);
+    const quiet = Math.max(TAIL_QUIET_MS, this.rtt.timeoutMs + 20);
     if (
       this.#base !== this.#next && nowMs - this.#lastSendMs > quiet &&
       nowMs - this.#lastAckMs > quiet && nowMs - this.#lastTailMs > quiet

@@ -113,6 +113,8 @@ const MAX_MTU = 1500;
 /** IPv4 and UDP headers, then the SRT header: what an MTU holds besides the payload. */
 const PACKET_OVERHEAD = 28 + SRT_HEADER_SIZE;
 const TS_PACKET = 188;
+/** The smallest MTU that carries one MPEG-TS packet per SRT packet. */
+const MIN_MTU = PACKET_OVERHEAD + TS_PACKET;
 const READ_PAYLOAD = 7 * TS_PACKET;
 const REJECTION_MEMORY_MS = 10_000;
 const MAX_REJECTIONS = 1024;
@@ -332,7 +334,13 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       if (!allowed) {
         return reject(key, peer, port, address, hs, RejectReason.FORBIDDEN, "not authorized");
       }
-      accept(key, peer, port, address, hs, request, arrivedMs, packet);
+      try {
+        accept(key, peer, port, address, hs, request, arrivedMs, packet);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        logger.error(`srt ${peer}: accepting failed: ${why}`);
+        reject(key, peer, port, address, hs, RejectReason.ISE, why);
+      }
     });
   };
 
@@ -544,6 +552,9 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
 
 /** Why a caller cannot be served whatever it asks for, or undefined. */
 function checkCaller(hs: Handshake): SrtError | undefined {
+  if (hs.mtu < MIN_MTU) {
+    return new SrtError(`MTU ${hs.mtu} is below ${MIN_MTU}`, RejectReason.ROGUE);
+  }
   if (hs.version < 5 || !hs.hsreq) {
     return new SrtError(`handshake version ${hs.version} (SRT before 1.3)`, RejectReason.VERSION);
   }

@@ -80,8 +80,8 @@ function kill(child: Deno.ChildProcess): void {
   }
 }
 
-/** Sends on one UDP socket in order: Deno's node:dgram reorders sends issued together. */
-class OrderedSocket {
+/** Sends on one UDP socket in order (Deno's node:dgram reorders sends issued together). */
+export class OrderedSocket {
   readonly socket: dgram.Socket;
   #backlog: [Uint8Array, number, string][] = [];
   #busy = false;
@@ -102,7 +102,7 @@ class OrderedSocket {
   };
 }
 
-async function bound(hostname: string): Promise<OrderedSocket> {
+export async function bound(hostname: string): Promise<OrderedSocket> {
   const socket = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => socket.bind(0, hostname, resolve));
   return new OrderedSocket(socket);

@@ -111,16 +111,18 @@ Deno.test("an unacknowledged tail is retransmitted once the link goes quiet", ()
   sender.write(bytes(1316, 2), 1);
   link.drain();
   sender.onAck({ ackNo: 1, ackSeq: 501, rttUs: 1000, rttVarUs: 500 }, 2);
-  sender.tick(10);
+  sender.tick(50);
   assert.equal(link.sent.length, 0);
-  sender.tick(30);
+  sender.tick(70);
   const tail = link.drain();
   assert.deepEqual(tail.map((p) => [parseDataHeader(p).seq, parseDataHeader(p).retransmitted]), [[
     501,
     true,
   ]]);
-  sender.tick(40);
+  sender.tick(120);
   assert.equal(link.sent.length, 0, "not again within the quiet interval");
+  sender.tick(140);
+  assert.equal(link.drain().length, 1, "and again after it");
 });
 
 Deno.test("the buffer grows while packets are unacknowledged and stops at its maximum", () => {

@@ -1,0 +1,395 @@
+import assert from "node:assert/strict";
+import { type AuthRequest, Registry } from "../../../mod.ts";
+import {
+  ackPacket,
+  ControlType,
+  controlType,
+  type Handshake,
+  HandshakeExtensionFlag,
+  HandshakeType,
+  isControl,
+  parseAck,
+  parseNak,
+  rejectionReason,
+  RejectReason,
+  serveSrt,
+  shutdownPacket,
+  SrtFlag,
+  type SrtServer,
+  type SrtServerOptions,
+} from "../../../ingest/srt/mod.ts";
+import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { LogLines } from "../rtmp/_client.ts";
+import { hex } from "../rtmp/_util.ts";
+import { TestCaller } from "./_client.ts";
+import { dataPacket } from "./_engine.ts";
+
+/** 1316 bytes of MPEG-TS null packets. */
+const NULLS = (() => {
+  const out = new Uint8Array(1316);
+  for (let at = 0; at < out.length; at += 188) out.set([0x47, 0x1f, 0xff, 0x10], at);
+  return out;
+})();
+
+/** A data packet from `caller` to the listener socket `dest`. */
+function tsPacket(seq: number, dest: number, timestamp = 0): Uint8Array {
+  const packet = dataPacket(seq, timestamp, NULLS);
+  new DataView(packet.buffer).setUint32(12, dest);
+  return packet;
+}
+
+const isType = (type: number) => (p: Uint8Array) => isControl(p) && controlType(p) === type;
+
+interface Setup {
+  server: SrtServer;
+  registry: Registry;
+  logs: LogLines;
+  callers: TestCaller[];
+  caller(): Promise<TestCaller>;
+}
+
+async function withServer(
+  options: Partial<SrtServerOptions> & { registry?: Registry },
+  body: (s: Setup) => Promise<void>,
+): Promise<void> {
+  const registry = options.registry ?? new Registry();
+  const logs = new LogLines();
+  const server = await serveSrt({
+    hostname: "127.0.0.1",
+    port: 0,
+    logger: logs,
+    ...options,
+    registry,
+  });
+  const callers: TestCaller[] = [];
+  const setup: Setup = {
+    server,
+    registry,
+    logs,
+    callers,
+    caller: async () => {
+      const c = await TestCaller.open(server.addr.port);
+      callers.push(c);
+      return c;
+    },
+  };
+  try {
+    await body(setup);
+  } finally {
+    await server.close();
+    await Promise.all(callers.map((c) => c.close()));
+  }
+}
+
+async function until(what: string, test: () => boolean, ms = 3000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!test()) {
+    if (performance.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("a publisher: negotiated latencies, ACKs, NAKs, shutdown ends the publish", async () => {
+  await withServer({ latencyMs: 200 }, async ({ caller, registry, server, logs }) => {
+    const c = await caller();
+    const response = await c.connect("publish:live/a", {
+      hsreq: { version: 0x010501, flags: 0xbf, receiverLatencyMs: 120, senderLatencyMs: 300 },
+    });
+    assert.equal(response.type, HandshakeType.CONCLUSION);
+    assert.equal(response.version, 5);
+    assert.equal(response.isn, c.isn);
+    assert.equal(
+      response.extensionField & HandshakeExtensionFlag.HSREQ,
+      HandshakeExtensionFlag.HSREQ,
+    );
+    assert.ok(response.socketId > 0);
+    const needed = SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.TLPKTDROP | SrtFlag.NAKREPORT |
+      SrtFlag.REXMITFLG;
+    assert.equal((response.hsrsp?.flags ?? 0) & needed, needed);
+    // Receiving (our data): max(200, the caller's 300). Sending: max(200, its 120).
+    assert.equal(response.hsrsp?.receiverLatencyMs, 300);
+    assert.equal(response.hsrsp?.senderLatencyMs, 200);
+    const handle = registry.get("live", "a");
+    assert.ok(handle);
+    assert.equal(handle.metadata().ingestProtocol, "srt");
+    await logs.waitFor(/srt 127\.0\.0\.1:\d+: publish live\/a \(socket \d+, latency 300 ms\)/);
+
+    const dest = response.socketId;
+    for (let i = 0; i < 3; i++) c.send(tsPacket(c.isn + i, dest, i * 1000));
+    const ack = await c.next((p) => isType(ControlType.ACK)(p) && parseAck(p).ackSeq === c.isn + 3);
+    assert.equal(new DataView(ack.buffer).getUint32(12), c.socketId, "addressed to our socket");
+    c.send(ackPacket({ ackNo: 0, ackSeq: 0 }, 0, dest)); // nonsense to a receiver: ignored
+    c.send(tsPacket(c.isn + 5, dest, 5000));
+    const nak = await c.next(isType(ControlType.NAK));
+    assert.deepEqual(parseNak(nak), [[c.isn + 3, c.isn + 4]]);
+    c.send(tsPacket(c.isn + 3, dest, 3000));
+    c.send(tsPacket(c.isn + 4, dest, 4000));
+    await until("all six delivered", () => server.stats().receive.delivered === 6);
+
+    c.send(shutdownPacket(9000, dest));
+    await until("the publish to end", () => registry.get("live", "a") === undefined);
+    assert.equal(handle.closed, true);
+    await logs.waitFor(/closed live\/a: peer closed the connection \(received 6, lost 2/);
+    assert.equal(server.stats().connections, 0);
+  });
+});
+
+Deno.test("repeated handshakes are answered with the same bytes, once decided", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const registry = new Registry({ authorize: () => gate.then(() => true) });
+  await withServer({ registry }, async ({ caller, server }) => {
+    const c = await caller();
+    c.send(c.inductionPacket());
+    const first = await c.handshake();
+    c.send(c.inductionPacket());
+    assert.equal((await c.handshake()).cookie, first.cookie);
+    const conclusion = c.conclusionPacket(first.cookie, "publish:live/r");
+    c.send(conclusion);
+    c.send(conclusion);
+    assert.equal(await c.receives(isType(ControlType.HANDSHAKE), 200), false, "no answer yet");
+    release();
+    const answer = await c.next(isType(ControlType.HANDSHAKE));
+    c.send(conclusion);
+    const again = await c.next(isType(ControlType.HANDSHAKE));
+    assert.equal(hex(again), hex(answer));
+    assert.equal(server.stats().accepted, 1);
+    assert.equal(
+      await c.receives(isType(ControlType.HANDSHAKE), 200),
+      false,
+      "one answer per request",
+    );
+
+    const d = await caller();
+    d.send(d.inductionPacket());
+    const cookie = (await d.handshake()).cookie;
+    const bad = d.conclusionPacket(cookie, "publish:live/r");
+    d.send(bad);
+    const rejected = await d.next(isType(ControlType.HANDSHAKE));
+    assert.equal(
+      rejectionReason(new DataView(rejected.buffer).getUint32(36)),
+      RejectReason.CONFLICT,
+    );
+    d.send(bad);
+    assert.equal(hex(await d.next(isType(ControlType.HANDSHAKE))), hex(rejected));
+    assert.equal(server.stats().rejected, 1);
+  });
+});
+
+Deno.test("rejections carry libsrt's codes", async () => {
+  const requests: AuthRequest[] = [];
+  const registry = new Registry({
+    authorize: (r) => {
+      requests.push(r);
+      return r.stream !== "secret";
+    },
+  });
+  registry.startPublish("live", "busy");
+  const cases: [string, string | undefined, Partial<Handshake>, number][] = [
+    ["malformed Stream ID", "nonsense", {}, RejectReason.BAD_REQUEST],
+    ["no Stream ID", undefined, {}, RejectReason.BAD_REQUEST],
+    ["unknown stream", "read:live/missing", {}, RejectReason.NOTFOUND],
+    ["unknown app", "publish:nope/x", {}, RejectReason.NOTFOUND],
+    ["busy stream", "publish:live/busy", {}, RejectReason.CONFLICT],
+    ["not authorized", "#!::r=live/secret,m=publish,u=alice,s=s3cr3t", {}, RejectReason.FORBIDDEN],
+    ["bidirectional", "#!::r=live/x,m=bidirectional", {}, RejectReason.BAD_MODE],
+    ["file type", "#!::r=live/x,t=file", {}, RejectReason.NOTSUP_MEDIA],
+    [
+      "encrypted",
+      "publish:live/x",
+      { encryption: 2, keyMaterial: new Uint8Array(16) },
+      RejectReason.UNSECURE,
+    ],
+    ["HSv4", "publish:live/x", { hsreq: undefined }, RejectReason.VERSION],
+    ["file congestion", "publish:live/x", { congestion: "file" }, RejectReason.CONGESTION],
+    ["packet filter", "publish:live/x", { filter: "fec,cols:10" }, RejectReason.FILTER],
+    ["group", "publish:live/x", { group: new Uint8Array(8) }, RejectReason.GROUP],
+    [
+      "stream API",
+      "publish:live/x",
+      {
+        hsreq: {
+          version: 0x010501,
+          flags: 0xbf | SrtFlag.STREAM,
+          receiverLatencyMs: 120,
+          senderLatencyMs: 120,
+        },
+      },
+      RejectReason.MESSAGEAPI,
+    ],
+  ];
+  await withServer({ registry }, async ({ caller, logs, server }) => {
+    for (const [what, streamId, extra, reason] of cases) {
+      const c = await caller();
+      const answer = await c.connect(streamId, extra);
+      assert.equal(answer.type, 1000 + reason, what);
+      assert.equal(rejectionReason(answer.type), reason, what);
+      assert.equal(answer.hsrsp, undefined, what);
+    }
+    assert.equal(server.stats().rejected, cases.length);
+    assert.equal(server.stats().accepted, 0);
+    const secret = requests.find((r) => r.stream === "secret");
+    assert.deepEqual(secret, {
+      action: "publish",
+      app: "live",
+      stream: "secret",
+      query: "",
+      protocol: "srt",
+      peer: secret?.peer,
+      credentials: { user: "alice", token: "s3cr3t" },
+    });
+    assert.match(secret?.peer ?? "", /^127\.0\.0\.1:\d+$/);
+    await logs.waitFor(/rejected \(11\): the caller encrypts/);
+  });
+});
+
+Deno.test("too many connections: OVERLOAD", async () => {
+  await withServer({ maxConnections: 1 }, async ({ caller }) => {
+    assert.equal(
+      (await (await caller()).connect("publish:live/one")).type,
+      HandshakeType.CONCLUSION,
+    );
+    const answer = await (await caller()).connect("publish:live/two");
+    assert.equal(rejectionReason(answer.type), RejectReason.OVERLOAD);
+  });
+});
+
+Deno.test("bad cookies, unknown sockets and other addresses are ignored", async () => {
+  await withServer({}, async ({ caller, server }) => {
+    const c = await caller();
+    c.send(c.conclusionPacket(0x12345678, "publish:live/a"));
+    assert.equal(await c.receives(isType(ControlType.HANDSHAKE), 300), false);
+    const accepted = await c.connect("publish:live/a");
+    const intruder = await caller();
+    intruder.send(tsPacket(c.isn, accepted.socketId));
+    intruder.send(shutdownPacket(0, accepted.socketId));
+    intruder.send(tsPacket(c.isn, 12345));
+    await until("the packets to be counted", () => server.stats().ignored >= 4);
+    assert.equal(server.stats().connections, 1);
+    assert.equal(server.stats().receive.received, 0);
+  });
+});
+
+Deno.test("an induction flood from many ports keeps no state; others still connect", async () => {
+  await withServer({}, async ({ caller, server, registry }) => {
+    const flood: TestCaller[] = [];
+    for (let i = 0; i < 100; i++) flood.push(await caller());
+    const cookies = new Set<number>();
+    for (let round = 0; round < 5; round++) {
+      for (const f of flood) f.send(f.inductionPacket());
+      for (const f of flood) cookies.add((await f.handshake()).cookie);
+    }
+    assert.equal(server.stats().inductions, 500);
+    assert.equal(server.stats().connections, 0);
+    assert.ok(cookies.size >= 95, `cookies differ per port (${cookies.size})`);
+    // Conclusions with good cookies but bad requests are each rejected, and remembered.
+    for (const f of flood) f.send(f.conclusionPacket([...cookies][0], "junk"));
+    await until("rejections", () => server.stats().rejected + server.stats().ignored >= 100);
+    const c = await caller();
+    assert.equal((await c.connect("publish:live/after")).type, HandshakeType.CONCLUSION);
+    assert.ok(registry.get("live", "after"));
+  });
+});
+
+Deno.test("a caller that vanishes mid-stream is dropped; another publisher goes on", async () => {
+  await withServer({ peerIdleTimeoutMs: 400 }, async ({ caller, registry, logs }) => {
+    const a = await caller();
+    const b = await caller();
+    const ra = await a.connect("publish:live/a");
+    const rb = await b.connect("publish:live/b");
+    for (let i = 0; i < 3; i++) a.send(tsPacket(a.isn + i, ra.socketId, i * 1000));
+    // a goes silent; b keeps sending for 800 ms.
+    for (let i = 0; i < 16; i++) {
+      b.send(tsPacket(b.isn + i, rb.socketId, i * 50_000));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(registry.get("live", "a"), undefined);
+    assert.ok(registry.get("live", "b"));
+    await logs.waitFor(
+      /warn srt 127\.0\.0\.1:\d+: closed live\/a: no packet from the peer for 400 ms/,
+    );
+  });
+});
+
+Deno.test("fuzz: random and mutated packets never stop the listener", async () => {
+  await withServer({}, async ({ caller, server, registry }) => {
+    const c = await caller();
+    const accepted = await c.connect("publish:live/fuzz");
+    const dest = accepted.socketId;
+    const rand = prng(0xf022);
+    const seeds = [
+      tsPacket(c.isn, dest),
+      ackPacket({ ackNo: 1, ackSeq: c.isn }, 0, dest),
+      c.inductionPacket(),
+      c.conclusionPacket(accepted.cookie, "publish:live/fuzz2"),
+      shutdownPacket(0, dest).subarray(0, 16),
+    ];
+    for (let i = 0; i < 2000; i++) {
+      let packet: Uint8Array;
+      if (i % 3 === 0) {
+        packet = randomBytes(rand, Math.floor(rand() * 100));
+        if (rand() < 0.5 && packet.length >= 16) new DataView(packet.buffer).setUint32(12, dest);
+      } else {
+        const seed = seeds[i % seeds.length];
+        packet = flipBit(seed, Math.floor(rand() * seed.length * 8));
+        if (seed !== seeds[2] && seed !== seeds[3]) new DataView(packet.buffer).setUint32(12, dest);
+      }
+      // Never a well-formed shutdown: keep the connection to fuzz it.
+      if (isControl(packet) && controlType(packet) === ControlType.SHUTDOWN) continue;
+      c.send(packet);
+      if (i % 200 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    // Conclusions with good cookies and random fields, for a stream that can be read.
+    registry.startPublish("live", "readable");
+    const reader = await caller();
+    const cookie = (await reader.request(reader.inductionPacket())).cookie;
+    const conclusion = reader.conclusionPacket(cookie, "read:live/readable");
+    for (let i = 0; i < 300; i++) {
+      const mutated = conclusion.slice();
+      // Anywhere in version..flow window, or the extensions; the socket id and cookie stay.
+      const span = rand() < 0.5 ? [16, 36] : [64, mutated.length];
+      const at = span[0] + Math.floor(rand() * (span[1] - span[0]));
+      mutated[at] = Math.floor(rand() * 256);
+      mutated[40] = i; // a new request each time
+      reader.send(mutated);
+    }
+    const fresh = await caller();
+    assert.equal((await fresh.connect("publish:live/after")).type, HandshakeType.CONCLUSION);
+    assert.ok(registry.get("live", "after"));
+    assert.ok(server.stats().ignored > 0);
+    assert.ok(server.stats().rejected + server.stats().accepted > 3);
+  });
+});
+
+Deno.test("closing the server shuts every connection down and ends publishes", async () => {
+  const registry = new Registry();
+  const server = await serveSrt({ registry, hostname: "127.0.0.1", port: 0 });
+  const c = await TestCaller.open(server.addr.port);
+  try {
+    const accepted = await c.connect("publish:live/z");
+    c.send(tsPacket(c.isn, accepted.socketId));
+    await c.next(isType(ControlType.ACK));
+    await server.close();
+    await server.finished;
+    const shutdown = await c.next(isType(ControlType.SHUTDOWN));
+    assert.equal(new DataView(shutdown.buffer).getUint32(12), c.socketId);
+    assert.equal(registry.get("live", "z"), undefined);
+  } finally {
+    await server.close();
+    await c.close();
+  }
+});
+
+Deno.test("a reader is kept alive while the stream is silent and shut down when it ends", async () => {
+  await withServer({}, async ({ caller, registry }) => {
+    const handle = registry.startPublish("live", "r");
+    const c = await caller();
+    const accepted = await c.connect("read:live/r");
+    assert.equal(accepted.type, HandshakeType.CONCLUSION);
+    const data = await c.next((p) => !isControl(p), 1000).catch(() => undefined);
+    assert.equal(data, undefined, "nothing to send before frames");
+    await c.next(isType(ControlType.KEEPALIVE), 3000);
+    registry.endPublish(handle);
+    await c.next(isType(ControlType.SHUTDOWN), 5000);
+  });
+});
