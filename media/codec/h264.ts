@@ -6,6 +6,7 @@
  */
 
 import { BitReader, unescapeRbsp } from "./_bits.ts";
+import { readNalList, writeNalList } from "./_nal_list.ts";
 import { hasNalUnit } from "./nal.ts";
 
 /** H.264 NAL unit types (ITU-T H.264 table 7-1) used by the muxers. */
@@ -295,36 +296,15 @@ export function parseAvcConfig(record: Uint8Array): AvcConfig {
     sps: [],
     pps: [],
   };
-  let pos = 5;
-  pos = readParameterSets(record, pos, record[pos] & 0x1f, config.sps, "SPS");
+  let pos = readNalList(record, 6, record[5] & 0x1f, config.sps, "avcC SPS list");
   if (pos >= record.length) throw new RangeError("avcC truncated before the PPS count");
-  pos = readParameterSets(record, pos, record[pos], config.pps, "PPS");
+  pos = readNalList(record, pos + 1, record[pos], config.pps, "avcC PPS list");
   if (HIGH_PROFILES.has(config.profile) && record.length - pos >= 4) {
     config.chromaFormat = record[pos] & 3;
     config.bitDepthLuma = (record[pos + 1] & 7) + 8;
     config.bitDepthChroma = (record[pos + 2] & 7) + 8;
   }
   return config;
-}
-
-/** Reads `count` 16-bit-length-prefixed NAL units starting after the count byte at `pos`. */
-function readParameterSets(
-  record: Uint8Array,
-  pos: number,
-  count: number,
-  into: Uint8Array[],
-  what: string,
-): number {
-  pos++;
-  for (let i = 0; i < count; i++) {
-    if (pos + 2 > record.length) throw new RangeError(`avcC truncated in ${what} ${i}`);
-    const len = (record[pos] << 8) | record[pos + 1];
-    pos += 2;
-    if (pos + len > record.length) throw new RangeError(`avcC ${what} ${i} overruns the record`);
-    into.push(record.subarray(pos, pos + len));
-    pos += len;
-  }
-  return pos;
 }
 
 /**
@@ -363,9 +343,9 @@ export function buildAvcConfig(
   out[3] = first[3];
   out[4] = 0xff; // reserved 6 bits + lengthSizeMinusOne = 3
   out[5] = 0xe0 | sps.length;
-  let pos = writeParameterSets(out, 6, sps);
+  let pos = writeNalList(out, 6, sps);
   out[pos++] = pps.length;
-  pos = writeParameterSets(out, pos, pps);
+  pos = writeNalList(out, pos, pps);
   if (parsed) {
     out[pos++] = 0xfc | parsed.chromaFormat;
     out[pos++] = 0xf8 | (parsed.bitDepthLuma - 8);
@@ -373,16 +353,6 @@ export function buildAvcConfig(
     out[pos++] = 0; // numOfSequenceParameterSetExt
   }
   return out;
-}
-
-function writeParameterSets(out: Uint8Array, pos: number, sets: readonly Uint8Array[]): number {
-  for (const s of sets) {
-    out[pos] = s.length >> 8;
-    out[pos + 1] = s.length & 0xff;
-    out.set(s, pos + 2);
-    pos += 2 + s.length;
-  }
-  return pos;
 }
 
 /**

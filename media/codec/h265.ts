@@ -6,6 +6,7 @@
  */
 
 import { BitReader, unescapeRbsp } from "./_bits.ts";
+import { readNalList, writeNalList } from "./_nal_list.ts";
 import { hasNalUnit } from "./nal.ts";
 
 /** H.265 NAL unit types (ITU-T H.265 table 7-1) used by the muxers. */
@@ -416,14 +417,7 @@ export function parseHevcConfig(record: Uint8Array): HevcConfig {
       : type === H265NalType.PREFIX_SEI || type === H265NalType.SUFFIX_SEI
       ? config.sei
       : undefined;
-    for (let i = 0; i < count; i++) {
-      if (pos + 2 > record.length) throw new RangeError(`hvcC truncated in NAL array ${a}`);
-      const len = dv.getUint16(pos);
-      pos += 2;
-      if (pos + len > record.length) throw new RangeError(`hvcC NAL unit overruns the record`);
-      into?.push(record.subarray(pos, pos + len));
-      pos += len;
-    }
+    pos = readNalList(record, pos, count, into, `hvcC NAL array ${a}`);
   }
   return config;
 }
@@ -491,12 +485,7 @@ export function buildHevcConfig(
   for (const [type, nals] of groups) {
     out[pos] = 0x80 | type; // array_completeness = 1
     dv.setUint16(pos + 1, nals.length);
-    pos += 3;
-    for (const nal of nals) {
-      dv.setUint16(pos, nal.length);
-      out.set(nal, pos + 2);
-      pos += 2 + nal.length;
-    }
+    pos = writeNalList(out, pos + 3, nals);
   }
   return out;
 }
