@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger, Registry, StreamHandle } from "../../mod.ts";
 import { RtspError } from "./message.ts";
 import type { TransportSpec } from "./transport.ts";
@@ -28,6 +29,13 @@ export interface SessionContext {
   /** `host:port` of the connection's peer, for log lines. */
   readonly peer: string;
 }
+
+/** Bytes sent over UDP per pacing window at most (about 4 MB/s). */
+const UDP_BURST_BYTES = 16 * 1024;
+/** The UDP pacing window, in milliseconds. */
+const UDP_BURST_MS = 4;
+/** How long a UDP player gets to take the last packets before the BYE. */
+const UDP_BYE_DELAY_MS = 500;
 
 /** Receives the bytes of one interleaved channel or one client UDP port. */
 type PacketHandler = (data: Uint8Array) => void;
@@ -232,7 +240,7 @@ export class PublishSession extends RtspSession {
     });
     this.#timeline = timeline;
     this.#recording = true;
-    this.ctx.logger.info(`rtsp ${this.ctx.peer}: record ${this.key}`);
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: record ${this.key} over ${this.lower}`);
   }
 
   protected end(): void {
@@ -252,6 +260,8 @@ export class ReadSession extends RtspSession {
   #tracks = new Map<number, EgressTrack>();
   #clientPorts = new Map<EgressTrack, readonly [number, number]>();
   #player: Player | undefined;
+  #windowStart = 0;
+  #windowBytes = 0;
 
   constructor(
     ctx: SessionContext,
@@ -300,7 +310,7 @@ export class ReadSession extends RtspSession {
     });
     this.#player = player;
     const info = this.#rtpInfo(player, baseUrl);
-    this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key}`);
+    this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
     // The PLAY answer is queued by the caller before the first packet: start on a later turn.
     queueMicrotask(() => void player.run().then((end) => this.#ended(player, end)));
     return info;
@@ -325,7 +335,10 @@ export class ReadSession extends RtspSession {
     this.#player = undefined;
     if (end === "stopped") return;
     if (end === "ended") {
-      void this.#sendBye().then(() => this.close(`stream ${this.key} ended`));
+      // Over UDP the BYE races the last media packets (other sockets at the client), which
+      // a client drops once every track said BYE: let them arrive first.
+      const linger = this.lower === "udp" ? delay(UDP_BYE_DELAY_MS) : Promise.resolve();
+      void linger.then(() => this.#sendBye()).then(() => this.close(`stream ${this.key} ended`));
     } else {
       this.close(
         end === "evicted" ? "the player fell too far behind" : "sending failed",
@@ -343,9 +356,30 @@ export class ReadSession extends RtspSession {
       const track = tracks[index[4 * i + 2]];
       const ports = this.#clientPorts.get(track)!;
       const rtcp = index[4 * i + 3] === 1;
-      udp.send(rtcp, batch.packet(i), rtcp ? ports[1] : ports[0], this.ctx.peerAddress);
+      const packet = batch.packet(i);
+      udp.send(rtcp, packet, rtcp ? ports[1] : ports[0], this.ctx.peerAddress);
+      await this.#pace(packet.length);
     }
     await udp.drain();
+  }
+
+  /**
+   * Spread bursts (the replayed GOP, large keyframes) over time: a client's UDP receive
+   * buffer (64 KiB by default in ffmpeg) overflows when a second of video arrives at once.
+   * At most {@linkcode UDP_BURST_BYTES} go out per {@linkcode UDP_BURST_MS} ms window.
+   */
+  async #pace(bytes: number): Promise<void> {
+    const now = performance.now();
+    if (now - this.#windowStart >= UDP_BURST_MS) {
+      this.#windowStart = now;
+      this.#windowBytes = 0;
+    }
+    this.#windowBytes += bytes;
+    if (this.#windowBytes < UDP_BURST_BYTES) return;
+    await this.udp!.drain();
+    await delay(Math.max(1, UDP_BURST_MS - (performance.now() - this.#windowStart)));
+    this.#windowStart = performance.now();
+    this.#windowBytes = 0;
   }
 
   /**

@@ -122,13 +122,15 @@ export async function freeUdpPair(): Promise<number> {
     } catch {
       // taken: try another
     } finally {
-      for (const s of sockets) {
-        try {
-          s.close();
-        } catch {
-          // not bound
-        }
-      }
+      await Promise.all(sockets.map((s) =>
+        new Promise<void>((resolve) => {
+          try {
+            s.close(() => resolve());
+          } catch {
+            resolve(); // never bound
+          }
+        })
+      ));
     }
   }
   throw new Error("no free UDP port pair");
