@@ -104,6 +104,28 @@ export function sine(
   ];
 }
 
+/**
+ * Output args for libx264 as most fixtures want it: `veryfast`, yuv420p, `bframes` B-frames
+ * and a keyframe every `gop` frames.
+ *
+ * @example
+ * ```ts
+ * const flv = await makeFixture("gop50.flv", [...testsrc(), ...x264({ gop: 50 }), "-f", "flv"]);
+ * ```
+ */
+export function x264(
+  { gop = 25, bframes = 2, preset = "veryfast" }: {
+    gop?: number;
+    bframes?: number;
+    preset?: string;
+  } = {},
+): string[] {
+  return [
+    ...["-c:v", "libx264", "-preset", preset, "-bf", String(bframes), "-g", String(gop)],
+    ...["-pix_fmt", "yuv420p"],
+  ];
+}
+
 let encoders: Promise<string> | undefined;
 
 /** Whether this ffmpeg has the encoder `name` (e.g. `libx265`). */

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { Registry, type StreamHandle } from "../../mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
-import { decodeCheck, probePackets, type ProbeStream, tempPath, to90k } from "../_util/ffmpeg.ts";
+import {
+  decodeCheck,
+  probePackets,
+  type ProbeStream,
+  sine,
+  tempPath,
+  testsrc,
+  to90k,
+  x264,
+} from "../_util/ffmpeg.ts";
 import { LogLines } from "../ingest/rtmp/_client.ts";
 
 interface Finished {
@@ -59,36 +68,11 @@ function kill(child: Deno.ChildProcess): void {
 /** ffmpeg args publishing `seconds` of testsrc2 + sine as H.264 (2 B-frames, GOP 50) + AAC. */
 function publishArgs(url: string, seconds: number, size = "320x240"): string[] {
   return [
-    "-v",
-    "error",
-    "-re",
-    "-f",
-    "lavfi",
-    "-i",
-    `testsrc2=size=${size}:rate=25`,
-    "-f",
-    "lavfi",
-    "-i",
-    "sine=frequency=440:sample_rate=48000",
-    "-t",
-    String(seconds),
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-bf",
-    "2",
-    "-g",
-    "50",
-    "-pix_fmt",
-    "yuv420p",
-    "-c:a",
-    "aac",
-    "-f",
-    "flv",
-    "-flvflags",
-    "no_duration_filesize",
-    url,
+    ...["-v", "error", "-re"],
+    ...testsrc({ size, rate: 25, duration: seconds }),
+    ...sine({ duration: seconds }),
+    ...x264({ gop: 50 }),
+    ...["-c:a", "aac", "-f", "flv", "-flvflags", "no_duration_filesize", url],
   ];
 }
 

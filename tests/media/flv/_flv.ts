@@ -5,7 +5,7 @@ import { FrameFlags, type MediaFrame } from "../../../bus/frame.ts";
 import { FlvReader, type FlvReaderOptions } from "../../../media/flv/reader.ts";
 import { FlvWriter, type FlvWriterOptions } from "../../../media/flv/writer.ts";
 import type { ProbeStream } from "../../_util/ffmpeg.ts";
-import { sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
+import { sine, testsrc, to90k, x264 } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { prng } from "../codec/_fuzz.ts";
 
@@ -78,26 +78,12 @@ export function assertMatchesProbe(frames: MediaFrame[], streams: ProbeStream[])
   }
 }
 
-/** libx264 args of the fixtures: 2 B-frames, GOP 25. */
-export const x264 = [
-  "-c:v",
-  "libx264",
-  "-preset",
-  "veryfast",
-  "-bf",
-  "2",
-  "-g",
-  "25",
-  "-pix_fmt",
-  "yuv420p",
-];
-
 /** FLV fixtures made by ffmpeg; names say what they hold. */
 export const flvFixtures = {
   "h264-aac-44k.flv": [
     ...testsrc(),
     ...sine({ sampleRate: 44100 }),
-    ...x264,
+    ...x264(),
     "-c:a",
     "aac",
     "-f",
@@ -106,12 +92,12 @@ export const flvFixtures = {
   "h264-aac-48k.flv": [
     ...testsrc(),
     ...sine({ sampleRate: 48000 }),
-    ...x264,
+    ...x264(),
     "-c:a",
     "aac",
     "-f",
     "flv",
   ],
   "audio-only.flv": [...sine({ sampleRate: 48000 }), "-c:a", "aac", "-f", "flv"],
-  "video-only.flv": [...testsrc(), ...x264, "-f", "flv"],
+  "video-only.flv": [...testsrc(), ...x264(), "-f", "flv"],
 };

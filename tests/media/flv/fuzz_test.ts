@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { MediaFrame } from "../../../bus/frame.ts";
 import type { FlvReaderOptions } from "../../../media/flv/reader.ts";
-import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
+import { makeFixture, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { flipBit, prng, randomBytes } from "../codec/_fuzz.ts";
 import { chunks, readFlv } from "./_flv.ts";
 
@@ -9,7 +9,8 @@ const small = () =>
   makeFixture("small.flv", [
     ...testsrc({ size: "160x120", duration: 0.4 }),
     ...sine({ duration: 0.4 }),
-    ...["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "5", "-c:a", "aac"],
+    ...x264({ gop: 5 }),
+    ...["-c:a", "aac"],
     ...["-f", "flv"],
   ]);
 

@@ -4,16 +4,8 @@ import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { parseAvcConfig } from "../../../media/codec/h264.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { type Amf0Object, encodeAmf0 } from "../../../media/flv/amf0.ts";
-import { makeFixture, probePackets, sine, testsrc } from "../../_util/ffmpeg.ts";
-import {
-  assertMatchesProbe,
-  chunks,
-  flvFixtures,
-  mediaOf,
-  readFlv,
-  writeFlv,
-  x264,
-} from "./_flv.ts";
+import { makeFixture, probePackets, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
+import { assertMatchesProbe, chunks, flvFixtures, mediaOf, readFlv, writeFlv } from "./_flv.ts";
 
 for (const [name, args] of Object.entries(flvFixtures)) {
   Deno.test(`FlvReader on ffmpeg's ${name}: frames match ffprobe packets`, async () => {
@@ -61,7 +53,7 @@ Deno.test("FlvReader on ffmpeg's -c copy of an MPEG-TS: the empty AAC sequence h
   const ts = await makeFixture("h264-aac.ts", [
     ...testsrc(),
     ...sine({ sampleRate: 48000 }),
-    ...x264,
+    ...x264(),
     ...["-c:a", "aac", "-f", "mpegts"],
   ]);
   const path = await makeFixture("h264-aac-from-ts.flv", ["-i", ts, "-c", "copy", "-f", "flv"]);

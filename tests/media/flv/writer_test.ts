@@ -12,6 +12,7 @@ import {
   sine,
   tempPath,
   testsrc,
+  x264,
 } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { mp4Frames } from "../codec/_mp4.ts";
@@ -56,7 +57,8 @@ Deno.test("H.264 + AAC frames from an MP4 → FlvWriter: ffprobe agrees", async 
   const mp4 = await makeFixture("h264-aac-bf.mp4", [
     ...testsrc(),
     ...sine({ sampleRate: 44100 }),
-    ...["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    ...x264(),
+    ...["-c:a", "aac"],
   ]);
   const { frames } = await mp4Frames(mp4, 90_000);
   const output = await tempPath("from-mp4.flv");
