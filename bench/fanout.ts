@@ -76,51 +76,64 @@ class Drain {
   }
 }
 
-async function runRing(readers: number, total: number): Promise<Result> {
+/** Where frames go in: the ring or a tee() tree, with one stream per reader. */
+interface Source {
+  streams: ReadableStream<MediaFrame>[];
+  publish(frame: MediaFrame): void;
+  close(): void;
+}
+
+/** A {@linkcode StreamHandle} with `readers` subscriptions. */
+function ringSource(readers: number): Source {
   const handle = new StreamHandle({ app: "bench", stream: "ring", capacity: CAPACITY });
-  const drain = new Drain(readers);
-  const reading = Array.from({ length: readers }, (_, i) => drain.read(i, handle.subscribe()));
-  let publishMs = 0;
-  const start = performance.now();
-  for (let sent = 0; sent < total; sent += BURST) {
-    const t0 = performance.now();
-    for (let i = 0; i < BURST; i++) handle.publish(frames[i]);
-    publishMs += performance.now() - t0;
-    await drain.expect(sent + BURST);
-  }
-  const wallMs = performance.now() - start;
-  handle.close();
-  await Promise.all(reading);
   return {
-    publishNsPerFrame: (publishMs * 1e6) / total,
-    deliveriesPerSecond: (total * readers) / (wallMs / 1000),
-    frames: total,
+    streams: Array.from({ length: readers }, () => handle.subscribe()),
+    publish: (frame) => void handle.publish(frame),
+    close: () => handle.close(),
   };
 }
 
-async function runTee(readers: number, total: number): Promise<Result> {
+/** A balanced tee() tree with `readers` leaves: depth log2(N), the cheapest way tee() reaches N. */
+function teeSource(readers: number): Source {
   let source!: ReadableStreamDefaultController<MediaFrame>;
-  // A balanced tee() tree: depth log2(N), the cheapest way tee() reaches N readers.
-  const branches: ReadableStream<MediaFrame>[] = [
-    new ReadableStream<MediaFrame>({ start: (c) => void (source = c) }),
-  ];
-  while (branches.length < readers) branches.push(...branches.shift()!.tee());
-  const drain = new Drain(readers);
-  const reading = branches.map((b, i) => drain.read(i, b));
+  const streams = [new ReadableStream<MediaFrame>({ start: (c) => void (source = c) })];
+  while (streams.length < readers) streams.push(...streams.shift()!.tee());
+  return { streams, publish: (frame) => source.enqueue(frame), close: () => source.close() };
+}
+
+/**
+ * Publishes `total` frames from `next` into `src` in bursts, waiting after each burst until
+ * the first `drained` streams have read it (the others are left to stall). Calls `atEnd`
+ * before closing, then waits for every reader.
+ */
+async function pump(
+  src: Source,
+  total: number,
+  next: (i: number) => MediaFrame,
+  { drained = src.streams.length, atEnd = () => {} } = {},
+): Promise<{ publishMs: number; wallMs: number }> {
+  const drain = new Drain(drained);
+  const reading = src.streams.slice(0, drained).map((s, i) => drain.read(i, s));
   let publishMs = 0;
   const start = performance.now();
   for (let sent = 0; sent < total; sent += BURST) {
     const t0 = performance.now();
-    for (let i = 0; i < BURST; i++) source.enqueue(frames[i]);
+    for (let i = 0; i < BURST; i++) src.publish(next(i));
     publishMs += performance.now() - t0;
     await drain.expect(sent + BURST);
   }
   const wallMs = performance.now() - start;
-  source.close();
-  await Promise.all(reading);
+  atEnd();
+  src.close();
+  await Promise.all([...reading, ...src.streams.slice(drained).map((s) => s.cancel())]);
+  return { publishMs, wallMs };
+}
+
+async function run(src: Source, total: number): Promise<Result> {
+  const { publishMs, wallMs } = await pump(src, total, (i) => frames[i]);
   return {
     publishNsPerFrame: (publishMs * 1e6) / total,
-    deliveriesPerSecond: (total * readers) / (wallMs / 1000),
+    deliveriesPerSecond: (total * src.streams.length) / (wallMs / 1000),
     frames: total,
   };
 }
@@ -134,33 +147,13 @@ function memoryMb(): number {
 
 async function stalledMemory(kind: "ring" | "tee", total: number): Promise<number> {
   const before = memoryMb();
-  const make = () => ({ ...frames[0], data: new Uint8Array(1024) }); // fresh payload per frame
-  if (kind === "ring") {
-    const handle = new StreamHandle({ app: "bench", stream: "stall", capacity: CAPACITY });
-    const stalled = handle.subscribe();
-    const drain = new Drain(1);
-    const reading = drain.read(0, handle.subscribe());
-    for (let sent = 0; sent < total; sent += BURST) {
-      for (let i = 0; i < BURST; i++) handle.publish(make());
-      await drain.expect(sent + BURST);
-    }
-    const grown = memoryMb() - before;
-    handle.close();
-    await Promise.all([reading, stalled.cancel()]);
-    return grown;
-  }
-  let source!: ReadableStreamDefaultController<MediaFrame>;
-  const [stalled, live] = new ReadableStream<MediaFrame>({ start: (c) => void (source = c) })
-    .tee();
-  const drain = new Drain(1);
-  const reading = drain.read(0, live);
-  for (let sent = 0; sent < total; sent += BURST) {
-    for (let i = 0; i < BURST; i++) source.enqueue(make());
-    await drain.expect(sent + BURST);
-  }
-  const grown = memoryMb() - before;
-  source.close();
-  await Promise.all([reading, stalled.cancel()]);
+  let grown = 0;
+  const src = kind === "ring" ? ringSource(2) : teeSource(2);
+  // fresh payload per frame; stream 1 is never read
+  await pump(src, total, () => ({ ...frames[0], data: new Uint8Array(1024) }), {
+    drained: 1,
+    atEnd: () => grown = memoryMb() - before,
+  });
   return grown;
 }
 
@@ -174,9 +167,9 @@ console.log(
 );
 let baseline: number | undefined;
 for (const n of READERS) {
-  const ring = await runRing(n, FRAMES);
+  const ring = await run(ringSource(n), FRAMES);
   const teeFrames = Math.max(BURST, Math.min(FRAMES, Math.floor(TEE_BUDGET / n / BURST) * BURST));
-  const tee = await runTee(n, teeFrames);
+  const tee = await run(teeSource(n), teeFrames);
   baseline ??= ring.publishNsPerFrame;
   console.log(
     [
