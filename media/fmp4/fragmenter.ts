@@ -46,6 +46,11 @@ class TrackState {
   baseTime = 0;
   /** Video: the duration of the last sample written, reused when the next dts is unknown. */
   lastDuration = 0;
+  /**
+   * Video: the first sample's composition offset (pts - dts), added to every decode
+   * time and taken off every composition offset (NaN: not known yet).
+   */
+  delay = NaN;
 
   constructor(info: Fmp4Track) {
     this.info = info;
@@ -63,8 +68,12 @@ class TrackState {
  * `traf` with `tfhd` default-base-is-moof, `tfdt` version 1 and a `trun` with
  * per-sample duration, size, flags and signed composition offsets) and its `mdat`.
  *
- * Video decode times are the 90 kHz `dts`; a video sample lasts until the next
- * sample's `dts` (the last one until the `nextDts` given to `flush`). Audio
+ * Video decode times are the 90 kHz `dts` plus the first frame's composition
+ * offset, and composition offsets (signed) are reduced by it: presentation
+ * times stay the `pts`, and the first frame is presented at its decode time, as
+ * CMAF wants and players aligning fragments on `tfdt` (hls.js) need. A video
+ * sample lasts until the next sample's `dts` (the last one until the `nextDts`
+ * given to `flush`). Audio
  * durations come from sample counts (AAC samples per frame, Opus TOC), not from
  * timestamps; when a frame's `dts` is off the count by more than half a frame
  * (lost frames, a clock jump), the timeline moves by whole frames: at a fragment
@@ -139,12 +148,21 @@ export class Fmp4Fragmenter {
     const dts = frame.dts + this.#offset;
     if (dts < 0) throw new RangeError(`track ${frame.track}: negative decode time ${dts}`);
     if (!s.video) this.#timeAudio(s, dts, frame.data);
+    else if (Number.isNaN(s.delay)) s.delay = Math.max(0, frame.pts - frame.dts);
     s.samples.push(frame);
   }
 
-  /** Re-anchors audio on the next frame's `dts` (after a timestamp discontinuity). */
+  /**
+   * Starts the timing afresh from the next frames (after a timestamp
+   * discontinuity): audio re-anchors on their `dts`, video takes their
+   * composition delay.
+   */
   resetTiming(): void {
-    for (const s of this.#states) if (s.samples.length === 0) s.nextTime = NaN;
+    for (const s of this.#states) {
+      if (s.samples.length > 0) continue;
+      s.nextTime = NaN;
+      s.delay = NaN;
+    }
   }
 
   /**
@@ -219,7 +237,7 @@ export class Fmp4Fragmenter {
     w.u32(s.info.track + 1);
     w.end(tfhd);
     const tfdt = w.beginFull("tfdt", 1, 0);
-    w.u64(s.video ? samples[0].dts + this.#offset : s.baseTime);
+    w.u64(s.video ? samples[0].dts + this.#offset + s.delay : s.baseTime);
     w.end(tfdt);
     const trun = w.beginFull("trun", s.video ? 1 : 0, s.video ? TRUN_VIDEO : TRUN_AUDIO);
     w.u32(samples.length);
@@ -235,7 +253,7 @@ export class Fmp4Fragmenter {
       }
       w.u32(f.data.byteLength);
       w.u32(s.video && !hasFlag(f, FrameFlags.KEYFRAME) ? NON_SYNC_SAMPLE : SYNC_SAMPLE);
-      if (s.video) w.i32(f.pts - f.dts);
+      if (s.video) w.i32(f.pts - f.dts - s.delay);
     }
     w.end(trun);
     w.end(traf);

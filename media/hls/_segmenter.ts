@@ -502,10 +502,11 @@ export class Segmenter {
     open.parts.push(part);
     open.partStart = end;
     const listed = open.parts.length;
-    const playlists = this.#renderPlaylists();
+    // Players want a whole segment in the first playlist they load (hls.js: levelEmptyError).
+    const playlists = this.#segments.length > 0 ? this.#renderPlaylists() : undefined;
     this.#schedule(async () => {
       await this.#storage.write(part.uri, data);
-      await this.#writePlaylists(playlists);
+      if (playlists) await this.#writePlaylists(playlists);
       this.#listedParts = listed;
       this.#wake();
     });

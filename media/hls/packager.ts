@@ -100,7 +100,8 @@ export class HlsPackager extends WritableStream<MediaFrame> {
    * Low-Latency HLS: waits until part `part` of segment `sequence` is written
    * and listed, or the whole segment is (it may end with fewer parts): what a
    * blocking playlist reload (`_HLS_msn`, `_HLS_part`) or a request for the
-   * `EXT-X-PRELOAD-HINT` part waits for.
+   * `EXT-X-PRELOAD-HINT` part waits for. (The playlist itself is first written
+   * with the first whole segment; parts of that one are only written.)
    *
    * @returns `true` once it is, `false` if the packager finished without it.
    * @throws the signal's reason when `signal` aborts first.

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { HlsPackager, type HlsPackagerOptions } from "../../../media/hls/mod.ts";
-import type { MediaFrame } from "../../../mod.ts";
+import { FrameFlags, type MediaFrame } from "../../../mod.ts";
+import { mp4Frames } from "../fmp4/_frames.ts";
 import {
   decodeCheck,
   ffmpeg,
@@ -214,4 +215,13 @@ export async function assertSegmentStarts(dir: string, playlist: ParsedPlaylist)
     const first = await firstVideoPacket(path);
     assert.ok(first?.keyframe, `${s.uri} starts with a keyframe`);
   }
+}
+
+/** The frames of `a`, then those of `b` restarting at time 0 with DISCONTINUITY on its first frame. */
+export async function twoEncodings(): Promise<{ a: MediaFrame[]; b: MediaFrame[] }> {
+  const a = await mp4Frames(await h264Aac(), 6000);
+  const b = await mp4Frames(await smallH264Aac(), 6000);
+  const [first, ...rest] = b.frames;
+  const flagged = { ...first, flags: first.flags | FrameFlags.DISCONTINUITY };
+  return { a: [...a.configs, ...a.frames], b: [...b.configs, flagged, ...rest] };
 }

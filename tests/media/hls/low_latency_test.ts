@@ -86,33 +86,44 @@ Deno.test("low latency: waitForPart resolves as soon as that part is listed", as
   const packager = new HlsPackager({
     storage,
     segmentType: "fmp4",
-    targetDuration: 2,
+    targetDuration: 1,
     partDuration: 0.5,
   });
   const writer = packager.getWriter();
   await writer.write(videoConfig());
   await writer.write(audioConfig()); // both tracks known: no probing delay
-  const part1 = packager.waitForPart(0, 1);
-  const segment0 = packager.waitForSegment(0);
+  const part1 = packager.waitForPart(1, 1);
+  const segment1 = packager.waitForSegment(1);
   let done = false;
   part1.then(() => done = true);
-  for (let i = 0; i < 24; i++) await writer.write(video(i * 3600, i === 0));
+  for (let i = 0; i < 49; i++) await writer.write(video(i * 3600, i % 25 === 0));
   await Promise.resolve();
-  assert.equal(done, false, "part 1 (frames 12 to 23) ends only when frame 24 comes");
-  await writer.write(video(24 * 3600, false));
+  assert.equal(done, false, "part 1 of segment 1 (frames 37 to 48) ends only when frame 49 comes");
+  let playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.deepEqual(playlist.pendingParts.map((p) => p.uri), ["seg1.0.m4s"]);
+  await writer.write(video(49 * 3600, false));
   assert.equal(await part1, true);
-  const playlist = parsePlaylist(text(storage, "stream.m3u8"));
-  assert.deepEqual(playlist.pendingParts.map((p) => p.uri), ["seg0.0.m4s", "seg0.1.m4s"]);
-  assert.equal(playlist.preloadHint, "seg0.2.m4s");
-  assert.equal(playlist.segments.length, 0);
+  playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.deepEqual(playlist.segments.map((s) => s.uri), ["seg0.m4s"]);
+  assert.deepEqual(playlist.pendingParts.map((p) => p.uri), ["seg1.0.m4s", "seg1.1.m4s"]);
+  assert.equal(playlist.preloadHint, "seg1.2.m4s");
   await writer.close();
-  assert.equal(await segment0, true);
-  assert.equal(
-    await packager.waitForPart(0, 7),
-    true,
-    "a finished segment satisfies any part of it",
-  );
-  assert.equal(await packager.waitForPart(1, 0), false);
+  assert.equal(await segment1, true);
+  assert.equal(await packager.waitForPart(1, 7), true, "a finished segment satisfies any part");
+  assert.equal(await packager.waitForPart(2, 0), false);
+});
+
+Deno.test("low latency: no playlist before the first whole segment (players want one)", async () => {
+  const storage = new MemoryStorage();
+  const packager = new HlsPackager({ storage, segmentType: "fmp4", partDuration: 0.5 });
+  const writer = packager.getWriter();
+  await writer.write(videoConfig());
+  await writer.write(audioConfig());
+  for (let i = 0; i < 40; i++) await writer.write(video(i * 3600, i === 0));
+  assert.ok(storage.read("seg0.2.m4s"), "parts are written");
+  assert.equal(storage.read("stream.m3u8"), undefined);
+  assert.equal(await packager.waitForPart(0, 1), true, "and can be waited for");
+  await writer.close();
 });
 
 Deno.test("low latency: a real stream with parts plays in ffmpeg, and parts decode on their own", async () => {

@@ -4,7 +4,7 @@ import {
   type HlsPackagerOptions,
   type HlsSegmentType,
 } from "../../../media/hls/mod.ts";
-import { FrameFlags, type MediaFrame } from "../../../mod.ts";
+import { FrameFlags } from "../../../mod.ts";
 import { decodeCheck, ffmpeg, hasEncoder } from "../../_util/ffmpeg.ts";
 import { mp4Frames } from "../fmp4/_frames.ts";
 import {
@@ -16,7 +16,7 @@ import {
   h265Aac,
   packageFrames,
   parsePlaylist,
-  smallH264Aac,
+  twoEncodings,
   withDir,
 } from "./_hls.ts";
 
@@ -155,15 +155,6 @@ Deno.test("packager: EVENT playlist grows and keeps every segment", async () => 
     assert.deepEqual(await countPackets(`${dir}/index.m3u8`), countFrames(frames));
   });
 });
-
-/** The frames of `a`, then those of `b` restarting at time 0 with DISCONTINUITY on its first frame. */
-async function twoEncodings(): Promise<{ a: MediaFrame[]; b: MediaFrame[] }> {
-  const a = await mp4Frames(await h264Aac(), FLV_LIKE);
-  const b = await mp4Frames(await smallH264Aac(), FLV_LIKE);
-  const [first, ...rest] = b.frames;
-  const flagged = { ...first, flags: first.flags | FrameFlags.DISCONTINUITY };
-  return { a: [...a.configs, ...a.frames], b: [...b.configs, flagged, ...rest] };
-}
 
 Deno.test("packager: a discontinuity with new configs in TS plays through in ffmpeg", async () => {
   const { a, b } = await twoEncodings();
