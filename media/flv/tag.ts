@@ -117,20 +117,7 @@ export class FlvTagDecoder {
     const frameType = (body[0] >> 4) & 7;
     const packetType = body[0] & 0x0f;
     if (frameType === 5) return undefined; // command frame: no payload
-    if (packetType === PacketType.MULTITRACK || packetType === PacketType.MOD_EX) {
-      throw new RangeError(`Enhanced FLV video packet type ${packetType} is not supported`);
-    }
-    if (body.length < 5) {
-      throw new RangeError(`Enhanced FLV video tag truncated (${body.length} bytes)`);
-    }
-    const fourCC = u32(body, 1);
-    const codec: CodecId | undefined = fourCC === FOURCC_AVC1
-      ? "h264"
-      : fourCC === FOURCC_HVC1
-      ? "h265"
-      : fourCC === FOURCC_AV01
-      ? "av1"
-      : undefined;
+    const codec = exCodec(body, packetType, "video");
     if (codec === undefined) return undefined;
     if (packetType === PacketType.SEQUENCE_START) {
       return this.#config(codec, body.subarray(5), timestampMs);
@@ -199,20 +186,7 @@ export class FlvTagDecoder {
     if (format === SOUND_MP3) return this.#audio("mp3", body.subarray(1), timestampMs, false);
     if (format !== SOUND_EX_HEADER) return undefined;
     const packetType = body[0] & 0x0f;
-    if (packetType === PacketType.MULTITRACK || packetType === PacketType.MOD_EX) {
-      throw new RangeError(`Enhanced FLV audio packet type ${packetType} is not supported`);
-    }
-    if (body.length < 5) {
-      throw new RangeError(`Enhanced FLV audio tag truncated (${body.length} bytes)`);
-    }
-    const fourCC = u32(body, 1);
-    const codec: CodecId | undefined = fourCC === FOURCC_OPUS
-      ? "opus"
-      : fourCC === FOURCC_MP4A
-      ? "aac"
-      : fourCC === FOURCC_MP3
-      ? "mp3"
-      : undefined;
+    const codec = exCodec(body, packetType, "audio");
     if (codec === undefined) return undefined;
     if (packetType === PacketType.SEQUENCE_START) {
       return this.#audio(codec, body.subarray(5), timestampMs, true);
@@ -250,6 +224,30 @@ export class FlvTagDecoder {
       data,
     };
   }
+}
+
+/** The codecs of the Enhanced RTMP FourCCs this decoder reads, per track kind. */
+const EX_CODECS: Record<"video" | "audio", ReadonlyMap<number, CodecId>> = {
+  video: new Map([[FOURCC_AVC1, "h264"], [FOURCC_HVC1, "h265"], [FOURCC_AV01, "av1"]]),
+  audio: new Map([[FOURCC_OPUS, "opus"], [FOURCC_MP4A, "aac"], [FOURCC_MP3, "mp3"]]),
+};
+
+/**
+ * Checks the Enhanced RTMP header of `body` (packet type `packetType`) and
+ * returns the codec its FourCC names, or `undefined` for one we do not read.
+ */
+function exCodec(
+  body: Uint8Array,
+  packetType: number,
+  kind: "video" | "audio",
+): CodecId | undefined {
+  if (packetType === PacketType.MULTITRACK || packetType === PacketType.MOD_EX) {
+    throw new RangeError(`Enhanced FLV ${kind} packet type ${packetType} is not supported`);
+  }
+  if (body.length < 5) {
+    throw new RangeError(`Enhanced FLV ${kind} tag truncated (${body.length} bytes)`);
+  }
+  return EX_CODECS[kind].get(u32(body, 1));
 }
 
 function u32(b: Uint8Array, at: number): number {
