@@ -115,6 +115,7 @@ export class RtspConnection {
       write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,
       peer: this.peer,
+      closeConnection: (why) => this.close(why),
     };
   }
 

@@ -185,8 +185,11 @@ export type PlayEnd = "stopped" | "ended" | "evicted" | "failed";
  */
 export class Player {
   readonly tracks: readonly EgressTrack[];
-  /** The kernel time at RTP time `initialRtp` (the start of the play range). */
-  readonly base: number | undefined;
+  /**
+   * The kernel time at RTP time `initialRtp` of every track: the first frame's decode time
+   * (known at once when the stream has a replay buffer), or a previous play's.
+   */
+  base: number | undefined;
   #handle: StreamHandle;
   #send: BatchSender;
   #maxLag: number;
@@ -203,7 +206,7 @@ export class Player {
     handle: StreamHandle,
     tracks: readonly EgressTrack[],
     send: BatchSender,
-    options: { maxLag: number; maxPayload: number },
+    options: { maxLag: number; maxPayload: number; base?: number },
   ) {
     this.#handle = handle;
     this.tracks = tracks;
@@ -213,8 +216,8 @@ export class Player {
     this.#h264 = new H264Packetizer(options.maxPayload);
     this.#h265 = new H265Packetizer(options.maxPayload);
     this.#aac = new AacPacketizer(options.maxPayload);
-    const first = handle.replayBuffer().find((f) => !(f.flags & FrameFlags.CONFIG));
-    this.base = first?.dts;
+    this.base = options.base ??
+      handle.replayBuffer().find((f) => !(f.flags & FrameFlags.CONFIG))?.dts;
   }
 
   /** Play until stopped or the stream ends; resolves with why it ended. */
@@ -222,7 +225,6 @@ export class Player {
     const sub = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
     const reader = sub.getReader();
     this.#reader = reader;
-    let base = this.base;
     let videoStarted = !this.tracks.some((t) => t.described.kind === "video");
     try {
       for (;;) {
@@ -240,9 +242,9 @@ export class Player {
           if (!(frame.flags & FrameFlags.KEYFRAME)) continue;
           videoStarted = true;
         }
-        if (base === undefined) base = frame.dts;
+        this.base ??= frame.dts;
         if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
-        this.#packetize(frame, track, slot, base);
+        this.#packetize(frame, track, slot, this.base);
         await this.#send(this.#batch, this.tracks);
         if (this.#stopped) break;
       }

@@ -28,6 +28,8 @@ export interface SessionContext {
   readonly peerAddress: string;
   /** `host:port` of the connection's peer, for log lines. */
   readonly peer: string;
+  /** Close the session's TCP connection (a player that cannot keep up). */
+  readonly closeConnection: (why: string) => void;
 }
 
 /** Bytes sent over UDP per pacing window at most (about 4 MB/s). */
@@ -260,6 +262,7 @@ export class ReadSession extends RtspSession {
   #tracks = new Map<number, EgressTrack>();
   #clientPorts = new Map<EgressTrack, readonly [number, number]>();
   #player: Player | undefined;
+  #base: number | undefined;
   #windowStart = 0;
   #windowBytes = 0;
 
@@ -301,32 +304,39 @@ export class ReadSession extends RtspSession {
    */
   play(baseUrl: string): string {
     if (this.#tracks.size === 0) throw new RtspError(455, "PLAY before SETUP");
-    if (this.#player) return this.#rtpInfo(this.#player, baseUrl);
+    if (this.#player) return this.#rtpInfo(baseUrl, false);
     const entries = [...this.#tracks.entries()].sort(([a], [b]) => a - b);
     const tracks = entries.map(([, t]) => t);
+    const resumed = this.#base !== undefined;
     const player = new Player(this.handle, tracks, (batch, ts) => this.#send(batch, ts), {
       maxLag: this.ctx.maxLag,
       maxPayload: this.ctx.maxPayload,
+      base: this.#base,
     });
     this.#player = player;
-    const info = this.#rtpInfo(player, baseUrl);
+    const info = this.#rtpInfo(baseUrl, !resumed && player.base !== undefined);
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
     // The PLAY answer is queued by the caller before the first packet: start on a later turn.
     queueMicrotask(() => void player.run().then((end) => this.#ended(player, end)));
     return info;
   }
 
-  #rtpInfo(player: Player, baseUrl: string): string {
+  /**
+   * `RTP-Info`: each track's next sequence number, and with `start` the RTP time of the
+   * range start. A resumed play continues the RTP timeline, so its times need no mapping.
+   */
+  #rtpInfo(baseUrl: string, start: boolean): string {
     return [...this.#tracks.values()].map((t) => {
-      const rtptime = player.base === undefined ? "" : `;rtptime=${t.initialRtp}`;
-      return `url=${baseUrl}${t.described.control};seq=${t.initialSequence}${rtptime}`;
+      const rtptime = start ? `;rtptime=${t.initialRtp}` : "";
+      return `url=${baseUrl}${t.described.control};seq=${t.sequence}${rtptime}`;
     }).join(",");
   }
 
-  /** Stop playing, keeping the session (PAUSE). */
+  /** Stop playing, keeping the session and its RTP timeline (PAUSE). */
   pause(): void {
     const player = this.#player;
     this.#player = undefined;
+    if (player) this.#base = player.base;
     player?.stop();
   }
 
@@ -340,10 +350,9 @@ export class ReadSession extends RtspSession {
       const linger = this.lower === "udp" ? delay(UDP_BYE_DELAY_MS) : Promise.resolve();
       void linger.then(() => this.#sendBye()).then(() => this.close(`stream ${this.key} ended`));
     } else {
-      this.close(
-        end === "evicted" ? "the player fell too far behind" : "sending failed",
-        "warn",
-      );
+      const why = end === "evicted" ? "the player fell too far behind" : "sending failed";
+      this.close(why, "warn");
+      if (this.lower === "tcp") this.ctx.closeConnection(why);
     }
   }
 

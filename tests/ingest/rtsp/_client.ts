@@ -23,6 +23,7 @@ export class RtspClient {
   #wake: (() => void) | undefined;
   #done = false;
   #cseq = 0;
+  #paused: PromiseWithResolvers<void> | undefined;
 
   private constructor(conn: Deno.TcpConn) {
     this.conn = conn;
@@ -37,6 +38,7 @@ export class RtspClient {
     const chunk = new Uint8Array(65536);
     try {
       for (;;) {
+        await this.#paused?.promise;
         const n = await this.conn.read(chunk);
         if (n === null) break;
         const joined = new Uint8Array(this.#buf.length + n);
@@ -144,6 +146,17 @@ export class RtspClient {
       if (this.#done) throw new Error("connection closed");
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** Stop reading from the socket (the server's writes back up). */
+  pause(): void {
+    this.#paused ??= Promise.withResolvers();
+  }
+
+  /** Read again. */
+  resume(): void {
+    this.#paused?.resolve();
+    this.#paused = undefined;
   }
 
   /** Close from our side. */

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
+import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
 import {
   H264Depacketizer,
   H264Packetizer,
@@ -500,6 +500,128 @@ Deno.test("rtsp server: bounded fuzz of requests and interleaved data never take
     assert.equal((await c.request("OPTIONS", "*")).status, 200);
     c.close();
   } finally {
+    await server.close();
+  }
+});
+
+/** A registry with `live/syn` holding an H.264 config and a keyframe of `size` bytes. */
+function syntheticStream(registry: Registry, size = 100): StreamHandle {
+  const handle = registry.startPublish("live", "syn");
+  handle.publish({
+    track: 0,
+    kind: "video",
+    codec: "h264",
+    pts: 0,
+    dts: 0,
+    flags: FrameFlags.CONFIG,
+    data: buildAvcConfig({ sps: [BASELINE_SPS], pps: [BASELINE_PPS] }),
+  });
+  handle.publish(videoFrame(0, size, true));
+  return handle;
+}
+
+const BASELINE_SPS = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4);
+const BASELINE_PPS = Uint8Array.of(0x68, 0xce, 0x3c, 0x80);
+
+function videoFrame(pts: number, size: number, key = false): MediaFrame {
+  const nal = new Uint8Array(size).fill(0x11);
+  nal[0] = key ? 0x65 : 0x41;
+  return {
+    track: 0,
+    kind: "video",
+    codec: "h264",
+    pts,
+    dts: pts,
+    flags: key ? FrameFlags.KEYFRAME : 0,
+    data: au(nal),
+  };
+}
+
+async function playSynthetic(c: RtspClient, url: string): Promise<string> {
+  assert.equal((await c.request("DESCRIBE", `${url}/live/syn`)).status, 200);
+  const setup = await c.request("SETUP", `${url}/live/syn/trackID=0`, {
+    Transport: "RTP/AVP/TCP;interleaved=0-1",
+  });
+  const session = setup.headers.get("session")!.split(";")[0];
+  assert.equal((await c.request("PLAY", `${url}/live/syn/`, { Session: session })).status, 200);
+  return session;
+}
+
+Deno.test("rtsp server: PAUSE then PLAY resumes the same RTP timeline", async () => {
+  const { server, registry, url } = serve();
+  const handle = syntheticStream(registry);
+  const c = await RtspClient.open(server.addr.port);
+  const rtpOf = (i: number) =>
+    new RtpPacket().parse(c.frames.filter((f) => f.channel === 0)[i].data);
+  try {
+    const session = await playSynthetic(c, url);
+    await c.waitFrames((f) => f.some((x) => x.channel === 0));
+    const first = rtpOf(0);
+    assert.equal((await c.request("PAUSE", `${url}/live/syn/`, { Session: session })).status, 200);
+    handle.publish(videoFrame(3600, 100, true)); // while paused: not sent
+    const play = await c.request("PLAY", `${url}/live/syn/`, { Session: session });
+    assert.equal(play.status, 200);
+    assert.equal(
+      play.headers.get("rtp-info"),
+      `url=${url}/live/syn/trackID=0;seq=${(first.sequence + 1) & 0xffff}`,
+    );
+    await c.waitFrames((f) => f.filter((x) => x.channel === 0).length >= 2);
+    const resumed = rtpOf(1);
+    assert.equal(resumed.sequence, (first.sequence + 1) & 0xffff);
+    assert.equal(
+      (resumed.timestamp - first.timestamp) >>> 0,
+      3600,
+      "the replayed keyframe at its own time",
+    );
+  } finally {
+    c.close();
+    registry.endPublish(handle);
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a TCP player that falls a ring behind is evicted and disconnected", async () => {
+  const registry = new Registry({ apps: { live: { capacity: 16, gopCapacity: 16 } } });
+  const { server, log, url } = serve(registry, { maxLag: 4 });
+  const handle = syntheticStream(registry);
+  const c = await RtspClient.open(server.addr.port);
+  try {
+    await playSynthetic(c, url);
+    c.pause();
+    // the player's writes back up while the publisher goes on, unhindered, for many rings
+    for (let i = 1; i <= 200; i++) handle.publish(videoFrame(i * 3600, 60_000, i % 50 === 0));
+    c.resume();
+    await log.waitFor(/session \w+ closed: the player fell too far behind/);
+    await c.closed;
+  } finally {
+    c.close();
+    registry.endPublish(handle);
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a TCP player that stops reading for good is disconnected", async () => {
+  const { server, registry, log, url } = serve(new Registry(), { sessionTimeoutMs: 500 });
+  const handle = syntheticStream(registry);
+  const c = await RtspClient.open(server.addr.port);
+  try {
+    const session = await playSynthetic(c, url);
+    c.pause();
+    for (let i = 1; i <= 200; i++) handle.publish(videoFrame(i * 3600, 60_000, i % 50 === 0));
+    // keep-alives keep the session alive (their answers queue behind the stuck writes)
+    const keepAlive =
+      `GET_PARAMETER ${url}/live/syn RTSP/1.0\r\nCSeq: 99\r\nSession: ${session}\r\n\r\n`;
+    const timer = setInterval(() => void c.send(keepAlive).catch(() => {}), 100);
+    try {
+      await log.waitFor(/closed: the peer accepted no data for 500 ms/, 5000);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(!log.lines.some((l) => /no request or packet/.test(l)));
+    assert.equal(handle.closed, false, "the publish goes on");
+  } finally {
+    c.close();
+    registry.endPublish(handle);
     await server.close();
   }
 });
