@@ -11,6 +11,7 @@ import {
   type RtmpMessage,
 } from "../../../ingest/rtmp/mod.ts";
 import type { Amf0Object, Amf0Value } from "../../../media/flv/mod.ts";
+import { concat } from "../../_util/bytes.ts";
 
 /** Lines a test logger collected. */
 export class LogLines {
@@ -122,8 +123,7 @@ export class TestClient {
     await this.write(c0c1);
     const want = 1 + 2 * HANDSHAKE_SIZE;
     await this.#until(() => this.#raw.reduce((n, b) => n + b.length, 0) >= want, 3000, "S0S1S2");
-    const all = new Uint8Array(this.#raw.reduce((n, b) => n + b.length, 0));
-    this.#raw.reduce((o, b) => (all.set(b, o), o + b.length), 0);
+    const all = concat(this.#raw);
     this.#raw = [];
     await this.write(all.slice(1, 1 + HANDSHAKE_SIZE)); // C2 echoes S1
     this.#chunked = true;

@@ -6,6 +6,7 @@ import {
   RtmpError,
   type RtmpMessage,
 } from "../../../ingest/rtmp/mod.ts";
+import { concat } from "../../_util/bytes.ts";
 import { hex, unhex } from "./_util.ts";
 import { prng } from "../../media/codec/_fuzz.ts";
 
@@ -157,8 +158,7 @@ Deno.test("chunk writer and reader round-trip random messages at random chunk si
       sent.push(m);
       wire.push(writer.encode(m, rand() < 0.8));
     }
-    const all = new Uint8Array(wire.reduce((n, b) => n + b.length, 0));
-    wire.reduce((o, b) => (all.set(b, o), o + b.length), 0);
+    const all = concat(wire);
     const got: RtmpMessage[] = [];
     for (let o = 0; o < all.length;) {
       const n = 1 + Math.floor(rand() * 500);
@@ -259,8 +259,7 @@ Deno.test("chunk reader fuzz: random and mutated input only ever throws RtmpErro
       (_, i) => writer.encode(msg(3 + (i % 4), 8 + (i % 2), 1, i * 33, new Uint8Array(i * 7))),
     ),
   ];
-  const base = new Uint8Array(seed.reduce((n, b) => n + b.length, 0));
-  seed.reduce((o, b) => (base.set(b, o), o + b.length), 0);
+  const base = concat(seed);
   let errors = 0;
   for (let iter = 0; iter < 2000; iter++) {
     const input = iter % 2 === 0 ? base.slice() : new Uint8Array(Math.floor(rand() * 2000));

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { HANDSHAKE_SIZE, RtmpError, serverHandshake } from "../../../ingest/rtmp/mod.ts";
+import { concat } from "../../_util/bytes.ts";
 import { hex } from "./_util.ts";
 
 // An independent HMAC (WebCrypto) so the test does not check the code with itself.
@@ -13,9 +14,7 @@ async function hmac(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array
       "sign",
     ],
   );
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((o, p) => (data.set(p, o), o + p.length), 0);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", k, data));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, concat(parts)));
 }
 
 const tail = [

@@ -18,6 +18,7 @@ import {
 import { buildAvcConfig, describeConfig } from "../../../media/codec/mod.ts";
 import { encodeAudioTag, encodeVideoTag } from "../../../media/flv/mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
+import { concat } from "../../_util/bytes.ts";
 import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { LogLines, statusCode, TestClient, within } from "./_client.ts";
@@ -407,8 +408,7 @@ Deno.test("rtmp server fuzz: mutated publish sessions only ever close their own 
       media(1, aac(5)),
       media(1, slice(40)),
     ].map((m) => writer.encode(m));
-    const base = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((o, p) => (base.set(p, o), o + p.length), 0);
+    const base = concat(parts);
     const rand = prng(99);
     for (let i = 0; i < 30; i++) {
       const bytes = base.slice();

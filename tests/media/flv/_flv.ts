@@ -6,6 +6,7 @@ import { FlvReader, type FlvReaderOptions } from "../../../media/flv/reader.ts";
 import { FlvWriter, type FlvWriterOptions } from "../../../media/flv/writer.ts";
 import type { ProbeStream } from "../../_util/ffmpeg.ts";
 import { sine, testsrc, to90k, x264 } from "../../_util/ffmpeg.ts";
+import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
 import { prng } from "../codec/_fuzz.ts";
 
@@ -36,17 +37,9 @@ export async function writeFlv(
   frames: MediaFrame[],
   options?: FlvWriterOptions,
 ): Promise<Uint8Array> {
-  const parts = await readAll(
-    ReadableStream.from(frames).pipeThrough(new FlvWriter(options)),
-    10_000,
+  return concat(
+    await readAll(ReadableStream.from(frames).pipeThrough(new FlvWriter(options)), 10_000),
   );
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 /** Media (non-CONFIG) frames of one kind. */

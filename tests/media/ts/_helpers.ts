@@ -15,6 +15,9 @@ import {
 } from "../../../media/ts/mod.ts";
 import { makeFixture, type ProbeStream, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
 
+/** Re-exported for the fMP4 and HLS tests that import it from here; new code: tests/_util/bytes.ts. */
+export { concat } from "../../_util/bytes.ts";
+
 /** The ffmpeg-made transport streams the tests share (a few seconds each). */
 export const fixtures = {
   /** H.264 with B-frames + AAC 44.1 kHz. */
@@ -90,19 +93,6 @@ export const fixtures = {
       ...["-muxdelay", "0", "-muxpreload", "0", "-output_ts_offset", "95443", "-f", "mpegts"],
     ]),
 };
-
-/** Joins byte chunks. */
-export function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
-}
 
 /**
  * Runs a {@linkcode TsDecoder} over `bytes`, cut into chunks whose sizes come

@@ -8,10 +8,10 @@ import { parseH265Sps, parseHevcConfig } from "../../../media/codec/h265.ts";
 import { parseOpusHead } from "../../../media/codec/opus.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { probePackets, type ProbeStream, tempPath } from "../../_util/ffmpeg.ts";
+import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
 import { prng } from "../codec/_fuzz.ts";
 import {
-  concat,
   demux,
   fixtures,
   frameTimings,

@@ -3,9 +3,10 @@ import { type CodecId, FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { TsDemuxer, type TsDemuxerOptions, TsEncoder, TsPid } from "../../../media/ts/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { crc32Mpeg2 } from "../../../media/ts/_crc32.ts";
+import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
 import { flipBit, prng, randomBytes } from "../codec/_fuzz.ts";
-import { concat, demux, fixtures, packets } from "./_helpers.ts";
+import { demux, fixtures, packets } from "./_helpers.ts";
 
 /** Decodes `bytes` and checks every frame is well-formed; returns the frames. */
 function decodeChecked(bytes: Uint8Array, what: string, options?: TsDemuxerOptions): MediaFrame[] {

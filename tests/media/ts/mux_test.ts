@@ -5,9 +5,9 @@ import { TsMuxer, TsPid } from "../../../media/ts/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { parseOpusHead } from "../../../media/codec/opus.ts";
 import { decodeCheck, probePackets, type ProbeStream, run, tempPath } from "../../_util/ffmpeg.ts";
+import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
 import {
-  concat,
   demux,
   fixtures,
   frameTimings,
