@@ -26,6 +26,73 @@ export function ffmpeg(args: readonly string[]): Promise<ToolOutput> {
   return run("ffmpeg", ["-hide_banner", "-nostdin", ...args]);
 }
 
+/** How a run of {@linkcode Procs} ended. */
+export interface Finished extends ToolOutput {
+  /** Whether the run was killed by its time limit. */
+  timedOut: boolean;
+}
+
+/**
+ * ffmpeg and ffprobe processes of one test, each bounded in time; call `killAll()` when the
+ * test ends so that none outlives it.
+ *
+ * @example
+ * ```ts
+ * const procs = new Procs();
+ * try {
+ *   const out = await procs.run("ffmpeg", [...testsrc(), "-f", "null", "-"], 10_000);
+ *   console.log(out.code, out.timedOut);
+ * } finally {
+ *   procs.killAll();
+ * }
+ * ```
+ */
+export class Procs {
+  #children = new Set<Deno.ChildProcess>();
+
+  /**
+   * Runs `cmd` (ffmpeg with `-hide_banner -nostdin`, ffprobe with `-hide_banner`) and kills
+   * it after `limitMs`.
+   */
+  run(cmd: "ffmpeg" | "ffprobe", args: readonly string[], limitMs: number): Promise<Finished> {
+    const child = new Deno.Command(cmd, {
+      args: cmd === "ffmpeg" ? ["-hide_banner", "-nostdin", ...args] : ["-hide_banner", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#children.add(child);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill(child);
+    }, limitMs);
+    const text = new TextDecoder();
+    return child.output().then((out) => ({
+      code: out.code,
+      stdout: text.decode(out.stdout),
+      stderr: text.decode(out.stderr),
+      timedOut,
+    })).finally(() => {
+      clearTimeout(timer);
+      this.#children.delete(child);
+    });
+  }
+
+  /** Kills every process still running. */
+  killAll(): void {
+    for (const child of this.#children) kill(child);
+  }
+}
+
+function kill(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already exited
+  }
+}
+
 let tempDir: Promise<string> | undefined;
 
 /** The per-process temp dir holding fixtures; removed when the process unloads. */

@@ -10,6 +10,7 @@ import {
   decodeCheck,
   probePackets,
   type ProbeStream,
+  Procs,
   sine,
   tempPath,
   testsrc,
@@ -17,53 +18,6 @@ import {
   x264,
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../ingest/rtmp/_client.ts";
-
-interface Finished {
-  code: number;
-  stderr: string;
-  /** Whether the run was killed by its time limit. */
-  timedOut: boolean;
-}
-
-/** ffmpeg processes of one test, each bounded in time and all killed when the test ends. */
-class Procs {
-  #children = new Set<Deno.ChildProcess>();
-
-  run(args: string[], limitMs: number): Promise<Finished> {
-    const child = new Deno.Command("ffmpeg", {
-      args: ["-hide_banner", "-nostdin", ...args],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    this.#children.add(child);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill(child);
-    }, limitMs);
-    return child.output().then((out) => ({
-      code: out.code,
-      stderr: new TextDecoder().decode(out.stderr),
-      timedOut,
-    })).finally(() => {
-      clearTimeout(timer);
-      this.#children.delete(child);
-    });
-  }
-
-  killAll(): void {
-    for (const child of this.#children) kill(child);
-  }
-}
-
-function kill(child: Deno.ChildProcess): void {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // already exited
-  }
-}
 
 /** ffmpeg args publishing `seconds` of testsrc2 + sine as H.264 (2 B-frames, GOP 50) + AAC. */
 function publishArgs(url: string, seconds: number, size = "320x240"): string[] {
@@ -119,16 +73,14 @@ Deno.test("rtmp e2e: ffmpeg publishes, early and late players get ordered frames
   try {
     const early = await tempPath("rtmp-early.flv");
     const late = await tempPath("rtmp-late.flv");
-    const publisher = procs.run(publishArgs(url, 6), 30_000);
+    const publisher = procs.run("ffmpeg", publishArgs(url, 6), 30_000);
     await reached(registry, "x", 0);
-    const earlyPlayer = procs.run(recordArgs(url, early), 30_000);
-    const nullPlayer = procs.run(
-      ["-v", "warning", "-i", url, "-c", "copy", "-f", "null", "-"],
-      30_000,
-    );
+    const earlyPlayer = procs.run("ffmpeg", recordArgs(url, early), 30_000);
+    const nullArgs = ["-v", "warning", "-i", url, "-c", "copy", "-f", "null", "-"];
+    const nullPlayer = procs.run("ffmpeg", nullArgs, 30_000);
     await reached(registry, "x", 2.5);
-    const latePlayer = procs.run(recordArgs(url, late), 30_000);
-    const second = await procs.run(publishArgs(url, 2), 20_000);
+    const latePlayer = procs.run("ffmpeg", recordArgs(url, late), 30_000);
+    const second = await procs.run("ffmpeg", publishArgs(url, 2), 20_000);
     assert.equal(second.timedOut, false);
     assert.notEqual(second.code, 0, "the second publisher on a live key must be refused");
     await log.waitFor(/publish live\/x refused: .*already has a publisher/);
@@ -191,11 +143,11 @@ Deno.test("rtmp e2e: two streams at once stay independent; a publisher leaving e
     const bigFile = await tempPath("rtmp-big.flv");
     const smallFile = await tempPath("rtmp-small.flv");
     // Long enough that both players connect before `small` ends, even on a loaded machine.
-    const big = procs.run(publishArgs(`${base}/big`, 9, "320x240"), 40_000);
-    const small = procs.run(publishArgs(`${base}/small`, 5, "160x120"), 40_000);
+    const big = procs.run("ffmpeg", publishArgs(`${base}/big`, 9, "320x240"), 40_000);
+    const small = procs.run("ffmpeg", publishArgs(`${base}/small`, 5, "160x120"), 40_000);
     await Promise.all([reached(registry, "big", 0), reached(registry, "small", 0)]);
-    const bigPlayer = procs.run(recordArgs(`${base}/big`, bigFile), 40_000);
-    const smallPlayer = procs.run(recordArgs(`${base}/small`, smallFile), 40_000);
+    const bigPlayer = procs.run("ffmpeg", recordArgs(`${base}/big`, bigFile), 40_000);
+    const smallPlayer = procs.run("ffmpeg", recordArgs(`${base}/small`, smallFile), 40_000);
 
     const smallOut = await smallPlayer;
     assert.deepEqual([smallOut.code, smallOut.stderr, smallOut.timedOut], [0, "", false]);
