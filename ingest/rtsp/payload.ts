@@ -265,8 +265,33 @@ export abstract class NalPacketizer {
     sink: RtpPayloadSink,
   ): void;
 
-  /** Write the fragmentation packets of a NAL unit; `last` when it ends the access unit. */
-  protected abstract fragment(nal: Uint8Array, sink: RtpPayloadSink, last: boolean): void;
+  /**
+   * Write the fragmentation packets of a NAL unit: its body (without the NAL unit header)
+   * in chunks, each behind a fragmentation header; `last` when it ends the access unit.
+   */
+  protected fragment(nal: Uint8Array, sink: RtpPayloadSink, last: boolean): void {
+    const header = this.headerSize;
+    const chunk = this.maxPayload - header - 1;
+    for (let pos = header; pos < nal.length; pos += chunk) {
+      const end = Math.min(nal.length, pos + chunk);
+      const final = end === nal.length;
+      sink.begin();
+      this.fragmentHeader(nal, sink, pos === header, final);
+      sink.write(nal.subarray(pos, end));
+      sink.end(final && last);
+    }
+  }
+
+  /**
+   * Write the header of one fragmentation packet (NAL unit header size + 1 bytes: the
+   * format's indicator or payload header, then S, E and the NAL unit type).
+   */
+  protected abstract fragmentHeader(
+    nal: Uint8Array,
+    sink: RtpPayloadSink,
+    start: boolean,
+    end: boolean,
+  ): void;
 
   /** Write a NAL unit with its 16-bit size in front, as aggregation packets carry them. */
   protected writeSized(nal: Uint8Array, sink: RtpPayloadSink): void {

@@ -113,21 +113,15 @@ export class H264Packetizer extends NalPacketizer {
     for (let k = from; k < to; k++) this.writeSized(nals[k], sink);
   }
 
-  /** Write the FU-A payloads of one NAL unit. */
-  protected fragment(nal: Uint8Array, sink: RtpPayloadSink, last: boolean): void {
-    const max = this.maxPayload;
-    const indicator = (nal[0] & 0xe0) | FU_A;
-    const type = nal[0] & 0x1f;
-    const chunk = max - 2;
-    for (let pos = 1; pos < nal.length; pos += chunk) {
-      const end = Math.min(nal.length, pos + chunk);
-      const final = end === nal.length;
-      sink.begin();
-      sink.writeByte(indicator);
-      sink.writeByte((pos === 1 ? 0x80 : 0) | (final ? 0x40 : 0) | type);
-      sink.write(nal.subarray(pos, end));
-      sink.end(final && last);
-    }
+  /** Write an FU-A indicator and header. */
+  protected fragmentHeader(
+    nal: Uint8Array,
+    sink: RtpPayloadSink,
+    start: boolean,
+    end: boolean,
+  ): void {
+    sink.writeByte((nal[0] & 0xe0) | FU_A);
+    sink.writeByte((start ? 0x80 : 0) | (end ? 0x40 : 0) | (nal[0] & 0x1f));
   }
 }
 

@@ -137,23 +137,16 @@ export class H265Packetizer extends NalPacketizer {
     for (let k = from; k < to; k++) this.writeSized(nals[k], sink);
   }
 
-  /** Write the FU payloads of one NAL unit. */
-  protected fragment(nal: Uint8Array, sink: RtpPayloadSink, last: boolean): void {
-    const max = this.maxPayload;
-    const h0 = (nal[0] & 0x81) | (FU << 1);
-    const h1 = nal[1];
-    const type = (nal[0] >> 1) & 0x3f;
-    const chunk = max - 3;
-    for (let pos = 2; pos < nal.length; pos += chunk) {
-      const end = Math.min(nal.length, pos + chunk);
-      const final = end === nal.length;
-      sink.begin();
-      sink.writeByte(h0);
-      sink.writeByte(h1);
-      sink.writeByte((pos === 2 ? 0x80 : 0) | (final ? 0x40 : 0) | type);
-      sink.write(nal.subarray(pos, end));
-      sink.end(final && last);
-    }
+  /** Write an FU payload header and FU header. */
+  protected fragmentHeader(
+    nal: Uint8Array,
+    sink: RtpPayloadSink,
+    start: boolean,
+    end: boolean,
+  ): void {
+    sink.writeByte((nal[0] & 0x81) | (FU << 1));
+    sink.writeByte(nal[1]);
+    sink.writeByte((start ? 0x80 : 0) | (end ? 0x40 : 0) | ((nal[0] >> 1) & 0x3f));
   }
 }
 

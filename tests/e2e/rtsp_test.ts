@@ -159,6 +159,19 @@ function stream(streams: ProbeStream[], type: string): ProbeStream {
   return s;
 }
 
+/** The video and audio streams, checked to be 320x240 H.264 and AAC. */
+function h264Aac(streams: ProbeStream[], what: string): { v: ProbeStream; a: ProbeStream } {
+  const v = stream(streams, "video");
+  const a = stream(streams, "audio");
+  assert.deepEqual([v.codecName, v.info.width, v.info.height, a.codecName], [
+    "h264",
+    320,
+    240,
+    "aac",
+  ], what);
+  return { v, a };
+}
+
 /**
  * Decode times in order. ffmpeg's H.264/H.265 parser cannot time the first frame of an
  * RTP source (it has no byte position), so packets without times are skipped here.
@@ -211,14 +224,7 @@ Deno.test("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP 
     assert.ok(video.some((f) => f.pts > f.dts), "decode times recovered for B-frames");
     for (const [name, probe] of [["tcp", earlyTcp], ["udp", earlyUdp]] as const) {
       const streams = await probe;
-      const v = stream(streams, "video");
-      const a = stream(streams, "audio");
-      assert.deepEqual([v.codecName, v.info.width, v.info.height, a.codecName], [
-        "h264",
-        320,
-        240,
-        "aac",
-      ]);
+      const { v, a } = h264Aac(streams, name);
       assertJoined(frames, streams, name);
       assert.ok(v.packets[0].keyframe);
       assertOrdered(v, `${name} video`);
@@ -348,13 +354,7 @@ Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async 
     await Promise.all([fromRtmp.ended, fromRtsp.ended, packaging]);
 
     const viaRtsp = await rtspProbeOfRtmp;
-    const v1 = stream(viaRtsp, "video");
-    assert.deepEqual([
-      v1.codecName,
-      v1.info.width,
-      v1.info.height,
-      stream(viaRtsp, "audio").codecName,
-    ], ["h264", 320, 240, "aac"]);
+    const { v: v1 } = h264Aac(viaRtsp, "RTMP in → RTSP out");
     assertJoined(fromRtmp.frames, viaRtsp, "RTMP in → RTSP out");
     assertOrdered(v1, "RTMP in → RTSP out video");
 
@@ -366,14 +366,7 @@ Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async 
     );
     for (const [what, file] of [["RTMP out", flv], ["HLS out", `${hlsDir}/stream.m3u8`]] as const) {
       const streams = await probePackets(file);
-      const v = stream(streams, "video");
-      const a = stream(streams, "audio");
-      assert.deepEqual([v.codecName, v.info.width, v.info.height, a.codecName], [
-        "h264",
-        320,
-        240,
-        "aac",
-      ], what);
+      const { v, a } = h264Aac(streams, what);
       assert.ok(
         v.packets.every((p) => p.dts !== undefined && p.pts! >= p.dts),
         `${what}: pts ≥ dts`,

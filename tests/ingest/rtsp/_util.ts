@@ -5,6 +5,26 @@ import { RtpPacket, type RtpPayloadSink, writeRtpHeader } from "../../../ingest/
 
 export { hex, unhex } from "../rtmp/_util.ts";
 
+/** The bytes of an RTP packet with this header and payload. */
+export function rtpBytes(
+  sequence: number,
+  timestamp: number,
+  marker: boolean,
+  payload: Uint8Array,
+  payloadType = 96,
+): Uint8Array {
+  const bytes = new Uint8Array(12 + payload.length);
+  writeRtpHeader(bytes, 0, {
+    payloadType,
+    marker,
+    sequence: sequence & 0xffff,
+    timestamp: timestamp >>> 0,
+    ssrc: 0x1234,
+  });
+  bytes.set(payload, 12);
+  return bytes;
+}
+
 /** An RTP packet (parsed) with this header and payload. */
 export function rtp(
   sequence: number,
@@ -13,10 +33,7 @@ export function rtp(
   payload: Uint8Array,
   payloadType = 96,
 ): RtpPacket {
-  const bytes = new Uint8Array(12 + payload.length);
-  writeRtpHeader(bytes, 0, { payloadType, marker, sequence, timestamp, ssrc: 0x1234 });
-  bytes.set(payload, 12);
-  return new RtpPacket().parse(bytes);
+  return new RtpPacket().parse(rtpBytes(sequence, timestamp, marker, payload, payloadType));
 }
 
 /** A payload sink that keeps every packet. */

@@ -83,7 +83,8 @@ Deno.test("rtcp: sender report golden bytes and parse", () => {
   assert.equal(ntpSecondsFromUnixMs(1000), 2_208_988_801);
 });
 
-Deno.test("rtcp: compound packets (SR + SDES, RR + BYE) are split", () => {
+/** A sender report with small made-up counts. */
+function senderReport(): Uint8Array {
   const sr = new Uint8Array(28);
   writeSenderReport(sr, 0, {
     ssrc: 1,
@@ -92,6 +93,11 @@ Deno.test("rtcp: compound packets (SR + SDES, RR + BYE) are split", () => {
     packetCount: 3,
     octetCount: 4,
   });
+  return sr;
+}
+
+Deno.test("rtcp: compound packets (SR + SDES, RR + BYE) are split", () => {
+  const sr = senderReport();
   const sdes = unhex("81ca0002 00000001 0100 0000"); // SDES, one chunk, empty CNAME
   const packets = parseRtcp(new Uint8Array([...sr, ...sdes]));
   assert.deepEqual(packets.map((p) => [p.type, p.count, p.bytes.length]), [[200, 0, 28], [
@@ -110,14 +116,7 @@ Deno.test("rtcp: malformed packets throw RangeError", () => {
   for (const h of ["80c8", "40c80006", "80c80009 00000000", "80c80001 00000000"]) {
     assert.throws(() => parseRtcp(unhex(h)), RangeError, h);
   }
-  const sr = new Uint8Array(28);
-  writeSenderReport(sr, 0, {
-    ssrc: 1,
-    ntpSeconds: 1,
-    rtpTimestamp: 2,
-    packetCount: 3,
-    octetCount: 4,
-  });
+  const sr = senderReport();
   fuzzParser(
     "parseRtcp",
     parseRtcp,

@@ -11,16 +11,16 @@ import {
   RtpPacket,
   type RtspServerOptions,
   serveRtsp,
-  writeRtpHeader,
   writeSenderReport,
 } from "../../../ingest/rtsp/mod.ts";
 import { buildAvcConfig } from "../../../media/codec/h264.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
+import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
 import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
 import { LogLines } from "../rtmp/_client.ts";
 import { RtspClient } from "./_client.ts";
-import { au, Collect, hex } from "./_util.ts";
+import { au, Collect, hex, rtpBytes } from "./_util.ts";
 
 function serve(registry = new Registry(), extra: Partial<RtspServerOptions> = {}) {
   const log = new LogLines();
@@ -79,25 +79,6 @@ function announceSdp(sps: Uint8Array, pps: Uint8Array): string {
   ].join("\r\n");
 }
 
-function rtpBytes(
-  seq: number,
-  ts: number,
-  marker: boolean,
-  payload: Uint8Array,
-  pt = 96,
-): Uint8Array {
-  const out = new Uint8Array(12 + payload.length);
-  writeRtpHeader(out, 0, {
-    payloadType: pt,
-    marker,
-    sequence: seq & 0xffff,
-    timestamp: ts >>> 0,
-    ssrc: 7,
-  });
-  out.set(payload, 12);
-  return out;
-}
-
 async function collect(frames: MediaFrame[], sub: ReadableStream<MediaFrame>): Promise<void> {
   for await (const f of sub) frames.push(f);
 }
@@ -128,28 +109,22 @@ Deno.test("rtsp server: OPTIONS, CSeq, unknown methods and versions, 404, 454, 4
       Transport: "RTP/AVP;multicast;port=5000-5001",
     });
     assert.equal(multicast.status, 461);
-    const udpOff = await c.request("SETUP", `${url}/live/x/trackID=0`, {
-      Transport: "RTP/AVP;unicast;client_port=5000-5001",
-    });
-    assert.equal(udpOff.status, 461);
-    const notSdp = await c.request(
-      "ANNOUNCE",
-      `${url}/live/x`,
-      { "Content-Type": "text/plain" },
-      "hi",
-    );
-    assert.equal(notSdp.status, 415);
-    const badSdp = await c.request("ANNOUNCE", `${url}/live/x`, {
-      "Content-Type": "application/sdp",
-    }, "hello");
-    assert.equal(badSdp.status, 400);
-    const noTracks = await c.request(
-      "ANNOUNCE",
-      `${url}/live/x`,
-      { "Content-Type": "application/sdp" },
-      "v=0\r\nm=audio 0 RTP/AVP 0\r\n",
-    );
-    assert.equal(noTracks.status, 415);
+    const refusals: [string, string, Record<string, string>, string, number][] = [
+      ["SETUP", "x/trackID=0", { Transport: "RTP/AVP;unicast;client_port=5000-5001" }, "", 461],
+      ["ANNOUNCE", "x", { "Content-Type": "text/plain" }, "hi", 415],
+      ["ANNOUNCE", "x", { "Content-Type": "application/sdp" }, "hello", 400],
+      [
+        "ANNOUNCE",
+        "x",
+        { "Content-Type": "application/sdp" },
+        "v=0\r\nm=audio 0 RTP/AVP 0\r\n",
+        415,
+      ],
+    ];
+    for (const [method, path, headers, body, status] of refusals) {
+      const reply = await c.request(method, `${url}/live/${path}`, headers, body);
+      assert.equal(reply.status, status, `${method} ${path} ${body}`);
+    }
     assert.equal((await c.request("GET_PARAMETER", `${url}/live/x`)).status, 200);
     assert.equal((await c.request("OPTIONS", "*")).status, 200, "the connection is still usable");
     assert.ok(
@@ -367,28 +342,7 @@ Deno.test("rtsp server: refusals become Basic and Digest challenges with the aut
   const registry = new Registry({
     authorize: (req) => req.credentials?.user === "ann" && req.credentials.password === "pw",
   });
-  const handle = registry.startPublish("live", "cam");
-  handle.publish({
-    track: 0,
-    kind: "video",
-    codec: "h264",
-    pts: 0,
-    dts: 0,
-    flags: FrameFlags.CONFIG,
-    data: buildAvcConfig({
-      sps: [Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4)],
-      pps: [Uint8Array.of(0x68, 0xce, 0x3c, 0x80)],
-    }),
-  });
-  handle.publish({
-    track: 0,
-    kind: "video",
-    codec: "h264",
-    pts: 0,
-    dts: 0,
-    flags: FrameFlags.KEYFRAME,
-    data: au(Uint8Array.of(0x65, 0x88)),
-  });
+  const handle = syntheticStream(registry, "cam");
   const { server, url } = serve(registry, {
     auth: { realm: "cams", password: (user) => (user === "ann" ? "pw" : undefined) },
   });
@@ -504,9 +458,9 @@ Deno.test("rtsp server: bounded fuzz of requests and interleaved data never take
   }
 });
 
-/** A registry with `live/syn` holding an H.264 config and a keyframe of `size` bytes. */
-function syntheticStream(registry: Registry, size = 100): StreamHandle {
-  const handle = registry.startPublish("live", "syn");
+/** Publishes `live/<name>`: an H.264 config and a keyframe of `size` bytes. */
+function syntheticStream(registry: Registry, name = "syn", size = 100): StreamHandle {
+  const handle = registry.startPublish("live", name);
   handle.publish({
     track: 0,
     kind: "video",
@@ -523,18 +477,11 @@ function syntheticStream(registry: Registry, size = 100): StreamHandle {
 const BASELINE_SPS = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4);
 const BASELINE_PPS = Uint8Array.of(0x68, 0xce, 0x3c, 0x80);
 
+/** A video frame of one NAL unit of `size` bytes: an IDR slice when `key`. */
 function videoFrame(pts: number, size: number, key = false): MediaFrame {
   const nal = new Uint8Array(size).fill(0x11);
   nal[0] = key ? 0x65 : 0x41;
-  return {
-    track: 0,
-    kind: "video",
-    codec: "h264",
-    pts,
-    dts: pts,
-    flags: key ? FrameFlags.KEYFRAME : 0,
-    data: au(nal),
-  };
+  return { ...syntheticFrame(pts, key), data: au(nal) };
 }
 
 async function playSynthetic(c: RtspClient, url: string): Promise<string> {
