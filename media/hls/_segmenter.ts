@@ -23,6 +23,7 @@ import {
   renderMediaPlaylist,
 } from "./playlist.ts";
 import type { HlsStorage } from "./storage.ts";
+import type { HlsPackager } from "./packager.ts";
 
 /** Segment container: MPEG-TS or fragmented MP4. */
 export type HlsSegmentType = "ts" | "fmp4";
@@ -65,6 +66,22 @@ export interface HlsPackagerOptions {
   partDuration?: number;
   /** Called after each segment and the playlist listing it are written. */
   onSegment?: (segment: HlsSegment) => void;
+  /**
+   * Carry on the playlist of a finished packager writing to the same storage
+   * (a live stream whose publisher came back). Its segments stay listed (in a
+   * live window until they slide out, then deleted, as are the files it kept
+   * for late readers), numbering goes on, and the first new segment gets
+   * `EXT-X-DISCONTINUITY`.
+   */
+  continueFrom?: HlsPackager;
+}
+
+/** What a finished segmenter hands over to the one continuing its playlist. */
+export interface Continuation {
+  /** Its final playlist. */
+  readonly playlist: MediaPlaylist;
+  /** Segments out of the playlist but still in storage for late readers. */
+  readonly retained: readonly HlsSegment[];
 }
 
 /** Counters of an {@linkcode HlsPackager} (a live view). */
@@ -164,7 +181,7 @@ export class Segmenter {
   #listedParts = 0;
   #finished = false;
 
-  constructor(options: HlsPackagerOptions) {
+  constructor(options: HlsPackagerOptions, previous?: Continuation) {
     const target = options.targetDuration ?? 2;
     const window = options.windowSize ?? 6;
     if (!(target > 0) || !Number.isFinite(target)) {
@@ -193,6 +210,27 @@ export class Segmenter {
     this.#masterName = options.masterName === undefined ? "index.m3u8" : options.masterName;
     this.#prefix = options.segmentPrefix ?? "seg";
     this.#onSegment = options.onSegment;
+    if (previous) {
+      const { playlist, retained } = previous;
+      this.#segments = playlist.segments.map((s) => ({ ...s, parts: undefined }));
+      this.#removed = [...retained];
+      this.#sequence = playlist.mediaSequence + playlist.segments.length;
+      this.#listed = this.#sequence;
+      this.#discontinuitySequence = playlist.discontinuitySequence;
+      this.#targetDuration = Math.max(this.#targetDuration, playlist.targetDuration);
+      this.#nextDiscontinuity = true;
+      // New init segments must not replace the ones earlier segments use.
+      for (const s of [...playlist.segments, ...retained]) {
+        const n = /^init(\d+)\.mp4$/.exec(s.map ?? "");
+        if (n) this.#inits = Math.max(this.#inits, Number(n[1]) + 1);
+      }
+    }
+  }
+
+  /** The state a segmenter continuing this one's playlist starts from. */
+  continuation(): Continuation {
+    if (!this.#finished) throw new TypeError("continueFrom: that packager is not finished");
+    return { playlist: this.playlist, retained: this.#removed };
   }
 
   /** The media playlist as it stands. */

@@ -9,6 +9,9 @@ import type { MediaFrame } from "../../bus/frame.ts";
 import { type HlsPackagerOptions, type HlsPackagerStats, Segmenter } from "./_segmenter.ts";
 import type { MediaPlaylist } from "./playlist.ts";
 
+/** Each packager's segmenter, for a packager continuing another's playlist. */
+const segmenters = new WeakMap<HlsPackager, Segmenter>();
+
 export type {
   HlsPackagerOptions,
   HlsPackagerStats,
@@ -56,9 +59,11 @@ export class HlsPackager extends WritableStream<MediaFrame> {
    * Makes a packager; see {@linkcode HlsPackagerOptions}.
    *
    * @throws {RangeError} for a non-positive target duration or window size.
+   * @throws {TypeError} when `continueFrom` is a packager not finished yet.
    */
   constructor(options: HlsPackagerOptions) {
-    const segmenter = new Segmenter(options);
+    const previous = options.continueFrom && segmenters.get(options.continueFrom);
+    const segmenter = new Segmenter(options, previous?.continuation());
     super({
       async write(frame) {
         try {
@@ -72,6 +77,7 @@ export class HlsPackager extends WritableStream<MediaFrame> {
       abort: () => segmenter.finish(),
     });
     this.#segmenter = segmenter;
+    segmenters.set(this, segmenter);
   }
 
   /** Counters so far (a live view). */

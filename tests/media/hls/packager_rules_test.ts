@@ -201,3 +201,39 @@ Deno.test("rules: a second track configured within a second of the first frames 
   assert.equal(packager.stats.dropped, 0);
   assert.match(text(storage, "index.m3u8"), /CODECS="avc1.42c01e,mp4a.40.2"/);
 });
+
+Deno.test("rules: a new packager continues a finished playlist after a discontinuity", async () => {
+  const storage = new MemoryStorage();
+  const options = { storage, segmentType: "fmp4", windowSize: 4, targetDuration: 1 } as const;
+  const first = new HlsPackager(options);
+  await ReadableStream.from([videoConfig(), ...videoFrames(3, 25, 5_000_000)]).pipeTo(first);
+  assert.ok(parsePlaylist(text(storage, "stream.m3u8")).ended);
+
+  assert.throws(() => new HlsPackager({ ...options, continueFrom: new HlsPackager(options) }), {
+    name: "TypeError",
+    message: /not finished/,
+  });
+  const second = new HlsPackager({ ...options, continueFrom: first });
+  const writer = second.getWriter();
+  await writer.write(videoConfig());
+  for (const f of videoFrames(2, 25)) await writer.write(f); // timestamps start again at 0
+  await writer.write(video(50 * 3600, true));
+  let playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.ok(!playlist.ended);
+  assert.equal(playlist.tags.get("EXT-X-MEDIA-SEQUENCE"), "1");
+  assert.deepEqual(playlist.segments.map((s) => [s.uri, s.discontinuity, s.map]), [
+    ["seg1.m4s", false, "init0.mp4"],
+    ["seg2.m4s", false, "init0.mp4"],
+    ["seg3.m4s", true, "init1.mp4"],
+    ["seg4.m4s", false, "init1.mp4"],
+  ]);
+  for (const f of videoFrames(7, 25, 51 * 3600)) await writer.write(f);
+  await writer.close();
+  playlist = parsePlaylist(text(storage, "stream.m3u8"));
+  assert.ok(playlist.ended);
+  const uris = playlist.segments.map((s) => s.uri);
+  assert.deepEqual(uris, ["seg8.m4s", "seg9.m4s", "seg10.m4s", "seg11.m4s"]);
+  assert.equal(playlist.tags.get("EXT-X-DISCONTINUITY-SEQUENCE"), "1");
+  assert.equal(storage.read("init0.mp4"), undefined, "deleted with the first publish's segments");
+  assert.equal(storage.read("seg0.m4s"), undefined);
+});
