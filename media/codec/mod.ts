@@ -13,6 +13,7 @@
  * @module
  */
 
+export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export * from "./nal.ts";
 export * from "./h264.ts";
 export * from "./h265.ts";
