@@ -344,11 +344,9 @@ export class RtspConnection {
     const udp = await this.#s.udp;
     const session = new PublishSession(this.#context, handle, formats, controls, udp);
     this.#sessions.add(session);
+    // The server ending the stream (idle reaper, shutdown) disconnects its publisher.
     handle.signal.addEventListener("abort", () => {
-      if (!session.closed) {
-        this.#sessions.delete(session);
-        session.close(`stream ${session.key} was ended by the server`, "warn");
-      }
+      if (!session.closed) this.close(`stream ${session.key} was ended by the server`);
     }, { once: true });
     this.#log.info(`rtsp ${this.peer}: publish ${session.key} (${describeFormats(formats)})`);
     return {};

@@ -325,6 +325,10 @@ Deno.test("rtsp server: a second publisher is refused, the first goes on", async
     assert.deepEqual([refused.status, refused.reason], [400, "Stream Already Published"]);
     assert.equal((await second.request("ANNOUNCE", `${url}/other/a`, headers, sdp)).status, 404);
     assert.ok(registry.get("live", "a"));
+    // the server ending a stream (idle reaper, API) disconnects its publisher
+    assert.equal((await second.request("ANNOUNCE", `${url}/live/b`, headers, sdp)).status, 200);
+    registry.endPublish(registry.get("live", "b")!);
+    await second.closed;
     first.close();
     await first.closed;
     for (let i = 0; i < 100 && registry.get("live", "a"); i++) {
