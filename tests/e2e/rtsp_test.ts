@@ -15,11 +15,12 @@ import {
   hasEncoder,
   probePackets,
   type ProbeStream,
+  Procs,
   tempPath,
   to90k,
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../ingest/rtmp/_client.ts";
-import { freeUdpPair, Procs } from "../ingest/rtsp/_util.ts";
+import { freeUdpPair } from "../ingest/rtsp/_util.ts";
 
 async function startRtsp(
   registry: Registry,

@@ -1,4 +1,4 @@
-/** Helpers shared by the RTSP tests: RTP packets, payload collection, processes, ports. */
+/** Helpers shared by the RTSP tests: RTP packets, payload collection, UDP ports. */
 
 import dgram from "node:dgram";
 import { RtpPacket, type RtpPayloadSink, writeRtpHeader } from "../../../ingest/rtsp/mod.ts";
@@ -66,59 +66,6 @@ export function au(...nals: Uint8Array[]): Uint8Array {
     pos += 4 + n.length;
   }
   return out;
-}
-
-/** What a finished child process printed. */
-export interface Finished {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Whether the run was killed by its time limit. */
-  timedOut: boolean;
-}
-
-/** Child processes of one test, each bounded in time and all killed when the test ends. */
-export class Procs {
-  #children = new Set<Deno.ChildProcess>();
-
-  /** Run `cmd` (ffmpeg gets `-hide_banner -nostdin`) for at most `limitMs`. */
-  run(cmd: "ffmpeg" | "ffprobe", args: string[], limitMs: number): Promise<Finished> {
-    const child = new Deno.Command(cmd, {
-      args: cmd === "ffmpeg" ? ["-hide_banner", "-nostdin", ...args] : ["-hide_banner", ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#children.add(child);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill(child);
-    }, limitMs);
-    const text = new TextDecoder();
-    return child.output().then((out) => ({
-      code: out.code,
-      stdout: text.decode(out.stdout),
-      stderr: text.decode(out.stderr),
-      timedOut,
-    })).finally(() => {
-      clearTimeout(timer);
-      this.#children.delete(child);
-    });
-  }
-
-  /** Kill every process still running. */
-  killAll(): void {
-    for (const child of this.#children) kill(child);
-  }
-}
-
-function kill(child: Deno.ChildProcess): void {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // already exited
-  }
 }
 
 /** A free even/odd UDP port pair on 127.0.0.1 (bound and released; fine for tests). */
