@@ -14,24 +14,11 @@
 
 import { parseArgs } from "node:util";
 import { combineObservers, type Logger, Registry } from "./mod.ts";
-import { serveRtmp } from "./ingest/rtmp/mod.ts";
-import { serveRtsp } from "./ingest/rtsp/mod.ts";
-import { serveSrt } from "./ingest/srt/mod.ts";
-import { parsePortRange, WebRtcServer } from "./ingest/webrtc/mod.ts";
-import { describeConfig } from "./media/codec/mod.ts";
-import { FlvReader } from "./media/flv/mod.ts";
-import { TsDemuxer } from "./media/ts/mod.ts";
-import { DirectoryStorage, HlsPackager } from "./media/hls/mod.ts";
-import {
-  httpFlv,
-  type HttpRoute,
-  LiveHls,
-  Metrics,
-  metricsRoute,
-  serveHttp,
-  streamsApi,
-} from "./ingest/http/mod.ts";
+import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
+import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
 
+// Each command loads only what it uses (`package` never loads WebRTC, for one), so the
+// protocol and media modules are imported where they are needed.
 const USAGE = `arcly-stream: a live-media streaming server
 
 Usage:
@@ -132,11 +119,13 @@ async function serve(args: string[]): Promise<number> {
     throw new UsageError(`--rtsp-rtp-port takes a UDP port from 1 to 65534`);
   }
   const logger = makeLogger(values.quiet);
-  const metrics = new Metrics();
+  const { describeConfig } = await import("./media/codec/mod.ts");
+  const web = httpListen && await import("./ingest/http/mod.ts");
+  const metrics = web && new web.Metrics();
   let hls: LiveHls | undefined;
   const registry = new Registry({
     describeConfig,
-    observer: combineObservers(metrics, {
+    observer: combineObservers(...(metrics ? [metrics] : []), {
       onPublish: (key, info) => {
         logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);
         hls?.start(key);
@@ -144,31 +133,39 @@ async function serve(args: string[]): Promise<number> {
       onUnpublish: (key, reason) => logger.info(`unpublish ${key} (${reason})`),
     }),
   });
-  if (httpListen) hls = new LiveHls({ registry, segmentType, logger });
-  let portRange: [number, number] | undefined;
-  try {
-    portRange = values["webrtc-ports"] ? parsePortRange(values["webrtc-ports"]) : undefined;
-  } catch (error) {
-    throw new UsageError(`--webrtc-ports: ${(error as Error).message}`);
+  let webrtc: WebRtcServer | undefined;
+  if (web) {
+    hls = new web.LiveHls({ registry, segmentType, logger });
+    const { parsePortRange, WebRtcServer } = await import("./ingest/webrtc/mod.ts");
+    let portRange: [number, number] | undefined;
+    try {
+      portRange = values["webrtc-ports"] ? parsePortRange(values["webrtc-ports"]) : undefined;
+    } catch (error) {
+      throw new UsageError(`--webrtc-ports: ${(error as Error).message}`);
+    }
+    webrtc = new WebRtcServer({ registry, logger, hosts: values["webrtc-host"], portRange });
   }
-  const webrtc = httpListen &&
-    new WebRtcServer({ registry, logger, hosts: values["webrtc-host"], portRange });
   const stopReaper = registry.startReaper();
 
-  const rtmp = rtmpListen && serveRtmp({ registry, ...rtmpListen, logger });
+  const rtmp = rtmpListen &&
+    (await import("./ingest/rtmp/mod.ts")).serveRtmp({ registry, ...rtmpListen, logger });
   if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
-  const rtsp = rtspListen && serveRtsp({ registry, ...rtspListen, rtpPort, logger });
+  const rtsp = rtspListen &&
+    (await import("./ingest/rtsp/mod.ts")).serveRtsp({ registry, ...rtspListen, rtpPort, logger });
   if (rtsp) logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
-  const srt = srtListen && await serveSrt({ registry, ...srtListen, logger });
+  const srt = srtListen &&
+    await (await import("./ingest/srt/mod.ts")).serveSrt({ registry, ...srtListen, logger });
   if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
-  const routes: HttpRoute[] = [
-    streamsApi(registry),
-    metricsRoute(metrics, registry),
-    httpFlv(registry),
-    ...(hls ? [hls.route] : []),
-    ...(webrtc ? [webrtc.route] : []),
-  ];
-  const http = httpListen && serveHttp({ routes, ...httpListen, logger });
+  const routes: HttpRoute[] = web && metrics && hls && webrtc
+    ? [
+      web.streamsApi(registry),
+      web.metricsRoute(metrics, registry),
+      web.httpFlv(registry),
+      hls.route,
+      webrtc.route,
+    ]
+    : [];
+  const http = web && httpListen && web.serveHttp({ routes, ...httpListen, logger });
   if (http) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
 
   const stop = Promise.withResolvers<string>();
@@ -303,6 +300,11 @@ async function packageFile(args: string[]): Promise<number> {
     console.error(`package: ${input === "-" ? "stdin" : input} is neither FLV nor MPEG-TS`);
     return 1;
   }
+  const [{ FlvReader }, { TsDemuxer }, { DirectoryStorage, HlsPackager }] = await Promise.all([
+    import("./media/flv/mod.ts"),
+    import("./media/ts/mod.ts"),
+    import("./media/hls/mod.ts"),
+  ]);
   const progress = new Progress(Deno.stderr.isTerminal());
   const counted = stream.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({

@@ -83,17 +83,23 @@ export class LiveHls {
     if (!handle || handle.closed) return;
     const previous = this.#outputs.get(handle.key);
     if (previous?.expiry !== undefined) clearTimeout(previous.expiry);
-    const storage = new MemoryStorage();
-    const packager = new HlsPackager({
-      storage,
-      segmentType: this.#options.segmentType,
-      targetDuration: this.#options.targetDuration,
-      windowSize: this.#options.windowSize,
-      playlistType: "live",
-    });
-    const output: Output = { storage, packager };
+    // A publish of the same key within `retainMs` goes on with the same playlist, once the
+    // previous packager has finished it.
+    const storage = previous?.storage ?? new MemoryStorage();
+    const output: Output = { storage };
     this.#outputs.set(handle.key, output);
-    output.finished = handle.packageTo(packager)
+    output.finished = (previous?.finished ?? Promise.resolve())
+      .then(() => {
+        output.packager = new HlsPackager({
+          storage,
+          segmentType: this.#options.segmentType,
+          targetDuration: this.#options.targetDuration,
+          windowSize: this.#options.windowSize,
+          playlistType: "live",
+          continueFrom: previous?.packager,
+        });
+        return handle.packageTo(output.packager);
+      })
       .catch((error) => {
         this.#options.logger.warn(
           `hls ${handle.key}: packaging stopped: ${error instanceof Error ? error.message : error}`,
