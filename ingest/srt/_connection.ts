@@ -9,6 +9,7 @@ import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../
 import type { Registry, UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
 import { SrtError } from "./error.ts";
+import { encodeHandshake, type Handshake } from "./handshake.ts";
 import {
   ackAckPacket,
   ControlType,
@@ -93,7 +94,7 @@ export class SrtConnection implements Link {
   readonly peer: string;
   readonly request: StreamIdRequest;
   /** Our conclusion answer, sent again whenever the caller repeats its conclusion. */
-  readonly response: Uint8Array;
+  readonly #response: Handshake;
   /** Counters so far. */
   readonly stats: ConnectionStats = { malformed: 0 };
   readonly #settings: ConnectionSettings;
@@ -117,9 +118,9 @@ export class SrtConnection implements Link {
     settings: ConnectionSettings,
     transmit: (packet: Uint8Array) => void,
     onClosed: (connection: SrtConnection) => void,
-    response: Uint8Array,
+    response: Handshake,
   ) {
-    this.response = response;
+    this.#response = response;
     this.socketId = params.socketId;
     this.peerSocketId = params.peerSocketId;
     this.peerAddress = params.peerAddress;
@@ -177,6 +178,14 @@ export class SrtConnection implements Link {
   /** The peer's round-trip time as last measured, in ms. */
   get rttMs(): number {
     return (this.#receiver?.rtt ?? this.#sender!.rtt).rttUs / 1000;
+  }
+
+  /**
+   * The conclusion answer, stamped now: the caller sets its clock for our timestamps from
+   * the first answer it gets, whichever copy that is.
+   */
+  conclusionResponse(nowMs: number): Uint8Array {
+    return encodeHandshake(this.#response, this.timestamp(nowMs), this.peerSocketId);
   }
 
   /** {@linkcode Link}: microseconds since this connection started, wrapping at 32 bits. */

@@ -54,6 +54,8 @@ export interface ReceiverStats {
   duplicates: number;
   /** Packets delivered in order. */
   delivered: number;
+  /** Payload bytes delivered in order. */
+  deliveredBytes: number;
   /** NAK packets sent. */
   naks: number;
   /** ACK packets sent. */
@@ -70,6 +72,7 @@ export function emptyReceiverStats(): ReceiverStats {
     dropped: 0,
     duplicates: 0,
     delivered: 0,
+    deliveredBytes: 0,
     naks: 0,
     acks: 0,
   };
@@ -354,6 +357,7 @@ export class SrtReceiver {
 
   #emit(slot: number, length: number): void {
     this.stats.delivered++;
+    this.stats.deliveredBytes += length;
     const at = slot * this.#slots.slotSize;
     this.#deliver(this.#slots.data.subarray(at, at + length));
   }

@@ -294,7 +294,9 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     const key = peerKey(address, port, callerSocket);
     const known = byPeer.get(key);
     if (known === "pending") return;
-    if (known instanceof SrtConnection) return reply(known.response, port, address);
+    if (known instanceof SrtConnection) {
+      return reply(known.conclusionResponse(clock()), port, address);
+    }
     if (known) return reply(known.packet, port, address);
     const arrivedMs = clock();
     const peer = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
@@ -409,30 +411,24 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       replayDts,
       startMs: now,
     };
-    const response = encodeHandshake(
-      {
-        version: 5,
-        encryption: 0,
-        extensionField: HandshakeExtensionFlag.HSREQ,
-        isn: hs.isn,
-        mtu,
-        flowWindow: maxPackets,
-        type: HandshakeType.CONCLUSION,
-        socketId,
-        cookie: hs.cookie,
-        peerIp: address,
-        hsrsp: {
-          version: SRT_VERSION,
-          flags: SERVER_FLAGS,
-          receiverLatencyMs: receiveLatency,
-          senderLatencyMs: sendLatency,
-        },
+    const response: Handshake = {
+      version: 5,
+      encryption: 0,
+      extensionField: HandshakeExtensionFlag.HSREQ,
+      isn: hs.isn,
+      mtu,
+      flowWindow: maxPackets,
+      type: HandshakeType.CONCLUSION,
+      socketId,
+      cookie: hs.cookie,
+      peerIp: address,
+      hsrsp: {
+        version: SRT_VERSION,
+        flags: SERVER_FLAGS,
+        receiverLatencyMs: receiveLatency,
+        senderLatencyMs: sendLatency,
       },
-      0,
-      hs.socketId,
-    );
-    // The response goes out before the first data packet of a reader.
-    reply(response, port, address);
+    };
     const connection = new SrtConnection(
       params,
       settings,
@@ -440,6 +436,8 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       onClosed,
       response,
     );
+    // The answer is queued before a reader's first data packet can be.
+    reply(connection.conclusionResponse(now), port, address);
     bySocket.set(socketId, connection);
     byPeer.set(key, connection);
     totals.accepted++;

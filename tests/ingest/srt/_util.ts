@@ -16,8 +16,14 @@ export interface ChildResult {
 export interface RunOptions {
   /** Kill the child after this long. */
   limitMs: number;
-  /** Feeds the child's stdin (closed when this resolves); stdin is /dev/null without it. */
-  feed?: (stdin: WritableStreamDefaultWriter<Uint8Array>) => Promise<void>;
+  /**
+   * Feeds the child's stdin (closed when this resolves; `exited` resolves when the child
+   * has exited). Without it stdin is /dev/null.
+   */
+  feed?: (
+    stdin: WritableStreamDefaultWriter<Uint8Array>,
+    exited: Promise<unknown>,
+  ) => Promise<void>;
   /** Keep stdout (default: discarded). */
   stdout?: boolean;
 }
@@ -42,7 +48,7 @@ export class Children {
     }, options.limitMs);
     if (options.feed) {
       const writer = child.stdin.getWriter();
-      void options.feed(writer).then(() => writer.close()).catch(() => {});
+      void options.feed(writer, child.status).then(() => writer.close()).catch(() => {});
     }
     return child.output().then((out) => ({
       code: out.code,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type AuthRequest, Registry } from "../../../mod.ts";
+import { type AuthRequest, FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
 import {
   ackPacket,
   ControlType,
@@ -19,6 +19,7 @@ import {
   type SrtServerOptions,
 } from "../../../ingest/srt/mod.ts";
 import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../rtmp/_client.ts";
 import { hex } from "../rtmp/_util.ts";
 import { TestCaller } from "./_client.ts";
@@ -31,9 +32,9 @@ const NULLS = (() => {
   return out;
 })();
 
-/** A data packet from `caller` to the listener socket `dest`. */
-function tsPacket(seq: number, dest: number, timestamp = 0): Uint8Array {
-  const packet = dataPacket(seq, timestamp, NULLS);
+/** A data packet for the listener socket `dest` (MPEG-TS null packets by default). */
+function tsPacket(seq: number, dest: number, timestamp = 0, payload = NULLS): Uint8Array {
+  const packet = dataPacket(seq, timestamp, payload);
   new DataView(packet.buffer).setUint32(12, dest);
   return packet;
 }
@@ -152,7 +153,10 @@ Deno.test("repeated handshakes are answered with the same bytes, once decided", 
     const answer = await c.next(isType(ControlType.HANDSHAKE));
     c.send(conclusion);
     const again = await c.next(isType(ControlType.HANDSHAKE));
-    assert.equal(hex(again), hex(answer));
+    // The same answer, stamped with the time it is sent.
+    const unstamped = (p: Uint8Array) => hex(p.subarray(0, 8)) + hex(p.subarray(12));
+    assert.equal(unstamped(again), unstamped(answer));
+    assert.ok(new DataView(again.buffer).getUint32(8) >= new DataView(answer.buffer).getUint32(8));
     assert.equal(server.stats().accepted, 1);
     assert.equal(
       await c.receives(isType(ControlType.HANDSHAKE), 200),
@@ -391,5 +395,50 @@ Deno.test("a reader is kept alive while the stream is silent and shut down when 
     await c.next(isType(ControlType.KEEPALIVE), 3000);
     registry.endPublish(handle);
     await c.next(isType(ControlType.SHUTDOWN), 5000);
+  });
+});
+
+Deno.test("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
+  const clip = await Deno.readFile(
+    await makeFixture("srt-gap.ts", [
+      ...testsrc({ duration: 2 }),
+      ...sine({ duration: 2 }),
+      "-c:v",
+      "libx264",
+      "-g",
+      "25",
+      "-c:a",
+      "aac",
+      "-f",
+      "mpegts",
+    ]),
+  );
+  const frames: MediaFrame[] = [];
+  const registry = new Registry({
+    observer: { onFrame: (_key, frame) => void frames.push(frame) },
+  });
+  await withServer({ registry, latencyMs: 120 }, async ({ caller, server }) => {
+    const c = await caller();
+    const accepted = await c.connect("publish:live/gap");
+    const packets = Math.ceil(clip.length / 1316);
+    const skipped = new Set([packets >> 1, (packets >> 1) + 1]);
+    const start = performance.now();
+    for (let i = 0; i < packets; i++) {
+      const payload = clip.subarray(i * 1316, Math.min(clip.length, (i + 1) * 1316));
+      const timestamp = Math.floor((performance.now() - start) * 1000) + 1000;
+      if (!skipped.has(i)) c.send(tsPacket(c.isn + i, accepted.socketId, timestamp, payload));
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+    }
+    // NAKs for the gap go unanswered; the packets after it are delivered at their deadline.
+    await until("the gap to be given up", () => server.stats().receive.dropped === 2);
+    await c.next(isType(ControlType.NAK));
+    assert.equal(server.stats().receive.delivered, packets - 2);
+    c.send(shutdownPacket(0, accepted.socketId));
+    await until("the publish to end", () => registry.get("live", "gap") === undefined);
+    const flagged = frames.filter((f) => f.flags & FrameFlags.DISCONTINUITY);
+    assert.ok(flagged.length >= 1, "the frame after the hole is marked");
+    const lastVideo = frames.filter((f) => f.kind === "video").at(-1)!;
+    const firstVideo = frames.find((f) => f.kind === "video")!;
+    assert.ok(lastVideo.pts - firstVideo.pts > 1.8 * 90_000, "frames after the gap kept coming");
   });
 });
