@@ -22,55 +22,27 @@ import { Children, LossyRelay } from "../ingest/srt/_util.ts";
 
 const SECONDS = 3;
 
-/** An H.264 + AAC MPEG-TS clip (B-frames, one-second GOPs). */
+/** testsrc2 + sine for `seconds`, encoded H.264 (B-frames, one-second GOPs) + AAC. */
+function source(seconds: number): string[] {
+  return [
+    ...testsrc({ duration: seconds }),
+    ...sine({ duration: seconds }),
+    ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"],
+    ...["-c:a", "aac"],
+  ];
+}
+
+/** The clip as an MPEG-TS file. */
 function clip(): Promise<string> {
-  return makeFixture("srt-clip.ts", [
-    ...testsrc({ duration: SECONDS }),
-    ...sine({ duration: SECONDS }),
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-g",
-    "25",
-    "-bf",
-    "2",
-    "-pix_fmt",
-    "yuv420p",
-    "-c:a",
-    "aac",
-    "-f",
-    "mpegts",
-  ]);
+  return makeFixture("srt-clip.ts", [...source(SECONDS), "-f", "mpegts"]);
 }
 
 /**
- * ffmpeg encoding `seconds` of testsrc2 + sine live (`-re`) into `url` as MPEG-TS or FLV:
- * long enough for readers that start a moment later to record 1.5 s and stop by themselves.
+ * ffmpeg encoding the source live (`-re`) into `url` as MPEG-TS or FLV, for 5 s: long
+ * enough for readers that start a moment later to record 1.5 s and stop by themselves.
  */
-function liveEncode(url: string, format: "mpegts" | "flv", seconds = 5): string[] {
-  return [
-    "-hide_banner",
-    "-nostdin",
-    "-v",
-    "error",
-    "-re",
-    ...testsrc({ duration: seconds }),
-    ...sine({ duration: seconds }),
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-g",
-    "25",
-    "-pix_fmt",
-    "yuv420p",
-    "-c:a",
-    "aac",
-    "-f",
-    format,
-    url,
-  ];
+function liveEncode(url: string, format: "mpegts" | "flv"): string[] {
+  return ["-hide_banner", "-nostdin", "-v", "error", "-re", ...source(5), "-f", format, url];
 }
 
 function demux(bytes: Uint8Array): MediaFrame[] {
