@@ -47,6 +47,8 @@ export interface ConnectionParams {
   readonly peerSocketId: number;
   readonly peerAddress: string;
   readonly peerPort: number;
+  /** `address:port` of the peer, for logs. */
+  readonly peer: string;
   /** Data sequence numbers start here, both ways. */
   readonly isn: number;
   /** Publishers: latency we receive with. Readers: latency the peer receives with. */
@@ -92,7 +94,6 @@ export class SrtConnection implements Link {
   readonly peerPort: number;
   /** `address:port` of the peer. */
   readonly peer: string;
-  readonly request: StreamIdRequest;
   /** Our conclusion answer, sent again whenever the caller repeats its conclusion. */
   readonly #response: Handshake;
   /** Counters so far. */
@@ -125,10 +126,7 @@ export class SrtConnection implements Link {
     this.peerSocketId = params.peerSocketId;
     this.peerAddress = params.peerAddress;
     this.peerPort = params.peerPort;
-    this.peer = params.peerAddress.includes(":")
-      ? `[${params.peerAddress}]:${params.peerPort}`
-      : `${params.peerAddress}:${params.peerPort}`;
-    this.request = params.request;
+    this.peer = params.peer;
     this.#settings = settings;
     this.#transmit = transmit;
     this.#onClosed = onClosed;
@@ -173,11 +171,6 @@ export class SrtConnection implements Link {
   /** Whether the connection has ended. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** The peer's round-trip time as last measured, in ms. */
-  get rttMs(): number {
-    return (this.#receiver?.rtt ?? this.#sender!.rtt).rttUs / 1000;
   }
 
   /**

@@ -120,6 +120,16 @@ const REJECTION_MEMORY_MS = 10_000;
 const MAX_REJECTIONS = 1024;
 const MAX_SEND_QUEUE = 16_384;
 
+/** Where a conclusion came from. */
+interface Caller {
+  /** `address|port|socket id`: one request, however often it is repeated. */
+  readonly key: string;
+  /** `address:port`, for logs and the registry. */
+  readonly label: string;
+  readonly address: string;
+  readonly port: number;
+}
+
 /** The answer to a conclusion, kept so a repeated conclusion gets the same answer. */
 interface Answer {
   readonly packet: Uint8Array;
@@ -231,6 +241,8 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     if (!sending) pump();
   };
 
+  /** No new handshakes once closing starts; nothing at all once the socket closes. */
+  let stopping = false;
   let closed = false;
   let closing: Promise<void> | undefined;
   let resolveFinished!: () => void;
@@ -243,6 +255,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     totals.connections--;
     if (connection.stats.receiver) add(totals.receive, connection.stats.receiver);
     if (connection.stats.sender) add(totals.send, connection.stats.sender);
+    totals.ignored += connection.stats.malformed;
   };
 
   const ticker = setInterval(() => {
@@ -254,9 +267,6 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       if (byPeer.get(key) === answer) byPeer.delete(key);
     }
   }, TICK_MS);
-
-  const reply = (packet: Uint8Array, port: number, address: string) =>
-    transmit(packet, port, address);
 
   const onInduction = (packet: Uint8Array, port: number, address: string): void => {
     let hs: Handshake;
@@ -279,7 +289,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       cookie: cookies.make(address, port),
       peerIp: address,
     };
-    reply(encodeHandshake(response, timestamp(), hs.socketId), port, address);
+    transmit(encodeHandshake(response, timestamp(), hs.socketId), port, address);
   };
 
   const timestamp = () => Math.floor((clock() - startMs) * 1000) >>> 0;
@@ -295,29 +305,30 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     const known = byPeer.get(key);
     if (known === "pending") return;
     if (known instanceof SrtConnection) {
-      return reply(known.conclusionResponse(clock()), port, address);
+      return transmit(known.conclusionResponse(clock()), port, address);
     }
-    if (known) return reply(known.packet, port, address);
+    if (known) return transmit(known.packet, port, address);
     const arrivedMs = clock();
-    const peer = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    const label = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    const caller: Caller = { key, label, address, port };
     let hs: Handshake;
     try {
       hs = parseHandshake(packet);
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      return reject(key, peer, port, address, basicHandshake(packet), RejectReason.ROGUE, why);
+      return reject(caller, basicHandshake(packet), RejectReason.ROGUE, why);
     }
     const refusal = checkCaller(hs);
-    if (refusal) return reject(key, peer, port, address, hs, refusal.reason!, refusal.message);
+    if (refusal) return reject(caller, hs, refusal.reason!, refusal.message);
     let request: StreamIdRequest;
     try {
       request = parseStreamId(hs.streamId ?? "");
     } catch (error) {
       const e = error as SrtError;
-      return reject(key, peer, port, address, hs, e.reason ?? RejectReason.BAD_REQUEST, e.message);
+      return reject(caller, hs, e.reason ?? RejectReason.BAD_REQUEST, e.message);
     }
     if (bySocket.size + pending >= maxConnections) {
-      return reject(key, peer, port, address, hs, RejectReason.OVERLOAD, "too many connections");
+      return reject(caller, hs, RejectReason.OVERLOAD, "too many connections");
     }
     byPeer.set(key, "pending");
     pending++;
@@ -327,58 +338,49 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       stream: request.stream,
       query: request.query,
       protocol: "srt",
-      peer,
+      peer: label,
       credentials: { user: request.user, token: request.session },
     }).then((allowed) => {
       pending--;
       byPeer.delete(key);
-      if (closed) return;
-      if (!allowed) {
-        return reject(key, peer, port, address, hs, RejectReason.FORBIDDEN, "not authorized");
-      }
+      if (stopping) return;
+      if (!allowed) return reject(caller, hs, RejectReason.FORBIDDEN, "not authorized");
       try {
-        accept(key, peer, port, address, hs, request, arrivedMs, packet);
+        accept(caller, hs, request, arrivedMs, packet);
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
-        logger.error(`srt ${peer}: accepting failed: ${why}`);
-        reject(key, peer, port, address, hs, RejectReason.ISE, why);
+        logger.error(`srt ${label}: accepting failed: ${why}`);
+        reject(caller, hs, RejectReason.ISE, why);
       }
     });
   };
 
   const accept = (
-    key: string,
-    peer: string,
-    port: number,
-    address: string,
+    caller: Caller,
     hs: Handshake,
     request: StreamIdRequest,
     arrivedMs: number,
     packet: Uint8Array,
   ): void => {
+    const { label, address, port } = caller;
     const streamKey = `${request.app}/${request.stream}`;
     let handle: StreamHandle;
     let replayDts: number | undefined;
     if (request.action === "publish") {
       try {
-        handle = registry.startPublish(request.app, request.stream, { protocol: "srt", peer });
+        handle = registry.startPublish(request.app, request.stream, {
+          protocol: "srt",
+          peer: label,
+        });
       } catch (error) {
         if (!(error instanceof PublishError)) throw error;
         const reason = error.code === "busy" ? RejectReason.CONFLICT : RejectReason.NOTFOUND;
-        return reject(key, peer, port, address, hs, reason, error.message);
+        return reject(caller, hs, reason, error.message);
       }
     } else {
       const found = registry.get(request.app, request.stream);
       if (!found || found.closed) {
-        return reject(
-          key,
-          peer,
-          port,
-          address,
-          hs,
-          RejectReason.NOTFOUND,
-          `${streamKey} not found`,
-        );
+        return reject(caller, hs, RejectReason.NOTFOUND, `${streamKey} not found`);
       }
       handle = found;
       for (const frame of found.replayBuffer()) {
@@ -397,6 +399,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       peerSocketId: hs.socketId,
       peerAddress: address,
       peerPort: port,
+      peer: label,
       isn: hs.isn,
       latencyMs: request.action === "publish" ? receiveLatency : sendLatency,
       payloadSize: Math.min(
@@ -437,25 +440,17 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       response,
     );
     // The answer is queued before a reader's first data packet can be.
-    reply(connection.conclusionResponse(now), port, address);
+    transmit(connection.conclusionResponse(now), port, address);
     bySocket.set(socketId, connection);
-    byPeer.set(key, connection);
+    byPeer.set(caller.key, connection);
     totals.accepted++;
     totals.connections++;
     logger.info(
-      `srt ${peer}: ${request.action} ${streamKey} (socket ${socketId}, latency ${params.latencyMs} ms)`,
+      `srt ${label}: ${request.action} ${streamKey} (socket ${socketId}, latency ${params.latencyMs} ms)`,
     );
   };
 
-  const reject = (
-    key: string,
-    peer: string,
-    port: number,
-    address: string,
-    hs: Handshake,
-    reason: number,
-    why: string,
-  ): void => {
+  const reject = (caller: Caller, hs: Handshake, reason: number, why: string): void => {
     const packet = encodeHandshake(
       {
         version: 5,
@@ -467,7 +462,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
         type: rejectionType(reason),
         socketId: 0,
         cookie: hs.cookie,
-        peerIp: address,
+        peerIp: caller.address,
       },
       timestamp(),
       hs.socketId,
@@ -479,10 +474,10 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       if (byPeer.get(oldest) === rejections.get(oldest)) byPeer.delete(oldest);
       rejections.delete(oldest);
     }
-    rejections.set(key, answer);
-    byPeer.set(key, answer);
-    logger.warn(`srt ${peer}: rejected (${reason}): ${why}`);
-    reply(packet, port, address);
+    rejections.set(caller.key, answer);
+    byPeer.set(caller.key, answer);
+    logger.warn(`srt ${caller.label}: rejected (${reason}): ${why}`);
+    transmit(packet, caller.port, caller.address);
   };
 
   socket.on("message", (packet: Uint8Array, rinfo: dgram.RemoteInfo) => {
@@ -508,7 +503,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       totals.ignored++;
       return;
     }
-    if (packet.length < HANDSHAKE_SIZE) {
+    if (packet.length < HANDSHAKE_SIZE || stopping) {
       totals.ignored++;
       return;
     }
@@ -521,6 +516,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      stopping = true;
       for (const connection of [...bySocket.values()]) {
         connection.close("server shutting down", "info");
       }
@@ -542,6 +538,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     for (const connection of bySocket.values()) {
       if (connection.stats.receiver) add(out.receive, connection.stats.receiver);
       if (connection.stats.sender) add(out.send, connection.stats.sender);
+      out.ignored += connection.stats.malformed;
     }
     return out;
   };
