@@ -21,7 +21,7 @@ import {
   type RtspReaderLimits,
   type RtspRequest,
 } from "./message.ts";
-import { formatSdp, parseSdp, sdpAttribute, SdpError } from "./sdp.ts";
+import { formatSdp, parseSdp, sdpAttribute, SdpError } from "../../media/rtp/sdp.ts";
 import { parseTransport } from "./transport.ts";
 import type { RtspAuthenticator } from "./auth.ts";
 import { PublishSession, ReadSession, type RtspSession, type SessionContext } from "./_session.ts";

@@ -10,13 +10,17 @@ import { FrameFlags, type MediaFrame, type StreamHandle } from "../../mod.ts";
 import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
 import { H265NalType, parseHevcConfig } from "../../media/codec/h265.ts";
 import { hasNalUnit } from "../../media/codec/nal.ts";
-import { writeRtpHeader } from "./rtp.ts";
-import { ntpSecondsFromUnixMs, SENDER_REPORT_SIZE, writeSenderReport } from "./rtcp.ts";
-import type { RtpPayloadSink } from "./payload.ts";
-import { H264Packetizer } from "./rtp_h264.ts";
-import { H265Packetizer } from "./rtp_h265.ts";
-import { AacPacketizer } from "./rtp_aac.ts";
-import { packetizeOpus } from "./rtp_opus.ts";
+import { writeRtpHeader } from "../../media/rtp/packet.ts";
+import {
+  ntpSecondsFromUnixMs,
+  SENDER_REPORT_SIZE,
+  writeSenderReport,
+} from "../../media/rtp/rtcp.ts";
+import type { RtpPayloadSink } from "../../media/rtp/payload.ts";
+import { H264Packetizer } from "../../media/rtp/h264.ts";
+import { H265Packetizer } from "../../media/rtp/h265.ts";
+import { AacPacketizer } from "../../media/rtp/aac.ts";
+import { packetizeOpus } from "../../media/rtp/opus.ts";
 import type { DescribedTrack } from "./_formats.ts";
 
 /** Sender reports go out this often per track (and before the first packet). */

@@ -8,11 +8,11 @@
 import type { CodecId, MediaFrame, TrackKind } from "../../mod.ts";
 import { parseAudioSpecificConfig } from "../../media/codec/aac.ts";
 import { parseOpusHead } from "../../media/codec/opus.ts";
-import { fmtpParameters, rtpMap, type SdpMedia } from "./sdp.ts";
-import { avcConfigFromFmtp, avcFmtp } from "./rtp_h264.ts";
-import { hevcConfigFromFmtp, hevcFmtp } from "./rtp_h265.ts";
-import { aacFmtp, type Mpeg4GenericParams, mpeg4GenericParams } from "./rtp_aac.ts";
-import { opusFmtp, opusHeadFromFmtp } from "./rtp_opus.ts";
+import { fmtpParameters, rtpMap, type SdpMedia } from "../../media/rtp/sdp.ts";
+import { avcConfigFromFmtp, avcFmtp } from "../../media/rtp/h264.ts";
+import { hevcConfigFromFmtp, hevcFmtp } from "../../media/rtp/h265.ts";
+import { aacFmtp, type Mpeg4GenericParams, mpeg4GenericParams } from "../../media/rtp/aac.ts";
+import { opusFmtp, opusHeadFromFmtp } from "../../media/rtp/opus.ts";
 
 /** One announced track the server can receive. */
 export interface TrackFormat {

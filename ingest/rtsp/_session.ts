@@ -13,7 +13,7 @@ import type { DescribedTrack, TrackFormat } from "./_formats.ts";
 import { type Counters, IngestTimeline, IngestTrack } from "./_ingest.ts";
 import { EgressTrack, type PlayEnd, Player, randomUint32, type RtpBatch } from "./_egress.ts";
 import type { UdpPair } from "./_udp.ts";
-import { RtcpType } from "./rtcp.ts";
+import { RtcpType } from "../../media/rtp/rtcp.ts";
 
 /** What every session of one server shares. */
 export interface SessionContext {

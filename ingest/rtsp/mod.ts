@@ -1,8 +1,9 @@
 /**
  * RTSP 1.0 ingest and playback ({@linkcode serveRtsp}): publishers ANNOUNCE and RECORD,
  * players DESCRIBE and PLAY, over RTP/AVP/TCP (interleaved) or RTP/AVP over UDP, with
- * H.264, H.265, AAC and Opus. The wire pieces are exported too: RTSP messages, SDP,
- * Transport headers, RTP and RTCP packets, and each codec's RTP payload format.
+ * H.264, H.265, AAC and Opus. The RTSP wire pieces are exported too: messages, Transport
+ * headers and authentication. RTP and RTCP packets, SDP and each codec's RTP payload format
+ * are protocol-independent and live in `@arcly/stream/rtp`.
  *
  * @example Serve RTSP
  * ```ts
@@ -20,12 +21,4 @@
 export * from "./server.ts";
 export * from "./auth.ts";
 export * from "./message.ts";
-export * from "./sdp.ts";
 export * from "./transport.ts";
-export * from "./rtp.ts";
-export * from "./rtcp.ts";
-export * from "./payload.ts";
-export * from "./rtp_h264.ts";
-export * from "./rtp_h265.ts";
-export * from "./rtp_aac.ts";
-export * from "./rtp_opus.ts";

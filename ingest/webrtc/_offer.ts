@@ -1,6 +1,6 @@
 /** Checks a WHIP/WHEP SDP offer before werift sees it, so bad offers get a clear 4xx. */
 
-import { parseSdp, SdpError, type SdpMedia } from "../rtsp/sdp.ts";
+import { parseSdp, SdpError, type SdpMedia } from "../../media/rtp/sdp.ts";
 import { WebRtcError } from "./error.ts";
 
 /** What an acceptable offer carries, per media kind. */

@@ -5,8 +5,8 @@ import { type RTCPeerConnection, type RTCRtpSender, RtpHeader, RtpPacket } from 
 import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
 import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
 import { hasNalUnit } from "../../media/codec/nal.ts";
-import { H264Packetizer } from "../rtsp/rtp_h264.ts";
-import type { RtpPayloadSink } from "../rtsp/payload.ts";
+import { H264Packetizer } from "../../media/rtp/h264.ts";
+import type { RtpPayloadSink } from "../../media/rtp/payload.ts";
 import { messageOf } from "./_peer.ts";
 
 /** RTP payload bytes per packet: fits a 1280-byte IPv6 MTU after SRTP and extensions. */

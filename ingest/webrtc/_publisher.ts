@@ -11,8 +11,8 @@ import {
 import { splitLengthPrefixed } from "../../media/codec/nal.ts";
 import { buildOpusHead } from "../../media/codec/opus.ts";
 import { TimestampUnwrapper } from "../../media/flv/timestamp.ts";
-import { H264Depacketizer } from "../rtsp/rtp_h264.ts";
-import { RtpPacket } from "../rtsp/rtp.ts";
+import { H264Depacketizer } from "../../media/rtp/h264.ts";
+import { RtpPacket } from "../../media/rtp/packet.ts";
 import { messageOf } from "./_peer.ts";
 
 /** One track's RTP clock mapped onto the stream's 90 kHz timeline. */

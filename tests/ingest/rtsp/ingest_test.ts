@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
 import { IngestTimeline, IngestTrack } from "../../../ingest/rtsp/_ingest.ts";
 import { trackFormat } from "../../../ingest/rtsp/_formats.ts";
-import { parseSdp, writeSenderReport } from "../../../ingest/rtsp/mod.ts";
-import { rtpBytes, unhex } from "./_util.ts";
+import { parseSdp, writeSenderReport } from "../../../media/rtp/mod.ts";
+import { rtpBytes, unhex } from "../../media/rtp/_util.ts";
 
 const SDP = [
   "v=0",

@@ -5,14 +5,13 @@
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
+import { type RtspServerOptions, serveRtsp } from "../../../ingest/rtsp/mod.ts";
 import {
   H264Depacketizer,
   H264Packetizer,
   RtpPacket,
-  type RtspServerOptions,
-  serveRtsp,
   writeSenderReport,
-} from "../../../ingest/rtsp/mod.ts";
+} from "../../../media/rtp/mod.ts";
 import { buildAvcConfig } from "../../../media/codec/h264.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
@@ -20,7 +19,7 @@ import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
 import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
 import { LogLines } from "../rtmp/_client.ts";
 import { RtspClient } from "./_client.ts";
-import { au, Collect, hex, rtpBytes } from "./_util.ts";
+import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
 
 function serve(registry = new Registry(), extra: Partial<RtspServerOptions> = {}) {
   const log = new LogLines();

@@ -12,8 +12,7 @@ import { WebRtcServer } from "../../../ingest/webrtc/mod.ts";
 import { FlvReader } from "../../../media/flv/mod.ts";
 import { parseAvcConfig } from "../../../media/codec/h264.ts";
 import { lengthPrefixedFromNalUnits, splitLengthPrefixed } from "../../../media/codec/nal.ts";
-import { H264Depacketizer } from "../../../ingest/rtsp/rtp_h264.ts";
-import { RtpPacket } from "../../../ingest/rtsp/rtp.ts";
+import { H264Depacketizer, RtpPacket } from "../../../media/rtp/mod.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 
 async function fixtureFrames(): Promise<MediaFrame[]> {

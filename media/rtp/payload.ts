@@ -6,16 +6,16 @@
  * @module
  */
 
-import { splitLengthPrefixed } from "../../media/codec/nal.ts";
-import type { RtpPacket } from "./rtp.ts";
+import { splitLengthPrefixed } from "../codec/nal.ts";
+import type { RtpPacket } from "./packet.ts";
 
 /**
  * Where a packetizer writes the payloads of one access unit's RTP packets. The owner
- * adds RTP headers (and interleaved or datagram framing) around each payload.
+ * adds RTP headers (and its transport's framing) around each payload.
  *
  * @example Collect payloads in an array
  * ```ts
- * import type { RtpPayloadSink } from "@arcly/stream/rtsp";
+ * import type { RtpPayloadSink } from "@arcly/stream/rtp";
  *
  * class Collect implements RtpPayloadSink {
  *   packets: { marker: boolean; payload: number[] }[] = [];
@@ -59,7 +59,7 @@ export interface DepacketizerOptions {
  *
  * @example
  * ```ts
- * import { H264Depacketizer, type NalDepacketizer } from "@arcly/stream/rtsp";
+ * import { H264Depacketizer, type NalDepacketizer } from "@arcly/stream/rtp";
  *
  * const depacketizer: NalDepacketizer = new H264Depacketizer(() => {});
  * console.log(depacketizer.dropped, depacketizer.lost); // 0 0
@@ -201,7 +201,7 @@ export abstract class NalDepacketizer {
  *
  * @example
  * ```ts
- * import { H265Packetizer, type NalPacketizer } from "@arcly/stream/rtsp";
+ * import { H265Packetizer, type NalPacketizer } from "@arcly/stream/rtp";
  *
  * const packetizer: NalPacketizer = new H265Packetizer(1400);
  * console.log(packetizer.maxPayload); // 1400

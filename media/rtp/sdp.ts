@@ -1,6 +1,6 @@
 /**
- * Session Description Protocol (RFC 8866) as RTSP uses it: parse what a publisher
- * announces, write what a player is described, and read `rtpmap`/`fmtp` attributes.
+ * Session Description Protocol (RFC 8866) for RTP sessions, as RTSP and WebRTC use it:
+ * parse a description, write one, and read `rtpmap`/`fmtp` attributes.
  *
  * @module
  */
@@ -17,7 +17,7 @@ export interface SdpAttribute {
 export interface SdpMedia {
   /** The media type: `"video"`, `"audio"`, `"application"`… */
   readonly type: string;
-  /** The port (0 in RTSP descriptions). */
+  /** The port (0 in RTSP descriptions, 9 in WebRTC offers). */
   readonly port: number;
   /** The transport protocol, e.g. `"RTP/AVP"`. */
   readonly protocol: string;
@@ -56,11 +56,11 @@ export interface RtpMap {
 }
 
 /**
- * A description that cannot be used: not SDP, or missing what RTSP needs.
+ * A description that cannot be used: not SDP, malformed, or over the size limits.
  *
  * @example
  * ```ts
- * import { parseSdp, SdpError } from "@arcly/stream/rtsp";
+ * import { parseSdp, SdpError } from "@arcly/stream/rtp";
  *
  * try {
  *   parseSdp("hello");
@@ -88,7 +88,7 @@ const MAX_MEDIA = 16;
  * @throws {SdpError} when the text is not a usable description.
  * @example
  * ```ts
- * import { parseSdp } from "@arcly/stream/rtsp";
+ * import { parseSdp } from "@arcly/stream/rtp";
  *
  * const sdp = parseSdp(
  *   "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\n" +
@@ -171,7 +171,7 @@ function parseMediaLine(value: string): {
  *
  * @example
  * ```ts
- * import { formatSdp } from "@arcly/stream/rtsp";
+ * import { formatSdp } from "@arcly/stream/rtp";
  *
  * const text = formatSdp({
  *   origin: "- 0 0 IN IP4 127.0.0.1",
@@ -211,7 +211,7 @@ function attributeLine(a: SdpAttribute): string {
  *
  * @example
  * ```ts
- * import { sdpAttribute } from "@arcly/stream/rtsp";
+ * import { sdpAttribute } from "@arcly/stream/rtp";
  *
  * sdpAttribute([{ name: "control", value: "trackID=1" }], "control"); // "trackID=1"
  * ```
@@ -231,7 +231,7 @@ export function sdpAttribute(
  * @throws {SdpError} when the rtpmap line is malformed.
  * @example
  * ```ts
- * import { rtpMap } from "@arcly/stream/rtsp";
+ * import { rtpMap } from "@arcly/stream/rtp";
  *
  * rtpMap({
  *   type: "audio", port: 0, protocol: "RTP/AVP", formats: ["97"],
@@ -263,7 +263,7 @@ export function rtpMap(media: SdpMedia): RtpMap | undefined {
  *
  * @example
  * ```ts
- * import { fmtpParameters } from "@arcly/stream/rtsp";
+ * import { fmtpParameters } from "@arcly/stream/rtp";
  *
  * fmtpParameters({
  *   type: "video", port: 0, protocol: "RTP/AVP", formats: ["96"],

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { buildHevcConfig, H265NalType, parseHevcConfig } from "../../media/codec/h265.ts";
+import { buildHevcConfig, H265NalType, parseHevcConfig } from "../codec/h265.ts";
 import { type AccessUnitHandler, type DepacketizerOptions, NalDepacketizer } from "./payload.ts";
 import { NalPacketizer, type RtpPayloadSink } from "./payload.ts";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
@@ -31,7 +31,7 @@ export interface H265DepacketizerOptions extends DepacketizerOptions {
  *
  * @example
  * ```ts
- * import { H265Depacketizer, RtpPacket } from "@arcly/stream/rtsp";
+ * import { H265Depacketizer, RtpPacket } from "@arcly/stream/rtp";
  *
  * const units: Uint8Array[] = [];
  * const depacketizer = new H265Depacketizer((_timestamp, au) => units.push(au));
@@ -102,7 +102,7 @@ export class H265Depacketizer extends NalDepacketizer {
  *
  * @example
  * ```ts
- * import { H265Packetizer } from "@arcly/stream/rtsp";
+ * import { H265Packetizer } from "@arcly/stream/rtp";
  *
  * const packetizer = new H265Packetizer(1200);
  * let packets = 0;
@@ -157,7 +157,7 @@ export class H265Packetizer extends NalPacketizer {
  *
  * @example
  * ```ts
- * import { hevcConfigFromFmtp } from "@arcly/stream/rtsp";
+ * import { hevcConfigFromFmtp } from "@arcly/stream/rtp";
  *
  * hevcConfigFromFmtp({ "sprop-vps": "QAEMAf//" }); // undefined: no SPS or PPS
  * ```
@@ -188,7 +188,7 @@ export function hevcConfigFromFmtp(
  * @throws {RangeError} when the record is malformed.
  * @example
  * ```ts
- * import { hevcFmtp } from "@arcly/stream/rtsp";
+ * import { hevcFmtp } from "@arcly/stream/rtp";
  *
  * function describe(record: Uint8Array): string {
  *   return hevcFmtp(record); // "sprop-vps=…; sprop-sps=…; sprop-pps=…"

@@ -4,12 +4,12 @@ import {
   H265Packetizer,
   hevcConfigFromFmtp,
   hevcFmtp,
-} from "../../../ingest/rtsp/mod.ts";
+} from "../../../media/rtp/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { parseHevcConfig } from "../../../media/codec/h265.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
-import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { prng, randomBytes } from "../codec/_fuzz.ts";
 import { au, Collect, hex, rtp, unhex } from "./_util.ts";
 
 function depacketize(payloads: { marker: boolean; payload: Uint8Array }[], donl = false) {

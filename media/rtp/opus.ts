@@ -5,9 +5,9 @@
  * @module
  */
 
-import { buildOpusHead, opusPacketSamples, parseOpusHead } from "../../media/codec/opus.ts";
+import { buildOpusHead, opusPacketSamples, parseOpusHead } from "../codec/opus.ts";
 import type { AccessUnitHandler, RtpPayloadSink } from "./payload.ts";
-import type { RtpPacket } from "./rtp.ts";
+import type { RtpPacket } from "./packet.ts";
 
 /**
  * Hands each Opus packet to `emit` with its RTP timestamp. Empty payloads and payloads
@@ -15,7 +15,7 @@ import type { RtpPacket } from "./rtp.ts";
  *
  * @example
  * ```ts
- * import { OpusDepacketizer, RtpPacket } from "@arcly/stream/rtsp";
+ * import { OpusDepacketizer, RtpPacket } from "@arcly/stream/rtp";
  *
  * const got: number[] = [];
  * const d = new OpusDepacketizer((ts) => got.push(ts));
@@ -51,7 +51,7 @@ export class OpusDepacketizer {
  *
  * @example
  * ```ts
- * import { packetizeOpus } from "@arcly/stream/rtsp";
+ * import { packetizeOpus } from "@arcly/stream/rtp";
  *
  * let size = 0;
  * packetizeOpus(new Uint8Array([0xfc, 1, 2]), {
@@ -72,7 +72,7 @@ export function packetizeOpus(packet: Uint8Array, sink: RtpPayloadSink): void {
  *
  * @example
  * ```ts
- * import { opusHeadFromFmtp } from "@arcly/stream/rtsp";
+ * import { opusHeadFromFmtp } from "@arcly/stream/rtp";
  *
  * opusHeadFromFmtp({ "sprop-stereo": "0" })[9]; // 1 (the channel count byte)
  * ```
@@ -88,7 +88,7 @@ export function opusHeadFromFmtp(fmtp: Readonly<Record<string, string>>): Uint8A
  * @throws {RangeError} when the OpusHead is malformed or has more than 2 channels.
  * @example
  * ```ts
- * import { opusFmtp, opusHeadFromFmtp } from "@arcly/stream/rtsp";
+ * import { opusFmtp, opusHeadFromFmtp } from "@arcly/stream/rtp";
  *
  * opusFmtp(opusHeadFromFmtp({})); // "sprop-stereo=1"
  * ```

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { BitReader } from "../../media/codec/_bits.ts";
+import { BitReader } from "../codec/_bits.ts";
 import type { AccessUnitHandler, DepacketizerOptions, RtpPayloadSink } from "./payload.ts";
-import type { RtpPacket } from "./rtp.ts";
+import type { RtpPacket } from "./packet.ts";
 
 /** The `fmtp` parameters of an `mpeg4-generic` stream that shape its payloads. */
 export interface Mpeg4GenericParams {
@@ -38,7 +38,7 @@ const UNSUPPORTED_FIELDS = [
  *
  * @example
  * ```ts
- * import { mpeg4GenericParams } from "@arcly/stream/rtsp";
+ * import { mpeg4GenericParams } from "@arcly/stream/rtp";
  *
  * const params = mpeg4GenericParams({
  *   mode: "AAC-hbr", sizelength: "13", indexlength: "3", indexdeltalength: "3", config: "1190",
@@ -72,7 +72,7 @@ export function mpeg4GenericParams(
  *
  * @example
  * ```ts
- * import { aacFmtp } from "@arcly/stream/rtsp";
+ * import { aacFmtp } from "@arcly/stream/rtp";
  *
  * aacFmtp(new Uint8Array([0x11, 0x90]));
  * // "profile-level-id=1; mode=AAC-hbr; sizelength=13; indexlength=3; indexdeltalength=3; config=1190"
@@ -91,7 +91,7 @@ export function aacFmtp(config: Uint8Array): string {
  *
  * @example
  * ```ts
- * import { AacDepacketizer, RtpPacket } from "@arcly/stream/rtsp";
+ * import { AacDepacketizer, RtpPacket } from "@arcly/stream/rtp";
  *
  * const params = { sizeLength: 13, indexLength: 3, indexDeltaLength: 3, config: new Uint8Array() };
  * const got: [number, number][] = [];
@@ -221,7 +221,7 @@ export class AacDepacketizer {
  *
  * @example
  * ```ts
- * import { AacPacketizer } from "@arcly/stream/rtsp";
+ * import { AacPacketizer } from "@arcly/stream/rtp";
  *
  * const bytes: number[] = [];
  * new AacPacketizer(1200).packetize(new Uint8Array([0xaa, 0xbb]), {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { buildAvcConfig, H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
+import { buildAvcConfig, H264NalType, parseAvcConfig } from "../codec/h264.ts";
 import { NalDepacketizer, NalPacketizer, type RtpPayloadSink } from "./payload.ts";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 
@@ -20,7 +20,7 @@ const FU_A = 28;
  *
  * @example
  * ```ts
- * import { H264Depacketizer, RtpPacket } from "@arcly/stream/rtsp";
+ * import { H264Depacketizer, RtpPacket } from "@arcly/stream/rtp";
  *
  * const units: Uint8Array[] = [];
  * const depacketizer = new H264Depacketizer((_timestamp, au) => units.push(au));
@@ -78,7 +78,7 @@ export class H264Depacketizer extends NalDepacketizer {
  *
  * @example
  * ```ts
- * import { H264Packetizer } from "@arcly/stream/rtsp";
+ * import { H264Packetizer } from "@arcly/stream/rtp";
  *
  * const packetizer = new H264Packetizer(1200);
  * const sizes: number[] = [];
@@ -132,7 +132,7 @@ export class H264Packetizer extends NalPacketizer {
  *
  * @example
  * ```ts
- * import { avcConfigFromFmtp } from "@arcly/stream/rtsp";
+ * import { avcConfigFromFmtp } from "@arcly/stream/rtp";
  *
  * const record = avcConfigFromFmtp({ "sprop-parameter-sets": "Z0LAHtoFB+Q=,aM48gA==" });
  * console.log(record?.[1]); // 66 (Baseline)
@@ -165,7 +165,7 @@ export function avcConfigFromFmtp(fmtp: Readonly<Record<string, string>>): Uint8
  * @throws {RangeError} when the record is malformed.
  * @example
  * ```ts
- * import { avcConfigFromFmtp, avcFmtp } from "@arcly/stream/rtsp";
+ * import { avcConfigFromFmtp, avcFmtp } from "@arcly/stream/rtp";
  *
  * const record = avcConfigFromFmtp({ "sprop-parameter-sets": "Z0LAHtoFB+Q=,aM48gA==" })!;
  * avcFmtp(record);

@@ -12,7 +12,7 @@ import { readUint32, writeUint32 } from "./_bytes.ts";
  *
  * @example
  * ```ts
- * import { RtcpType } from "@arcly/stream/rtsp";
+ * import { RtcpType } from "@arcly/stream/rtp";
  *
  * RtcpType.SR; // 200
  * ```
@@ -64,7 +64,7 @@ const NTP_FRACTION = 2 ** 32;
  * @throws {RangeError} when a packet is not version 2, or a length overruns.
  * @example
  * ```ts
- * import { parseRtcp, writeSenderReport } from "@arcly/stream/rtsp";
+ * import { parseRtcp, writeSenderReport } from "@arcly/stream/rtp";
  *
  * const out = new Uint8Array(28);
  * writeSenderReport(out, 0, {
@@ -111,7 +111,7 @@ function readSenderReport(p: Uint8Array): SenderReport {
  *
  * @example
  * ```ts
- * import { SENDER_REPORT_SIZE, writeSenderReport } from "@arcly/stream/rtsp";
+ * import { SENDER_REPORT_SIZE, writeSenderReport } from "@arcly/stream/rtp";
  *
  * const out = new Uint8Array(SENDER_REPORT_SIZE);
  * writeSenderReport(out, 0, { ssrc: 1, ntpSeconds: 0, rtpTimestamp: 0, packetCount: 0, octetCount: 0 });
@@ -124,7 +124,7 @@ export const SENDER_REPORT_SIZE = 28;
  *
  * @example
  * ```ts
- * import { writeSenderReport } from "@arcly/stream/rtsp";
+ * import { writeSenderReport } from "@arcly/stream/rtp";
  *
  * const out = new Uint8Array(28);
  * writeSenderReport(out, 0, {
@@ -155,7 +155,7 @@ const NTP_UNIX_OFFSET = 2_208_988_800;
  *
  * @example
  * ```ts
- * import { ntpSecondsFromUnixMs } from "@arcly/stream/rtsp";
+ * import { ntpSecondsFromUnixMs } from "@arcly/stream/rtp";
  *
  * ntpSecondsFromUnixMs(0); // 2208988800
  * ```

@@ -6,7 +6,7 @@
 
 import { readUint32, writeUint32 } from "./_bytes.ts";
 
-/** The fixed RTP header fields the server reads and writes. */
+/** The fixed RTP header fields read and written here. */
 export interface RtpHeader {
   /** The payload type (0..127). */
   payloadType: number;
@@ -25,7 +25,7 @@ export interface RtpHeader {
  *
  * @example
  * ```ts
- * import { RTP_HEADER_SIZE } from "@arcly/stream/rtsp";
+ * import { RTP_HEADER_SIZE } from "@arcly/stream/rtp";
  *
  * const packet = new Uint8Array(RTP_HEADER_SIZE + 1200);
  * ```
@@ -38,7 +38,7 @@ export const RTP_HEADER_SIZE = 12;
  *
  * @example
  * ```ts
- * import { RtpPacket } from "@arcly/stream/rtsp";
+ * import { RtpPacket } from "@arcly/stream/rtp";
  *
  * const packet = new RtpPacket();
  * packet.parse(new Uint8Array([0x80, 0xe0, 0, 7, 0, 0, 0x0b, 0xb8, 0, 0, 0, 1, 0x65]));
@@ -97,7 +97,7 @@ export class RtpPacket implements RtpHeader {
  *
  * @example
  * ```ts
- * import { writeRtpHeader } from "@arcly/stream/rtsp";
+ * import { writeRtpHeader } from "@arcly/stream/rtp";
  *
  * const out = new Uint8Array(12);
  * writeRtpHeader(out, 0, { payloadType: 96, marker: true, sequence: 7, timestamp: 3000, ssrc: 1 });
