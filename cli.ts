@@ -152,7 +152,10 @@ async function serve(args: string[]): Promise<number> {
   if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
   const rtsp = rtspListen &&
     (await import("./ingest/rtsp/mod.ts")).serveRtsp({ registry, ...rtspListen, rtpPort, logger });
-  if (rtsp) logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
+  if (rtsp) {
+    await rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
+    logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
+  }
   const srt = srtListen &&
     await (await import("./ingest/srt/mod.ts")).serveSrt({ registry, ...srtListen, logger });
   if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
