@@ -15,6 +15,11 @@ const MAX_PAYLOAD = 1150;
 const MAX_LAG = 2048;
 /** RTCP payload-specific feedback, and its PLI and FIR formats. */
 const RTCP_PSFB = 206, PLI = 1, FIR = 4;
+/**
+ * Least time between two answers to a player's PLI/FIR, in ms: each resends up to a GOP,
+ * so a player asking on every frame cannot make us send a GOP per frame.
+ */
+const REFRESH_INTERVAL_MS = 500;
 
 const TWO_32 = 2 ** 32;
 
@@ -81,9 +86,16 @@ class RtpOut implements RtpPayloadSink {
 
 /**
  * Plays `handle` to a WHEP peer: the cached configs and GOP first (so the picture starts at
- * once), then live frames. H.264 keyframes carry the SPS/PPS of the cached config. A PLI or
- * FIR from the player never reaches the publisher: the player gets the next keyframe of the
- * stream, with the parameter sets from the cache, and nothing before it.
+ * once), then live frames. H.264 keyframes carry the SPS/PPS of the cached config.
+ *
+ * A PLI or FIR from the player never reaches the publisher; it is answered from the cache:
+ * the current GOP goes out again, keyframe (with SPS/PPS) first, up to the last frame the
+ * player got, so its decoder has every reference the next live frame needs. The resent
+ * frames are stamped one 90 kHz tick apart after the newest RTP timestamp sent, so the
+ * player's RTP clock never goes back; live frames keep their own timing after them. When
+ * the cache cannot do that (the GOP outgrew it, or the player has not had a frame of it),
+ * the player skips frames until the stream's next keyframe. Answers are at least 500 ms
+ * apart; a request in between is answered when that has passed.
  */
 export class WhepPlayer {
   readonly #handle: StreamHandle;
@@ -95,6 +107,19 @@ export class WhepPlayer {
   #waitKeyframe = true;
   #reader: ReadableStreamDefaultReader<MediaFrame> | undefined;
   #warned = new Set<string>();
+  /** Sends one at a time: a refresh never splits a frame's packets. */
+  #busy: Promise<void> = Promise.resolve();
+  /** The last video frame sent, by reference (the GOP cache holds the same objects). */
+  #lastVideo: MediaFrame | undefined;
+  /** The newest 90 kHz time put on a video packet. */
+  #topPts = -Infinity;
+  /** A live frame must be stamped after this (the end of a refresh). */
+  #floor = -Infinity;
+  /** Added to live video times, grown only when a refresh would run past a live frame. */
+  #shift = 0;
+  #lastRefreshMs = -Infinity;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   constructor(pc: RTCPeerConnection, handle: StreamHandle, logger: Logger) {
     this.#handle = handle;
@@ -104,11 +129,9 @@ export class WhepPlayer {
       const sender = transceiver.sender;
       if (transceiver.kind === "video" && !this.#video) {
         this.#video = new RtpOut(sender, 90000);
-        sender.onRtcp.subscribe((rtcp) => {
-          const count = (rtcp as { feedback?: { count?: number } }).feedback?.count;
-          if (rtcp.type === RTCP_PSFB && (count === PLI || count === FIR)) {
-            this.#waitKeyframe = true;
-          }
+        // From the transport: werift routes a FIR (media SSRC 0, RFC 5104) to no sender.
+        sender.dtlsTransport.onRtcp.subscribe((rtcp) => {
+          if (asksKeyframe(rtcp, sender.ssrc)) this.#keyframeRequested();
         });
       } else if (transceiver.kind === "audio" && !this.#audio) {
         this.#audio = new RtpOut(sender, 48000);
@@ -124,7 +147,7 @@ export class WhepPlayer {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
-        await this.#send(value);
+        await this.#exclusive(() => this.#send(value));
       }
     } catch (error) {
       this.#logger.warn(`whep ${this.#handle.key}: ${messageOf(error)}`);
@@ -135,7 +158,43 @@ export class WhepPlayer {
 
   /** Stop sending. */
   close(): void {
+    this.#closed = true;
+    clearTimeout(this.#refreshTimer);
     this.#reader?.cancel().catch(() => {});
+  }
+
+  #exclusive(task: () => Promise<void>): Promise<void> {
+    const done = this.#busy.then(task);
+    this.#busy = done.catch(() => {});
+    return done;
+  }
+
+  #keyframeRequested(): void {
+    if (this.#closed || this.#refreshTimer !== undefined) return;
+    const wait = this.#lastRefreshMs + REFRESH_INTERVAL_MS - performance.now();
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      this.#lastRefreshMs = performance.now();
+      this.#exclusive(() => this.#refresh()).catch((error) =>
+        this.#logger.warn(`whep ${this.#handle.key}: ${messageOf(error)}`)
+      );
+    }, Math.max(0, wait));
+  }
+
+  /** Answer a PLI/FIR from the GOP cache, or else restart the player at the next keyframe. */
+  async #refresh(): Promise<void> {
+    if (this.#closed || !this.#video) return;
+    const last = this.#lastVideo;
+    const gop = this.#handle.replayBuffer().filter((f) =>
+      f.kind === "video" && !(f.flags & FrameFlags.CONFIG)
+    );
+    const end = last ? gop.lastIndexOf(last) : -1;
+    if (end < 0 || !(gop[0].flags & FrameFlags.KEYFRAME)) {
+      this.#waitKeyframe = true;
+      return;
+    }
+    for (let i = 0; i <= end; i++) await this.#sendVideo(gop[i], this.#topPts + 1);
+    this.#floor = this.#topPts;
   }
 
   async #send(frame: MediaFrame): Promise<void> {
@@ -151,13 +210,26 @@ export class WhepPlayer {
       this.#parameterSets = [...config.sps, ...config.pps];
       return;
     }
-    const keyframe = (frame.flags & FrameFlags.KEYFRAME) !== 0;
-    if (this.#waitKeyframe && !keyframe) return;
+    if (this.#waitKeyframe && !(frame.flags & FrameFlags.KEYFRAME)) return;
     this.#waitKeyframe = false;
     if (frame.pts !== frame.dts) this.#warnOnce("the source has B-frames; players may stutter");
+    let pts = frame.pts + this.#shift;
+    if (pts <= this.#floor) {
+      this.#shift += this.#floor + 1 - pts;
+      pts = this.#floor + 1;
+    }
+    this.#floor = -Infinity;
+    await this.#sendVideo(frame, pts);
+  }
+
+  /** Packetize a video frame stamped `pts`, keyframes with the cached SPS/PPS. */
+  async #sendVideo(frame: MediaFrame, pts: number): Promise<void> {
+    const keyframe = (frame.flags & FrameFlags.KEYFRAME) !== 0;
     const prefix = keyframe && !hasNalUnit(frame.data, isSps) ? this.#parameterSets : [];
-    this.#packetizer.packetize(frame.data, this.#video.at(frame.pts), prefix);
-    await this.#video.flush();
+    this.#packetizer.packetize(frame.data, this.#video!.at(pts), prefix);
+    this.#lastVideo = frame;
+    this.#topPts = Math.max(this.#topPts, pts);
+    await this.#video!.flush();
   }
 
   #warnOnce(what: string): void {
@@ -165,6 +237,22 @@ export class WhepPlayer {
     this.#warned.add(what);
     this.#logger.warn(`whep ${this.#handle.key}: ${what}`);
   }
+}
+
+/** Whether `rtcp` is a PLI or FIR asking the sender with SSRC `ssrc` for a keyframe. */
+function asksKeyframe(rtcp: { type: number }, ssrc: number): boolean {
+  if (rtcp.type !== RTCP_PSFB) return false;
+  const feedback = (rtcp as { feedback?: PsfbFeedback }).feedback;
+  if (feedback?.count === PLI) return feedback.mediaSsrc === ssrc;
+  if (feedback?.count === FIR) return feedback.fir?.some((entry) => entry.ssrc === ssrc) ?? false;
+  return false;
+}
+
+/** The fields of werift's PLI and FIR feedback read here. */
+interface PsfbFeedback {
+  count: number;
+  mediaSsrc?: number;
+  fir?: { ssrc: number }[];
 }
 
 function isSps(header: number): boolean {
