@@ -9,6 +9,7 @@ import { CLOCK_RATE, type MediaFrame } from "../../bus/frame.ts";
 import { Fmp4Fragmenter } from "../fmp4/fragmenter.ts";
 import type { Fmp4Track } from "../fmp4/track.ts";
 import { TsEncoder } from "../ts/encoder.ts";
+import { appendChunk } from "./_bytes.ts";
 
 /** Writes the frames of one segment at a time. */
 export interface SegmentWriter {
@@ -25,8 +26,11 @@ export interface SegmentWriter {
   reconfigure(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]): boolean;
   /** Adds a media frame of one of the writer's tracks. */
   add(frame: MediaFrame): void;
-  /** Ends the segment; `nextDts` is the 90 kHz dts of the lead frame that follows it. */
-  end(nextDts: number | undefined): Uint8Array | undefined;
+  /**
+   * Ends the segment, returning its bytes as chunks to store back to back;
+   * `nextDts` is the 90 kHz dts of the lead frame that follows it.
+   */
+  end(nextDts: number | undefined): Uint8Array[] | undefined;
 }
 
 /** MPEG-TS segments, each starting with PAT and PMT, from one encoder (continuity counters run on). */
@@ -67,14 +71,14 @@ export class TsSegmentWriter implements SegmentWriter {
   add(frame: MediaFrame): void {
     const f = this.#renumber ? { ...frame, track: frame.kind === "video" ? 0 : 1 } : frame;
     const out = this.#encoder.encode(f);
-    if (out === undefined) return;
-    this.#chunks.push(out);
+    // The encoder's outputs are adjacent views of its slabs: kept as a few wide views, not copied.
+    if (out !== undefined) appendChunk(this.#chunks, out);
   }
 
-  end(): Uint8Array | undefined {
+  end(): Uint8Array[] | undefined {
     if (this.#chunks.length === 0) return undefined;
-    const out = concatBytes(this.#chunks);
-    this.#chunks.length = 0;
+    const out = this.#chunks;
+    this.#chunks = [];
     return out;
   }
 }
@@ -110,22 +114,10 @@ export class Fmp4SegmentWriter implements SegmentWriter {
     if (frame.dts + this.#offset >= 0) this.#fragmenter.push(frame);
   }
 
-  end(nextDts: number | undefined): Uint8Array | undefined {
-    return this.#fragmenter.flush(nextDts);
+  end(nextDts: number | undefined): Uint8Array[] | undefined {
+    const fragment = this.#fragmenter.flush(nextDts);
+    return fragment && [fragment];
   }
-}
-
-/** `chunks` back to back in one new buffer. */
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.byteLength;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.byteLength;
-  }
-  return out;
 }
 
 function layout(tracks: readonly Fmp4Track[]): string {

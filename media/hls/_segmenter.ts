@@ -7,8 +7,8 @@
 
 import { CLOCK_RATE, FrameFlags, hasFlag, type MediaFrame } from "../../bus/frame.ts";
 import { type Fmp4Track, trackFromConfig } from "../fmp4/track.ts";
+import { byteLengthOf } from "./_bytes.ts";
 import {
-  concatBytes,
   Fmp4SegmentWriter,
   fmp4TimeOffset,
   type SegmentWriter,
@@ -100,7 +100,7 @@ export interface HlsPackagerStats {
 
 /** A part written but whose segment is not finished: it keeps its bytes for the segment file. */
 interface OpenPart extends HlsPart {
-  readonly data: Uint8Array;
+  readonly data: readonly Uint8Array[];
 }
 
 /** The open segment. */
@@ -485,9 +485,10 @@ export class Segmenter {
     const data = this.#part === 0
       ? this.#writer!.end(nextDts)
       : open.parts.length > 0
-      ? concatBytes(open.parts.map((p) => p.data))
+      ? open.parts.flatMap((p) => p.data)
       : undefined;
     if (data === undefined) return;
+    const bytes = byteLengthOf(data);
     const end = nextDts ?? this.#lastLeadDts + this.#lastLeadDuration;
     const duration = Math.max(0, end - open.startDts) / CLOCK_RATE;
     const segment: HlsSegment = {
@@ -496,18 +497,18 @@ export class Segmenter {
       duration,
       discontinuity: open.discontinuity,
       map: this.#fmp4 ? this.#init : undefined,
-      bytes: data.byteLength,
+      bytes,
       parts: this.#part > 0
         ? open.parts.map(({ uri, duration, independent }) => ({ uri, duration, independent }))
         : undefined,
     };
     await this.#io; // the previous segment is stored and listed (or this throws its error)
     this.stats.segments++;
-    this.stats.bytes += data.byteLength;
+    this.stats.bytes += bytes;
     this.stats.duration += duration;
     this.#targetDuration = Math.max(this.#targetDuration, Math.round(duration));
     if (duration >= this.#target / CLOCK_RATE / 2) {
-      this.#peakBandwidth = Math.max(this.#peakBandwidth, (data.byteLength * 8) / duration);
+      this.#peakBandwidth = Math.max(this.#peakBandwidth, (bytes * 8) / duration);
     }
     this.#segments.push(segment);
     const expired = this.#type === "live" ? this.#slide() : [];

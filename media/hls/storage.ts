@@ -5,6 +5,23 @@
  * @module
  */
 
+import { chunksOf, joinBytes } from "./_bytes.ts";
+
+/**
+ * The contents of a file: one buffer, or a list of chunks stored back to back
+ * (a segment comes as the muxer's output views, so nothing is copied to join
+ * them before it is written).
+ *
+ * @example
+ * ```ts
+ * import type { HlsFileData } from "@arcly/stream/hls";
+ *
+ * const whole: HlsFileData = new Uint8Array([1, 2, 3]);
+ * const chunked: HlsFileData = [new Uint8Array([1]), new Uint8Array([2, 3])];
+ * ```
+ */
+export type HlsFileData = Uint8Array | readonly Uint8Array[];
+
 /**
  * The output of an HLS packager: named files, written whole and deleted by
  * name. Names are flat (`index.m3u8`, `seg12.ts`, `init0.mp4`).
@@ -16,7 +33,7 @@
  * let bytes = 0;
  * const counting: HlsStorage = {
  *   write(_name, data) {
- *     bytes += data.byteLength;
+ *     for (const chunk of data instanceof Uint8Array ? [data] : data) bytes += chunk.byteLength;
  *     return Promise.resolve();
  *   },
  *   delete(_name) {
@@ -27,18 +44,19 @@
  */
 export interface HlsStorage {
   /**
-   * Stores `data` as `name`, replacing any previous file of that name. Readers
-   * must never see a partly written file. The packager does not modify `data`
-   * afterwards.
+   * Stores `data` (one buffer, or chunks back to back) as `name`, replacing any
+   * previous file of that name. Readers must never see a partly written file.
+   * The packager does not modify `data` or its chunks afterwards.
    */
-  write(name: string, data: Uint8Array): Promise<void>;
+  write(name: string, data: HlsFileData): Promise<void>;
   /** Removes `name`; removing a name that does not exist is not an error. */
   delete(name: string): Promise<void>;
 }
 
 /**
- * Keeps the files in memory, for serving them over HTTP. `data` passed to
- * {@linkcode MemoryStorage.write} is kept by reference.
+ * Keeps the files in memory, for serving them over HTTP. A buffer passed to
+ * {@linkcode MemoryStorage.write} is kept by reference; chunks are joined into
+ * one buffer (a single chunk is kept by reference).
  *
  * @example
  * ```ts
@@ -54,7 +72,8 @@ export class MemoryStorage implements HlsStorage {
   #bytes = 0;
 
   /** Stores `data` as `name`. */
-  write(name: string, data: Uint8Array): Promise<void> {
+  write(name: string, chunks: HlsFileData): Promise<void> {
+    const data = joinBytes(chunks);
     this.#bytes += data.byteLength - (this.#files.get(name)?.byteLength ?? 0);
     this.#files.set(name, data);
     return Promise.resolve();
@@ -85,7 +104,8 @@ export class MemoryStorage implements HlsStorage {
 
 /**
  * Writes the files into a directory (created when missing). Each file is
- * written to a temporary name and renamed into place, so a web server reading
+ * written (chunk by chunk, through one open file) to a temporary name and
+ * renamed into place, so a web server reading
  * the directory never serves half a playlist or segment.
  *
  * @example
@@ -106,11 +126,18 @@ export class DirectoryStorage implements HlsStorage {
   }
 
   /** Writes `data` to `dir/name` atomically (temporary file, then rename). */
-  async write(name: string, data: Uint8Array): Promise<void> {
+  async write(name: string, data: HlsFileData): Promise<void> {
     const path = this.#path(name);
     await (this.#ready ??= Deno.mkdir(this.dir, { recursive: true }));
     const temp = `${this.dir}/.${name}.tmp`;
-    await Deno.writeFile(temp, data);
+    const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+    try {
+      for (const chunk of chunksOf(data)) {
+        for (let pos = 0; pos < chunk.byteLength;) pos += await file.write(chunk.subarray(pos));
+      }
+    } finally {
+      file.close();
+    }
     await Deno.rename(temp, path);
   }
 

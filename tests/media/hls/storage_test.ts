@@ -13,6 +13,9 @@ Deno.test("MemoryStorage keeps, replaces, counts and deletes files", async () =>
   await s.delete("missing.ts");
   assert.equal(s.read("a.ts"), undefined);
   assert.equal(s.bytes, 5);
+  await s.write("c.ts", [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])]);
+  assert.deepEqual(s.read("c.ts"), new Uint8Array([1, 2, 3]), "chunks are joined");
+  assert.equal(s.bytes, 8);
 });
 
 Deno.test("DirectoryStorage writes whole files into a new directory and deletes them", async () => {
@@ -21,11 +24,16 @@ Deno.test("DirectoryStorage writes whole files into a new directory and deletes 
     const s = new DirectoryStorage(`${root}/out/hls`);
     await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n"));
     await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n#EXT-X-ENDLIST\n"));
-    await s.write("seg0.ts", new Uint8Array([1, 2, 3]));
+    await s.write("seg0.ts", new Uint8Array([9]));
+    const big = new Uint8Array(300_000).map((_, i) => i * 7);
+    await s.write("seg0.ts", [new Uint8Array([1, 2, 3]), big.subarray(0, 0), big]);
     assert.equal(
       await Deno.readTextFile(`${root}/out/hls/index.m3u8`),
       "#EXTM3U\n#EXT-X-ENDLIST\n",
     );
+    const seg = await Deno.readFile(`${root}/out/hls/seg0.ts`);
+    assert.deepEqual(seg.subarray(0, 3), new Uint8Array([1, 2, 3]));
+    assert.deepEqual(seg.subarray(3), big, "chunks written back to back, replacing the old file");
     const names = [];
     for await (const e of Deno.readDir(`${root}/out/hls`)) names.push(e.name);
     assert.deepEqual(names.sort(), ["index.m3u8", "seg0.ts"], "no temporary files left");
