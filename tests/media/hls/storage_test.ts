@@ -18,32 +18,34 @@ Deno.test("MemoryStorage keeps, replaces, counts and deletes files", async () =>
   assert.equal(s.bytes, 8);
 });
 
-Deno.test("DirectoryStorage writes whole files into a new directory and deletes them", async () => {
-  const root = await Deno.makeTempDir();
-  try {
-    const s = new DirectoryStorage(`${root}/out/hls`);
-    await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n"));
-    await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n#EXT-X-ENDLIST\n"));
-    await s.write("seg0.ts", new Uint8Array([9]));
-    const big = new Uint8Array(300_000).map((_, i) => i * 7);
-    await s.write("seg0.ts", [new Uint8Array([1, 2, 3]), big.subarray(0, 0), big]);
-    assert.equal(
-      await Deno.readTextFile(`${root}/out/hls/index.m3u8`),
-      "#EXTM3U\n#EXT-X-ENDLIST\n",
-    );
-    const seg = await Deno.readFile(`${root}/out/hls/seg0.ts`);
-    assert.deepEqual(seg.subarray(0, 3), new Uint8Array([1, 2, 3]));
-    assert.deepEqual(seg.subarray(3), big, "chunks written back to back, replacing the old file");
-    const names = [];
-    for await (const e of Deno.readDir(`${root}/out/hls`)) names.push(e.name);
-    assert.deepEqual(names.sort(), ["index.m3u8", "seg0.ts"], "no temporary files left");
-    await s.delete("seg0.ts");
-    await s.delete("seg0.ts");
-    await assert.rejects(() => Deno.stat(`${root}/out/hls/seg0.ts`), Deno.errors.NotFound);
-    for (const bad of ["../x.ts", "a/b.ts", ".hidden", ""]) {
-      await assert.rejects(() => s.write(bad, new Uint8Array(1)), TypeError);
+for (const sync of [false, true]) {
+  Deno.test(`DirectoryStorage${sync ? " (sync)" : ""} writes whole files into a new directory and deletes them`, async () => {
+    const root = await Deno.makeTempDir();
+    try {
+      const s = new DirectoryStorage(`${root}/out/hls`, { sync });
+      await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n"));
+      await s.write("index.m3u8", new TextEncoder().encode("#EXTM3U\n#EXT-X-ENDLIST\n"));
+      await s.write("seg0.ts", new Uint8Array([9]));
+      const big = new Uint8Array(300_000).map((_, i) => i * 7);
+      await s.write("seg0.ts", [new Uint8Array([1, 2, 3]), big.subarray(0, 0), big]);
+      assert.equal(
+        await Deno.readTextFile(`${root}/out/hls/index.m3u8`),
+        "#EXTM3U\n#EXT-X-ENDLIST\n",
+      );
+      const seg = await Deno.readFile(`${root}/out/hls/seg0.ts`);
+      assert.deepEqual(seg.subarray(0, 3), new Uint8Array([1, 2, 3]));
+      assert.deepEqual(seg.subarray(3), big, "chunks written back to back, replacing the old file");
+      const names = [];
+      for await (const e of Deno.readDir(`${root}/out/hls`)) names.push(e.name);
+      assert.deepEqual(names.sort(), ["index.m3u8", "seg0.ts"], "no temporary files left");
+      await s.delete("seg0.ts");
+      await s.delete("seg0.ts");
+      await assert.rejects(() => Deno.stat(`${root}/out/hls/seg0.ts`), Deno.errors.NotFound);
+      for (const bad of ["../x.ts", "a/b.ts", ".hidden", ""]) {
+        await assert.rejects(() => s.write(bad, new Uint8Array(1)), TypeError);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  });
+}
