@@ -41,8 +41,13 @@ function clip(): Promise<string> {
  * ffmpeg encoding the source live (`-re`) into `url` as MPEG-TS or FLV, for 5 s: long
  * enough for readers that start a moment later to record 1.5 s and stop by themselves.
  */
+/**
+ * A live publisher of 8 s: long enough that readers started after its first frames still get
+ * their 1.5 s before it ends on a loaded machine (a reader that outlives the stream gets an
+ * end-of-stream error from libsrt).
+ */
 function liveEncode(url: string, format: "mpegts" | "flv"): string[] {
-  return ["-hide_banner", "-nostdin", "-v", "error", "-re", ...source(5), "-f", format, url];
+  return ["-hide_banner", "-nostdin", "-v", "error", "-re", ...source(8), "-f", format, url];
 }
 
 function demux(bytes: Uint8Array): MediaFrame[] {
