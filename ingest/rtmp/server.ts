@@ -5,10 +5,10 @@
  * @module
  */
 
-import { setTimeout as delay } from "node:timers/promises";
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
 import { DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
 import { RtmpSession, type SessionSettings } from "./session.ts";
+import { serveTcp } from "../_tcp_server.ts";
 
 /** Options for {@linkcode serveRtmp}. */
 export interface RtmpServerOptions {
@@ -98,55 +98,17 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
     maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH,
     maxLag: opts.maxLag ?? 512,
   };
-  const listener = Deno.listen({ hostname: opts.hostname ?? "0.0.0.0", port: opts.port });
-  const sessions = new Set<RtmpSession>();
-  const running = new Set<Promise<void>>();
-  let closing: Promise<void> | undefined;
-
-  const sweepEvery = Math.max(
-    10,
-    Math.min(1000, settings.handshakeTimeoutMs / 4, settings.idleTimeoutMs / 4),
-  );
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const session of sessions) session.checkTimeouts(now);
-  }, sweepEvery);
-
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing) return;
-        logger.error(`rtmp: accept failed: ${error instanceof Error ? error.message : error}`);
-        await delay(100);
-        continue;
-      }
-      const session = new RtmpSession(conn, settings);
-      sessions.add(session);
-      const done = session.run().finally(() => {
-        sessions.delete(session);
-        running.delete(done);
-      });
-      running.add(done);
-    }
-  })();
-
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      listener.close();
-      clearInterval(sweep);
-      await accepting;
-      for (const session of sessions) session.close("server shutting down", "info");
-      while (running.size > 0) await Promise.allSettled([...running]);
-    })();
-    return closing;
-  };
-  opts.signal?.addEventListener("abort", () => void close(), { once: true });
-  if (opts.signal?.aborted) void close();
-
-  // `accepting` only returns once close() has closed the listener.
-  const finished = accepting.then(close);
-  return { addr: listener.addr, close, finished };
+  const server = serveTcp({
+    protocol: "rtmp",
+    hostname: opts.hostname ?? "0.0.0.0",
+    port: opts.port,
+    logger,
+    sweepEveryMs: Math.max(
+      10,
+      Math.min(1000, settings.handshakeTimeoutMs / 4, settings.idleTimeoutMs / 4),
+    ),
+    accept: (conn) => new RtmpSession(conn, settings),
+    signal: opts.signal,
+  });
+  return { addr: server.addr, close: server.close, finished: server.finished };
 }

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { setTimeout as delay } from "node:timers/promises";
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
 import type { RtspReaderLimits } from "./message.ts";
 import { RtspAuthenticator, type RtspAuthOptions } from "./auth.ts";
@@ -13,6 +12,7 @@ import { type ConnectionSettings, RtspConnection } from "./_connection.ts";
 import { PublishSession } from "./_session.ts";
 import type { Counters } from "./_ingest.ts";
 import { UdpPair } from "./_udp.ts";
+import { serveTcp } from "../_tcp_server.ts";
 
 /** Options for {@linkcode serveRtsp}. */
 export interface RtspServerOptions {
@@ -165,46 +165,19 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     maxPayload: maxPacketSize - 12,
     limits: opts.limits ?? {},
   };
-  const listener = Deno.listen({ hostname, port: opts.port });
-  const connections = new Set<RtspConnection>();
-  const running = new Set<Promise<void>>();
-  let closing: Promise<void> | undefined;
-
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const connection of connections) connection.checkTimeouts(now);
-  }, Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)));
-
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing) return;
-        logger.error(`rtsp: accept failed: ${error instanceof Error ? error.message : error}`);
-        await delay(100);
-        continue;
-      }
-      try {
-        conn.setNoDelay(true);
-      } catch {
-        // not fatal
-      }
-      const connection = new RtspConnection(conn, settings);
-      connections.add(connection);
-      const done = connection.run().finally(() => {
-        connection.close("connection ended", "info");
-        connections.delete(connection);
-        running.delete(done);
-      });
-      running.add(done);
-    }
-  })();
+  const server = serveTcp({
+    protocol: "rtsp",
+    hostname,
+    port: opts.port,
+    logger,
+    sweepEveryMs: Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)),
+    accept: (conn) => new RtspConnection(conn, settings),
+    signal: opts.signal,
+  });
 
   const stats = (): RtspServerStats => {
     let live = 0;
-    for (const connection of connections) {
+    for (const connection of server.connections) {
       for (const session of connection.sessions) {
         if (session instanceof PublishSession) live += session.dropped;
       }
@@ -216,23 +189,12 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     };
   };
 
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      listener.close();
-      clearInterval(sweep);
-      await accepting;
-      for (const connection of connections) connection.close("server shutting down", "info");
-      while (running.size > 0) await Promise.allSettled([...running]);
-      (await udp)?.close();
-    })();
-    return closing;
-  };
-  opts.signal?.addEventListener("abort", () => void close(), { once: true });
-  if (opts.signal?.aborted) void close();
-
-  const finished = accepting.then(close);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    closing ??= server.close().then(async () => (await udp)?.close());
+  const finished = server.finished.then(close);
   return {
-    addr: listener.addr,
+    addr: server.addr,
     get udp() {
       return udpPair && { rtpPort: udpPair.rtpPort, rtcpPort: udpPair.rtcpPort };
     },
