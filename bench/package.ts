@@ -7,8 +7,11 @@
  * ```
  *
  * The input is a 1080p30 H.264 (6 Mbit/s) + AAC FLV made by ffmpeg once and cached in the
- * temp dir (bench/_input.ts). Wall times are the best of `--runs`; peak RSS is the child's
- * `VmHWM`.
+ * temp dir (bench/_input.ts). Every tool does the same work: the same input, 2-second
+ * segments, a VOD playlist, output written to a fresh directory on disk. The tools take turns
+ * (each round starts with a different one) and every output is deleted after its run, so no
+ * tool inherits another's dirty pages or a fuller disk. Wall times are reported as the min and
+ * median of `--runs`; peak RSS is the child's `VmHWM`, the highest seen.
  *
  * @module
  */
@@ -25,40 +28,66 @@ const { values } = parseArgs({
 });
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-/** Run a command, returning wall seconds and peak RSS in MiB (from /proc while it runs). */
-async function measure(cmd: string, args: string[]): Promise<{ seconds: number; peakMb: number }> {
-  const start = performance.now();
-  const child = new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).spawn();
-  let peakKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch { /* exited */ }
-  }, 20);
-  const out = await child.output();
-  clearInterval(poll);
-  const seconds = (performance.now() - start) / 1000;
-  if (!out.success) {
-    throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
-  }
-  return { seconds, peakMb: peakKb / 1024 };
+/** One run: wall seconds and peak RSS in MiB. */
+interface Run {
+  seconds: number;
+  peakMb: number;
 }
 
-async function best(runs: number, cmd: string, args: () => Promise<string[]>) {
-  let result = { seconds: Infinity, peakMb: 0 };
-  for (let i = 0; i < runs; i++) {
-    const run = await measure(cmd, await args());
-    result = {
-      seconds: Math.min(result.seconds, run.seconds),
-      peakMb: Math.max(result.peakMb, run.peakMb),
-    };
-  }
-  return result;
+/** A command packaging `input` into `dir`. */
+interface Tool {
+  label: string;
+  command(input: string, dir: string): [string, string[]];
 }
 
-async function freshDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "arcly-bench-out-" });
+const ffmpeg: Tool = {
+  label: "ffmpeg -c copy -f hls",
+  command: (input, dir) => [
+    "ffmpeg",
+    ["-v", "error", "-i", input, "-c", "copy", "-f", "hls", "-hls_time", "2"]
+      .concat(["-hls_list_size", "0", `${dir}/index.m3u8`]),
+  ],
+};
+
+function ours(type: "ts" | "fmp4"): Tool {
+  return {
+    label: `cli.ts package --segment-type ${type}`,
+    command: (input, dir) => [
+      Deno.execPath(),
+      ["run", "-A", CLI, "package", input, "--out", dir, "--segment-type", type],
+    ],
+  };
+}
+
+/** Runs `tool` on `input` into a fresh directory, deleted afterwards; wall time and peak RSS. */
+async function measure(tool: Tool, input: string): Promise<Run> {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-bench-out-" });
+  try {
+    const [cmd, args] = tool.command(input, dir);
+    const start = performance.now();
+    const child = new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).spawn();
+    let peakKb = 0;
+    const poll = setInterval(() => {
+      try {
+        const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+        peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      } catch { /* exited */ }
+    }, 20);
+    const out = await child.output();
+    clearInterval(poll);
+    const seconds = (performance.now() - start) / 1000;
+    if (!out.success) {
+      throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
+    }
+    return { seconds, peakMb: peakKb / 1024 };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const seconds = Number(values.seconds);
@@ -67,67 +96,39 @@ const flv = await benchInput(seconds);
 const size = (await Deno.stat(flv)).size;
 console.log(
   `package: ${seconds} s 1080p30 6 Mbit/s H.264 + AAC FLV (${(size / 2 ** 20).toFixed(1)} MiB), ` +
-    `best of ${runs}, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+    `${runs} runs each, taking turns, Deno ${Deno.version.deno}, ` +
+    `${navigator.hardwareConcurrency} cores`,
 );
-const ffmpeg = await best(runs, "ffmpeg", async () => {
-  const dir = await freshDir();
-  return [
-    "-v",
-    "error",
-    "-i",
-    flv,
-    "-c",
-    "copy",
-    "-f",
-    "hls",
-    "-hls_time",
-    "2",
-    "-hls_list_size",
-    "0",
-    `${dir}/index.m3u8`,
-  ];
-});
-console.log(
-  `ffmpeg -c copy -f hls:          ${ffmpeg.seconds.toFixed(3)} s, peak RSS ${
-    ffmpeg.peakMb.toFixed(0)
-  } MiB`,
-);
-for (const type of ["ts", "fmp4"]) {
-  const ours = await best(runs, Deno.execPath(), async () => [
-    "run",
-    "-A",
-    CLI,
-    "package",
-    flv,
-    "--out",
-    await freshDir(),
-    "--segment-type",
-    type,
-  ]);
+const tools = [ffmpeg, ours("ts"), ours("fmp4")];
+const results = tools.map((): Run[] => []);
+for (let round = 0; round < runs; round++) {
+  for (let i = 0; i < tools.length; i++) {
+    const t = (round + i) % tools.length;
+    results[t].push(await measure(tools[t], flv));
+  }
+}
+const [base] = results.map((r) => r.map((x) => x.seconds));
+for (let t = 0; t < tools.length; t++) {
+  const walls = results[t].map((r) => r.seconds);
+  const [min, med] = [Math.min(...walls), median(walls)];
+  const peak = Math.max(...results[t].map((r) => r.peakMb));
+  const ratio = t === 0
+    ? ""
+    : `, ours/ffmpeg min ${(min / Math.min(...base)).toFixed(2)} median ${
+      (med / median(base)).toFixed(2)
+    }`;
   console.log(
-    `cli.ts package --segment-type ${type.padEnd(4)} ${ours.seconds.toFixed(3)} s, ` +
-      `peak RSS ${ours.peakMb.toFixed(0)} MiB, wall ratio ours/ffmpeg ${
-        (ours.seconds / ffmpeg.seconds).toFixed(2)
-      } (${(size / 2 ** 20 / ours.seconds).toFixed(0)} MiB/s)`,
+    `${tools[t].label.padEnd(34)} min ${min.toFixed(3)} s, median ${med.toFixed(3)} s, ` +
+      `peak RSS ${peak.toFixed(0)} MiB${ratio}`,
   );
 }
 const longSeconds = Number(values["long-seconds"]);
 const long = await benchInput(longSeconds);
 const longSize = (await Deno.stat(long)).size;
-const flat = await measure(Deno.execPath(), [
-  "run",
-  "-A",
-  CLI,
-  "package",
-  long,
-  "--out",
-  await freshDir(),
-]);
+const short = await measure(ours("ts"), flv);
+const flat = await measure(ours("ts"), long);
 console.log(
-  `memory: ${seconds} s input peak ${
-    (await measure(Deno.execPath(), ["run", "-A", CLI, "package", flv, "--out", await freshDir()]))
-      .peakMb.toFixed(0)
-  } MiB; ${longSeconds} s input (${(longSize / 2 ** 20).toFixed(0)} MiB) peak ${
-    flat.peakMb.toFixed(0)
-  } MiB in ${flat.seconds.toFixed(1)} s`,
+  `memory: ${seconds} s input peak ${short.peakMb.toFixed(0)} MiB; ${longSeconds} s input ` +
+    `(${(longSize / 2 ** 20).toFixed(0)} MiB) peak ${flat.peakMb.toFixed(0)} MiB in ` +
+    `${flat.seconds.toFixed(1)} s`,
 );
