@@ -170,9 +170,41 @@ export class Fmp4Fragmenter {
    *
    * @param nextDts the `dts` (90 kHz) of the video frame that follows the queued
    *   ones; without it the last video sample repeats the previous duration.
-   * @returns `moof` + `mdat`, or `undefined` when nothing is queued.
+   * @returns `moof` + `mdat` in one new buffer, or `undefined` when nothing is queued.
    */
   flush(nextDts?: number): Uint8Array | undefined {
+    const chunks = this.flushChunks(nextDts);
+    if (chunks === undefined) return undefined;
+    let size = 0;
+    for (const c of chunks) size += c.byteLength;
+    const w = new BoxWriter(new Uint8Array(size));
+    for (const c of chunks) w.write(c);
+    return w.bytes;
+  }
+
+  /**
+   * Like {@linkcode Fmp4Fragmenter.flush}, without copying the samples: the
+   * fragment comes as chunks to store back to back, a new buffer holding the
+   * `moof` and the `mdat` header, then the `data` of every queued frame as it
+   * was pushed (the caller must keep those bytes unchanged until it has used
+   * the chunks).
+   *
+   * @example Write a fragment with one write per chunk
+   * ```ts
+   * import { Fmp4Fragmenter, trackFromConfig } from "@arcly/stream/fmp4";
+   * import { FrameFlags, type MediaFrame } from "@arcly/stream";
+   *
+   * const config: MediaFrame = {
+   *   track: 1, kind: "audio", codec: "aac", pts: 0, dts: 0,
+   *   flags: FrameFlags.CONFIG, data: new Uint8Array([0x11, 0x90]),
+   * };
+   * const fragmenter = new Fmp4Fragmenter([trackFromConfig(config)]);
+   * const sample = new Uint8Array(200);
+   * fragmenter.push({ ...config, flags: 0, data: sample });
+   * const [head, ...samples] = fragmenter.flushChunks()!; // moof + mdat header, then `sample`
+   * ```
+   */
+  flushChunks(nextDts?: number): Uint8Array[] | undefined {
     let moofSize = 8 + MFHD_SIZE;
     let dataSize = 0;
     let count = 0;
@@ -186,8 +218,7 @@ export class Fmp4Fragmenter {
     const mdatSize = 8 + dataSize;
     if (mdatSize > 0xffff_ffff) throw new RangeError("fragment larger than 4 GiB");
 
-    const out = new Uint8Array(moofSize + mdatSize);
-    const w = new BoxWriter(out);
+    const w = new BoxWriter(new Uint8Array(moofSize + 8));
     const moof = w.begin("moof");
     const mfhd = w.beginFull("mfhd", 0, 0);
     w.u32(this.#sequence++);
@@ -199,14 +230,15 @@ export class Fmp4Fragmenter {
       for (const f of s.samples) dataOffset += f.data.byteLength;
     }
     w.end(moof);
-    const mdat = w.begin("mdat");
+    w.u32(mdatSize);
+    w.fourcc("mdat");
+    const chunks = [w.bytes];
     for (const s of this.#states) {
-      for (const f of s.samples) w.write(f.data);
+      for (const f of s.samples) chunks.push(f.data);
       s.samples.length = 0;
       s.durations.length = 0;
     }
-    w.end(mdat);
-    return out;
+    return chunks;
   }
 
   #timeAudio(s: TrackState, dts: number, data: Uint8Array): void {

@@ -115,8 +115,7 @@ export class Fmp4SegmentWriter implements SegmentWriter {
   }
 
   end(nextDts: number | undefined): Uint8Array[] | undefined {
-    const fragment = this.#fragmenter.flush(nextDts);
-    return fragment && [fragment];
+    return this.#fragmenter.flushChunks(nextDts);
   }
 }
 

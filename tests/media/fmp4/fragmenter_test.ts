@@ -6,6 +6,7 @@ import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { mp4Frames } from "./_frames.ts";
 import { parseMp4 } from "./_mp4box.ts";
 import { concat } from "../ts/_helpers.ts";
+import { audio, audioConfig, video, videoConfig } from "../hls/_synthetic.ts";
 
 /** Init segment plus one fragment per GOP (cut before every video keyframe). */
 function fragmentByGop(configs: MediaFrame[], frames: MediaFrame[], timeOffset: number) {
@@ -218,6 +219,24 @@ Deno.test("fragmenter: video durations use the next dts, across fragments", () =
       }],
     },
   ]);
+});
+
+Deno.test("fragmenter: flushChunks gives the fragment flush writes, samples as the frames' own views", () => {
+  const configs = [videoConfig(), audioConfig()];
+  const frames = [video(0, true), audio(0), video(3600, false), audio(1920), audio(3840)];
+  const [copied, chunked] = [0, 1].map(() =>
+    new Fmp4Fragmenter(configs.map(trackFromConfig), { sequenceNumber: 3 })
+  );
+  for (const f of frames) {
+    copied.push(f);
+    chunked.push(f);
+  }
+  const chunks = chunked.flushChunks(7200)!;
+  assert.deepEqual(concat(chunks), copied.flush(7200));
+  const samples = [0, 2, 1, 3, 4].map((i) => frames[i].data); // video track first, then audio
+  assert.equal(chunks.length, 1 + samples.length);
+  samples.forEach((data, i) => assert.ok(chunks[1 + i] === data, `sample ${i} is not copied`));
+  assert.equal(chunked.flushChunks(), undefined, "the queue is empty");
 });
 
 /** One `traf` read back: track_ID, tfdt and the trun entries [duration, size, flags, cto]. */

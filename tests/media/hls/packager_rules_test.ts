@@ -1,7 +1,14 @@
 /** The packager's rules on synthetic frames, in memory: cuts, windows, discontinuities, errors. */
 
 import assert from "node:assert/strict";
-import { HlsPackager, type HlsPackagerOptions, MemoryStorage } from "../../../media/hls/mod.ts";
+import {
+  type HlsFileData,
+  HlsPackager,
+  type HlsPackagerOptions,
+  type HlsStorage,
+  MemoryStorage,
+} from "../../../media/hls/mod.ts";
+import { concat } from "../ts/_helpers.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { parsePlaylist } from "./_hls.ts";
 import { audio, audioConfig, text, video, videoConfig, videoFrames } from "./_synthetic.ts";
@@ -99,6 +106,34 @@ Deno.test("rules: fMP4 config changes get a new init; the old one goes with its 
   assert.deepEqual(playlist.segments.map((s) => s.map), ["init1.mp4", "init1.mp4"]);
   assert.equal(storage.read("init0.mp4"), undefined, "deleted with its last segment");
   assert.match(text(storage, "index.m3u8"), /CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=320x240/);
+});
+
+Deno.test("rules: fMP4 segments reach storage as chunks: moof + mdat header, then the frames' bytes", async () => {
+  const memory = new MemoryStorage();
+  const writes = new Map<string, HlsFileData>();
+  const storage: HlsStorage = {
+    write: (name, data) => {
+      writes.set(name, data);
+      return memory.write(name, data);
+    },
+    delete: (name) => memory.delete(name),
+  };
+  const media = videoFrames(3, 25).flatMap((v, i) => i % 2 ? [v] : [v, audio(v.dts)]);
+  const packager = new HlsPackager({ storage, segmentType: "fmp4", playlistType: "vod" });
+  await ReadableStream.from([videoConfig(), audioConfig(), ...media]).pipeTo(packager);
+  const segments = [...writes].filter(([name]) => name.endsWith(".m4s"));
+  assert.equal(segments.length, 2);
+  const sent = new Set(media.map((f) => f.data));
+  let samples = 0;
+  for (const [name, data] of segments) {
+    assert.ok(Array.isArray(data), `${name} comes as a chunk list`);
+    const [head, ...rest] = data as readonly Uint8Array[];
+    assert.equal(new TextDecoder().decode(head.subarray(4, 8)), "moof");
+    assert.ok(rest.every((c) => sent.has(c)), `${name}: every sample is a frame's own data`);
+    samples += rest.length;
+    assert.deepEqual(memory.read(name), concat(data as Uint8Array[]), "MemoryStorage joins them");
+  }
+  assert.equal(samples, media.length);
 });
 
 Deno.test("rules: a lead timestamp going back is a discontinuity", async () => {
