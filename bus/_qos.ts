@@ -32,6 +32,8 @@ export class QosMeter {
   #rates = { video: 0, audio: 0, fps: 0 };
   /** When the latest window closed, so stale rates read as zero. */
   #ratesAt = 0;
+  /** The clock reading of the latest frame (NaN before the first). */
+  #lastTick = NaN;
   lastFrameMs: number;
 
   constructor(clock: MonotonicClock) {
@@ -39,23 +41,30 @@ export class QosMeter {
     this.lastFrameMs = clock();
   }
 
+  /** Count a published frame of `bytes` payload bytes. */
   record(bytes: number, isAudio: boolean): void {
     const now = this.#clock();
+    // The clock reads the same for a whole burst: windows move only when time does.
+    if (now !== this.#lastTick) this.#tick(now);
     this.#totalFrames++;
     this.#totalBytes += bytes;
-    this.lastFrameMs = now;
-    if (this.#windowStart === undefined) {
-      // The first frame opens the first window; rates count what arrives in (start, end].
-      this.#windowStart = now;
-      return;
-    }
     if (isAudio) this.#audioBytes += bytes;
     else {
       this.#videoBytes += bytes;
       this.#videoFrames++;
     }
+  }
+
+  /** Time moved: note it, and close the window once it spans a second. */
+  #tick(now: number): void {
+    this.#lastTick = this.lastFrameMs = now;
+    if (this.#windowStart === undefined) {
+      this.#windowStart = now; // the first frame opens the first window
+      return;
+    }
     const elapsed = now - this.#windowStart;
     if (elapsed < WINDOW_MS) return;
+    // Rates over [start, now): every frame counted so far, none at `now` yet.
     const seconds = elapsed / 1000;
     this.#rates = {
       video: Math.round((this.#videoBytes * 8) / seconds),

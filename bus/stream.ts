@@ -10,6 +10,8 @@ import { FrameRing } from "./ring.ts";
 import { GopCache } from "./_gop_cache.ts";
 import { type Qos, QosMeter } from "./_qos.ts";
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
+import { type CursorHooks, NOTHING_TO_REPLAY, type ReplayPlan } from "./_cursor.ts";
+import { RingSubscription } from "./_subscription.ts";
 import type { Observer, StreamKey } from "./observe.ts";
 
 export type { Qos } from "./_qos.ts";
@@ -105,8 +107,10 @@ export interface DriveOptions {
 
 /**
  * One reader's view of a stream: a `ReadableStream<MediaFrame>` with a high-water mark of
- * zero that pulls straight from the shared ring, so it holds no queue of its own. Get one
- * from {@linkcode StreamHandle.subscribe}.
+ * zero that pulls straight from the shared ring, so it holds no queue of its own. Its
+ * `getReader()` and async iteration take a frame that is already in the ring without a
+ * pull: a read then costs one resolved promise. Get one from
+ * {@linkcode StreamHandle.subscribe}.
  *
  * @example
  * ```ts
@@ -124,98 +128,6 @@ export interface Subscription extends ReadableStream<MediaFrame> {
   readonly dropped: number;
   /** Whether the subscription ended because it passed its `maxLag`. */
   readonly evicted: boolean;
-}
-
-/** What a cursor needs from its stream, made once per stream. */
-interface CursorHooks {
-  readonly ring: FrameRing;
-  startsGop(frame: MediaFrame): boolean;
-  lagged(skipped: number): void;
-  evicted(): void;
-  released(): void;
-}
-
-/** What a new subscriber replays before live frames: up to two configs, then a GOP prefix. */
-interface ReplayPlan {
-  readonly configs: readonly MediaFrame[];
-  readonly gop: readonly MediaFrame[];
-  readonly gopLength: number;
-}
-
-const NOTHING_TO_REPLAY: ReplayPlan = { configs: [], gop: [], gopLength: 0 };
-
-/** A subscription: its cursor into the ring and its place in the replay. */
-class RingSubscription extends ReadableStream<MediaFrame> implements Subscription {
-  dropped = 0;
-  evicted = false;
-
-  constructor(hooks: CursorHooks, replay: ReplayPlan, maxLag: number) {
-    const ring = hooks.ring;
-    let seq = ring.head;
-    let configAt = 0;
-    let gopAt = 0;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      replay = NOTHING_TO_REPLAY;
-      hooks.released();
-    };
-    const end = (controller: ReadableStreamDefaultController<MediaFrame>) => {
-      release();
-      controller.close();
-    };
-    /** Jump past overwritten frames; false when that costs the subscription its place. */
-    const resync = (): boolean => {
-      let target = ring.oldest;
-      for (let at = target; at < ring.head; at++) {
-        if (hooks.startsGop(ring.at(at)!)) {
-          target = at;
-          break;
-        }
-      }
-      const skipped = target - seq;
-      seq = target;
-      this.dropped += skipped;
-      hooks.lagged(skipped);
-      if (this.dropped <= maxLag) return true;
-      this.evicted = true;
-      hooks.evicted();
-      return false;
-    };
-    /** Hand over the next frame if one is ready; false when the reader has to wait. */
-    const deliver = (controller: ReadableStreamDefaultController<MediaFrame>): boolean => {
-      if (configAt < replay.configs.length) {
-        controller.enqueue(replay.configs[configAt++]);
-        return true;
-      }
-      while (gopAt < replay.gopLength) {
-        const frame = replay.gop[gopAt++];
-        if (replay.configs.includes(frame)) continue;
-        controller.enqueue(frame);
-        return true;
-      }
-      if (seq < ring.oldest && !resync()) {
-        end(controller);
-        return true;
-      }
-      if (seq < ring.head) {
-        controller.enqueue(ring.at(seq++)!);
-        return true;
-      }
-      if (!ring.closed) return false;
-      end(controller);
-      return true;
-    };
-    const wait = async (controller: ReadableStreamDefaultController<MediaFrame>) => {
-      do await ring.changed(); while (!released && !deliver(controller));
-    };
-    super({
-      // Synchronous while frames are ready: an async pull would cost a promise per frame.
-      pull: (controller) => deliver(controller) ? undefined : wait(controller),
-      cancel: release,
-    }, { highWaterMark: 0 });
-  }
 }
 
 /**
