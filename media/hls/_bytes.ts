@@ -19,13 +19,11 @@ export function byteLengthOf(data: HlsFileData): number {
   return size;
 }
 
-/** `data` as one buffer: itself, its only chunk, or its chunks back to back in a new buffer. */
-export function joinBytes(data: HlsFileData): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data.length === 1) return data[0];
+/** The bytes of `data` (its chunks back to back) in a new buffer. */
+export function copyBytes(data: HlsFileData): Uint8Array {
   const out = new Uint8Array(byteLengthOf(data));
   let pos = 0;
-  for (const c of data) {
+  for (const c of chunksOf(data)) {
     out.set(c, pos);
     pos += c.byteLength;
   }

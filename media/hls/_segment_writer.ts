@@ -31,6 +31,8 @@ export interface SegmentWriter {
    * `nextDts` is the 90 kHz dts of the lead frame that follows it.
    */
   end(nextDts: number | undefined): Uint8Array[] | undefined;
+  /** Takes back the chunks of an ended segment once they are stored, to reuse their memory. */
+  release(chunks: readonly Uint8Array[]): void;
 }
 
 /** MPEG-TS segments, each starting with PAT and PMT, from one encoder (continuity counters run on). */
@@ -81,6 +83,11 @@ export class TsSegmentWriter implements SegmentWriter {
     this.#chunks = [];
     return out;
   }
+
+  /** The encoder writes its next segments into these slabs once nothing else is in them. */
+  release(chunks: readonly Uint8Array[]): void {
+    this.#encoder.release(chunks);
+  }
 }
 
 /** fMP4 segments: one fragment each, after an init segment. */
@@ -117,6 +124,9 @@ export class Fmp4SegmentWriter implements SegmentWriter {
   end(nextDts: number | undefined): Uint8Array[] | undefined {
     return this.#fragmenter.flushChunks(nextDts);
   }
+
+  /** Nothing to reuse: the chunks are a new header and the frames' own data. */
+  release(): void {}
 }
 
 function layout(tracks: readonly Fmp4Track[]): string {

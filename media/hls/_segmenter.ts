@@ -488,11 +488,12 @@ export class Segmenter {
       ? open.parts.flatMap((p) => p.data)
       : undefined;
     if (data === undefined) return;
+    const writer = this.#writer!;
     const bytes = byteLengthOf(data);
     const end = nextDts ?? this.#lastLeadDts + this.#lastLeadDuration;
     const duration = Math.max(0, end - open.startDts) / CLOCK_RATE;
     const segment: HlsSegment = {
-      uri: `${this.#prefix}${this.#sequence}.${this.#writer!.extension}`,
+      uri: `${this.#prefix}${this.#sequence}.${writer.extension}`,
       sequence: this.#sequence++,
       duration,
       discontinuity: open.discontinuity,
@@ -516,6 +517,7 @@ export class Segmenter {
     const playlists = this.#type === "vod" ? undefined : this.#renderPlaylists();
     this.#schedule(async () => {
       await this.#storage.write(segment.uri, data);
+      writer.release(data); // stored: the writer may reuse that memory
       if (playlists) await this.#writePlaylists(playlists);
       for (const name of expired) await this.#storage.delete(name);
       this.#listed = segment.sequence + 1;

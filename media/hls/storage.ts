@@ -5,7 +5,7 @@
  * @module
  */
 
-import { chunksOf, joinBytes } from "./_bytes.ts";
+import { chunksOf, copyBytes } from "./_bytes.ts";
 
 /**
  * The contents of a file: one buffer, or a list of chunks stored back to back
@@ -46,7 +46,10 @@ export interface HlsStorage {
   /**
    * Stores `data` (one buffer, or chunks back to back) as `name`, replacing any
    * previous file of that name. Readers must never see a partly written file.
-   * The packager does not modify `data` or its chunks afterwards.
+   * `data` is lent for the call: once the returned promise settles, the
+   * packager may write other bytes into its memory (a TS segment's encoder
+   * reuses it for later segments), so a storage keeping the bytes must copy
+   * them, as {@linkcode MemoryStorage} does.
    */
   write(name: string, data: HlsFileData): Promise<void>;
   /** Removes `name`; removing a name that does not exist is not an error. */
@@ -54,9 +57,9 @@ export interface HlsStorage {
 }
 
 /**
- * Keeps the files in memory, for serving them over HTTP. A buffer passed to
- * {@linkcode MemoryStorage.write} is kept by reference; chunks are joined into
- * one buffer (a single chunk is kept by reference).
+ * Keeps the files in memory, for serving them over HTTP. Each file is copied
+ * into one buffer of its own (chunks joined), as the packager may reuse the
+ * memory it passes to {@linkcode MemoryStorage.write}.
  *
  * @example
  * ```ts
@@ -71,9 +74,9 @@ export class MemoryStorage implements HlsStorage {
   #files = new Map<string, Uint8Array>();
   #bytes = 0;
 
-  /** Stores `data` as `name`. */
+  /** Stores a copy of `data` as `name`. */
   write(name: string, chunks: HlsFileData): Promise<void> {
-    const data = joinBytes(chunks);
+    const data = copyBytes(chunks);
     this.#bytes += data.byteLength - (this.#files.get(name)?.byteLength ?? 0);
     this.#files.set(name, data);
     return Promise.resolve();

@@ -70,6 +70,17 @@ export interface TsMuxerStats {
   packets: number;
 }
 
+/** A slab's bookkeeping for reusing it once every output cut from it is given back. */
+interface SlabUse {
+  readonly slab: Uint8Array;
+  /** Bytes of outputs handed out from it. */
+  handedOut: number;
+  /** Bytes of those given back with {@linkcode TsEncoder.release}. */
+  released: number;
+  /** Whether the encoder has moved on to another slab. */
+  retired: boolean;
+}
+
 /** One elementary stream of the output program. */
 interface OutTrack {
   readonly kind: "video" | "audio";
@@ -111,10 +122,13 @@ const h265Type = (header: number) => (header >> 1) & 0x3f;
 /**
  * Muxes {@linkcode MediaFrame}s into an MPEG transport stream, one call per
  * frame, returning the packets for that frame as one `Uint8Array` the caller
- * owns: the encoder never writes those bytes again. Outputs are views into
- * shared 1 MiB slabs (consecutive outputs are adjacent), so do not transfer
- * their buffers. This is the engine of {@linkcode TsMuxer}; use it directly
- * when you cut the output yourself, as an HLS segmenter does.
+ * owns: the encoder never writes those bytes again, unless the caller gives
+ * them back with {@linkcode TsEncoder.release}. Outputs are views into shared
+ * 1 MiB slabs (consecutive outputs are adjacent), so do not transfer their
+ * buffers. This is the engine of {@linkcode TsMuxer}; use it directly when you
+ * cut the output yourself, as an HLS segmenter does (which gives each
+ * segment's bytes back once they are stored, so a long run writes into the
+ * same few slabs instead of fresh memory).
  *
  * One program: PMT on PID 0x1000, video on 0x100, audio on 0x101. The PAT
  * and PMT lead the stream and are repeated before every video keyframe (every
@@ -162,9 +176,15 @@ export class TsEncoder {
   #clock = Number.NaN;
   #lastPcrClock = Number.NaN;
   #pcrDiscontinuity = false;
-  /** Output is carved from slabs: each frame gets its own region, never written again. */
-  #slab = new Uint8Array(0);
+  /** Output is carved from slabs: each frame gets its own region, not written again until released. */
+  #slab: Uint8Array = new Uint8Array(0);
   #slabUsed = 0;
+  /** The current slab's bookkeeping. */
+  #slabUse: SlabUse | undefined;
+  /** Slabs by buffer, for {@linkcode TsEncoder.release} (entries go with their slabs). */
+  #slabUses = new WeakMap<ArrayBufferLike, SlabUse>();
+  /** Full-size slabs whose outputs were all given back, to be written again. */
+  #spareSlabs: Uint8Array[] = [];
 
   /** Creates an encoder; see {@linkcode TsMuxerOptions}. */
   constructor(options: TsMuxerOptions = {}) {
@@ -197,6 +217,43 @@ export class TsEncoder {
   /** Writes whatever is still held (input ended while probing). */
   flush(): Uint8Array | undefined {
     return this.#probe === undefined ? undefined : this.#start();
+  }
+
+  /**
+   * Gives back outputs the caller is done with. A slab whose outputs have all
+   * been given back is written again by later outputs instead of allocating
+   * a new one, so after this the bytes of `outputs` may change at any time.
+   * Give each output back once at most, whole or within a view joining
+   * adjacent outputs of one slab; views the encoder did not return are ignored.
+   *
+   * @example Reuse memory once the bytes are written out
+   * ```ts
+   * import { FrameFlags } from "../../bus/frame.ts";
+   * import { TsEncoder } from "./encoder.ts";
+   *
+   * const enc = new TsEncoder({ video: "h264", audio: null });
+   * const bytes = enc.encode({
+   *   track: 0, kind: "video", codec: "h264", pts: 3000, dts: 3000,
+   *   flags: FrameFlags.KEYFRAME, data: new Uint8Array([0, 0, 0, 2, 0x65, 0x88]),
+   * })!;
+   * Deno.stdout.writeSync(bytes);
+   * enc.release([bytes]);
+   * ```
+   */
+  release(outputs: readonly Uint8Array[]): void {
+    for (const out of outputs) {
+      const use = this.#slabUses.get(out.buffer);
+      if (use === undefined) continue;
+      use.released += out.byteLength;
+      this.#recycle(use);
+    }
+  }
+
+  /** Makes `use`'s slab a spare once it is retired and all its outputs are back. */
+  #recycle(use: SlabUse): void {
+    if (!use.retired || use.released !== use.handedOut) return;
+    this.#slabUses.delete(use.slab.buffer);
+    if (use.slab.length === SLAB_SIZE) this.#spareSlabs.push(use.slab);
   }
 
   #probeDone(): boolean {
@@ -243,6 +300,7 @@ export class TsEncoder {
       joined.set(c, pos);
       pos += c.length;
     }
+    this.release(chunks); // copied: their slab space is free
     return joined;
   }
 
@@ -436,18 +494,27 @@ export class TsEncoder {
     }
     this.#stats.frames++;
     this.#stats.packets += count;
+    this.#slabUse!.handedOut += out.length;
     return out;
   }
 
   /**
-   * A fresh region of `size` bytes for one frame's output. Regions are cut
-   * from 1 MiB slabs (one allocation per ~100 frames instead of one each);
-   * a region is handed over for good, so the caller owns it.
+   * A region of `size` bytes for one frame's output, not handed out before
+   * (or given back since). Regions are cut from 1 MiB slabs, spare ones first
+   * (one allocation per ~100 frames instead of one each, none while outputs
+   * come back); the caller owns a region until it releases it.
    */
   #allocate(size: number): Uint8Array {
     if (this.#slabUsed + size > this.#slab.length) {
-      this.#slab = new Uint8Array(Math.max(SLAB_SIZE, size));
+      if (this.#slabUse) {
+        this.#slabUse.retired = true;
+        this.#recycle(this.#slabUse);
+      }
+      this.#slab = (size <= SLAB_SIZE && this.#spareSlabs.pop()) ||
+        new Uint8Array(Math.max(SLAB_SIZE, size));
       this.#slabUsed = 0;
+      this.#slabUse = { slab: this.#slab, handedOut: 0, released: 0, retired: false };
+      this.#slabUses.set(this.#slab.buffer, this.#slabUse);
     }
     const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + size);
     this.#slabUsed += size;

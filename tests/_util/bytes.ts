@@ -19,3 +19,19 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   }
   return out;
 }
+
+/**
+ * Where `a` and `b` first differ: an index, the shorter length when one is a
+ * prefix of the other, or -1 when they are equal. Cheap to report, unlike a
+ * deep-equal diff of two large arrays.
+ *
+ * @example
+ * ```ts
+ * firstDifference(new Uint8Array([1, 2]), new Uint8Array([1, 3])); // 1
+ * ```
+ */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}

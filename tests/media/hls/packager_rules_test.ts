@@ -8,7 +8,7 @@ import {
   type HlsStorage,
   MemoryStorage,
 } from "../../../media/hls/mod.ts";
-import { concat } from "../ts/_helpers.ts";
+import { concat, firstDifference } from "../../_util/bytes.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { parsePlaylist } from "./_hls.ts";
 import { audio, audioConfig, text, video, videoConfig, videoFrames } from "./_synthetic.ts";
@@ -134,6 +134,37 @@ Deno.test("rules: fMP4 segments reach storage as chunks: moof + mdat header, the
     assert.deepEqual(memory.read(name), concat(data as Uint8Array[]), "MemoryStorage joins them");
   }
   assert.equal(samples, media.length);
+});
+
+Deno.test("rules: TS slabs reused after a segment is stored never change a stored segment", async () => {
+  const memory = new MemoryStorage();
+  const copies = new Map<string, Uint8Array>();
+  const slabs = new Map<ArrayBufferLike, Set<string>>();
+  const storage: HlsStorage = {
+    write: (name, data) => {
+      const chunks = data instanceof Uint8Array ? [data] : data;
+      copies.set(name, concat([...chunks]));
+      for (const c of chunks) slabs.set(c.buffer, (slabs.get(c.buffer) ?? new Set()).add(name));
+      return memory.write(name, data);
+    },
+    delete: (name) => memory.delete(name),
+  };
+  // 10 kB frames, one-second segments of about 270 kB: most lie inside one 1 MiB slab
+  const frames = videoFrames(30, 25).map((f, i) => {
+    const data = new Uint8Array(10_000).fill(i & 0xff);
+    data.set(f.data.subarray(0, 5));
+    new DataView(data.buffer).setUint32(0, data.length - 4);
+    return { ...f, data };
+  });
+  const packager = new HlsPackager({ storage, playlistType: "vod", targetDuration: 1 });
+  await ReadableStream.from([videoConfig(), ...frames]).pipeTo(packager);
+  const segments = [...copies.keys()].filter((name) => name.endsWith(".ts"));
+  assert.equal(segments.length, 30);
+  const reuse = Math.max(...[...slabs.values()].map((names) => names.size));
+  assert.ok(reuse > 8, `a slab served ${reuse} segments`);
+  for (const name of segments) {
+    assert.equal(firstDifference(memory.read(name)!, copies.get(name)!), -1, `${name} changed`);
+  }
 });
 
 Deno.test("rules: a lead timestamp going back is a discontinuity", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DirectoryStorage, MemoryStorage } from "../../../media/hls/mod.ts";
 
-Deno.test("MemoryStorage keeps, replaces, counts and deletes files", async () => {
+Deno.test("MemoryStorage keeps copies, replaces, counts and deletes files", async () => {
   const s = new MemoryStorage();
   await s.write("a.ts", new Uint8Array(10));
   await s.write("b.ts", new Uint8Array(5));
@@ -16,6 +16,11 @@ Deno.test("MemoryStorage keeps, replaces, counts and deletes files", async () =>
   await s.write("c.ts", [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])]);
   assert.deepEqual(s.read("c.ts"), new Uint8Array([1, 2, 3]), "chunks are joined");
   assert.equal(s.bytes, 8);
+  const lent = [new Uint8Array([7, 7]), new Uint8Array([8])];
+  await s.write("d.ts", lent[0]);
+  await s.write("e.ts", [lent[1]]);
+  lent.forEach((b) => b.fill(0)); // the packager reuses memory once a write is done
+  assert.deepEqual([s.read("d.ts"), s.read("e.ts")], [new Uint8Array([7, 7]), new Uint8Array([8])]);
 });
 
 for (const sync of [false, true]) {
