@@ -4,12 +4,14 @@
  *
  * ```sh
  * deno run -A --v8-flags=--expose-gc bench/fanout.ts [--frames 100000] [--tee-budget 20000000]
+ *   [--readers 1,100,1000,10000] [--repeat 3]
  * ```
  *
  * For each N it publishes `--frames` frames in bursts of half a ring and lets every reader
  * drain between bursts. It prints the publisher's cost (ns per frame, time spent inside
  * `publish` or `enqueue`) and deliveries per second (frames × readers / wall time). The
- * tee() side runs `min(frames, tee-budget / N)` frames so N = 10,000 finishes. Last, memory
+ * tee() side runs `min(frames, tee-budget / N)` frames so N = 10,000 finishes. Each figure is
+ * the best of `--repeat` runs where a run delivers at most 10^8 frames. Last, memory
  * with one stalled reader: the ring stays bounded where tee() buffers everything.
  *
  * @module
@@ -23,11 +25,13 @@ const { values } = parseArgs({
     frames: { type: "string", default: "100000" },
     "tee-budget": { type: "string", default: "20000000" },
     readers: { type: "string", default: "1,100,1000,10000" },
+    repeat: { type: "string", default: "3" },
   },
 });
 const FRAMES = Number(values.frames);
 const TEE_BUDGET = Number(values["tee-budget"]);
 const READERS = values.readers.split(",").map(Number);
+const REPEAT = Number(values.repeat);
 const CAPACITY = 1024;
 const BURST = CAPACITY / 2;
 
@@ -129,6 +133,20 @@ async function pump(
   return { publishMs, wallMs };
 }
 
+/**
+ * The best of `--repeat` runs (ring and tee() alike) while a run delivers at most 10^8
+ * frames, so the 10,000-reader row stays a single run.
+ */
+async function best(source: (readers: number) => Source, readers: number, total: number) {
+  const repeat = readers * total <= 1e8 ? REPEAT : 1;
+  let fastest: Result | undefined;
+  for (let i = 0; i < repeat; i++) {
+    const result = await run(source(readers), total);
+    if (!fastest || result.deliveriesPerSecond > fastest.deliveriesPerSecond) fastest = result;
+  }
+  return fastest!;
+}
+
 async function run(src: Source, total: number): Promise<Result> {
   const { publishMs, wallMs } = await pump(src, total, (i) => frames[i]);
   return {
@@ -176,9 +194,9 @@ for (const [readers, total] of [[1, FRAMES], [10, 20 * BURST]]) {
 let baseline: number | undefined;
 let last: Result | undefined;
 for (const n of READERS) {
-  const ring = await run(ringSource(n), FRAMES);
+  const ring = await best(ringSource, n, FRAMES);
   const teeFrames = Math.max(BURST, Math.min(FRAMES, Math.floor(TEE_BUDGET / n / BURST) * BURST));
-  const tee = await run(teeSource(n), teeFrames);
+  const tee = await best(teeSource, n, teeFrames);
   baseline ??= ring.publishNsPerFrame;
   last = ring;
   console.log(
