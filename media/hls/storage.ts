@@ -105,6 +105,11 @@ export class MemoryStorage implements HlsStorage {
   }
 }
 
+/** {@linkcode DirectoryStorage} gathers smaller chunks before writing them... */
+const DIRECT_WRITE_SIZE = 64 * 1024;
+/** ... in buffers of this size. */
+const GATHER_SIZE = 256 * 1024;
+
 /** Options of {@linkcode DirectoryStorage}. */
 export interface DirectoryStorageOptions {
   /**
@@ -118,9 +123,11 @@ export interface DirectoryStorageOptions {
 
 /**
  * Writes the files into a directory (created when missing). Each file is
- * written (chunk by chunk, through one open file) to a temporary name and
- * renamed into place, so a web server reading
- * the directory never serves half a playlist or segment.
+ * written through one open file to a temporary name and renamed into place,
+ * so a web server reading the directory never serves half a playlist or
+ * segment. Large chunks are written as they are; runs of small ones (an fMP4
+ * segment's samples) are gathered in a reused buffer first, so a segment
+ * takes a few writes rather than one per sample.
  *
  * @example
  * ```ts ignore
@@ -136,6 +143,8 @@ export class DirectoryStorage implements HlsStorage {
   readonly dir: string;
   #ready?: Promise<void>;
   readonly #sync: boolean;
+  /** Gathering buffers not in use (one per write in progress). */
+  readonly #spareBuffers: Uint8Array[] = [];
 
   /** Makes a storage writing into `dir`; see {@linkcode DirectoryStorageOptions}. */
   constructor(dir: string, options: DirectoryStorageOptions = {}) {
@@ -151,14 +160,30 @@ export class DirectoryStorage implements HlsStorage {
     const sync = this.#sync;
     const open = { write: true, create: true, truncate: true };
     const file = sync ? Deno.openSync(temp, open) : await Deno.open(temp, open);
+    const gather = this.#spareBuffers.pop() ?? new Uint8Array(GATHER_SIZE);
     try {
-      for (const chunk of chunksOf(data)) {
-        for (let pos = 0; pos < chunk.byteLength;) {
-          const rest = chunk.subarray(pos);
+      const writeAll = async (bytes: Uint8Array) => {
+        for (let pos = 0; pos < bytes.byteLength;) {
+          const rest = bytes.subarray(pos);
           pos += sync ? file.writeSync(rest) : await file.write(rest);
         }
+      };
+      let gathered = 0;
+      for (const chunk of chunksOf(data)) {
+        if (gathered > 0 && gathered + chunk.byteLength > GATHER_SIZE) {
+          await writeAll(gather.subarray(0, gathered));
+          gathered = 0;
+        }
+        if (chunk.byteLength >= DIRECT_WRITE_SIZE) {
+          await writeAll(chunk);
+        } else {
+          gather.set(chunk, gathered);
+          gathered += chunk.byteLength;
+        }
       }
+      if (gathered > 0) await writeAll(gather.subarray(0, gathered));
     } finally {
+      this.#spareBuffers.push(gather);
       file.close();
     }
     if (sync) Deno.renameSync(temp, path);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DirectoryStorage, MemoryStorage } from "../../../media/hls/mod.ts";
+import { concat, firstDifference } from "../../_util/bytes.ts";
 
 Deno.test("MemoryStorage keeps copies, replaces, counts and deletes files", async () => {
   const s = new MemoryStorage();
@@ -48,6 +49,27 @@ for (const sync of [false, true]) {
       await assert.rejects(() => Deno.stat(`${root}/out/hls/seg0.ts`), Deno.errors.NotFound);
       for (const bad of ["../x.ts", "a/b.ts", ".hidden", ""]) {
         await assert.rejects(() => s.write(bad, new Uint8Array(1)), TypeError);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+
+  Deno.test(`DirectoryStorage${sync ? " (sync)" : ""} writes many small chunks and large ones in order, two files at once`, async () => {
+    const root = await Deno.makeTempDir();
+    try {
+      const s = new DirectoryStorage(root, { sync });
+      // Like an fMP4 segment: small samples (gathered before writing) between large ones.
+      const file = (seed: number) =>
+        Array.from({ length: 700 }, (_, i) => {
+          const size = i % 100 === 99 ? 100_000 + i : 400 + (i * 37) % 3000;
+          return new Uint8Array(size).fill((seed + i) & 0xff);
+        });
+      const [a, b] = [file(1), file(2)];
+      await Promise.all([s.write("a.m4s", a), s.write("b.m4s", b)]);
+      for (const [name, chunks] of [["a.m4s", a], ["b.m4s", b]] as const) {
+        const got = await Deno.readFile(`${root}/${name}`);
+        assert.equal(firstDifference(got, concat(chunks)), -1, name);
       }
     } finally {
       await Deno.remove(root, { recursive: true });
