@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { combineObservers, type Logger, Registry } from "./mod.ts";
+import type { Logger } from "./mod.ts";
 import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
 
@@ -119,6 +119,7 @@ async function serve(args: string[]): Promise<number> {
     throw new UsageError(`--rtsp-rtp-port takes a UDP port from 1 to 65534`);
   }
   const logger = makeLogger(values.quiet);
+  const { combineObservers, Registry } = await import("./mod.ts");
   const { describeConfig } = await import("./media/codec/mod.ts");
   const web = httpListen && await import("./ingest/http/mod.ts");
   const metrics = web && new web.Metrics();
@@ -288,16 +289,20 @@ async function packageFile(args: string[]): Promise<number> {
   if (!(targetDuration > 0)) {
     throw new UsageError(`--target-duration takes a positive number of seconds`);
   }
+  // The packager's modules load while the input is opened and sniffed.
+  const hls = import("./media/hls/mod.ts");
+  hls.catch(() => {}); // awaited below
   const input = positionals[0] ?? "-";
   let file: Deno.FsFile | typeof Deno.stdin = Deno.stdin;
-  // A regular file is read synchronously: from the page cache that takes microseconds, while
-  // an async read per chunk waits for a thread hop (most of the wall time of a 60 s input).
+  // A regular file is opened and read synchronously: from the page cache that takes
+  // microseconds, while an async call waits for a thread hop (most of the wall time of a 60 s
+  // input when every read did).
   let regular = false;
   try {
     if (input !== "-") {
-      const opened = await Deno.open(input);
+      const opened = Deno.openSync(input);
       file = opened;
-      regular = (await opened.stat()).isFile;
+      regular = opened.statSync().isFile;
     }
   } catch (error) {
     console.error(`package: cannot read ${input}: ${(error as Error).message}`);
@@ -328,14 +333,15 @@ async function packageFile(args: string[]): Promise<number> {
     console.error(`package: ${input === "-" ? "stdin" : input} is neither FLV nor MPEG-TS`);
     return 1;
   }
-  const [{ FlvReader }, { TsDemuxer }, { DirectoryStorage, HlsPackager }] = await Promise.all([
-    import("./media/flv/mod.ts"),
-    import("./media/ts/mod.ts"),
-    import("./media/hls/mod.ts"),
+  const [demuxer, { DirectoryStorage, HlsPackager }] = await Promise.all([
+    container === "flv"
+      ? import("./media/flv/mod.ts").then(({ FlvReader }) => new FlvReader())
+      : import("./media/ts/mod.ts").then(({ TsDemuxer }) => new TsDemuxer()),
+    hls,
   ]);
   const show = Deno.stderr.isTerminal();
   const progress = new Progress(show);
-  let frames = stream.pipeThrough(container === "flv" ? new FlvReader() : new TsDemuxer());
+  let frames = stream.pipeThrough(demuxer);
   if (show) {
     // Only a progress line needs a stage of its own.
     frames = frames.pipeThrough(
