@@ -1,5 +1,6 @@
 /**
- * FLV: a streaming reader (`TransformStream<Uint8Array, MediaFrame>`) and
+ * FLV: a streaming reader (`TransformStream<Uint8Array, MediaFrame>`, its
+ * synchronous core `FlvDecoder`) and
  * writer (`TransformStream<MediaFrame, Uint8Array>`) with Enhanced FLV
  * (`hvc1`, `av01`, Opus), the tag body codec shared with RTMP, and AMF0.
  *
@@ -21,5 +22,6 @@ export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export * from "./amf0.ts";
 export * from "./tag.ts";
 export * from "./timestamp.ts";
+export * from "./decoder.ts";
 export * from "./reader.ts";
 export * from "./writer.ts";

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../bus/frame.ts";
-import { FlvReader, type FlvReaderOptions } from "../../../media/flv/reader.ts";
+import { FlvReader, type FlvReaderOptions } from "../../../media/flv/mod.ts";
 import { FlvWriter, type FlvWriterOptions } from "../../../media/flv/writer.ts";
 import type { ProbeStream } from "../../_util/ffmpeg.ts";
 import { sine, testsrc, to90k, x264 } from "../../_util/ffmpeg.ts";
