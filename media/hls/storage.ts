@@ -170,11 +170,12 @@ export class DirectoryStorage implements HlsStorage {
       };
       let gathered = 0;
       for (const chunk of chunksOf(data)) {
-        if (gathered > 0 && gathered + chunk.byteLength > GATHER_SIZE) {
-          await writeAll(gather.subarray(0, gathered));
+        const direct = chunk.byteLength >= DIRECT_WRITE_SIZE;
+        if (gathered > 0 && (direct || gathered + chunk.byteLength > GATHER_SIZE)) {
+          await writeAll(gather.subarray(0, gathered)); // in order: before what follows
           gathered = 0;
         }
-        if (chunk.byteLength >= DIRECT_WRITE_SIZE) {
+        if (direct) {
           await writeAll(chunk);
         } else {
           gather.set(chunk, gathered);

@@ -59,10 +59,13 @@ for (const sync of [false, true]) {
     const root = await Deno.makeTempDir();
     try {
       const s = new DirectoryStorage(root, { sync });
-      // Like an fMP4 segment: small samples (gathered before writing) between large ones.
+      // Like an fMP4 segment: small samples (gathered before writing) between large ones
+      // (written as they are, after what was gathered before them), then a long run of small
+      // ones (gathered several times over), then a large one.
       const file = (seed: number) =>
         Array.from({ length: 700 }, (_, i) => {
-          const size = i % 100 === 99 ? 100_000 + i : 400 + (i * 37) % 3000;
+          const large = (i < 300 && i % 10 === 9) || i === 699;
+          const size = large ? 70_000 + i : 400 + (i * 37) % 3000;
           return new Uint8Array(size).fill((seed + i) & 0xff);
         });
       const [a, b] = [file(1), file(2)];
