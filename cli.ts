@@ -12,7 +12,8 @@
  * @module
  */
 
-import type { Logger } from "./mod.ts";
+import type { Logger, MediaFrame } from "./mod.ts";
+import type { HlsPackagerOptions } from "./media/hls/mod.ts";
 import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
 
@@ -265,42 +266,6 @@ function sniffContainer(head: Uint8Array): "flv" | "ts" | undefined {
   return undefined;
 }
 
-/** Read at least `size` bytes (fewer at the end) and give back a stream that starts with them. */
-async function peek(
-  input: ReadableStream<Uint8Array>,
-  size: number,
-): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const reader = input.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length < size) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.byteLength;
-  }
-  const head = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    head.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  let sentHead = false;
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (!sentHead) {
-        sentHead = true;
-        if (head.byteLength > 0) return controller.enqueue(head);
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
-  return { head, stream };
-}
-
 /** Counts bytes and media time for the progress line. */
 class Progress {
   bytes = 0;
@@ -313,7 +278,9 @@ class Progress {
     if (show) this.#timer = setInterval(() => this.#print("\r"), 500);
   }
 
-  frame(dts: number): void {
+  frame(dts: number, bytes: number): void {
+    if (this.#timer === undefined) return;
+    this.bytes = bytes;
     this.#firstDts ??= dts;
     this.mediaSeconds = Math.max(this.mediaSeconds, (dts - this.#firstDts) / 90_000);
   }
@@ -375,67 +342,117 @@ async function packageFile(args: string[]): Promise<number> {
     console.error(`package: cannot read ${input}: ${(error as Error).message}`);
     return 1;
   }
-  let read = 0;
-  const READ_CHUNK_SIZE = 64 * 1024;
-  const source = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      // Each chunk is a fresh buffer: the demuxers pass frames on as views into it.
-      const chunk = new Uint8Array(READ_CHUNK_SIZE);
-      const n = regular ? file.readSync(chunk) : await file.read(chunk);
-      if (n === null) {
-        if (file !== Deno.stdin) file.close();
-        return controller.close();
-      }
-      read += n;
-      controller.enqueue(chunk.subarray(0, n));
-    },
-    cancel: () => {
-      if (file !== Deno.stdin) file.close();
-    },
-  });
-  const { head, stream } = await peek(source, 189);
-  const container = sniffContainer(head);
+  try {
+    return await packageInput(file, regular, input, values.out, hls, {
+      segmentType,
+      targetDuration,
+      playlistType,
+    });
+  } finally {
+    if (file !== Deno.stdin) file.close();
+  }
+}
+
+/** Bytes read from the input at a time. */
+const READ_CHUNK_SIZE = 64 * 1024;
+
+/**
+ * Reads `file` (synchronously when `regular`), demuxes it and packages it into `out`.
+ * Frames are views into the read buffers; the packager reports each frame it is done with
+ * (`onRelease`), and a buffer no frame views any more is read into again, so a long input
+ * cycles a few buffers instead of touching fresh memory for every chunk.
+ */
+async function packageInput(
+  file: Deno.FsFile | typeof Deno.stdin,
+  regular: boolean,
+  input: string,
+  out: string,
+  hls: Promise<typeof import("./media/hls/mod.ts")>,
+  options: Pick<HlsPackagerOptions, "segmentType" | "targetDuration" | "playlistType">,
+): Promise<number> {
+  /** Read buffers free to be read into again. */
+  const spare: Uint8Array[] = [];
+  /** Per read buffer in use: the frames viewing it not yet released, plus one while it is decoded. */
+  const viewers = new Map<ArrayBufferLike, { chunk: Uint8Array; count: number }>();
+  const unview = (buffer: ArrayBufferLike) => {
+    const use = viewers.get(buffer);
+    if (use === undefined || --use.count > 0) return;
+    viewers.delete(buffer);
+    spare.push(use.chunk);
+  };
+  const fill = async (chunk: Uint8Array, from: number) =>
+    (regular ? file.readSync(chunk.subarray(from)) : await file.read(chunk.subarray(from))) ?? 0;
+
+  let chunk: Uint8Array = new Uint8Array(READ_CHUNK_SIZE);
+  let length = 0;
+  try {
+    for (let n = 1; length < 189 && n > 0; length += n) n = await fill(chunk, length);
+  } catch (error) {
+    console.error(`package: cannot read ${input}: ${(error as Error).message}`);
+    return 1;
+  }
+  const container = sniffContainer(chunk.subarray(0, length));
   if (!container) {
-    await stream.cancel();
     console.error(`package: ${input === "-" ? "stdin" : input} is neither FLV nor MPEG-TS`);
     return 1;
   }
+  const frames: MediaFrame[] = [];
+  const emit = (frame: MediaFrame) => {
+    const use = viewers.get(frame.data.buffer);
+    if (use) use.count++;
+    frames.push(frame);
+  };
   const [demuxer, { DirectoryStorage, HlsPackager }] = await Promise.all([
     container === "flv"
-      ? import("./media/flv/mod.ts").then(({ FlvReader }) => new FlvReader())
-      : import("./media/ts/mod.ts").then(({ TsDemuxer }) => new TsDemuxer()),
+      ? import("./media/flv/mod.ts").then(({ FlvDecoder }) => {
+        const decoder = new FlvDecoder();
+        return { decode: (c: Uint8Array) => decoder.decode(c, emit), end: () => decoder.flush() };
+      })
+      : import("./media/ts/mod.ts").then(({ TsDecoder }) => {
+        const decoder = new TsDecoder();
+        return {
+          decode: (c: Uint8Array) => decoder.decode(c, emit),
+          end: () => decoder.flush(emit),
+        };
+      }),
     hls,
   ]);
-  const show = Deno.stderr.isTerminal();
-  const progress = new Progress(show);
-  let frames = stream.pipeThrough(demuxer);
-  if (show) {
-    // Only a progress line needs a stage of its own.
-    frames = frames.pipeThrough(
-      new TransformStream({
-        transform(frame, controller) {
-          progress.bytes = read;
-          progress.frame(frame.dts);
-          controller.enqueue(frame);
-        },
-      }),
-    );
-  }
   const packager = new HlsPackager({
     // Nothing else runs meanwhile: synchronous writes save a thread hop per call.
-    storage: new DirectoryStorage(values.out, { sync: true }),
-    segmentType,
-    targetDuration,
-    playlistType,
+    storage: new DirectoryStorage(out, { sync: true }),
+    ...options,
+    onRelease: (data) => unview(data.buffer),
   });
+  const writer = packager.getWriter();
+  const progress = new Progress(Deno.stderr.isTerminal());
+  let read = 0;
+  const writeFrames = async () => {
+    for (const frame of frames) {
+      progress.frame(frame.dts, read);
+      await writer.write(frame);
+    }
+    frames.length = 0;
+  };
   try {
-    await frames.pipeTo(packager);
+    while (length > 0) {
+      read += length;
+      viewers.set(chunk.buffer, { chunk, count: 1 });
+      demuxer.decode(chunk.subarray(0, length));
+      unview(chunk.buffer); // decoded: only its frames view it now
+      await writeFrames();
+      chunk = spare.pop() ?? new Uint8Array(READ_CHUNK_SIZE);
+      length = await fill(chunk, 0);
+    }
+    demuxer.end();
+    await writeFrames();
+    await writer.close();
   } catch (error) {
+    await writer.abort(error).catch(() => {}); // finishes the output with the segments written
     progress.stop();
     const reason = error instanceof Error ? error.message : String(error);
     console.error(
       `package: warning: input ended early (${reason}); kept ${packager.stats.segments} ` +
-        `complete segments and closed the playlist in ${values.out}`,
+        `complete segments and closed the playlist in ${out}`,
     );
     return 1;
   }

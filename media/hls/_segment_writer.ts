@@ -24,15 +24,22 @@ export interface SegmentWriter {
    * without a new writer; returns whether it did.
    */
   reconfigure(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]): boolean;
-  /** Adds a media frame of one of the writer's tracks. */
-  add(frame: MediaFrame): void;
+  /**
+   * Adds a media frame of one of the writer's tracks; returns whether the
+   * writer still references `frame.data` afterwards (until the chunks of its
+   * segment are released).
+   */
+  add(frame: MediaFrame): boolean;
   /**
    * Ends the segment, returning its bytes as chunks to store back to back;
    * `nextDts` is the 90 kHz dts of the lead frame that follows it.
    */
   end(nextDts: number | undefined): Uint8Array[] | undefined;
-  /** Takes back the chunks of an ended segment once they are stored, to reuse their memory. */
-  release(chunks: readonly Uint8Array[]): void;
+  /**
+   * Takes back the chunks of an ended segment once they are stored, to reuse
+   * their memory; `report` gets the data of each frame they referenced.
+   */
+  release(chunks: readonly Uint8Array[], report?: (data: Uint8Array) => void): void;
 }
 
 /** MPEG-TS segments, each starting with PAT and PMT, from one encoder (continuity counters run on). */
@@ -70,11 +77,13 @@ export class TsSegmentWriter implements SegmentWriter {
     this.#encoder.forceTables();
   }
 
-  add(frame: MediaFrame): void {
+  /** The encoder copies the frame: it is not referenced afterwards. */
+  add(frame: MediaFrame): boolean {
     const f = this.#renumber ? { ...frame, track: frame.kind === "video" ? 0 : 1 } : frame;
     const out = this.#encoder.encode(f);
     // The encoder's outputs are adjacent views of its slabs: kept as a few wide views, not copied.
     if (out !== undefined) appendChunk(this.#chunks, out);
+    return false;
   }
 
   end(): Uint8Array[] | undefined {
@@ -96,6 +105,8 @@ export class Fmp4SegmentWriter implements SegmentWriter {
   readonly init: Uint8Array;
   #fragmenter: Fmp4Fragmenter;
   #offset: number;
+  /** The `moof` + `mdat` header chunks of the fragments written (the other chunks are frames'). */
+  #headers = new WeakSet<Uint8Array>();
 
   /**
    * @param timeOffset 90 kHz ticks added to every dts; frames whose decode
@@ -117,16 +128,24 @@ export class Fmp4SegmentWriter implements SegmentWriter {
     return false;
   }
 
-  add(frame: MediaFrame): void {
-    if (frame.dts + this.#offset >= 0) this.#fragmenter.push(frame);
+  /** The fragment references the frame until its segment is stored. */
+  add(frame: MediaFrame): boolean {
+    if (frame.dts + this.#offset < 0) return false;
+    this.#fragmenter.push(frame);
+    return true;
   }
 
   end(nextDts: number | undefined): Uint8Array[] | undefined {
-    return this.#fragmenter.flushChunks(nextDts);
+    const chunks = this.#fragmenter.flushChunks(nextDts);
+    if (chunks) this.#headers.add(chunks[0]);
+    return chunks;
   }
 
-  /** Nothing to reuse: the chunks are a new header and the frames' own data. */
-  release(): void {}
+  /** Nothing to reuse: the chunks are new headers and the frames' own data, which go to `report`. */
+  release(chunks: readonly Uint8Array[], report?: (data: Uint8Array) => void): void {
+    if (report === undefined) return;
+    for (const c of chunks) if (!this.#headers.has(c)) report(c);
+  }
 }
 
 function layout(tracks: readonly Fmp4Track[]): string {

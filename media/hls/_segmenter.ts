@@ -67,6 +67,15 @@ export interface HlsPackagerOptions {
   /** Called after each segment and the playlist listing it are written. */
   onSegment?: (segment: HlsSegment) => void;
   /**
+   * Called with the `data` of a media frame the packager is done with (the
+   * `Uint8Array` it was given): from then on it neither reads nor keeps those
+   * bytes, so a source may reuse their memory. TS segments are done with a
+   * frame once it is written (or dropped); fMP4 segments once the segment
+   * holding it is stored. Each frame is reported once at most: CONFIG frames,
+   * and frames still held when the packager fails, are not reported.
+   */
+  onRelease?: (data: Uint8Array) => void;
+  /**
    * Carry on the playlist of a finished packager writing to the same storage
    * (a live stream whose publisher came back). Its segments stay listed (in a
    * live window until they slide out, then deleted, as are the files it kept
@@ -143,6 +152,7 @@ export class Segmenter {
   /** Low-Latency HLS part duration in 90 kHz ticks; 0 when off. */
   readonly #part: number;
   readonly #onSegment?: (segment: HlsSegment) => void;
+  readonly #onRelease?: (data: Uint8Array) => void;
 
   /** The last CONFIG frame of every track, and what it describes. */
   #configs = new Map<number, { frame: MediaFrame; track: Fmp4Track }>();
@@ -210,6 +220,7 @@ export class Segmenter {
     this.#masterName = options.masterName === undefined ? "index.m3u8" : options.masterName;
     this.#prefix = options.segmentPrefix ?? "seg";
     this.#onSegment = options.onSegment;
+    this.#onRelease = options.onRelease;
     if (previous) {
       const { playlist, retained } = previous;
       this.#segments = playlist.segments.map((s) => ({ ...s, parts: undefined }));
@@ -380,6 +391,7 @@ export class Segmenter {
     if (this.#open === undefined) {
       if (!key) {
         this.stats.dropped++;
+        this.#onRelease?.(frame.data);
         return;
       }
       if (this.#configChanged) {
@@ -388,7 +400,10 @@ export class Segmenter {
       }
       this.#begin(frame);
     }
-    if (!this.#tracks.has(frame.track)) return; // a track added later joins at the next cut
+    if (!this.#tracks.has(frame.track)) { // a track added later joins at the next cut
+      this.#onRelease?.(frame.data);
+      return;
+    }
     if (isLead) {
       if (frame.dts > this.#lastLeadDts) this.#lastLeadDuration = frame.dts - this.#lastLeadDts;
       this.#lastLeadDts = frame.dts;
@@ -403,7 +418,7 @@ export class Segmenter {
         open.partIndependent = key;
       }
     }
-    this.#writer!.add(frame);
+    if (!this.#writer!.add(frame)) this.#onRelease?.(frame.data);
     this.stats.frames++;
   }
 
@@ -517,7 +532,7 @@ export class Segmenter {
     const playlists = this.#type === "vod" ? undefined : this.#renderPlaylists();
     this.#schedule(async () => {
       await this.#storage.write(segment.uri, data);
-      writer.release(data); // stored: the writer may reuse that memory
+      writer.release(data, this.#onRelease); // stored: that memory may be reused
       if (playlists) await this.#writePlaylists(playlists);
       for (const name of expired) await this.#storage.delete(name);
       this.#listed = segment.sequence + 1;

@@ -167,6 +167,49 @@ Deno.test("rules: TS slabs reused after a segment is stored never change a store
   }
 });
 
+/** 6 s of 25 fps video (2 s GOPs) and AAC, payloads of a few hundred bytes filled with their index. */
+function filledFrames(): MediaFrame[] {
+  return videoFrames(6, 50).flatMap((v, i) => {
+    const data = new Uint8Array(300 + i).fill(i & 0xff);
+    data.set(v.data.subarray(0, 5));
+    new DataView(data.buffer).setUint32(0, data.length - 4);
+    const a = audio(v.dts);
+    return [{ ...v, data }, { ...a, data: new Uint8Array(100).fill(~i & 0xff) }];
+  });
+}
+
+for (
+  const options of [
+    { segmentType: "ts", playlistType: "vod" },
+    { segmentType: "fmp4", playlistType: "vod" },
+    { segmentType: "fmp4", playlistType: "event", partDuration: 0.5 },
+  ] as Omit<HlsPackagerOptions, "storage">[]
+) {
+  const label = `${options.segmentType}${options.partDuration ? " LL-HLS" : ""}`;
+  Deno.test(`rules: onRelease (${label}) reports every media frame once, when its bytes may be reused`, async () => {
+    const expected = await run([videoConfig(), audioConfig(), ...filledFrames()], options);
+    const storage = new MemoryStorage();
+    const frames = filledFrames();
+    const released = new Map<Uint8Array, number>();
+    const packager = new HlsPackager({
+      storage,
+      ...options,
+      onRelease: (data) => {
+        released.set(data, (released.get(data) ?? 0) + 1);
+        data.fill(0xee); // the source reuses the memory at once
+      },
+    });
+    await ReadableStream.from([videoConfig(), audioConfig(), ...frames]).pipeTo(packager);
+    assert.equal(released.size, frames.length, "every media frame is reported");
+    assert.ok([...released.values()].every((n) => n === 1), "once");
+    assert.deepEqual(storage.names().sort(), expected.storage.names().sort());
+    for (const name of storage.names()) {
+      const want = expected.storage.read(name)!;
+      assert.equal(firstDifference(storage.read(name)!, want), -1, `${name} as without reuse`);
+    }
+  });
+}
+
 Deno.test("rules: a lead timestamp going back is a discontinuity", async () => {
   const frames = [videoConfig(), ...videoFrames(2, 25, 900000), ...videoFrames(2, 25, 0)];
   const { playlist } = await run(frames, { playlistType: "vod" });
