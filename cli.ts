@@ -354,7 +354,7 @@ async function packageFile(args: string[]): Promise<number> {
 }
 
 /** Bytes read from the input at a time. */
-const READ_CHUNK_SIZE = 64 * 1024;
+const READ_CHUNK_SIZE = 256 * 1024;
 
 /**
  * Reads `file` (synchronously when `regular`), demuxes it and packages it into `out`.
