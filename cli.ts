@@ -12,6 +12,7 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
 import type { Logger, MediaFrame } from "./mod.ts";
 import type { HlsPackagerOptions } from "./media/hls/mod.ts";
 import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
@@ -81,81 +82,6 @@ export function parseListen(value: string, flag: string): Listen | undefined {
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
 
-/** A flag a command takes: a string (given once, or repeatable) or a boolean switch. */
-export type FlagSpec =
-  | { type: "string"; default?: string; multiple?: false }
-  | { type: "string"; multiple: true }
-  | { type: "boolean"; default?: boolean };
-
-/** The values of the flags in `S`, as {@linkcode parseFlags} returns them. */
-export type FlagValues<S extends Record<string, FlagSpec>> = {
-  [K in keyof S]: S[K] extends { type: "boolean" } ? boolean
-    : S[K] extends { multiple: true } ? string[] | undefined
-    : S[K] extends { default: string } ? string
-    : string | undefined;
-};
-
-/**
- * Reads `--name value`, `--name=value` and `--switch` flags as `options` declares them
- * (later ones win, a repeatable one collects its values); `--` ends the flags, and `-` is a
- * positional argument (stdin). Written here
- * rather than taken from `node:util` `parseArgs`, whose Node compatibility layer costs a
- * command ~20 ms of start-up.
- *
- * @throws {UsageError} for an unknown flag, a missing or unexpected value, or a positional
- *   argument when `allowPositionals` is not set.
- * @example
- * ```ts
- * import { parseFlags } from "./cli.ts";
- *
- * const options = { out: { type: "string" }, quiet: { type: "boolean" } } as const;
- * parseFlags(["in.flv", "--out=hls", "--quiet"], options, true);
- * // { values: { out: "hls", quiet: true }, positionals: ["in.flv"] }
- * ```
- */
-export function parseFlags<S extends Record<string, FlagSpec>>(
-  args: readonly string[],
-  options: S,
-  allowPositionals = false,
-): { values: FlagValues<S>; positionals: string[] } {
-  const values: Record<string, string | boolean | string[] | undefined> = {};
-  for (const [name, spec] of Object.entries(options)) {
-    values[name] = spec.type === "boolean"
-      ? spec.default ?? false
-      : "default" in spec
-      ? spec.default
-      : undefined;
-  }
-  const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--" || arg === "-" || !arg.startsWith("-")) {
-      const rest = arg === "--" ? args.slice(i + 1) : [arg];
-      if (!allowPositionals && rest.length > 0) {
-        throw new UsageError(`unexpected argument: ${rest[0]}`);
-      }
-      positionals.push(...rest);
-      if (arg === "--") break;
-      continue;
-    }
-    if (!arg.startsWith("--")) throw new UsageError(`unknown option: ${arg}`); // no short flags
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = Object.hasOwn(options, name) ? options[name] : undefined;
-    if (spec === undefined) throw new UsageError(`unknown option: --${name}`);
-    if (spec.type === "boolean") {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
-      values[name] = true;
-      continue;
-    }
-    const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    const previous = values[name];
-    values[name] = spec.multiple ? [...(Array.isArray(previous) ? previous : []), value] : value;
-  }
-  return { values: values as FlagValues<S>, positionals };
-}
-
 function makeLogger(quiet: boolean): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
@@ -167,17 +93,22 @@ function makeLogger(quiet: boolean): Logger {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    rtmp: { type: "string", default: "1935" },
-    http: { type: "string", default: "8888" },
-    rtsp: { type: "string", default: "8554" },
-    "rtsp-rtp-port": { type: "string", default: "8000" },
-    srt: { type: "string", default: "8890" },
-    quiet: { type: "boolean", default: false },
-    "hls-segment-type": { type: "string", default: "ts" },
-    "webrtc-host": { type: "string", multiple: true },
-    "webrtc-ports": { type: "string" },
+  const { values } = parseArgs({
+    args,
+    options: {
+      rtmp: { type: "string", default: "1935" },
+      http: { type: "string", default: "8888" },
+      rtsp: { type: "string", default: "8554" },
+      "rtsp-rtp-port": { type: "string", default: "8000" },
+      srt: { type: "string", default: "8890" },
+      quiet: { type: "boolean", default: false },
+      "hls-segment-type": { type: "string", default: "ts" },
+      "webrtc-host": { type: "string", multiple: true },
+      "webrtc-ports": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
+  if (values.help) return usage();
   const segmentType = values["hls-segment-type"];
   if (segmentType !== "ts" && segmentType !== "fmp4") {
     throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
@@ -303,12 +234,18 @@ class Progress {
 }
 
 async function packageFile(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    out: { type: "string" },
-    "segment-type": { type: "string", default: "ts" },
-    "target-duration": { type: "string", default: "2" },
-    "playlist-type": { type: "string", default: "vod" },
-  }, true);
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: "string" },
+      "segment-type": { type: "string", default: "ts" },
+      "target-duration": { type: "string", default: "2" },
+      "playlist-type": { type: "string", default: "vod" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return usage();
   if (!values.out) throw new UsageError("package: --out DIR is required");
   if (positionals.length > 1) throw new UsageError("package: give one input at most");
   const segmentType = values["segment-type"];
@@ -484,7 +421,10 @@ export async function main(args: string[]): Promise<number> {
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+    // parseArgs reports an unknown or malformed flag as a TypeError with an ERR_PARSE_ARGS code.
+    if (!(error instanceof UsageError) && !(error instanceof TypeError && "code" in error)) {
+      throw error;
+    }
     console.error(`${error.message}\n\n${USAGE}`);
     return 2;
   }

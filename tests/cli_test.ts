@@ -1,47 +1,7 @@
-/** The command line's flag parsing (cli.ts `parseFlags`, `parseListen`). */
+/** The command line's listener parsing (cli.ts `parseListen`). */
 
 import assert from "node:assert/strict";
-import { parseFlags, parseListen } from "../cli.ts";
-
-const options = {
-  out: { type: "string" },
-  type: { type: "string", default: "ts" },
-  host: { type: "string", multiple: true },
-  quiet: { type: "boolean" },
-} as const;
-
-Deno.test("parseFlags: defaults, both value forms, repeats, switches, positionals and --", () => {
-  assert.deepEqual(parseFlags([], options), {
-    values: { out: undefined, type: "ts", host: undefined, quiet: false },
-    positionals: [],
-  });
-  const parsed = parseFlags(
-    ["in.flv", "--out", "a", "--out=b", "--host=h1", "--host", "h2", "--quiet", "-", "--", "--x"],
-    options,
-    true,
-  );
-  assert.deepEqual(parsed, {
-    values: { out: "b", type: "ts", host: ["h1", "h2"], quiet: true },
-    positionals: ["in.flv", "-", "--x"],
-  });
-  assert.deepEqual(parseFlags(["--out="], options).values.out, "", "an empty value is a value");
-});
-
-Deno.test("parseFlags: mistakes are usage errors naming the flag", () => {
-  for (
-    const [args, message] of [
-      [["--nope"], /unknown option: --nope/],
-      [["-h"], /unknown option: -h/],
-      [["--toString"], /unknown option: --toString/],
-      [["--out"], /--out needs a value/],
-      [["--quiet=yes"], /--quiet takes no value/],
-      [["in.flv"], /unexpected argument: in.flv/],
-      [["--", "x"], /unexpected argument: x/],
-    ] as const
-  ) {
-    assert.throws(() => parseFlags(args, options), { message });
-  }
-});
+import { parseListen } from "../cli.ts";
 
 Deno.test("parseListen: port, host:port, [v6]:port and off", () => {
   assert.deepEqual(parseListen("1935", "rtmp"), { hostname: "0.0.0.0", port: 1935 });

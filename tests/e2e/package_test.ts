@@ -278,9 +278,13 @@ for (const segmentType of ["ts", "fmp4"] as const) {
 }
 
 Deno.test("package: --help lists the command and bad flags are usage errors", async () => {
-  const help = await run(Deno.execPath(), ["run", "-A", CLI, "--help"]);
-  assert.equal(help.code, 0);
-  assert.match(help.stdout, /package \[INPUT \| -\] --out DIR/);
+  for (const args of [["--help"], ["package", "--help"], ["serve", "-h"]]) {
+    const help = await run(Deno.execPath(), ["run", "-A", CLI, ...args]);
+    assert.equal(help.code, 0, `${args.join(" ")}: ${help.stderr}`);
+    assert.equal(help.stderr, "", args.join(" "));
+    assert.match(help.stdout, /package \[INPUT \| -\] --out DIR/);
+    assert.match(help.stdout, /--target-duration SECONDS/);
+  }
   const bad = await packageCli(["--out", "/tmp/x", "--segment-type", "mkv"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--segment-type takes ts or fmp4/);
