@@ -26,15 +26,43 @@ export function ffmpeg(args: readonly string[]): Promise<ToolOutput> {
   return run("ffmpeg", ["-hide_banner", "-nostdin", ...args]);
 }
 
-/** How a run of {@linkcode Procs} ended. */
+/** How a run of {@linkcode Procs.run} ended. */
 export interface Finished extends ToolOutput {
   /** Whether the run was killed by its time limit. */
   timedOut: boolean;
 }
 
+/** How a child of {@linkcode Procs.spawn} ended. */
+export interface Spawned {
+  /** Exit code. */
+  code: number;
+  /** Standard output (empty unless `stdout` was asked for). */
+  stdout: Uint8Array;
+  /** Standard error as text. */
+  stderr: string;
+  /** Whether the child was killed by its time limit. */
+  timedOut: boolean;
+}
+
+/** Options for {@linkcode Procs.spawn}. */
+export interface SpawnOptions {
+  /** Kill the child after this long. */
+  limitMs: number;
+  /**
+   * Feeds the child's stdin (closed when this resolves; `exited` resolves when the child
+   * has exited). Without it stdin is /dev/null.
+   */
+  feed?: (
+    stdin: WritableStreamDefaultWriter<Uint8Array>,
+    exited: Promise<unknown>,
+  ) => Promise<void>;
+  /** Keep stdout (default: discarded). */
+  stdout?: boolean;
+}
+
 /**
- * ffmpeg and ffprobe processes of one test, each bounded in time; call `killAll()` when the
- * test ends so that none outlives it.
+ * The child processes of one test (ffmpeg, ffprobe, srt-live-transmit…), each bounded in
+ * time; call `killAll()` when the test ends so that none outlives it.
  *
  * @example
  * ```ts
@@ -52,13 +80,24 @@ export class Procs {
 
   /**
    * Runs `cmd` (ffmpeg with `-hide_banner -nostdin`, ffprobe with `-hide_banner`) and kills
-   * it after `limitMs`.
+   * it after `limitMs`; stdout comes back as text.
    */
-  run(cmd: "ffmpeg" | "ffprobe", args: readonly string[], limitMs: number): Promise<Finished> {
-    const child = new Deno.Command(cmd, {
-      args: cmd === "ffmpeg" ? ["-hide_banner", "-nostdin", ...args] : ["-hide_banner", ...args],
-      stdin: "null",
-      stdout: "piped",
+  async run(
+    cmd: "ffmpeg" | "ffprobe",
+    args: readonly string[],
+    limitMs: number,
+  ): Promise<Finished> {
+    const flags = cmd === "ffmpeg" ? ["-hide_banner", "-nostdin"] : ["-hide_banner"];
+    const out = await this.spawn(cmd, [...flags, ...args], { limitMs, stdout: true });
+    return { ...out, stdout: new TextDecoder().decode(out.stdout) };
+  }
+
+  /** Starts `command` as it is and resolves when it exits (or is killed at its limit). */
+  spawn(command: string, args: readonly string[], options: SpawnOptions): Promise<Spawned> {
+    const child = new Deno.Command(command, {
+      args: [...args],
+      stdin: options.feed ? "piped" : "null",
+      stdout: options.stdout ? "piped" : "null",
       stderr: "piped",
     }).spawn();
     this.#children.add(child);
@@ -66,12 +105,15 @@ export class Procs {
     const timer = setTimeout(() => {
       timedOut = true;
       kill(child);
-    }, limitMs);
-    const text = new TextDecoder();
+    }, options.limitMs);
+    if (options.feed) {
+      const writer = child.stdin.getWriter();
+      void options.feed(writer, child.status).then(() => writer.close()).catch(() => {});
+    }
     return child.output().then((out) => ({
       code: out.code,
-      stdout: text.decode(out.stdout),
-      stderr: text.decode(out.stderr),
+      stdout: options.stdout ? out.stdout : new Uint8Array(0),
+      stderr: new TextDecoder().decode(out.stderr),
       timedOut,
     })).finally(() => {
       clearTimeout(timer);

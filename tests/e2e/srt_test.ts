@@ -13,12 +13,13 @@ import {
   decodeCheck,
   makeFixture,
   probePackets,
+  Procs,
   sine,
   tempPath,
   testsrc,
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../ingest/rtmp/_client.ts";
-import { Children, LossyRelay } from "../ingest/srt/_util.ts";
+import { LossyRelay } from "../ingest/srt/_util.ts";
 
 const SECONDS = 3;
 
@@ -131,17 +132,17 @@ function paced(file: Uint8Array) {
 
 Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transmit read it cleanly", async () => {
   const { registry, server, log, published } = await setup();
-  const children = new Children();
+  const children = new Procs();
   const url = (id: string) => `srt://127.0.0.1:${server.addr.port}?streamid=${id}`;
   try {
-    const publisher = children.run(
+    const publisher = children.spawn(
       "ffmpeg",
       liveEncode(`${url("publish:live/x")}&pkt_size=1316`, "mpegts"),
       { limitMs: 30_000 },
     );
     await until("frames", () => (published.get("live/x")?.length ?? 0) > 0);
     const recorded = await tempPath("srt-read.ts");
-    const ffmpegReader = children.run("ffmpeg", [
+    const ffmpegReader = children.spawn("ffmpeg", [
       "-hide_banner",
       "-nostdin",
       "-v",
@@ -157,7 +158,7 @@ Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-trans
       "-y",
       recorded,
     ], { limitMs: 30_000 });
-    const nullReader = children.run("ffmpeg", [
+    const nullReader = children.spawn("ffmpeg", [
       "-hide_banner",
       "-nostdin",
       "-v",
@@ -172,7 +173,7 @@ Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-trans
       "null",
       "-",
     ], { limitMs: 30_000 });
-    const sltReader = children.run("srt-live-transmit", [
+    const sltReader = children.spawn("srt-live-transmit", [
       "-a",
       "no",
       "-t",
@@ -226,13 +227,13 @@ async function publishClip(
   const file = await Deno.readFile(await clip());
   const { server, published, ended } = await setup(1000);
   const relay = await LossyRelay.open({ target: server.addr.port, loss, seed: 0x5eed });
-  const children = new Children();
+  const children = new Procs();
   try {
     // srt-live-transmit does not end at the end of its input once connected: -t ends it,
     // a few seconds after the clip (fed in SECONDS) and its tail of null packets. The slack is
     // for a loaded machine, where feeding the clip can fall seconds behind (one run under two
     // parallel test suites lost its last 23 frames with 2 s).
-    const run = await children.run("srt-live-transmit", [
+    const run = await children.spawn("srt-live-transmit", [
       "-a",
       "no",
       "-t",
@@ -275,11 +276,11 @@ async function readClip(
   const frames = demux(await Deno.readFile(await clip()));
   const { registry, server } = await setup(1000);
   const relay = await LossyRelay.open({ target: server.addr.port, loss, seed: 0xbeef });
-  const children = new Children();
+  const children = new Procs();
   const recorded = await tempPath(name);
   try {
     const handle = registry.startPublish("live", "clip");
-    const reader = children.run("ffmpeg", [
+    const reader = children.spawn("ffmpeg", [
       "-hide_banner",
       "-nostdin",
       "-v",
@@ -327,11 +328,11 @@ Deno.test("srt e2e: an ffmpeg reader behind 10% loss records the same frames as 
 Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   const { registry, server } = await setup();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
-  const children = new Children();
+  const children = new Procs();
   const srtUrl = (id: string) => `srt://127.0.0.1:${server.addr.port}?streamid=${id}`;
   const rtmpUrl = (name: string) => `rtmp://127.0.0.1:${rtmp.addr.port}/live/${name}`;
   const record = (input: string, file: string, format: string) =>
-    children.run("ffmpeg", [
+    children.spawn("ffmpeg", [
       "-hide_banner",
       "-nostdin",
       "-v",
@@ -350,14 +351,14 @@ Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   try {
     const asFlv = await tempPath("srt-to-rtmp.flv");
     const asTs = await tempPath("rtmp-to-srt.ts");
-    const srtIn = children.run(
+    const srtIn = children.spawn(
       "ffmpeg",
       liveEncode(`${srtUrl("publish:live/a")}&pkt_size=1316`, "mpegts"),
       {
         limitMs: 30_000,
       },
     );
-    const rtmpIn = children.run("ffmpeg", liveEncode(rtmpUrl("b"), "flv"), { limitMs: 30_000 });
+    const rtmpIn = children.spawn("ffmpeg", liveEncode(rtmpUrl("b"), "flv"), { limitMs: 30_000 });
     await until("both publishes", () => !!registry.get("live", "a") && !!registry.get("live", "b"));
     const outputs = await Promise.all([
       record(rtmpUrl("a"), asFlv, "flv"),
@@ -385,18 +386,18 @@ Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
 Deno.test("srt e2e: libsrt callers see the rejections", async () => {
   const { registry, server } = await setup();
   registry.startPublish("live", "taken");
-  const children = new Children();
+  const children = new Procs();
   const url = (id: string, extra = "") =>
     `srt://127.0.0.1:${server.addr.port}?streamid=${id}${extra}`;
   const slt = (target: string) =>
-    children.run("srt-live-transmit", ["-a", "no", "-t", "10", target, "file://con"], {
+    children.spawn("srt-live-transmit", ["-a", "no", "-t", "10", target, "file://con"], {
       limitMs: 15_000,
     });
   try {
     const [encrypted, missing, busy, ffmpegMissing] = await Promise.all([
       slt(url("read:live/taken", "&passphrase=0123456789abcdef")),
       slt(url("read:live/missing")),
-      children.run("srt-live-transmit", [
+      children.spawn("srt-live-transmit", [
         "-a",
         "no",
         "-t",
@@ -404,7 +405,7 @@ Deno.test("srt e2e: libsrt callers see the rejections", async () => {
         "file://con",
         url("publish:live/taken"),
       ], { limitMs: 15_000, feed: async (_stdin, exited) => void await exited }),
-      children.run("ffmpeg", [
+      children.spawn("ffmpeg", [
         "-hide_banner",
         "-nostdin",
         "-i",

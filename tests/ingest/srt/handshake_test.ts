@@ -17,6 +17,7 @@ import {
 } from "../../../ingest/srt/mod.ts";
 import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
 import { hex } from "../rtmp/_util.ts";
+import { within } from "../rtmp/_client.ts";
 import {
   FFMPEG_CONCLUSION,
   FFMPEG_INDUCTION,
@@ -24,7 +25,7 @@ import {
   LIBSRT_INDUCTION_RESPONSE,
   SLT_CONCLUSION,
 } from "./_golden.ts";
-import { Children } from "./_util.ts";
+import { Procs } from "../../_util/ffmpeg.ts";
 
 const LIBSRT_FLAGS = SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.HAICRYPT | SrtFlag.TLPKTDROP |
   SrtFlag.NAKREPORT | SrtFlag.REXMITFLG | SrtFlag.PACKET_FILTER;
@@ -191,7 +192,7 @@ async function captureConclusion(command: string, args: (port: number) => string
   const socket = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
   const port = socket.address().port;
-  const children = new Children();
+  const children = new Procs();
   try {
     const got = new Promise<{ induction: Handshake; conclusion: Handshake }>((resolve) => {
       let induction: Handshake | undefined;
@@ -206,8 +207,8 @@ async function captureConclusion(command: string, args: (port: number) => string
         }
       });
     });
-    void children.run(command, args(port), { limitMs: 20_000 });
-    return await children.within(got, 20_000, `${command}'s conclusion`);
+    void children.spawn(command, args(port), { limitMs: 20_000 });
+    return await within(got, 20_000, `${command}'s conclusion`);
   } finally {
     children.killAll();
     await new Promise<void>((resolve) => socket.close(() => resolve()));
