@@ -32,8 +32,6 @@ export class QosMeter {
   #rates = { video: 0, audio: 0, fps: 0 };
   /** When the latest window closed, so stale rates read as zero. */
   #ratesAt = 0;
-  /** The clock reading of the latest frame (NaN before the first). */
-  #lastTick = NaN;
   lastFrameMs: number;
 
   constructor(clock: MonotonicClock) {
@@ -45,7 +43,7 @@ export class QosMeter {
   record(bytes: number, isAudio: boolean): void {
     const now = this.#clock();
     // The clock reads the same for a whole burst: windows move only when time does.
-    if (now !== this.#lastTick) this.#tick(now);
+    if (now !== this.lastFrameMs || this.#windowStart === undefined) this.#tick(now);
     this.#totalFrames++;
     this.#totalBytes += bytes;
     if (isAudio) this.#audioBytes += bytes;
@@ -57,7 +55,7 @@ export class QosMeter {
 
   /** Time moved: note it, and close the window once it spans a second. */
   #tick(now: number): void {
-    this.#lastTick = this.lastFrameMs = now;
+    this.lastFrameMs = now;
     if (this.#windowStart === undefined) {
       this.#windowStart = now; // the first frame opens the first window
       return;
