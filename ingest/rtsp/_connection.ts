@@ -58,6 +58,9 @@ const PUBLIC = "OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, RECORD, PAUSE, TEARDOW
 /** More sessions on one connection are refused. */
 const MAX_SESSIONS = 8;
 
+/** With this many answers waiting to be written, the connection stops reading requests. */
+const MAX_UNANSWERED = 16;
+
 interface Answer {
   status?: number;
   headers?: [string, string][];
@@ -90,6 +93,8 @@ export class RtspConnection {
   #reader: RtspReader;
   #writes: Promise<void> = Promise.resolve();
   #writeSince = -1;
+  /** Responses queued and not yet written. */
+  #unanswered = 0;
   #closed = false;
   #nonce = randomHex(16);
   #sessions = new Set<RtspSession>();
@@ -146,6 +151,9 @@ export class RtspConnection {
           await this.#request(request);
           if (this.#closed) break;
         }
+        // Answers queue behind media writes, so requests (keep-alives above all) are read on
+        // while a write is stuck; a peer that stops reading its answers stops being read too.
+        if (this.#unanswered >= MAX_UNANSWERED) await this.#writes;
       }
     } catch (error) {
       this.close(error instanceof Error ? error.message : String(error), "info");
@@ -209,7 +217,7 @@ export class RtspConnection {
     }
     const headers: [string, string][] = [["CSeq", cseq.trim()], ["Server", "arcly-stream"]];
     headers.push(...(answer.headers ?? []));
-    await this.#write(formatResponse(answer.status ?? 200, headers, answer.body ?? ""));
+    void this.#answer(formatResponse(answer.status ?? 200, headers, answer.body ?? ""));
   }
 
   async #respondError(error: RtspError, cseq: string | null, method?: string): Promise<void> {
@@ -219,8 +227,10 @@ export class RtspConnection {
     this.#log[error.status === 401 ? "info" : "warn"](
       `rtsp ${this.peer}: ${what}refused with ${error.status}: ${error.message}`,
     );
-    await this.#write(formatResponse(error.status, headers, "", error.reason));
-    if (error.fatal) this.close(`bad request: ${error.message}`);
+    const answered = this.#answer(formatResponse(error.status, headers, "", error.reason));
+    if (!error.fatal) return;
+    await answered;
+    this.close(`bad request: ${error.message}`);
   }
 
   #dispatch(req: RtspRequest): Promise<Answer> | Answer {
@@ -503,6 +513,12 @@ export class RtspConnection {
     return new RtspError(401, why, {
       headers: challenges.map((c) => ["WWW-Authenticate", c] as const),
     });
+  }
+
+  /** Queue a response; {@linkcode RtspConnection.run} stops reading while too many wait. */
+  #answer(bytes: Uint8Array): Promise<void> {
+    this.#unanswered++;
+    return this.#write(bytes).then(() => void this.#unanswered--);
   }
 
   /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */

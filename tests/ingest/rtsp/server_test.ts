@@ -558,10 +558,11 @@ Deno.test("rtsp server: a TCP player that stops reading for good is disconnected
     const session = await playSynthetic(c, url);
     c.pause();
     for (let i = 1; i <= 200; i++) handle.publish(videoFrame(i * 3600, 60_000, i % 50 === 0));
-    // keep-alives keep the session alive (their answers queue behind the stuck writes)
+    // keep-alives keep the session alive: they are read while their answers queue behind
+    // the stuck writes (up to 16 of them, 800 ms)
     const keepAlive =
       `GET_PARAMETER ${url}/live/syn RTSP/1.0\r\nCSeq: 99\r\nSession: ${session}\r\n\r\n`;
-    const timer = setInterval(() => void c.send(keepAlive).catch(() => {}), 100);
+    const timer = setInterval(() => void c.send(keepAlive).catch(() => {}), 50);
     try {
       await log.waitFor(/closed: the peer accepted no data for 500 ms/, 5000);
     } finally {
