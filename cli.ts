@@ -34,6 +34,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --srt LISTEN      SRT publish and read, UDP      (default 8890)
   --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)
+  --hls-part-duration SECONDS  Low-Latency HLS with parts this long, e.g. 0.5
+                               (fmp4 segments only; default off)
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
                                default: this machine's IPv4 addresses)
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
@@ -103,6 +105,7 @@ async function serve(args: string[]): Promise<number> {
       srt: { type: "string", default: "8890" },
       quiet: { type: "boolean", default: false },
       "hls-segment-type": { type: "string", default: "ts" },
+      "hls-part-duration": { type: "string" },
       "webrtc-host": { type: "string", multiple: true },
       "webrtc-ports": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -113,6 +116,8 @@ async function serve(args: string[]): Promise<number> {
   if (segmentType !== "ts" && segmentType !== "fmp4") {
     throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
   }
+  const part = values["hls-part-duration"];
+  const partDuration = part === undefined ? undefined : Number(part);
   const rtmpListen = parseListen(values.rtmp, "rtmp");
   const httpListen = parseListen(values.http, "http");
   const rtspListen = parseListen(values.rtsp, "rtsp");
@@ -139,7 +144,11 @@ async function serve(args: string[]): Promise<number> {
   });
   let webrtc: WebRtcServer | undefined;
   if (web) {
-    hls = new web.LiveHls({ registry, segmentType, logger });
+    try {
+      hls = new web.LiveHls({ registry, segmentType, partDuration, logger });
+    } catch (error) {
+      throw new UsageError(`--hls-part-duration: ${(error as Error).message}`);
+    }
     const { parsePortRange, WebRtcServer } = await import("./ingest/webrtc/mod.ts");
     let portRange: [number, number] | undefined;
     try {

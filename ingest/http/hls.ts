@@ -22,6 +22,14 @@ export interface LiveHlsOptions {
   windowSize?: number;
   /** How long a stream's playlist stays served after its publisher left (default 60,000 ms). */
   retainMs?: number;
+  /**
+   * Low-Latency HLS (fMP4 segments only): the duration of partial segments in seconds,
+   * below `targetDuration` (e.g. 0.5); off by default. A playlist request with `_HLS_msn`
+   * (and `_HLS_part`) is then held until that segment (or part) is listed, for up to three
+   * target durations (then 503), and a request for the part the playlist hints at
+   * (`EXT-X-PRELOAD-HINT`) is held until it is written.
+   */
+  partDuration?: number;
   /** Packaging errors go here (default: silent). */
   logger?: Logger;
 }
@@ -32,6 +40,15 @@ const CONTENT_TYPES: Record<string, string> = {
   mp4: "video/mp4",
   m4s: "video/iso.segment",
 };
+
+/** The media playlist's name, as the packager writes it by default. */
+const MEDIA_PLAYLIST = "stream.m3u8";
+
+/** A part file's name: `seg<sequence>.<part>.m4s`. */
+const PART_NAME = /^seg(\d{1,15})\.(\d{1,6})\.m4s$/;
+
+/** A delivery directive's value: a non-negative decimal integer. */
+const DIRECTIVE = /^\d{1,15}$/;
 
 /** One key's output: its files, and the packager of the current publish if any. */
 interface Output {
@@ -61,11 +78,17 @@ interface Output {
  * ```
  */
 export class LiveHls {
-  #options: Required<Omit<LiveHlsOptions, "registry">>;
+  #options: Required<Omit<LiveHlsOptions, "registry" | "partDuration">>;
+  #partDuration: number | undefined;
   #registry: Registry;
   #outputs = new Map<string, Output>();
 
-  /** Make a packager set; nothing runs until {@linkcode LiveHls.start}. */
+  /**
+   * Make a packager set; nothing runs until {@linkcode LiveHls.start}.
+   *
+   * @throws {RangeError} for a `partDuration` that is not below `targetDuration`, or
+   * with MPEG-TS segments.
+   */
   constructor(options: LiveHlsOptions) {
     this.#registry = options.registry;
     this.#options = {
@@ -75,6 +98,19 @@ export class LiveHls {
       retainMs: options.retainMs ?? 60_000,
       logger: options.logger ?? silentLogger,
     };
+    const part = options.partDuration;
+    if (part !== undefined) {
+      if (!(part > 0 && part < this.#options.targetDuration)) {
+        throw new RangeError(
+          `the part duration must be above 0 and below the target duration ` +
+            `(${this.#options.targetDuration} s), got ${part}`,
+        );
+      }
+      if (this.#options.segmentType !== "fmp4") {
+        throw new RangeError("Low-Latency HLS (a part duration) needs fmp4 segments");
+      }
+    }
+    this.#partDuration = part;
   }
 
   /** Start packaging the live stream `key` (`"app/stream"`), or `handle` itself. */
@@ -95,6 +131,7 @@ export class LiveHls {
           segmentType: this.#options.segmentType,
           targetDuration: this.#options.targetDuration,
           windowSize: this.#options.windowSize,
+          partDuration: this.#partDuration,
           playlistType: "live",
           continueFrom: previous?.packager,
         });
@@ -124,21 +161,82 @@ export class LiveHls {
     if (request.method !== "GET" && request.method !== "HEAD") {
       return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
     }
-    const output = this.#outputs.get(`${path.app}/${path.stream}`);
-    const data = output?.storage.read(path.rest);
-    if (!data) {
-      const what = output ? path.rest : `stream ${path.app}/${path.stream}`;
-      return textResponse(404, `no such ${output ? "file" : "stream"}: ${what}`);
+    const key = `${path.app}/${path.stream}`;
+    const output = this.#outputs.get(key);
+    const file = () => {
+      const data = output?.storage.read(path.rest);
+      if (!data) {
+        return textResponse(
+          404,
+          `no such ${output ? "file" : "stream"}: ${output ? path.rest : key}`,
+        );
+      }
+      return new Response(request.method === "HEAD" ? null : data as Uint8Array<ArrayBuffer>, {
+        headers: {
+          "content-type": type,
+          "content-length": String(data.byteLength),
+          "cache-control": extension === "m3u8" ? "no-cache" : "max-age=60",
+          "access-control-allow-origin": "*",
+        },
+      });
+    };
+    const packager = output?.packager;
+    if (this.#partDuration === undefined || !packager || !output.storage.read(MEDIA_PLAYLIST)) {
+      return file();
     }
-    return new Response(request.method === "HEAD" ? null : data as Uint8Array<ArrayBuffer>, {
-      headers: {
-        "content-type": type,
-        "content-length": String(data.byteLength),
-        "cache-control": extension === "m3u8" ? "no-cache" : "max-age=60",
-        "access-control-allow-origin": "*",
-      },
-    });
+    const held = this.#hold(path.rest, url.searchParams, packager, request.signal);
+    return held ? held.then((refused) => refused ?? file()) : file();
   };
+
+  /**
+   * Low-Latency HLS: what a request waits for before its file is served. A blocking
+   * playlist reload waits for the segment or part its delivery directives name, a request
+   * for the hinted part for that part. Resolves to a refusal (400, 503) or to `undefined`
+   * to serve the file as it then is; `undefined` at once when there is nothing to wait for.
+   */
+  #hold(
+    name: string,
+    query: URLSearchParams,
+    packager: HlsPackager,
+    clientGone: AbortSignal,
+  ): Promise<Response | undefined> | undefined {
+    let sequence: number;
+    let part: number;
+    if (name === MEDIA_PLAYLIST) {
+      const msn = query.get("_HLS_msn");
+      const partParam = query.get("_HLS_part");
+      if (msn === null) {
+        if (partParam === null) return undefined;
+        return Promise.resolve(textResponse(400, "_HLS_part without _HLS_msn"));
+      }
+      if (!DIRECTIVE.test(msn) || (partParam !== null && !DIRECTIVE.test(partParam))) {
+        return Promise.resolve(textResponse(400, "_HLS_msn and _HLS_part take whole numbers"));
+      }
+      const playlist = packager.playlist;
+      const last = playlist.mediaSequence + playlist.segments.length - 1;
+      sequence = Number(msn);
+      if (sequence > last + 2) {
+        return Promise.resolve(
+          textResponse(
+            400,
+            `_HLS_msn=${msn} is beyond the next two segments (the last is ${last})`,
+          ),
+        );
+      }
+      part = partParam === null ? Infinity : Number(partParam);
+    } else {
+      const hinted = PART_NAME.exec(name);
+      if (!hinted || name !== packager.playlist.partial?.preloadHint) return undefined;
+      sequence = Number(hinted[1]);
+      part = Number(hinted[2]);
+    }
+    const limitMs = 3 * this.#options.targetDuration * 1000;
+    const signal = AbortSignal.any([clientGone, AbortSignal.timeout(limitMs)]);
+    return packager.waitForPart(sequence, part, signal).then(
+      () => undefined, // listed, or the stream ended: the file as it is now
+      () => textResponse(503, `${name}: not available within ${limitMs} ms`),
+    );
+  }
 
   /** Wait for every packager to finish (streams must be closed first, e.g. by the registry). */
   async close(): Promise<void> {

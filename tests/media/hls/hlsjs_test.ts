@@ -9,58 +9,15 @@
 import assert from "node:assert/strict";
 import { HlsPackager, MemoryStorage } from "../../../media/hls/mod.ts";
 import { CLOCK_RATE } from "../../../mod.ts";
-import { CHROMIUM, npmFile, openInChromium, resultCollector } from "../../_util/browser.ts";
+import { CHROMIUM } from "../../_util/browser.ts";
+import { type HlsJsReport, PLAYBACK_EVENT, watchWithHlsJs } from "../../_util/hlsjs.ts";
 import { mp4Frames } from "../fmp4/_frames.ts";
 import { h264Aac, packageFrames, twoEncodings } from "./_hls.ts";
-
-const PAGE = `<!doctype html><video id="v" muted></video>
-<script src="/hls.min.js"></script>
-<script>
-const video = document.getElementById("v");
-const hls = new Hls({ lowLatencyMode: true, maxBufferLength: 600, maxMaxBufferLength: 600 });
-const errors = [];
-let parts = 0, fragments = 0, sent = false;
-const report = () => {
-  if (sent) return;
-  sent = true;
-  const ranges = [];
-  for (let i = 0; i < video.buffered.length; i++) {
-    ranges.push([video.buffered.start(i), video.buffered.end(i)]);
-  }
-  fetch("/result", { method: "POST", body: JSON.stringify({ errors, parts, fragments, ranges }) });
-};
-hls.on(Hls.Events.FRAG_BUFFERED, (_e, data) => { if (data.part) parts++; else fragments++; });
-// Done when the playlist has ended and the buffer reaches the end of its last segment.
-setInterval(() => {
-  const details = hls.levels[0]?.details;
-  const last = details?.fragments.at(-1);
-  const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : 0;
-  if (details && !details.live && last && end >= last.start + last.duration - 0.3) report();
-}, 250);
-hls.on(Hls.Events.ERROR, (_e, data) => {
-  errors.push(data.type + ":" + data.details + (data.fatal ? ":fatal" : ""));
-  if (data.fatal) report();
-});
-setTimeout(() => { errors.push("timeout: not buffered to the end in 30 s"); report(); }, 30000);
-hls.loadSource("/hls/index.m3u8");
-hls.attachMedia(video);
-if (location.search === "?play") video.play();
-</script>`;
-
-interface Report {
-  errors: string[];
-  parts: number;
-  fragments: number;
-  ranges: [number, number][];
-}
-
-/** Non-fatal events of a playing video catching up with its buffer, not stream faults. */
-const PLAYBACK_EVENT = /^mediaError:buffer(StalledError|NudgeOnStall|SeekOverHole)$/;
 
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
 
 /** Serves `storage` at `/hls/` to hls.js in Chromium and returns what the page saw. */
-async function play(
+function play(
   storage: MemoryStorage,
   options: {
     /** Whether the page plays the video (else hls.js only buffers). */
@@ -70,20 +27,11 @@ async function play(
     /** May hold a request back. */
     wait?: (name: string, url: URL) => Promise<void>;
   },
-): Promise<Report> {
+): Promise<HlsJsReport> {
   const { playback, run = () => Promise.resolve(), wait = () => Promise.resolve() } = options;
-  const hlsJs = await npmFile("hls.js@1.7.4", "dist/hls.min.js");
-  const collector = resultCollector(45_000);
   const watching = Promise.withResolvers<void>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const url = new URL(req.url);
-    const posted = await collector.route(req, url);
-    if (posted) return posted;
-    if (url.pathname === "/") {
-      return new Response(PAGE, { headers: { "content-type": "text/html" } });
-    }
-    if (url.pathname === "/hls.min.js") return new Response(hlsJs);
-    if (!url.pathname.startsWith("/hls/")) return new Response("not found", { status: 404 });
+  const route = async (_request: Request, url: URL) => {
+    if (!url.pathname.startsWith("/hls/")) return undefined;
     watching.resolve();
     const name = url.pathname.slice("/hls/".length);
     await wait(name, url);
@@ -97,16 +45,8 @@ async function play(
     return new Response(data as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": type, "cache-control": "no-cache" },
     });
-  });
-  const page = `http://127.0.0.1:${server.addr.port}/${playback ? "?play" : ""}`;
-  const browser = await openInChromium(page);
-  try {
-    await run(watching.promise);
-    return await collector.result as Report;
-  } finally {
-    await browser.close();
-    await server.shutdown();
-  }
+  };
+  return watchWithHlsJs("/hls/index.m3u8", { playback, route, run: () => run(watching.promise) });
 }
 
 Deno.test({

@@ -1,0 +1,185 @@
+/**
+ * LiveHls with Low-Latency HLS: blocking playlist reloads (`_HLS_msn`, `_HLS_part`) and
+ * preload-hint part requests are held until the packager has what they ask for; bad or
+ * far-ahead directives get 400, a wait past three target durations 503.
+ */
+
+import assert from "node:assert/strict";
+import { type MediaFrame, Registry } from "../../../mod.ts";
+import { LiveHls } from "../../../ingest/http/mod.ts";
+import { mp4Frames } from "../../media/fmp4/_frames.ts";
+import { h264Aac, type ParsedPlaylist, parsePlaylist } from "../../media/hls/_hls.ts";
+import { waitFor } from "../../_util/serve.ts";
+
+const { configs, frames } = await mp4Frames(await h264Aac());
+const INFO = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+  completed: Promise.resolve(),
+} as unknown as Deno.ServeHandlerInfo<Deno.NetAddr>;
+
+/** A registry whose `live/ll` is packaged as LL-HLS (1 s segments, 0.25 s parts). */
+async function setup() {
+  const registry = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
+  const hls = new LiveHls({
+    registry,
+    segmentType: "fmp4",
+    targetDuration: 1,
+    partDuration: 0.25,
+  });
+  const handle = registry.startPublish("live", "ll", { protocol: "test" });
+  // the packager subscribes once it is set up: publish from then on, as a live source would
+  await waitFor("the packager", () => handle.subscriberCount > 0 || undefined);
+  for (const config of configs) handle.publish(config);
+  let next = 0;
+  /** Publish the frames up to `seconds` of media. */
+  const publishUntil = (seconds: number) => {
+    const limit = frames[0].dts + seconds * 90_000;
+    while (next < frames.length && frames[next].dts < limit) handle.publish(frames[next++]);
+  };
+  const get = async (path: string, signal?: AbortSignal) => {
+    const url = `http://127.0.0.1/live/ll/${path}`;
+    const response = await hls.route(new Request(url, { signal }), new URL(url), INFO);
+    assert.ok(response, `an answer for ${path}`);
+    return response;
+  };
+  const playlist = () =>
+    waitFor("the media playlist", async () => {
+      const response = await get("stream.m3u8");
+      return response.status === 200 ? parsePlaylist(await response.text()) : undefined;
+    });
+  const close = async () => {
+    registry.endPublish(handle);
+    await hls.close();
+  };
+  return { hls, handle, publishUntil, get, playlist, close };
+}
+
+/** Runs `test` on a fresh LL-HLS stream with its first 1.6 s published, then ends it. */
+async function withStream(test: (s: Stream) => Promise<void>): Promise<void> {
+  const s = await setup();
+  try {
+    s.publishUntil(1.6);
+    await test(s);
+  } finally {
+    await s.close();
+  }
+}
+
+type Stream = Awaited<ReturnType<typeof setup>>;
+
+/** The media sequence number of the segment the parts after the listed ones belong to. */
+function partialSequence(playlist: ParsedPlaylist): number {
+  return Number(playlist.tags.get("EXT-X-MEDIA-SEQUENCE")) + playlist.segments.length;
+}
+
+/** Resolves `promise`, noting whether it settled before `ms` passed. */
+function settledWithin<T>(promise: Promise<T>, ms: number): Promise<boolean> {
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
+  ]);
+}
+
+Deno.test("ll-hls: a blocking reload is held until the part it names is listed", () =>
+  withStream(async (s) => {
+    const before = await s.playlist();
+    assert.match(before.tags.get("EXT-X-SERVER-CONTROL") ?? "", /CAN-BLOCK-RELOAD=YES/);
+    const msn = partialSequence(before);
+    const part = before.pendingParts.length + 2; // two parts past the last listed one
+    const reload = s.get(`stream.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`);
+    assert.equal(await settledWithin(reload, 300), false, "held while the part is not written");
+    s.publishUntil(3.5);
+    const response = await reload;
+    assert.equal(response.status, 200);
+    const after = parsePlaylist(await response.text());
+    const listed = partialSequence(after) > msn
+      ? true // the segment is complete: every part of it is listed
+      : after.pendingParts.length > part;
+    assert.ok(listed, `part ${part} of segment ${msn} is listed`);
+    // Directives already satisfied are answered at once.
+    const old = await s.get(`stream.m3u8?_HLS_msn=${msn - 1}`);
+    assert.equal(old.status, 200);
+  }));
+
+Deno.test("ll-hls: a request for the hinted part is held until it is written", () =>
+  withStream(async (s) => {
+    const hint = (await s.playlist()).preloadHint;
+    assert.ok(hint, "the playlist hints at the next part");
+    const early = s.get(hint);
+    assert.equal(await settledWithin(early, 300), false, "held while the part is not written");
+    s.publishUntil(3);
+    const response = await early;
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "video/iso.segment");
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), "moof", "a part is a fragment");
+    // A part neither written nor hinted is not waited for.
+    const [, sequence] = /^seg(\d+)\./.exec(hint)!;
+    assert.equal((await s.get(`seg${Number(sequence) + 5}.0.m4s`)).status, 404);
+  }));
+
+Deno.test("ll-hls: bad directives get 400, a wait past three target durations 503", () =>
+  withStream(async (s) => {
+    const msn = partialSequence(await s.playlist());
+    for (
+      const query of [
+        "_HLS_part=1", // a part without a segment
+        "_HLS_msn=abc",
+        "_HLS_msn=-1",
+        `_HLS_msn=${msn}&_HLS_part=x`,
+        `_HLS_msn=${msn + 2}`, // the last listed is msn - 1: more than two ahead
+      ]
+    ) {
+      const response = await s.get(`stream.m3u8?${query}`);
+      assert.equal(response.status, 400, query);
+      await response.body?.cancel();
+    }
+    // Nothing more is published: the wait ends after 3 × 1 s.
+    const late = await s.get(`stream.m3u8?_HLS_msn=${msn + 1}`);
+    assert.equal(late.status, 503);
+    await late.body?.cancel();
+    // A client that goes away stops its wait.
+    const gone = new AbortController();
+    const waiting = s.get(`stream.m3u8?_HLS_msn=${msn}`, gone.signal);
+    gone.abort();
+    assert.equal((await waiting).status, 503);
+  }));
+
+Deno.test("ll-hls: a stream that ends answers waiting reloads with the finished playlist", () =>
+  withStream(async (s) => {
+    const msn = partialSequence(await s.playlist());
+    const reload = s.get(`stream.m3u8?_HLS_msn=${msn + 1}`);
+    assert.equal(await settledWithin(reload, 200), false);
+    s.handle.close();
+    const response = await reload;
+    assert.equal(response.status, 200);
+    assert.equal(parsePlaylist(await response.text()).ended, true);
+  }));
+
+Deno.test("ll-hls: without a part duration directives are ignored; parts need fMP4", async () => {
+  const registry = new Registry();
+  assert.throws(
+    () => new LiveHls({ registry, segmentType: "ts", partDuration: 0.5 }),
+    RangeError,
+  );
+  assert.throws(() => new LiveHls({ registry, segmentType: "fmp4", partDuration: 2 }), RangeError);
+  const plain = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
+  const hls = new LiveHls({ registry: plain, targetDuration: 1 });
+  const handle = plain.startPublish("live", "ts", { protocol: "test" });
+  try {
+    await waitFor("the packager", () => handle.subscriberCount > 0 || undefined);
+    for (const frame of [...configs, ...frames.filter((f: MediaFrame) => f.dts < 90_000 * 2.5)]) {
+      handle.publish(frame);
+    }
+    const url = "http://127.0.0.1/live/ts/stream.m3u8?_HLS_msn=99&_HLS_part=0";
+    const response = await waitFor("the playlist", async () => {
+      const r = await hls.route(new Request(url), new URL(url), INFO);
+      return r?.status === 200 ? r : undefined;
+    });
+    const playlist = parsePlaylist(await response.text());
+    assert.equal(playlist.tags.has("EXT-X-SERVER-CONTROL"), false);
+  } finally {
+    plain.endPublish(handle);
+    await hls.close();
+  }
+});
