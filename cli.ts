@@ -54,9 +54,11 @@ package options (INPUT is a file, or - or nothing for stdin):
   --playlist-type vod|event   playlist type (default vod)
 `;
 
-/** Where a listener binds, or `undefined` for `off`. */
-interface Listen {
+/** Where a listener binds ({@linkcode parseListen} gives `undefined` for `off`). */
+export interface Listen {
+  /** The address to bind, e.g. `0.0.0.0` or `::1`. */
   hostname: string;
+  /** The port; 0 picks a free one. */
   port: number;
 }
 
