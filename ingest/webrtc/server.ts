@@ -55,6 +55,8 @@ interface Session {
   readonly handle: StreamHandle;
   readonly pc: RTCPeerConnection;
   readonly peer: string;
+  /** The Bearer token the offer carried: ending the session takes the same one. */
+  readonly token: string | undefined;
   end(reason: string): void;
 }
 
@@ -65,6 +67,7 @@ interface Offer {
   readonly app: string;
   readonly stream: string;
   readonly peer: string;
+  readonly token: string | undefined;
 }
 
 const SDP = "application/sdp";
@@ -192,6 +195,16 @@ export class WebRtcServer {
       return this.#text(404, `no ${kind} session ${id}`);
     }
     if (request.method === "DELETE") {
+      // The session URL alone is not enough to end a session opened with a token.
+      if (session.token !== undefined) {
+        const token = bearerToken(request);
+        if (token === undefined) {
+          return this.#text(401, "a Bearer token is required", { "www-authenticate": "Bearer" });
+        }
+        if (!sameSecret(token, session.token)) {
+          return this.#text(403, `the token is not the one that opened session ${id}`);
+        }
+      }
       session.end("ended by the client");
       return new Response(null, { status: 200, headers: this.#cors });
     }
@@ -214,7 +227,7 @@ export class WebRtcServer {
       throw new WebRtcError(415, `the offer must be ${SDP}, not ${type ?? "untyped"}`);
     }
     const offer = await readText(request, this.#maxOfferBytes);
-    const token = /^Bearer\s+(.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    const token = bearerToken(request);
     const allowed = await this.#registry.authorize({
       action: kind === "whip" ? "publish" : "read",
       app,
@@ -229,7 +242,7 @@ export class WebRtcServer {
         ? new WebRtcError(401, "a Bearer token is required")
         : new WebRtcError(403, "the token does not allow this");
     }
-    const checked: Offer = { offer, summary: inspectOffer(offer), app, stream, peer };
+    const checked: Offer = { offer, summary: inspectOffer(offer), app, stream, peer, token };
     const session = kind === "whip" ? await this.#publish(checked) : await this.#play(checked);
     const location = `/${app}/${stream}/${kind}/${session.id}`;
     return new Response(session.pc.localDescription?.sdp, {
@@ -238,7 +251,7 @@ export class WebRtcServer {
     });
   }
 
-  async #publish({ offer, summary, app, stream, peer }: Offer): Promise<Session> {
+  async #publish({ offer, summary, app, stream, peer, token }: Offer): Promise<Session> {
     if (this.#registry.get(app, stream)) {
       throw new WebRtcError(409, `stream ${app}/${stream} already has a publisher`);
     }
@@ -256,7 +269,7 @@ export class WebRtcServer {
       throw new WebRtcError(error.code === "busy" ? 409 : 404, error.message);
     }
     const ingest = new WhipIngest(pc, handle, this.#logger, this.#keyframeIntervalMs);
-    const session = this.#open("whip", handle, pc, peer, () => {
+    const session = this.#open("whip", handle, pc, peer, token, () => {
       ingest.close();
       this.#registry.endPublish(handle);
     });
@@ -265,7 +278,7 @@ export class WebRtcServer {
     return session;
   }
 
-  async #play({ offer, summary, app, stream, peer }: Offer): Promise<Session> {
+  async #play({ offer, summary, app, stream, peer, token }: Offer): Promise<Session> {
     const handle = this.#registry.get(app, stream);
     if (!handle) throw new WebRtcError(404, `stream ${app}/${stream} is not live`);
     const configs = handle.cachedConfigs();
@@ -289,7 +302,7 @@ export class WebRtcServer {
       audio,
     }, this.#connectTimeoutMs);
     const player = new WhepPlayer(pc, handle, this.#logger);
-    const session = this.#open("whep", handle, pc, peer, () => player.close());
+    const session = this.#open("whep", handle, pc, peer, token, () => player.close());
     let playing = false;
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
@@ -305,6 +318,7 @@ export class WebRtcServer {
     handle: StreamHandle,
     pc: RTCPeerConnection,
     peer: string,
+    token: string | undefined,
     stop: () => void,
   ): Session {
     const id = crypto.randomUUID();
@@ -319,6 +333,7 @@ export class WebRtcServer {
       handle,
       pc,
       peer,
+      token,
       end: (reason) => {
         if (ended) return;
         ended = true;
@@ -433,4 +448,17 @@ export function parsePortRange(text: string): [number, number] {
     throw new RangeError(`a UDP port range is MIN-MAX with 1 <= MIN < MAX <= 65535, not "${text}"`);
   }
   return [min, max];
+}
+
+/** The token of an `Authorization: Bearer TOKEN` header, if the request has one. */
+function bearerToken(request: Request): string | undefined {
+  return /^Bearer\s+(.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+}
+
+/** Whether two secrets are equal, in a time that does not depend on where they differ. */
+function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let differ = 0;
+  for (let i = 0; i < a.length; i++) differ |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return differ === 0;
 }

@@ -179,7 +179,7 @@ Deno.test("WHIP: a session that never connects is reaped and frees the stream", 
   });
 });
 
-Deno.test("WHIP/WHEP: the Bearer token goes to authorize; 401 without one, 403 when refused", async () => {
+Deno.test("WHIP/WHEP: the Bearer token goes to authorize and guards DELETE; 401 without one, 403 when refused", async () => {
   const asked: AuthRequest[] = [];
   const registry = new Registry({
     authorize: (request) => {
@@ -207,6 +207,26 @@ Deno.test("WHIP/WHEP: the Bearer token goes to authorize; 401 without one, 403 w
     });
     await play.body?.cancel();
     assert.equal(play.status, 201);
+    // Ending a session takes the token that opened it, not just its URL.
+    const session = base + right.headers.get("location");
+    const anonymous = await fetch(session, { method: "DELETE" });
+    await anonymous.body?.cancel();
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get("www-authenticate"), "Bearer");
+    const other = await fetch(session, {
+      method: "DELETE",
+      headers: { authorization: "Bearer s3creT" },
+    });
+    await other.body?.cancel();
+    assert.equal(other.status, 403);
+    assert.ok(registry.get("live", "cam"), "the publish goes on");
+    const own = await fetch(session, {
+      method: "DELETE",
+      headers: { authorization: "Bearer s3cret" },
+    });
+    await own.body?.cancel();
+    assert.equal(own.status, 200);
+    assert.equal(registry.get("live", "cam"), undefined, "the publish ended");
   });
   assert.deepEqual(asked.map((r) => [r.action, r.protocol, r.query, r.credentials?.token]), [
     ["publish", "whip", "x=1", undefined],
