@@ -224,6 +224,16 @@ export class LiveHls {
         );
       }
       part = partParam === null ? Infinity : Number(partParam);
+      // Parts of the segment being written may be asked for up to the advance part limit
+      // (RFC 8216bis 6.2.5.2: 3 / PART-TARGET parts when that is under a second, else 3).
+      const target = playlist.partTarget ?? 1;
+      const limit = target < 1 ? Math.floor(3 / target) : 3;
+      const listed = playlist.partial?.parts.length ?? 0;
+      if (partParam !== null && sequence === last + 1 && part - (listed - 1) > limit) {
+        return Promise.resolve(
+          textResponse(400, `_HLS_part=${part} is more than ${limit} parts past the last listed`),
+        );
+      }
     } else {
       const hinted = PART_NAME.exec(name);
       if (!hinted || name !== packager.playlist.partial?.preloadHint) return undefined;

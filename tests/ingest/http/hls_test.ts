@@ -120,7 +120,9 @@ Deno.test("ll-hls: a request for the hinted part is held until it is written", (
 
 Deno.test("ll-hls: bad directives get 400, a wait past three target durations 503", () =>
   withStream(async (s) => {
-    const msn = partialSequence(await s.playlist());
+    const playlist = await s.playlist();
+    const msn = partialSequence(playlist);
+    const lastPart = playlist.pendingParts.length - 1;
     for (
       const query of [
         "_HLS_part=1", // a part without a segment
@@ -128,6 +130,7 @@ Deno.test("ll-hls: bad directives get 400, a wait past three target durations 50
         "_HLS_msn=-1",
         `_HLS_msn=${msn}&_HLS_part=x`,
         `_HLS_msn=${msn + 2}`, // the last listed is msn - 1: more than two ahead
+        `_HLS_msn=${msn}&_HLS_part=${lastPart + 13}`, // past the limit: 3 / 0.25 parts ahead
       ]
     ) {
       const response = await s.get(`stream.m3u8?${query}`);
