@@ -13,6 +13,7 @@ import type { DescribedTrack, TrackFormat } from "./_formats.ts";
 import { type Counters, IngestTimeline, IngestTrack } from "./_ingest.ts";
 import { EgressTrack, type PlayEnd, Player, randomUint32, type RtpBatch } from "./_egress.ts";
 import type { UdpPair } from "./_udp.ts";
+import { RtpReorderer } from "./_reorder.ts";
 import { RtcpType } from "../../media/rtp/rtcp.ts";
 
 /** What every session of one server shares. */
@@ -159,6 +160,7 @@ export class PublishSession extends RtspSession {
   readonly controls: readonly (string | undefined)[];
   #setUp = new Set<number>();
   #tracks: (IngestTrack | undefined)[] = [];
+  #reorderers: RtpReorderer[] = [];
   #timeline: IngestTimeline | undefined;
   #recording = false;
 
@@ -180,9 +182,10 @@ export class PublishSession extends RtspSession {
     return this.#recording;
   }
 
-  /** Packets and frames the tracks dropped after parsing them. */
+  /** Packets and frames the tracks dropped after parsing them, and late or repeated packets. */
   get dropped(): number {
-    return this.#tracks.reduce((sum, t) => sum + (t?.dropped ?? 0), 0);
+    const reordered = this.#reorderers.reduce((sum, r) => sum + r.dropped, 0);
+    return this.#tracks.reduce((sum, t) => sum + (t?.dropped ?? 0), reordered);
   }
 
   /** Set up announced track `index`; returns the `Transport` answer. */
@@ -193,13 +196,20 @@ export class PublishSession extends RtspSession {
       throw new RtspError(461, `mode=${spec.mode} on a published stream; use mode=record`);
     }
     const counters = this.ctx.counters;
+    const toTrack = (data: Uint8Array) => {
+      const track = this.#tracks[index];
+      if (track) track.rtp(data);
+      else counters.rtpPacketsDropped++;
+    };
+    // UDP may deliver packets out of order: put them back in sequence first.
+    const reorderer = spec.lower === "udp" ? new RtpReorderer(toTrack) : undefined;
+    if (reorderer) this.#reorderers.push(reorderer);
     const { transport } = this.setupTransport(
       spec,
       (data) => {
         this.touch();
-        const track = this.#tracks[index];
-        if (track) track.rtp(data);
-        else counters.rtpPacketsDropped++;
+        if (reorderer) reorderer.push(data);
+        else toTrack(data);
       },
       (data) => {
         this.touch();

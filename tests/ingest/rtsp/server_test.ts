@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
 import { type RtspServerOptions, serveRtsp } from "../../../ingest/rtsp/mod.ts";
 import {
@@ -81,6 +82,75 @@ function announceSdp(sps: Uint8Array, pps: Uint8Array): string {
 async function collect(frames: MediaFrame[], sub: ReadableStream<MediaFrame>): Promise<void> {
   for await (const f of sub) frames.push(f);
 }
+
+Deno.test("rtsp server: a publish over UDP with packets out of order and repeated gets every frame", async () => {
+  const { sps, pps, aus } = await h264Frames();
+  const { server, registry, url } = serve(new Registry(), { udp: true, rtpPort: 0, rtcpPort: 0 });
+  const pub = await RtspClient.open(server.addr.port);
+  const rtp = dgram.createSocket("udp4");
+  const rtcp = dgram.createSocket("udp4");
+  try {
+    for (const socket of [rtp, rtcp]) {
+      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    }
+    const headers = { "Content-Type": "application/sdp" };
+    assert.equal(
+      (await pub.request("ANNOUNCE", `${url}/live/u`, headers, announceSdp(sps, pps))).status,
+      200,
+    );
+    const handle = registry.get("live", "u")!;
+    const frames: MediaFrame[] = [];
+    const collecting = collect(frames, handle.subscribe());
+    const ports = `${rtp.address().port}-${rtcp.address().port}`;
+    const setup = await pub.request("SETUP", `${url}/live/u/streamid=0`, {
+      Transport: `RTP/AVP;unicast;client_port=${ports};mode=record`,
+    });
+    assert.equal(setup.status, 200);
+    const session = setup.headers.get("session")!.split(";")[0];
+    assert.equal((await pub.request("RECORD", `${url}/live/u`, { Session: session })).status, 200);
+
+    const packets: Uint8Array[] = [];
+    const packetizer = new H264Packetizer(300);
+    let seq = 65530; // across the 16-bit wrap
+    for (let i = 0; i < aus.length; i++) {
+      const sink = new Collect();
+      packetizer.packetize(au(...aus[i]), sink);
+      for (const p of sink.packets) {
+        packets.push(rtpBytes(seq, 1000 + i * 3600, p.marker, p.payload));
+        seq = (seq + 1) & 0xffff;
+      }
+    }
+    // after the first packet, which sets the order, each run of four is sent backwards, and
+    // every fifth packet twice
+    const sent = [packets[0]];
+    for (let i = 1; i < packets.length; i += 4) sent.push(...packets.slice(i, i + 4).reverse());
+    const port = server.udp!.rtpPort;
+    for (let i = 0; i < sent.length; i++) {
+      for (let copy = 0; copy < (i % 5 === 0 ? 2 : 1); copy++) {
+        await new Promise<void>((resolve, reject) =>
+          rtp.send(sent[i], port, "127.0.0.1", (error) => error ? reject(error) : resolve())
+        );
+      }
+    }
+    const deadline = Date.now() + 5000;
+    while (frames.length < aus.length + 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(
+      (await pub.request("TEARDOWN", `${url}/live/u`, { Session: session })).status,
+      200,
+    );
+    await collecting;
+    const media = frames.filter((f) => !(f.flags & FrameFlags.CONFIG));
+    assert.deepEqual(media.map((f) => hex(f.data)), aus.map((nals) => hex(au(...nals))));
+    assert.deepEqual(media.map((f) => f.pts - media[0].pts), aus.map((_, i) => i * 3600));
+  } finally {
+    rtp.close();
+    rtcp.close();
+    pub.close();
+    await server.close();
+  }
+});
 
 Deno.test("rtsp server: OPTIONS, CSeq, unknown methods and versions, 404, 454, 455, 459, 461", async () => {
   const { server, log, url } = serve();
