@@ -10,6 +10,7 @@ import { LiveHls } from "../../../ingest/http/mod.ts";
 import { mp4Frames } from "../../media/fmp4/_frames.ts";
 import { h264Aac, type ParsedPlaylist, parsePlaylist } from "../../media/hls/_hls.ts";
 import { waitFor } from "../../_util/serve.ts";
+import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
 
 const { configs, frames } = await mp4Frames(await h264Aac());
 const INFO = {
@@ -146,6 +147,28 @@ Deno.test("ll-hls: bad directives get 400, a wait past three target durations 50
     const waiting = s.get(`stream.m3u8?_HLS_msn=${msn}`, gone.signal);
     gone.abort();
     assert.equal((await waiting).status, 503);
+  }));
+
+Deno.test("ll-hls: fuzz, delivery directives that cannot be waited for are answered at once", () =>
+  withStream(async (s) => {
+    const rand = prng(5);
+    const last = partialSequence(await s.playlist()) - 1;
+    const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)];
+    const junk = (): string => {
+      const value = String.fromCharCode(...randomBytes(rand, 1 + Math.floor(rand() * 12)));
+      return /^\d+$/.test(value) ? junk() : value; // a number might name a part to wait for
+    };
+    for (let i = 0; i < 300; i++) {
+      // a value is garbage, a part of a segment already listed, or a segment too far ahead
+      const msn = pick([junk(), String(Math.floor(rand() * (last + 1))), String(last + 3 + i)]);
+      const query = new URLSearchParams();
+      if (rand() < 0.9) query.set("_HLS_msn", msn);
+      if (rand() < 0.5) query.set("_HLS_part", pick([junk(), String(Math.floor(rand() * 4))]));
+      if (rand() < 0.3) query.set(pick(["_HLS_skip", "x", junk()]), junk());
+      const response = await s.get(`stream.m3u8?${query}`);
+      await response.body?.cancel();
+      assert.ok([200, 400].includes(response.status), `${query}: ${response.status}`);
+    }
   }));
 
 Deno.test("ll-hls: a stream that ends answers waiting reloads with the finished playlist", () =>
