@@ -13,8 +13,8 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Logger, MediaFrame } from "./mod.ts";
-import type { HlsPackagerOptions } from "./media/hls/mod.ts";
+import type { Logger, MediaFrame, StreamHandle } from "./mod.ts";
+import type { HlsPackagerOptions, HlsSegmentType } from "./media/hls/mod.ts";
 import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
 
@@ -36,6 +36,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)
   --hls-part-duration SECONDS  Low-Latency HLS with parts this long, e.g. 0.5
                                (fmp4 segments only; default off)
+  --record DIR                 record every publish to DIR/APP/NAME/<UTC start>/ as
+                               HLS (--hls-segment-type segments; default off)
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
                                default: this machine's IPv4 addresses)
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
@@ -108,6 +110,7 @@ async function serve(args: string[]): Promise<number> {
       quiet: { type: "boolean", default: false },
       "hls-segment-type": { type: "string", default: "ts" },
       "hls-part-duration": { type: "string" },
+      record: { type: "string" },
       "webrtc-host": { type: "string", multiple: true },
       "webrtc-ports": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -134,12 +137,20 @@ async function serve(args: string[]): Promise<number> {
   const web = httpListen && await import("./ingest/http/mod.ts");
   const metrics = web && new web.Metrics();
   let hls: LiveHls | undefined;
+  const recordTo = values.record;
+  const recordings = new Set<Promise<void>>();
   const registry = new Registry({
     describeConfig,
     observer: combineObservers(...(metrics ? [metrics] : []), {
       onPublish: (key, info) => {
         logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);
         hls?.start(key);
+        const handle = recordTo === undefined ? undefined : registry.get(...splitKey(key));
+        if (handle) {
+          const recording = record(handle, recordTo!, segmentType, logger);
+          recordings.add(recording);
+          recording.finally(() => recordings.delete(recording));
+        }
       },
       onUnpublish: (key, reason) => logger.info(`unpublish ${key} (${reason})`),
     }),
@@ -195,13 +206,66 @@ async function serve(args: string[]): Promise<number> {
   await Promise.all([rtmp?.close(), rtsp?.close(), srt?.close()]);
   await webrtc?.close();
   registry.closeAll();
-  await hls?.close();
+  await Promise.all([hls?.close(), ...recordings]);
   await http?.close();
   logger.info("stopped");
   return 0;
 }
 
 /** Which demuxer reads an input, judged from its first bytes. */
+/** `"app/stream"` as `[app, stream]`. */
+function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+/**
+ * Record a publish into a directory of its own, `ROOT/APP/NAME/<UTC start>/`, as HLS with an
+ * EVENT playlist that gets `EXT-X-ENDLIST` when the publish ends. Resolves once the recording
+ * is finished; failures are logged, never thrown.
+ */
+async function record(
+  handle: StreamHandle,
+  root: string,
+  segmentType: HlsSegmentType,
+  logger: Logger,
+): Promise<void> {
+  const { isSafeName } = await import("./ingest/http/_paths.ts");
+  if (!isSafeName(handle.app) || !isSafeName(handle.stream)) {
+    logger.warn(`record ${handle.key}: not recorded, the name cannot be a directory name`);
+    return;
+  }
+  try {
+    const { DirectoryStorage, HlsPackager } = await import("./media/hls/mod.ts");
+    const parent = `${root}/${handle.app}/${handle.stream}`;
+    await Deno.mkdir(parent, { recursive: true });
+    const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "-") + "Z";
+    let dir = `${parent}/${stamp}`;
+    // Claim a directory of our own: a publish within the same second gets a suffix.
+    for (let n = 2;; n++) {
+      try {
+        await Deno.mkdir(dir);
+        break;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists) || n > 100) throw error;
+        dir = `${parent}/${stamp}-${n}`;
+      }
+    }
+    logger.info(`record ${handle.key} to ${dir}`);
+    handle.setState("recording");
+    const packager = new HlsPackager({
+      storage: new DirectoryStorage(dir),
+      segmentType,
+      playlistType: "event",
+    });
+    await handle.packageTo(packager);
+    const { segments, duration } = packager.stats;
+    logger.info(`record ${handle.key}: ${segments} segments, ${duration.toFixed(1)} s in ${dir}`);
+  } catch (error) {
+    logger.error(`record ${handle.key}: ${error instanceof Error ? error.message : error}`);
+  }
+}
+
 function sniffContainer(head: Uint8Array): "flv" | "ts" | undefined {
   if (head[0] === 0x46 && head[1] === 0x4c && head[2] === 0x56) return "flv";
   if (head[0] === 0x47 && (head.length <= 188 || head[188] === 0x47)) return "ts";
