@@ -145,7 +145,7 @@ async function serve(args: string[]): Promise<number> {
       onPublish: (key, info) => {
         logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);
         hls?.start(key);
-        const handle = recordTo === undefined ? undefined : registry.get(...splitKey(key));
+        const handle = recordTo === undefined ? undefined : registry.lookup(key);
         if (handle) {
           const recording = record(handle, recordTo!, segmentType, logger);
           recordings.add(recording);
@@ -212,13 +212,6 @@ async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Which demuxer reads an input, judged from its first bytes. */
-/** `"app/stream"` as `[app, stream]`. */
-function splitKey(key: string): [string, string] {
-  const slash = key.indexOf("/");
-  return [key.slice(0, slash), key.slice(slash + 1)];
-}
-
 /**
  * Record a publish into a directory of its own, `ROOT/APP/NAME/<UTC start>/`, as HLS with an
  * EVENT playlist that gets `EXT-X-ENDLIST` when the publish ends. Resolves once the recording
@@ -266,6 +259,7 @@ async function record(
   }
 }
 
+/** Which demuxer reads an input, judged from its first bytes. */
 function sniffContainer(head: Uint8Array): "flv" | "ts" | undefined {
   if (head[0] === 0x46 && head[1] === 0x4c && head[2] === 0x56) return "flv";
   if (head[0] === 0x47 && (head.length <= 188 || head[188] === 0x47)) return "ts";

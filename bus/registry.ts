@@ -194,6 +194,11 @@ export class Registry {
     return this.#streams.get(`${app}/${stream}`);
   }
 
+  /** The live stream with the key `"app/stream"` (as observers are given it), if any. */
+  lookup(key: StreamKey): StreamHandle | undefined {
+    return this.#streams.get(key);
+  }
+
   /** Every live stream. */
   list(): StreamHandle[] {
     return [...this.#streams.values()];

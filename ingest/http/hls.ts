@@ -115,7 +115,7 @@ export class LiveHls {
 
   /** Start packaging the live stream `key` (`"app/stream"`), or `handle` itself. */
   start(key: string | StreamHandle): void {
-    const handle = typeof key === "string" ? this.#lookup(key) : key;
+    const handle = typeof key === "string" ? this.#registry.lookup(key) : key;
     if (!handle || handle.closed) return;
     const previous = this.#outputs.get(handle.key);
     if (previous?.expiry !== undefined) clearTimeout(previous.expiry);
@@ -254,10 +254,5 @@ export class LiveHls {
     await Promise.all(outputs.map((o) => o.finished));
     for (const output of outputs) clearTimeout(output.expiry);
     this.#outputs.clear();
-  }
-
-  #lookup(key: string): StreamHandle | undefined {
-    const slash = key.indexOf("/");
-    return this.#registry.get(key.slice(0, slash), key.slice(slash + 1));
   }
 }

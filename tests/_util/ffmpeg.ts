@@ -235,6 +235,25 @@ export function x264(
   ];
 }
 
+/**
+ * ffmpeg publishing `seconds` of a live (`-re`) 25 fps test pattern and a sine as H.264 (one
+ * keyframe a second, 2 B-frames) + AAC in FLV to `url`, e.g. an RTMP server's.
+ */
+export function publishLive(
+  procs: Procs,
+  url: string,
+  seconds: number,
+  size = "320x240",
+): Promise<Finished> {
+  return procs.run("ffmpeg", [
+    ...["-v", "warning", "-re"],
+    ...testsrc({ duration: seconds, rate: 25, size }),
+    ...sine({ duration: seconds }),
+    ...x264({ gop: 25, bframes: 2 }),
+    ...["-c:a", "aac", "-f", "flv", url],
+  ], 60_000);
+}
+
 let encoders: Promise<string> | undefined;
 
 /** Whether this ffmpeg has the encoder `name` (e.g. `libx265`). */

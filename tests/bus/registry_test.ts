@@ -37,6 +37,8 @@ Deno.test("a republish after end works and gets a fresh handle; the old one cann
   assert.notEqual(second, first);
   registry.endPublish(first); // late cleanup from the old session
   assert.equal(registry.get("live", "a"), second);
+  assert.equal(registry.lookup("live/a"), second, "observers' keys find the stream too");
+  assert.equal(registry.lookup("live/b"), undefined);
   assert.equal(second.closed, false);
   assert.deepEqual(registry.list(), [second]);
 });

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { CHROMIUM } from "../_util/browser.ts";
-import { decodeCheck, Procs, sine, tempPath, testsrc, x264 } from "../_util/ffmpeg.ts";
+import { decodeCheck, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { PLAYBACK_EVENT, watchWithHlsJs } from "../_util/hlsjs.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
@@ -27,15 +27,7 @@ Deno.test({
     const procs = new Procs();
     const http = `http://127.0.0.1:${server.ports.http}/live/ll`;
     try {
-      const publisher = procs.run("ffmpeg", [
-        "-v",
-        "warning",
-        "-re",
-        ...testsrc({ duration: 14, rate: 25 }),
-        ...sine({ duration: 14 }),
-        ...x264({ gop: 25, bframes: 2 }),
-        ...["-c:a", "aac", "-f", "flv", `rtmp://127.0.0.1:${server.ports.rtmp}/live/ll`],
-      ], 60_000);
+      const publisher = publishLive(procs, `rtmp://127.0.0.1:${server.ports.rtmp}/live/ll`, 14);
       // Join as a viewer does, mid-stream. (At the very start, where this source's audio
       // begins 59 ms after its first keyframe, hls.js finds the first segment's buffered range
       // that much shorter than its EXTINF and loads it a second time, with a non-fatal

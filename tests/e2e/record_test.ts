@@ -4,23 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeCheck, probePackets, Procs, sine, testsrc, x264 } from "../_util/ffmpeg.ts";
+import { decodeCheck, probePackets, Procs, publishLive } from "../_util/ffmpeg.ts";
 import { startServe } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
 
 const procs = new Procs();
-
-function publish(url: string, seconds: number) {
-  return procs.run("ffmpeg", [
-    "-v",
-    "warning",
-    "-re",
-    ...testsrc({ duration: seconds, rate: 25 }),
-    ...sine({ duration: seconds }),
-    ...x264({ gop: 25, bframes: 2 }),
-    ...["-c:a", "aac", "-f", "flv", url],
-  ], 60_000);
-}
 
 for (const segmentType of ["ts", "fmp4"] as const) {
   Deno.test(`record e2e: two publishes of one key become two ${segmentType} recordings`, async () => {
@@ -29,7 +17,7 @@ for (const segmentType of ["ts", "fmp4"] as const) {
     const rtmp = `rtmp://127.0.0.1:${server.ports.rtmp}/live`;
     try {
       for (const [name, seconds] of [["rec", 3], ["rec", 2], [".hidden", 1]] as const) {
-        const result = await publish(`${rtmp}/${name}`, seconds);
+        const result = await publishLive(procs, `${rtmp}/${name}`, seconds);
         assert.equal(result.code, 0, result.stderr);
       }
     } finally {

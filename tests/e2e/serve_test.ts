@@ -5,21 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { probePackets, type ProbeStream, Procs, sine, testsrc, x264 } from "../_util/ffmpeg.ts";
+import { probePackets, type ProbeStream, Procs, publishLive } from "../_util/ffmpeg.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 
 const procs = new Procs();
 
-function publish(url: string, seconds: number, size = "320x240") {
-  return procs.run("ffmpeg", [
-    "-v",
-    "warning",
-    "-re",
-    ...testsrc({ duration: seconds, rate: 25, size }),
-    ...sine({ duration: seconds }),
-    ...x264({ gop: 25, bframes: 2, preset: "veryfast" }),
-    ...["-c:a", "aac", "-f", "flv", url],
-  ], 60_000);
+function publish(url: string, seconds: number, size?: string) {
+  return publishLive(procs, url, seconds, size);
 }
 
 function play(url: string, out: string, format: string) {
