@@ -35,3 +35,14 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return a.length === b.length ? -1 : n;
 }
+
+/** Lower-case hex of `bytes`, no separators. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Bytes from hex text; spaces are ignored. */
+export function unhex(text: string): Uint8Array {
+  const clean = text.replace(/\s+/g, "");
+  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
+}

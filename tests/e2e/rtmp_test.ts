@@ -17,7 +17,7 @@ import {
   to90k,
   x264,
 } from "../_util/ffmpeg.ts";
-import { LogLines } from "../ingest/rtmp/_client.ts";
+import { LogLines } from "../_util/log.ts";
 
 /** ffmpeg args publishing `seconds` of testsrc2 + sine as H.264 (2 B-frames, GOP 50) + AAC. */
 function publishArgs(url: string, seconds: number, size = "320x240"): string[] {

@@ -19,7 +19,7 @@ import {
   tempPath,
   to90k,
 } from "../_util/ffmpeg.ts";
-import { LogLines } from "../ingest/rtmp/_client.ts";
+import { LogLines } from "../_util/log.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
 
 async function startRtsp(

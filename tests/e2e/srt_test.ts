@@ -18,7 +18,7 @@ import {
   tempPath,
   testsrc,
 } from "../_util/ffmpeg.ts";
-import { LogLines } from "../ingest/rtmp/_client.ts";
+import { LogLines } from "../_util/log.ts";
 import { LossyRelay } from "../ingest/srt/_util.ts";
 
 const SECONDS = 3;

@@ -10,8 +10,8 @@ import { LiveHls } from "../../../ingest/http/mod.ts";
 import { mp4Frames } from "../../media/fmp4/_frames.ts";
 import { h264Aac, type ParsedPlaylist, parsePlaylist } from "../../media/hls/_hls.ts";
 import { waitFor } from "../../_util/serve.ts";
-import { within } from "../rtmp/_client.ts";
-import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { within } from "../../_util/within.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 
 const { configs, frames } = await mp4Frames(await h264Aac());
 const INFO = {

@@ -13,38 +13,6 @@ import {
 import type { Amf0Object, Amf0Value } from "../../../media/flv/mod.ts";
 import { concat } from "../../_util/bytes.ts";
 
-/** Lines a test logger collected. */
-export class LogLines {
-  lines: string[] = [];
-  info = (m: string) => void this.lines.push(`info ${m}`);
-  warn = (m: string) => void this.lines.push(`warn ${m}`);
-  error = (m: string) => void this.lines.push(`error ${m}`);
-
-  /** Wait until a line matches `re` (fails after `ms`). */
-  async waitFor(re: RegExp, ms = 5000): Promise<string> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const line = this.lines.find((l) => re.test(l));
-      if (line) return line;
-      if (Date.now() > until) {
-        throw new Error(`no log line matching ${re} in:\n${this.lines.join("\n")}`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
-
-/** Rejects after `ms` unless `p` settles first. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /** One client connection: raw bytes, or chunked messages after {@linkcode TestClient.handshake}. */
 export class TestClient {
   readonly conn: Deno.TcpConn;

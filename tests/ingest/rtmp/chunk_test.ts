@@ -7,8 +7,8 @@ import {
   type RtmpMessage,
 } from "../../../ingest/rtmp/mod.ts";
 import { concat } from "../../_util/bytes.ts";
-import { hex, unhex } from "./_util.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { hex, unhex } from "../../_util/bytes.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 function msg(
   csid: number,

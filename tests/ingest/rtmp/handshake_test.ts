@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { HANDSHAKE_SIZE, RtmpError, serverHandshake } from "../../../ingest/rtmp/mod.ts";
 import { concat } from "../../_util/bytes.ts";
-import { hex } from "./_util.ts";
+import { hex } from "../../_util/bytes.ts";
 
 // An independent HMAC (WebCrypto) so the test does not check the code with itself.
 async function hmac(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {

@@ -13,8 +13,8 @@ import {
   userControlMessage,
   windowAckSizeMessage,
 } from "../../../ingest/rtmp/mod.ts";
-import { hex, unhex } from "./_util.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { hex, unhex } from "../../_util/bytes.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 Deno.test("control messages: golden bodies on chunk stream 2, message stream 0", () => {
   const table: [ReturnType<typeof setChunkSizeMessage>, number, string][] = [

@@ -21,9 +21,11 @@ import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { concat } from "../../_util/bytes.ts";
 import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
-import { LogLines, statusCode, TestClient, within } from "./_client.ts";
-import { hex, unhex } from "./_util.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { LogLines } from "../../_util/log.ts";
+import { statusCode, TestClient } from "./_client.ts";
+import { within } from "../../_util/within.ts";
+import { hex, unhex } from "../../_util/bytes.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
 const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);

@@ -2,7 +2,7 @@
 
 import dgram from "node:dgram";
 
-export { hex, unhex } from "../rtmp/_util.ts";
+export { hex, unhex } from "../../_util/bytes.ts";
 
 /** A free even/odd UDP port pair on 127.0.0.1 (bound and released; fine for tests). */
 export async function freeUdpPair(): Promise<number> {

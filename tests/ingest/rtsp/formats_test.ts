@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseSdp, SdpError } from "../../../media/rtp/mod.ts";
 import { trackFormat } from "../../../ingest/rtsp/_formats.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 import { FFMPEG_ANNOUNCE, mutatedAnnounce } from "../../media/rtp/_util.ts";
 
 Deno.test("formats: the tracks ffmpeg announces", () => {

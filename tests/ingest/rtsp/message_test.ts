@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatResponse, RtspError, RtspReader } from "../../../ingest/rtsp/mod.ts";
-import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { hex } from "./_util.ts";
 
 const enc = new TextEncoder();

@@ -7,7 +7,7 @@ import {
 import { DtsRecovery } from "../../../ingest/rtsp/_dts.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { hasEncoder, makeFixture, probePackets, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 const F = 3600; // one frame at 25 fps
 

@@ -17,8 +17,8 @@ import { buildAvcConfig } from "../../../media/codec/h264.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
-import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
-import { LogLines } from "../rtmp/_client.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
+import { LogLines } from "../../_util/log.ts";
 import { RtspClient } from "./_client.ts";
 import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
 

@@ -3,7 +3,7 @@
  * srt-live-transmit as callers, srt-live-transmit as listener). Hex, header included.
  */
 
-import { unhex as hex } from "../rtmp/_util.ts";
+import { unhex as hex } from "../../_util/bytes.ts";
 
 /** ffmpeg's induction request (version 4, extension field 2, cookie 0). */
 export const FFMPEG_INDUCTION = hex(

@@ -1,7 +1,7 @@
 /** Helpers for SRT tests: ordered UDP sends, and a UDP relay that loses packets. */
 
 import dgram from "node:dgram";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 /** Sends on one UDP socket in order (Deno's node:dgram reorders sends issued together). */
 export class OrderedSocket {

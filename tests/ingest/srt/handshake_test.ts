@@ -15,9 +15,9 @@ import {
   SrtError,
   SrtFlag,
 } from "../../../ingest/srt/mod.ts";
-import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
-import { hex } from "../rtmp/_util.ts";
-import { within } from "../rtmp/_client.ts";
+import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
+import { hex } from "../../_util/bytes.ts";
+import { within } from "../../_util/within.ts";
 import {
   FFMPEG_CONCLUSION,
   FFMPEG_INDUCTION,

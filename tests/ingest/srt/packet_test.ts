@@ -21,8 +21,8 @@ import {
   SrtError,
   writeDataHeader,
 } from "../../../ingest/srt/mod.ts";
-import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
-import { hex, unhex } from "../rtmp/_util.ts";
+import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
+import { hex, unhex } from "../../_util/bytes.ts";
 import {
   FFMPEG_ACKACK,
   FFMPEG_DATA_HEADER,

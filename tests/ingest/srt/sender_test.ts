@@ -11,7 +11,7 @@ import {
 } from "../../../ingest/srt/mod.ts";
 import { SrtReceiver } from "../../../ingest/srt/_receiver.ts";
 import { type SenderOptions, SrtSender } from "../../../ingest/srt/_sender.ts";
-import { prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { RecordingLink } from "./_engine.ts";
 
 function harness(options: Partial<SenderOptions> = {}) {

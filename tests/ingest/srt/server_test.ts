@@ -18,10 +18,10 @@ import {
   type SrtServer,
   type SrtServerOptions,
 } from "../../../ingest/srt/mod.ts";
-import { flipBit, prng, randomBytes } from "../../media/codec/_fuzz.ts";
+import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
-import { LogLines } from "../rtmp/_client.ts";
-import { hex } from "../rtmp/_util.ts";
+import { LogLines } from "../../_util/log.ts";
+import { hex } from "../../_util/bytes.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseStreamId, RejectReason, SrtError } from "../../../ingest/srt/mod.ts";
-import { prng } from "../../media/codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 Deno.test("publish: and read: forms, with a query", () => {
   assert.deepEqual(parseStreamId("publish:live/cam"), {

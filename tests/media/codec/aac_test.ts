@@ -9,7 +9,7 @@ import {
   writeAdtsHeader,
 } from "../../../media/codec/aac.ts";
 import { makeFixture, probePackets, sine } from "../../_util/ffmpeg.ts";
-import { fuzzParser } from "./_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 /** AudioSpecificConfig golden bytes built by hand from ISO/IEC 14496-3 1.6.2.1. */
 const ascTable: {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BitReader, BitWriter, escapeRbsp, unescapeRbsp } from "../../../media/codec/_bits.ts";
-import { fuzzParser } from "./_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 Deno.test("BitReader reads fixed-width fields across byte boundaries", () => {
   const r = new BitReader(new Uint8Array([0b1010_1100, 0b0101_0011, 0xff, 0, 0x12, 0x34]));

@@ -11,7 +11,7 @@ import {
 } from "../../../media/codec/h264.ts";
 import { lengthPrefixedFromNalUnits, splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
-import { fuzzParser } from "./_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 /** Baseline 3.0, 320x240, POC type 2, no VUI — built by hand from H.264 7.3.2.1. */
 const BASELINE_SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);

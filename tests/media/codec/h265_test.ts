@@ -11,7 +11,7 @@ import {
 } from "../../../media/codec/h265.ts";
 import { lengthPrefixedFromNalUnits, splitAnnexB } from "../../../media/codec/nal.ts";
 import { hasEncoder, makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
-import { fuzzParser } from "./_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 import { findBox } from "./_mp4.ts";
 
 const x265 = await hasEncoder("libx265");

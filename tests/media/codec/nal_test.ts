@@ -8,7 +8,7 @@ import {
   toFourByteLengths,
   writeAnnexB,
 } from "../../../media/codec/nal.ts";
-import { fuzzParser, prng, randomBytes } from "./_fuzz.ts";
+import { fuzzParser, prng, randomBytes } from "../../_util/fuzz.ts";
 
 const sps = new Uint8Array([0x67, 0x42, 0xc0, 0x1e]);
 const pps = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildOpusHead, opusPacketSamples, parseOpusHead } from "../../../media/codec/opus.ts";
-import { fuzzParser } from "./_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 /** RFC 7845 5.1: "OpusHead", version 1, 2 ch, pre-skip 312, 48000 Hz, gain 0, family 0. */
 const STEREO = new Uint8Array([

@@ -8,7 +8,7 @@ import type { ProbeStream } from "../../_util/ffmpeg.ts";
 import { sine, testsrc, to90k, x264 } from "../../_util/ffmpeg.ts";
 import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
-import { prng } from "../codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 
 /** Splits `bytes` into chunks of 1..`max` bytes chosen by a seeded PRNG (one chunk when max is 0). */
 export function chunks(bytes: Uint8Array, max = 0, seed = 1): Uint8Array[] {

@@ -6,7 +6,7 @@ import {
   decodeAmf0,
   encodeAmf0,
 } from "../../../media/flv/amf0.ts";
-import { fuzzParser } from "../codec/_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 const str = (s: string) => [...new TextEncoder().encode(s)];
 const u16 = (n: number) => [n >> 8, n & 0xff];

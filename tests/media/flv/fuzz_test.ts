@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MediaFrame } from "../../../bus/frame.ts";
 import type { FlvReaderOptions } from "../../../media/flv/mod.ts";
 import { makeFixture, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
-import { flipBit, prng, randomBytes } from "../codec/_fuzz.ts";
+import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { chunks, readFlv } from "./_flv.ts";
 
 const small = () =>

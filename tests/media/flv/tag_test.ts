@@ -8,7 +8,7 @@ import {
   FlvTagDecoder,
   writeVideoTagBody,
 } from "../../../media/flv/tag.ts";
-import { fuzzParser } from "../codec/_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);
 const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { HlsPackager, type HlsPackagerOptions, MemoryStorage } from "../../../media/hls/mod.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { prng } from "../codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 import { parsePlaylist } from "./_hls.ts";
 import { audio, audioConfig, text, video, videoConfig } from "./_synthetic.ts";
 

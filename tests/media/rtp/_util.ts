@@ -2,7 +2,7 @@
 
 import { RtpPacket, type RtpPayloadSink, writeRtpHeader } from "../../../media/rtp/mod.ts";
 
-export { hex, unhex } from "../../ingest/rtmp/_util.ts";
+export { hex, unhex } from "../../_util/bytes.ts";
 
 /** The bytes of an RTP packet with this header and payload. */
 export function rtpBytes(

@@ -5,7 +5,7 @@ import {
   AacPacketizer,
   mpeg4GenericParams,
 } from "../../../media/rtp/mod.ts";
-import { prng, randomBytes } from "../codec/_fuzz.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { Collect, hex, rtp, unhex } from "./_util.ts";
 
 const HBR = { sizeLength: 13, indexLength: 3, indexDeltaLength: 3, config: unhex("1190") };

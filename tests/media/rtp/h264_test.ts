@@ -7,7 +7,7 @@ import {
 } from "../../../media/rtp/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { parseAvcConfig } from "../../../media/codec/h264.ts";
-import { prng, randomBytes } from "../codec/_fuzz.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { au, Collect, hex, rtp, unhex } from "./_util.ts";
 
 const SPS = unhex("6742c01eda0507e4");

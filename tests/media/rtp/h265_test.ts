@@ -9,7 +9,7 @@ import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { parseHevcConfig } from "../../../media/codec/h265.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
-import { prng, randomBytes } from "../codec/_fuzz.ts";
+import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { au, Collect, hex, rtp, unhex } from "./_util.ts";
 
 function depacketize(payloads: { marker: boolean; payload: Uint8Array }[], donl = false) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RtpPacket, writeRtpHeader } from "../../../media/rtp/mod.ts";
-import { fuzzParser } from "../codec/_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 import { hex, unhex } from "./_util.ts";
 
 // RFC 3550 5.1: V=2|P|X|CC, M|PT, sequence, timestamp, SSRC, CSRCs, extension, payload, padding.

@@ -5,7 +5,7 @@ import {
   RtcpType,
   writeSenderReport,
 } from "../../../media/rtp/mod.ts";
-import { fuzzParser } from "../codec/_fuzz.ts";
+import { fuzzParser } from "../../_util/fuzz.ts";
 import { hex, unhex } from "./_util.ts";
 
 // RFC 3550 6.4.1: the sender report.

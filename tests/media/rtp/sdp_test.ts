@@ -7,7 +7,7 @@ import {
   sdpAttribute,
   SdpError,
 } from "../../../media/rtp/mod.ts";
-import { prng } from "../codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 import { FFMPEG_ANNOUNCE, mutatedAnnounce } from "./_util.ts";
 
 Deno.test("sdp: parse what ffmpeg announces", () => {

@@ -10,7 +10,7 @@ import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { probePackets, type ProbeStream, tempPath } from "../../_util/ffmpeg.ts";
 import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
-import { prng } from "../codec/_fuzz.ts";
+import { prng } from "../../_util/fuzz.ts";
 import {
   demux,
   fixtures,

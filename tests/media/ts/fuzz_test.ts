@@ -5,7 +5,7 @@ import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { crc32Mpeg2 } from "../../../media/ts/_crc32.ts";
 import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
-import { flipBit, prng, randomBytes } from "../codec/_fuzz.ts";
+import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { demux, fixtures, packets } from "./_helpers.ts";
 
 /** Decodes `bytes` and checks every frame is well-formed; returns the frames. */
