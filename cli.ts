@@ -6,20 +6,18 @@
  * deno run -A cli.ts --help
  * ```
  *
- * This is the only module that reads flags, the environment and config files, and the
- * one that wires protocols to the kernel and to packagers.
+ * This is the only module that reads flags, the environment and config files; the server
+ * itself is composed by `serve()` of `server/`, the packaging by `packageFile()`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import type { Logger, MediaFrame, StreamHandle } from "./mod.ts";
-import type { HlsPackagerOptions, HlsSegmentType } from "./media/hls/mod.ts";
-import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
-import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
+import type { Logger } from "./mod.ts";
+import type { ServerConfig } from "./server/mod.ts";
 
-// Each command loads only what it uses (`package` never loads WebRTC, for one), so the
-// protocol and media modules are imported where they are needed.
+// Each command loads only what it uses (`package` never loads the server, for one), so the
+// modules are imported where they are needed.
 const USAGE = `arcly-stream: a live-media streaming server
 
 Usage:
@@ -56,253 +54,114 @@ package options (INPUT is a file, or - or nothing for stdin):
   --playlist-type vod|event   playlist type (default vod)
 `;
 
-/** Where a listener binds ({@linkcode parseListen} gives `undefined` for `off`). */
-export interface Listen {
-  /** The address to bind, e.g. `0.0.0.0` or `::1`. */
-  hostname: string;
-  /** The port; 0 picks a free one. */
-  port: number;
-}
-
-/**
- * Read a listener flag: `PORT`, `HOST:PORT` (`[V6]:PORT` too) or `off`.
- *
- * @example
- * ```ts
- * import { parseListen } from "./cli.ts";
- *
- * parseListen("127.0.0.1:1935", "rtmp"); // { hostname: "127.0.0.1", port: 1935 }
- * parseListen("off", "rtmp"); // undefined
- * ```
- */
-export function parseListen(value: string, flag: string): Listen | undefined {
-  if (value === "off") return undefined;
-  const match = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(value);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) {
-    throw new UsageError(`--${flag} takes PORT, HOST:PORT or off, not "${value}"`);
-  }
-  return { hostname: match[1] || "0.0.0.0", port };
-}
-
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
 
-function makeLogger(quiet: boolean): Logger {
+function makeLogger(): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
   return {
-    info: quiet ? () => {} : (message) => line("INFO", message),
+    info: (message) => line("INFO", message),
     warn: (message) => line("WARN", message),
     error: (message) => line("ERROR", message),
   };
 }
 
-async function serve(args: string[]): Promise<number> {
+/** A `serve` flag: the config key it sets and how its text becomes the key's value. */
+interface ServeFlag {
+  /** The config key, from the top (`["rtmp", "listen"]`). */
+  readonly key: readonly string[];
+  /** `string` keeps the text; `number` reads a number; `list` gathers every use. */
+  readonly type: "string" | "number" | "boolean" | "list";
+}
+
+/** Every `serve` flag and its config key. */
+const SERVE_FLAGS: Record<string, ServeFlag> = {
+  rtmp: { key: ["rtmp", "listen"], type: "string" },
+  rtsp: { key: ["rtsp", "listen"], type: "string" },
+  "rtsp-rtp-port": { key: ["rtsp", "rtpPort"], type: "number" },
+  srt: { key: ["srt", "listen"], type: "string" },
+  http: { key: ["http", "listen"], type: "string" },
+  "hls-segment-type": { key: ["hls", "segmentType"], type: "string" },
+  "hls-part-duration": { key: ["hls", "partDuration"], type: "number" },
+  record: { key: ["record", "dir"], type: "string" },
+  "webrtc-host": { key: ["webrtc", "hosts"], type: "list" },
+  "webrtc-ports": { key: ["webrtc", "ports"], type: "string" },
+  quiet: { key: ["quiet"], type: "boolean" },
+};
+
+/** A flag's text as its key's value; a number that is not one stays text for the check to name. */
+function flagValue(flag: ServeFlag, value: string | boolean | string[]): unknown {
+  if (flag.type !== "number" || typeof value !== "string") return value;
+  return value.trim() !== "" && Number.isFinite(Number(value)) ? Number(value) : value;
+}
+
+/** Set `value` at `key` in `config`, making the sections on the way. */
+function setKey(config: Record<string, unknown>, key: readonly string[], value: unknown): void {
+  let section = config;
+  for (const part of key.slice(0, -1)) {
+    section = (section[part] ??= {}) as Record<string, unknown>;
+  }
+  section[key.at(-1)!] = value;
+}
+
+async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      rtmp: { type: "string", default: "1935" },
-      http: { type: "string", default: "8888" },
-      rtsp: { type: "string", default: "8554" },
-      "rtsp-rtp-port": { type: "string", default: "8000" },
-      srt: { type: "string", default: "8890" },
-      quiet: { type: "boolean", default: false },
-      "hls-segment-type": { type: "string", default: "ts" },
-      "hls-part-duration": { type: "string" },
-      record: { type: "string" },
-      "webrtc-host": { type: "string", multiple: true },
-      "webrtc-ports": { type: "string" },
+      ...Object.fromEntries(
+        Object.entries(SERVE_FLAGS).map(([name, flag]) => [
+          name,
+          flag.type === "list"
+            ? { type: "string" as const, multiple: true as const }
+            : { type: flag.type === "boolean" ? "boolean" as const : "string" as const },
+        ]),
+      ),
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return usage();
-  const segmentType = values["hls-segment-type"];
-  if (segmentType !== "ts" && segmentType !== "fmp4") {
-    throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
+  const config: Record<string, unknown> = {};
+  /** Which flag set each key, to name the flag when its value is wrong. */
+  const flagOf = new Map<string, string>();
+  for (const [name, flag] of Object.entries(SERVE_FLAGS)) {
+    const value = values[name as keyof typeof values];
+    if (value === undefined) continue;
+    setKey(config, flag.key, flagValue(flag, value));
+    flagOf.set(flag.key.join("."), name);
   }
-  const part = values["hls-part-duration"];
-  const partDuration = part === undefined ? undefined : Number(part);
-  const rtmpListen = parseListen(values.rtmp, "rtmp");
-  const httpListen = parseListen(values.http, "http");
-  const rtspListen = parseListen(values.rtsp, "rtsp");
-  const srtListen = parseListen(values.srt, "srt");
-  const rtpPort = Number(values["rtsp-rtp-port"]);
-  if (!Number.isInteger(rtpPort) || rtpPort < 1 || rtpPort > 65534) {
-    throw new UsageError(`--rtsp-rtp-port takes a UDP port from 1 to 65534`);
+  const { ConfigError, formatProblem, serve } = await import("./server/mod.ts");
+  const logger = makeLogger();
+  let server;
+  try {
+    server = serve(config as ServerConfig, { logger });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new UsageError(
+      error.problems.map((problem) => {
+        const flag = flagOf.get(problem.path.join("."));
+        return flag ? `--${flag}: ${problem.reason}` : formatProblem(problem);
+      }).join("\n"),
+    );
   }
-  const logger = makeLogger(values.quiet);
-  const { combineObservers, Registry } = await import("./mod.ts");
-  const { describeConfig } = await import("./media/codec/mod.ts");
-  const web = httpListen && await import("./ingest/http/mod.ts");
-  const metrics = web && new web.Metrics();
-  let hls: LiveHls | undefined;
-  const recordTo = values.record;
-  const recordings = new Set<Promise<void>>();
-  const registry = new Registry({
-    describeConfig,
-    observer: combineObservers(...(metrics ? [metrics] : []), {
-      onPublish: (key, info) => {
-        logger.info(`publish ${key} via ${info.protocol} from ${info.peer}`);
-        hls?.start(key);
-        const handle = recordTo === undefined ? undefined : registry.lookup(key);
-        if (handle) {
-          const recording = record(handle, recordTo!, segmentType, logger);
-          recordings.add(recording);
-          recording.finally(() => recordings.delete(recording));
-        }
-      },
-      onUnpublish: (key, reason) => logger.info(`unpublish ${key} (${reason})`),
-    }),
-  });
-  let webrtc: WebRtcServer | undefined;
-  if (web) {
-    try {
-      hls = new web.LiveHls({ registry, segmentType, partDuration, logger });
-    } catch (error) {
-      throw new UsageError(`--hls-part-duration: ${(error as Error).message}`);
-    }
-    const { parsePortRange, WebRtcServer } = await import("./ingest/webrtc/mod.ts");
-    let portRange: [number, number] | undefined;
-    try {
-      portRange = values["webrtc-ports"] ? parsePortRange(values["webrtc-ports"]) : undefined;
-    } catch (error) {
-      throw new UsageError(`--webrtc-ports: ${(error as Error).message}`);
-    }
-    webrtc = new WebRtcServer({ registry, logger, hosts: values["webrtc-host"], portRange });
-  }
-  const stopReaper = registry.startReaper();
-
-  const rtmp = rtmpListen &&
-    (await import("./ingest/rtmp/mod.ts")).serveRtmp({ registry, ...rtmpListen, logger });
-  if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
-  const rtsp = rtspListen &&
-    (await import("./ingest/rtsp/mod.ts")).serveRtsp({ registry, ...rtspListen, rtpPort, logger });
-  if (rtsp) {
-    await rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
-    logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
-  }
-  const srt = srtListen &&
-    await (await import("./ingest/srt/mod.ts")).serveSrt({ registry, ...srtListen, logger });
-  if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
-  const routes: HttpRoute[] = web && metrics && hls && webrtc
-    ? [
-      web.streamsApi(registry),
-      web.metricsRoute(metrics, registry),
-      web.httpFlv(registry),
-      hls.route,
-      webrtc.route,
-    ]
-    : [];
-  const http = web && httpListen && web.serveHttp({ routes, ...httpListen, logger });
-  if (http) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
-
   const stop = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stop.resolve(signal));
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = signals.map((signal) => () => stop.resolve(signal));
+  signals.forEach((signal, i) => Deno.addSignalListener(signal, onSignal[i]));
+  try {
+    await server.ready;
+  } catch (error) {
+    logger.error(`cannot start: ${error instanceof Error ? error.message : error}`);
+    return 1;
   }
   logger.info(`stopping on ${await stop.promise}`);
-  stopReaper();
-  await Promise.all([rtmp?.close(), rtsp?.close(), srt?.close()]);
-  await webrtc?.close();
-  registry.closeAll();
-  await Promise.all([hls?.close(), ...recordings]);
-  await http?.close();
+  await server.close();
+  signals.forEach((signal, i) => Deno.removeSignalListener(signal, onSignal[i]));
   logger.info("stopped");
   return 0;
 }
 
-/**
- * Record a publish into a directory of its own, `ROOT/APP/NAME/<UTC start>/`, as HLS with an
- * EVENT playlist that gets `EXT-X-ENDLIST` when the publish ends. Resolves once the recording
- * is finished; failures are logged, never thrown.
- */
-async function record(
-  handle: StreamHandle,
-  root: string,
-  segmentType: HlsSegmentType,
-  logger: Logger,
-): Promise<void> {
-  const { isSafeName } = await import("./ingest/http/_paths.ts");
-  if (!isSafeName(handle.app) || !isSafeName(handle.stream)) {
-    logger.warn(`record ${handle.key}: not recorded, the name cannot be a directory name`);
-    return;
-  }
-  try {
-    const { DirectoryStorage, HlsPackager } = await import("./media/hls/mod.ts");
-    const parent = `${root}/${handle.app}/${handle.stream}`;
-    await Deno.mkdir(parent, { recursive: true });
-    const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "-") + "Z";
-    let dir = `${parent}/${stamp}`;
-    // Claim a directory of our own: a publish within the same second gets a suffix.
-    for (let n = 2;; n++) {
-      try {
-        await Deno.mkdir(dir);
-        break;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists) || n > 100) throw error;
-        dir = `${parent}/${stamp}-${n}`;
-      }
-    }
-    logger.info(`record ${handle.key} to ${dir}`);
-    handle.setState("recording");
-    const packager = new HlsPackager({
-      storage: new DirectoryStorage(dir),
-      segmentType,
-      playlistType: "event",
-    });
-    await handle.packageTo(packager);
-    const { segments, duration } = packager.stats;
-    logger.info(`record ${handle.key}: ${segments} segments, ${duration.toFixed(1)} s in ${dir}`);
-  } catch (error) {
-    logger.error(`record ${handle.key}: ${error instanceof Error ? error.message : error}`);
-  }
-}
-
-/** Which demuxer reads an input, judged from its first bytes. */
-function sniffContainer(head: Uint8Array): "flv" | "ts" | undefined {
-  if (head[0] === 0x46 && head[1] === 0x4c && head[2] === 0x56) return "flv";
-  if (head[0] === 0x47 && (head.length <= 188 || head[188] === 0x47)) return "ts";
-  return undefined;
-}
-
-/** Counts bytes and media time for the progress line. */
-class Progress {
-  bytes = 0;
-  mediaSeconds = 0;
-  #firstDts: number | undefined;
-  #started = performance.now();
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(show: boolean) {
-    if (show) this.#timer = setInterval(() => this.#print("\r"), 500);
-  }
-
-  frame(dts: number, bytes: number): void {
-    if (this.#timer === undefined) return;
-    this.bytes = bytes;
-    this.#firstDts ??= dts;
-    this.mediaSeconds = Math.max(this.mediaSeconds, (dts - this.#firstDts) / 90_000);
-  }
-
-  stop(): void {
-    if (this.#timer === undefined) return;
-    clearInterval(this.#timer);
-    this.#print("\r");
-    console.error();
-  }
-
-  #print(prefix: string): void {
-    const elapsed = (performance.now() - this.#started) / 1000;
-    const speed = elapsed > 0 ? this.mediaSeconds / elapsed : 0;
-    const text = `${prefix}media ${this.mediaSeconds.toFixed(1)} s, ${
-      (this.bytes / 2 ** 20).toFixed(1)
-    } MiB read, ${speed.toFixed(1)}x`;
-    Deno.stderr.writeSync(new TextEncoder().encode(text));
-  }
-}
-
-async function packageFile(args: string[]): Promise<number> {
+async function packageCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -329,141 +188,26 @@ async function packageFile(args: string[]): Promise<number> {
   if (!(targetDuration > 0)) {
     throw new UsageError(`--target-duration takes a positive number of seconds`);
   }
-  // The packager's modules load while the input is opened and sniffed.
-  const hls = import("./media/hls/mod.ts");
-  hls.catch(() => {}); // awaited below
-  const input = positionals[0] ?? "-";
-  let file: Deno.FsFile | typeof Deno.stdin = Deno.stdin;
-  // A regular file is opened and read synchronously: from the page cache that takes
-  // microseconds, while an async call waits for a thread hop (most of the wall time of a 60 s
-  // input when every read did).
-  let regular = false;
+  // Not ./server/mod.ts: that would load the server's modules too.
+  const { PackageError, packageFile } = await import("./server/package.ts");
+  const out = values.out;
   try {
-    if (input !== "-") {
-      const opened = Deno.openSync(input);
-      file = opened;
-      regular = opened.statSync().isFile;
-    }
-  } catch (error) {
-    console.error(`package: cannot read ${input}: ${(error as Error).message}`);
-    return 1;
-  }
-  try {
-    return await packageInput(file, regular, input, values.out, hls, {
+    const result = await packageFile(positionals[0] ?? "-", {
+      out,
       segmentType,
       targetDuration,
       playlistType,
     });
-  } finally {
-    if (file !== Deno.stdin) file.close();
-  }
-}
-
-/** Bytes read from the input at a time. */
-const READ_CHUNK_SIZE = 256 * 1024;
-
-/**
- * Reads `file` (synchronously when `regular`), demuxes it and packages it into `out`.
- * Frames are views into the read buffers; the packager reports each frame it is done with
- * (`onRelease`), and a buffer no frame views any more is read into again, so a long input
- * cycles a few buffers instead of touching fresh memory for every chunk.
- */
-async function packageInput(
-  file: Deno.FsFile | typeof Deno.stdin,
-  regular: boolean,
-  input: string,
-  out: string,
-  hls: Promise<typeof import("./media/hls/mod.ts")>,
-  options: Pick<HlsPackagerOptions, "segmentType" | "targetDuration" | "playlistType">,
-): Promise<number> {
-  /** Read buffers free to be read into again. */
-  const spare: Uint8Array[] = [];
-  /** Per read buffer in use: the frames viewing it not yet released, plus one while it is decoded. */
-  const viewers = new Map<ArrayBufferLike, { chunk: Uint8Array; count: number }>();
-  const unview = (buffer: ArrayBufferLike) => {
-    const use = viewers.get(buffer);
-    if (use === undefined || --use.count > 0) return;
-    viewers.delete(buffer);
-    spare.push(use.chunk);
-  };
-  const fill = async (chunk: Uint8Array, from: number) =>
-    (regular ? file.readSync(chunk.subarray(from)) : await file.read(chunk.subarray(from))) ?? 0;
-
-  let chunk: Uint8Array = new Uint8Array(READ_CHUNK_SIZE);
-  let length = 0;
-  try {
-    for (let n = 1; length < 189 && n > 0; length += n) n = await fill(chunk, length);
-  } catch (error) {
-    console.error(`package: cannot read ${input}: ${(error as Error).message}`);
-    return 1;
-  }
-  const container = sniffContainer(chunk.subarray(0, length));
-  if (!container) {
-    console.error(`package: ${input === "-" ? "stdin" : input} is neither FLV nor MPEG-TS`);
-    return 1;
-  }
-  const frames: MediaFrame[] = [];
-  const emit = (frame: MediaFrame) => {
-    const use = viewers.get(frame.data.buffer);
-    if (use) use.count++;
-    frames.push(frame);
-  };
-  const [demuxer, { DirectoryStorage, HlsPackager }] = await Promise.all([
-    container === "flv"
-      ? import("./media/flv/mod.ts").then(({ FlvDecoder }) => {
-        const decoder = new FlvDecoder();
-        return { decode: (c: Uint8Array) => decoder.decode(c, emit), end: () => decoder.flush() };
-      })
-      : import("./media/ts/mod.ts").then(({ TsDecoder }) => {
-        const decoder = new TsDecoder();
-        return {
-          decode: (c: Uint8Array) => decoder.decode(c, emit),
-          end: () => decoder.flush(emit),
-        };
-      }),
-    hls,
-  ]);
-  const packager = new HlsPackager({
-    // Nothing else runs meanwhile: synchronous writes save a thread hop per call.
-    storage: new DirectoryStorage(out, { sync: true }),
-    ...options,
-    onRelease: (data) => unview(data.buffer),
-  });
-  const writer = packager.getWriter();
-  const progress = new Progress(Deno.stderr.isTerminal());
-  let read = 0;
-  const writeFrames = async () => {
-    for (const frame of frames) {
-      progress.frame(frame.dts, read);
-      await writer.write(frame);
-    }
-    frames.length = 0;
-  };
-  try {
-    while (length > 0) {
-      read += length;
-      viewers.set(chunk.buffer, { chunk, count: 1 });
-      demuxer.decode(chunk.subarray(0, length));
-      unview(chunk.buffer); // decoded: only its frames view it now
-      await writeFrames();
-      chunk = spare.pop() ?? new Uint8Array(READ_CHUNK_SIZE);
-      length = await fill(chunk, 0);
-    }
-    demuxer.end();
-    await writeFrames();
-    await writer.close();
-  } catch (error) {
-    await writer.abort(error).catch(() => {}); // finishes the output with the segments written
-    progress.stop();
-    const reason = error instanceof Error ? error.message : String(error);
+    if (result.endedEarly === undefined) return 0;
     console.error(
-      `package: warning: input ended early (${reason}); kept ${packager.stats.segments} ` +
+      `package: warning: input ended early (${result.endedEarly}); kept ${result.segments} ` +
         `complete segments and closed the playlist in ${out}`,
     );
-    return 1;
+  } catch (error) {
+    if (!(error instanceof PackageError)) throw error;
+    console.error(`package: ${error.message}`);
   }
-  progress.stop();
-  return 0;
+  return 1;
 }
 
 /** Print the usage on stdout, as asked for: exit code 0. */
@@ -483,9 +227,9 @@ export async function main(args: string[]): Promise<number> {
       case "-h":
         return usage();
       case "serve":
-        return await serve(rest);
+        return await serveCommand(rest);
       case "package":
-        return await packageFile(rest);
+        return await packageCommand(rest);
       default:
         throw new UsageError(`unknown command: ${command}`);
     }

@@ -48,6 +48,24 @@ export interface AuthRequest {
 /** Decides whether a request may go ahead. */
 export type AuthorizeHook = (request: AuthRequest) => boolean | Promise<boolean>;
 
+/**
+ * Settings for one stream, decided when it is published: `(app, stream)` to the options that
+ * override its app's (`undefined` keeps the app's).
+ */
+export type StreamOptionsHook = (app: string, stream: string) => AppOptions | undefined;
+
+/**
+ * What a registry tells its listeners ({@linkcode Registry.on}), synchronously, as it happens.
+ * This is the lifecycle channel for wiring (packagers, recorders, relays attaching to a
+ * publish); telemetry goes through the {@linkcode Observer}.
+ */
+export interface RegistryEvents {
+  /** A publisher claimed a stream; `handle` is its fresh handle. */
+  publish: (handle: StreamHandle, info: PublishInfo) => void;
+  /** A publish ended; `handle` is already closed. */
+  unpublish: (handle: StreamHandle, reason: UnpublishReason) => void;
+}
+
 /** Options for {@linkcode Registry}. */
 export interface RegistryOptions {
   /** The apps that may be published to, by name (default: `{ live: {} }`). */
@@ -58,11 +76,19 @@ export interface RegistryOptions {
   authorize?: AuthorizeHook;
   /** A stream with no frame for this long is ended by the reaper (default 30,000 ms). */
   idleTimeoutMs?: number;
+  /** Per-stream settings over the app's, asked at every publish (default: the app's). */
+  streamOptions?: StreamOptionsHook;
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   clock?: MonotonicClock;
   /** Reads each stream's `CONFIG` frames into its metadata (e.g. `describeConfig` of `media/codec`). */
   describeConfig?: ConfigDescriber;
 }
+
+/** What {@linkcode Registry.configure} may change while streams are live. */
+export type RegistrySettings = Pick<
+  RegistryOptions,
+  "apps" | "authorize" | "streamOptions" | "idleTimeoutMs"
+>;
 
 /** Why {@linkcode Registry.startPublish} refused. */
 export type PublishErrorCode = "unknown-app" | "busy";
@@ -105,6 +131,12 @@ export class PublishError extends Error {
 
 const DEFAULT_APP: Required<AppOptions> = { capacity: 2048, gopCapacity: 1024 };
 
+const allowAll: AuthorizeHook = () => true;
+
+function appSettings(apps: Record<string, AppOptions> = { live: {} }) {
+  return new Map(Object.entries(apps).map(([name, app]) => [name, { ...DEFAULT_APP, ...app }]));
+}
+
 /**
  * Apps and their live streams. Protocols call {@linkcode Registry.startPublish} when a
  * publisher arrives and {@linkcode Registry.endPublish} when it leaves; players look
@@ -129,19 +161,78 @@ export class Registry {
   #idleTimeoutMs: number;
   #clock: MonotonicClock;
   #describeConfig: ConfigDescriber | undefined;
+  #streamOptions: StreamOptionsHook | undefined;
+  #listeners: { [E in keyof RegistryEvents]: Set<RegistryEvents[E]> } = {
+    publish: new Set(),
+    unpublish: new Set(),
+  };
 
   /** Make a registry; with no options it has one app, `live`. */
   constructor(options: RegistryOptions = {}) {
-    this.#apps = new Map(
-      Object.entries(options.apps ?? { live: {} }).map((
-        [name, app],
-      ) => [name, { ...DEFAULT_APP, ...app }]),
-    );
+    this.#apps = appSettings(options.apps);
     this.#observer = options.observer ?? {};
-    this.#authorize = options.authorize ?? (() => true);
+    this.#authorize = options.authorize ?? allowAll;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#clock = options.clock ?? monotonicMs;
     this.#describeConfig = options.describeConfig;
+    this.#streamOptions = options.streamOptions;
+  }
+
+  /**
+   * Change the apps, the authorization hook, the per-stream settings or the idle timeout
+   * while streams are live (a config reload). Each option given replaces the current one
+   * (`authorize: undefined` given explicitly allows everything again); streams already live
+   * keep running as they are, and what is new applies to the next publish or read. A live
+   * stream of an app that is no longer listed goes on until it ends.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@arcly/stream";
+   *
+   * const registry = new Registry();
+   * registry.configure({ apps: { live: {}, cams: { gopCapacity: 256 } } });
+   * registry.apps; // ["live", "cams"]
+   * ```
+   */
+  configure(settings: RegistrySettings): void {
+    if ("apps" in settings) this.#apps = appSettings(settings.apps);
+    if ("authorize" in settings) this.#authorize = settings.authorize ?? allowAll;
+    if ("streamOptions" in settings) this.#streamOptions = settings.streamOptions;
+    if ("idleTimeoutMs" in settings) this.#idleTimeoutMs = settings.idleTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Call `listener` on every `publish` or `unpublish` from now on; call the result to stop.
+   * Listeners run synchronously inside {@linkcode Registry.startPublish} and
+   * {@linkcode Registry.endPublish}, after the observer; one that throws is skipped (the
+   * publish goes on), so a listener reports its own failures.
+   *
+   * @example Start work on every publish
+   * ```ts
+   * import { Registry } from "@arcly/stream";
+   *
+   * const registry = new Registry();
+   * const off = registry.on("publish", (handle, info) => {
+   *   console.log(`${handle.key} from ${info.protocol}`);
+   * });
+   * registry.startPublish("live", "cam", { protocol: "rtmp" }); // logs "live/cam from rtmp"
+   * off();
+   * ```
+   */
+  on<E extends keyof RegistryEvents>(event: E, listener: RegistryEvents[E]): () => void {
+    const set = this.#listeners[event] as Set<RegistryEvents[E]>;
+    set.add(listener);
+    return () => void set.delete(listener);
+  }
+
+  #emit<E extends keyof RegistryEvents>(event: E, ...args: Parameters<RegistryEvents[E]>): void {
+    for (const listener of this.#listeners[event]) {
+      try {
+        (listener as (...a: Parameters<RegistryEvents[E]>) => void)(...args);
+      } catch {
+        // A listener reports its own failures; the publish must go on.
+      }
+    }
   }
 
   /** The names of the apps streams may be published to. */
@@ -158,11 +249,12 @@ export class Registry {
     const settings = this.#apps.get(app);
     if (!settings) throw new PublishError("unknown-app", key);
     if (this.#streams.has(key)) throw new PublishError("busy", key);
+    const own = this.#streamOptions?.(app, stream);
     const handle = new StreamHandle({
       app,
       stream,
-      capacity: settings.capacity,
-      gopCapacity: settings.gopCapacity,
+      capacity: own?.capacity ?? settings.capacity,
+      gopCapacity: own?.gopCapacity ?? settings.gopCapacity,
       observer: this.#observer,
       clock: this.#clock,
       describeConfig: this.#describeConfig,
@@ -175,6 +267,7 @@ export class Registry {
     handle.setState("publishing");
     this.#streams.set(key, handle);
     this.#observer.onPublish?.(key, publish);
+    this.#emit("publish", handle, publish);
     return handle;
   }
 
@@ -187,6 +280,7 @@ export class Registry {
     if (this.#streams.get(handle.key) !== handle) return;
     this.#streams.delete(handle.key);
     this.#observer.onUnpublish?.(handle.key, reason);
+    this.#emit("unpublish", handle, reason);
   }
 
   /** The live stream at `(app, stream)`, if any. */

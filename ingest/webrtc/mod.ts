@@ -28,3 +28,4 @@ export type * from "../../mod.ts";
 export type { HttpRoute } from "../http/server.ts";
 export * from "./error.ts";
 export * from "./server.ts";
+export * from "./port_range.ts";

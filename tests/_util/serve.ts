@@ -1,6 +1,55 @@
-/** Run `cli.ts serve` as a child process on free loopback ports, for end-to-end tests. */
+/**
+ * Servers for end-to-end tests on free loopback ports: {@linkcode startServer} runs
+ * `serve()` in this process, {@linkcode startServe} runs `cli.ts serve` as a child.
+ */
+
+import { serve, type Server, type ServerConfig } from "../../server/mod.ts";
+import { LogLines } from "./log.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+const LISTENERS = ["rtmp", "http", "rtsp", "srt"] as const;
+
+/** A listener of {@linkcode startServer}. */
+export type Listener = typeof LISTENERS[number];
+
+/** A server running in this process, with its log. */
+export interface InProcessServer {
+  /** The running server. */
+  readonly server: Server;
+  /** Bound ports by listener name, from the server's addresses. */
+  readonly ports: Partial<Record<Listener, number>>;
+  /** What the server logged. */
+  readonly log: LogLines;
+  /** Close the server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start `serve(config)` with every listener in `listeners` on 127.0.0.1 port 0 and the
+ * others off; resolves once it is ready.
+ */
+export async function startServer(
+  listeners: Listener[],
+  config: ServerConfig = {},
+): Promise<InProcessServer> {
+  const log = new LogLines();
+  const listen = Object.fromEntries(
+    LISTENERS.map((name) => [name, {
+      ...config[name],
+      listen: listeners.includes(name) ? "127.0.0.1:0" : "off",
+    }]),
+  );
+  const server = serve({ ...config, ...listen }, { logger: log });
+  await server.ready;
+  const ports = Object.fromEntries(
+    LISTENERS.flatMap((name) => {
+      const addr = server.addresses[name];
+      return addr ? [[name, addr.port]] : [];
+    }),
+  );
+  return { server, ports, log, stop: () => server.close() };
+}
 
 /** A running server: its ports by protocol, its log so far, and how to stop it. */
 export interface ServeProcess {

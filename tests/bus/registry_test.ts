@@ -101,3 +101,48 @@ Deno.test("closeAll ends every stream", () => {
   assert.equal(a.closed && b.closed, true);
   assert.deepEqual(registry.list(), []);
 });
+
+Deno.test("publish and unpublish events reach listeners with the handle; a throwing one is skipped", () => {
+  const registry = new Registry();
+  const events: string[] = [];
+  registry.on("publish", () => {
+    throw new Error("a broken listener");
+  });
+  const offPublish = registry.on("publish", (handle, info) => {
+    events.push(`publish ${handle.key} ${info.protocol} ${handle.closed}`);
+  });
+  registry.on("unpublish", (handle, reason) => {
+    events.push(`unpublish ${handle.key} ${reason} ${handle.closed}`);
+  });
+  const a = registry.startPublish("live", "a", { protocol: "srt" });
+  assert.equal(registry.get("live", "a"), a, "the publish went on past the broken listener");
+  registry.endPublish(a, "idle");
+  offPublish();
+  registry.endPublish(registry.startPublish("live", "b"));
+  assert.deepEqual(events, [
+    "publish live/a srt false",
+    "unpublish live/a idle true",
+    "unpublish live/b ended true",
+  ]);
+});
+
+Deno.test("configure changes apps, per-stream settings and authorize for what comes next", async () => {
+  const registry = new Registry();
+  const live = registry.startPublish("live", "old");
+  registry.configure({
+    apps: { cams: { gopCapacity: 8 } },
+    streamOptions: (_app, stream) => stream === "big" ? { gopCapacity: 4096 } : undefined,
+    authorize: (request) => request.action === "read",
+  });
+  assert.deepEqual(registry.apps, ["cams"]);
+  assert.equal(registry.get("live", "old"), live, "a live stream of a dropped app goes on");
+  assert.equal(live.closed, false);
+  assert.throws(() => registry.startPublish("live", "new"), { name: "PublishError" });
+  assert.equal(registry.startPublish("cams", "small").gopCapacity, 8);
+  assert.equal(registry.startPublish("cams", "big").gopCapacity, 4096);
+  const ask = { app: "cams", stream: "x", query: "", protocol: "rtmp" } as const;
+  assert.equal(await registry.authorize({ ...ask, action: "publish" }), false);
+  assert.equal(await registry.authorize({ ...ask, action: "read" }), true);
+  registry.configure({ authorize: undefined });
+  assert.equal(await registry.authorize({ ...ask, action: "publish" }), true);
+});

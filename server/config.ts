@@ -1,0 +1,260 @@
+/**
+ * The server's configuration: what `serve()` takes, what a config file holds (the same
+ * shape, as YAML), its defaults (today's `cli.ts serve` defaults) and its checking.
+ *
+ * @module
+ */
+
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import schema from "./config.schema.json" with { type: "json" };
+import type { HlsSegmentType } from "../media/hls/mod.ts";
+import { parsePortRange } from "../ingest/webrtc/port_range.ts";
+import { type Listen, type ListenSetting, parseListen } from "./listen.ts";
+import { PathRules } from "./paths.ts";
+import { ConfigError, type ConfigProblem } from "./error.ts";
+
+/** A listener section: where it binds. */
+export interface ListenerConfig {
+  /** `PORT`, `HOST:PORT`, `[V6]:PORT`, or `off` / `false`. */
+  listen?: ListenSetting;
+}
+
+/** RTSP: the TCP listener and the UDP ports for RTP over UDP. */
+export interface RtspConfig extends ListenerConfig {
+  /** UDP port for RTP over UDP; RTCP uses the next one (default 8000). */
+  rtpPort?: number;
+}
+
+/** Live HLS served over HTTP. */
+export interface HlsConfig {
+  /** Segment format (default `ts`). */
+  segmentType?: HlsSegmentType;
+  /** Low-Latency HLS with parts this many seconds long, e.g. 0.5 (fmp4 only; default off). */
+  partDuration?: number;
+}
+
+/** WHIP/WHEP. */
+export interface WebRtcConfig {
+  /** Addresses announced to peers (default: this machine's IPv4 addresses). */
+  hosts?: string[];
+  /** UDP ports for media, `MIN-MAX` (default: any free port). */
+  ports?: string;
+}
+
+/** Recording publishes to disk. */
+export interface RecordConfig {
+  /**
+   * Record publishes to `DIR/APP/NAME/<UTC start>/` as HLS in the `hls.segmentType` format
+   * (default: no recording). Paths may turn it off (or on) per stream with `record`.
+   */
+  dir?: string;
+}
+
+/**
+ * Settings for the streams whose names match one entry of {@linkcode ServerConfig.paths}.
+ * Later issues add more here (sources, relays): every path setting is optional, and a
+ * stream matching no entry gets the defaults.
+ */
+export interface PathConfig {
+  /** Record these streams (needs `record.dir`; default: whether `record.dir` is set). */
+  record?: boolean;
+  /** Frames of the current GOP kept for late joiners (default 1024; 0 turns instant start off). */
+  gopCache?: number;
+}
+
+/**
+ * The whole server, as `serve()` takes it and a config file holds it. Every field is
+ * optional; the defaults are those of `cli.ts serve` with no flags.
+ *
+ * @example
+ * ```ts
+ * import type { ServerConfig } from "@arcly/stream/server";
+ *
+ * const config: ServerConfig = {
+ *   rtmp: { listen: 1935 },
+ *   rtsp: { listen: "off" },
+ *   hls: { segmentType: "fmp4", partDuration: 0.5 },
+ *   paths: { "live/cam*": { record: true }, "~^live/test-": { gopCache: 0 } },
+ *   record: { dir: "recordings" },
+ * };
+ * ```
+ */
+export interface ServerConfig {
+  /** Log warnings and errors only (default false). */
+  quiet?: boolean;
+  /** RTMP publish and play (default port 1935). */
+  rtmp?: ListenerConfig;
+  /** RTSP publish and read, TCP (default port 8554) with RTP over UDP. */
+  rtsp?: RtspConfig;
+  /** SRT publish and read, UDP (default port 8890). */
+  srt?: ListenerConfig;
+  /** HTTP: HLS, HTTP-FLV, WHIP/WHEP, `/v1/streams`, `/metrics` (default port 8888). */
+  http?: ListenerConfig;
+  /** Live HLS. */
+  hls?: HlsConfig;
+  /** WHIP/WHEP. */
+  webrtc?: WebRtcConfig;
+  /** Recording. */
+  record?: RecordConfig;
+  /** The apps streams may be published to (default `["live"]`). */
+  apps?: string[];
+  /**
+   * Settings per stream name or pattern, matched against `APP/NAME`: an exact name
+   * (`live/cam`), a glob (`live/*`: `*` matches within one name, `**` across `/`) or a
+   * regular expression after `~` (`~^live/cam[0-9]+$`, unanchored unless anchored). An
+   * exact name wins; otherwise the first pattern that matches, in the order written.
+   */
+  paths?: Record<string, PathConfig>;
+}
+
+/** A config that {@linkcode resolveConfig} checked and filled in with the defaults. */
+export interface ResolvedConfig {
+  /** Log warnings and errors only. */
+  readonly quiet: boolean;
+  /** Where each listener binds; absent when off. */
+  readonly listen: {
+    readonly rtmp?: Listen;
+    readonly rtsp?: Listen;
+    readonly srt?: Listen;
+    readonly http?: Listen;
+  };
+  /** UDP port for RTSP's RTP over UDP (RTCP: the next one). */
+  readonly rtpPort: number;
+  /** Live HLS segment format. */
+  readonly segmentType: HlsSegmentType;
+  /** Low-Latency HLS part duration in seconds, when on. */
+  readonly partDuration?: number;
+  /** WebRTC addresses announced to peers, when given. */
+  readonly webrtcHosts?: readonly string[];
+  /** WebRTC media UDP ports, when given. */
+  readonly webrtcPorts?: readonly [number, number];
+  /** Where recordings go, when recording is on. */
+  readonly recordDir?: string;
+  /** Apps streams may be published to. */
+  readonly apps: readonly string[];
+  /** Per-stream settings. */
+  readonly paths: PathRules;
+}
+
+/** The defaults: `cli.ts serve` with no flags and no config file. */
+export const DEFAULT_CONFIG: Readonly<Required<ServerConfig>> = Object.freeze({
+  quiet: false,
+  rtmp: { listen: 1935 },
+  rtsp: { listen: 8554, rtpPort: 8000 },
+  srt: { listen: 8890 },
+  http: { listen: 8888 },
+  hls: { segmentType: "ts" as HlsSegmentType },
+  webrtc: {},
+  record: {},
+  apps: ["live"],
+  paths: {},
+});
+
+const HLS_TARGET_DURATION = 2;
+
+let validator: ValidateFunction | undefined;
+
+/**
+ * Check `config` against the schema (`config.schema.json`) and the rules no schema states,
+ * and fill in the defaults.
+ *
+ * @throws {ConfigError} naming the settings that cannot run.
+ * @example
+ * ```ts
+ * import { resolveConfig } from "@arcly/stream/server";
+ *
+ * const config = resolveConfig({ rtmp: { listen: "127.0.0.1:0" }, srt: { listen: "off" } });
+ * config.listen.rtmp; // { hostname: "127.0.0.1", port: 0 }
+ * config.listen.srt; // undefined
+ * ```
+ */
+export function resolveConfig(config: ServerConfig): ResolvedConfig {
+  const validate = validator ??= new Ajv({ allErrors: true, strict: true, verbose: true })
+    .compile(schema);
+  if (!validate(config)) {
+    const [first, ...more] = schemaProblems(validate.errors ?? []);
+    throw new ConfigError(first.path, first.reason, more);
+  }
+  const section = <K extends keyof ServerConfig>(key: K) =>
+    ({ ...DEFAULT_CONFIG[key] as object, ...config[key] as object }) as Required<ServerConfig>[K];
+  const listen = (key: "rtmp" | "rtsp" | "srt" | "http") =>
+    at([key, "listen"], () => parseListen(section(key).listen ?? false, "it"));
+  const hls = section("hls");
+  const partDuration = hls.partDuration;
+  if (partDuration !== undefined) {
+    if (!(partDuration < HLS_TARGET_DURATION)) {
+      throw new ConfigError(
+        ["hls", "partDuration"],
+        `must be below the target duration (${HLS_TARGET_DURATION} s)`,
+      );
+    }
+    if (hls.segmentType !== "fmp4") {
+      throw new ConfigError(["hls", "partDuration"], "Low-Latency HLS needs hls.segmentType fmp4");
+    }
+  }
+  const ports = config.webrtc?.ports;
+  const recordDir = config.record?.dir;
+  return {
+    quiet: config.quiet ?? DEFAULT_CONFIG.quiet,
+    listen: {
+      rtmp: listen("rtmp"),
+      rtsp: listen("rtsp"),
+      srt: listen("srt"),
+      http: listen("http"),
+    },
+    rtpPort: section("rtsp").rtpPort!,
+    segmentType: hls.segmentType!,
+    partDuration,
+    webrtcHosts: config.webrtc?.hosts,
+    webrtcPorts: ports === undefined
+      ? undefined
+      : at(["webrtc", "ports"], () => parsePortRange(ports)),
+    recordDir,
+    apps: config.apps ?? DEFAULT_CONFIG.apps,
+    paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
+  };
+}
+
+/** Run `read`, turning what it throws into a {@linkcode ConfigError} at `path`. */
+function at<T>(path: (string | number)[], read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // The readers say "it takes ...", "a UDP port range is ...": drop their own subject.
+    const reason = (error as Error).message.replace(/^it /, "");
+    throw new ConfigError(path, reason);
+  }
+}
+
+/**
+ * Ajv's errors as problems: one per setting, said in words (an `anyOf`'s branches are one
+ * problem named after the setting's description).
+ */
+function schemaProblems(errors: ErrorObject[]): ConfigProblem[] {
+  const anyOf = new Set(errors.filter((e) => e.keyword === "anyOf").map((e) => e.instancePath));
+  return errors
+    .filter((e) => e.keyword === "anyOf" || !anyOf.has(e.instancePath))
+    .map((error) => {
+      const path = error.instancePath.split("/").slice(1).map((part: string) =>
+        part.replaceAll("~1", "/").replaceAll("~0", "~")
+      );
+      const value = `, not ${JSON.stringify(error.data)}`;
+      switch (error.keyword) {
+        case "additionalProperties":
+          return { path: [...path, error.params.additionalProperty], reason: "unknown setting" };
+        case "anyOf": {
+          const description = String(error.parentSchema?.description ?? "").replace(/\.$/, "");
+          return { path, reason: `must be ${description}${value}` };
+        }
+        case "enum": {
+          const allowed = (error.params.allowedValues as unknown[]).join(", ");
+          return { path, reason: `must be one of ${allowed}${value}` };
+        }
+        case "type":
+          return { path, reason: `${error.message}${value}` };
+        default:
+          return { path, reason: error.message ?? "invalid" };
+      }
+    });
+}

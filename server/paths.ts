@@ -1,0 +1,110 @@
+/**
+ * Per-stream settings by name or pattern: the `paths` section of the config.
+ *
+ * @module
+ */
+
+import type { PathConfig } from "./config.ts";
+import { ConfigError } from "./error.ts";
+
+/** The settings of one stream: its path entry over the defaults. */
+export interface PathSettings {
+  /** The `paths` entry that matched (`undefined`: none did, these are the defaults). */
+  readonly pattern?: string;
+  /** Whether publishes of it are recorded. */
+  readonly record: boolean;
+  /** Frames of the current GOP kept for late joiners; `undefined` keeps the app's. */
+  readonly gopCache?: number;
+}
+
+interface Rule {
+  readonly pattern: string;
+  readonly test: (key: string) => boolean;
+  readonly settings: PathSettings;
+}
+
+/**
+ * The `paths` of a config, ready to match stream keys (`APP/NAME`). An exact name wins;
+ * otherwise the first pattern that matches, in the order written: a glob (`*` matches any
+ * characters but `/`, `**` any at all) or, after `~`, a regular expression tested against
+ * the whole key (unanchored unless it anchors itself).
+ *
+ * @example
+ * ```ts
+ * import { PathRules } from "@arcly/stream/server";
+ *
+ * const paths = new PathRules({
+ *   "live/*": { record: true },
+ *   "~^live/test": { record: false },
+ *   "live/test1": { gopCache: 0 },
+ * }, false);
+ * paths.match("live/cam").record; // true: "live/*" comes first
+ * paths.match("live/test1").gopCache; // 0: an exact name wins
+ * paths.match("other/x").pattern; // undefined: the defaults
+ * ```
+ */
+export class PathRules {
+  #exact = new Map<string, PathSettings>();
+  #patterns: Rule[] = [];
+  #defaults: PathSettings;
+  #source: Record<string, PathConfig>;
+
+  /**
+   * Read `paths`; `recording` says whether a record directory is set (the default of each
+   * path's `record`).
+   *
+   * @throws {ConfigError} for a pattern that cannot match a stream or a regular expression
+   * that does not compile, or `record: true` with no record directory.
+   */
+  constructor(paths: Record<string, PathConfig>, recording: boolean) {
+    this.#defaults = { record: recording };
+    this.#source = paths;
+    for (const [pattern, config] of Object.entries(paths)) {
+      if (config.record && !recording) {
+        throw new ConfigError(["paths", pattern, "record"], "needs record.dir to record to");
+      }
+      const settings: PathSettings = {
+        pattern,
+        record: config.record ?? recording,
+        gopCache: config.gopCache,
+      };
+      if (pattern.startsWith("~")) {
+        let regex: RegExp;
+        try {
+          regex = new RegExp(pattern.slice(1));
+        } catch (error) {
+          throw new ConfigError(["paths", pattern], (error as Error).message);
+        }
+        this.#patterns.push({ pattern, test: (key) => regex.test(key), settings });
+      } else if (!pattern.includes("/") && pattern !== "**") {
+        throw new ConfigError(
+          ["paths", pattern],
+          "a path is APP/NAME, a glob such as live/* or **, or ~REGEX",
+        );
+      } else if (pattern.includes("*")) {
+        const regex = globRegex(pattern);
+        this.#patterns.push({ pattern, test: (key) => regex.test(key), settings });
+      } else {
+        this.#exact.set(pattern, settings);
+      }
+    }
+  }
+
+  /** The paths as given, so that `JSON.stringify` tells two sets of rules apart. */
+  toJSON(): Record<string, PathConfig> {
+    return this.#source;
+  }
+
+  /** The settings for the stream `key` (`APP/NAME`). */
+  match(key: string): PathSettings {
+    return this.#exact.get(key) ?? this.#patterns.find((rule) => rule.test(key))?.settings ??
+      this.#defaults;
+  }
+}
+
+function globRegex(glob: string): RegExp {
+  const source = glob.split(/(\*\*|\*)/).map((part) =>
+    part === "**" ? ".*" : part === "*" ? "[^/]*" : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+  ).join("");
+  return new RegExp(`^${source}$`);
+}

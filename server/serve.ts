@@ -1,0 +1,264 @@
+/**
+ * The whole server composed from a config: RTMP, RTSP, SRT and HTTP listeners (live HLS,
+ * HTTP-FLV, WHIP/WHEP, the player pages, `/v1/streams`, `/metrics`), recording, and the
+ * lifecycle wiring between them.
+ *
+ * @module
+ */
+
+import { type Logger, Registry, silentLogger, type StreamHandle } from "../mod.ts";
+import { describeConfig } from "../media/codec/mod.ts";
+import type { HttpServer, LiveHls } from "../ingest/http/mod.ts";
+import { Metrics } from "../ingest/http/metrics.ts";
+import type { RtmpServer } from "../ingest/rtmp/mod.ts";
+import type { RtspServer } from "../ingest/rtsp/mod.ts";
+import type { SrtServer } from "../ingest/srt/mod.ts";
+import type { WebRtcServer } from "../ingest/webrtc/mod.ts";
+import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
+
+/** Options for {@linkcode serve} that are code, not config. */
+export interface ServeOptions {
+  /** Where log lines go (default: nowhere). `quiet` in the config drops its `info` lines. */
+  logger?: Logger;
+}
+
+/** Where a running server's listeners are bound (filled in once `ready` resolves). */
+export interface ServerAddresses {
+  /** RTMP, when on. */
+  rtmp?: Deno.NetAddr;
+  /** RTSP over TCP, when on. */
+  rtsp?: Deno.NetAddr;
+  /** RTSP's RTP and RTCP UDP ports, when bound. */
+  rtspUdp?: { readonly rtpPort: number; readonly rtcpPort: number };
+  /** SRT (UDP), when on. */
+  srt?: Deno.NetAddr;
+  /** HTTP, when on. */
+  http?: Deno.NetAddr;
+}
+
+/** What {@linkcode Server.reload} did with a new config. */
+export interface ReloadResult {
+  /** Settings that changed and apply from now on (dotted keys, e.g. `paths`). */
+  readonly applied: readonly string[];
+  /** Settings that changed but take a restart (listeners, formats); they were left as they are. */
+  readonly restartNeeded: readonly string[];
+}
+
+/** A running server, as {@linkcode serve} returns it. */
+export interface Server {
+  /** Resolves once every listener is bound; rejects (with everything closed) when one fails. */
+  readonly ready: Promise<void>;
+  /** The bound addresses; read them after `ready`. */
+  readonly addresses: Readonly<ServerAddresses>;
+  /** The registry every protocol publishes into and plays from. */
+  readonly registry: Registry;
+  /**
+   * Apply a new config. Paths, apps, recording and `quiet` apply at once to what comes
+   * next; live streams and their players are not touched. Listener addresses and media
+   * formats take a restart and are reported in `restartNeeded`.
+   *
+   * @throws {ConfigError} when the new config cannot run; the old one stays in force.
+   */
+  reload(config: ServerConfig): Promise<ReloadResult>;
+  /** Stop every listener, end every stream, wait for recordings to finish. */
+  close(): Promise<void>;
+}
+
+/** Settings {@linkcode Server.reload} applies at once, by their key in {@linkcode ResolvedConfig}. */
+const LIVE_SETTINGS = ["quiet", "apps", "paths", "recordDir"] as const;
+
+/** Settings that take a restart, by their key in {@linkcode ResolvedConfig}. */
+const RESTART_SETTINGS = [
+  "listen",
+  "rtpPort",
+  "segmentType",
+  "partDuration",
+  "webrtcHosts",
+  "webrtcPorts",
+] as const;
+
+/**
+ * Start the whole server from `config` (defaults: `cli.ts serve`'s, open to everyone).
+ *
+ * @throws {ConfigError} when the config cannot run; nothing was started.
+ * @example Serve on free loopback ports
+ * ```ts
+ * import { serve } from "@arcly/stream/server";
+ *
+ * const server = serve({
+ *   rtmp: { listen: "127.0.0.1:0" },
+ *   http: { listen: "127.0.0.1:0" },
+ *   rtsp: { listen: "off" },
+ *   srt: { listen: "off" },
+ * }, { logger: console });
+ * await server.ready;
+ * console.log(`rtmp://127.0.0.1:${server.addresses.rtmp!.port}/live/NAME`);
+ * await server.close();
+ * ```
+ */
+export function serve(config: ServerConfig = {}, options: ServeOptions = {}): Server {
+  return new Composition(resolveConfig(config), options.logger ?? silentLogger);
+}
+
+class Composition implements Server {
+  readonly ready: Promise<void>;
+  readonly addresses: ServerAddresses = {};
+  readonly registry: Registry;
+  #config: ResolvedConfig;
+  #logger: Logger;
+  #metrics = new Metrics();
+  #hls?: LiveHls;
+  #webrtc?: WebRtcServer;
+  #rtmp?: RtmpServer;
+  #rtsp?: RtspServer;
+  #srt?: SrtServer;
+  #http?: HttpServer;
+  #stopReaper?: () => void;
+  #recordings = new Set<Promise<void>>();
+  #closing?: Promise<void>;
+
+  constructor(config: ResolvedConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = {
+      info: (message) => this.#config.quiet || logger.info(message),
+      warn: (message) => logger.warn(message),
+      error: (message) => logger.error(message),
+    };
+    this.registry = new Registry({
+      ...this.#registrySettings(),
+      describeConfig,
+      observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
+    });
+    this.registry.on("publish", (handle, info) => {
+      this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
+      this.#hls?.start(handle);
+      this.#maybeRecord(handle);
+    });
+    this.registry.on("unpublish", (handle, reason) => {
+      this.#logger.info(`unpublish ${handle.key} (${reason})`);
+    });
+    this.ready = this.#start();
+    this.ready.catch(() => {}); // a caller that never awaits it still gets close()
+  }
+
+  #registrySettings() {
+    const { apps, paths } = this.#config;
+    return {
+      apps: Object.fromEntries(apps.map((app) => [app, {}])),
+      streamOptions: (app: string, stream: string) => {
+        const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
+        return gopCapacity === undefined ? undefined : { gopCapacity };
+      },
+    };
+  }
+
+  #maybeRecord(handle: StreamHandle): void {
+    const dir = this.#config.recordDir;
+    if (dir === undefined || !this.#config.paths.match(handle.key).record) return;
+    const recording = import("./record.ts").then(({ record }) =>
+      record(handle, dir, this.#config.segmentType, this.#logger)
+    );
+    this.#recordings.add(recording);
+    recording.finally(() => this.#recordings.delete(recording));
+  }
+
+  async #start(): Promise<void> {
+    try {
+      await this.#listen();
+    } catch (error) {
+      await this.#shutdown();
+      throw error;
+    }
+  }
+
+  async #listen(): Promise<void> {
+    const config = this.#config;
+    const logger = this.#logger;
+    const registry = this.registry;
+    const web = config.listen.http && await import("../ingest/http/mod.ts");
+    this.#stopReaper = registry.startReaper();
+    if (web) {
+      this.#hls = new web.LiveHls({
+        registry,
+        segmentType: config.segmentType,
+        partDuration: config.partDuration,
+        logger,
+      });
+      const { WebRtcServer } = await import("../ingest/webrtc/mod.ts");
+      this.#webrtc = new WebRtcServer({
+        registry,
+        logger,
+        hosts: config.webrtcHosts,
+        portRange: config.webrtcPorts as [number, number] | undefined,
+      });
+    }
+    const { rtmp, rtsp, srt, http } = config.listen;
+    if (rtmp) {
+      const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
+      this.#rtmp = serveRtmp({ registry, ...rtmp, logger });
+      this.addresses.rtmp = this.#rtmp.addr;
+      logger.info(`rtmp listening on ${this.#rtmp.addr.hostname}:${this.#rtmp.addr.port}`);
+    }
+    if (rtsp) {
+      const { serveRtsp } = await import("../ingest/rtsp/mod.ts");
+      this.#rtsp = serveRtsp({ registry, ...rtsp, rtpPort: config.rtpPort, logger });
+      await this.#rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
+      this.addresses.rtsp = this.#rtsp.addr;
+      this.addresses.rtspUdp = this.#rtsp.udp;
+      logger.info(`rtsp listening on ${this.#rtsp.addr.hostname}:${this.#rtsp.addr.port}`);
+    }
+    if (srt) {
+      const { serveSrt } = await import("../ingest/srt/mod.ts");
+      this.#srt = await serveSrt({ registry, ...srt, logger });
+      this.addresses.srt = this.#srt.addr;
+      logger.info(`srt listening on ${this.#srt.addr.hostname}:${this.#srt.addr.port}/udp`);
+    }
+    if (web && http) {
+      this.#http = web.serveHttp({
+        routes: [
+          web.streamsApi(registry),
+          web.metricsRoute(this.#metrics, registry),
+          web.httpFlv(registry),
+          this.#hls!.route,
+          this.#webrtc!.route,
+        ],
+        ...http,
+        logger,
+      });
+      this.addresses.http = this.#http.addr;
+      logger.info(`http listening on ${this.#http.addr.hostname}:${this.#http.addr.port}`);
+    }
+  }
+
+  reload(config: ServerConfig): Promise<ReloadResult> {
+    const next = resolveConfig(config);
+    const changed = (key: keyof ResolvedConfig) =>
+      JSON.stringify(this.#config[key]) !== JSON.stringify(next[key]);
+    const applied = LIVE_SETTINGS.filter(changed);
+    const restartNeeded = RESTART_SETTINGS.filter(changed);
+    // Only what applies live is taken; the rest stays as the server runs it.
+    this.#config = {
+      ...this.#config,
+      ...Object.fromEntries(LIVE_SETTINGS.map((k) => [k, next[k]])),
+    };
+    this.registry.configure(this.#registrySettings());
+    return Promise.resolve({ applied, restartNeeded });
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => {}); // a failed start has shut down already
+    await this.#shutdown();
+  }
+
+  #shutdown(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#stopReaper?.();
+      await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
+      await this.#webrtc?.close();
+      this.registry.closeAll();
+      await Promise.all([this.#hls?.close(), ...this.#recordings]);
+      await this.#http?.close();
+    })();
+    return this.#closing;
+  }
+}
