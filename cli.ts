@@ -14,7 +14,9 @@
 
 import { parseArgs } from "node:util";
 import type { Logger } from "./mod.ts";
-import type { ServerConfig } from "./server/mod.ts";
+import type { Server, ServerConfig } from "./server/mod.ts";
+// Small and free of the kernel and the protocols, like everything `package` loads.
+import { type ConfigLayer, layerConfigs } from "./server/layers.ts";
 
 // Each command loads only what it uses (`package` never loads the server, for one), so the
 // modules are imported where they are needed.
@@ -26,20 +28,28 @@ Usage:
   deno run -A cli.ts --help                          show this help
 
 serve options (listeners take PORT, HOST:PORT or off):
-  --rtmp LISTEN     RTMP publish and play          (default 1935)
-  --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)
-  --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)
-  --srt LISTEN      SRT publish and read, UDP      (default 8890)
-  --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
-  --hls-segment-type ts|fmp4   live HLS segment format (default ts)
+  --config FILE     YAML config file (default: ./arcly.yml when there is one; see
+                    arcly.example.yml and server/config.schema.json). Edits apply on save
+                    or SIGHUP where they can (paths, apps, record, quiet)
+  --rtmp LISTEN     RTMP publish and play          (default 1935)     rtmp.listen
+  --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)     rtsp.listen
+  --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)  rtsp.rtpPort
+  --srt LISTEN      SRT publish and read, UDP      (default 8890)     srt.listen
+  --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)  http.listen
+  --hls-segment-type ts|fmp4   live HLS segment format (default ts)   hls.segmentType
   --hls-part-duration SECONDS  Low-Latency HLS with parts this long, e.g. 0.5
-                               (fmp4 segments only; default off)
+                               (fmp4 segments only; default off)      hls.partDuration
   --record DIR                 record every publish to DIR/APP/NAME/<UTC start>/ as
-                               HLS (--hls-segment-type segments; default off)
+                               HLS (--hls-segment-type segments; default off)  record.dir
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
-                               default: this machine's IPv4 addresses)
+                               default: this machine's IPv4 addresses)  webrtc.hosts
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
-  --quiet           log warnings and errors only
+                                                                      webrtc.ports
+  --quiet           log warnings and errors only                      quiet
+
+  Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
+  (ARCLY_RTSP_RTP_PORT=8000, ARCLY_WEBRTC_HOST=a,b; ARCLY_CONFIG=FILE). Flags override
+  ARCLY_* variables, which override the config file.
 
 URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
       srt://HOST:8890?streamid=publish:live/NAME (or read:live/NAME), http://HOST:8888/live/NAME/index.m3u8,
@@ -57,11 +67,12 @@ package options (INPUT is a file, or - or nothing for stdin):
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
 
-function makeLogger(): Logger {
+/** Log lines on stderr; `quiet()` says, line by line, whether to drop info lines. */
+function makeLogger(quiet: () => boolean): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
   return {
-    info: (message) => line("INFO", message),
+    info: (message) => quiet() || line("INFO", message),
     warn: (message) => line("WARN", message),
     error: (message) => line("ERROR", message),
   };
@@ -75,7 +86,7 @@ interface ServeFlag {
   readonly type: "string" | "number" | "boolean" | "list";
 }
 
-/** Every `serve` flag and its config key. */
+/** Every `serve` flag and its config key; `ARCLY_<FLAG>` (`ARCLY_RTSP_RTP_PORT`) sets it too. */
 const SERVE_FLAGS: Record<string, ServeFlag> = {
   rtmp: { key: ["rtmp", "listen"], type: "string" },
   rtsp: { key: ["rtsp", "listen"], type: "string" },
@@ -90,19 +101,73 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   quiet: { key: ["quiet"], type: "boolean" },
 };
 
-/** A flag's text as its key's value; a number that is not one stays text for the check to name. */
-function flagValue(flag: ServeFlag, value: string | boolean | string[]): unknown {
-  if (flag.type !== "number" || typeof value !== "string") return value;
-  return value.trim() !== "" && Number.isFinite(Number(value)) ? Number(value) : value;
+/** The config file `serve` reads when no `--config` (or `ARCLY_CONFIG`) names one. */
+const DEFAULT_CONFIG_FILE = "arcly.yml";
+
+/** The environment variable for a flag: `ARCLY_` and the flag in capitals, `-` as `_`. */
+const envName = (flag: string) => `ARCLY_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/**
+ * A flag's (or variable's) text as its key's value. What does not read as the key's type
+ * stays text, for the config check to name.
+ */
+function flagValue(flag: ServeFlag, value: string | boolean | string[], fromEnv: boolean): unknown {
+  if (typeof value !== "string") return value;
+  if (flag.type === "number") {
+    return value.trim() !== "" && Number.isFinite(Number(value)) ? Number(value) : value;
+  }
+  if (fromEnv && flag.type === "list") return value.split(",").map((part) => part.trim());
+  if (fromEnv && flag.type === "boolean") {
+    return /^(1|true|yes|on)$/i.test(value)
+      ? true
+      : /^(0|false|no|off|)$/i.test(value)
+      ? false
+      : value;
+  }
+  return value;
 }
 
-/** Set `value` at `key` in `config`, making the sections on the way. */
-function setKey(config: Record<string, unknown>, key: readonly string[], value: unknown): void {
-  let section = config;
-  for (const part of key.slice(0, -1)) {
-    section = (section[part] ??= {}) as Record<string, unknown>;
+/** A config holding `value` at `key`. */
+function atKey(key: readonly string[], value: unknown): Record<string, unknown> {
+  return key.reduceRight<Record<string, unknown>>(
+    (inner, part) => ({ [part]: inner }),
+    value as never,
+  );
+}
+
+/** The settings given as flags (or as `ARCLY_*` variables when `fromEnv`), as a layer. */
+function flagLayer(
+  values: Record<string, string | boolean | string[] | undefined>,
+  fromEnv: boolean,
+): ConfigLayer {
+  const layers: ConfigLayer[] = [];
+  for (const [name, flag] of Object.entries(SERVE_FLAGS)) {
+    const value = values[fromEnv ? envName(name) : name];
+    if (value === undefined) continue;
+    const config = atKey(flag.key, flagValue(flag, value, fromEnv)) as ServerConfig;
+    layers.push({ config, name: () => fromEnv ? envName(name) : `--${name}` });
   }
-  section[key.at(-1)!] = value;
+  return layerConfigs(layers);
+}
+
+/** Where `serve` takes its settings from, in the order they override each other. */
+interface ServeSources {
+  /** The config file to read, if any. */
+  readonly file?: string;
+  /** The `ARCLY_*` variables. */
+  readonly env: Record<string, string>;
+  /** The flags given. */
+  readonly flags: Record<string, string | boolean | string[] | undefined>;
+}
+
+/**
+ * Read the config file (when there is one) and lay the environment and the flags over it:
+ * flags win over the environment, which wins over the file.
+ */
+async function readSources(sources: ServeSources): Promise<ConfigLayer> {
+  const { fileLayer, readConfigFile } = await import("./server/mod.ts");
+  const file = sources.file === undefined ? [] : [fileLayer(await readConfigFile(sources.file))];
+  return layerConfigs([...file, flagLayer(sources.env, true), flagLayer(sources.flags, false)]);
 }
 
 async function serveCommand(args: string[]): Promise<number> {
@@ -117,48 +182,109 @@ async function serveCommand(args: string[]): Promise<number> {
             : { type: flag.type === "boolean" ? "boolean" as const : "string" as const },
         ]),
       ),
+      config: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return usage();
-  const config: Record<string, unknown> = {};
-  /** Which flag set each key, to name the flag when its value is wrong. */
-  const flagOf = new Map<string, string>();
-  for (const [name, flag] of Object.entries(SERVE_FLAGS)) {
-    const value = values[name as keyof typeof values];
-    if (value === undefined) continue;
-    setKey(config, flag.key, flagValue(flag, value));
-    flagOf.set(flag.key.join("."), name);
+  const server = await import("./server/mod.ts");
+  let quiet = false; // as the running config says
+  const logger = makeLogger(() => quiet);
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => name.startsWith("ARCLY_")),
+  );
+  const known = new Set([...Object.keys(SERVE_FLAGS).map(envName), "ARCLY_CONFIG"]);
+  for (const name of Object.keys(env)) {
+    if (!known.has(name)) logger.warn(`${name}: not a setting, ignored (see --help)`);
   }
-  const { ConfigError, formatProblem, serve } = await import("./server/mod.ts");
-  const logger = makeLogger();
-  let server;
+  const named = values.config ?? env.ARCLY_CONFIG;
+  const file = named ?? (await exists(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  const sources: ServeSources = { file, env, flags: values };
+  const refuse = (lines: string[]) => {
+    for (const line of lines) console.error(line);
+    console.error(`serve: not started (${lines.length} problem${lines.length > 1 ? "s" : ""})`);
+    return 2;
+  };
+  let layer: ConfigLayer | undefined;
+  let running: Server;
   try {
-    server = serve(config as ServerConfig, { logger });
+    layer = await readSources(sources);
+    running = server.serve(layer.config, { logger });
+    quiet = layer.config.quiet === true;
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    throw new UsageError(
-      error.problems.map((problem) => {
-        const flag = flagOf.get(problem.path.join("."));
-        return flag ? `--${flag}: ${problem.reason}` : formatProblem(problem);
-      }).join("\n"),
+    if (error instanceof server.ConfigFileError) return refuse(error.message.split("\n"));
+    if (!(error instanceof server.ConfigError)) throw error;
+    return refuse(server.explainConfigError(error, layer!));
+  }
+  if (file === undefined) {
+    logger.warn(
+      `no config file (${DEFAULT_CONFIG_FILE} here, or --config FILE): ` +
+        `running on the embedded defaults, open to everyone`,
     );
   }
+
+  // A reload reads everything again; one at a time, the last change wins.
+  let reloading = Promise.resolve();
+  const reload = (why: string) =>
+    reloading = reloading.then(async () => {
+      try {
+        const next = layer = await readSources(sources);
+        const { applied, restartNeeded } = await running.reload(next.config);
+        quiet = next.config.quiet === true;
+        logger.info(
+          `config ${file ?? "(none)"} reloaded on ${why}: ` +
+            (applied.length ? `applied ${applied.join(", ")}` : "no change to apply"),
+        );
+        if (restartNeeded.length) {
+          logger.warn(`config: ${restartNeeded.join(", ")} changed; that takes a restart`);
+        }
+      } catch (error) {
+        const lines = error instanceof server.ConfigError
+          ? server.explainConfigError(error, layer!)
+          : (error as Error).message.split("\n");
+        logger.error(`config not reloaded, the running one stays: ${lines.join("; ")}`);
+      }
+    });
+  const stopWatching = file === undefined
+    ? () => {}
+    : server.watchConfigFile(file, () => void reload("change"));
+
   const stop = Promise.withResolvers<string>();
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  const onSignal = signals.map((signal) => () => stop.resolve(signal));
-  signals.forEach((signal, i) => Deno.addSignalListener(signal, onSignal[i]));
+  const handlers = {
+    SIGINT: () => stop.resolve("SIGINT"),
+    SIGTERM: () => stop.resolve("SIGTERM"),
+    SIGHUP: () => void reload("SIGHUP"),
+  };
+  for (const [signal, handler] of Object.entries(handlers)) {
+    Deno.addSignalListener(signal as Deno.Signal, handler);
+  }
   try {
-    await server.ready;
+    await running.ready;
   } catch (error) {
     logger.error(`cannot start: ${error instanceof Error ? error.message : error}`);
+    stopWatching();
     return 1;
   }
   logger.info(`stopping on ${await stop.promise}`);
-  await server.close();
-  signals.forEach((signal, i) => Deno.removeSignalListener(signal, onSignal[i]));
+  stopWatching();
+  await reloading;
+  await running.close();
+  for (const [signal, handler] of Object.entries(handlers)) {
+    Deno.removeSignalListener(signal as Deno.Signal, handler);
+  }
   logger.info("stopped");
   return 0;
+}
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 async function packageCommand(args: string[]): Promise<number> {

@@ -32,3 +32,5 @@ export * from "./paths.ts";
 export * from "./listen.ts";
 export * from "./record.ts";
 export * from "./package.ts";
+export * from "./config_file.ts";
+export * from "./layers.ts";

@@ -57,25 +57,35 @@ export interface Server {
    * next; live streams and their players are not touched. Listener addresses and media
    * formats take a restart and are reported in `restartNeeded`.
    *
-   * @throws {ConfigError} when the new config cannot run; the old one stays in force.
+   * Rejects with a {@linkcode ConfigError} when the new config cannot run; the old one
+   * stays in force.
    */
   reload(config: ServerConfig): Promise<ReloadResult>;
   /** Stop every listener, end every stream, wait for recordings to finish. */
   close(): Promise<void>;
 }
 
-/** Settings {@linkcode Server.reload} applies at once, by their key in {@linkcode ResolvedConfig}. */
-const LIVE_SETTINGS = ["quiet", "apps", "paths", "recordDir"] as const;
+/** What {@linkcode Server.reload} compares, as config keys: the old and new value of each. */
+function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
+  return {
+    "rtmp.listen": config.listen.rtmp,
+    "rtsp.listen": config.listen.rtsp,
+    "srt.listen": config.listen.srt,
+    "http.listen": config.listen.http,
+    "rtsp.rtpPort": config.rtpPort,
+    "hls.segmentType": config.segmentType,
+    "hls.partDuration": config.partDuration,
+    "webrtc.hosts": config.webrtcHosts,
+    "webrtc.ports": config.webrtcPorts,
+    quiet: config.quiet,
+    apps: config.apps,
+    paths: config.paths,
+    "record.dir": config.recordDir,
+  };
+}
 
-/** Settings that take a restart, by their key in {@linkcode ResolvedConfig}. */
-const RESTART_SETTINGS = [
-  "listen",
-  "rtpPort",
-  "segmentType",
-  "partDuration",
-  "webrtcHosts",
-  "webrtcPorts",
-] as const;
+/** The config keys {@linkcode Server.reload} applies at once; the others take a restart. */
+const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir"]);
 
 /**
  * Start the whole server from `config` (defaults: `cli.ts serve`'s, open to everyone).
@@ -230,19 +240,20 @@ class Composition implements Server {
     }
   }
 
-  reload(config: ServerConfig): Promise<ReloadResult> {
+  // deno-lint-ignore require-await -- a ConfigError rejects, as the interface says
+  async reload(config: ServerConfig): Promise<ReloadResult> {
     const next = resolveConfig(config);
-    const changed = (key: keyof ResolvedConfig) =>
-      JSON.stringify(this.#config[key]) !== JSON.stringify(next[key]);
-    const applied = LIVE_SETTINGS.filter(changed);
-    const restartNeeded = RESTART_SETTINGS.filter(changed);
+    const before = reloadKeys(this.#config), after = reloadKeys(next);
+    const changed = Object.keys(after).filter((key) =>
+      JSON.stringify(before[key]) !== JSON.stringify(after[key])
+    );
     // Only what applies live is taken; the rest stays as the server runs it.
-    this.#config = {
-      ...this.#config,
-      ...Object.fromEntries(LIVE_SETTINGS.map((k) => [k, next[k]])),
-    };
+    const { quiet, apps, paths, recordDir } = next;
+    this.#config = { ...this.#config, quiet, apps, paths, recordDir };
+    const applied = changed.filter((key) => LIVE_KEYS.has(key));
+    const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
-    return Promise.resolve({ applied, restartNeeded });
+    return { applied, restartNeeded };
   }
 
   async close(): Promise<void> {

@@ -57,25 +57,40 @@ export interface ServeProcess {
   readonly ports: Record<string, number>;
   /** Every line the server logged so far. */
   readonly log: string[];
+  /** Send `signal` to the server, e.g. SIGHUP. */
+  signal(signal: Deno.Signal): void;
   /** Send `signal` (default SIGTERM) and wait for the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
+/** Where and how {@linkcode startServe} runs the server. */
+export interface ServeProcessOptions {
+  /** The listeners given as flags, on or off (default all four; `[]` leaves them to config). */
+  flagged?: string[];
+  /** The working directory (default this process's). */
+  cwd?: string;
+  /** Environment variables to add. */
+  env?: Record<string, string>;
+}
+
 /**
  * Start `cli.ts serve` with every listener in `listeners` on 127.0.0.1 port 0 and the
- * others off, plus `extraArgs`. Resolves once each listener has logged its address.
+ * others off (of those `flagged`), plus `extraArgs`. Resolves once each listener has logged
+ * its address.
  */
 export async function startServe(
   listeners: string[],
   extraArgs: string[] = [],
-  allListeners = ["rtmp", "http", "rtsp", "srt"],
+  options: ServeProcessOptions = {},
 ): Promise<ServeProcess> {
   const args = ["run", "-A", CLI, "serve", ...extraArgs];
-  for (const name of allListeners) {
+  for (const name of options.flagged ?? LISTENERS) {
     args.push(`--${name}`, listeners.includes(name) ? "127.0.0.1:0" : "off");
   }
   const child = new Deno.Command(Deno.execPath(), {
     args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -108,6 +123,7 @@ export async function startServe(
   return {
     ports,
     log,
+    signal: (signal) => child.kill(signal),
     async stop(signal: Deno.Signal = "SIGTERM") {
       const kill = setTimeout(() => {
         try {

@@ -1,0 +1,183 @@
+/**
+ * The server config: checking and defaults (resolveConfig), config files with errors that
+ * name file, line and key (parseConfigFile, fileLayer, explainConfigError), layers (a later
+ * one wins), the JSON Schema against the example config, and path matching.
+ */
+
+import assert from "node:assert/strict";
+import { Ajv } from "ajv";
+import {
+  ConfigError,
+  ConfigFileError,
+  DEFAULT_CONFIG,
+  explainConfigError,
+  fileLayer,
+  layerConfigs,
+  parseConfigFile,
+  PathRules,
+  readConfigFile,
+  resolveConfig,
+} from "../../server/mod.ts";
+import schema from "../../server/config.schema.json" with { type: "json" };
+
+const EXAMPLE = new URL("../../arcly.example.yml", import.meta.url).pathname;
+
+/** The lines `serve` prints for `text` as a config file (none when it would run). */
+function fileErrors(text: string): string[] {
+  const file = parseConfigFile(text, "arcly.yml");
+  try {
+    resolveConfig(file.config);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return explainConfigError(error, fileLayer(file));
+  }
+}
+
+Deno.test("no config is the defaults: today's cli.ts serve ports, ts segments, app live", () => {
+  const config = resolveConfig({});
+  assert.deepEqual(config.listen, {
+    rtmp: { hostname: "0.0.0.0", port: 1935 },
+    rtsp: { hostname: "0.0.0.0", port: 8554 },
+    srt: { hostname: "0.0.0.0", port: 8890 },
+    http: { hostname: "0.0.0.0", port: 8888 },
+  });
+  assert.equal(config.rtpPort, 8000);
+  assert.equal(config.segmentType, "ts");
+  assert.equal(config.partDuration, undefined);
+  assert.equal(config.recordDir, undefined);
+  assert.deepEqual(config.apps, ["live"]);
+  assert.equal(config.quiet, false);
+  assert.deepEqual(config.paths.match("live/x"), { record: false });
+});
+
+Deno.test("the schema's defaults are DEFAULT_CONFIG's", () => {
+  const props = schema.properties as Record<string, { properties?: Record<string, unknown> }>;
+  const defaults = (node: unknown) => (node as { default?: unknown }).default;
+  assert.equal(defaults(props.quiet), DEFAULT_CONFIG.quiet);
+  assert.deepEqual(defaults(props.apps), DEFAULT_CONFIG.apps);
+  for (const name of ["rtmp", "rtsp", "srt", "http"] as const) {
+    assert.equal(defaults(props[name].properties!.listen), DEFAULT_CONFIG[name].listen, name);
+  }
+  assert.equal(defaults(props.rtsp.properties!.rtpPort), DEFAULT_CONFIG.rtsp.rtpPort);
+  assert.equal(defaults(props.hls.properties!.segmentType), DEFAULT_CONFIG.hls.segmentType);
+});
+
+Deno.test("the example config is valid by the schema (as an editor checks it) and runs", async () => {
+  const { config } = await readConfigFile(EXAMPLE);
+  const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+  assert.ok(validate(config), JSON.stringify(validate.errors));
+  const resolved = resolveConfig(config);
+  assert.equal(resolved.recordDir, "recordings");
+  assert.equal(resolved.paths.match("live/lobby").gopCache, 0);
+  assert.equal(resolved.paths.match("live/test-1").record, false);
+  assert.equal(resolved.paths.match("live/cam").record, true);
+  // The schema refuses what resolveConfig refuses, so an editor flags it too.
+  assert.equal(validate({ ...config, rtmp: { listen: "nope" } }), false);
+  assert.equal(validate({ ...config, bogus: 1 }), false);
+});
+
+Deno.test("config file errors name the file, the line and column, the key and the reason", () => {
+  assert.deepEqual(
+    fileErrors(
+      [
+        "rtmp:",
+        "  listen: nope",
+        "hls:",
+        "  segmentType: mp4",
+        "  partDuration: fast",
+        "bogus: 1",
+        "paths:",
+        "  live/*:",
+        "    gopCache: -1",
+      ].join("\n"),
+    ),
+    [
+      "arcly.yml:6:1: bogus: unknown setting",
+      'arcly.yml:2:3: rtmp.listen: must be PORT, HOST:PORT, [V6]:PORT, or off / false, not "nope"',
+      'arcly.yml:4:3: hls.segmentType: must be one of ts, fmp4, not "mp4"',
+      'arcly.yml:5:3: hls.partDuration: must be number, not "fast"',
+      "arcly.yml:9:5: paths.live/*.gopCache: must be >= 0",
+    ],
+  );
+  // Rules no schema states are named the same way.
+  assert.deepEqual(fileErrors("hls:\n  partDuration: 0.5\n"), [
+    "arcly.yml:2:3: hls.partDuration: Low-Latency HLS needs hls.segmentType fmp4",
+  ]);
+  assert.deepEqual(fileErrors("webrtc:\n  ports: 9-3\n"), [
+    'arcly.yml:2:3: webrtc.ports: a UDP port range is MIN-MAX with 1 <= MIN < MAX <= 65535, not "9-3"',
+  ]);
+  assert.deepEqual(fileErrors("paths:\n  live/a:\n    record: true\n"), [
+    "arcly.yml:3:5: paths.live/a.record: needs record.dir to record to",
+  ]);
+  assert.deepEqual(fileErrors("paths:\n  '~(':\n    record: false\n"), [
+    "arcly.yml:2:3: paths.~(: Invalid regular expression: /(/: Unterminated group",
+  ]);
+  assert.deepEqual(fileErrors("rtmp:\n  listen: 1936\n# nothing else\nwebrtc:\n"), []);
+});
+
+Deno.test("YAML that does not parse, repeated keys and a non-mapping are refused with a place", () => {
+  const refused = (text: string) => {
+    try {
+      parseConfigFile(text, "arcly.yml");
+    } catch (error) {
+      if (error instanceof ConfigFileError) return error.message;
+      throw error;
+    }
+    assert.fail(`accepted ${JSON.stringify(text)}`);
+  };
+  assert.match(refused("rtmp:\n  listen: 1\nrtmp:\n  listen: 2\n"), /^arcly\.yml:3:1: .*unique/);
+  assert.match(refused("rtmp: [\n"), /^arcly\.yml:2:1: /);
+  assert.match(refused("x: 'open\n"), /^arcly\.yml:2:1: Missing closing 'quote/);
+  assert.match(refused("- 1\n- 2\n"), /^arcly\.yml:1:1: a config file holds a mapping/);
+  assert.deepEqual(parseConfigFile("", "arcly.yml").config, {}, "an empty file is no setting");
+  assert.deepEqual(parseConfigFile('{"rtmp": {"listen": 5}}', "a.json").config, {
+    rtmp: { listen: 5 },
+  }, "JSON is YAML");
+});
+
+Deno.test("layers: a later one wins key by key; errors name the layer that set the value", () => {
+  const file = fileLayer(parseConfigFile("rtmp:\n  listen: 1\nsrt:\n  listen: 2\n", "a.yml"));
+  const layer = (config: object, name: string) => ({ config, name: () => name });
+  const merged = layerConfigs([
+    file,
+    layer({ rtmp: { listen: "x" }, http: { listen: 3 } }, "ARCLY_RTMP"),
+    layer({ http: { listen: 4 } }, "--http"),
+  ]);
+  assert.deepEqual(merged.config, {
+    rtmp: { listen: "x" },
+    srt: { listen: 2 },
+    http: { listen: 4 },
+  });
+  assert.equal(merged.name(["rtmp", "listen"]), "ARCLY_RTMP");
+  assert.equal(merged.name(["srt", "listen"]), "a.yml:4:3: srt.listen");
+  assert.equal(merged.name(["http", "listen"]), "--http");
+  assert.equal(merged.name(["rtsp", "listen"]), undefined);
+  assert.throws(() => resolveConfig(merged.config), (error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.deepEqual(explainConfigError(error, merged), [
+      'ARCLY_RTMP: must be PORT, HOST:PORT, [V6]:PORT, or off / false, not "x"',
+    ]);
+    return true;
+  });
+});
+
+Deno.test("paths: an exact name wins, then the first pattern in order; globs and ~regex", () => {
+  const paths = new PathRules({
+    "live/*": { gopCache: 1 },
+    "~^live/cam[0-9]+$": { gopCache: 2 },
+    "live/cam1": { gopCache: 3 },
+    "**": { gopCache: 4 },
+    "a/**": { gopCache: 5 },
+  }, true);
+  assert.equal(paths.match("live/cam1").gopCache, 3, "exact beats every pattern");
+  assert.equal(paths.match("live/cam2").gopCache, 1, "live/* comes before the regex");
+  assert.equal(paths.match("live/cam2").pattern, "live/*");
+  assert.equal(paths.match("live/a/b").gopCache, 4, "* stays within a name; ** does not");
+  assert.equal(paths.match("a/b/c").gopCache, 4, "** was written before a/**");
+  assert.equal(paths.match("live/x").record, true, "record follows record.dir by default");
+  const regex = new PathRules({ "~cam": { record: false }, "live/a.b": {} }, true);
+  assert.equal(regex.match("x/webcam").record, false, "a regex is unanchored");
+  assert.equal(regex.match("live/aXb").pattern, undefined, "a dot in a name is a dot");
+  assert.throws(() => new PathRules({ cam: {} }, false), /a path is APP\/NAME/);
+});
