@@ -15,6 +15,7 @@ import type { RtspServer } from "../ingest/rtsp/mod.ts";
 import type { SrtServer } from "../ingest/srt/mod.ts";
 import type { WebRtcServer } from "../ingest/webrtc/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
+import { record } from "./record.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -165,9 +166,7 @@ class Composition implements Server {
   #maybeRecord(handle: StreamHandle): void {
     const dir = this.#config.recordDir;
     if (dir === undefined || !this.#config.paths.match(handle.key).record) return;
-    const recording = import("./record.ts").then(({ record }) =>
-      record(handle, dir, this.#config.segmentType, this.#logger)
-    );
+    const recording = record(handle, dir, this.#config.segmentType, this.#logger);
     this.#recordings.add(recording);
     recording.finally(() => this.#recordings.delete(recording));
   }
