@@ -244,8 +244,15 @@ function schemaProblems(errors: ErrorObject[]): ConfigProblem[] {
         case "additionalProperties":
           return { path: [...path, error.params.additionalProperty], reason: "unknown setting" };
         case "anyOf": {
-          const description = String(error.parentSchema?.description ?? "").replace(/\.$/, "");
-          return { path, reason: `must be ${description}${value}` };
+          const said = String(error.parentSchema?.description ?? "a valid value").replace(
+            /\.$/,
+            "",
+          );
+          // "What is allowed: ..." reads on as "what is allowed: ...", "PORT, ..." as it is.
+          const description = /^[A-Z][a-z]/.test(said)
+            ? said[0].toLowerCase() + said.slice(1)
+            : said;
+          return { path, reason: `${JSON.stringify(error.data)} is not ${description}` };
         }
         case "enum": {
           const allowed = (error.params.allowedValues as unknown[]).join(", ");

@@ -95,7 +95,7 @@ Deno.test("a config that cannot run: exit 2, FILE:LINE:COL: KEY: REASON, nothing
       ARCLY_RTSP_RTP_PORT: "0",
     });
     assert.equal(flagged.code, 2, flagged.stderr);
-    assert.match(flagged.stderr, /^--http: must be PORT/m);
+    assert.match(flagged.stderr, /^--http: "x" is not PORT/m);
     assert.match(flagged.stderr, /^ARCLY_RTSP_RTP_PORT: must be >= 1/m);
     assert.doesNotMatch(flagged.stderr, /segmentType/, "the flag overrode the file's mistake");
     const missing = await run(["--config", "nope.yml"]);

@@ -94,7 +94,7 @@ Deno.test("config file errors name the file, the line and column, the key and th
     ),
     [
       "arcly.yml:6:1: bogus: unknown setting",
-      'arcly.yml:2:3: rtmp.listen: must be PORT, HOST:PORT, [V6]:PORT, or off / false, not "nope"',
+      'arcly.yml:2:3: rtmp.listen: "nope" is not PORT, HOST:PORT, [V6]:PORT, or off / false',
       'arcly.yml:4:3: hls.segmentType: must be one of ts, fmp4, not "mp4"',
       'arcly.yml:5:3: hls.partDuration: must be number, not "fast"',
       "arcly.yml:9:5: paths.live/*.gopCache: must be >= 0",
@@ -156,7 +156,7 @@ Deno.test("layers: a later one wins key by key; errors name the layer that set t
   assert.throws(() => resolveConfig(merged.config), (error) => {
     assert.ok(error instanceof ConfigError);
     assert.deepEqual(explainConfigError(error, merged), [
-      'ARCLY_RTMP: must be PORT, HOST:PORT, [V6]:PORT, or off / false, not "x"',
+      'ARCLY_RTMP: "x" is not PORT, HOST:PORT, [V6]:PORT, or off / false',
     ]);
     return true;
   });
