@@ -17,6 +17,8 @@ export type Listener = typeof LISTENERS[number];
 export interface InProcessServer {
   /** The running server. */
   readonly server: Server;
+  /** The config it was started with (its listeners included), e.g. to reload a variation. */
+  readonly config: ServerConfig;
   /** Bound ports by listener name, from the server's addresses. */
   readonly ports: Partial<Record<Listener, number>>;
   /** What the server logged. */
@@ -40,7 +42,8 @@ export async function startServer(
       listen: listeners.includes(name) ? "127.0.0.1:0" : "off",
     }]),
   );
-  const server = serve({ ...config, ...listen }, { logger: log });
+  const full: ServerConfig = { ...config, ...listen };
+  const server = serve(full, { logger: log });
   await server.ready;
   const ports = Object.fromEntries(
     LISTENERS.flatMap((name) => {
@@ -48,7 +51,7 @@ export async function startServer(
       return addr ? [[name, addr.port]] : [];
     }),
   );
-  return { server, ports, log, stop: () => server.close() };
+  return { server, config: full, ports, log, stop: () => server.close() };
 }
 
 /** A running server: its ports by protocol, its log so far, and how to stop it. */
