@@ -8,6 +8,11 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import schema from "./config.schema.json" with { type: "json" };
 import type { HlsSegmentType } from "../media/hls/mod.ts";
+import type { LiveHlsOptions } from "../ingest/http/mod.ts";
+import type { RtmpServerOptions } from "../ingest/rtmp/mod.ts";
+import type { RtspServerOptions } from "../ingest/rtsp/mod.ts";
+import type { SrtServerOptions } from "../ingest/srt/mod.ts";
+import type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
 import { parsePortRange } from "../ingest/webrtc/port_range.ts";
 import { type Listen, type ListenSetting, parseListen } from "./listen.ts";
 import { PathRules } from "./paths.ts";
@@ -19,22 +24,59 @@ export interface ListenerConfig {
   listen?: ListenSetting;
 }
 
-/** RTSP: the TCP listener and the UDP ports for RTP over UDP. */
-export interface RtspConfig extends ListenerConfig {
+/**
+ * The options of each protocol's library that a config may set, by section: they go to
+ * `serveRtmp()`, `serveRtsp()`, `serveSrt()`, `new WebRtcServer()` and `new LiveHls()` as
+ * they are (see those for what each does and its default). A new option of a protocol is
+ * one name here, one entry in `config.schema.json`.
+ */
+export const PROTOCOL_OPTIONS = {
+  rtmp: [
+    "handshakeTimeoutMs",
+    "idleTimeoutMs",
+    "chunkSize",
+    "windowAckSize",
+    "maxMessageLength",
+    "maxLag",
+  ],
+  rtsp: ["udp", "sessionTimeoutMs", "describeTimeoutMs", "maxLag", "maxPacketSize"],
+  srt: ["latencyMs", "peerIdleTimeoutMs", "maxConnections", "maxPackets", "maxLag"],
+  webrtc: ["maxOfferBytes", "connectTimeoutMs", "keyframeIntervalMs", "allowOrigin"],
+  hls: ["targetDuration", "windowSize", "retainMs"],
+} as const satisfies {
+  rtmp: readonly (keyof RtmpServerOptions)[];
+  rtsp: readonly (keyof RtspServerOptions)[];
+  srt: readonly (keyof SrtServerOptions)[];
+  webrtc: readonly (keyof WebRtcServerOptions)[];
+  hls: readonly (keyof LiveHlsOptions)[];
+};
+
+/** RTMP: the listener and `serveRtmp()`'s options. */
+export interface RtmpConfig
+  extends ListenerConfig, Pick<RtmpServerOptions, typeof PROTOCOL_OPTIONS.rtmp[number]> {}
+
+/** RTSP: the TCP listener, the UDP ports for RTP over UDP and `serveRtsp()`'s options. */
+export interface RtspConfig
+  extends ListenerConfig, Pick<RtspServerOptions, typeof PROTOCOL_OPTIONS.rtsp[number]> {
   /** UDP port for RTP over UDP; RTCP uses the next one (default 8000). */
   rtpPort?: number;
 }
 
-/** Live HLS served over HTTP. */
-export interface HlsConfig {
+/** SRT: the listener and `serveSrt()`'s options. */
+export interface SrtConfig
+  extends ListenerConfig, Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]> {}
+
+/** Live HLS served over HTTP: `LiveHls`'s options. */
+export interface HlsConfig extends Pick<LiveHlsOptions, typeof PROTOCOL_OPTIONS.hls[number]> {
   /** Segment format (default `ts`). */
   segmentType?: HlsSegmentType;
   /** Low-Latency HLS with parts this many seconds long, e.g. 0.5 (fmp4 only; default off). */
   partDuration?: number;
 }
 
-/** WHIP/WHEP. */
-export interface WebRtcConfig {
+/** WHIP/WHEP: `WebRtcServer`'s options. */
+export interface WebRtcConfig
+  extends Pick<WebRtcServerOptions, typeof PROTOCOL_OPTIONS.webrtc[number]> {
   /** Addresses announced to peers (default: this machine's IPv4 addresses). */
   hosts?: string[];
   /** UDP ports for media, `MIN-MAX` (default: any free port). */
@@ -83,11 +125,11 @@ export interface ServerConfig {
   /** Log warnings and errors only (default false). */
   quiet?: boolean;
   /** RTMP publish and play (default port 1935). */
-  rtmp?: ListenerConfig;
+  rtmp?: RtmpConfig;
   /** RTSP publish and read, TCP (default port 8554) with RTP over UDP. */
   rtsp?: RtspConfig;
   /** SRT publish and read, UDP (default port 8890). */
-  srt?: ListenerConfig;
+  srt?: SrtConfig;
   /** HTTP: HLS, HTTP-FLV, WHIP/WHEP, `/v1/streams`, `/metrics` (default port 8888). */
   http?: ListenerConfig;
   /** Live HLS. */
@@ -134,6 +176,22 @@ export interface ResolvedConfig {
   readonly apps: readonly string[];
   /** Per-stream settings. */
   readonly paths: PathRules;
+  /** The protocols' own options given, by section (see {@linkcode PROTOCOL_OPTIONS}). */
+  readonly options: ProtocolOptions;
+}
+
+/** The protocol options a config gave, by section: only those it set. */
+export interface ProtocolOptions {
+  /** For `serveRtmp()`. */
+  readonly rtmp: Readonly<Pick<RtmpServerOptions, typeof PROTOCOL_OPTIONS.rtmp[number]>>;
+  /** For `serveRtsp()`. */
+  readonly rtsp: Readonly<Pick<RtspServerOptions, typeof PROTOCOL_OPTIONS.rtsp[number]>>;
+  /** For `serveSrt()`. */
+  readonly srt: Readonly<Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]>>;
+  /** For `new WebRtcServer()`. */
+  readonly webrtc: Readonly<Pick<WebRtcServerOptions, typeof PROTOCOL_OPTIONS.webrtc[number]>>;
+  /** For `new LiveHls()`. */
+  readonly hls: Readonly<Pick<LiveHlsOptions, typeof PROTOCOL_OPTIONS.hls[number]>>;
 }
 
 /** The defaults: `cli.ts serve` with no flags and no config file. */
@@ -150,6 +208,7 @@ export const DEFAULT_CONFIG: Readonly<Required<ServerConfig>> = Object.freeze({
   paths: {},
 });
 
+/** LiveHls's default target duration, in seconds. */
 const HLS_TARGET_DURATION = 2;
 
 let validator: ValidateFunction | undefined;
@@ -182,10 +241,11 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
   const hls = section("hls");
   const partDuration = hls.partDuration;
   if (partDuration !== undefined) {
-    if (!(partDuration < HLS_TARGET_DURATION)) {
+    const target = hls.targetDuration ?? HLS_TARGET_DURATION;
+    if (!(partDuration < target)) {
       throw new ConfigError(
         ["hls", "partDuration"],
-        `must be below the target duration (${HLS_TARGET_DURATION} s)`,
+        `must be below the target duration, hls.targetDuration (${target} s)`,
       );
     }
     if (hls.segmentType !== "fmp4") {
@@ -212,6 +272,15 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     recordDir,
     apps: config.apps ?? DEFAULT_CONFIG.apps,
     paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
+    options: Object.fromEntries(
+      Object.entries(PROTOCOL_OPTIONS).map(([name, keys]) => {
+        const given = (config[name as keyof typeof PROTOCOL_OPTIONS] ?? {}) as Record<
+          string,
+          unknown
+        >;
+        return [name, Object.fromEntries(keys.flatMap((k) => k in given ? [[k, given[k]]] : []))];
+      }),
+    ) as unknown as ProtocolOptions,
   };
 }
 

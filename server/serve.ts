@@ -82,6 +82,11 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     apps: config.apps,
     paths: config.paths,
     "record.dir": config.recordDir,
+    ...Object.fromEntries(
+      Object.entries(config.options).flatMap(([section, options]) =>
+        Object.entries(options).map(([key, value]) => [`${section}.${key}`, value])
+      ),
+    ),
   };
 }
 
@@ -188,6 +193,7 @@ class Composition implements Server {
     this.#stopReaper = registry.startReaper();
     if (web) {
       this.#hls = new web.LiveHls({
+        ...config.options.hls,
         registry,
         segmentType: config.segmentType,
         partDuration: config.partDuration,
@@ -195,6 +201,7 @@ class Composition implements Server {
       });
       const { WebRtcServer } = await import("../ingest/webrtc/mod.ts");
       this.#webrtc = new WebRtcServer({
+        ...config.options.webrtc,
         registry,
         logger,
         hosts: config.webrtcHosts,
@@ -204,13 +211,19 @@ class Composition implements Server {
     const { rtmp, rtsp, srt, http } = config.listen;
     if (rtmp) {
       const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
-      this.#rtmp = serveRtmp({ registry, ...rtmp, logger });
+      this.#rtmp = serveRtmp({ ...config.options.rtmp, registry, ...rtmp, logger });
       this.addresses.rtmp = this.#rtmp.addr;
       logger.info(`rtmp listening on ${this.#rtmp.addr.hostname}:${this.#rtmp.addr.port}`);
     }
     if (rtsp) {
       const { serveRtsp } = await import("../ingest/rtsp/mod.ts");
-      this.#rtsp = serveRtsp({ registry, ...rtsp, rtpPort: config.rtpPort, logger });
+      this.#rtsp = serveRtsp({
+        ...config.options.rtsp,
+        registry,
+        ...rtsp,
+        rtpPort: config.rtpPort,
+        logger,
+      });
       await this.#rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
       this.addresses.rtsp = this.#rtsp.addr;
       this.addresses.rtspUdp = this.#rtsp.udp;
@@ -218,7 +231,7 @@ class Composition implements Server {
     }
     if (srt) {
       const { serveSrt } = await import("../ingest/srt/mod.ts");
-      this.#srt = await serveSrt({ registry, ...srt, logger });
+      this.#srt = await serveSrt({ ...config.options.srt, registry, ...srt, logger });
       this.addresses.srt = this.#srt.addr;
       logger.info(`srt listening on ${this.#srt.addr.hostname}:${this.#srt.addr.port}/udp`);
     }
@@ -243,7 +256,7 @@ class Composition implements Server {
   async reload(config: ServerConfig): Promise<ReloadResult> {
     const next = resolveConfig(config);
     const before = reloadKeys(this.#config), after = reloadKeys(next);
-    const changed = Object.keys(after).filter((key) =>
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) =>
       JSON.stringify(before[key]) !== JSON.stringify(after[key])
     );
     // Only what applies live is taken; the rest stays as the server runs it.

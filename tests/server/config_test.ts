@@ -15,6 +15,7 @@ import {
   layerConfigs,
   parseConfigFile,
   PathRules,
+  PROTOCOL_OPTIONS,
   readConfigFile,
   resolveConfig,
 } from "../../server/mod.ts";
@@ -61,6 +62,31 @@ Deno.test("the schema's defaults are DEFAULT_CONFIG's", () => {
   }
   assert.equal(defaults(props.rtsp.properties!.rtpPort), DEFAULT_CONFIG.rtsp.rtpPort);
   assert.equal(defaults(props.hls.properties!.segmentType), DEFAULT_CONFIG.hls.segmentType);
+});
+
+Deno.test("every protocol option has a key in the schema, and only the options given are passed on", () => {
+  const props = schema.properties as unknown as Record<string, { properties: object }>;
+  for (const [section, keys] of Object.entries(PROTOCOL_OPTIONS)) {
+    for (const key of keys) assert.ok(key in props[section].properties, `${section}.${key}`);
+  }
+  const config = resolveConfig({
+    rtmp: { listen: 1, idleTimeoutMs: 5000 },
+    rtsp: { udp: false, rtpPort: 9000 },
+    hls: { targetDuration: 4, partDuration: 3, segmentType: "fmp4" },
+  });
+  assert.deepEqual(config.options, {
+    rtmp: { idleTimeoutMs: 5000 },
+    rtsp: { udp: false },
+    srt: {},
+    webrtc: {},
+    hls: { targetDuration: 4 },
+  });
+  assert.throws(() => resolveConfig({ hls: { partDuration: 3, segmentType: "fmp4" } }), {
+    message: "hls.partDuration: must be below the target duration, hls.targetDuration (2 s)",
+  });
+  assert.throws(() => resolveConfig({ srt: { maxLag: 0 } }), {
+    message: "srt.maxLag: must be >= 1",
+  });
 });
 
 Deno.test("the example config is valid by the schema (as an editor checks it) and runs", async () => {

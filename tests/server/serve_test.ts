@@ -39,6 +39,22 @@ Deno.test("serve() binds every listener on port 0 and tells the bound addresses"
   await assert.rejects(Deno.connect({ port: server.addresses.rtmp!.port }), "closed");
 });
 
+Deno.test("protocol options reach the protocols: rtsp.udp false binds no UDP ports", async () => {
+  const server = serve({
+    rtmp: { listen: "off" },
+    rtsp: { listen: LOOPBACK, udp: false },
+    srt: { listen: "off" },
+    http: { listen: "off" },
+  });
+  await server.ready;
+  try {
+    assert.ok(server.addresses.rtsp);
+    assert.equal(server.addresses.rtspUdp, undefined);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("a config that cannot run throws at once and starts nothing", () => {
   assert.throws(
     () => serve({ rtmp: { listen: "nope" }, http: { listen: LOOPBACK } }),
@@ -83,11 +99,14 @@ Deno.test("reload applies apps, paths and recording to what comes next; live str
 
     const result = await server.reload({
       ...base,
-      rtmp: { listen: "127.0.0.1:1" },
+      rtmp: { listen: "127.0.0.1:1", idleTimeoutMs: 1000 },
       apps: ["live", "cams"],
       paths: { "cams/big": { gopCache: 4096 }, "cams/*": { record: true } },
     });
-    assert.deepEqual(result, { applied: ["apps", "paths"], restartNeeded: ["rtmp.listen"] });
+    assert.deepEqual(result, {
+      applied: ["apps", "paths"],
+      restartNeeded: ["rtmp.listen", "rtmp.idleTimeoutMs"],
+    });
     assert.equal(server.addresses.rtmp!.port > 1, true, "the listener stays where it was");
 
     // The stream published before the reload goes on, and so does its player.
