@@ -62,7 +62,7 @@ export interface ServeProcess {
   readonly log: string[];
   /** Send `signal` to the server, e.g. SIGHUP. */
   signal(signal: Deno.Signal): void;
-  /** Send `signal` (default SIGTERM) and wait for the exit code. */
+  /** Send `signal` (default SIGTERM) and wait for the exit code; throws if it had exited before. */
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
@@ -111,6 +111,8 @@ export async function startServe(
     }
     ready.reject(new Error(`serve exited before listening:\n${log.join("\n")}`));
   })();
+  let exited: number | undefined;
+  child.status.then((status) => exited = status.code);
   const timer = setTimeout(() => ready.reject(new Error("serve did not start in 30 s")), 30_000);
   try {
     await ready.promise;
@@ -128,6 +130,11 @@ export async function startServe(
     log,
     signal: (signal) => child.kill(signal),
     async stop(signal: Deno.Signal = "SIGTERM") {
+      if (exited !== undefined) {
+        // Something else stopped it (a crash, or a signal from outside the test).
+        await reading;
+        throw new Error(`serve exited with ${exited} before stop():\n${log.join("\n")}`);
+      }
       const kill = setTimeout(() => {
         try {
           child.kill("SIGKILL");
