@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { MediaFrame } from "../../../bus/frame.ts";
-import type { FlvReaderOptions } from "../../../media/flv/mod.ts";
+import type { FlvDecoderOptions } from "../../../media/flv/mod.ts";
 import { makeFixture, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { chunks, readFlv } from "./_flv.ts";
@@ -18,7 +18,7 @@ const small = () =>
 async function survives(
   bytes: Uint8Array | Uint8Array[],
   what: string,
-  options?: FlvReaderOptions,
+  options?: FlvDecoderOptions,
 ): Promise<MediaFrame[] | RangeError> {
   try {
     const frames = await readFlv(bytes, options);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CodecId, FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { TsDemuxer, type TsDemuxerOptions, TsEncoder, TsPid } from "../../../media/ts/mod.ts";
+import { type TsDecoderOptions, TsDemuxer, TsEncoder, TsPid } from "../../../media/ts/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { crc32Mpeg2 } from "../../../media/ts/_crc32.ts";
 import { concat } from "../../_util/bytes.ts";
@@ -9,7 +9,7 @@ import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { demux, fixtures, packets } from "./_helpers.ts";
 
 /** Decodes `bytes` and checks every frame is well-formed; returns the frames. */
-function decodeChecked(bytes: Uint8Array, what: string, options?: TsDemuxerOptions): MediaFrame[] {
+function decodeChecked(bytes: Uint8Array, what: string, options?: TsDecoderOptions): MediaFrame[] {
   let frames: MediaFrame[];
   try {
     frames = demux(bytes, { options }).frames;
