@@ -245,7 +245,7 @@ async function record(
       }
     }
     logger.info(`record ${handle.key} to ${dir}`);
-    handle.setState("recording");
+    using _recording = handle.beginRecording();
     const packager = new HlsPackager({
       storage: new DirectoryStorage(dir),
       segmentType,
