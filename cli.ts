@@ -223,7 +223,7 @@ async function record(
   segmentType: HlsSegmentType,
   logger: Logger,
 ): Promise<void> {
-  const { isSafeName } = await import("./ingest/http/_paths.ts");
+  const { isSafeName } = await import("./ingest/http/paths.ts");
   if (!isSafeName(handle.app) || !isSafeName(handle.stream)) {
     logger.warn(`record ${handle.key}: not recorded, the name cannot be a directory name`);
     return;

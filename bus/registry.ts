@@ -60,7 +60,10 @@ export interface RegistryOptions {
   idleTimeoutMs?: number;
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   clock?: MonotonicClock;
-  /** Reads each stream's `CONFIG` frames into its metadata (e.g. `describeConfig` of `media/codec`). */
+  /**
+   * Reads each stream's `CONFIG` frames into its metadata, e.g. `describeConfig` from
+   * `@arcly/stream/codec`.
+   */
   describeConfig?: ConfigDescriber;
 }
 

@@ -69,7 +69,7 @@ export interface TrackDescription {
 
 /**
  * Reads a `CONFIG` frame for {@linkcode StreamHandle.metadata}; `describeConfig` from
- * `media/codec` is one. The kernel knows no codec itself, so it takes this as an option.
+ * `@arcly/stream/codec` is one. The kernel knows no codec itself, so it takes this as an option.
  */
 export type ConfigDescriber = (frame: MediaFrame) => TrackDescription;
 

@@ -7,7 +7,7 @@
 import type { MediaFrame } from "../../bus/frame.ts";
 import { type Amf0Object, type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { FlvTagDecoder, FlvTagType } from "./tag.ts";
-import { TimestampUnwrapper } from "./timestamp.ts";
+import { TimestampUnwrapper } from "../codec/timestamp.ts";
 
 /** Options of {@linkcode FlvDecoder} and {@linkcode FlvReader}. */
 export interface FlvDecoderOptions {

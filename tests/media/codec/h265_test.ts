@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BitWriter, escapeRbsp } from "../../../media/codec/_bits.ts";
+import { BitWriter, escapeRbsp } from "../../../media/codec/bits.ts";
 import {
   buildHevcConfig,
   H265NalType,
