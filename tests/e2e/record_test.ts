@@ -7,11 +7,14 @@ import assert from "node:assert/strict";
 import { decodeCheck, probePackets, Procs, publishLive } from "../_util/ffmpeg.ts";
 import { startServe } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 const procs = new Procs();
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`record e2e: two publishes of one key become two ${segmentType} recordings`, async () => {
+  test.ffmpeg(`record e2e: two publishes of one key become two ${segmentType} recordings`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "arcly-record-" });
     const server = await startServe(["rtmp"], ["--record", dir, "--hls-segment-type", segmentType]);
     const rtmp = `rtmp://127.0.0.1:${server.ports.rtmp}/live`;
