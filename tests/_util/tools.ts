@@ -1,6 +1,6 @@
 /**
  * The external programs some tests drive (ffmpeg, ffprobe, srt-live-transmit, tstools,
- * Chromium) and one rule for a missing one. Outside CI a test that needs it is skipped: it shows
+ * GStreamer, Chromium) and one rule for a missing one. Outside CI a test that needs it is skipped: it shows
  * as ignored, and a line on stderr names what is missing. In CI (the `CI` environment
  * variable set, as CI services do) nothing is skipped: the test runs and fails on the missing
  * program, so CI never passes by skipping.
@@ -20,7 +20,7 @@ import { CHROMIUM } from "./browser.ts";
 
 /**
  * A program the tests run: a command on `PATH` (`ffmpeg`, `ffprobe`, `srt-live-transmit`,
- * `tsreport`), `chromium` (at {@linkcode CHROMIUM}), or `ffmpeg:ENCODER`, an ffmpeg that has that
+ * `tsreport`, `gst-launch-1.0`), `chromium` (at {@linkcode CHROMIUM}), or `ffmpeg:ENCODER`, an ffmpeg that has that
  * encoder (`ffmpeg:libx265`, `ffmpeg:libopus`).
  */
 export type Tool = string;
