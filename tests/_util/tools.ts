@@ -1,9 +1,9 @@
 /**
  * The external programs some tests drive (ffmpeg, ffprobe, srt-live-transmit, tstools,
- * GStreamer, Chromium) and one rule for a missing one. Outside CI a test that needs it is skipped: it shows
- * as ignored, and a line on stderr names what is missing. In CI (the `CI` environment
- * variable set, as CI services do) nothing is skipped: the test runs and fails on the missing
- * program, so CI never passes by skipping.
+ * GStreamer, Chromium) and one rule for a missing one. Outside CI a test that needs it is
+ * skipped: it shows as ignored, and a line on stderr names what is missing. In CI (the `CI`
+ * environment variable set, as CI services do) nothing is skipped: the test runs and fails on
+ * the missing program, so CI never passes by skipping.
  *
  * @example
  * ```ts
