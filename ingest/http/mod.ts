@@ -25,3 +25,4 @@ export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";
 export * from "./hls.ts";
+export * from "./access.ts";
