@@ -121,6 +121,7 @@ export class JwtVerifier {
   #options: JwtOptions;
   #static = new Map<string, Promise<CryptoKey>>();
   #jwks: { keys: JsonWebKey[]; fetchedMs: number } | undefined;
+  #imported = new WeakMap<JsonWebKey, Map<string, Promise<CryptoKey>>>();
   #fetching: Promise<void> | undefined;
   #lastFetchMs = -Infinity;
 
@@ -208,7 +209,11 @@ export class JwtVerifier {
       jwk = this.#find(alg, kid);
     }
     if (!jwk) throw new JwtError(`no JWKS key for kid ${JSON.stringify(kid ?? null)} and ${alg}`);
-    return await importJwk(alg, jwk);
+    let byAlg = this.#imported.get(jwk);
+    if (!byAlg) this.#imported.set(jwk, byAlg = new Map());
+    let imported = byAlg.get(alg);
+    if (!imported) byAlg.set(alg, imported = importJwk(alg, jwk));
+    return await imported;
   }
 
   #find(alg: string, kid: string | undefined): JsonWebKey | undefined {

@@ -361,6 +361,7 @@ export class AccessPolicy {
     credentials: RequestCredentials,
     reasons: string[],
   ): Promise<string | undefined> {
+    let namedUser = false;
     for (const g of rules.grants) {
       if (!permits(g.permissions, action, path)) continue;
       if (g.ips && !(ip && g.ips.some((range) => inRange(ip, range)))) {
@@ -369,13 +370,10 @@ export class AccessPolicy {
       }
       if (g.user !== undefined) {
         if (credentials.user !== g.user) {
-          reasons.push(
-            credentials.user === ""
-              ? "no user given"
-              : `user ${JSON.stringify(credentials.user)} is not allowed`,
-          );
+          if (credentials.user === "") reasons.push("no user given");
           continue;
         }
+        namedUser = true;
         if (await this.#secrets.check(g.secret!, credentials.password)) {
           return `user ${JSON.stringify(g.user)}`;
         }
@@ -392,6 +390,9 @@ export class AccessPolicy {
         continue;
       }
       return "an open grant";
+    }
+    if (credentials.user !== "" && !namedUser) {
+      reasons.push(`user ${JSON.stringify(credentials.user)} may not ${action} this path`);
     }
     return undefined;
   }
