@@ -307,3 +307,107 @@ Deno.test("HLS: hls.js plays with ?token= (a JWT from a JWKS the test serves); t
     await jwks.shutdown();
   }
 });
+
+Deno.test("WHIP: Chromium publishes its camera through the publish page with a Bearer token from a grant", async () => {
+  const log = new LogLines();
+  const policy = new AccessPolicy({
+    grants: [{
+      token: await hashSecret("whip-token", 10_000),
+      permissions: [{ action: "publish", path: "live/w" }],
+    }],
+  }, { logger: log });
+  const registry = new Registry({ authorize: policy.authorize });
+  const webrtc = new WebRtcServer({ registry, logger: log });
+  const http = serveHttp({
+    routes: [withAccessControl(registry, [webrtc.route])],
+    hostname: "127.0.0.1",
+    port: 0,
+    logger: log,
+  });
+  const base = `http://127.0.0.1:${http.addr.port}`;
+  const status = async (path: string, init?: RequestInit) => {
+    const response = await fetch(`${base}${path}`, init);
+    await response.body?.cancel();
+    return response.status;
+  };
+  let browser: { close(): Promise<void> } | undefined;
+  try {
+    assert.equal(await status("/live/w/publish"), 401);
+    assert.equal(await status("/live/w/publish?token=nope"), 403);
+    assert.equal(await status("/live/other/publish?token=whip-token"), 403);
+    const offer = {
+      method: "POST",
+      body: "v=0\r\n",
+      headers: { "content-type": "application/sdp" },
+    };
+    assert.equal(await status("/live/w/whip", offer), 401);
+    assert.equal(
+      await status("/live/w/whip", {
+        ...offer,
+        headers: { ...offer.headers, authorization: "Bearer nope" },
+      }),
+      403,
+    );
+    browser = await openInChromium(`${base}/live/w/publish?token=whip-token`, [
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+    ]);
+    const handle = await until("the WHIP publish", () => registry.get("live", "w"), 40_000);
+    const reader = handle.subscribe({ replay: true }).getReader();
+    const first = await reader.read();
+    assert.equal(first.done, false);
+    await reader.cancel();
+    await log.waitFor(/access: refused publish "live\/w" via whip .*(wrong token|no token given)/);
+  } finally {
+    await browser?.close();
+    await webrtc.close();
+    registry.closeAll();
+    await http.close();
+  }
+});
+
+Deno.test("HTTP hook: it gets the documented JSON for an RTMP publish, and its answer decides", async () => {
+  const asked: unknown[] = [];
+  const hook = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const body = await request.json() as { token: string };
+    asked.push(body);
+    return new Response(null, { status: body.token === "good" ? 200 : 403 });
+  });
+  const log = new LogLines();
+  const policy = new AccessPolicy({
+    hook: { url: `http://127.0.0.1:${hook.addr.port}/auth`, timeoutMs: 5000 },
+  }, { logger: log });
+  const registry = new Registry({ authorize: policy.authorize });
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
+  const base = `rtmp://127.0.0.1:${rtmp.addr.port}/live`;
+  const procs = new Procs();
+  try {
+    const [good, bad] = await Promise.all([
+      publishLive(procs, `${base}/k?token=good`, 2),
+      publishLive(procs, `${base}/k2?token=bad`, 2),
+    ]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.notEqual(bad.code, 0, bad.stderr);
+    const question = (name: string, token: string) => ({
+      action: "publish",
+      path: `live/${name}`,
+      protocol: "rtmp",
+      user: "",
+      password: "",
+      token,
+      ip: "127.0.0.1",
+      query: `token=${token}`,
+      id: "",
+    });
+    assert.deepEqual(
+      new Set(asked.map((a) => JSON.stringify(a))),
+      new Set([question("k", "good"), question("k2", "bad")].map((q) => JSON.stringify(q))),
+    );
+    await log.waitFor(/refused publish "live\/k2" via rtmp .*the auth hook answered 403/);
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    registry.closeAll();
+    await hook.shutdown();
+  }
+});
