@@ -39,8 +39,12 @@ function classify(pathname: string): Asked | undefined {
     const stream = app && named && isSafeName(named[2]) ? named[2] : "";
     return { action: "api", app: stream ? app : "", stream, protocol: "http" };
   }
+  if (pathname.startsWith("/assets/")) return undefined; // shared files of the pages
+  // every stream-shaped path is asked about, whatever its name: a route may serve names
+  // the HTTP paths would not make (an RTMP stream `cam!`), and a refusal must not depend
+  // on whether a stream exists
   const path = parseStreamPath(pathname);
-  if (!path || !isSafeName(path.stream)) return undefined;
+  if (!path) return undefined;
   const { app, stream, rest } = path;
   if (/^(whip|whep)(\/|$)/.test(rest)) return undefined; // WHIP/WHEP ask for themselves
   if (rest === "" && stream.endsWith(".flv")) {
@@ -73,8 +77,8 @@ function headerCredentials(header: string | null): Credentials | undefined {
  * `routes`, each request first put to `registry.authorize`: `GET /metrics` as `metrics`,
  * `/v1/…` as `api` (naming the stream for `/v1/streams/APP/NAME`), `/APP/NAME/publish`
  * as `publish`, and HLS files, `/APP/NAME.flv` and the player page `/APP/NAME/` as
- * `read`. WHIP/WHEP endpoints, `OPTIONS` and other paths go through unasked (WHIP/WHEP
- * ask for themselves).
+ * `read`. WHIP/WHEP endpoints, `/assets/…`, `OPTIONS` and paths of other shapes go
+ * through unasked (WHIP/WHEP ask for themselves).
  *
  * Credentials come from `Authorization: Basic` or `Bearer`, or the query (`?token=`,
  * `?jwt=`, `?user=&pass=`). A refusal is the same whether the stream exists or not:

@@ -1,10 +1,11 @@
 /**
  * Path patterns of access rules, matched against `APP/NAME`:
  *
- * - a glob: `*` matches any characters but `/`, `**` any characters, `?` one character
- *   but `/`; everything else is literal (`live/*` is every stream of `live`);
- * - `~REGEX`: a JavaScript regular expression that must match the whole path
- *   (`~^live/cam[0-9]+$`, anchors optional);
+ * - a glob: `*` matches any characters but `/`, `**` any characters; everything else is
+ *   literal (`live/*` is every stream of `live`);
+ * - `~REGEX`: a JavaScript regular expression tested against the path, unanchored unless
+ *   it anchors itself (`~^live/cam[0-9]+$`), as MediaMTX reads its `~` paths and as the
+ *   server's `paths` section does;
  * - `""` or `"**"`: every path.
  *
  * @module
@@ -25,6 +26,7 @@ export type PathMatcher = (path: string) => boolean;
  * compilePathPattern("live/*")("live/cam"); // true
  * compilePathPattern("live/*")("other/cam"); // false
  * compilePathPattern("~^live/cam[0-9]+$")("live/cam12"); // true
+ * compilePathPattern("~cam")("live/cam"); // true: unanchored
  * ```
  */
 export function compilePathPattern(pattern: string): PathMatcher {
@@ -32,7 +34,7 @@ export function compilePathPattern(pattern: string): PathMatcher {
   if (pattern.startsWith("~")) {
     let re: RegExp;
     try {
-      re = new RegExp(`^(?:${pattern.slice(1)})$`, "u");
+      re = new RegExp(pattern.slice(1), "u");
     } catch (error) {
       throw new SyntaxError(
         `path pattern ${JSON.stringify(pattern)}: ${(error as Error).message}`,
@@ -47,8 +49,7 @@ export function compilePathPattern(pattern: string): PathMatcher {
       source += ".*";
       i++;
     } else if (c === "*") source += "[^/]*";
-    else if (c === "?") source += "[^/]";
-    else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+    else source += c.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
   }
   const re = new RegExp(`^${source}$`, "su");
   return (path) => re.test(path);
