@@ -31,3 +31,4 @@ export * from "./jwt.ts";
 export * from "./pattern.ts";
 export * from "./policy.ts";
 export * from "./secret.ts";
+export * from "./rtsp.ts";

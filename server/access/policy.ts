@@ -293,6 +293,16 @@ export class AccessPolicy {
     )?.secret;
   }
 
+  /**
+   * Whether RTSP Digest can check every user of the current rules: there are users and
+   * all their secrets are plain text. Digest needs the password itself (RFC 2617), so
+   * with a hashed secret only Basic can carry that user's password.
+   */
+  get digestReady(): boolean {
+    const users = this.#compiled.grants.filter((g) => g.user !== undefined);
+    return users.length > 0 && users.every((g) => !g.secret!.startsWith(PBKDF2_PREFIX));
+  }
+
   /** The `authorize` hook for a {@linkcode Registry}: {@linkcode AccessPolicy.decide}, logged. */
   readonly authorize: AuthorizeHook = async (request) => {
     const decision = await this.decide(request);

@@ -20,7 +20,7 @@ import {
   withAccessControl,
 } from "../../ingest/http/mod.ts";
 import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
-import { type AccessConfig, AccessPolicy, hashSecret } from "../../server/access/mod.ts";
+import { type AccessConfig, AccessPolicy, hashSecret, rtspAuth } from "../../server/access/mod.ts";
 import { Procs, publishLive, sine, testsrc } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { PLAYBACK_EVENT, watchWithHlsJs } from "../_util/hlsjs.ts";
@@ -87,6 +87,14 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
     ]);
     for (const r of refused) assert.notEqual(r.code, 0, r.stderr);
     assert.equal(registry.get("live", "b"), undefined);
+    // credentials on the app (tcUrl) instead of the stream key
+    const onApp = await procs.run("ffmpeg", [
+      ...["-v", "error", ...testsrc({ duration: 1 }), "-c:v", "libx264", "-f", "flv"],
+      ...["-rtmp_app", "live?user=cam&pass=cam-pw", "-rtmp_playpath", "z"],
+      `rtmp://127.0.0.1:${rtmp.addr.port}`,
+    ], 30_000);
+    assert.equal(onApp.code, 0, onApp.stderr);
+    await log.waitFor(/publish live\/z\b/);
     const watched = await viewer;
     assert.equal(watched.code, 0, watched.stderr);
     assert.equal(watched.stderr, "");
@@ -112,7 +120,10 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
 
 Deno.test("RTSP: ffmpeg publishes and plays with Digest credentials; wrong or missing ones get 401", async () => {
   const log = new LogLines();
-  const policy = new AccessPolicy({ grants: await grants() }, { logger: log });
+  // Digest needs plain-text secrets: the users with hashed ones are left out here
+  const plain = (await grants())!.filter((g) => !g.secret?.startsWith("pbkdf2-"));
+  const policy = new AccessPolicy({ grants: plain }, { logger: log });
+  assert.deepEqual(rtspAuth(policy).schemes, ["digest", "basic"]);
   const registry = new Registry({ authorize: policy.authorize });
   const digestLookups: string[] = [];
   const rtsp = serveRtsp({
@@ -122,6 +133,7 @@ Deno.test("RTSP: ffmpeg publishes and plays with Digest credentials; wrong or mi
     rtpPort: await freeUdpPair(),
     logger: log,
     auth: {
+      ...rtspAuth(policy),
       password: (user) => {
         digestLookups.push(user);
         return policy.plainPassword(user);

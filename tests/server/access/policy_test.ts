@@ -5,6 +5,7 @@ import {
   AccessPolicy,
   hashSecret,
   OPEN_ACCESS,
+  rtspAuth,
 } from "../../../server/access/mod.ts";
 import { LogLines } from "../../_util/log.ts";
 import { keyPair, signJwt, tamper } from "./_sign.ts";
@@ -64,6 +65,14 @@ Deno.test("grants: users with hashed or plain secrets, per action and path", asy
   assert.equal((await policy.decide(request({ app: "public", stream: "x" }))).allowed, true);
   assert.equal(policy.plainPassword("viewer"), "plain pw");
   assert.equal(policy.plainPassword("cam"), undefined, "hashed: Digest cannot use it");
+  assert.equal(policy.digestReady, false);
+  assert.deepEqual(rtspAuth(policy).schemes, ["basic"]);
+  const plain = new AccessPolicy({
+    grants: [{ user: "viewer", secret: "pw", permissions: [{ action: "read" }] }],
+  });
+  assert.equal(plain.digestReady, true);
+  assert.deepEqual(rtspAuth(plain).schemes, ["digest", "basic"]);
+  assert.equal(new AccessPolicy(OPEN_ACCESS).digestReady, false, "no users at all");
 });
 
 Deno.test("grants: IP ranges, IPv4 and IPv6, and static tokens", async () => {
