@@ -23,6 +23,7 @@ import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
 import { type AccessConfig, AccessPolicy, hashSecret, rtspAuth } from "../../server/access/mod.ts";
 import { Procs, publishLive, sine, testsrc } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
+import { waitFor } from "../_util/serve.ts";
 import { PLAYBACK_EVENT, watchWithHlsJs } from "../_util/hlsjs.ts";
 import { openInChromium } from "../_util/browser.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
@@ -41,19 +42,13 @@ async function grants(): Promise<AccessConfig["grants"]> {
   ];
 }
 
-/** Poll until `check` gives a value (fails after `ms`). */
-async function until<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** ffmpeg publishing 8 s of live H.264 + AAC with `output` (format and URL). */
+function publish(procs: Procs, level: string, output: string[]) {
+  return procs.run("ffmpeg", [
+    ...["-v", level, "-re", ...testsrc({ duration: 8 }), ...sine({ duration: 8 })],
+    ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p"],
+    ...["-c:a", "aac", ...output],
+  ], 30_000);
 }
 
 /** ffmpeg reading `seconds` of `url` to nowhere. */
@@ -74,9 +69,9 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
   const procs = new Procs();
   try {
     const publisher = publishLive(procs, `${base}/a?user=cam&pass=cam-pw`, 8);
-    await until("the publish", () => registry.get("live", "a"));
+    await waitFor("the publish", () => registry.get("live", "a"));
     const viewer = play(procs, `${base}/a?user=viewer&pass=view-pw`, 4);
-    await until("the player", () => registry.get("live", "a")!.subscriberCount > 0 || undefined);
+    await waitFor("the player", () => registry.get("live", "a")!.subscriberCount > 0 || undefined);
     const refused = await Promise.all([
       publishLive(procs, `${base}/b`, 2),
       publishLive(procs, `${base}/b?user=cam&pass=nope`, 2),
@@ -145,12 +140,10 @@ Deno.test("RTSP: ffmpeg publishes and plays with Digest credentials; wrong or mi
     `rtsp://${auth}127.0.0.1:${rtsp.addr.port}/live/${name}`;
   const procs = new Procs();
   try {
-    const publisher = procs.run("ffmpeg", [
-      ...["-v", "warning", "-re", ...testsrc({ duration: 8 }), ...sine({ duration: 8 })],
-      ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p"],
-      ...["-c:a", "aac", "-f", "rtsp", "-rtsp_transport", "tcp", url("rtsp-cam:rtsp-pw@", "c")],
-    ], 30_000);
-    await until("the publish", () => registry.get("live", "c"));
+    const publisher = publish(procs, "warning", [
+      ...["-f", "rtsp", "-rtsp_transport", "tcp", url("rtsp-cam:rtsp-pw@", "c")],
+    ]);
+    await waitFor("the publish", () => registry.get("live", "c"));
     const tcp = ["-rtsp_transport", "tcp"];
     const viewer = play(procs, url("viewer:view-pw@", "c"), 3, tcp);
     const refused = await Promise.all([
@@ -188,12 +181,11 @@ Deno.test("SRT: publish:live/NAME:USER:PASS and #!::u=,s= admit; wrong ones are 
   const url = (id: string) => `srt://127.0.0.1:${srt.addr.port}?streamid=${id}&latency=1000000`;
   const procs = new Procs();
   try {
-    const publisher = procs.run("ffmpeg", [
-      ...["-v", "error", "-re", ...testsrc({ duration: 8 }), ...sine({ duration: 8 })],
-      ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p"],
-      ...["-c:a", "aac", "-f", "mpegts", `${url("publish:live/e:cam:cam-pw")}&pkt_size=1316`],
-    ], 30_000);
-    await until("the publish", () => registry.get("live", "e"));
+    // errors only, as tests/e2e/srt_test.ts publishes over SRT
+    const publisher = publish(procs, "error", [
+      ...["-f", "mpegts", `${url("publish:live/e:cam:cam-pw")}&pkt_size=1316`],
+    ]);
+    await waitFor("the publish", () => registry.get("live", "e"));
     const viewer = play(procs, url("#!::r=live/e,m=request,u=viewer,s=view-pw"), 1.5);
     const refused = await Promise.all([
       play(procs, url("read:live/e"), 1),
@@ -269,7 +261,7 @@ Deno.test("HLS: hls.js plays with ?token= (a JWT from a JWKS the test serves); t
       const response = await fetch(`${base}${path}`, { headers });
       return { status: response.status, text: await response.text(), headers: response.headers };
     };
-    const listed = await until("a segment in the playlist", async () => {
+    const listed = await waitFor("a segment in the playlist", async () => {
       const answer = await get(`/live/h/stream.m3u8?token=${token}`);
       return answer.status === 200 && answer.text.includes("#EXTINF") ? answer : undefined;
     });
@@ -364,7 +356,7 @@ Deno.test("WHIP: Chromium publishes its camera through the publish page with a B
       "--use-fake-device-for-media-stream",
       "--use-fake-ui-for-media-stream",
     ]);
-    const handle = await until("the WHIP publish", () => registry.get("live", "w"), 40_000);
+    const handle = await waitFor("the WHIP publish", () => registry.get("live", "w"), 40_000);
     const reader = handle.subscribe({ replay: true }).getReader();
     const first = await reader.read();
     assert.equal(first.done, false);
