@@ -31,6 +31,13 @@ export interface JwtOptions {
   jwksRefreshMs?: number;
   /** A JWKS fetch that takes longer fails (default 5,000 ms). */
   jwksTimeoutMs?: number;
+  /**
+   * How long a token whose signature verified is taken as verified without checking the
+   * signature again (default 30,000 ms; 0 checks every time): a player sending its token
+   * with every playlist and segment request costs one signature check per period. `exp`,
+   * `nbf`, `iss` and `aud` are checked every time.
+   */
+  verifiedCacheMs?: number;
 }
 
 /** A token that did not verify, with the reason. */
@@ -43,6 +50,7 @@ export class JwtError extends Error {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
+const VERIFIED_CACHE_SIZE = 4096;
 const MAX_JWKS_BYTES = 256 * 1024;
 
 type Verify = { algorithm: AlgorithmIdentifier | RsaPssParams | EcdsaParams; key: CryptoKey };
@@ -121,6 +129,7 @@ export class JwtVerifier {
   #options: JwtOptions;
   #static = new Map<string, Promise<CryptoKey>>();
   #jwks: { keys: JsonWebKey[]; fetchedMs: number } | undefined;
+  #verified = new Map<string, { claims: JwtClaims; untilMs: number }>();
   #imported = new WeakMap<JsonWebKey, Map<string, Promise<CryptoKey>>>();
   #fetching: Promise<void> | undefined;
   #lastFetchMs = -Infinity;
@@ -144,6 +153,16 @@ export class JwtVerifier {
    */
   async verify(token: string, nowMs: number = Date.now()): Promise<JwtClaims> {
     if (!looksLikeJwt(token)) throw new JwtError("not a compact JWT");
+    const known = this.#verified.get(token);
+    const claims = known && known.untilMs > performance.now()
+      ? known.claims
+      : await this.#verifySignature(token);
+    this.#checkClaims(claims, nowMs);
+    return claims;
+  }
+
+  /** The claims of a token whose signature verifies, remembered for `verifiedCacheMs`. */
+  async #verifySignature(token: string): Promise<JwtClaims> {
     const [headerPart, payloadPart, signaturePart] = token.split(".");
     const header = decodeJson(headerPart, "the JWT header");
     const alg = header.alg;
@@ -162,6 +181,17 @@ export class JwtVerifier {
     ).catch(() => false);
     if (!ok) throw new JwtError("the JWT signature does not verify");
     const claims = decodeJson(payloadPart, "the JWT payload");
+    const cacheMs = this.#options.verifiedCacheMs ?? 30_000;
+    if (cacheMs > 0) {
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+        this.#verified.delete(this.#verified.keys().next().value!);
+      }
+      this.#verified.set(token, { claims, untilMs: performance.now() + cacheMs });
+    }
+    return claims;
+  }
+
+  #checkClaims(claims: JwtClaims, nowMs: number): void {
     const now = nowMs / 1000;
     const leeway = this.#options.leewaySeconds ?? 30;
     if (
@@ -184,7 +214,6 @@ export class JwtVerifier {
         throw new JwtError("the JWT is for another audience");
       }
     }
-    return claims;
   }
 
   async #key(alg: string, kid: string | undefined): Promise<CryptoKey> {

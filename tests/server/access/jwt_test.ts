@@ -128,3 +128,14 @@ Deno.test("fuzz: verify refuses mangled tokens with a JwtError and never throws 
     looksLikeJwt(token);
   }
 });
+
+Deno.test("a verified token is remembered, but exp is checked on every use and a changed token verifies anew", async () => {
+  const { privateKey, jwk } = await keyPair("ES256", "k");
+  const verifier = new JwtVerifier({ key: jwk, leewaySeconds: 0 });
+  const exp = now() + 60;
+  const token = await signJwt({ exp }, privateKey, "ES256");
+  assert.equal((await verifier.verify(token)).exp, exp);
+  assert.equal((await verifier.verify(token)).exp, exp, "from the cache");
+  await assert.rejects(verifier.verify(token, (exp + 1) * 1000), /expired/);
+  await rejects(verifier, tamper(token), /signature|JSON/);
+});
