@@ -415,3 +415,32 @@ Deno.test("HTTP hook: it gets the documented JSON for an RTMP publish, and its a
     await hook.shutdown();
   }
 });
+
+Deno.test("policy update revoking read: the admitted publisher and player go on, the next player is refused", async () => {
+  const log = new LogLines();
+  const config = { grants: await grants() };
+  const policy = new AccessPolicy(config, { logger: log });
+  const registry = new Registry({ authorize: policy.authorize });
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
+  const base = `rtmp://127.0.0.1:${rtmp.addr.port}/live`;
+  const procs = new Procs();
+  try {
+    const publisher = publishLive(procs, `${base}/r?user=cam&pass=cam-pw`, 8);
+    await waitFor("the publish", () => registry.get("live", "r"));
+    const viewer = play(procs, `${base}/r?user=viewer&pass=view-pw`, 4);
+    await waitFor("the player", () => registry.get("live", "r")!.subscriberCount > 0 || undefined);
+    policy.update({ grants: config.grants!.filter((g) => g.user !== "viewer") });
+    const late = await play(procs, `${base}/r?user=viewer&pass=view-pw`, 1);
+    assert.notEqual(late.code, 0, late.stderr);
+    await log.waitFor(/refused read "live\/r"/);
+    const watched = await viewer;
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.equal(watched.stderr, "");
+    const published = await publisher;
+    assert.equal(published.code, 0, published.stderr);
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    registry.closeAll();
+  }
+});
