@@ -5,7 +5,7 @@
  * check, a CIDR grant, a static token and a verified ES256/RS256 JWT.
  */
 
-import { type AuthRequest } from "../mod.ts";
+import type { AuthRequest } from "../mod.ts";
 import { AccessPolicy, hashSecret, SecretChecker } from "../server/access/mod.ts";
 import { keyPair, signJwt } from "../tests/server/access/_sign.ts";
 

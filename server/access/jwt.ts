@@ -7,6 +7,8 @@
  * @module
  */
 
+import { decodeBase64url, encodeBase64url } from "./_base64url.ts";
+
 /** The claims of a verified token. */
 export type JwtClaims = Record<string, unknown>;
 
@@ -77,23 +79,17 @@ const ALGORITHMS: Record<string, { import: unknown; verify: Verify["algorithm"] 
   EdDSA: { import: { name: "Ed25519" }, verify: { name: "Ed25519" } },
 };
 
-function decodeBase64url(text: string, what: string): Uint8Array<ArrayBuffer> {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new JwtError(`${what} is not base64url`);
-  try {
-    return Uint8Array.from(
-      atob(text.replaceAll("-", "+").replaceAll("_", "/")),
-      (c) => c.charCodeAt(0),
-    );
-  } catch {
-    throw new JwtError(`${what} is not base64url`);
-  }
+function decode(text: string, what: string): Uint8Array<ArrayBuffer> {
+  const bytes = decodeBase64url(text);
+  if (!bytes) throw new JwtError(`${what} is not base64url`);
+  return bytes;
 }
 
 function decodeJson(text: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(
-      new TextDecoder("utf-8", { fatal: true }).decode(decodeBase64url(text, what)),
+      new TextDecoder("utf-8", { fatal: true }).decode(decode(text, what)),
     );
   } catch (error) {
     if (error instanceof JwtError) throw error;
@@ -171,7 +167,7 @@ export class JwtVerifier {
     }
     const kid = typeof header.kid === "string" ? header.kid : undefined;
     const key = await this.#key(alg, kid);
-    const signature = decodeBase64url(signaturePart, "the JWT signature");
+    const signature = decode(signaturePart, "the JWT signature");
     const signed = new TextEncoder().encode(`${headerPart}.${payloadPart}`);
     const ok = await crypto.subtle.verify(
       ALGORITHMS[alg].verify as AlgorithmIdentifier,
@@ -220,7 +216,7 @@ export class JwtVerifier {
     const { key } = this.#options;
     if (key !== undefined) {
       const material = typeof key === "string"
-        ? { kty: "oct", k: base64url(new TextEncoder().encode(key)) }
+        ? { kty: "oct", k: encodeBase64url(new TextEncoder().encode(key)) }
         : key;
       if (!algorithmFits(alg, material)) {
         throw new JwtError(`the configured key does not fit algorithm ${alg}`);
@@ -315,11 +311,6 @@ async function readLimited(response: Response, limit: number): Promise<string> {
     at += c.length;
   }
   return new TextDecoder().decode(all);
-}
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
 }
 
 /** Whether a JWK can verify `alg` (its `kty`, curve and declared `alg` agree). */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { decodeBase64url, encodeBase64url } from "./_base64url.ts";
+
 /** The prefix of a hashed secret. */
 export const PBKDF2_PREFIX = "pbkdf2-sha256$";
 
@@ -17,23 +19,6 @@ const MIN_ITERATIONS = 10_000;
 const MAX_ITERATIONS = 10_000_000;
 const HASH_BYTES = 32;
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
-  try {
-    return Uint8Array.from(
-      atob(text.replaceAll("-", "+").replaceAll("_", "/")),
-      (c) => c.charCodeAt(0),
-    );
-  } catch {
-    return undefined;
-  }
-}
 
 /** A hashed secret, parsed. */
 interface Pbkdf2Secret {
@@ -51,8 +36,8 @@ function parseStored(stored: string): Pbkdf2Secret | undefined {
   if (!stored.startsWith(PBKDF2_PREFIX)) return undefined;
   const parts = stored.slice(PBKDF2_PREFIX.length).split("$");
   const iterations = /^\d{1,8}$/.test(parts[0] ?? "") ? Number(parts[0]) : NaN;
-  const salt = fromBase64url(parts[1] ?? "");
-  const hash = fromBase64url(parts[2] ?? "");
+  const salt = decodeBase64url(parts[1] ?? "");
+  const hash = decodeBase64url(parts[2] ?? "");
   if (
     parts.length !== 3 || !(iterations >= MIN_ITERATIONS && iterations <= MAX_ITERATIONS) ||
     !salt || salt.length < 8 || hash?.length !== HASH_BYTES
@@ -62,7 +47,7 @@ function parseStored(stored: string): Pbkdf2Secret | undefined {
         `${MAX_ITERATIONS} iterations, a salt of 8 bytes or more and a 32-byte hash`,
     );
   }
-  return { iterations, salt: new Uint8Array(salt), hash };
+  return { iterations, salt, hash };
 }
 
 /**
@@ -126,7 +111,7 @@ export async function hashSecret(secret: string, iterations = DEFAULT_ITERATIONS
   }
   const salt = crypto.getRandomValues(new Uint8Array(16));
   const hash = await pbkdf2(secret, salt, iterations);
-  return `${PBKDF2_PREFIX}${iterations}$${base64url(salt)}$${base64url(hash)}`;
+  return `${PBKDF2_PREFIX}${iterations}$${encodeBase64url(salt)}$${encodeBase64url(hash)}`;
 }
 
 /** Options for {@linkcode SecretChecker}. */
@@ -188,7 +173,7 @@ export class SecretChecker {
       );
       return constantTimeEqual(tag, expected);
     }
-    const key = `${stored}\0${base64url(tag)}`;
+    const key = `${stored}\0${encodeBase64url(tag)}`;
     const known = this.#cache.get(key);
     if (known !== undefined) return known;
     if (!await this.#turn()) return false;

@@ -60,14 +60,35 @@ function play(procs: Procs, url: string, seconds: number, input: string[] = []) 
   );
 }
 
-Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credentials are refused; the admitted stream plays on", async () => {
+/** An RTMP server whose registry asks a policy made of `config`, for the length of `run`. */
+async function withRtmp(
+  config: AccessConfig,
+  run: (server: {
+    policy: AccessPolicy;
+    registry: Registry;
+    base: string;
+    log: LogLines;
+    procs: Procs;
+    port: number;
+  }) => Promise<void>,
+): Promise<void> {
   const log = new LogLines();
-  const policy = new AccessPolicy({ grants: await grants() }, { logger: log });
+  const policy = new AccessPolicy(config, { logger: log });
   const registry = new Registry({ authorize: policy.authorize });
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
-  const base = `rtmp://127.0.0.1:${rtmp.addr.port}/live`;
   const procs = new Procs();
   try {
+    const port = rtmp.addr.port;
+    await run({ policy, registry, base: `rtmp://127.0.0.1:${port}/live`, log, procs, port });
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    registry.closeAll();
+  }
+}
+
+Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credentials are refused; the admitted stream plays on", async () => {
+  await withRtmp({ grants: await grants() }, async ({ registry, base, log, procs, port }) => {
     const publisher = publishLive(procs, `${base}/a?user=cam&pass=cam-pw`, 8);
     await waitFor("the publish", () => registry.get("live", "a"));
     const viewer = play(procs, `${base}/a?user=viewer&pass=view-pw`, 4);
@@ -86,7 +107,7 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
     const onApp = await procs.run("ffmpeg", [
       ...["-v", "error", ...testsrc({ duration: 1 }), "-c:v", "libx264", "-f", "flv"],
       ...["-rtmp_app", "live?user=cam&pass=cam-pw", "-rtmp_playpath", "z"],
-      `rtmp://127.0.0.1:${rtmp.addr.port}`,
+      `rtmp://127.0.0.1:${port}`,
     ], 30_000);
     assert.equal(onApp.code, 0, onApp.stderr);
     await log.waitFor(/publish live\/z\b/);
@@ -106,11 +127,7 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
     const same = (text: string) =>
       text.replace(/\/(a|missing)\b/g, "/X").replace(/0x[0-9a-f]+/g, "");
     assert.equal(same(refused[4].stderr), same(refused[5].stderr));
-  } finally {
-    procs.killAll();
-    await rtmp.close();
-    registry.closeAll();
-  }
+  });
 });
 
 Deno.test("RTSP: ffmpeg publishes and plays with Digest credentials; wrong or missing ones get 401", async () => {
@@ -222,12 +239,11 @@ Deno.test("HLS: hls.js plays with ?token= (a JWT from a JWKS the test serves); t
     grants: [...(await grants())!, { ips: ["127.0.0.1/32"], permissions: [{ action: "metrics" }] }],
     jwt: { jwksUrl: `http://127.0.0.1:${jwks.addr.port}/jwks.json` },
   }, { logger: log });
-  let hls: LiveHls | undefined;
   const registry = new Registry({
     authorize: policy.authorize,
-    observer: { onPublish: (key) => hls?.start(key) },
+    observer: { onPublish: (key) => hls.start(key) }, // called once hls exists
   });
-  hls = new LiveHls({ registry, targetDuration: 1 });
+  const hls = new LiveHls({ registry, targetDuration: 1 });
   const metrics = new Metrics();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
   const http = serveHttp({
@@ -377,54 +393,40 @@ Deno.test("HTTP hook: it gets the documented JSON for an RTMP publish, and its a
     asked.push(body);
     return new Response(null, { status: body.token === "good" ? 200 : 403 });
   });
-  const log = new LogLines();
-  const policy = new AccessPolicy({
-    hook: { url: `http://127.0.0.1:${hook.addr.port}/auth`, timeoutMs: 5000 },
-  }, { logger: log });
-  const registry = new Registry({ authorize: policy.authorize });
-  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
-  const base = `rtmp://127.0.0.1:${rtmp.addr.port}/live`;
-  const procs = new Procs();
+  const url = `http://127.0.0.1:${hook.addr.port}/auth`;
   try {
-    const [good, bad] = await Promise.all([
-      publishLive(procs, `${base}/k?token=good`, 2),
-      publishLive(procs, `${base}/k2?token=bad`, 2),
-    ]);
-    assert.equal(good.code, 0, good.stderr);
-    assert.notEqual(bad.code, 0, bad.stderr);
-    const question = (name: string, token: string) => ({
-      action: "publish",
-      path: `live/${name}`,
-      protocol: "rtmp",
-      user: "",
-      password: "",
-      token,
-      ip: "127.0.0.1",
-      query: `token=${token}`,
-      id: "",
+    await withRtmp({ hook: { url, timeoutMs: 5000 } }, async ({ base, log, procs }) => {
+      const [good, bad] = await Promise.all([
+        publishLive(procs, `${base}/k?token=good`, 2),
+        publishLive(procs, `${base}/k2?token=bad`, 2),
+      ]);
+      assert.equal(good.code, 0, good.stderr);
+      assert.notEqual(bad.code, 0, bad.stderr);
+      const question = (name: string, token: string) => ({
+        action: "publish",
+        path: `live/${name}`,
+        protocol: "rtmp",
+        user: "",
+        password: "",
+        token,
+        ip: "127.0.0.1",
+        query: `token=${token}`,
+        id: "",
+      });
+      assert.deepEqual(
+        new Set(asked.map((a) => JSON.stringify(a))),
+        new Set([question("k", "good"), question("k2", "bad")].map((q) => JSON.stringify(q))),
+      );
+      await log.waitFor(/refused publish "live\/k2" via rtmp .*the auth hook answered 403/);
     });
-    assert.deepEqual(
-      new Set(asked.map((a) => JSON.stringify(a))),
-      new Set([question("k", "good"), question("k2", "bad")].map((q) => JSON.stringify(q))),
-    );
-    await log.waitFor(/refused publish "live\/k2" via rtmp .*the auth hook answered 403/);
   } finally {
-    procs.killAll();
-    await rtmp.close();
-    registry.closeAll();
     await hook.shutdown();
   }
 });
 
 Deno.test("policy update revoking read: the admitted publisher and player go on, the next player is refused", async () => {
-  const log = new LogLines();
   const config = { grants: await grants() };
-  const policy = new AccessPolicy(config, { logger: log });
-  const registry = new Registry({ authorize: policy.authorize });
-  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
-  const base = `rtmp://127.0.0.1:${rtmp.addr.port}/live`;
-  const procs = new Procs();
-  try {
+  await withRtmp(config, async ({ policy, registry, base, log, procs }) => {
     const publisher = publishLive(procs, `${base}/r?user=cam&pass=cam-pw`, 8);
     await waitFor("the publish", () => registry.get("live", "r"));
     const viewer = play(procs, `${base}/r?user=viewer&pass=view-pw`, 4);
@@ -438,9 +440,5 @@ Deno.test("policy update revoking read: the admitted publisher and player go on,
     assert.equal(watched.stderr, "");
     const published = await publisher;
     assert.equal(published.code, 0, published.stderr);
-  } finally {
-    procs.killAll();
-    await rtmp.close();
-    registry.closeAll();
-  }
+  });
 });

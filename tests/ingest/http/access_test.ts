@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type AuthRequest, Registry } from "../../../mod.ts";
 import { type HttpRoute, withAccessControl } from "../../../ingest/http/mod.ts";
-import { prng } from "../../_util/fuzz.ts";
+import { prng, randomText } from "../../_util/fuzz.ts";
 
 const INFO = {
   remoteAddr: { transport: "tcp", hostname: "::1", port: 4000 },
@@ -125,11 +125,7 @@ Deno.test("fuzz: random Authorization headers and paths never throw, and refuse 
   const { call } = gate(() => false);
   const rand = prng(0xa17);
   const alphabet = "BasicBearer :=/+%.?&-_~\u00e9\u0000";
-  const pick = (n: number) => {
-    let s = "";
-    for (let i = 0; i < n; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
-    return s;
-  };
+  const pick = (n: number) => randomText(rand, alphabet, n);
   let answered = 0;
   for (let i = 0; i < 500; i++) {
     const header = (rand() < 0.5 ? "Basic " : "Bearer ") +
@@ -137,7 +133,7 @@ Deno.test("fuzz: random Authorization headers and paths never throw, and refuse 
     const path = `/live/${encodeURIComponent(pick(6)) || "x"}/${rand() < 0.5 ? "index.m3u8" : ""}`;
     let answer;
     try {
-      answer = await call(path, { headers: { authorization: header.replace(/\u0000/g, "") } });
+      answer = await call(path, { headers: { authorization: header.replaceAll("\u0000", "") } });
     } catch (error) {
       if (error instanceof TypeError) continue; // a header value Request itself refuses
       throw error;

@@ -1,9 +1,6 @@
 /** Signing JWTs in tests with WebCrypto: the other side of `server/access/jwt.ts`. */
 
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
-}
+import { encodeBase64url } from "../../../server/access/_base64url.ts";
 
 const PARAMS = {
   RS256: { name: "RSASSA-PKCS1-v1_5" },
@@ -19,10 +16,10 @@ export async function signJwt(
   alg: keyof typeof PARAMS,
   kid?: string,
 ): Promise<string> {
-  const text = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+  const text = (value: unknown) => encodeBase64url(new TextEncoder().encode(JSON.stringify(value)));
   const input = `${text({ alg, typ: "JWT", ...(kid && { kid }) })}.${text(claims)}`;
   const signature = await crypto.subtle.sign(PARAMS[alg], key, new TextEncoder().encode(input));
-  return `${input}.${base64url(new Uint8Array(signature))}`;
+  return `${input}.${encodeBase64url(new Uint8Array(signature))}`;
 }
 
 /** A fresh key pair for `alg` and its public JWK (with `kid`). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { AuthRequest } from "../../../mod.ts";
 import { credentialsOf } from "../../../server/access/mod.ts";
-import { prng } from "../../_util/fuzz.ts";
+import { prng, randomText } from "../../_util/fuzz.ts";
 
 const base: AuthRequest = { action: "read", app: "live", stream: "cam", query: "", protocol: "x" };
 
@@ -29,9 +29,7 @@ Deno.test("fuzz: credentialsOf takes any query string", () => {
   const rand = prng(0xc3d);
   const alphabet = "user=pass&token%jwt+=?é\u0000";
   for (let i = 0; i < 3000; i++) {
-    let query = "";
-    const n = Math.floor(rand() * 30);
-    for (let k = 0; k < n; k++) query += alphabet[Math.floor(rand() * alphabet.length)];
+    const query = randomText(rand, alphabet, 29);
     const c = credentialsOf({ ...base, query });
     assert.equal(typeof c.user + typeof c.password + typeof c.token, "stringstringstring");
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { compilePathPattern } from "../../../server/access/mod.ts";
-import { prng } from "../../_util/fuzz.ts";
+import { prng, randomText } from "../../_util/fuzz.ts";
 
 Deno.test("globs: * within a segment, ** across, the rest literal", () => {
   const cases: [string, string, boolean][] = [
@@ -39,9 +39,7 @@ Deno.test("fuzz: glob patterns compile and match their own literal text", () => 
   const rand = prng(0x9a7);
   const alphabet = "live/cam*?.+()[]{}^$|\\-_~";
   for (let i = 0; i < 2000; i++) {
-    let pattern = "";
-    const n = Math.floor(rand() * 16);
-    for (let k = 0; k < n; k++) pattern += alphabet[Math.floor(rand() * alphabet.length)];
+    const pattern = randomText(rand, alphabet, 15);
     if (pattern.startsWith("~")) continue;
     const match = compilePathPattern(pattern);
     const literal = pattern.replaceAll("*", "");
