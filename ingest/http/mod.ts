@@ -29,3 +29,4 @@ export * from "./metrics.ts";
 export * from "./flv.ts";
 export * from "./hls.ts";
 export * from "./paths.ts";
+export * from "./access.ts";

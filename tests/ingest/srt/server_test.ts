@@ -243,7 +243,7 @@ Deno.test("rejections carry libsrt's codes", async () => {
       query: "",
       protocol: "srt",
       peer: secret?.peer,
-      credentials: { user: "alice", token: "s3cr3t" },
+      credentials: { user: "alice", password: "s3cr3t" },
     });
     assert.match(secret?.peer ?? "", /^127\.0\.0\.1:\d+$/);
     await logs.waitFor(/rejected \(11\): the caller encrypts/);
