@@ -6,12 +6,12 @@
 
 import type { Logger, StreamHandle } from "../mod.ts";
 import { DirectoryStorage, HlsPackager, type HlsSegmentType } from "../media/hls/mod.ts";
-import { isSafeName } from "../ingest/http/_paths.ts";
+import { isSafeName } from "../ingest/http/paths.ts";
 
 /**
  * Record a publish into a directory of its own, `ROOT/APP/NAME/<UTC start>/`, as HLS with an
  * EVENT playlist that gets `EXT-X-ENDLIST` when the publish ends. While it runs the stream's
- * state reads `recording`. A name that cannot be a directory name is not recorded (a warning
+ * `recording` is true. A name that cannot be a directory name is not recorded (a warning
  * says so). Resolves once the recording is finished; failures are logged, never thrown.
  *
  * @example Record every publish
@@ -49,7 +49,7 @@ export async function record(
       }
     }
     logger.info(`record ${handle.key} to ${dir}`);
-    handle.setState("recording");
+    using _recording = handle.beginRecording();
     const packager = new HlsPackager({
       storage: new DirectoryStorage(dir),
       segmentType,
