@@ -30,7 +30,7 @@ Usage:
 serve options (listeners take PORT, HOST:PORT or off):
   --config FILE     YAML config file (default: ./arcly.yml when there is one; see
                     arcly.example.yml and server/config.schema.json). Edits apply on save
-                    or SIGHUP where they can (paths, apps, record, quiet)
+                    or SIGHUP where they can (access, paths, apps, record, quiet)
   --rtmp LISTEN     RTMP publish and play          (default 1935)     rtmp.listen
   --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)     rtsp.listen
   --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)  rtsp.rtpPort
@@ -221,6 +221,8 @@ async function serveCommand(args: string[]): Promise<number> {
       `no config file (${DEFAULT_CONFIG_FILE} here, or --config FILE): ` +
         `running on the embedded defaults, open to everyone`,
     );
+  } else if (layer.config.access === undefined) {
+    logger.warn(`${file} has no access rules: open to everyone`);
   }
 
   // A reload reads everything again; one at a time, the last change wins.

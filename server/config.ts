@@ -16,6 +16,8 @@ import type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
 import { parsePortRange } from "../ingest/webrtc/port_range.ts";
 import { type Listen, type ListenSetting, parseListen } from "./listen.ts";
 import { PathRules } from "./paths.ts";
+import { type AccessConfig, AccessConfigError, AccessPolicy } from "./access/mod.ts";
+import accessSchema from "./access/access.schema.json" with { type: "json" };
 import { ConfigError, type ConfigProblem } from "./error.ts";
 
 /** A listener section: where it binds. */
@@ -147,6 +149,14 @@ export interface ServerConfig {
    * exact name wins; otherwise the first pattern that matches, in the order written.
    */
   paths?: Record<string, PathConfig>;
+  /**
+   * Who may publish, read, use the API and read the metrics: grants (users with hashed or
+   * plain secrets, tokens, CIDR ranges, each with `{ action, path }` permissions whose paths
+   * are patterns like those of `paths`), JWTs and an HTTP hook (see `@arcly/stream/access`).
+   * A request is allowed when any grant, the JWT or the hook allows it. Default: open,
+   * everyone may do everything.
+   */
+  access?: AccessConfig;
 }
 
 /** A config that {@linkcode resolveConfig} checked and filled in with the defaults. */
@@ -176,6 +186,8 @@ export interface ResolvedConfig {
   readonly apps: readonly string[];
   /** Per-stream settings. */
   readonly paths: PathRules;
+  /** The access rules, when the config has any (none: open to everyone). */
+  readonly access?: AccessConfig;
   /** The protocols' own options given, by section (see {@linkcode PROTOCOL_OPTIONS}). */
   readonly options: ProtocolOptions;
 }
@@ -195,7 +207,7 @@ export interface ProtocolOptions {
 }
 
 /** The defaults: `cli.ts serve` with no flags and no config file. */
-export const DEFAULT_CONFIG: Readonly<Required<ServerConfig>> = Object.freeze({
+export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = Object.freeze({
   quiet: false,
   rtmp: { listen: 1935 },
   rtsp: { listen: 8554, rtpPort: 8000 },
@@ -228,13 +240,20 @@ let validator: ValidateFunction | undefined;
  * ```
  */
 export function resolveConfig(config: ServerConfig): ResolvedConfig {
-  const validate = validator ??= new Ajv({ allErrors: true, strict: true, verbose: true })
+  const validate = validator ??= new Ajv({
+    allErrors: true,
+    strict: true,
+    strictRequired: false,
+    verbose: true,
+  })
+    // The access rules' own schema, under the name config.schema.json refers to it by.
+    .addSchema({ ...accessSchema, $id: undefined }, "access/access.schema.json")
     .compile(schema);
   if (!validate(config)) {
     const [first, ...more] = schemaProblems(validate.errors ?? []);
     throw new ConfigError(first.path, first.reason, more);
   }
-  const section = <K extends keyof ServerConfig>(key: K) =>
+  const section = <K extends keyof typeof DEFAULT_CONFIG>(key: K) =>
     ({ ...DEFAULT_CONFIG[key] as object, ...config[key] as object }) as Required<ServerConfig>[K];
   const listen = (key: "rtmp" | "rtsp" | "srt" | "http") =>
     at([key, "listen"], () => parseListen(section(key).listen ?? false, "it"));
@@ -272,6 +291,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     recordDir,
     apps: config.apps ?? DEFAULT_CONFIG.apps,
     paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
+    access: config.access && checkedAccess(config.access),
     options: Object.fromEntries(
       Object.entries(PROTOCOL_OPTIONS).map(([name, keys]) => {
         const given = (config[name as keyof typeof PROTOCOL_OPTIONS] ?? {}) as Record<
@@ -282,6 +302,22 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
       }),
     ) as unknown as ProtocolOptions,
   };
+}
+
+/** `access` if an {@linkcode AccessPolicy} can be made of it. */
+function checkedAccess(access: AccessConfig): AccessConfig {
+  try {
+    new AccessPolicy(access);
+  } catch (error) {
+    if (!(error instanceof AccessConfigError)) throw error;
+    // `grants[1].ips[0]` is the setting access.grants.1.ips.0.
+    const path = error.key.split(/\.|\[(\d+)\]/).filter(Boolean).map((part) =>
+      /^\d+$/.test(part) ? Number(part) : part
+    );
+    const reason = error.message.slice(error.key.length + 2);
+    throw new ConfigError(["access", ...path], reason);
+  }
+  return access;
 }
 
 /** Run `read`, turning what it throws into a {@linkcode ConfigError} at `path`. */

@@ -25,6 +25,13 @@
 
 export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
+// The types the config names, so that this entry point documents itself.
+export type { LiveHlsOptions } from "../ingest/http/mod.ts";
+export type { RtmpServerOptions } from "../ingest/rtmp/mod.ts";
+export type { RtspAuthOptions, RtspReaderLimits, RtspServerOptions } from "../ingest/rtsp/mod.ts";
+export type { SrtServerOptions } from "../ingest/srt/mod.ts";
+export type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
+export type * from "./access/mod.ts";
 export * from "./serve.ts";
 export * from "./config.ts";
 export * from "./error.ts";

@@ -6,6 +6,7 @@
 
 import type { PathConfig } from "./config.ts";
 import { ConfigError } from "./error.ts";
+import { compilePathPattern } from "./access/pattern.ts";
 
 /** The settings of one stream: its path entry over the defaults. */
 export interface PathSettings {
@@ -68,22 +69,20 @@ export class PathRules {
         record: config.record ?? recording,
         gopCache: config.gopCache,
       };
-      if (pattern.startsWith("~")) {
-        let regex: RegExp;
-        try {
-          regex = new RegExp(pattern.slice(1));
-        } catch (error) {
-          throw new ConfigError(["paths", pattern], (error as Error).message);
-        }
-        this.#patterns.push({ pattern, test: (key) => regex.test(key), settings });
-      } else if (!pattern.includes("/") && pattern !== "**") {
+      if (!pattern.startsWith("~") && !pattern.includes("/") && pattern !== "**") {
         throw new ConfigError(
           ["paths", pattern],
           "a path is APP/NAME, a glob such as live/* or **, or ~REGEX",
         );
-      } else if (pattern.includes("*")) {
-        const regex = globRegex(pattern);
-        this.#patterns.push({ pattern, test: (key) => regex.test(key), settings });
+      } else if (pattern.startsWith("~") || pattern.includes("*")) {
+        // The same patterns as the access rules' permissions.
+        let test: (key: string) => boolean;
+        try {
+          test = compilePathPattern(pattern);
+        } catch (error) {
+          throw new ConfigError(["paths", pattern], (error as Error).message);
+        }
+        this.#patterns.push({ pattern, test, settings });
       } else {
         this.#exact.set(pattern, settings);
       }
@@ -100,11 +99,4 @@ export class PathRules {
     return this.#exact.get(key) ?? this.#patterns.find((rule) => rule.test(key))?.settings ??
       this.#defaults;
   }
-}
-
-function globRegex(glob: string): RegExp {
-  const source = glob.split(/(\*\*|\*)/).map((part) =>
-    part === "**" ? ".*" : part === "*" ? "[^/]*" : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
-  ).join("");
-  return new RegExp(`^${source}$`);
 }

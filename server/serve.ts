@@ -16,6 +16,7 @@ import type { SrtServer } from "../ingest/srt/mod.ts";
 import type { WebRtcServer } from "../ingest/webrtc/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
 import { record } from "./record.ts";
+import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -54,8 +55,9 @@ export interface Server {
   /** The registry every protocol publishes into and plays from. */
   readonly registry: Registry;
   /**
-   * Apply a new config. Paths, apps, recording and `quiet` apply at once to what comes
-   * next; live streams and their players are not touched. Listener addresses and media
+   * Apply a new config. Access rules, paths, apps, recording and `quiet` apply at once to
+   * what comes next (the next publish, read or request); live streams and their players
+   * are not touched, even those the new rules would refuse. Listener addresses and media
    * formats take a restart and are reported in `restartNeeded`.
    *
    * Rejects with a {@linkcode ConfigError} when the new config cannot run; the old one
@@ -82,6 +84,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     apps: config.apps,
     paths: config.paths,
     "record.dir": config.recordDir,
+    access: config.access,
     ...Object.fromEntries(
       Object.entries(config.options).flatMap(([section, options]) =>
         Object.entries(options).map(([key, value]) => [`${section}.${key}`, value])
@@ -91,7 +94,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
 }
 
 /** The config keys {@linkcode Server.reload} applies at once; the others take a restart. */
-const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir"]);
+const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir", "access"]);
 
 /**
  * Start the whole server from `config` (defaults: `cli.ts serve`'s, open to everyone).
@@ -123,6 +126,7 @@ class Composition implements Server {
   #config: ResolvedConfig;
   #logger: Logger;
   #metrics = new Metrics();
+  #access: AccessPolicy;
   #hls?: LiveHls;
   #webrtc?: WebRtcServer;
   #rtmp?: RtmpServer;
@@ -140,8 +144,10 @@ class Composition implements Server {
       warn: (message) => logger.warn(message),
       error: (message) => logger.error(message),
     };
+    this.#access = new AccessPolicy(config.access ?? OPEN_ACCESS, { logger: this.#logger });
     this.registry = new Registry({
       ...this.#registrySettings(),
+      authorize: this.#access.authorize,
       describeConfig,
       observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
     });
@@ -223,6 +229,7 @@ class Composition implements Server {
         ...rtsp,
         rtpPort: config.rtpPort,
         logger,
+        auth: rtspAuth(this.#access),
       });
       await this.#rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
       this.addresses.rtsp = this.#rtsp.addr;
@@ -237,13 +244,15 @@ class Composition implements Server {
     }
     if (web && http) {
       this.#http = web.serveHttp({
-        routes: [
+        // Every request is put to the access policy first, open or not: a reload may
+        // close what is open now.
+        routes: [web.withAccessControl(registry, [
           web.streamsApi(registry),
           web.metricsRoute(this.#metrics, registry),
           web.httpFlv(registry),
           this.#hls!.route,
           this.#webrtc!.route,
-        ],
+        ])],
         ...http,
         logger,
       });
@@ -260,8 +269,9 @@ class Composition implements Server {
       JSON.stringify(before[key]) !== JSON.stringify(after[key])
     );
     // Only what applies live is taken; the rest stays as the server runs it.
-    const { quiet, apps, paths, recordDir } = next;
-    this.#config = { ...this.#config, quiet, apps, paths, recordDir };
+    const { quiet, apps, paths, recordDir, access } = next;
+    this.#config = { ...this.#config, quiet, apps, paths, recordDir, access };
+    this.#access.update(access ?? OPEN_ACCESS);
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());

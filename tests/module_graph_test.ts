@@ -74,7 +74,7 @@ async function wholeGraph(): Promise<Graph> {
   for (const path of [...Object.values(await entryPoints()), "cli.ts"]) {
     addTo(graph, await info(path));
   }
-  for (const dir of ["bus/", "media/", "ingest/"]) {
+  for (const dir of ["bus/", "media/", "ingest/", "server/"]) {
     for (const path of await sourceFiles(dir)) if (!graph.has(path)) addTo(graph, await info(path));
   }
   return graph;
@@ -129,6 +129,16 @@ Deno.test("module graph: ingest/ imports the kernel, media/ and ingest/, never c
   const allowed = (to: string) =>
     to === "mod.ts" || to.startsWith("bus/") || to.startsWith("media/") || to.startsWith("ingest/");
   assert.deepEqual(violations((p) => p.startsWith("ingest/"), allowed), []);
+});
+
+Deno.test("module graph: server/ never imports cli.ts", () => {
+  assert.deepEqual(violations((p) => p.startsWith("server/"), (to) => to !== "cli.ts"), []);
+});
+
+Deno.test("module graph: server/package.ts (cli.ts package) reaches nothing in ingest/", async () => {
+  const packaging: Graph = new Map();
+  addTo(packaging, await info("server/package.ts"));
+  assert.deepEqual([...packaging.keys()].filter((path) => path.startsWith("ingest/")), []);
 });
 
 Deno.test("module graph: a _private.ts file is imported only from its own folder and below", () => {

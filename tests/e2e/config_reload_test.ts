@@ -8,11 +8,13 @@
 
 import assert from "node:assert/strict";
 import { probePackets, Procs, publishLive } from "../_util/ffmpeg.ts";
+import { testsWith } from "../_util/tools.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 const procs = new Procs();
 
-Deno.test("config reload: a new app applies, a broken edit is refused, live streams go on", async () => {
+test.ffmpeg("config reload: a new app applies, a broken edit is refused, live streams go on", async () => {
   const dir = await Deno.makeTempDir({ prefix: "arcly-reload-" });
   const file = `${dir}/arcly.yml`;
   const config = (apps: string) =>

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, serve } from "../../server/mod.ts";
+import { ConfigError, serve, type ServerConfig } from "../../server/mod.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
 import { LogLines } from "../_util/log.ts";
 import { videoFrame } from "../_util/frames.ts";
@@ -128,5 +128,42 @@ Deno.test("reload applies apps, paths and recording to what comes next; live str
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("access rules guard every listener: RTSP challenges, HTTP asks, a reload opens up", async () => {
+  const config: ServerConfig = {
+    rtmp: { listen: "off" },
+    rtsp: { listen: LOOPBACK, rtpPort: await freeUdpPair() },
+    srt: { listen: "off" },
+    http: { listen: LOOPBACK },
+  };
+  const server = serve({
+    ...config,
+    access: { grants: [{ user: "u", secret: "pw", permissions: [{ action: ["read", "api"] }] }] },
+  });
+  await server.ready;
+  try {
+    const conn = await Deno.connect({ port: server.addresses.rtsp!.port });
+    await conn.write(new TextEncoder().encode(
+      `DESCRIBE rtsp://127.0.0.1/live/a RTSP/1.0\r\nCSeq: 1\r\n\r\n`,
+    ));
+    const buffer = new Uint8Array(4096);
+    const answer = new TextDecoder().decode(buffer.subarray(0, (await conn.read(buffer)) ?? 0));
+    conn.close();
+    assert.match(answer, /^RTSP\/1\.0 401 /);
+    assert.match(answer, /WWW-Authenticate: Digest /i, "plain secrets: Digest offered");
+
+    const api = `http://127.0.0.1:${server.addresses.http!.port}/v1/streams`;
+    const refused = await fetch(api);
+    await refused.body?.cancel();
+    assert.equal(refused.status, 401);
+    const allowed = await fetch(api, { headers: { authorization: `Basic ${btoa("u:pw")}` } });
+    assert.deepEqual(await allowed.json(), []);
+    assert.deepEqual((await server.reload(config)).applied, ["access"]);
+    const open = await fetch(api);
+    assert.deepEqual(await open.json(), [], "no access rules: open again");
+  } finally {
+    await server.close();
   }
 });
