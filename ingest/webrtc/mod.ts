@@ -26,5 +26,6 @@
 
 export type * from "../../mod.ts";
 export type { HttpRoute } from "../http/server.ts";
+export type { TranscodedViews } from "../../media/transcode/views.ts";
 export * from "./error.ts";
 export * from "./server.ts";

@@ -10,3 +10,4 @@
 export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export type { Logger } from "../../bus/observe.ts";
 export * from "./transcoder.ts";
+export * from "./views.ts";
