@@ -17,7 +17,7 @@ import {
 } from "../../mod.ts";
 import type { HttpRoute } from "../http/server.ts";
 import type { TranscodedViews } from "../../media/transcode/views.ts";
-import { isSafeName, parseStreamPath } from "../http/_paths.ts";
+import { isSafeName, parseStreamPath } from "../http/paths.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
 import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";

@@ -13,6 +13,9 @@ import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { decodeCheck, ffmpeg, makeFixture, sine, tempPath } from "../../_util/ffmpeg.ts";
 import { concat } from "../../_util/bytes.ts";
 import { LogLines } from "../../_util/log.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** Far past 2^33 ticks: the transcoder must not lose what MPEG-TS cannot carry. */
 const START = 2 ** 33 + 123_456;
@@ -70,7 +73,7 @@ async function meanVolume(path: string): Promise<number> {
 for (
   const [from, to, step] of [["aac", "opus", 1800], ["opus", "aac", 1920]] as const
 ) {
-  Deno.test(`transcode: ${from} → ${to} keeps the timeline and the tone`, async () => {
+  test.ffmpeg(`transcode: ${from} → ${to} keeps the timeline and the tone`, async () => {
     const source = await sourceFrames(from);
     const media = (fs: MediaFrame[]) => fs.filter((f) => !(f.flags & FrameFlags.CONFIG));
     const log = new LogLines();

@@ -11,6 +11,9 @@ import { FlvDecoder } from "../../../media/flv/mod.ts";
 import { TranscodedViews } from "../../../media/transcode/mod.ts";
 import { makeFixture, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../../_util/log.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 async function avFrames(): Promise<MediaFrame[]> {
   const file = await makeFixture("av-aac-3s.flv", [
@@ -32,7 +35,7 @@ async function collect(handle: StreamHandle): Promise<MediaFrame[]> {
   return frames;
 }
 
-Deno.test("transcoded views: a late viewer of an AAC stream gets its video and Opus audio", async () => {
+test.ffmpeg("transcoded views: a late viewer of an AAC stream gets its video and Opus audio", async () => {
   const source = new StreamHandle({ app: "live", stream: "av", capacity: 4096, gopCapacity: 1024 });
   const frames = await avFrames();
   const log = new LogLines();
@@ -88,7 +91,7 @@ Deno.test("transcoded views: a late viewer of an AAC stream gets its video and O
   );
 });
 
-Deno.test("transcoded views: the last viewer's release ends the view", async () => {
+test.ffmpeg("transcoded views: the last viewer's release ends the view", async () => {
   const source = new StreamHandle({
     app: "live",
     stream: "av2",
