@@ -7,7 +7,6 @@
  * @module
  */
 
-export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
-export type { Logger } from "../../bus/observe.ts";
+export type * from "../../mod.ts";
 export * from "./transcoder.ts";
 export * from "./views.ts";
