@@ -28,10 +28,25 @@ export interface TcpServeOptions<C extends TcpConnectionRunner> {
   logger: Logger;
   /** How often the timeouts of every connection are checked, in ms. */
   sweepEveryMs: number;
+  /**
+   * Connections from one IP address beyond this many at a time are closed as soon as
+   * they are accepted, with a log line (default: no limit).
+   */
+  maxConnectionsPerIp?: number;
   /** Make the protocol's runner for an accepted connection. */
   accept(conn: Deno.TcpConn): C;
   /** Closes the server when aborted. */
   signal?: AbortSignal;
+}
+
+/** What the accept loop has met so far. */
+export interface TcpAcceptStats {
+  /** Connections the peer reset or aborted before accept completed (skipped at once). */
+  abortedBeforeAccept: number;
+  /** Times the listener itself failed (e.g. out of file descriptors) and accepting paused. */
+  backoffs: number;
+  /** Connections closed at once because their address had `maxConnectionsPerIp` already. */
+  refusedPerIp: number;
 }
 
 /** A running TCP server and the connections it runs. */
@@ -40,17 +55,41 @@ export interface TcpServer<C> {
   readonly addr: Deno.NetAddr;
   /** The connections running now. */
   readonly connections: ReadonlySet<C>;
+  /** What the accept loop has met so far. */
+  readonly acceptStats: Readonly<TcpAcceptStats>;
   /** Stop accepting, close every connection and wait for them; idempotent. */
   close(): Promise<void>;
   /** Resolves once the server has closed and every connection has ended. */
   readonly finished: Promise<void>;
 }
 
+/**
+ * Accept errors that concern one connection (the peer reset it before accept
+ * completed, e.g. `ENOTCONN` (os error 107) from reading its address, or
+ * `ECONNABORTED`): the listener is fine and the next connection is accepted at once.
+ */
+const PER_CONNECTION_ERRORS = [
+  Deno.errors.NotConnected,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionRefused,
+  Deno.errors.BrokenPipe,
+  Deno.errors.TimedOut,
+  Deno.errors.Interrupted,
+];
+
+/** How long accepting pauses after the listener itself failed (e.g. `EMFILE`). */
+const LISTENER_BACKOFF_MS = 100;
+/** Refusals of one address are logged at most this often. */
+const REFUSAL_LOG_EVERY_MS = 10_000;
+
 /** Listen on TCP and run `accept(conn)` for each connection until the server closes. */
 export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>): TcpServer<C> {
   const listener = Deno.listen({ hostname: opts.hostname, port: opts.port });
   const connections = new Set<C>();
   const running = new Set<Promise<void>>();
+  const stats: TcpAcceptStats = { abortedBeforeAccept: 0, backoffs: 0, refusedPerIp: 0 };
+  const perIp = new PerIpLimit(opts.protocol, opts.maxConnectionsPerIp ?? Infinity, opts.logger);
   let closing: Promise<void> | undefined;
 
   const sweep = setInterval(() => {
@@ -65,9 +104,22 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
         conn = await listener.accept();
       } catch (error) {
         if (closing) return;
+        if (PER_CONNECTION_ERRORS.some((type) => error instanceof type)) {
+          stats.abortedBeforeAccept++;
+          continue;
+        }
+        stats.backoffs++;
         const why = error instanceof Error ? error.message : error;
-        opts.logger.error(`${opts.protocol}: accept failed: ${why}`);
-        await delay(100);
+        opts.logger.error(
+          `${opts.protocol}: accept failed, pausing ${LISTENER_BACKOFF_MS} ms: ${why}`,
+        );
+        await delay(LISTENER_BACKOFF_MS);
+        continue;
+      }
+      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+      if (!perIp.admit(ip)) {
+        stats.refusedPerIp++;
+        conn.close();
         continue;
       }
       try {
@@ -81,6 +133,7 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
         connection.close("connection ended", "info");
         connections.delete(connection);
         running.delete(done);
+        perIp.release(ip);
       });
       running.add(done);
     }
@@ -101,5 +154,51 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
 
   // `accepting` only returns once close() has closed the listener.
   const finished = accepting.then(close);
-  return { addr: listener.addr, connections, close, finished };
+  return { addr: listener.addr, connections, acceptStats: stats, close, finished };
+}
+
+/** Counts open connections per IP address and refuses those over the limit, logging sparingly. */
+class PerIpLimit {
+  #protocol: string;
+  #max: number;
+  #logger: Logger;
+  #open = new Map<string, number>();
+  /** Per refused address: when it was last logged and how many refusals since. */
+  #refused = new Map<string, { loggedAt: number; since: number }>();
+
+  constructor(protocol: string, max: number, logger: Logger) {
+    this.#protocol = protocol;
+    this.#max = max;
+    this.#logger = logger;
+  }
+
+  admit(ip: string): boolean {
+    const open = this.#open.get(ip) ?? 0;
+    if (open < this.#max) {
+      this.#open.set(ip, open + 1);
+      return true;
+    }
+    const now = performance.now();
+    const refused = this.#refused.get(ip);
+    if (refused && now - refused.loggedAt < REFUSAL_LOG_EVERY_MS) {
+      refused.since++;
+      return false;
+    }
+    const more = refused?.since ? ` (${refused.since} more refused since the last line)` : "";
+    this.#logger.warn(
+      `${this.#protocol}: refused a connection from ${JSON.stringify(ip)}: ` +
+        `${open} connections from that address already (limit ${this.#max})${more}`,
+    );
+    this.#refused.set(ip, { loggedAt: now, since: 0 });
+    return false;
+  }
+
+  release(ip: string): void {
+    const open = (this.#open.get(ip) ?? 1) - 1;
+    if (open > 0) this.#open.set(ip, open);
+    else {
+      this.#open.delete(ip);
+      this.#refused.delete(ip);
+    }
+  }
 }

@@ -45,6 +45,11 @@ export interface RtspServerOptions {
   sessionTimeoutMs?: number;
   /** DESCRIBE of a stream that just started waits this long for its configs (default 3,000 ms). */
   describeTimeoutMs?: number;
+  /**
+   * Connections from one IP address beyond this many at a time are closed at once,
+   * with a log line (default: no limit).
+   */
+  maxConnectionsPerIp?: number;
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
   /** The largest RTP packet sent, header included (default 1412: 1400 payload bytes). */
@@ -171,6 +176,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     port: opts.port,
     logger,
     sweepEveryMs: Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
     accept: (conn) => new RtspConnection(conn, settings),
     signal: opts.signal,
   });
