@@ -33,8 +33,10 @@ export interface TcpServeOptions<C extends TcpConnectionRunner> {
    * they are accepted, with a log line (default: no limit).
    */
   maxConnectionsPerIp?: number;
+  /** Listen with this instead of plain TCP (e.g. TLS on an internal port). */
+  listen?: (hostname: string, port: number) => Deno.Listener<Deno.Conn<Deno.NetAddr>, Deno.NetAddr>;
   /** Make the protocol's runner for an accepted connection. */
-  accept(conn: Deno.TcpConn): C;
+  accept(conn: Deno.Conn<Deno.NetAddr>): C;
   /** Closes the server when aborted. */
   signal?: AbortSignal;
 }
@@ -59,6 +61,8 @@ export interface TcpServer<C> {
   readonly acceptStats: Readonly<TcpAcceptStats>;
   /** Stop accepting, close every connection and wait for them; idempotent. */
   close(): Promise<void>;
+  /** Stop accepting but let the connections run; `finished` resolves once they all ended. */
+  stopAccepting(): void;
   /** Resolves once the server has closed and every connection has ended. */
   readonly finished: Promise<void>;
 }
@@ -85,12 +89,15 @@ const REFUSAL_LOG_EVERY_MS = 10_000;
 
 /** Listen on TCP and run `accept(conn)` for each connection until the server closes. */
 export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>): TcpServer<C> {
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port });
+  const listener = opts.listen
+    ? opts.listen(opts.hostname, opts.port)
+    : Deno.listen({ hostname: opts.hostname, port: opts.port });
   const connections = new Set<C>();
   const running = new Set<Promise<void>>();
   const stats: TcpAcceptStats = { abortedBeforeAccept: 0, backoffs: 0, refusedPerIp: 0 };
   const perIp = new PerIpLimit(opts.protocol, opts.maxConnectionsPerIp ?? Infinity, opts.logger);
   let closing: Promise<void> | undefined;
+  let draining = false;
 
   const sweep = setInterval(() => {
     const now = performance.now();
@@ -99,11 +106,11 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
 
   const accepting = (async () => {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn<Deno.NetAddr>;
       try {
         conn = await listener.accept();
       } catch (error) {
-        if (closing) return;
+        if (closing || draining) return;
         if (PER_CONNECTION_ERRORS.some((type) => error instanceof type)) {
           stats.abortedBeforeAccept++;
           continue;
@@ -116,17 +123,14 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
         await delay(LISTENER_BACKOFF_MS);
         continue;
       }
-      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const ip = conn.remoteAddr.hostname;
       if (!perIp.admit(ip)) {
         stats.refusedPerIp++;
         conn.close();
         continue;
       }
-      try {
-        conn.setNoDelay(true); // live media: no Nagle delay on small messages
-      } catch {
-        // not fatal
-      }
+      // Live media: no Nagle delay on small messages (a TLS connection has no such switch).
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const connection = opts.accept(conn);
       connections.add(connection);
       const done = connection.run().finally(() => {
@@ -141,7 +145,7 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      listener.close();
+      if (!draining) listener.close();
       clearInterval(sweep);
       await accepting;
       for (const connection of connections) connection.close("server shutting down", "info");
@@ -152,9 +156,19 @@ export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>
   opts.signal?.addEventListener("abort", () => void close(), { once: true });
   if (opts.signal?.aborted) void close();
 
-  // `accepting` only returns once close() has closed the listener.
-  const finished = accepting.then(close);
-  return { addr: listener.addr, connections, acceptStats: stats, close, finished };
+  const stopAccepting = () => {
+    if (draining || closing) return;
+    draining = true;
+    listener.close();
+  };
+
+  // `accepting` only returns once close() or stopAccepting() has closed the listener.
+  const finished = accepting.then(async () => {
+    if (!draining) return close();
+    while (running.size > 0) await Promise.allSettled([...running]);
+    clearInterval(sweep);
+  });
+  return { addr: listener.addr, connections, acceptStats: stats, close, stopAccepting, finished };
 }
 
 /** Counts open connections per IP address and refuses those over the limit, logging sparingly. */

@@ -21,6 +21,7 @@
  */
 
 export * from "./server.ts";
+export type { TlsListenOptions } from "../_tls.ts";
 export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";

@@ -32,3 +32,4 @@ export {
   serverHandshake,
 } from "./handshake.ts";
 export * from "./server.ts";
+export type { TlsListenOptions } from "../_tls.ts";

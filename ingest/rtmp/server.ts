@@ -8,7 +8,8 @@
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
 import { RtmpSession, type SessionSettings } from "./session.ts";
-import { serveTcp } from "../_tcp_server.ts";
+import type { TlsListenOptions } from "../_tls.ts";
+import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtmp}. */
 export interface RtmpServerOptions {
@@ -16,8 +17,16 @@ export interface RtmpServerOptions {
   registry: Registry;
   /** The address to listen on (default `"0.0.0.0"`). */
   hostname?: string;
-  /** The TCP port; 0 picks a free one (see {@linkcode RtmpServer.addr}). */
-  port: number;
+  /**
+   * The TCP port; 0 picks a free one (see {@linkcode RtmpServer.addr}); `null` for no
+   * plain listener (RTMPS only).
+   */
+  port: number | null;
+  /**
+   * RTMPS (RTMP over TLS; 1936 is usual) with this certificate and key, next to the plain
+   * port or instead of it (see {@linkcode RtmpServer.tlsAddr}).
+   */
+  tls?: TlsListenOptions;
   /** Connection, publish, play and error lines (default: silent). */
   logger?: Logger;
   /** Closes the server when aborted. */
@@ -77,8 +86,10 @@ export interface RtmpServerOptions {
  * ```
  */
 export interface RtmpServer {
-  /** The address the server listens on. */
+  /** The address the server listens on (the RTMPS one if there is no plain listener). */
   readonly addr: Deno.NetAddr;
+  /** The RTMPS listener's address, if there is one. */
+  readonly tlsAddr: Deno.NetAddr | undefined;
   /** Stop accepting, close every connection (ending their publishes); resolves when done. */
   close(): Promise<void>;
   /** Resolves once the server has closed and every connection has ended. */
@@ -121,7 +132,7 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
     maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH,
     maxLag: opts.maxLag ?? 512,
   };
-  const server = serveTcp({
+  const server = serveTcpListeners({
     protocol: "rtmp",
     hostname: opts.hostname ?? "0.0.0.0",
     port: opts.port,
@@ -137,8 +148,14 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
       ),
     ),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    tls: opts.tls,
     accept: (conn) => new RtmpSession(conn, settings),
     signal: opts.signal,
   });
-  return { addr: server.addr, close: server.close, finished: server.finished };
+  return {
+    addr: server.addr,
+    tlsAddr: server.tlsAddr,
+    close: server.close,
+    finished: server.finished,
+  };
 }

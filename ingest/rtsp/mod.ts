@@ -19,6 +19,7 @@
  */
 
 export * from "./server.ts";
+export type { TlsListenOptions } from "../_tls.ts";
 export * from "./auth.ts";
 export * from "./message.ts";
 export * from "./transport.ts";
