@@ -18,6 +18,7 @@
  * @module
  */
 
+export type * from "../../mod.ts";
 export * from "./server.ts";
 export type { TlsListenOptions } from "../_tls.ts";
 export * from "./auth.ts";
