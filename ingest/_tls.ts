@@ -33,7 +33,12 @@ export interface TlsListenOptions {
   certFile: string;
   /** The private key in PEM (PKCS#8, RSA or EC). */
   keyFile: string;
-  /** A client must complete the TLS handshake within this time (default 10,000 ms). */
+  /**
+   * A client must complete the TLS handshake within this time of connecting (default
+   * 10,000 ms). It is seen as complete at the client's first application-data record: its
+   * Finished in TLS 1.3, its first request or command in TLS 1.2 (every protocol served here
+   * has the client speak first).
+   */
   handshakeTimeoutMs?: number;
 }
 

@@ -163,12 +163,8 @@ export class TlsRelay implements TcpConnectionRunner {
   #settings: TlsRelaySettings;
   #inner: Deno.TcpConn | undefined;
   #openedAt = performance.now();
-  #handshaken = false;
+  #handshake = new HandshakeWatch();
   #closed = false;
-  /** Bytes left of the client's current TLS record, and the header being read. */
-  #recordLeft = 0;
-  #header = new Uint8Array(RECORD_HEADER);
-  #headerFilled = 0;
 
   /** Relay `client` to the settings' target once run. */
   constructor(client: Deno.Conn<Deno.NetAddr>, settings: TlsRelaySettings) {
@@ -202,7 +198,7 @@ export class TlsRelay implements TcpConnectionRunner {
   /** Close the relay if the handshake is not over within its deadline. */
   checkTimeouts(now: number): void {
     const ms = this.#settings.handshakeTimeoutMs;
-    if (this.#handshaken || this.#closed || now - this.#openedAt <= ms) return;
+    if (this.#handshake.done || this.#closed || now - this.#openedAt <= ms) return;
     const peer = `${this.#client.remoteAddr.hostname}:${this.#client.remoteAddr.port}`;
     this.#settings.logger.info(
       `${this.#settings.protocol} ${
@@ -232,17 +228,35 @@ export class TlsRelay implements TcpConnectionRunner {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) return;
-        if (fromClient && !this.#handshaken) this.#scan(buf.subarray(0, n));
+        if (fromClient && !this.#handshake.done) this.#handshake.push(buf.subarray(0, n));
         for (let o = 0; o < n;) o += await to.write(buf.subarray(o, n));
       }
     } catch {
       // either side closed
     }
   }
+}
 
-  /** Follow the client's TLS records until the first application-data record. */
-  #scan(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length && !this.#handshaken;) {
+/**
+ * Follows a TLS client's record headers (type, version, 16-bit length) and says when the
+ * handshake is over: at its first application-data record (in TLS 1.3 its Finished is one;
+ * in TLS 1.2 the data after its Finished). Record bodies are skipped unread.
+ */
+export class HandshakeWatch {
+  #done = false;
+  /** Bytes left of the current record, and the header being read. */
+  #recordLeft = 0;
+  #header = new Uint8Array(RECORD_HEADER);
+  #headerFilled = 0;
+
+  /** Whether an application-data record has started. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Follow more of the client's bytes; returns {@linkcode HandshakeWatch.done}. */
+  push(bytes: Uint8Array): boolean {
+    for (let i = 0; i < bytes.length && !this.#done;) {
       if (this.#recordLeft > 0) {
         const n = Math.min(this.#recordLeft, bytes.length - i);
         this.#recordLeft -= n;
@@ -252,8 +266,9 @@ export class TlsRelay implements TcpConnectionRunner {
       this.#header[this.#headerFilled++] = bytes[i++];
       if (this.#headerFilled < RECORD_HEADER) continue;
       this.#headerFilled = 0;
-      if (this.#header[0] === APPLICATION_DATA) this.#handshaken = true;
+      if (this.#header[0] === APPLICATION_DATA) this.#done = true;
       this.#recordLeft = this.#header[3] << 8 | this.#header[4];
     }
+    return this.#done;
   }
 }

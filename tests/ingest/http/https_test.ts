@@ -71,3 +71,53 @@ Deno.test("https only: no plain port, and a stalled TLS handshake is closed", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("https: a renewed certificate answers new connections; a response under way goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-https-" });
+  const first = await makeCert(dir, "first");
+  const second = await makeCert(dir, "second");
+  const log = new LogLines();
+  const release = Promise.withResolvers<void>();
+  const server = serveHttp({
+    routes: [(_request, url) => {
+      if (url.pathname !== "/slow") return new Response("fast");
+      // A body that ends only when the test says so, as a live HTTP-FLV response would.
+      const body = new ReadableStream({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode("begun "));
+          await release.promise;
+          controller.enqueue(new TextEncoder().encode("done"));
+          controller.close();
+        },
+      });
+      return new Response(body);
+    }],
+    hostname: "127.0.0.1",
+    port: null,
+    tls: { port: 0, certFile: first.certFile, keyFile: first.keyFile },
+    logger: log,
+  });
+  const port = server.tlsAddr!.port;
+  const oldClient = Deno.createHttpClient({ caCerts: [first.cert] });
+  const newClient = Deno.createHttpClient({ caCerts: [second.cert] });
+  try {
+    const slow = await fetch(`https://localhost:${port}/slow`, { client: oldClient });
+    const reader = slow.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value, "begun ");
+    await Deno.copyFile(second.certFile, first.certFile);
+    await Deno.copyFile(second.keyFile, first.keyFile);
+    await log.waitFor(/https: reloaded the TLS certificate/, 10_000);
+    const fresh = await fetch(`https://localhost:${port}/`, { client: newClient });
+    assert.equal(await fresh.text(), "fast", "a new connection is served with the new pair");
+    release.resolve();
+    let rest = "";
+    for (let r; !(r = await reader.read()).done;) rest += r.value;
+    assert.equal(rest, "done", "the response from before the reload completed");
+  } finally {
+    release.resolve();
+    oldClient.close();
+    newClient.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
