@@ -64,7 +64,7 @@ const CSID_VIDEO = 6;
  * Until `connect` succeeds a peer may hold at most this many bytes of incomplete
  * messages (a `connect` command is a few hundred bytes).
  */
-export const PRE_CONNECT_MAX_BUFFERED_BYTES = 64 * 1024;
+const PRE_CONNECT_MAX_BUFFERED_BYTES = 64 * 1024;
 
 /** Codecs (E-RTMP FourCC) the server can carry, announced when a client lists its own. */
 const FOURCCS = ["avc1", "hvc1", "av01"];
