@@ -88,7 +88,7 @@ function randomHex(bytes: number): string {
 export class RtspConnection {
   /** `host:port` of the peer. */
   readonly peer: string;
-  #conn: Deno.TcpConn;
+  #conn: Deno.Conn<Deno.NetAddr>;
   #s: ConnectionSettings;
   #log: Logger;
   #reader: RtspReader;
@@ -105,7 +105,7 @@ export class RtspConnection {
   #context: SessionContext;
 
   /** Wrap an accepted connection. */
-  constructor(conn: Deno.TcpConn, settings: ConnectionSettings) {
+  constructor(conn: Deno.Conn<Deno.NetAddr>, settings: ConnectionSettings) {
     this.#conn = conn;
     this.#s = settings;
     this.#log = settings.logger;
