@@ -45,6 +45,11 @@ serve options (listeners take PORT, HOST:PORT or off):
                                default: this machine's IPv4 addresses)  webrtc.hosts
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
                                                                       webrtc.ports
+  --rtmps LISTEN    RTMP over TLS                  (default off; 1936 is usual)  rtmps.listen
+  --rtsps LISTEN    RTSP over TLS (interleaved TCP) (default off; 8322 is usual)  rtsps.listen
+  --https LISTEN    HTTPS: what --http serves      (default off; e.g. 8443)  https.listen
+  --tls-cert FILE   PEM certificate chain for the TLS listeners (reloaded on change)  tls.cert
+  --tls-key FILE    PEM private key for the TLS listeners                  tls.key
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
@@ -98,6 +103,11 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   record: { key: ["record", "dir"], type: "string" },
   "webrtc-host": { key: ["webrtc", "hosts"], type: "list" },
   "webrtc-ports": { key: ["webrtc", "ports"], type: "string" },
+  rtmps: { key: ["rtmps", "listen"], type: "string" },
+  rtsps: { key: ["rtsps", "listen"], type: "string" },
+  https: { key: ["https", "listen"], type: "string" },
+  "tls-cert": { key: ["tls", "cert"], type: "string" },
+  "tls-key": { key: ["tls", "key"], type: "string" },
   quiet: { key: ["quiet"], type: "boolean" },
 };
 

@@ -35,13 +35,25 @@ export interface ListenerConfig {
 export const PROTOCOL_OPTIONS = {
   rtmp: [
     "handshakeTimeoutMs",
+    "connectTimeoutMs",
+    "commandTimeoutMs",
     "idleTimeoutMs",
+    "maxBufferedBytes",
+    "maxConnectionsPerIp",
     "chunkSize",
     "windowAckSize",
     "maxMessageLength",
     "maxLag",
   ],
-  rtsp: ["udp", "sessionTimeoutMs", "describeTimeoutMs", "maxLag", "maxPacketSize"],
+  rtsp: [
+    "udp",
+    "sessionTimeoutMs",
+    "describeTimeoutMs",
+    "maxLag",
+    "maxPacketSize",
+    "maxConnectionsPerIp",
+    "catchUpSpeed",
+  ],
   srt: ["latencyMs", "peerIdleTimeoutMs", "maxConnections", "maxPackets", "maxLag"],
   webrtc: ["maxOfferBytes", "connectTimeoutMs", "keyframeIntervalMs", "allowOrigin"],
   hls: ["targetDuration", "windowSize", "retainMs"],
@@ -83,6 +95,21 @@ export interface WebRtcConfig
   hosts?: string[];
   /** UDP ports for media, `MIN-MAX` (default: any free port). */
   ports?: string;
+  /**
+   * WHEP players of an AAC stream get its audio transcoded to Opus, once per stream while
+   * anyone plays it (default true); false gives them video only.
+   */
+  transcodeAudio?: boolean;
+}
+
+/** The certificate and key of the TLS listeners (`rtmps`, `rtsps`, `https`). */
+export interface TlsConfig {
+  /** The certificate chain in PEM, leaf first; checked every 2 s, a renewal applies to new connections. */
+  cert?: string;
+  /** The private key in PEM (PKCS#8, RSA or EC). */
+  key?: string;
+  /** A client must finish the TLS handshake within this many ms (default 10,000). */
+  handshakeTimeoutMs?: number;
 }
 
 /** Recording publishes to disk. */
@@ -134,6 +161,14 @@ export interface ServerConfig {
   srt?: SrtConfig;
   /** HTTP: HLS, HTTP-FLV, WHIP/WHEP, `/v1/streams`, `/metrics` (default port 8888). */
   http?: ListenerConfig;
+  /** RTMP over TLS (default off; 1936 is usual). Needs `tls`. */
+  rtmps?: ListenerConfig;
+  /** RTSP over TLS, media interleaved (default off; 8322 is usual). Needs `tls`. */
+  rtsps?: ListenerConfig;
+  /** HTTPS: what `http` serves (default off; e.g. 8443). Needs `tls`. */
+  https?: ListenerConfig;
+  /** The certificate and key of the TLS listeners. */
+  tls?: TlsConfig;
   /** Live HLS. */
   hls?: HlsConfig;
   /** WHIP/WHEP. */
@@ -169,6 +204,15 @@ export interface ResolvedConfig {
     readonly rtsp?: Listen;
     readonly srt?: Listen;
     readonly http?: Listen;
+    readonly rtmps?: Listen;
+    readonly rtsps?: Listen;
+    readonly https?: Listen;
+  };
+  /** The TLS listeners' certificate and key files, when a TLS listener is on. */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly handshakeTimeoutMs?: number;
   };
   /** UDP port for RTSP's RTP over UDP (RTCP: the next one). */
   readonly rtpPort: number;
@@ -180,6 +224,8 @@ export interface ResolvedConfig {
   readonly webrtcHosts?: readonly string[];
   /** WebRTC media UDP ports, when given. */
   readonly webrtcPorts?: readonly [number, number];
+  /** Whether WHEP players of AAC streams get the audio transcoded to Opus. */
+  readonly transcodeAudio: boolean;
   /** Where recordings go, when recording is on. */
   readonly recordDir?: string;
   /** Apps streams may be published to. */
@@ -213,6 +259,10 @@ export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = 
   rtsp: { listen: 8554, rtpPort: 8000 },
   srt: { listen: 8890 },
   http: { listen: 8888 },
+  rtmps: { listen: false as const },
+  rtsps: { listen: false as const },
+  https: { listen: false as const },
+  tls: {},
   hls: { segmentType: "ts" as HlsSegmentType },
   webrtc: {},
   record: {},
@@ -255,7 +305,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
   }
   const section = <K extends keyof typeof DEFAULT_CONFIG>(key: K) =>
     ({ ...DEFAULT_CONFIG[key] as object, ...config[key] as object }) as Required<ServerConfig>[K];
-  const listen = (key: "rtmp" | "rtsp" | "srt" | "http") =>
+  const listen = (key: "rtmp" | "rtsp" | "srt" | "http" | "rtmps" | "rtsps" | "https") =>
     at([key, "listen"], () => parseListen(section(key).listen ?? false, "it"));
   const hls = section("hls");
   const partDuration = hls.partDuration;
@@ -271,6 +321,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
       throw new ConfigError(["hls", "partDuration"], "Low-Latency HLS needs hls.segmentType fmp4");
     }
   }
+  const secure = tlsListeners(config, listen);
   const ports = config.webrtc?.ports;
   const recordDir = config.record?.dir;
   return {
@@ -280,11 +331,16 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
       rtsp: listen("rtsp"),
       srt: listen("srt"),
       http: listen("http"),
+      rtmps: secure.rtmps,
+      rtsps: secure.rtsps,
+      https: secure.https,
     },
+    tls: secure.tls,
     rtpPort: section("rtsp").rtpPort!,
     segmentType: hls.segmentType!,
     partDuration,
     webrtcHosts: config.webrtc?.hosts,
+    transcodeAudio: config.webrtc?.transcodeAudio ?? true,
     webrtcPorts: ports === undefined
       ? undefined
       : at(["webrtc", "ports"], () => parsePortRange(ports)),
@@ -318,6 +374,32 @@ function checkedAccess(access: AccessConfig): AccessConfig {
     throw new ConfigError(["access", ...path], reason);
   }
   return access;
+}
+
+/**
+ * The TLS listeners that are on and the certificate and key they need, both readable: a
+ * missing file is said before anything starts (whether the pair matches is checked when the
+ * listeners start).
+ */
+function tlsListeners(
+  config: ServerConfig,
+  listen: (key: "rtmps" | "rtsps" | "https") => Listen | undefined,
+): Pick<ResolvedConfig["listen"], "rtmps" | "rtsps" | "https"> & Pick<ResolvedConfig, "tls"> {
+  const on = { rtmps: listen("rtmps"), rtsps: listen("rtsps"), https: listen("https") };
+  const first = Object.entries(on).find(([, value]) => value)?.[0];
+  if (first === undefined) return on;
+  const { cert, key, handshakeTimeoutMs } = config.tls ?? {};
+  if (cert === undefined || key === undefined) {
+    throw new ConfigError([first, "listen"], "a TLS listener needs tls.cert and tls.key");
+  }
+  for (const [name, file] of [["cert", cert], ["key", key]]) {
+    try {
+      Deno.readTextFileSync(file);
+    } catch (error) {
+      throw new ConfigError(["tls", name], `cannot be read: ${(error as Error).message}`);
+    }
+  }
+  return { ...on, tls: { certFile: cert, keyFile: key, handshakeTimeoutMs } };
 }
 
 /** Run `read`, turning what it throws into a {@linkcode ConfigError} at `path`. */

@@ -27,10 +27,11 @@ export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
 export type { LiveHlsOptions } from "../ingest/http/mod.ts";
-export type { RtmpServerOptions } from "../ingest/rtmp/mod.ts";
+export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
 export type { RtspAuthOptions, RtspReaderLimits, RtspServerOptions } from "../ingest/rtsp/mod.ts";
 export type { SrtServerOptions } from "../ingest/srt/mod.ts";
 export type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
+export type { TranscodedLease, TranscodedViews, TranscodeTarget } from "../media/transcode/mod.ts";
 export type * from "./access/mod.ts";
 export * from "./serve.ts";
 export * from "./config.ts";
@@ -41,3 +42,4 @@ export * from "./record.ts";
 export * from "./package.ts";
 export * from "./config_file.ts";
 export * from "./layers.ts";
+export * from "./relay.ts";

@@ -14,7 +14,9 @@ import type { RtmpServer } from "../ingest/rtmp/mod.ts";
 import type { RtspServer } from "../ingest/rtsp/mod.ts";
 import type { SrtServer } from "../ingest/srt/mod.ts";
 import type { WebRtcServer } from "../ingest/webrtc/mod.ts";
+import type { TranscodedViews } from "../media/transcode/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
+import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
@@ -36,6 +38,12 @@ export interface ServerAddresses {
   srt?: Deno.NetAddr;
   /** HTTP, when on. */
   http?: Deno.NetAddr;
+  /** RTMP over TLS, when on. */
+  rtmps?: Deno.NetAddr;
+  /** RTSP over TLS, when on. */
+  rtsps?: Deno.NetAddr;
+  /** HTTPS, when on. */
+  https?: Deno.NetAddr;
 }
 
 /** What {@linkcode Server.reload} did with a new config. */
@@ -75,11 +83,16 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     "rtsp.listen": config.listen.rtsp,
     "srt.listen": config.listen.srt,
     "http.listen": config.listen.http,
+    "rtmps.listen": config.listen.rtmps,
+    "rtsps.listen": config.listen.rtsps,
+    "https.listen": config.listen.https,
+    tls: config.tls,
     "rtsp.rtpPort": config.rtpPort,
     "hls.segmentType": config.segmentType,
     "hls.partDuration": config.partDuration,
     "webrtc.hosts": config.webrtcHosts,
     "webrtc.ports": config.webrtcPorts,
+    "webrtc.transcodeAudio": config.transcodeAudio,
     quiet: config.quiet,
     apps: config.apps,
     paths: config.paths,
@@ -129,6 +142,7 @@ class Composition implements Server {
   #access: AccessPolicy;
   #hls?: LiveHls;
   #webrtc?: WebRtcServer;
+  #transcode?: TranscodedViews;
   #rtmp?: RtmpServer;
   #rtsp?: RtspServer;
   #srt?: SrtServer;
@@ -195,7 +209,12 @@ class Composition implements Server {
     const config = this.#config;
     const logger = this.#logger;
     const registry = this.registry;
-    const web = config.listen.http && await import("../ingest/http/mod.ts");
+    const { rtmp, rtsp, srt, http, rtmps, rtsps, https } = config.listen;
+    /** The TLS listener at `listen`, with the certificate and key. */
+    const tls = (listen: Listen | undefined) => listen && { ...listen, ...config.tls! };
+    /** A plain listener, or none (`port: null`) when only its TLS one is on. */
+    const plain = (listen: Listen | undefined) => listen ?? { port: null };
+    const web = (http || https) && await import("../ingest/http/mod.ts");
     this.#stopReaper = registry.startReaper();
     if (web) {
       this.#hls = new web.LiveHls({
@@ -206,43 +225,53 @@ class Composition implements Server {
         logger,
       });
       const { WebRtcServer } = await import("../ingest/webrtc/mod.ts");
+      if (config.transcodeAudio) {
+        const { TranscodedViews } = await import("../media/transcode/mod.ts");
+        this.#transcode = new TranscodedViews({ logger });
+      }
       this.#webrtc = new WebRtcServer({
         ...config.options.webrtc,
+        transcode: this.#transcode,
         registry,
         logger,
         hosts: config.webrtcHosts,
         portRange: config.webrtcPorts as [number, number] | undefined,
       });
     }
-    const { rtmp, rtsp, srt, http } = config.listen;
-    if (rtmp) {
+    if (rtmp || rtmps) {
       const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
-      this.#rtmp = serveRtmp({ ...config.options.rtmp, registry, ...rtmp, logger });
-      this.addresses.rtmp = this.#rtmp.addr;
-      logger.info(`rtmp listening on ${this.#rtmp.addr.hostname}:${this.#rtmp.addr.port}`);
+      this.#rtmp = serveRtmp({
+        ...config.options.rtmp,
+        registry,
+        ...plain(rtmp),
+        tls: tls(rtmps),
+        logger,
+      });
+      this.#bound("rtmp", rtmp && this.#rtmp.addr);
+      this.#bound("rtmps", this.#rtmp.tlsAddr);
     }
-    if (rtsp) {
+    if (rtsp || rtsps) {
       const { serveRtsp } = await import("../ingest/rtsp/mod.ts");
       this.#rtsp = serveRtsp({
         ...config.options.rtsp,
         registry,
-        ...rtsp,
+        ...plain(rtsp),
+        tls: tls(rtsps),
         rtpPort: config.rtpPort,
         logger,
         auth: rtspAuth(this.#access),
       });
       await this.#rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
-      this.addresses.rtsp = this.#rtsp.addr;
       this.addresses.rtspUdp = this.#rtsp.udp;
-      logger.info(`rtsp listening on ${this.#rtsp.addr.hostname}:${this.#rtsp.addr.port}`);
+      this.#bound("rtsp", rtsp && this.#rtsp.addr);
+      this.#bound("rtsps", this.#rtsp.tlsAddr);
     }
     if (srt) {
       const { serveSrt } = await import("../ingest/srt/mod.ts");
       this.#srt = await serveSrt({ ...config.options.srt, registry, ...srt, logger });
-      this.addresses.srt = this.#srt.addr;
-      logger.info(`srt listening on ${this.#srt.addr.hostname}:${this.#srt.addr.port}/udp`);
+      this.#bound("srt", this.#srt.addr);
     }
-    if (web && http) {
+    if (web) {
       this.#http = web.serveHttp({
         // Every request is put to the access policy first, open or not: a reload may
         // close what is open now.
@@ -253,12 +282,21 @@ class Composition implements Server {
           this.#hls!.route,
           this.#webrtc!.route,
         ])],
-        ...http,
+        ...plain(http),
+        tls: tls(https),
         logger,
       });
-      this.addresses.http = this.#http.addr;
-      logger.info(`http listening on ${this.#http.addr.hostname}:${this.#http.addr.port}`);
+      this.#bound("http", http && this.#http.addr);
+      this.#bound("https", this.#http.tlsAddr);
     }
+  }
+
+  /** Note where `listener` is bound, and log it. */
+  #bound(listener: keyof ServerAddresses & string, addr: Deno.NetAddr | undefined): void {
+    if (!addr) return;
+    (this.addresses as Record<string, Deno.NetAddr>)[listener] = addr;
+    const udp = listener === "srt" ? "/udp" : "";
+    this.#logger.info(`${listener} listening on ${addr.hostname}:${addr.port}${udp}`);
   }
 
   // deno-lint-ignore require-await -- a ConfigError rejects, as the interface says
@@ -288,6 +326,7 @@ class Composition implements Server {
       this.#stopReaper?.();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
+      this.#transcode?.close();
       this.registry.closeAll();
       await Promise.all([this.#hls?.close(), ...this.#recordings]);
       await this.#http?.close();

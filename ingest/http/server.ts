@@ -6,6 +6,8 @@
  */
 
 import { type Logger, silentLogger } from "../../mod.ts";
+import type { TlsListenOptions } from "../_tls.ts";
+import { type HttpsListener, serveHttps } from "./_https.ts";
 
 /**
  * Answers a request it knows, or returns `undefined` to let the next route try.
@@ -30,8 +32,13 @@ export interface HttpServerOptions {
   routes: HttpRoute[];
   /** The address to listen on (default `"0.0.0.0"`). */
   hostname?: string;
-  /** The TCP port; 0 picks a free one. */
-  port: number;
+  /** The TCP port; 0 picks a free one; `null` for no plain HTTP (HTTPS only). */
+  port: number | null;
+  /**
+   * HTTPS with this certificate and key, on its own port next to plain HTTP or instead of
+   * it (see {@linkcode HttpServer.tlsAddr}); the same routes answer both.
+   */
+  tls?: TlsListenOptions;
   /** Where errors are reported (default: silent). */
   logger?: Logger;
 }
@@ -49,8 +56,10 @@ export interface HttpServerOptions {
  * ```
  */
 export interface HttpServer {
-  /** The address the server listens on. */
+  /** The address the server listens on (the HTTPS one if there is no plain HTTP). */
   readonly addr: Deno.NetAddr;
+  /** The HTTPS listener's address, if there is one. */
+  readonly tlsAddr: Deno.NetAddr | undefined;
   /** Stop accepting and end open responses; resolves when done. */
   close(): Promise<void>;
   /** Resolves once the server has closed. */
@@ -75,11 +84,8 @@ export interface HttpServer {
  */
 export function serveHttp(options: HttpServerOptions): HttpServer {
   const logger = options.logger ?? silentLogger;
-  const server = Deno.serve({
-    hostname: options.hostname ?? "0.0.0.0",
-    port: options.port,
-    onListen: () => {},
-  }, async (request, info) => {
+  const hostname = options.hostname ?? "0.0.0.0";
+  const handler: Deno.ServeHandler<Deno.NetAddr> = async (request, info) => {
     const url = new URL(request.url);
     try {
       for (const route of options.routes) {
@@ -95,13 +101,28 @@ export function serveHttp(options: HttpServerOptions): HttpServer {
       );
       return textResponse(500, "internal error");
     }
-  });
+  };
+  const { port, tls } = options;
+  if (port === null && !tls) throw new TypeError("http: neither a port nor TLS");
+  const plain = port === null
+    ? undefined
+    : Deno.serve({ hostname, port, onListen: () => {} }, handler);
+  let secure: HttpsListener | undefined;
+  try {
+    secure = tls && serveHttps(tls, hostname, logger, handler);
+  } catch (error) {
+    void plain?.shutdown();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  const closed = Promise.withResolvers<void>();
+  const close = () =>
+    closing ??= Promise.all([plain?.shutdown(), secure?.close()]).then(() => closed.resolve());
   return {
-    addr: server.addr,
-    finished: server.finished,
-    async close() {
-      await server.shutdown();
-    },
+    addr: (plain ?? secure)!.addr,
+    tlsAddr: secure?.addr,
+    finished: plain ? plain.finished.then(close) : closed.promise,
+    close,
   };
 }
 

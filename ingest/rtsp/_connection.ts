@@ -47,6 +47,7 @@ export interface ConnectionSettings {
   readonly sessionTimeoutMs: number;
   readonly describeTimeoutMs: number;
   readonly maxLag: number;
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
 }
@@ -87,7 +88,7 @@ function randomHex(bytes: number): string {
 export class RtspConnection {
   /** `host:port` of the peer. */
   readonly peer: string;
-  #conn: Deno.TcpConn;
+  #conn: Deno.Conn<Deno.NetAddr>;
   #s: ConnectionSettings;
   #log: Logger;
   #reader: RtspReader;
@@ -104,7 +105,7 @@ export class RtspConnection {
   #context: SessionContext;
 
   /** Wrap an accepted connection. */
-  constructor(conn: Deno.TcpConn, settings: ConnectionSettings) {
+  constructor(conn: Deno.Conn<Deno.NetAddr>, settings: ConnectionSettings) {
     this.#conn = conn;
     this.#s = settings;
     this.#log = settings.logger;
@@ -116,6 +117,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,

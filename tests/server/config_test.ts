@@ -43,7 +43,11 @@ Deno.test("no config is the defaults: today's cli.ts serve ports, ts segments, a
     rtsp: { hostname: "0.0.0.0", port: 8554 },
     srt: { hostname: "0.0.0.0", port: 8890 },
     http: { hostname: "0.0.0.0", port: 8888 },
+    rtmps: undefined,
+    rtsps: undefined,
+    https: undefined,
   });
+  assert.equal(config.tls, undefined);
   assert.equal(config.rtpPort, 8000);
   assert.equal(config.segmentType, "ts");
   assert.equal(config.partDuration, undefined);

@@ -9,6 +9,7 @@ import { ConfigError, serve, type ServerConfig } from "../../server/mod.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
 import { LogLines } from "../_util/log.ts";
 import { videoFrame } from "../_util/frames.ts";
+import { makeCert } from "../_util/tls.ts";
 
 const LOOPBACK = "127.0.0.1:0";
 
@@ -165,5 +166,32 @@ Deno.test("access rules guard every listener: RTSP challenges, HTTP asks, a relo
     assert.deepEqual(await open.json(), [], "no access rules: open again");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("TLS listeners from the config: rtmps and https bound beside plain rtmp, https answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-serve-tls-" });
+  const { certFile, keyFile, cert } = await makeCert(dir, "server");
+  const server = serve({
+    rtmp: { listen: LOOPBACK },
+    rtmps: { listen: LOOPBACK },
+    rtsp: { listen: "off" },
+    srt: { listen: "off" },
+    http: { listen: "off" },
+    https: { listen: LOOPBACK },
+    tls: { cert: certFile, key: keyFile },
+  });
+  const client = Deno.createHttpClient({ caCerts: [cert] });
+  try {
+    await server.ready;
+    const { rtmp, rtmps, http, https } = server.addresses;
+    assert.ok(rtmp && rtmps && rtmp.port !== rtmps.port, JSON.stringify(server.addresses));
+    assert.equal(http, undefined, "no plain HTTP");
+    const response = await fetch(`https://localhost:${https!.port}/v1/streams`, { client });
+    assert.deepEqual(await response.json(), []);
+  } finally {
+    client.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

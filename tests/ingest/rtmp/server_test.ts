@@ -309,7 +309,12 @@ Deno.test("rtmp server: acknowledges after the peer's window", async () => {
 });
 
 Deno.test("rtmp server: bad peers are closed with a logged reason and the server goes on", async () => {
-  await withServer({ handshakeTimeoutMs: 200, idleTimeoutMs: 300, maxMessageLength: 1000 }, async (
+  await withServer({
+    handshakeTimeoutMs: 200,
+    connectTimeoutMs: 300,
+    idleTimeoutMs: 300,
+    maxMessageLength: 1000,
+  }, async (
     port,
     registry,
     log,
@@ -332,7 +337,7 @@ Deno.test("rtmp server: bad peers are closed with a logged reason and the server
       [
         "stops after the handshake",
         (c) => c.handshake().then(() => {}),
-        /no data in either direction for 300 ms/,
+        /no connect within 300 ms of the handshake/,
       ],
       ["chunk size 2^31", async (c) => {
         await c.handshake();
@@ -400,7 +405,12 @@ Deno.test("rtmp server: bad peers are closed with a logged reason and the server
 });
 
 Deno.test("rtmp server fuzz: mutated publish sessions only ever close their own connection", async () => {
-  await withServer({ idleTimeoutMs: 300, handshakeTimeoutMs: 300 }, async (port, registry, log) => {
+  await withServer({
+    idleTimeoutMs: 300,
+    handshakeTimeoutMs: 300,
+    connectTimeoutMs: 300,
+    commandTimeoutMs: 300,
+  }, async (port, registry, log) => {
     const writer = new ChunkWriter();
     const parts = [
       commandMessage(3, 0, "connect", 1, { app: "live", tcUrl: "rtmp://x/live" }),

@@ -19,6 +19,7 @@ import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
+import { makeCert } from "../../_util/tls.ts";
 import { RtspClient } from "./_client.ts";
 import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
 import { testsWith } from "../../_util/tools.ts";
@@ -647,5 +648,39 @@ Deno.test("rtsp server: a TCP player that stops reading for good is disconnected
     c.close();
     registry.endPublish(handle);
     await server.close();
+  }
+});
+
+Deno.test("rtsp server over TLS: media stays in the TLS connection, a SETUP for UDP is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-rtsps-" });
+  const { certFile, keyFile, cert } = await makeCert(dir, "rtsps");
+  const { sps, pps } = await h264Frames();
+  const { server } = serve(new Registry(), {
+    port: null,
+    tls: { port: 0, certFile, keyFile },
+    udp: true,
+    rtpPort: 0,
+    rtcpPort: 0,
+  });
+  await server.ready;
+  const url = `rtsps://localhost:${server.tlsAddr!.port}`;
+  const pub = await RtspClient.openTls(server.tlsAddr!.port, cert);
+  try {
+    assert.ok(server.udp, "the server has UDP ports for its plain clients");
+    const sdp = announceSdp(sps, pps);
+    const headers = { "Content-Type": "application/sdp" };
+    assert.equal((await pub.request("ANNOUNCE", `${url}/live/s`, headers, sdp)).status, 200);
+    const udp = await pub.request("SETUP", `${url}/live/s/streamid=0`, {
+      Transport: "RTP/AVP;unicast;client_port=5000-5001;mode=record",
+    });
+    assert.equal(udp.status, 461);
+    const tcp = await pub.request("SETUP", `${url}/live/s/streamid=0`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+    });
+    assert.equal(tcp.status, 200);
+  } finally {
+    pub.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
