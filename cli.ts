@@ -17,7 +17,7 @@ import type { Logger, MediaFrame, StreamHandle } from "./mod.ts";
 import type { HlsPackagerOptions, HlsSegmentType } from "./media/hls/mod.ts";
 import type { HttpRoute, LiveHls, TlsListenOptions } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
-import { readTlsPair } from "./ingest/_tls.ts";
+import { readTlsPair } from "./ingest/tls.ts";
 
 // Each command loads only what it uses (`package` never loads WebRTC, for one), so the
 // protocol and media modules are imported where they are needed.

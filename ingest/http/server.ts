@@ -6,7 +6,7 @@
  */
 
 import { type Logger, silentLogger } from "../../mod.ts";
-import type { TlsListenOptions } from "../_tls.ts";
+import type { TlsListenOptions } from "../tls.ts";
 import { type HttpsListener, serveHttps } from "./_https.ts";
 
 /**

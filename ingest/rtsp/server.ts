@@ -12,7 +12,7 @@ import { type ConnectionSettings, RtspConnection } from "./_connection.ts";
 import { PublishSession } from "./_session.ts";
 import type { Counters } from "./_ingest.ts";
 import { UdpPair } from "./_udp.ts";
-import type { TlsListenOptions } from "../_tls.ts";
+import type { TlsListenOptions } from "../tls.ts";
 import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtsp}. */
