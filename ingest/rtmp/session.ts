@@ -6,6 +6,7 @@
  */
 
 import {
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -250,7 +251,7 @@ export class RtmpSession {
 
   #onCommand(streamId: number, cmd: Command): Promise<void> | void {
     if (cmd.name !== "connect" && this.#app === undefined) {
-      throw new RtmpError(`command ${cmd.name} before connect`);
+      throw new RtmpError(`command ${escapeForLog(cmd.name)} before connect`);
     }
     switch (cmd.name) {
       case "connect":
@@ -485,21 +486,26 @@ export class RtmpSession {
   }
 
   /**
-   * The stream a publish or play command names, and whether the registry's authorize
-   * hook lets this peer have it (never asked for an empty name). The query string is
-   * the stream name's, else the one that came with the app in `connect`.
+   * The stream a publish or play command names, its key as messages show it (escaped),
+   * and whether the registry's authorize hook lets this peer have it (never asked for an
+   * empty name). The query string is the stream name's, else the one that came with the
+   * app in `connect`.
    */
   async #request(
     cmd: Command,
     action: "publish" | "read",
   ): Promise<{ stream: string; key: string; allowed: boolean }> {
     const raw = cmd.args[0];
-    if (typeof raw !== "string") throw new RtmpError(`${cmd.name} without a stream name`);
+    if (typeof raw !== "string") {
+      throw new RtmpError(`${escapeForLog(cmd.name)} without a stream name`);
+    }
     const [stream, query] = splitQuery(raw);
     const app = this.#app!;
-    const key = `${app}/${stream}`;
+    const key = escapeForLog(`${app}/${stream}`);
     if (this.#publishing || this.#playing) {
-      throw new RtmpError(`${cmd.name} ${key} on a connection that already publishes or plays`);
+      throw new RtmpError(
+        `${escapeForLog(cmd.name)} ${key} on a connection that already publishes or plays`,
+      );
     }
     const allowed = stream !== "" && await this.#settings.registry.authorize({
       action,
