@@ -251,6 +251,7 @@ async function record(
       storage: new DirectoryStorage(dir),
       segmentType,
       playlistType: "event",
+      onSkip: (what) => logger.warn(`record ${handle.key}: ${what}`),
     });
     await handle.packageTo(packager);
     const { segments, duration } = packager.stats;
