@@ -31,6 +31,7 @@
  */
 
 export * from "./bus/frame.ts";
+export * from "./bus/config_gate.ts";
 export * from "./bus/ring.ts";
 export * from "./bus/observe.ts";
 export * from "./bus/log.ts";

@@ -6,6 +6,7 @@
  */
 
 import {
+  ConfigGate,
   escapeForLog,
   FrameFlags,
   type Logger,
@@ -80,6 +81,8 @@ interface Publishing {
   readonly streamId: number;
   readonly decoder: FlvTagDecoder;
   readonly clock: TimestampUnwrapper;
+  /** Media before its sequence header is not published (the kernel's contract). */
+  readonly gate: ConfigGate;
 }
 
 interface Playing {
@@ -362,6 +365,7 @@ export class RtmpSession {
       streamId,
       decoder: new FlvTagDecoder(),
       clock: new TimestampUnwrapper(),
+      gate: new ConfigGate(),
     };
     handle.signal.addEventListener("abort", () => {
       if (this.#publishing?.handle === handle) this.close(`stream ${key} was ended by the server`);
@@ -527,8 +531,7 @@ export class RtmpSession {
     const frame = typeId === MessageType.VIDEO
       ? publishing.decoder.decodeVideo(payload, ms)
       : publishing.decoder.decodeAudio(payload, ms);
-    if (!frame) return;
-    publishing.handle.publish(frame);
+    if (frame && publishing.gate.admit(frame)) publishing.handle.publish(frame);
   }
 
   /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */
