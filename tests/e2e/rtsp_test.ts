@@ -12,7 +12,6 @@ import { DirectoryStorage, HlsPackager } from "../../media/hls/mod.ts";
 import {
   decodeCheck,
   fixtureDir,
-  hasEncoder,
   probePackets,
   type ProbeStream,
   Procs,
@@ -21,6 +20,12 @@ import {
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
+import { canRun, testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  gstreamer: ["gst-launch-1.0", "ffmpeg", "ffprobe"],
+});
 
 async function startRtsp(
   registry: Registry,
@@ -185,7 +190,7 @@ function assertOrdered(s: ProbeStream, what: string): void {
   }
 }
 
-Deno.test("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP and late readers; a second publisher is refused", async () => {
+test.ffmpeg("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP and late readers; a second publisher is refused", async () => {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const url = `${base}/x`;
@@ -247,14 +252,14 @@ Deno.test("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP 
   }
 });
 
-Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus round trip", async () => {
+test.ffmpeg("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus round trip", async () => {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const procs = new Procs();
   try {
     const cases = [
       { name: "udp", opts: { transport: "udp" }, codecs: ["h264", "aac"], read: "tcp" as const },
-      ...(await hasEncoder("libx265"))
+      ...(await canRun("ffmpeg:libx265"))
         ? [{
           name: "hevc",
           opts: { video: "libx265" },
@@ -262,7 +267,7 @@ Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus rou
           read: "udp" as const,
         }]
         : [],
-      ...(await hasEncoder("libopus"))
+      ...(await canRun("ffmpeg:libopus"))
         ? [{
           name: "opus",
           opts: { audio: "libopus" },
@@ -298,7 +303,7 @@ Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus rou
   }
 });
 
-Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async () => {
+test.ffmpeg("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async () => {
   const registry = new Registry();
   const { server, base } = await startRtsp(registry);
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
@@ -381,6 +386,80 @@ Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async 
       const check = await decodeCheck(file);
       assert.deepEqual([check.code, check.stderr], [0, ""], what);
     }
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    await server.close();
+  }
+});
+
+test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
+  const registry = new Registry();
+  const { server, log, base } = await startRtsp(registry);
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  const procs = new Procs();
+  try {
+    // rtspclientsink payloads AAC with rtpmp4apay (MP4A-LATM, cpresent=0) by default
+    const publisher = procs.spawn("gst-launch-1.0", [
+      "-q",
+      ..."videotestsrc is-live=true num-buffers=100".split(" "),
+      "!",
+      "video/x-raw,width=320,height=240,framerate=25/1",
+      "!",
+      ..."x264enc tune=zerolatency key-int-max=25 speed-preset=veryfast".split(" "),
+      "!",
+      "h264parse",
+      "!",
+      "s.sink_0",
+      ..."audiotestsrc is-live=true num-buffers=172 samplesperbuffer=1024".split(" "),
+      "!",
+      "audio/x-raw,rate=44100,channels=1",
+      "!",
+      "avenc_aac",
+      "!",
+      "aacparse",
+      "!",
+      "s.sink_1",
+      "rtspclientsink",
+      "name=s",
+      `location=${base}/gst`,
+    ], { limitMs: 40_000 });
+    const { handle, frames, ended } = await published(registry, "gst");
+    await reached(handle, frames, 0);
+    const flv = await tempPath("latm-to-rtmp.flv");
+    const reader = procs.run("ffmpeg", [
+      "-v",
+      "warning",
+      "-i",
+      `rtmp://127.0.0.1:${rtmp.addr.port}/live/gst`,
+      "-c",
+      "copy",
+      "-f",
+      "flv",
+      "-y",
+      flv,
+    ], 40_000);
+    const out = await publisher;
+    assert.equal(out.code, 0, out.stderr);
+    await ended;
+    assert.ok(
+      !log.lines.some((l) => /MP4A-LATM/.test(l)),
+      `the audio track was kept:\n${log.lines.join("\n")}`,
+    );
+    const audio = media(frames, "audio");
+    const config = frames.find((f) => f.kind === "audio" && f.flags & FrameFlags.CONFIG);
+    assert.ok(config, "an AAC config frame");
+    assert.equal(config.codec, "aac");
+    assert.ok(audio.length > 100, `${audio.length} AAC frames published`);
+    assert.ok(frames.indexOf(config) < frames.indexOf(audio[0]), "config before media");
+    const read = await reader;
+    assert.deepEqual([read.code, read.stderr, read.timedOut], [0, "", false], "RTMP reader");
+    const streams = await probePackets(flv);
+    const { v, a } = h264Aac(streams, "LATM in → RTMP out");
+    assert.ok(a.packets.length > 0 && v.packets.length > 0);
+    assertOrdered(a, "LATM in → RTMP out audio");
+    const check = await decodeCheck(flv);
+    assert.deepEqual([check.code, check.stderr], [0, ""], "ffmpeg decodes the RTMP recording");
   } finally {
     procs.killAll();
     await rtmp.close();

@@ -10,7 +10,7 @@
  *
  * @example Read an exp-Golomb code
  * ```ts
- * import { BitReader } from "./_bits.ts";
+ * import { BitReader } from "./bits.ts";
  *
  * const r = new BitReader(new Uint8Array([0b0100_0000]));
  * r.readUE(); // 1
@@ -67,6 +67,12 @@ export class BitReader {
     return value;
   }
 
+  /** Moves back `n` bits, to read them again. */
+  rewind(n: number): void {
+    if (n < 0 || n > this.#pos) throw new RangeError("bitstream: rewind past the start");
+    this.#pos -= n;
+  }
+
   /** Skips `n` bits. */
   skipBits(n: number): void {
     if (n < 0 || n > this.bitsLeft) throw new RangeError("bitstream: skip past the end");
@@ -96,7 +102,7 @@ export class BitReader {
  *
  * @example
  * ```ts
- * import { unescapeRbsp } from "./_bits.ts";
+ * import { unescapeRbsp } from "./bits.ts";
  *
  * unescapeRbsp(new Uint8Array([0, 0, 3, 1])); // Uint8Array [0, 0, 1]
  * ```
@@ -131,7 +137,7 @@ export function unescapeRbsp(nal: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { BitWriter } from "./_bits.ts";
+ * import { BitWriter } from "./bits.ts";
  *
  * const w = new BitWriter();
  * w.writeBits(2, 5);
@@ -183,7 +189,7 @@ export class BitWriter {
  *
  * @example
  * ```ts
- * import { escapeRbsp } from "./_bits.ts";
+ * import { escapeRbsp } from "./bits.ts";
  *
  * escapeRbsp(new Uint8Array([0, 0, 1])); // Uint8Array [0, 0, 3, 1]
  * ```
