@@ -9,6 +9,7 @@
 import { createRequire } from "node:module";
 import type { RTCPeerConnection } from "werift";
 import {
+  escapeForLog,
   type Logger,
   PublishError,
   type Registry,
@@ -185,7 +186,10 @@ export class WebRtcServer {
       return await this.#offer(request, url, kind, app, stream, peer);
     } catch (error) {
       if (!(error instanceof WebRtcError)) throw error;
-      this.#logger.warn(`${kind} ${app}/${stream} from ${peer}: ${error.status} ${error.message}`);
+      // The message may quote the offer (SDP lines, media types): escaped, it stays one line.
+      this.#logger.warn(
+        `${kind} ${app}/${stream} from ${peer}: ${error.status} ${escapeForLog(error.message)}`,
+      );
       const headers: Record<string, string> = error.status === 401
         ? { "www-authenticate": "Bearer" }
         : {};
