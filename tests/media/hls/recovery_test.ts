@@ -12,6 +12,7 @@ import {
   MemoryStorage,
 } from "../../../media/hls/mod.ts";
 import { FrameFlags, hasFlag, type MediaFrame } from "../../../mod.ts";
+import { decodeCheck } from "../../_util/ffmpeg.ts";
 import { mp4Frames } from "../fmp4/_frames.ts";
 import {
   assertPlays,
@@ -136,6 +137,14 @@ for (const segmentType of ["ts", "fmp4"] as const) {
       );
       const master = await Deno.readTextFile(`${dir}/index.m3u8`);
       assert.match(master, /CODECS="avc1[^"]*,mp4a\.40\.2"/);
+      if (segmentType === "ts") {
+        // Across the new track, PIDs and continuity counters go on: ffmpeg reads the whole
+        // playlist in one go without a corrupt packet (it only notes the new audio stream).
+        const whole = await decodeCheck(`${dir}/index.m3u8`);
+        assert.equal(whole.code, 0, whole.stderr);
+        assert.doesNotMatch(whole.stderr, /corrupt|Continuity/i);
+        assert.match(whole.stderr, /New audio stream/);
+      }
     });
   });
 }
