@@ -12,24 +12,9 @@ import { LogLines } from "../../_util/log.ts";
 import { within } from "../../_util/within.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
+import { joinedMidGop } from "../../media/ts/_helpers.ts";
 
 const TS = 188;
-
-/** PAT and PMT, then everything from the second start of a video PES (PID 0x100) on. */
-function joinedMidGop(ts: Uint8Array): Uint8Array<ArrayBuffer> {
-  const pid = (at: number) => ((ts[at + 1] & 0x1f) << 8) | ts[at + 2];
-  const starts = (at: number) => (ts[at + 1] & 0x40) !== 0;
-  let videoStarts = 0;
-  let cut = -1;
-  for (let at = 0; at < ts.length; at += TS) {
-    if (pid(at) === 0x100 && starts(at) && ++videoStarts === 2) {
-      cut = at;
-      break;
-    }
-  }
-  assert.ok(cut > 0);
-  return new Uint8Array([...ts.subarray(0, 2 * TS), ...ts.subarray(cut)]);
-}
 
 Deno.test("srt ingest: MPEG-TS joined mid-GOP publishes no media before its CONFIG frame", async () => {
   const file = await makeFixture("srt-config-order.ts", [
