@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import type { Logger, MediaFrame, StreamHandle } from "./mod.ts";
+import { lineSafeLogger } from "./bus/log.ts";
 import type { HlsPackagerOptions, HlsSegmentType } from "./media/hls/mod.ts";
 import type { HttpRoute, LiveHls, TlsListenOptions } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
@@ -122,11 +123,11 @@ class UsageError extends Error {}
 function makeLogger(quiet: boolean): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
-  return {
+  return lineSafeLogger({
     info: quiet ? () => {} : (message) => line("INFO", message),
     warn: (message) => line("WARN", message),
     error: (message) => line("ERROR", message),
-  };
+  });
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -301,6 +302,7 @@ async function record(
       storage: new DirectoryStorage(dir),
       segmentType,
       playlistType: "event",
+      onSkip: (what) => logger.warn(`record ${handle.key}: ${what}`),
     });
     await handle.packageTo(packager);
     const { segments, duration } = packager.stats;

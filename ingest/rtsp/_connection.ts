@@ -7,6 +7,7 @@
 
 import { setTimeout as delay } from "node:timers/promises";
 import {
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -208,7 +209,9 @@ export class RtspConnection {
     }
     let answer: Answer;
     try {
-      if (req.version !== "RTSP/1.0") throw new RtspError(505, `${req.version} is not supported`);
+      if (req.version !== "RTSP/1.0") {
+        throw new RtspError(505, `${escapeForLog(req.version)} is not supported`);
+      }
       answer = await this.#dispatch(req);
     } catch (error) {
       if (error instanceof RtspError) return this.#respondError(error, cseq.trim(), req.method);
@@ -225,7 +228,7 @@ export class RtspConnection {
   async #respondError(error: RtspError, cseq: string | null, method?: string): Promise<void> {
     const headers: (readonly [string, string])[] = cseq === null ? [] : [["CSeq", cseq]];
     headers.push(["Server", "arcly-stream"], ...error.headers);
-    const what = method ? `${method} ` : "";
+    const what = method ? `${escapeForLog(method)} ` : "";
     this.#log[error.status === 401 ? "info" : "warn"](
       `rtsp ${this.peer}: ${what}refused with ${error.status}: ${error.message}`,
     );
@@ -257,7 +260,7 @@ export class RtspConnection {
       case "SET_PARAMETER":
         return this.#parameter(req);
       default:
-        throw new RtspError(501, `method ${req.method} is not implemented`, {
+        throw new RtspError(501, `method ${escapeForLog(req.method)} is not implemented`, {
           headers: [["Public", PUBLIC]],
         });
     }
@@ -286,7 +289,7 @@ export class RtspConnection {
   /** The stream's tracks, waiting a little for its configs when it just started. */
   async #describeStream(target: Target): Promise<Description> {
     const handle = this.#s.registry.get(target.app, target.stream);
-    if (!handle || handle.closed) throw new RtspError(404, `stream ${keyOf(target)} not found`);
+    if (!handle || handle.closed) throw new RtspError(404, `stream ${shownKey(target)} not found`);
     const deadline = performance.now() + this.#s.describeTimeoutMs;
     while (!describable(handle) && !handle.closed && performance.now() < deadline) {
       await delay(50);
@@ -294,7 +297,7 @@ export class RtspConnection {
     const { video, audio } = handle.cachedConfigs();
     const configs = [video, audio].filter((c): c is MediaFrame => c !== undefined);
     if (configs.length === 0) {
-      throw new RtspError(503, `stream ${keyOf(target)} has no decoder configuration yet`);
+      throw new RtspError(503, `stream ${shownKey(target)} has no decoder configuration yet`);
     }
     const tracks: DescribedTrack[] = [];
     for (const config of configs) {
@@ -302,11 +305,11 @@ export class RtspConnection {
       try {
         tracks.push(describeTrack(config, `trackID=${tracks.length}`));
       } catch (error) {
-        this.#log.warn(`rtsp ${this.peer}: ${keyOf(target)}: ${(error as Error).message}`);
+        this.#log.warn(`rtsp ${this.peer}: ${shownKey(target)}: ${(error as Error).message}`);
       }
     }
     if (tracks.length === 0) {
-      throw new RtspError(415, `no track of ${keyOf(target)} can be sent over RTP`);
+      throw new RtspError(415, `no track of ${shownKey(target)} can be sent over RTP`);
     }
     return { handle, tracks };
   }
@@ -351,6 +354,7 @@ export class RtspConnection {
       if (error.code === "busy") {
         throw new RtspError(400, error.message, { reason: "Stream Already Published" });
       }
+      if (error.code === "bad-name") throw new RtspError(400, error.message);
       throw new RtspError(404, error.message);
     }
     const udp = await this.#s.udp;
@@ -400,7 +404,7 @@ export class RtspConnection {
     } else {
       const read = existing as ReadSession | undefined ?? await this.#newRead(req, target);
       if (keyOf(target) !== read.key) {
-        throw new RtspError(455, `SETUP of ${keyOf(target)} in a session reading ${read.key}`);
+        throw new RtspError(455, `SETUP of ${shownKey(target)} in a session reading ${read.key}`);
       }
       const index = trackIndex(read.described.map((t) => t.control), target.control);
       transport = read.setup(index, spec);
@@ -506,8 +510,8 @@ export class RtspConnection {
       this.#authorized.add(key);
       return;
     }
-    if (auth) throw this.#challenge(`${action} ${keyOf(target)} needs credentials`);
-    throw new RtspError(403, `${action} ${keyOf(target)} not authorized`);
+    if (auth) throw this.#challenge(`${action} ${shownKey(target)} needs credentials`);
+    throw new RtspError(403, `${action} ${shownKey(target)} not authorized`);
   }
 
   #challenge(why: string): RtspError {
@@ -554,6 +558,11 @@ function describeFormats(formats: readonly (TrackFormat | string)[]): string {
 
 function keyOf(target: Target): string {
   return `${target.app}/${target.stream}`;
+}
+
+/** The key `target` names as messages and log lines show it (escaped). */
+function shownKey(target: Target): string {
+  return escapeForLog(keyOf(target));
 }
 
 /**

@@ -9,6 +9,7 @@
 import { createRequire } from "node:module";
 import type { RTCPeerConnection } from "werift";
 import {
+  escapeForLog,
   type Logger,
   PublishError,
   type Registry,
@@ -164,7 +165,12 @@ export class WebRtcServer {
       return await this.#asset();
     }
     const path = parseStreamPath(url.pathname);
-    if (!path || !isSafeName(path.stream) || !this.#registry.apps.includes(path.app)) return;
+    if (!path || !this.#registry.apps.includes(path.app)) return;
+    if (!isSafeName(path.stream)) {
+      // A WHIP or WHEP endpoint with a name no stream can have (e.g. escapes) is a bad request.
+      if (!/^(whip|whep)$/.test(path.rest)) return;
+      return this.#text(400, "the stream name may only have letters, digits and . _ ~ -");
+    }
     const { app, stream, rest } = path;
     const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
     if (request.method === "GET" && (rest === "" || rest === "publish")) {
@@ -189,7 +195,10 @@ export class WebRtcServer {
       return await this.#offer(request, url, kind, app, stream, peer);
     } catch (error) {
       if (!(error instanceof WebRtcError)) throw error;
-      this.#logger.warn(`${kind} ${app}/${stream} from ${peer}: ${error.status} ${error.message}`);
+      // The message may quote the offer (SDP lines, media types): escaped, it stays one line.
+      this.#logger.warn(
+        `${kind} ${app}/${stream} from ${peer}: ${error.status} ${escapeForLog(error.message)}`,
+      );
       const headers: Record<string, string> = error.status === 401
         ? { "www-authenticate": "Bearer" }
         : {};
@@ -275,7 +284,8 @@ export class WebRtcServer {
     } catch (error) {
       await pc.close().catch(() => {});
       if (!(error instanceof PublishError)) throw error;
-      throw new WebRtcError(error.code === "busy" ? 409 : 404, error.message);
+      const status = error.code === "busy" ? 409 : error.code === "bad-name" ? 400 : 404;
+      throw new WebRtcError(status, error.message);
     }
     const ingest = new WhipIngest(pc, handle, this.#logger, this.#keyframeIntervalMs);
     const session = this.#open("whip", handle, pc, peer, token, () => {

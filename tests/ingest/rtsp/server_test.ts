@@ -21,6 +21,7 @@ import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
 import { makeCert } from "../../_util/tls.ts";
 import { RtspClient } from "./_client.ts";
+import { announceSdp, b64 } from "./_util.ts";
 import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
 import { testsWith } from "../../_util/tools.ts";
 
@@ -63,24 +64,6 @@ async function h264Frames(): Promise<{ sps: Uint8Array; pps: Uint8Array; aus: Ui
     else if (type !== 6) aus.at(-1)!.push(nal);
   }
   return { sps: sps!, pps: pps!, aus };
-}
-
-const b64 = (n: Uint8Array) => btoa(String.fromCharCode(...n));
-
-function announceSdp(sps: Uint8Array, pps: Uint8Array): string {
-  return [
-    "v=0",
-    "o=- 0 0 IN IP4 127.0.0.1",
-    "s=test",
-    "t=0 0",
-    "m=video 0 RTP/AVP 96",
-    "a=rtpmap:96 H264/90000",
-    `a=fmtp:96 packetization-mode=1; sprop-parameter-sets=${b64(sps)},${b64(pps)}`,
-    "a=control:streamid=0",
-    "m=audio 0 RTP/AVP 0",
-    "a=control:streamid=1",
-    "",
-  ].join("\r\n");
 }
 
 async function collect(frames: MediaFrame[], sub: ReadableStream<MediaFrame>): Promise<void> {
