@@ -6,6 +6,7 @@
  */
 
 import { type Logger, silentLogger } from "../../mod.ts";
+import { HttpGuard } from "./_guard.ts";
 
 /**
  * Answers a request it knows, or returns `undefined` to let the next route try.
@@ -32,8 +33,26 @@ export interface HttpServerOptions {
   hostname?: string;
   /** The TCP port; 0 picks a free one. */
   port: number;
-  /** Where errors are reported (default: silent). */
+  /** Where errors, refusals and deadline closes are reported (default: silent). */
   logger?: Logger;
+  /**
+   * A request head must be complete this long after its first byte, and a new
+   * connection's first head this long after the accept; the connection is closed
+   * otherwise (default 10,000 ms). This cuts off clients that dribble a header.
+   */
+  headTimeoutMs?: number;
+  /**
+   * A connection with no request in flight and no byte of a next request is closed after
+   * this long (default 30,000 ms). A response that is being sent (a live HTTP-FLV stream,
+   * a held LL-HLS reload) is in flight however long it takes.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Connections from one client address beyond this many are answered 503 and closed,
+   * with one warning per episode (default 128; 0 for no limit). Viewers behind one NAT
+   * share an address: raise it for large audiences there.
+   */
+  maxConnectionsPerIp?: number;
 }
 
 /**
@@ -61,6 +80,11 @@ export interface HttpServer {
  * Serve `routes` over HTTP/1.1. A route that throws gets a 500 with the error logged; no
  * route gives a plain 404.
  *
+ * Connections are accepted by a guard that enforces the head deadline, the idle timeout
+ * and the per-address limit (`Deno.serve` has none of them) and relays the bytes to
+ * `Deno.serve` on a loopback port, which parses HTTP. Routes see the client's address in
+ * `info.remoteAddr`. Requests made straight to that loopback port are refused with 403.
+ *
  * @example
  * ```ts
  * import { serveHttp } from "@arcly/stream/http";
@@ -75,34 +99,62 @@ export interface HttpServer {
  */
 export function serveHttp(options: HttpServerOptions): HttpServer {
   const logger = options.logger ?? silentLogger;
-  const server = Deno.serve({
-    hostname: options.hostname ?? "0.0.0.0",
-    port: options.port,
+  const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
+  const inner: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
     onListen: () => {},
-  }, async (request, info) => {
-    const url = new URL(request.url);
-    try {
-      for (const route of options.routes) {
-        const response = await route(request, url, info);
-        if (response) return response;
-      }
-      return textResponse(404, `not found: ${url.pathname}`);
-    } catch (error) {
-      logger.error(
-        `http ${info.remoteAddr.hostname}:${info.remoteAddr.port} ${request.method} ${url.pathname}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      );
-      return textResponse(500, "internal error");
-    }
+  }, (request, innerInfo): Promise<Response> | Response => {
+    // The guard exists by then: serveHttp returns before any request can be handled.
+    const connection = guard.connectionOf(innerInfo.remoteAddr.port);
+    if (!connection) return textResponse(403, "connect through the server's public address");
+    connection.requestStarted();
+    const done = () => connection.requestDone();
+    innerInfo.completed.then(done, done);
+    const info = { remoteAddr: connection.remoteAddr, completed: innerInfo.completed };
+    return answer(options.routes, request, info, logger);
   });
+  const guard: HttpGuard = new HttpGuard(listener, inner.addr.port, {
+    headTimeoutMs: options.headTimeoutMs ?? 10_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 128,
+  }, logger);
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      await guard.stopAccepting();
+      await inner.shutdown();
+      await guard.close();
+    })();
   return {
-    addr: server.addr,
-    finished: server.finished,
-    async close() {
-      await server.shutdown();
-    },
+    addr: guard.addr,
+    finished: inner.finished.then(close),
+    close,
   };
+}
+
+/** The first route's answer, a 404 when none answers, a 500 when one throws. */
+async function answer(
+  routes: readonly HttpRoute[],
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  logger: Logger,
+): Promise<Response> {
+  const url = new URL(request.url);
+  try {
+    for (const route of routes) {
+      const response = await route(request, url, info);
+      if (response) return response;
+    }
+    return textResponse(404, `not found: ${url.pathname}`);
+  } catch (error) {
+    logger.error(
+      `http ${info.remoteAddr.hostname}:${info.remoteAddr.port} ${request.method} ${url.pathname}: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+    return textResponse(500, "internal error");
+  }
 }
 
 /**
