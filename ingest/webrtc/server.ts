@@ -40,8 +40,21 @@ export interface WebRtcServerOptions {
   logger?: Logger;
   /** Largest SDP offer accepted, in bytes (default 64 KiB). */
   maxOfferBytes?: number;
-  /** A session that has not connected this long after its answer is closed (default 10 s). */
+  /**
+   * A session whose ICE/DTLS connection is not up this long after its answer is closed,
+   * freeing a WHIP stream key the offer claimed (default 5,000 ms). A connection that
+   * fails (a DTLS handshake that does not verify) ends its session at once.
+   */
   connectTimeoutMs?: number;
+  /**
+   * A connected session from whose peer no packet (RTP, RTCP or DTLS) arrives this long
+   * is ended: a WHEP player that vanished or stalled (players send RTCP receiver reports
+   * every second or so), a WHIP publisher that went silent. ICE-lite sends no consent
+   * checks of its own, so nothing else notices (default 30,000 ms).
+   */
+  peerTimeoutMs?: number;
+  /** A WHEP player more than this many frames behind the live edge is disconnected (default 2048). */
+  maxLag?: number;
   /** How often a WHIP publisher is asked for a keyframe, in ms; 0 never (default 2000). */
   keyframeIntervalMs?: number;
   /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
@@ -100,6 +113,8 @@ export class WebRtcServer {
   readonly #logger: Logger;
   readonly #maxOfferBytes: number;
   readonly #connectTimeoutMs: number;
+  readonly #peerTimeoutMs: number;
+  readonly #maxLag: number;
   readonly #keyframeIntervalMs: number;
   readonly #cors: Record<string, string>;
   readonly #sessions = new Map<string, Session>();
@@ -115,7 +130,9 @@ export class WebRtcServer {
     };
     this.#logger = options.logger ?? silentLogger;
     this.#maxOfferBytes = options.maxOfferBytes ?? 64 * 1024;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
+    this.#maxLag = options.maxLag ?? 2048;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
     this.#cors = {
       "access-control-allow-origin": options.allowOrigin ?? "*",
@@ -301,7 +318,7 @@ export class WebRtcServer {
       video: summary.h264,
       audio,
     }, this.#connectTimeoutMs);
-    const player = new WhepPlayer(pc, handle, this.#logger);
+    const player = new WhepPlayer(pc, handle, this.#logger, this.#maxLag);
     const session = this.#open("whep", handle, pc, peer, token, () => player.close());
     let playing = false;
     pc.connectionStateChange.subscribe((state) => {
@@ -312,7 +329,10 @@ export class WebRtcServer {
     return session;
   }
 
-  /** Register a session: reaped if it does not connect in time, ended when its peer fails. */
+  /**
+   * Register a session: reaped if it does not connect in time, ended when its peer fails
+   * or, once connected, falls silent.
+   */
   #open(
     kind: "whip" | "whep",
     handle: StreamHandle,
@@ -327,6 +347,7 @@ export class WebRtcServer {
       () => session.end(`no ICE/DTLS connection within ${this.#connectTimeoutMs} ms`),
       this.#connectTimeoutMs,
     );
+    let stopWatching = () => {};
     const session: Session = {
       id,
       kind,
@@ -338,6 +359,7 @@ export class WebRtcServer {
         if (ended) return;
         ended = true;
         clearTimeout(timer);
+        stopWatching();
         this.#sessions.delete(id);
         stop();
         pc.close().catch(() => {});
@@ -347,6 +369,12 @@ export class WebRtcServer {
     pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
         clearTimeout(timer);
+        stopWatching();
+        stopWatching = watchPeer(
+          pc,
+          this.#peerTimeoutMs,
+          () => session.end(`no packet from the peer for ${this.#peerTimeoutMs} ms`),
+        );
         this.#logger.info(`${kind} ${handle.key} session ${id} from ${peer} connected`);
       } else if (state === "failed" || state === "closed") {
         session.end(`peer connection ${state}`);
@@ -379,6 +407,28 @@ export class WebRtcServer {
       return this.#text(503, "hls.js is not available");
     }
   }
+}
+
+/**
+ * Call `silent` once no packet has come from the peer of `pc` for `timeoutMs`; returns
+ * what stops watching. Checks run a few times per timeout, not per packet.
+ */
+function watchPeer(pc: RTCPeerConnection, timeoutMs: number, silent: () => void): () => void {
+  let heard = true;
+  const subscriptions = pc.dtlsTransports.map((transport) =>
+    transport.iceTransport.connection.onData.subscribe(() => void (heard = true))
+  );
+  let quietSince = performance.now();
+  const check = setInterval(() => {
+    const now = performance.now();
+    if (heard) quietSince = now;
+    heard = false;
+    if (now - quietSince >= timeoutMs) silent();
+  }, Math.max(10, Math.min(1000, timeoutMs / 4)));
+  return () => {
+    clearInterval(check);
+    for (const subscription of subscriptions) subscription.unSubscribe();
+  };
 }
 
 async function loadHlsJs(): Promise<Uint8Array<ArrayBuffer>> {
