@@ -6,15 +6,12 @@
 
 import assert from "node:assert/strict";
 import { RTCPeerConnection, useH264 } from "werift";
-import { FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
+import { Registry } from "../../../mod.ts";
 import { serveHttp } from "../../../ingest/http/server.ts";
 import { WebRtcServer, type WebRtcServerOptions } from "../../../ingest/webrtc/mod.ts";
-import { buildAvcConfig } from "../../../media/codec/h264.ts";
+import { video, videoConfig } from "../../media/hls/_synthetic.ts";
 import { LogLines } from "../../_util/log.ts";
 import { makeOffer } from "./_offers.ts";
-
-const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);
-const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
 
 /** A server on a free port with the WebRTC route; `run` gets its base URL. */
 async function withServer(
@@ -54,28 +51,11 @@ async function connectPeer(
   return client;
 }
 
-/** An H.264 frame of one NAL unit, length-prefixed: an IDR slice when `key`. */
-function videoFrame(pts: number, key: boolean): MediaFrame {
-  const data = new Uint8Array(4 + 200).fill(0x11);
-  new DataView(data.buffer).setUint32(0, 200);
-  data[4] = key ? 0x65 : 0x41;
-  const flags = key ? FrameFlags.KEYFRAME : FrameFlags.NONE;
-  return { track: 0, kind: "video", codec: "h264", pts, dts: pts, flags, data };
-}
-
 /** Claim `live/cam` with an H.264 config and a keyframe. */
 function liveStream(registry: Registry) {
   const handle = registry.startPublish("live", "cam");
-  handle.publish({
-    track: 0,
-    kind: "video",
-    codec: "h264",
-    pts: 0,
-    dts: 0,
-    flags: FrameFlags.CONFIG,
-    data: buildAvcConfig({ sps: [SPS], pps: [PPS] }),
-  });
-  handle.publish(videoFrame(0, true));
+  handle.publish(videoConfig());
+  handle.publish(video(0, true));
   return handle;
 }
 
@@ -142,7 +122,7 @@ Deno.test("WHEP: a player that falls more than maxLag frames behind is dropped",
       await client.connectionStateChange.watch((state) => state === "connected", 10_000);
       while (handle.subscriberCount === 0) await new Promise((r) => setTimeout(r, 20));
       // Many rings at once: the player, mid-send, is left behind.
-      for (let i = 1; i <= 400; i++) handle.publish(videoFrame(i * 3000, i % 100 === 0));
+      for (let i = 1; i <= 400; i++) handle.publish(video(i * 3000, i % 100 === 0));
       await log.waitFor(/whep live\/cam session \S+ from \S+ ended/, 10_000);
       assert.equal(handle.subscriberCount, 0);
     } finally {
