@@ -19,8 +19,11 @@ import type { Logger } from "../../mod.ts";
 
 /** The deadlines and limits the guard enforces. */
 export interface GuardLimits {
-  /** A request head must be complete this long after its first byte (or the accept). */
-  readonly headTimeoutMs: number;
+  /**
+   * A request head must be complete this long after its first byte (or the accept), and
+   * its body this long after the head.
+   */
+  readonly requestTimeoutMs: number;
   /** A connection with no request in flight and no byte of a next one is closed after this. */
   readonly keepAliveTimeoutMs: number;
   /** Connections from one address beyond this are refused; 0 for no limit. */
@@ -49,6 +52,7 @@ export class GuardedConnection {
   #pending = false;
   #first = true;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #bodyTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(client: Deno.Conn, server: Deno.Conn, guard: HttpGuard) {
@@ -70,17 +74,33 @@ export class GuardedConnection {
     this.close();
   }
 
-  /** The inner server got a complete request head from this connection. */
-  requestStarted(): void {
+  /**
+   * The inner server got a complete request head from this connection; with `body`, the
+   * body must follow in time ({@linkcode GuardedConnection.bodyDone}).
+   */
+  requestStarted(body: boolean): void {
     this.#inFlight++;
     this.#pending = false;
     this.#first = false;
     this.#arm();
+    if (!body) return;
+    const ms = this.#guard.limits.requestTimeoutMs;
+    clearTimeout(this.#bodyTimer);
+    this.#bodyTimer = setTimeout(
+      () => this.close(`request body not complete within ${ms} ms of its head`),
+      ms,
+    );
+  }
+
+  /** The body of the request in flight has been read to its end. */
+  bodyDone(): void {
+    clearTimeout(this.#bodyTimer);
   }
 
   /** The inner server finished a response to this connection. */
   requestDone(): void {
     this.#inFlight--;
+    clearTimeout(this.#bodyTimer);
     this.#arm();
   }
 
@@ -89,6 +109,7 @@ export class GuardedConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#bodyTimer);
     if (why) this.#guard.logger.info(`http ${this.peer}: closed: ${why}`);
     for (const conn of [this.#client, this.#server]) {
       try {
@@ -104,12 +125,12 @@ export class GuardedConnection {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed || this.#inFlight > 0) return;
-    const { headTimeoutMs, keepAliveTimeoutMs } = this.#guard.limits;
+    const { requestTimeoutMs, keepAliveTimeoutMs } = this.#guard.limits;
     if (this.#pending || this.#first) {
       const what = this.#first ? "first request head" : "request head";
       this.#timer = setTimeout(
-        () => this.close(`${what} not complete within ${headTimeoutMs} ms`),
-        headTimeoutMs,
+        () => this.close(`${what} not complete within ${requestTimeoutMs} ms`),
+        requestTimeoutMs,
       );
     } else {
       this.#timer = setTimeout(

@@ -36,11 +36,12 @@ export interface HttpServerOptions {
   /** Where errors, refusals and deadline closes are reported (default: silent). */
   logger?: Logger;
   /**
-   * A request head must be complete this long after its first byte, and a new
-   * connection's first head this long after the accept; the connection is closed
-   * otherwise (default 10,000 ms). This cuts off clients that dribble a header.
+   * A request head must be complete this long after its first byte (a new connection's
+   * first head this long after the accept), and a request body this long after its head;
+   * the connection is closed otherwise (default 10,000 ms). This cuts off clients that
+   * dribble a header or a body.
    */
-  headTimeoutMs?: number;
+  requestTimeoutMs?: number;
   /**
    * A connection with no request in flight and no byte of a next request is closed after
    * this long (default 30,000 ms). A response that is being sent (a live HTTP-FLV stream,
@@ -80,7 +81,7 @@ export interface HttpServer {
  * Serve `routes` over HTTP/1.1. A route that throws gets a 500 with the error logged; no
  * route gives a plain 404.
  *
- * Connections are accepted by a guard that enforces the head deadline, the idle timeout
+ * Connections are accepted by a guard that enforces the request deadline, the idle timeout
  * and the per-address limit (`Deno.serve` has none of them) and relays the bytes to
  * `Deno.serve` on a loopback port, which parses HTTP. Routes see the client's address in
  * `info.remoteAddr`. Requests made straight to that loopback port are refused with 403.
@@ -108,14 +109,17 @@ export function serveHttp(options: HttpServerOptions): HttpServer {
     // The guard exists by then: serveHttp returns before any request can be handled.
     const connection = guard.connectionOf(innerInfo.remoteAddr.port);
     if (!connection) return textResponse(403, "connect through the server's public address");
-    connection.requestStarted();
+    connection.requestStarted(request.body !== null);
     const done = () => connection.requestDone();
     innerInfo.completed.then(done, done);
     const info = { remoteAddr: connection.remoteAddr, completed: innerInfo.completed };
-    return answer(options.routes, request, info, logger);
+    const watched = request.body
+      ? withBodyEnd(request, innerInfo.completed, () => connection.bodyDone())
+      : request;
+    return answer(options.routes, watched, info, logger);
   });
   const guard: HttpGuard = new HttpGuard(listener, inner.addr.port, {
-    headTimeoutMs: options.headTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
     maxConnectionsPerIp: options.maxConnectionsPerIp ?? 128,
   }, logger);
@@ -131,6 +135,25 @@ export function serveHttp(options: HttpServerOptions): HttpServer {
     finished: inner.finished.then(close),
     close,
   };
+}
+
+/**
+ * `request` with a body that calls `end` once read to its end. Its signal aborts when
+ * the response is done or the client went away (`completed` settles); it is made anew,
+ * as copying the request's own would have Deno warn about its legacy abort.
+ */
+function withBodyEnd(request: Request, completed: Promise<void>, end: () => void): Request {
+  const body = request.body!.pipeThrough(new TransformStream({ flush: end }));
+  const aborted = new AbortController();
+  const abort = () => aborted.abort();
+  completed.then(abort, abort);
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body,
+    duplex: "half",
+    signal: aborted.signal,
+  } as RequestInit);
 }
 
 /** The first route's answer, a 404 when none answers, a 500 when one throws. */

@@ -19,6 +19,8 @@ async function withServer(
         url.pathname === "/peer"
           ? new Response(`${info.remoteAddr.hostname}:${info.remoteAddr.port}`)
           : undefined,
+      async (request, url) =>
+        url.pathname === "/echo" ? new Response(await request.text()) : undefined,
     ],
     hostname: "127.0.0.1",
     port: 0,
@@ -50,7 +52,7 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
 }
 
 Deno.test("serveHttp: a client dribbling its request head is cut off at the head deadline", async () => {
-  await withServer({ headTimeoutMs: 300 }, async (port, log) => {
+  await withServer({ requestTimeoutMs: 300 }, async (port, log) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await conn.write(encoder.encode("GET /peer HTTP/1.1\r\nHost: x\r\n"));
@@ -73,8 +75,36 @@ Deno.test("serveHttp: a client dribbling its request head is cut off at the head
   });
 });
 
+Deno.test("serveHttp: a client dribbling its request body is cut off; a whole body is echoed", async () => {
+  await withServer({ requestTimeoutMs: 300 }, async (port, log) => {
+    const echoed = await fetch(`http://127.0.0.1:${port}/echo`, { method: "POST", body: "offer" });
+    assert.equal(await echoed.text(), "offer");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        encoder.encode("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nv=0"),
+      );
+      const closed = readToEnd(conn);
+      let stop = false;
+      const dribbling = (async () => {
+        for (let i = 0; i < 100 && !stop; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          await conn.write(encoder.encode("X")).catch(() => (stop = true));
+        }
+      })();
+      const answer = await within(closed, 4000, "closing the dribbling connection");
+      stop = true;
+      await dribbling;
+      assert.doesNotMatch(answer, /^HTTP\/1\.1 200/);
+      await log.waitFor(/closed: request body not complete within 300 ms of its head/);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
 Deno.test("serveHttp: a connection that says nothing, and a keep-alive one left idle, are closed", async () => {
-  await withServer({ headTimeoutMs: 300, keepAliveTimeoutMs: 400 }, async (port, log) => {
+  await withServer({ requestTimeoutMs: 300, keepAliveTimeoutMs: 400 }, async (port, log) => {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port });
     const idle = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
@@ -105,7 +135,7 @@ Deno.test("serveHttp: a slow response and a second keep-alive request are not cu
     hostname: "127.0.0.1",
     port: 0,
     logger: log,
-    headTimeoutMs: 300,
+    requestTimeoutMs: 300,
     keepAliveTimeoutMs: 300,
   });
   try {
