@@ -30,9 +30,11 @@ export interface GuardLimits {
   readonly maxConnectionsPerIp: number;
 }
 
-/** Bytes read from the client at a time: request heads and small bodies. */
+/** Bytes read at a time while a connection has not yet carried much. */
+const FIRST_READ_BYTES = 2048;
+/** Bytes read from the client at a time at most: request heads and small bodies. */
 const CLIENT_READ_BYTES = 16 * 1024;
-/** Bytes read from the inner server at a time: responses, segments, streams. */
+/** Bytes read from the inner server at a time at most: responses, segments, streams. */
 const SERVER_READ_BYTES = 64 * 1024;
 /** What a refused connection is told before it is closed. */
 const REFUSAL = new TextEncoder().encode(
@@ -141,17 +143,12 @@ export class GuardedConnection {
   }
 
   async #toServer(): Promise<void> {
-    const buf = new Uint8Array(CLIENT_READ_BYTES);
     try {
-      for (;;) {
-        const n = await this.#client.read(buf);
-        if (n === null) break;
-        if (!this.#pending) {
-          this.#pending = true;
-          if (this.#inFlight === 0 && !this.#first) this.#arm();
-        }
-        await writeAll(this.#server, buf.subarray(0, n));
-      }
+      await relay(this.#client, this.#server, CLIENT_READ_BYTES, () => {
+        if (this.#pending) return;
+        this.#pending = true;
+        if (this.#inFlight === 0 && !this.#first) this.#arm();
+      });
       await this.#server.closeWrite().catch(() => {});
     } catch {
       this.close();
@@ -159,17 +156,33 @@ export class GuardedConnection {
   }
 
   async #toClient(): Promise<void> {
-    const buf = new Uint8Array(SERVER_READ_BYTES);
     try {
-      for (;;) {
-        const n = await this.#server.read(buf);
-        if (n === null) break;
-        await writeAll(this.#client, buf.subarray(0, n));
-      }
+      await relay(this.#server, this.#client, SERVER_READ_BYTES);
     } catch {
       // either side went away
     }
     this.close();
+  }
+}
+
+/**
+ * Copy `from` to `to` until `from` ends, calling `onData` for every read. Reads start
+ * small, so a connection that waits costs little, and grow to `maxRead` bytes once a read
+ * fills the buffer.
+ */
+async function relay(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  maxRead: number,
+  onData?: () => void,
+): Promise<void> {
+  let buf = new Uint8Array(FIRST_READ_BYTES);
+  for (;;) {
+    const n = await from.read(buf);
+    if (n === null) return;
+    onData?.();
+    await writeAll(to, buf.subarray(0, n));
+    if (n === buf.length && buf.length < maxRead) buf = new Uint8Array(maxRead);
   }
 }
 
@@ -273,6 +286,10 @@ export class HttpGuard {
         client.close();
         return;
       }
+      // A relay must not hold back a response's last small write for an ACK (Nagle's
+      // algorithm against delayed ACKs costs 40 ms a response on loopback).
+      noDelay(client);
+      noDelay(server);
       const relayPort = (server.localAddr as Deno.NetAddr).port;
       const connection = new GuardedConnection(client, server, this);
       this.#byRelayPort.set(relayPort, connection);
@@ -290,6 +307,14 @@ export class HttpGuard {
       }
       if (count.open === 0) this.#perIp.delete(ip);
     }
+  }
+}
+
+function noDelay(conn: Deno.Conn): void {
+  try {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // not a TCP connection, or already closed
   }
 }
 
