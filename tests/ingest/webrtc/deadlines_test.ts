@@ -1,7 +1,7 @@
 /**
  * WHIP/WHEP deadlines with werift peers: an offer that never connects frees its key at the
- * connect deadline, a failed DTLS handshake at once, a connected peer that falls silent is
- * ended after peerTimeoutMs, and a WHEP player that falls behind is dropped at maxLag.
+ * connect deadline, a failed DTLS handshake at once, a connected peer that falls silent (a
+ * vanished player, a mute publisher) is ended after peerTimeoutMs, and a WHEP player that falls behind is dropped at maxLag.
  */
 
 import assert from "node:assert/strict";
@@ -111,6 +111,20 @@ Deno.test("WHEP: a connected player that falls silent (no RTCP, no DTLS) is ende
       await client.close();
     }
   }, registry);
+});
+
+Deno.test("WHIP: a connected publisher that sends nothing frees its key after peerTimeoutMs", async () => {
+  await withServer({ peerTimeoutMs: 400 }, async (base, registry, log) => {
+    const client = await connectPeer(`${base}/live/cam/whip`, "sendonly"); // no track: no media
+    try {
+      await client.connectionStateChange.watch((state) => state === "connected", 10_000);
+      await log.waitFor(/whip live\/cam session \S+ from \S+ connected/);
+      await log.waitFor(/ended: no packet from the peer for 400 ms/, 10_000);
+      assert.equal(registry.get("live", "cam"), undefined);
+    } finally {
+      await client.close();
+    }
+  });
 });
 
 Deno.test("WHEP: a player that falls more than maxLag frames behind is dropped", async () => {
