@@ -143,14 +143,18 @@ export class WhepPlayer {
     }
   }
 
-  /** Send the stream until it ends or {@linkcode WhepPlayer.close}; never rejects. */
-  async run(): Promise<void> {
-    const reader = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag }).getReader();
+  /**
+   * Send the stream until it ends or {@linkcode WhepPlayer.close}; never rejects. Resolves
+   * with why it stopped: the player fell more than `maxLag` frames behind, or not.
+   */
+  async run(): Promise<"evicted" | "ended"> {
+    const subscription = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
+    const reader = subscription.getReader();
     this.#reader = reader;
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) break;
         await this.#exclusive(() => this.#send(value));
       }
     } catch (error) {
@@ -158,6 +162,7 @@ export class WhepPlayer {
     } finally {
       reader.releaseLock();
     }
+    return subscription.evicted ? "evicted" : "ended";
   }
 
   /** Stop sending. */

@@ -324,7 +324,13 @@ export class WebRtcServer {
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
       playing = true;
-      player.run().then(() => session.end("stream ended"));
+      player.run().then((end) =>
+        session.end(
+          end === "evicted"
+            ? `the player fell more than ${this.#maxLag} frames behind`
+            : "stream ended",
+        )
+      );
     });
     return session;
   }
