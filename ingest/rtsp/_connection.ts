@@ -55,6 +55,7 @@ export interface ConnectionSettings {
   /** A write to the peer may be stuck this long. */
   readonly stallTimeoutMs: number;
   readonly maxLag: number;
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
 }
@@ -130,6 +131,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,

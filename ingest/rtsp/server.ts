@@ -69,6 +69,13 @@ export interface RtspServerOptions {
   stallTimeoutMs?: number;
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
+  /**
+   * A player starts on the GOP replay at once and catches up with the live frames at this
+   * multiple of real time (default 1.5; 0 sends the replay in one burst). GStreamer's
+   * `rtspsrc` times packets by their arrival: a burst gives it decreasing timestamps, a
+   * paced catch-up gives it none.
+   */
+  catchUpSpeed?: number;
   /** The largest RTP packet sent, header included (default 1412: 1400 payload bytes). */
   maxPacketSize?: number;
   /** Limits on request heads and bodies. */
@@ -199,6 +206,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     mediaTimeoutMs: opts.mediaTimeoutMs ?? 10_000,
     stallTimeoutMs: opts.stallTimeoutMs ?? 45_000,
     maxLag: opts.maxLag ?? 512,
+    catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     maxPayload: maxPacketSize - 12,
     limits: opts.limits ?? {},
   };

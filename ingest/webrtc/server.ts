@@ -16,6 +16,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import type { HttpRoute } from "../http/server.ts";
+import type { TranscodedViews } from "../../media/transcode/views.ts";
 import { isSafeName, parseStreamPath } from "../http/paths.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
@@ -59,6 +60,12 @@ export interface WebRtcServerOptions {
   keyframeIntervalMs?: number;
   /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
   allowOrigin?: string;
+  /**
+   * Transcoded views for players of AAC streams, which WebRTC cannot carry: their audio is
+   * transcoded to Opus once per stream while anyone plays it. Without it such players get
+   * video only.
+   */
+  transcode?: TranscodedViews;
 }
 
 /** One WHIP or WHEP session. */
@@ -115,6 +122,7 @@ export class WebRtcServer {
   readonly #connectTimeoutMs: number;
   readonly #peerTimeoutMs: number;
   readonly #maxLag: number;
+  readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
   readonly #cors: Record<string, string>;
   readonly #sessions = new Map<string, Session>();
@@ -133,6 +141,7 @@ export class WebRtcServer {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
     this.#maxLag = options.maxLag ?? 2048;
+    this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
     this.#cors = {
       "access-control-allow-origin": options.allowOrigin ?? "*",
@@ -304,7 +313,9 @@ export class WebRtcServer {
     if (videoCodec !== undefined && videoCodec !== "h264") {
       throw new WebRtcError(406, `stream ${handle.key} is ${videoCodec}; WHEP here carries H.264`);
     }
-    const audio = summary.opus && (audioCodec === undefined || audioCodec === "opus");
+    const transcode = summary.opus && this.#transcode?.needed(handle, "opus") === true;
+    const audio = summary.opus &&
+      (audioCodec === undefined || audioCodec === "opus" || transcode);
     if (summary.opus && !audio) {
       this.#logger.info(
         `whep ${handle.key}: audio is ${audioCodec}, which WebRTC cannot carry; video only`,
@@ -318,8 +329,13 @@ export class WebRtcServer {
       video: summary.h264,
       audio,
     }, this.#connectTimeoutMs);
-    const player = new WhepPlayer(pc, handle, this.#logger, this.#maxLag);
-    const session = this.#open("whep", handle, pc, peer, token, () => player.close());
+    const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
+    if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
+    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, this.#maxLag);
+    const session = this.#open("whep", handle, pc, peer, token, () => {
+      player.close();
+      lease?.release();
+    });
     let playing = false;
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
