@@ -47,6 +47,14 @@ export interface ConnectionSettings {
   readonly udp: Promise<UdpPair | undefined>;
   readonly sessionTimeoutMs: number;
   readonly describeTimeoutMs: number;
+  /** A message must be complete this long after its first byte (or after the accept). */
+  readonly requestTimeoutMs: number;
+  /** A session must PLAY or RECORD this long after it was created. */
+  readonly startTimeoutMs: number;
+  /** A recording publisher must send an RTP packet at least this often. */
+  readonly mediaTimeoutMs: number;
+  /** A write to the peer may be stuck this long. */
+  readonly stallTimeoutMs: number;
   readonly maxLag: number;
   readonly catchUpSpeed: number;
   readonly maxPayload: number;
@@ -103,6 +111,12 @@ export class RtspConnection {
   #described = new Map<string, Description>();
   #authorized = new Set<string>();
   #lastRequest = performance.now();
+  /**
+   * Since when the reader holds part of a message, -1 when it holds none. A connection
+   * starts waiting for its first request.
+   */
+  #partialSince = performance.now();
+  #messages = 0;
   #context: SessionContext;
 
   /** Wrap an accepted connection. */
@@ -143,6 +157,7 @@ export class RtspConnection {
           break;
         }
         let requests: RtspRequest[];
+        const before = this.#messages;
         try {
           requests = this.#reader.push(buf.subarray(0, n));
         } catch (error) {
@@ -150,6 +165,8 @@ export class RtspConnection {
           await this.#respondError(error, null);
           break;
         }
+        this.#messages += requests.length;
+        this.#notePartial(this.#messages > before);
         for (const request of requests) {
           await this.#request(request);
           if (this.#closed) break;
@@ -165,17 +182,52 @@ export class RtspConnection {
 
   /** Close sessions that timed out, and the connection when idle or stalled. */
   checkTimeouts(now: number): void {
-    const timeout = this.#s.sessionTimeoutMs;
+    const { sessionTimeoutMs: timeout, requestTimeoutMs, stallTimeoutMs } = this.#s;
     for (const session of this.#sessions) {
-      if (now - session.lastActivity > timeout) {
+      const why = this.#sessionTimeout(session, now);
+      if (why) {
         this.#sessions.delete(session);
-        session.close(`no request or packet for ${timeout} ms`, "warn");
+        session.close(why, "warn");
       }
     }
-    if (this.#writeSince >= 0 && now - this.#writeSince > timeout) {
-      this.close(`the peer accepted no data for ${timeout} ms`);
+    if (this.#writeSince >= 0 && now - this.#writeSince > stallTimeoutMs) {
+      this.close(`the peer accepted no data for ${stallTimeoutMs} ms`);
+    } else if (this.#partialSince >= 0 && now - this.#partialSince > requestTimeoutMs) {
+      this.close(
+        this.#messages === 0
+          ? `no request within ${requestTimeoutMs} ms of connecting`
+          : `a message not complete within ${requestTimeoutMs} ms of its first byte`,
+      );
     } else if (this.#sessions.size === 0 && now - this.#lastRequest > timeout) {
       this.close(`no request for ${timeout} ms`, "info");
+    }
+  }
+
+  /** Why `session` is to be closed at `now`, if it is. */
+  #sessionTimeout(session: RtspSession, now: number): string | undefined {
+    const { sessionTimeoutMs, startTimeoutMs, mediaTimeoutMs } = this.#s;
+    if (now - session.lastActivity > sessionTimeoutMs) {
+      return `no request or packet for ${sessionTimeoutMs} ms`;
+    }
+    if (!session.started && now - session.createdAt > startTimeoutMs) {
+      const what = session instanceof PublishSession ? "RECORD" : "PLAY";
+      return `no ${what} within ${startTimeoutMs} ms of its setup`;
+    }
+    if (
+      session instanceof PublishSession && session.recording &&
+      now - session.lastMedia > mediaTimeoutMs
+    ) {
+      return `no RTP packet from the publisher for ${mediaTimeoutMs} ms`;
+    }
+    return undefined;
+  }
+
+  /** Track whether the reader holds part of a message, and since when. */
+  #notePartial(completed: boolean): void {
+    if (this.#reader.buffered === 0) {
+      if (this.#messages > 0) this.#partialSince = -1;
+    } else if (completed || this.#partialSince < 0) {
+      this.#partialSince = performance.now();
     }
   }
 
@@ -194,6 +246,7 @@ export class RtspConnection {
   }
 
   #interleaved(channel: number, data: Uint8Array): void {
+    this.#messages++;
     for (const session of this.#sessions) {
       const handler = session.channels.get(channel);
       if (handler) return handler(data);
