@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import type { Logger } from "./mod.ts";
+import { lineSafeLogger } from "./bus/log.ts";
 import type { Server, ServerConfig } from "./server/mod.ts";
 // Small and free of the kernel and the protocols, like everything `package` loads.
 import { type ConfigLayer, layerConfigs } from "./server/layers.ts";
@@ -76,11 +77,11 @@ class UsageError extends Error {}
 function makeLogger(quiet: () => boolean): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
-  return {
+  return lineSafeLogger({
     info: (message) => quiet() || line("INFO", message),
     warn: (message) => line("WARN", message),
     error: (message) => line("ERROR", message),
-  };
+  });
 }
 
 /** A `serve` flag: the config key it sets and how its text becomes the key's value. */

@@ -8,12 +8,13 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import schema from "./config.schema.json" with { type: "json" };
 import type { HlsSegmentType } from "../media/hls/mod.ts";
-import type { LiveHlsOptions } from "../ingest/http/mod.ts";
+import type { HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
 import type { RtmpServerOptions } from "../ingest/rtmp/mod.ts";
 import type { RtspServerOptions } from "../ingest/rtsp/mod.ts";
 import type { SrtServerOptions } from "../ingest/srt/mod.ts";
 import type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
 import { parsePortRange } from "../ingest/webrtc/port_range.ts";
+import { readTlsPair } from "../ingest/tls.ts";
 import { type Listen, type ListenSetting, parseListen } from "./listen.ts";
 import { PathRules } from "./paths.ts";
 import { type AccessConfig, AccessConfigError, AccessPolicy } from "./access/mod.ts";
@@ -53,14 +54,27 @@ export const PROTOCOL_OPTIONS = {
     "maxPacketSize",
     "maxConnectionsPerIp",
     "catchUpSpeed",
+    "requestTimeoutMs",
+    "startTimeoutMs",
+    "mediaTimeoutMs",
+    "stallTimeoutMs",
   ],
   srt: ["latencyMs", "peerIdleTimeoutMs", "maxConnections", "maxPackets", "maxLag"],
-  webrtc: ["maxOfferBytes", "connectTimeoutMs", "keyframeIntervalMs", "allowOrigin"],
+  http: ["requestTimeoutMs", "keepAliveTimeoutMs", "maxConnectionsPerIp"],
+  webrtc: [
+    "maxOfferBytes",
+    "connectTimeoutMs",
+    "keyframeIntervalMs",
+    "allowOrigin",
+    "peerTimeoutMs",
+    "maxLag",
+  ],
   hls: ["targetDuration", "windowSize", "retainMs"],
 } as const satisfies {
   rtmp: readonly (keyof RtmpServerOptions)[];
   rtsp: readonly (keyof RtspServerOptions)[];
   srt: readonly (keyof SrtServerOptions)[];
+  http: readonly (keyof HttpServerOptions)[];
   webrtc: readonly (keyof WebRtcServerOptions)[];
   hls: readonly (keyof LiveHlsOptions)[];
 };
@@ -75,6 +89,10 @@ export interface RtspConfig
   /** UDP port for RTP over UDP; RTCP uses the next one (default 8000). */
   rtpPort?: number;
 }
+
+/** HTTP: the listener and `serveHttp()`'s options. */
+export interface HttpConfig
+  extends ListenerConfig, Pick<HttpServerOptions, typeof PROTOCOL_OPTIONS.http[number]> {}
 
 /** SRT: the listener and `serveSrt()`'s options. */
 export interface SrtConfig
@@ -160,7 +178,7 @@ export interface ServerConfig {
   /** SRT publish and read, UDP (default port 8890). */
   srt?: SrtConfig;
   /** HTTP: HLS, HTTP-FLV, WHIP/WHEP, `/v1/streams`, `/metrics` (default port 8888). */
-  http?: ListenerConfig;
+  http?: HttpConfig;
   /** RTMP over TLS (default off; 1936 is usual). Needs `tls`. */
   rtmps?: ListenerConfig;
   /** RTSP over TLS, media interleaved (default off; 8322 is usual). Needs `tls`. */
@@ -246,6 +264,8 @@ export interface ProtocolOptions {
   readonly rtsp: Readonly<Pick<RtspServerOptions, typeof PROTOCOL_OPTIONS.rtsp[number]>>;
   /** For `serveSrt()`. */
   readonly srt: Readonly<Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]>>;
+  /** For `serveHttp()`. */
+  readonly http: Readonly<Pick<HttpServerOptions, typeof PROTOCOL_OPTIONS.http[number]>>;
   /** For `new WebRtcServer()`. */
   readonly webrtc: Readonly<Pick<WebRtcServerOptions, typeof PROTOCOL_OPTIONS.webrtc[number]>>;
   /** For `new LiveHls()`. */
@@ -377,9 +397,8 @@ function checkedAccess(access: AccessConfig): AccessConfig {
 }
 
 /**
- * The TLS listeners that are on and the certificate and key they need, both readable: a
- * missing file is said before anything starts (whether the pair matches is checked when the
- * listeners start).
+ * The TLS listeners that are on and the certificate and key they need, read and checked as a
+ * pair: a missing file or a key of another certificate is said before anything starts.
  */
 function tlsListeners(
   config: ServerConfig,
@@ -392,12 +411,16 @@ function tlsListeners(
   if (cert === undefined || key === undefined) {
     throw new ConfigError([first, "listen"], "a TLS listener needs tls.cert and tls.key");
   }
-  for (const [name, file] of [["cert", cert], ["key", key]]) {
-    try {
-      Deno.readTextFileSync(file);
-    } catch (error) {
-      throw new ConfigError(["tls", name], `cannot be read: ${(error as Error).message}`);
-    }
+  try {
+    readTlsPair({ port: 0, certFile: cert, keyFile: key });
+  } catch (error) {
+    const message = (error as Error).message;
+    const which = /^TLS certificate file/.test(message)
+      ? ["tls", "cert"]
+      : /^TLS key file/.test(message)
+      ? ["tls", "key"]
+      : ["tls"];
+    throw new ConfigError(which, message);
   }
   return { ...on, tls: { certFile: cert, keyFile: key, handshakeTimeoutMs } };
 }

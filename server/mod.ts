@@ -26,7 +26,7 @@
 export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
-export type { LiveHlsOptions } from "../ingest/http/mod.ts";
+export type { HttpRoute, HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
 export type { RtspAuthOptions, RtspReaderLimits, RtspServerOptions } from "../ingest/rtsp/mod.ts";
 export type { SrtServerOptions } from "../ingest/srt/mod.ts";

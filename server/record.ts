@@ -54,6 +54,7 @@ export async function record(
       storage: new DirectoryStorage(dir),
       segmentType,
       playlistType: "event",
+      onSkip: (what) => logger.warn(`record ${handle.key}: ${what}`),
     });
     await handle.packageTo(packager);
     const { segments, duration } = packager.stats;

@@ -273,6 +273,7 @@ class Composition implements Server {
     }
     if (web) {
       this.#http = web.serveHttp({
+        ...config.options.http,
         // Every request is put to the access policy first, open or not: a reload may
         // close what is open now.
         routes: [web.withAccessControl(registry, [

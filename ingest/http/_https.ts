@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from "../../mod.ts";
-import { readTlsPair, type TlsListenOptions, type TlsPair, watchTlsPair } from "../_tls.ts";
+import { readTlsPair, type TlsListenOptions, type TlsPair, watchTlsPair } from "../tls.ts";
 import { PeerBook } from "../_tls_relay.ts";
 import { serveTlsFront } from "../_tls_server.ts";
 

@@ -33,4 +33,4 @@ export {
 } from "./handshake.ts";
 export * from "./server.ts";
 export * from "./client.ts";
-export type { TlsListenOptions } from "../_tls.ts";
+export type { TlsListenOptions } from "../tls.ts";

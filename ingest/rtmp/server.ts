@@ -8,7 +8,7 @@
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
 import { RtmpSession, type SessionSettings } from "./session.ts";
-import type { TlsListenOptions } from "../_tls.ts";
+import type { TlsListenOptions } from "../tls.ts";
 import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtmp}. */

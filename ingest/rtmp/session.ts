@@ -6,6 +6,8 @@
  */
 
 import {
+  ConfigGate,
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -88,6 +90,8 @@ interface Publishing {
   readonly streamId: number;
   readonly decoder: FlvTagDecoder;
   readonly clock: TimestampUnwrapper;
+  /** Media before its sequence header is not published (the kernel's contract). */
+  readonly gate: ConfigGate;
 }
 
 interface Playing {
@@ -286,7 +290,7 @@ export class RtmpSession {
 
   #onCommand(streamId: number, cmd: Command): Promise<void> | void {
     if (cmd.name !== "connect" && this.#app === undefined) {
-      throw new RtmpError(`command ${cmd.name} before connect`);
+      throw new RtmpError(`command ${escapeForLog(cmd.name)} before connect`);
     }
     switch (cmd.name) {
       case "connect":
@@ -399,6 +403,7 @@ export class RtmpSession {
       streamId,
       decoder: new FlvTagDecoder(),
       clock: new TimestampUnwrapper(),
+      gate: new ConfigGate(),
     };
     this.#lastMedia = performance.now();
     handle.signal.addEventListener("abort", () => {
@@ -526,21 +531,26 @@ export class RtmpSession {
   }
 
   /**
-   * The stream a publish or play command names, and whether the registry's authorize
-   * hook lets this peer have it (never asked for an empty name). The query string is
-   * the stream name's, else the one that came with the app in `connect`.
+   * The stream a publish or play command names, its key as messages show it (escaped),
+   * and whether the registry's authorize hook lets this peer have it (never asked for an
+   * empty name). The query string is the stream name's, else the one that came with the
+   * app in `connect`.
    */
   async #request(
     cmd: Command,
     action: "publish" | "read",
   ): Promise<{ stream: string; key: string; allowed: boolean }> {
     const raw = cmd.args[0];
-    if (typeof raw !== "string") throw new RtmpError(`${cmd.name} without a stream name`);
+    if (typeof raw !== "string") {
+      throw new RtmpError(`${escapeForLog(cmd.name)} without a stream name`);
+    }
     const [stream, query] = splitQuery(raw);
     const app = this.#app!;
-    const key = `${app}/${stream}`;
+    const key = escapeForLog(`${app}/${stream}`);
     if (this.#publishing || this.#playing) {
-      throw new RtmpError(`${cmd.name} ${key} on a connection that already publishes or plays`);
+      throw new RtmpError(
+        `${escapeForLog(cmd.name)} ${key} on a connection that already publishes or plays`,
+      );
     }
     const allowed = stream !== "" && await this.#settings.registry.authorize({
       action,
@@ -562,8 +572,7 @@ export class RtmpSession {
     const frame = typeId === MessageType.VIDEO
       ? publishing.decoder.decodeVideo(payload, ms)
       : publishing.decoder.decodeAudio(payload, ms);
-    if (!frame) return;
-    publishing.handle.publish(frame);
+    if (frame && publishing.gate.admit(frame)) publishing.handle.publish(frame);
   }
 
   /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */

@@ -12,7 +12,7 @@ import { type ConnectionSettings, RtspConnection } from "./_connection.ts";
 import { PublishSession } from "./_session.ts";
 import type { Counters } from "./_ingest.ts";
 import { UdpPair } from "./_udp.ts";
-import type { TlsListenOptions } from "../_tls.ts";
+import type { TlsListenOptions } from "../tls.ts";
 import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtsp}. */
@@ -49,8 +49,8 @@ export interface RtspServerOptions {
   auth?: RtspAuthOptions;
   /**
    * A session with no request or packet from its client for this long is closed, and so
-   * is a connection without sessions or requests, or whose peer stops reading
-   * (default 60,000 ms; announced as `Session: id;timeout=60`).
+   * is a connection without sessions or requests (default 60,000 ms; announced as
+   * `Session: id;timeout=60`).
    */
   sessionTimeoutMs?: number;
   /** DESCRIBE of a stream that just started waits this long for its configs (default 3,000 ms). */
@@ -60,6 +60,28 @@ export interface RtspServerOptions {
    * with a log line (default: no limit).
    */
   maxConnectionsPerIp?: number;
+  /**
+   * A request (head and body) or interleaved frame must be complete this long after its
+   * first byte, and a new connection's first request this long after the accept; the
+   * connection is closed otherwise (default 10,000 ms). This cuts off dribbling clients.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * A session (ANNOUNCE or the first SETUP) that has not sent RECORD or PLAY this long
+   * later is closed, so an announced key cannot be held by keep-alives alone
+   * (default 10,000 ms).
+   */
+  startTimeoutMs?: number;
+  /**
+   * A recording publisher that sends no RTP packet, interleaved or over UDP, for this
+   * long is closed and its stream ended, keep-alive requests or not (default 10,000 ms).
+   */
+  mediaTimeoutMs?: number;
+  /**
+   * A connection whose peer has accepted no data for this long (a TCP player that stopped
+   * reading) is closed, as RTMP does (default 45,000 ms).
+   */
+  stallTimeoutMs?: number;
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
   /**
@@ -92,6 +114,17 @@ export interface RtspServerStats {
   udpUnrouted: number;
   /** Frames published into the registry. */
   framesPublished: number;
+}
+
+/** Every deadline of a connection, for the sweep period. */
+function timeouts(s: ConnectionSettings): number[] {
+  return [
+    s.sessionTimeoutMs,
+    s.requestTimeoutMs,
+    s.startTimeoutMs,
+    s.mediaTimeoutMs,
+    s.stallTimeoutMs,
+  ];
 }
 
 /**
@@ -185,6 +218,10 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     udp,
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 60_000,
     describeTimeoutMs: opts.describeTimeoutMs ?? 3_000,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+    startTimeoutMs: opts.startTimeoutMs ?? 10_000,
+    mediaTimeoutMs: opts.mediaTimeoutMs ?? 10_000,
+    stallTimeoutMs: opts.stallTimeoutMs ?? 45_000,
     maxLag: opts.maxLag ?? 512,
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     maxPayload: maxPacketSize - 12,
@@ -196,7 +233,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     hostname,
     port: opts.port,
     logger,
-    sweepEveryMs: Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)),
+    sweepEveryMs: Math.max(10, Math.min(1000, ...timeouts(settings).map((ms) => ms / 4))),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tls: opts.tls,
     // Over TLS, media stays in the TLS connection: RTP over UDP would be in clear.

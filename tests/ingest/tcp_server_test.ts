@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { serveTcp, type TcpConnectionRunner } from "../../ingest/_tcp_server.ts";
-import type { TlsListenOptions } from "../../ingest/_tls.ts";
+import type { TlsListenOptions } from "../../ingest/tls.ts";
 import { serveTcpTls } from "../../ingest/_tls_server.ts";
 import { LogLines } from "../_util/log.ts";
 import { makeCert } from "../_util/tls.ts";

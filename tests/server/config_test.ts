@@ -77,12 +77,14 @@ Deno.test("every protocol option has a key in the schema, and only the options g
   const config = resolveConfig({
     rtmp: { listen: 1, idleTimeoutMs: 5000 },
     rtsp: { udp: false, rtpPort: 9000 },
+    http: { listen: "off", keepAliveTimeoutMs: 1000 },
     hls: { targetDuration: 4, partDuration: 3, segmentType: "fmp4" },
   });
   assert.deepEqual(config.options, {
     rtmp: { idleTimeoutMs: 5000 },
     rtsp: { udp: false },
     srt: {},
+    http: { keepAliveTimeoutMs: 1000 },
     webrtc: {},
     hls: { targetDuration: 4 },
   });

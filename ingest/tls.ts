@@ -1,6 +1,7 @@
 /**
  * TLS for the servers (RTMPS, RTSPS, HTTPS): a certificate and key read from files,
  * checked as a pair, and watched so that a renewed pair takes effect for new connections.
+ * Public to the composition (the CLI checks a pair before it starts anything).
  */
 
 import type { Logger } from "../mod.ts";
