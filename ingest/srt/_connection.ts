@@ -298,7 +298,8 @@ export class SrtConnection implements Link {
         `dropped ${r.dropped}`;
     }
     const s = this.stats.sender!;
-    return `sent ${s.sent}, retransmitted ${s.retransmitted}, dropped ${s.dropped}`;
+    return `sent ${s.sent}, retransmitted ${s.retransmitted} (declined ${s.retransmitsDeclined}), ` +
+      `dropped ${s.dropped}`;
   }
 
   /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */

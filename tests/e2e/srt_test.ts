@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type MediaFrame, Registry } from "../../mod.ts";
+import { FrameFlags, type MediaFrame, Registry } from "../../mod.ts";
 import { serveSrt, type SrtServer } from "../../ingest/srt/mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { TsDecoder } from "../../media/ts/mod.ts";
@@ -429,4 +429,161 @@ Deno.test("srt e2e: libsrt callers see the rejections", async () => {
     children.killAll();
     await server.close();
   }
+});
+
+/** A free UDP port on 127.0.0.1 (bound, then released for a child process to take). */
+async function freeUdpPort(): Promise<number> {
+  const { default: dgram } = await import("node:dgram");
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** The media frames (not CONFIG) of one kind, in order. */
+function ofKind(frames: MediaFrame[], kind: "video" | "audio"): MediaFrame[] {
+  return frames.filter((f) => f.kind === kind && !(f.flags & FrameFlags.CONFIG));
+}
+
+/**
+ * `actual` (per kind) is a contiguous run of `source`'s frames, byte for byte, of at least
+ * `min` video frames, starting on a keyframe. The last `tail` frames of the source may be
+ * missing or damaged: a live publisher that closes does not wait for its last repairs.
+ */
+function assertContiguousRun(
+  actual: MediaFrame[],
+  source: MediaFrame[],
+  min: number,
+  tail = 0,
+): void {
+  for (const kind of ["video", "audio"] as const) {
+    const all = ofKind(source, kind);
+    const got = ofKind(actual, kind);
+    assert.ok(got.length >= (kind === "video" ? min : 1), `${kind}: only ${got.length} frames`);
+    const same = (a: MediaFrame, b: MediaFrame) =>
+      a.data.length === b.data.length && a.data.every((x, k) => x === b.data[k]);
+    const start = all.findIndex((f) => same(f, got[0]));
+    assert.ok(start >= 0, `${kind}: the first frame read is not one of the source's`);
+    if (kind === "video") assert.ok(got[0].flags & FrameFlags.KEYFRAME, "starts on a keyframe");
+    const end = all.length - Math.round(tail * (kind === "video" ? 1 : 1.9));
+    for (let i = 0; i < got.length && start + i < end; i++) {
+      assert.ok(same(got[i], all[start + i]), `${kind}: frame ${i} differs from the source's`);
+    }
+    if (start + got.length < end) assert.equal(got.length, Math.min(got.length, end - start));
+  }
+}
+
+const LOSS_SECONDS = 8;
+
+/** An 8 s clip in MPEG-TS as ffmpeg writes it (so `-c copy` to mpegts keeps its bytes). */
+function lossClip(): Promise<string> {
+  return makeFixture("srt-loss-clip.ts", [...source(LOSS_SECONDS), "-f", "mpegts"]);
+}
+
+/**
+ * ffmpeg publishes the clip live over SRT through one relay losing 10% each way, ffmpeg
+ * reads over SRT through another, both at 300 ms latency, towards `listener`: our server or
+ * srt-live-transmit. Returns the frames read, what libsrt logged on both ends and counts.
+ */
+async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
+  read: MediaFrame[];
+  libsrtLog: string;
+  relayDropped: number;
+  published?: MediaFrame[];
+  receiverDropped?: number;
+  retransmitted?: number;
+}> {
+  const clipFile = await lossClip();
+  const children = new Procs();
+  let server: SrtServer | undefined;
+  let published: Map<string, MediaFrame[]> | undefined;
+  let publishPort: number;
+  let readPort: number;
+  let relayChild: Promise<{ stderr: string }> | undefined;
+  if (listener === "arcly") {
+    const s = await setup(300);
+    server = s.server;
+    published = s.published;
+    publishPort = readPort = server.addr.port;
+  } else {
+    publishPort = await freeUdpPort();
+    readPort = await freeUdpPort();
+    relayChild = children.spawn("srt-live-transmit", [
+      "-a",
+      "no",
+      "-t",
+      "25",
+      `srt://127.0.0.1:${publishPort}?mode=listener&latency=300`,
+      `srt://127.0.0.1:${readPort}?mode=listener&latency=300`,
+    ], { limitMs: 30_000 });
+  }
+  const up = await LossyRelay.open({ target: publishPort, loss: 0.1, seed: 1 });
+  const down = await LossyRelay.open({ target: readPort, loss: 0.1, seed: 51 });
+  const recorded = await tempPath(`srt-loss-${listener}.ts`);
+  try {
+    const publisher = children.spawn("ffmpeg", [
+      ...["-hide_banner", "-nostdin", "-v", "warning", "-re", "-i", clipFile, "-c", "copy"],
+      "-f",
+      "mpegts",
+      `srt://127.0.0.1:${up.port}?streamid=publish:live/loss&latency=300000&pkt_size=1316`,
+    ], { limitMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const reader = await children.spawn("ffmpeg", [
+      ...["-hide_banner", "-nostdin", "-v", "warning"],
+      "-i",
+      `srt://127.0.0.1:${down.port}?streamid=read:live/loss&latency=300000`,
+      ...["-c", "copy", "-t", "4", "-f", "mpegts", "-y", recorded],
+    ], { limitMs: 40_000 });
+    const pub = await publisher;
+    children.killAll();
+    const relayLog = relayChild ? (await relayChild).stderr : "";
+    assert.equal(reader.timedOut, false, reader.stderr);
+    assert.equal(pub.timedOut, false, pub.stderr);
+    const stats = server?.stats();
+    return {
+      read: demux(await Deno.readFile(recorded)),
+      libsrtLog: [pub.stderr, reader.stderr, relayLog].join("\n"),
+      relayDropped: up.counts.upDropped + up.counts.downDropped + down.counts.upDropped +
+        down.counts.downDropped,
+      published: published?.get("live/loss"),
+      receiverDropped: stats?.receive.dropped,
+      retransmitted: stats?.send.retransmitted,
+    };
+  } finally {
+    children.killAll();
+    await up.close();
+    await down.close();
+    await server?.close();
+  }
+}
+
+/** libsrt's own log lines (`hh:mm:ss.us/SRT:...`) and ffmpeg's word for a damaged packet. */
+function libsrtTrouble(log: string): string[] {
+  return log.split("\n").filter((l) => /\/SRT:|corrupt/i.test(l));
+}
+
+Deno.test("srt e2e: 10% loss each way on both legs at 300 ms: nothing dropped, frames byte-identical", async () => {
+  const source = demux(await Deno.readFile(await lossClip()));
+  const run = await lossyLegs("arcly");
+  assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
+  assert.deepEqual(libsrtTrouble(run.libsrtLog), [], "ffmpeg's libsrt dropped nothing");
+  assert.equal(run.receiverDropped, 0, "the publish leg lost nothing for good");
+  assert.ok(run.retransmitted! > 5, `only ${run.retransmitted} retransmissions to the reader`);
+  assertContiguousRun(run.published!, source, 100, 25);
+  assertContiguousRun(run.read, source, 75);
+});
+
+Deno.test("srt e2e: the same lossy legs with srt-live-transmit in our place (control)", async () => {
+  const source = demux(await Deno.readFile(await lossClip()));
+  const run = await lossyLegs("srt-live-transmit");
+  assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
+  const trouble = libsrtTrouble(run.libsrtLog);
+  // libsrt's receivers start from a 100 ms RTT guess, so a loss whose first NAK or repair
+  // is lost in the first 300 ms can be dropped (seen in about half the runs here): only
+  // its own RCV-DROPPED and the damage that follows may show, and without them the frames
+  // must be exact, which is what this control checks of the harness.
+  for (const line of trouble) assert.match(line, /RCV-DROPPED|corrupt/);
+  if (trouble.length === 0) assertContiguousRun(run.read, source, 75);
+  else assert.ok(ofKind(run.read, "video").length >= 75, "the reader kept playing");
 });

@@ -8,6 +8,7 @@ import {
   HandshakeExtensionFlag,
   HandshakeType,
   isControl,
+  nakPacket,
   parseAck,
   parseNak,
   rejectionReason,
@@ -22,6 +23,7 @@ import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../../_util/log.ts";
 import { hex } from "../../_util/bytes.ts";
+import { TsDecoder } from "../../../media/ts/mod.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
 
@@ -80,6 +82,17 @@ async function withServer(
     await server.close();
     await Promise.all(callers.map((c) => c.close()));
   }
+}
+
+/** Two seconds of H.264 (one-second GOPs) + AAC in MPEG-TS. */
+async function twoSecondClip(): Promise<Uint8Array<ArrayBuffer>> {
+  return await Deno.readFile(
+    await makeFixture("srt-gap.ts", [
+      ...testsrc({ duration: 2 }),
+      ...sine({ duration: 2 }),
+      ...["-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts"],
+    ]),
+  );
 }
 
 async function until(what: string, test: () => boolean, ms = 3000): Promise<void> {
@@ -399,20 +412,7 @@ Deno.test("a reader is kept alive while the stream is silent and shut down when 
 });
 
 Deno.test("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
-  const clip = await Deno.readFile(
-    await makeFixture("srt-gap.ts", [
-      ...testsrc({ duration: 2 }),
-      ...sine({ duration: 2 }),
-      "-c:v",
-      "libx264",
-      "-g",
-      "25",
-      "-c:a",
-      "aac",
-      "-f",
-      "mpegts",
-    ]),
-  );
+  const clip = await twoSecondClip();
   const frames: MediaFrame[] = [];
   const registry = new Registry({
     observer: { onFrame: (_key, frame) => void frames.push(frame) },
@@ -440,5 +440,47 @@ Deno.test("packets the sender never repairs are skipped at their deadline: DISCO
     const lastVideo = frames.filter((f) => f.kind === "video").at(-1)!;
     const firstVideo = frames.find((f) => f.kind === "video")!;
     assert.ok(lastVideo.pts - firstVideo.pts > 1.8 * 90_000, "frames after the gap kept coming");
+  });
+});
+
+Deno.test("a reader's NAK flood of whole-window ranges: retransmissions bounded, another publisher flows", async () => {
+  const clip = await twoSecondClip();
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  decoder.decode(clip, (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  await withServer({}, async ({ caller, registry, server }) => {
+    const handle = registry.startPublish("live", "flood");
+    for (const frame of frames) handle.publish(frame);
+    const hostile = await caller();
+    const reading = await hostile.connect("read:live/flood");
+    assert.equal(reading.type, HandshakeType.CONCLUSION);
+    const first = await hostile.next((p) => !isControl(p));
+    const isn = new DataView(first.buffer).getUint32(0) & 0x7fffffff;
+    const everything: [number, number][] = Array.from(
+      { length: 180 },
+      () => [isn, (isn + 8191) & 0x7fffffff],
+    );
+    const flood = nakPacket(everything, 0, reading.socketId);
+    assert.ok(flood.length <= 1456 + 16);
+    const good = await caller();
+    const publishing = await good.connect("publish:live/other");
+    const start = performance.now();
+    const rounds = 40;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < 10; i++) hostile.send(flood);
+      good.send(tsPacket(good.isn + round, publishing.socketId, round * 10_000));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(
+      "the other publisher's packets to be delivered",
+      () => server.stats().receive.delivered === rounds,
+    );
+    const elapsed = (performance.now() - start) / 1000;
+    const sent = server.stats().send;
+    // 400 NAKs each naming ~1,000 kept packets 180 times over: before, every range in full.
+    const bound = sent.sent + 256 + Math.max(500, sent.sent / elapsed) * elapsed;
+    assert.ok(sent.retransmitted <= bound, `${sent.retransmitted} retransmissions > ${bound}`);
+    assert.ok(sent.retransmitsDeclined > 0);
   });
 });
