@@ -26,3 +26,4 @@ export * from "./stream_id.ts";
 export * from "./server.ts";
 export type { ReceiverStats } from "./_receiver.ts";
 export type { SenderStats } from "./_sender.ts";
+export * from "./key_material.ts";

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry } from "../../mod.ts";
-import { serveSrt, type SrtServer } from "../../ingest/srt/mod.ts";
+import { serveSrt, type SrtServer, type SrtServerOptions } from "../../ingest/srt/mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { TsDecoder } from "../../media/ts/mod.ts";
 import {
@@ -20,6 +20,7 @@ import {
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { LossyRelay } from "../ingest/srt/_util.ts";
+import { Buffer } from "node:buffer";
 
 const SECONDS = 3;
 
@@ -78,7 +79,7 @@ async function until(what: string, test: () => boolean, ms = 15_000): Promise<vo
 }
 
 /** A registry that records every frame published, per stream key, and a server on it. */
-async function setup(latencyMs = 120): Promise<{
+async function setup(latencyMs = 120, options: Partial<SrtServerOptions> = {}): Promise<{
   registry: Registry;
   server: SrtServer;
   log: LogLines;
@@ -101,6 +102,7 @@ async function setup(latencyMs = 120): Promise<{
     port: 0,
     logger: log,
     latencyMs,
+    ...options,
   });
   return { registry, server, log, published, ended };
 }
@@ -223,9 +225,16 @@ Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-trans
 /** srt-live-transmit publishes the clip (through a relay losing `loss`); the frames published. */
 async function publishClip(
   loss: number,
-): Promise<{ frames: MediaFrame[]; lost: number; relayDropped: number }> {
+  secret?: { passphrase: string; pbkeylen: number },
+): Promise<{ frames: MediaFrame[]; lost: number; relayDropped: number; keyRefreshes: number }> {
   const file = await Deno.readFile(await clip());
-  const { server, published, ended } = await setup(1000);
+  const { server, published, ended } = await setup(1000, {
+    passphrase: secret?.passphrase,
+    keyRefreshPackets: 100,
+  });
+  const crypto = secret
+    ? `&passphrase=${secret.passphrase}&pbkeylen=${secret.pbkeylen}&kmrefreshrate=100&kmpreannounce=25`
+    : "";
   const relay = await LossyRelay.open({ target: server.addr.port, loss, seed: 0x5eed });
   const children = new Procs();
   try {
@@ -239,7 +248,7 @@ async function publishClip(
       "-t",
       String(SECONDS + 5),
       "file://con",
-      `srt://127.0.0.1:${relay.port}?streamid=publish:live/clip&latency=1000`,
+      `srt://127.0.0.1:${relay.port}?streamid=publish:live/clip&latency=1000${crypto}`,
     ], { limitMs: 40_000, feed: paced(file) });
     assert.equal(run.timedOut, false, run.stderr);
     await until("the publish to end", () => ended.has("live/clip"));
@@ -248,6 +257,7 @@ async function publishClip(
       frames: published.get("live/clip") ?? [],
       lost: stats.receive.lost,
       relayDropped: relay.counts.upDropped + relay.counts.downDropped,
+      keyRefreshes: stats.keyRefreshes,
     };
   } finally {
     children.killAll();
@@ -486,10 +496,12 @@ function lossClip(): Promise<string> {
  * reads over SRT through another, both at 300 ms latency, towards `listener`: our server or
  * srt-live-transmit. Returns the frames read, what libsrt logged on both ends and counts.
  */
-async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
+async function lossyLegs(listener: "arcly" | "srt-live-transmit", passphrase?: string): Promise<{
   read: MediaFrame[];
   libsrtLog: string;
   relayDropped: number;
+  /** Datagrams the relays forwarded that hold the clip's SPS bytes. */
+  spsDatagrams: number;
   published?: MediaFrame[];
   receiverDropped?: number;
   retransmitted?: number;
@@ -501,8 +513,16 @@ async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
   let publishPort: number;
   let readPort: number;
   let relayChild: Promise<{ stderr: string }> | undefined;
+  const sps = spsOf(demux(await Deno.readFile(clipFile)));
+  let spsDatagrams = 0;
+  const onDatagram = (d: Uint8Array) => {
+    if (Buffer.from(d.buffer, d.byteOffset, d.length).indexOf(sps) >= 0) spsDatagrams++;
+  };
+  // Publisher and reader pick different key lengths: each connection has its own keys.
+  const secret = (pbkeylen: number) =>
+    passphrase ? `&passphrase=${passphrase}&pbkeylen=${pbkeylen}` : "";
   if (listener === "arcly") {
-    const s = await setup(300);
+    const s = await setup(300, { passphrase });
     server = s.server;
     published = s.published;
     publishPort = readPort = server.addr.port;
@@ -518,21 +538,23 @@ async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
       `srt://127.0.0.1:${readPort}?mode=listener&latency=300`,
     ], { limitMs: 30_000 });
   }
-  const up = await LossyRelay.open({ target: publishPort, loss: 0.1, seed: 1 });
-  const down = await LossyRelay.open({ target: readPort, loss: 0.1, seed: 51 });
+  const up = await LossyRelay.open({ target: publishPort, loss: 0.1, seed: 1, onDatagram });
+  const down = await LossyRelay.open({ target: readPort, loss: 0.1, seed: 51, onDatagram });
   const recorded = await tempPath(`srt-loss-${listener}.ts`);
   try {
     const publisher = children.spawn("ffmpeg", [
       ...["-hide_banner", "-nostdin", "-v", "warning", "-re", "-i", clipFile, "-c", "copy"],
       "-f",
       "mpegts",
-      `srt://127.0.0.1:${up.port}?streamid=publish:live/loss&latency=300000&pkt_size=1316`,
+      `srt://127.0.0.1:${up.port}?streamid=publish:live/loss&latency=300000&pkt_size=1316${
+        secret(16)
+      }`,
     ], { limitMs: 40_000 });
     await new Promise((r) => setTimeout(r, 1500));
     const reader = await children.spawn("ffmpeg", [
       ...["-hide_banner", "-nostdin", "-v", "warning"],
       "-i",
-      `srt://127.0.0.1:${down.port}?streamid=read:live/loss&latency=300000`,
+      `srt://127.0.0.1:${down.port}?streamid=read:live/loss&latency=300000${secret(32)}`,
       ...["-c", "copy", "-t", "4", "-f", "mpegts", "-y", recorded],
     ], { limitMs: 40_000 });
     const pub = await publisher;
@@ -546,6 +568,7 @@ async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
       libsrtLog: [pub.stderr, reader.stderr, relayLog].join("\n"),
       relayDropped: up.counts.upDropped + up.counts.downDropped + down.counts.upDropped +
         down.counts.downDropped,
+      spsDatagrams,
       published: published?.get("live/loss"),
       receiverDropped: stats?.receive.dropped,
       retransmitted: stats?.send.retransmitted,
@@ -556,6 +579,13 @@ async function lossyLegs(listener: "arcly" | "srt-live-transmit"): Promise<{
     await down.close();
     await server?.close();
   }
+}
+
+/** The bytes of the first SPS among `frames`' video configs (an avcC record). */
+function spsOf(frames: MediaFrame[]): Uint8Array {
+  const config = frames.find((f) => f.kind === "video" && f.flags & FrameFlags.CONFIG)!;
+  const length = (config.data[6] << 8) | config.data[7];
+  return config.data.subarray(8, 8 + length);
 }
 
 /** libsrt's own log lines (`hh:mm:ss.us/SRT:...`) and ffmpeg's word for a damaged packet. */
@@ -572,6 +602,18 @@ Deno.test("srt e2e: 10% loss each way on both legs at 300 ms: nothing dropped, f
   assert.ok(run.retransmitted! > 5, `only ${run.retransmitted} retransmissions to the reader`);
   assertContiguousRun(run.published!, source, 100, 25);
   assertContiguousRun(run.read, source, 75);
+  assert.ok(run.spsDatagrams > 4, "in clear, the SPS is on the wire");
+});
+
+Deno.test("srt e2e: the lossy legs encrypted (AES-128 in, AES-256 out): nothing dropped, exact frames, no SPS on the wire", async () => {
+  const source = demux(await Deno.readFile(await lossClip()));
+  const run = await lossyLegs("arcly", "correct horse battery");
+  assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
+  assert.deepEqual(libsrtTrouble(run.libsrtLog), [], "ffmpeg's libsrt dropped nothing");
+  assert.equal(run.receiverDropped, 0, "the publish leg lost nothing for good");
+  assertContiguousRun(run.published!, source, 100, 25);
+  assertContiguousRun(run.read, source, 75);
+  assert.equal(run.spsDatagrams, 0, "no datagram holds the SPS bytes");
 });
 
 Deno.test("srt e2e: the same lossy legs with srt-live-transmit in our place (control)", async () => {
@@ -586,4 +628,82 @@ Deno.test("srt e2e: the same lossy legs with srt-live-transmit in our place (con
   for (const line of trouble) assert.match(line, /RCV-DROPPED|corrupt/);
   if (trouble.length === 0) assertContiguousRun(run.read, source, 75);
   else assert.ok(ofKind(run.read, "video").length >= 75, "the reader kept playing");
+});
+
+Deno.test("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with passphrase= at 16 and 32 key bytes, keys refreshed; wrong and missing passphrases refused while the right one plays", async () => {
+  const passphrase = "correct horse battery";
+  // Readers' keys switch every 100 packets; ffmpeg's publisher switches its own as often.
+  const { registry, server, log, published } = await setup(120, {
+    passphrase: (r) => (r.stream === "enc" ? passphrase : undefined),
+    keyRefreshPackets: 100,
+  });
+  const children = new Procs();
+  const url = (id: string, extra = "") =>
+    `srt://127.0.0.1:${server.addr.port}?streamid=${id}${extra}`;
+  const secret = (pbkeylen: number, phrase = passphrase) =>
+    `&passphrase=${phrase}&pbkeylen=${pbkeylen}`;
+  try {
+    const publisher = children.spawn(
+      "ffmpeg",
+      liveEncode(
+        url("publish:live/enc", `${secret(16)}&kmrefreshrate=100&kmpreannounce=25&pkt_size=1316`),
+        "mpegts",
+      ),
+      { limitMs: 30_000 },
+    );
+    await until("frames", () => (published.get("live/enc")?.length ?? 0) > 0);
+    const recorded = await tempPath("srt-enc-read.ts");
+    const ffmpegReader = children.spawn("ffmpeg", [
+      ...["-hide_banner", "-nostdin", "-v", "warning", "-i", url("read:live/enc", secret(32))],
+      ...["-c", "copy", "-t", "3", "-f", "mpegts", "-y", recorded],
+    ], { limitMs: 30_000 });
+    // The reader plays to the end of the stream (a cut would leave a partial last frame).
+    const slt = (target: string, stdout = false) =>
+      children.spawn("srt-live-transmit", ["-a", "no", "-t", "20", target, "file://con"], {
+        limitMs: 25_000,
+        stdout,
+      });
+    const [sltReader, wrong, missing] = await Promise.all([
+      slt(`${url("read:live/enc", secret(16))}&latency=1000`, true),
+      slt(url("read:live/enc", secret(16, "incorrect horse battery"))),
+      slt(url("read:live/enc")),
+    ]);
+    const [rec, pub] = await Promise.all([ffmpegReader, publisher]);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(rec.code, 0, rec.stderr);
+    assert.equal(rec.stderr, "");
+    // libsrt's words for SRT_REJ_BADSECRET and SRT_REJ_UNSECURE.
+    assert.match(wrong.stderr, /Incorrect passphrase/);
+    assert.match(missing.stderr, /Password required or unexpected/);
+    await log.waitFor(/rejected \(10\): wrong passphrase for live\/enc/);
+    await log.waitFor(/rejected \(11\): live\/enc needs a passphrase/);
+    await log.waitFor(/publish live\/enc \(socket \d+, latency 120 ms, AES-128\)/);
+    await log.waitFor(/read live\/enc \(socket \d+, latency 120 ms, AES-256\)/);
+
+    const check = await decodeCheck(recorded);
+    assert.equal(check.code, 0, check.stderr);
+    assert.equal(check.stderr, "");
+    const video = (await probePackets(recorded)).find((s) => s.codecName === "h264");
+    assert.ok(video && video.packets.length >= 50, "ffmpeg read 2 s of video and more");
+    const sltFile = await tempPath("srt-enc-slt-read.ts");
+    await Deno.writeFile(sltFile, sltReader.stdout);
+    const sltCheck = await decodeCheck(sltFile);
+    assert.equal(sltCheck.code, 0, sltCheck.stderr);
+    assert.equal(sltCheck.stderr, "");
+    const sltVideo = (await probePackets(sltFile)).find((s) => s.codecName === "h264");
+    assert.ok(sltVideo && sltVideo.packets.length >= 50, "srt-live-transmit read 2 s and more");
+    // ffmpeg's publisher refreshed its key and readers confirmed ours, several times.
+    assert.ok(server.stats().keyRefreshes >= 4, `${server.stats().keyRefreshes} key refreshes`);
+    assert.equal(registry.get("live", "enc"), undefined, "the publish ended with ffmpeg");
+  } finally {
+    children.killAll();
+    await server.close();
+  }
+});
+
+Deno.test("srt e2e: srt-live-transmit publishes a file encrypted (AES-256, key refresh): the registry gets its exact frames", async () => {
+  const expected = demux(await Deno.readFile(await clip()));
+  const run = await publishClip(0, { passphrase: "correct horse battery", pbkeylen: 32 });
+  assertSameFrames(run.frames, expected, "encrypted");
+  assert.ok(run.keyRefreshes >= 1, "srt-live-transmit's key refresh was taken");
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type AuthRequest, FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
 import {
   ackPacket,
+  controlPacket,
   ControlType,
   controlType,
   type Handshake,
@@ -16,6 +17,7 @@ import {
   serveSrt,
   shutdownPacket,
   SrtFlag,
+  type SrtPassphraseRequest,
   type SrtServer,
   type SrtServerOptions,
 } from "../../../ingest/srt/mod.ts";
@@ -24,6 +26,7 @@ import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../../_util/log.ts";
 import { hex } from "../../_util/bytes.ts";
 import { TsDecoder } from "../../../media/ts/mod.ts";
+import { SrtCrypto } from "../../../ingest/srt/_crypto.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
 
@@ -482,5 +485,112 @@ Deno.test("a reader's NAK flood of whole-window ranges: retransmissions bounded,
     const bound = sent.sent + 256 + Math.max(500, sent.sent / elapsed) * elapsed;
     assert.ok(sent.retransmitted <= bound, `${sent.retransmitted} retransmissions > ${bound}`);
     assert.ok(sent.retransmitsDeclined > 0);
+  });
+});
+
+const SECRET = "correct horse battery";
+
+/** A USER control packet (KMREQ = 3) carrying `km` to the listener socket `dest`. */
+function kmRequest(km: Uint8Array, dest: number): Uint8Array {
+  const out = controlPacket(ControlType.USER, 3, 0, 0, dest, km.length / 4);
+  out.set(km, 16);
+  return out;
+}
+
+Deno.test("encrypted paths: the key material is answered; wrong, missing or unexpected passphrases are refused", async () => {
+  const passphrase = (r: SrtPassphraseRequest) => (r.stream.startsWith("enc") ? SECRET : undefined);
+  await withServer({ passphrase }, async ({ caller, logs, server }) => {
+    const right = await SrtCrypto.create(SECRET, 16);
+    const wrong = await SrtCrypto.create("correct horse battery!", 16);
+    const c = await caller();
+    const accepted = await c.connect("publish:live/enc", { encryption: 2, keyMaterial: right.km });
+    assert.equal(accepted.type, HandshakeType.CONCLUSION);
+    assert.ok(accepted.extensionField & HandshakeExtensionFlag.KMREQ);
+    assert.equal(hex(accepted.keyMaterialResponse!), hex(right.km), "KMRSP echoes KMREQ");
+    await logs.waitFor(/publish live\/enc \(socket \d+, latency 120 ms, AES-128\)/);
+    const cases: [string, string, Partial<Handshake>, number, RegExp][] = [
+      [
+        "wrong passphrase",
+        "read:live/enc",
+        { encryption: 2, keyMaterial: wrong.km },
+        RejectReason.BADSECRET,
+        /rejected \(10\): wrong passphrase for live\/enc/,
+      ],
+      [
+        "no passphrase",
+        "read:live/enc",
+        {},
+        RejectReason.UNSECURE,
+        /rejected \(11\): live\/enc needs a passphrase; the caller sends none/,
+      ],
+      [
+        "a passphrase for a clear stream",
+        "publish:live/clear",
+        { encryption: 2, keyMaterial: right.km },
+        RejectReason.UNSECURE,
+        /rejected \(11\): the caller encrypts; live\/clear is served in clear/,
+      ],
+      [
+        "malformed key material",
+        "read:live/enc",
+        { encryption: 2, keyMaterial: new Uint8Array(16) },
+        RejectReason.ROGUE,
+        /rejected \(4\): malformed key material/,
+      ],
+    ];
+    for (const [what, streamId, extra, reason, line] of cases) {
+      const answer = await (await caller()).connect(streamId, extra);
+      assert.equal(rejectionReason(answer.type), reason, what);
+      await logs.waitFor(line);
+    }
+    assert.equal(server.stats().rejected, cases.length);
+  });
+  await withServer({ passphrase: SECRET, pbkeylen: 32 }, async ({ caller }) => {
+    const short = await SrtCrypto.create(SECRET, 16);
+    const answer = await (await caller()).connect("publish:live/x", {
+      encryption: 2,
+      keyMaterial: short.km,
+    });
+    assert.equal(rejectionReason(answer.type), RejectReason.UNSECURE, "pbkeylen 32 required");
+  });
+  await assert.rejects(
+    serveSrt({ registry: new Registry(), port: 0, passphrase: "short" }),
+    /10 to 79 characters/,
+  );
+});
+
+Deno.test("a malformed or replayed KMREQ closes that connection only; a repeated one is answered", async () => {
+  await withServer({ passphrase: SECRET }, async ({ caller, logs, server }) => {
+    const open = async (name: string) => {
+      const c = await caller();
+      const keys = await SrtCrypto.create(SECRET, 16);
+      const answer = await c.connect(`publish:live/${name}`, {
+        encryption: 2,
+        keyMaterial: keys.km,
+      });
+      assert.equal(answer.type, HandshakeType.CONCLUSION);
+      const send = async (seq: number) =>
+        c.send(await keys.session.encrypt(tsPacket(c.isn + seq, answer.socketId), 1));
+      return { c, keys, dest: answer.socketId, send };
+    };
+    const [a, b, good] = [await open("a"), await open("b"), await open("good")];
+    for (const p of [a, b, good]) await p.send(0);
+    await until("three encrypted packets delivered", () => server.stats().receive.delivered === 3);
+
+    // A repeated announcement of the key in use is answered with a KMRSP of the same bytes.
+    good.c.send(kmRequest(good.keys.km, good.dest));
+    const kmrsp = await good.c.next((p) => isType(ControlType.USER)(p) && p[3] === 4);
+    assert.equal(hex(kmrsp.subarray(16)), hex(good.keys.km));
+
+    a.c.send(kmRequest(new Uint8Array(56), a.dest));
+    await logs.waitFor(/warn srt .*: closed live\/a: .*malformed key material/);
+    // b replays another connection's key material (same passphrase, other salt and key).
+    b.c.send(kmRequest(good.keys.km, b.dest));
+    await logs.waitFor(
+      /warn srt .*: closed live\/b: .*bad key material: key material of another session/,
+    );
+    await good.send(1);
+    await until("the good publisher goes on", () => server.stats().receive.delivered === 4);
+    assert.equal(server.stats().connections, 1);
   });
 });
