@@ -134,6 +134,10 @@ export class SrtConnection implements Link {
   #outChain: Promise<void> = Promise.resolve();
   #outPending = 0;
   #inChain: Promise<void> = Promise.resolve();
+  /** Packets waiting for decryption (bounded by the receive buffer), and a KMREQ being taken. */
+  #inPending = 0;
+  #installing = false;
+  readonly #maxPending: number;
   /** The key data is sent with (readers) or was last received with (publishers). */
   #keyInUse: number = KeyIndex.EVEN;
   /** Readers: first-time data packets sent, for the key refresh. */
@@ -164,6 +168,7 @@ export class SrtConnection implements Link {
     this.#latencyMs = params.latencyMs;
     this.#lastRecvMs = this.#lastSendMs = params.startMs;
     this.#crypto = params.crypto;
+    this.#maxPending = params.maxPackets;
     if (params.request.action === "publish") {
       const decoder = new TsDecoder();
       this.#decoder = decoder;
@@ -301,15 +306,22 @@ export class SrtConnection implements Link {
   /** Decrypt (in parallel), then hand over in arrival order; clear or unknown-key data is dropped. */
   #decrypt(crypto: SrtCrypto, packet: Uint8Array): void {
     const index = keyIndex(packet);
-    const opened = index === KeyIndex.NONE ? undefined : crypto.decrypt(packet);
+    const opened = index === KeyIndex.NONE || this.#inPending >= this.#maxPending
+      ? undefined
+      : crypto.decrypt(packet);
     if (!opened) {
       this.stats.malformed++;
       return;
     }
     this.#keyInUse = index;
+    this.#inPending++;
     this.#inChain = this.#inChain.then(() => opened).then((plain) => {
+      this.#inPending--;
       if (!this.#closed) this.#data(plain, this.#settings.clock());
-    }, () => void this.stats.malformed++);
+    }, () => {
+      this.#inPending--;
+      this.stats.malformed++;
+    });
   }
 
   /** A KMREQ (the publisher's key refresh) or a KMRSP (a reader confirms ours). */
@@ -331,8 +343,12 @@ export class SrtConnection implements Link {
     } catch (error) {
       return this.close(`${this.key}: ${message(error)}`, "warn");
     }
+    // One at a time: a repeat that arrives meanwhile is answered when libsrt repeats again.
+    if (this.#installing) return;
+    this.#installing = true;
     const answer = body.slice();
     this.#inChain = this.#inChain.then(() => crypto.install(km, this.#keyInUse)).then(() => {
+      this.#installing = false;
       if (this.#closed) return;
       this.stats.keyRefreshes++;
       const now = this.#settings.clock();
