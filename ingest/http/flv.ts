@@ -7,7 +7,7 @@
 
 import type { Registry } from "../../mod.ts";
 import { FlvWriter } from "../../media/flv/mod.ts";
-import { isSafeName, parseStreamPath } from "./_paths.ts";
+import { isSafeName, parseStreamPath } from "./paths.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
 
 /** Options for {@linkcode httpFlv}. */

@@ -47,6 +47,7 @@ export interface ConnectionSettings {
   readonly sessionTimeoutMs: number;
   readonly describeTimeoutMs: number;
   readonly maxLag: number;
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
 }
@@ -116,6 +117,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,

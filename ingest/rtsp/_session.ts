@@ -22,6 +22,8 @@ export interface SessionContext {
   readonly logger: Logger;
   readonly counters: Counters;
   readonly maxLag: number;
+  /** How fast a player catches up from the GOP replay, times real time (0: at once). */
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   /** Queued writes on the session's TCP connection; resolves once written (never rejects). */
   readonly write: (bytes: Uint8Array) => Promise<void>;
@@ -320,6 +322,7 @@ export class ReadSession extends RtspSession {
     const resumed = this.#base !== undefined;
     const player = new Player(this.handle, tracks, (batch, ts) => this.#send(batch, ts), {
       maxLag: this.ctx.maxLag,
+      catchUpSpeed: this.ctx.catchUpSpeed,
       maxPayload: this.ctx.maxPayload,
       base: this.#base,
     });

@@ -47,6 +47,13 @@ export interface RtspServerOptions {
   describeTimeoutMs?: number;
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
+  /**
+   * A player starts on the GOP replay at once and catches up with the live frames at this
+   * multiple of real time (default 1.5; 0 sends the replay in one burst). GStreamer's
+   * `rtspsrc` times packets by their arrival: a burst gives it decreasing timestamps, a
+   * paced catch-up gives it none.
+   */
+  catchUpSpeed?: number;
   /** The largest RTP packet sent, header included (default 1412: 1400 payload bytes). */
   maxPacketSize?: number;
   /** Limits on request heads and bodies. */
@@ -162,6 +169,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 60_000,
     describeTimeoutMs: opts.describeTimeoutMs ?? 3_000,
     maxLag: opts.maxLag ?? 512,
+    catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     maxPayload: maxPacketSize - 12,
     limits: opts.limits ?? {},
   };

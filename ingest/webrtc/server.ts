@@ -16,7 +16,8 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import type { HttpRoute } from "../http/server.ts";
-import { isSafeName, parseStreamPath } from "../http/_paths.ts";
+import type { TranscodedViews } from "../../media/transcode/views.ts";
+import { isSafeName, parseStreamPath } from "../http/paths.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
 import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";
@@ -46,6 +47,12 @@ export interface WebRtcServerOptions {
   keyframeIntervalMs?: number;
   /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
   allowOrigin?: string;
+  /**
+   * Transcoded views for players of AAC streams, which WebRTC cannot carry: their audio is
+   * transcoded to Opus once per stream while anyone plays it. Without it such players get
+   * video only.
+   */
+  transcode?: TranscodedViews;
 }
 
 /** One WHIP or WHEP session. */
@@ -100,6 +107,7 @@ export class WebRtcServer {
   readonly #logger: Logger;
   readonly #maxOfferBytes: number;
   readonly #connectTimeoutMs: number;
+  readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
   readonly #cors: Record<string, string>;
   readonly #sessions = new Map<string, Session>();
@@ -116,6 +124,7 @@ export class WebRtcServer {
     this.#logger = options.logger ?? silentLogger;
     this.#maxOfferBytes = options.maxOfferBytes ?? 64 * 1024;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
     this.#cors = {
       "access-control-allow-origin": options.allowOrigin ?? "*",
@@ -287,7 +296,9 @@ export class WebRtcServer {
     if (videoCodec !== undefined && videoCodec !== "h264") {
       throw new WebRtcError(406, `stream ${handle.key} is ${videoCodec}; WHEP here carries H.264`);
     }
-    const audio = summary.opus && (audioCodec === undefined || audioCodec === "opus");
+    const transcode = summary.opus && this.#transcode?.needed(handle, "opus") === true;
+    const audio = summary.opus &&
+      (audioCodec === undefined || audioCodec === "opus" || transcode);
     if (summary.opus && !audio) {
       this.#logger.info(
         `whep ${handle.key}: audio is ${audioCodec}, which WebRTC cannot carry; video only`,
@@ -301,8 +312,13 @@ export class WebRtcServer {
       video: summary.h264,
       audio,
     }, this.#connectTimeoutMs);
-    const player = new WhepPlayer(pc, handle, this.#logger);
-    const session = this.#open("whep", handle, pc, peer, token, () => player.close());
+    const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
+    if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
+    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger);
+    const session = this.#open("whep", handle, pc, peer, token, () => {
+      player.close();
+      lease?.release();
+    });
     let playing = false;
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;

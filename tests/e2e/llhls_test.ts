@@ -6,17 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { CHROMIUM } from "../_util/browser.ts";
 import { decodeCheck, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { PLAYBACK_EVENT, watchWithHlsJs } from "../_util/hlsjs.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
+import { testsWith } from "../_util/tools.ts";
 
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+const test = await testsWith({ chromium: ["chromium", "ffmpeg", "ffprobe"] });
 
-Deno.test({
+test.chromium({
   name: "ll-hls e2e: RTMP in; blocking reloads, hls.js playing parts, and ffmpeg playing it",
-  ignore: !hasChromium,
   fn: async () => {
     const server = await startServe(["rtmp", "http"], [
       "--hls-segment-type",
@@ -62,7 +61,8 @@ Deno.test({
       ]);
       assert.deepEqual(report.errors.filter((e) => !PLAYBACK_EVENT.test(e)), []);
       assert.ok(report.blockingReloads, "hls.js saw a playlist it may block on");
-      assert.ok(report.parts >= 4, `hls.js buffered ${report.parts} parts`);
+      // parts, not only whole segments (how many in 4 s depends on the machine)
+      assert.ok(report.parts >= 2, `hls.js buffered ${report.parts} parts`);
       assert.equal(report.ranges.length, 1, `one buffered range: ${JSON.stringify(report.ranges)}`);
       assert.equal(player.code, 0, player.stderr);
       assert.equal(player.stderr, "", "no warnings from ffmpeg");

@@ -20,7 +20,10 @@ import {
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { LossyRelay } from "../ingest/srt/_util.ts";
+import { testsWith } from "../_util/tools.ts";
 import { Buffer } from "node:buffer";
+
+const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
 const SECONDS = 3;
 
@@ -128,7 +131,7 @@ function paced(file: Uint8Array) {
   };
 }
 
-Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transmit read it cleanly", async () => {
+test.srt("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transmit read it cleanly", async () => {
   const { registry, server, log, published } = await setup();
   const children = new Procs();
   const url = (id: string) => `srt://127.0.0.1:${server.addr.port}?streamid=${id}`;
@@ -266,7 +269,7 @@ async function publishClip(
   }
 }
 
-Deno.test("srt e2e: srt-live-transmit publishes a file; the registry gets its exact frames, with and without 10% loss", async () => {
+test.srt("srt e2e: srt-live-transmit publishes a file; the registry gets its exact frames, with and without 10% loss", async () => {
   const expected = demux(await Deno.readFile(await clip()));
   assert.ok(expected.length > 100);
   const clean = await publishClip(0);
@@ -327,7 +330,7 @@ async function readClip(
   }
 }
 
-Deno.test("srt e2e: an ffmpeg reader behind 10% loss records the same frames as without loss", async () => {
+test.srt("srt e2e: an ffmpeg reader behind 10% loss records the same frames as without loss", async () => {
   const clean = await readClip(0, "srt-read-clean.ts");
   const lossy = await readClip(0.1, "srt-read-lossy.ts");
   assert.ok(clean.frames.length > 100);
@@ -335,7 +338,7 @@ Deno.test("srt e2e: an ffmpeg reader behind 10% loss records the same frames as 
   assertSameFrames(lossy.frames, clean.frames, "10% loss");
 });
 
-Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
+test.srt("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   const { registry, server } = await setup();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const children = new Procs();
@@ -393,7 +396,7 @@ Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   }
 });
 
-Deno.test("srt e2e: libsrt callers see the rejections", async () => {
+test.srt("srt e2e: libsrt callers see the rejections", async () => {
   const { registry, server } = await setup();
   registry.startPublish("live", "taken");
   const children = new Procs();
@@ -593,7 +596,7 @@ function libsrtTrouble(log: string): string[] {
   return log.split("\n").filter((l) => /\/SRT:|corrupt/i.test(l));
 }
 
-Deno.test("srt e2e: 10% loss each way on both legs at 300 ms: nothing dropped, frames byte-identical", async () => {
+test.srt("srt e2e: 10% loss each way on both legs at 300 ms: nothing dropped, frames byte-identical", async () => {
   const source = demux(await Deno.readFile(await lossClip()));
   const run = await lossyLegs("arcly");
   assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
@@ -605,7 +608,7 @@ Deno.test("srt e2e: 10% loss each way on both legs at 300 ms: nothing dropped, f
   assert.ok(run.spsDatagrams > 4, "in clear, the SPS is on the wire");
 });
 
-Deno.test("srt e2e: the lossy legs encrypted (AES-128 in, AES-256 out): nothing dropped, exact frames, no SPS on the wire", async () => {
+test.srt("srt e2e: the lossy legs encrypted (AES-128 in, AES-256 out): nothing dropped, exact frames, no SPS on the wire", async () => {
   const source = demux(await Deno.readFile(await lossClip()));
   const run = await lossyLegs("arcly", "correct horse battery");
   assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
@@ -616,7 +619,7 @@ Deno.test("srt e2e: the lossy legs encrypted (AES-128 in, AES-256 out): nothing 
   assert.equal(run.spsDatagrams, 0, "no datagram holds the SPS bytes");
 });
 
-Deno.test("srt e2e: the same lossy legs with srt-live-transmit in our place (control)", async () => {
+test.srt("srt e2e: the same lossy legs with srt-live-transmit in our place (control)", async () => {
   const source = demux(await Deno.readFile(await lossClip()));
   const run = await lossyLegs("srt-live-transmit");
   assert.ok(run.relayDropped > 50, `the relays dropped only ${run.relayDropped}`);
@@ -630,7 +633,7 @@ Deno.test("srt e2e: the same lossy legs with srt-live-transmit in our place (con
   else assert.ok(ofKind(run.read, "video").length >= 75, "the reader kept playing");
 });
 
-Deno.test("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with passphrase= at 16 and 32 key bytes, keys refreshed; wrong and missing passphrases refused while the right one plays", async () => {
+test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with passphrase= at 16 and 32 key bytes, keys refreshed; wrong and missing passphrases refused while the right one plays", async () => {
   const passphrase = "correct horse battery";
   // Readers' keys switch every 100 packets; ffmpeg's publisher switches its own as often.
   const { registry, server, log, published } = await setup(120, {
@@ -701,7 +704,7 @@ Deno.test("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read wit
   }
 });
 
-Deno.test("srt e2e: srt-live-transmit publishes a file encrypted (AES-256, key refresh): the registry gets its exact frames", async () => {
+test.srt("srt e2e: srt-live-transmit publishes a file encrypted (AES-256, key refresh): the registry gets its exact frames", async () => {
   const expected = demux(await Deno.readFile(await clip()));
   const run = await publishClip(0, { passphrase: "correct horse battery", pbkeylen: 32 });
   assertSameFrames(run.frames, expected, "encrypted");

@@ -29,6 +29,9 @@ import { TsDecoder } from "../../../media/ts/mod.ts";
 import { SrtCrypto } from "../../../ingest/srt/_crypto.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** 1316 bytes of MPEG-TS null packets. */
 const NULLS = (() => {
@@ -256,7 +259,7 @@ Deno.test("rejections carry libsrt's codes", async () => {
       query: "",
       protocol: "srt",
       peer: secret?.peer,
-      credentials: { user: "alice", token: "s3cr3t" },
+      credentials: { user: "alice", password: "s3cr3t" },
     });
     assert.match(secret?.peer ?? "", /^127\.0\.0\.1:\d+$/);
     await logs.waitFor(/rejected \(11\): the caller encrypts/);
@@ -414,7 +417,7 @@ Deno.test("a reader is kept alive while the stream is silent and shut down when 
   });
 });
 
-Deno.test("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
+test.ffmpeg("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
   const clip = await twoSecondClip();
   const frames: MediaFrame[] = [];
   const registry = new Registry({
@@ -446,7 +449,7 @@ Deno.test("packets the sender never repairs are skipped at their deadline: DISCO
   });
 });
 
-Deno.test("a reader's NAK flood of whole-window ranges: retransmissions bounded, another publisher flows", async () => {
+test.ffmpeg("a reader's NAK flood of whole-window ranges: retransmissions bounded, another publisher flows", async () => {
   const clip = await twoSecondClip();
   const frames: MediaFrame[] = [];
   const decoder = new TsDecoder();
