@@ -8,6 +8,7 @@
 import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
 import type { Registry, UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
+import { CatchUpPacer } from "../_catch_up.ts";
 import { SrtError } from "./error.ts";
 import { encodeHandshake, type Handshake } from "./handshake.ts";
 import { keyIndex, type SrtCrypto } from "./_crypto.ts";
@@ -38,6 +39,8 @@ export interface ConnectionSettings {
   readonly peerIdleTimeoutMs: number;
   /** A reader skipping more frames than this in all is disconnected. */
   readonly maxLag: number;
+  /** Readers catch up from the GOP replay to the live edge at this multiple of real time. */
+  readonly catchUpSpeed: number;
   /** Readers' key refresh period, in data packets. */
   readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
@@ -460,6 +463,7 @@ export class SrtConnection implements Link {
     const reader = sub.getReader();
     this.#reader = reader;
     const encoder = new TsEncoder();
+    const pacer = new CatchUpPacer(this.#settings.catchUpSpeed);
     let anchorDts = replayDts;
     let anchorMs = clock();
     let lastDts = replayDts ?? NaN;
@@ -480,9 +484,11 @@ export class SrtConnection implements Link {
           anchorDts = frame.dts;
           anchorMs = due = now;
         }
-        if (due - now >= 1) {
+        // Behind the live edge (the replay, then what came meanwhile): the pacer's schedule.
+        const hold = Math.max(due - now, pacer.delayMs(frame, now));
+        if (hold >= 1) {
           sender.flush(now);
-          await this.#sleep(due - now);
+          await this.#sleep(hold);
           if (this.#closed) return;
           now = clock();
         }

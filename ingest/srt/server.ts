@@ -76,6 +76,12 @@ export interface SrtServerOptions {
    */
   pbkeylen?: 16 | 24 | 32;
   /**
+   * A reader starts on the GOP replay and catches up with the live frames at this multiple
+   * of real time (default 1.5; 0 sends the replay in one burst), so that joining does not
+   * put a GOP's worth of packets on the link at once.
+   */
+  catchUpSpeed?: number;
+  /**
    * Readers' key refresh: after this many data packets a reader's stream switches to a new
    * key (even/odd), announced a quarter of the period before with a KMREQ (default
    * 2^24, libsrt's `kmrefreshrate`).
@@ -222,6 +228,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     peerIdleTimeoutMs: opts.peerIdleTimeoutMs ?? 5000,
     maxLag: opts.maxLag ?? 512,
     keyRefreshPackets: opts.keyRefreshPackets ?? 1 << 24,
+    catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     clock,
   };
   const hostname = opts.hostname ?? "0.0.0.0";

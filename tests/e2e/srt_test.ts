@@ -649,7 +649,11 @@ test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with
     const publisher = children.spawn(
       "ffmpeg",
       liveEncode(
-        url("publish:live/enc", `${secret(16)}&kmrefreshrate=100&kmpreannounce=25&pkt_size=1316`),
+        // A second of latency (in µs), as above: a loaded machine can be late by more than 120 ms.
+        url(
+          "publish:live/enc",
+          `${secret(16)}&kmrefreshrate=100&kmpreannounce=25&pkt_size=1316&latency=1000000`,
+        ),
         "mpegts",
       ),
       { limitMs: 30_000 },
@@ -657,7 +661,14 @@ test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with
     await until("frames", () => (published.get("live/enc")?.length ?? 0) > 0);
     const recorded = await tempPath("srt-enc-read.ts");
     const ffmpegReader = children.spawn("ffmpeg", [
-      ...["-hide_banner", "-nostdin", "-v", "warning", "-i", url("read:live/enc", secret(32))],
+      ...[
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "warning",
+        "-i",
+        url("read:live/enc", `${secret(32)}&latency=1000000`),
+      ],
       ...["-c", "copy", "-t", "3", "-f", "mpegts", "-y", recorded],
     ], { limitMs: 30_000 });
     // The reader plays to the end of the stream (a cut would leave a partial last frame).
@@ -680,8 +691,8 @@ test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with
     assert.match(missing.stderr, /Password required or unexpected/);
     await log.waitFor(/rejected \(10\): wrong passphrase for live\/enc/);
     await log.waitFor(/rejected \(11\): live\/enc needs a passphrase/);
-    await log.waitFor(/publish live\/enc \(socket \d+, latency 120 ms, AES-128\)/);
-    await log.waitFor(/read live\/enc \(socket \d+, latency 120 ms, AES-256\)/);
+    await log.waitFor(/publish live\/enc \(socket \d+, latency 1000 ms, AES-128\)/);
+    await log.waitFor(/read live\/enc \(socket \d+, latency 1000 ms, AES-256\)/);
 
     const check = await decodeCheck(recorded);
     assert.equal(check.code, 0, check.stderr);
@@ -691,8 +702,9 @@ test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with
     const sltFile = await tempPath("srt-enc-slt-read.ts");
     await Deno.writeFile(sltFile, sltReader.stdout);
     const sltCheck = await decodeCheck(sltFile);
-    assert.equal(sltCheck.code, 0, sltCheck.stderr);
-    assert.equal(sltCheck.stderr, "");
+    const why = `${sltReader.stderr}\n${JSON.stringify(server.stats())}\n${log.lines.join("\n")}`;
+    assert.equal(sltCheck.code, 0, `${sltCheck.stderr}\n${why}`);
+    assert.equal(sltCheck.stderr, "", why);
     const sltVideo = (await probePackets(sltFile)).find((s) => s.codecName === "h264");
     assert.ok(sltVideo && sltVideo.packets.length >= 50, "srt-live-transmit read 2 s and more");
     // ffmpeg's publisher refreshed its key and readers confirmed ours, several times.

@@ -597,3 +597,32 @@ Deno.test("a malformed or replayed KMREQ closes that connection only; a repeated
     assert.equal(server.stats().connections, 1);
   });
 });
+
+test.ffmpeg("a reader catches up from the GOP replay at catchUpSpeed, not in one burst", async () => {
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  decoder.decode(await twoSecondClip(), (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  const catchUpSpeed = 2;
+  await withServer({ catchUpSpeed }, async ({ caller, registry }) => {
+    // Two seconds published at once: the replay is the second one-second GOP.
+    const handle = registry.startPublish("live", "gop");
+    for (const frame of frames) handle.publish(frame);
+    const replay = handle.replayBuffer().filter((f) => !(f.flags & FrameFlags.CONFIG));
+    const gopMs = (replay.at(-1)!.dts - replay[0].dts) / 90;
+    assert.ok(gopMs > 800, `a GOP of ${gopMs} ms`);
+    const c = await caller();
+    await c.connect("read:live/gop");
+    const stamps: number[] = [];
+    for (;;) {
+      const packet = await c.next((p) => !isControl(p), 1500).catch(() => undefined);
+      if (!packet) break;
+      stamps.push(new DataView(packet.buffer, packet.byteOffset).getUint32(8));
+    }
+    assert.ok(stamps.length > 10, `${stamps.length} data packets`);
+    // A schedule can only run late, so its span is a safe lower bound (a burst spans ~2 ms).
+    const spanMs = (stamps.at(-1)! - stamps[0]) / 1000;
+    assert.ok(spanMs >= (gopMs / catchUpSpeed) * 0.9, `${spanMs} ms for a ${gopMs} ms GOP`);
+    registry.endPublish(handle);
+  });
+});
