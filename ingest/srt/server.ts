@@ -1,7 +1,8 @@
 /**
  * The SRT listener: one UDP socket, the caller-listener handshake (induction with a SYN
- * cookie, conclusion with HSREQ/HSRSP and the Stream ID), and one connection per accepted
- * caller, publishing MPEG-TS into a kernel {@linkcode Registry} or reading it out.
+ * cookie, conclusion with HSREQ/HSRSP, the Stream ID and, for encrypted callers,
+ * KMREQ/KMRSP), and one connection per accepted caller, publishing MPEG-TS into a kernel
+ * {@linkcode Registry} or reading it out.
  *
  * @module
  */
