@@ -6,6 +6,8 @@
  */
 
 import {
+  ConfigGate,
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -44,7 +46,10 @@ export interface SessionSettings {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly handshakeTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly maxBufferedBytes: number;
   readonly chunkSize: number;
   readonly windowAckSize: number;
   readonly maxMessageLength: number;
@@ -56,6 +61,12 @@ const CSID_COMMAND = 3;
 const CSID_AUDIO = 4;
 const CSID_STREAM = 5;
 const CSID_VIDEO = 6;
+
+/**
+ * Until `connect` succeeds a peer may hold at most this many bytes of incomplete
+ * messages (a `connect` command is a few hundred bytes).
+ */
+const PRE_CONNECT_MAX_BUFFERED_BYTES = 64 * 1024;
 
 /** Codecs (E-RTMP FourCC) the server can carry, announced when a client lists its own. */
 const FOURCCS = ["avc1", "hvc1", "av01"];
@@ -79,6 +90,8 @@ interface Publishing {
   readonly streamId: number;
   readonly decoder: FlvTagDecoder;
   readonly clock: TimestampUnwrapper;
+  /** Media before its sequence header is not published (the kernel's contract). */
+  readonly gate: ConfigGate;
 }
 
 interface Playing {
@@ -115,8 +128,13 @@ export class RtmpSession {
   #writes: Promise<void> = Promise.resolve();
   #peerWindow: number;
   #lastAck = 0;
-  #openedAt = performance.now();
-  #lastActivity = performance.now();
+  /** When the current wait on the peer began: the handshake, `connect`, or a publish or play. */
+  #waitingSince = performance.now();
+  /** When the publisher last sent a complete message on its stream. */
+  #lastMedia = 0;
+  /** Writes queued and not finished, and when the last one finished (or the first was queued). */
+  #writesPending = 0;
+  #lastWrite = 0;
   #closed = false;
   #app: string | undefined;
   #appQuery = "";
@@ -131,7 +149,10 @@ export class RtmpSession {
     this.#log = settings.logger;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
-    this.#reader = new ChunkReader({ maxMessageLength: settings.maxMessageLength });
+    this.#reader = new ChunkReader({
+      maxMessageLength: settings.maxMessageLength,
+      maxBufferedBytes: Math.min(PRE_CONNECT_MAX_BUFFERED_BYTES, settings.maxBufferedBytes),
+    });
     this.#peerWindow = settings.windowAckSize;
   }
 
@@ -146,7 +167,6 @@ export class RtmpSession {
         return this.close(`read failed: ${reason(error)}`, "info");
       }
       if (n === null) return this.close("peer closed the connection", "info");
-      this.#lastActivity = performance.now();
       try {
         await this.#receive(buf.subarray(0, n));
       } catch (error) {
@@ -157,14 +177,32 @@ export class RtmpSession {
     }
   }
 
-  /** Close once for a timeout the server's sweep found. */
+  /**
+   * Close once for a timeout the server's sweep found. Each state that waits on the peer
+   * has its own deadline, and stray bytes or control messages never extend one: the
+   * handshake, then `connect`, then a publish or play command; a publisher must keep
+   * sending messages on its stream, and a player must keep taking the bytes written to it.
+   */
   checkTimeouts(now: number): void {
+    const s = this.#settings;
     if (this.#phase !== "chunks") {
-      if (now - this.#openedAt > this.#settings.handshakeTimeoutMs) {
-        this.close(`handshake not completed within ${this.#settings.handshakeTimeoutMs} ms`);
+      if (now - this.#waitingSince > s.handshakeTimeoutMs) {
+        this.close(`handshake not completed within ${s.handshakeTimeoutMs} ms`);
       }
-    } else if (now - this.#lastActivity > this.#settings.idleTimeoutMs) {
-      this.close(`no data in either direction for ${this.#settings.idleTimeoutMs} ms`);
+    } else if (this.#app === undefined) {
+      if (now - this.#waitingSince > s.connectTimeoutMs) {
+        this.close(`no connect within ${s.connectTimeoutMs} ms of the handshake`);
+      }
+    } else if (this.#publishing) {
+      if (now - this.#lastMedia > s.idleTimeoutMs) {
+        this.close(`publisher sent no message on its stream for ${s.idleTimeoutMs} ms`);
+      }
+    } else if (this.#playing) {
+      if (this.#writesPending > 0 && now - this.#lastWrite > s.idleTimeoutMs) {
+        this.close(`player took no bytes for ${s.idleTimeoutMs} ms`);
+      }
+    } else if (now - this.#waitingSince > s.commandTimeoutMs) {
+      this.close(`no publish or play within ${s.commandTimeoutMs} ms of connect`);
     }
   }
 
@@ -200,6 +238,7 @@ export class RtmpSession {
       data = data.subarray(n);
       if (this.#handshakeFilled < HANDSHAKE_SIZE) return;
       this.#phase = "chunks";
+      this.#waitingSince = performance.now();
     }
     if (data.length === 0) return;
     for (const msg of this.#reader.push(data)) {
@@ -215,6 +254,7 @@ export class RtmpSession {
   }
 
   #handle(msg: RtmpMessage): Promise<void> | void {
+    if (msg.streamId === this.#publishing?.streamId) this.#lastMedia = performance.now();
     switch (msg.typeId) {
       case MessageType.AUDIO:
       case MessageType.VIDEO:
@@ -250,7 +290,7 @@ export class RtmpSession {
 
   #onCommand(streamId: number, cmd: Command): Promise<void> | void {
     if (cmd.name !== "connect" && this.#app === undefined) {
-      throw new RtmpError(`command ${cmd.name} before connect`);
+      throw new RtmpError(`command ${escapeForLog(cmd.name)} before connect`);
     }
     switch (cmd.name) {
       case "connect":
@@ -320,6 +360,8 @@ export class RtmpSession {
     }
     this.#app = app;
     this.#appQuery = query;
+    this.#reader.maxBufferedBytes = this.#settings.maxBufferedBytes;
+    this.#waitingSince = performance.now();
     this.#log.info(`rtmp ${this.peer}: connect app=${app}`);
     this.#send(windowAckSizeMessage(this.#settings.windowAckSize));
     this.#send(setPeerBandwidthMessage(this.#settings.windowAckSize, 2));
@@ -361,7 +403,9 @@ export class RtmpSession {
       streamId,
       decoder: new FlvTagDecoder(),
       clock: new TimestampUnwrapper(),
+      gate: new ConfigGate(),
     };
+    this.#lastMedia = performance.now();
     handle.signal.addEventListener("abort", () => {
       if (this.#publishing?.handle === handle) this.close(`stream ${key} was ended by the server`);
     }, { once: true });
@@ -472,6 +516,7 @@ export class RtmpSession {
     const publishing = this.#publishing;
     if (!publishing) return;
     this.#publishing = undefined;
+    this.#waitingSince = performance.now();
     this.#settings.registry.endPublish(publishing.handle, "ended");
     this.#log.info(`rtmp ${this.peer}: unpublish ${publishing.handle.key} (${why})`);
   }
@@ -480,26 +525,32 @@ export class RtmpSession {
     const playing = this.#playing;
     if (!playing) return;
     this.#playing = undefined;
+    this.#waitingSince = performance.now();
     playing.stopped = true;
     void playing.reader?.cancel();
   }
 
   /**
-   * The stream a publish or play command names, and whether the registry's authorize
-   * hook lets this peer have it (never asked for an empty name). The query string is
-   * the stream name's, else the one that came with the app in `connect`.
+   * The stream a publish or play command names, its key as messages show it (escaped),
+   * and whether the registry's authorize hook lets this peer have it (never asked for an
+   * empty name). The query string is the stream name's, else the one that came with the
+   * app in `connect`.
    */
   async #request(
     cmd: Command,
     action: "publish" | "read",
   ): Promise<{ stream: string; key: string; allowed: boolean }> {
     const raw = cmd.args[0];
-    if (typeof raw !== "string") throw new RtmpError(`${cmd.name} without a stream name`);
+    if (typeof raw !== "string") {
+      throw new RtmpError(`${escapeForLog(cmd.name)} without a stream name`);
+    }
     const [stream, query] = splitQuery(raw);
     const app = this.#app!;
-    const key = `${app}/${stream}`;
+    const key = escapeForLog(`${app}/${stream}`);
     if (this.#publishing || this.#playing) {
-      throw new RtmpError(`${cmd.name} ${key} on a connection that already publishes or plays`);
+      throw new RtmpError(
+        `${escapeForLog(cmd.name)} ${key} on a connection that already publishes or plays`,
+      );
     }
     const allowed = stream !== "" && await this.#settings.registry.authorize({
       action,
@@ -521,8 +572,7 @@ export class RtmpSession {
     const frame = typeId === MessageType.VIDEO
       ? publishing.decoder.decodeVideo(payload, ms)
       : publishing.decoder.decodeAudio(payload, ms);
-    if (!frame) return;
-    publishing.handle.publish(frame);
+    if (frame && publishing.gate.admit(frame)) publishing.handle.publish(frame);
   }
 
   /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */
@@ -577,15 +627,17 @@ export class RtmpSession {
 
   /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */
   #sendBytes(bytes: Uint8Array): Promise<void> {
+    if (this.#writesPending++ === 0) this.#lastWrite = performance.now();
     this.#writes = this.#writes.then(async () => {
-      if (this.#closed) return;
       try {
-        for (let o = 0; o < bytes.length;) {
+        for (let o = 0; o < bytes.length && !this.#closed;) {
           o += await this.#conn.write(bytes.subarray(o));
-          this.#lastActivity = performance.now();
+          this.#lastWrite = performance.now();
         }
       } catch (error) {
         this.close(`write failed: ${reason(error)}`, "info");
+      } finally {
+        this.#writesPending--;
       }
     });
     return this.#writes;

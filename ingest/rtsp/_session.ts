@@ -60,6 +60,10 @@ export abstract class RtspSession {
   readonly stream: string;
   /** Monotonic time of the last request or packet from the client. */
   lastActivity: number = performance.now();
+  /** Monotonic time the session was created (its ANNOUNCE or first SETUP). */
+  readonly createdAt: number = performance.now();
+  /** Whether the session has played or recorded (it must within the start timeout). */
+  started = false;
   /** The lower transport every track of the session uses, once one is set up. */
   lower: "tcp" | "udp" | undefined;
   /** Interleaved channels of this session and what handles their bytes. */
@@ -165,6 +169,8 @@ export class PublishSession extends RtspSession {
   #reorderers: RtpReorderer[] = [];
   #timeline: IngestTimeline | undefined;
   #recording = false;
+  /** Monotonic time of the last RTP packet, or of RECORD before the first. */
+  lastMedia = 0;
 
   constructor(
     ctx: SessionContext,
@@ -210,6 +216,7 @@ export class PublishSession extends RtspSession {
       spec,
       (data) => {
         this.touch();
+        this.lastMedia = this.lastActivity;
         if (reorderer) reorderer.push(data);
         else toTrack(data);
       },
@@ -254,6 +261,8 @@ export class PublishSession extends RtspSession {
     });
     this.#timeline = timeline;
     this.#recording = true;
+    this.started = true;
+    this.lastMedia = performance.now();
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: record ${this.key} over ${this.lower}`);
   }
 
@@ -327,6 +336,7 @@ export class ReadSession extends RtspSession {
       base: this.#base,
     });
     this.#player = player;
+    this.started = true;
     const info = this.#rtpInfo(baseUrl, !resumed && player.base !== undefined);
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
     // The PLAY answer is queued by the caller before the first packet: start on a later turn.

@@ -5,7 +5,13 @@
  * times it out.
  */
 
-import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import {
+  ConfigGate,
+  FrameFlags,
+  type Logger,
+  type MediaFrame,
+  type StreamHandle,
+} from "../../mod.ts";
 import type { Registry, UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
 import { CatchUpPacer } from "../_catch_up.ts";
@@ -148,7 +154,11 @@ export class SrtConnection implements Link {
   /** Readers: the announcement of the next key, until answered. */
   #announcement?: { km: Uint8Array; index: number; sentMs: number; tries: number };
   #nextKeyReady = false;
-  readonly #emit = (frame: MediaFrame) => void this.#handle.publish(frame);
+  /** Media before its CONFIG frame is not published (the kernel's contract). */
+  readonly #gate = new ConfigGate();
+  readonly #emit = (frame: MediaFrame) => {
+    if (this.#gate.admit(frame)) this.#handle.publish(frame);
+  };
 
   constructor(
     params: ConnectionParams,
