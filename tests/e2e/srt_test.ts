@@ -59,6 +59,20 @@ function demux(bytes: Uint8Array): MediaFrame[] {
   return frames;
 }
 
+/** ffmpeg copies `seconds` of `input` into `file` in `format`, warnings only. */
+function recordCopy(
+  children: Procs,
+  input: string,
+  file: string,
+  seconds: number,
+  format: string,
+): ReturnType<Procs["spawn"]> {
+  return children.spawn("ffmpeg", [
+    ...["-hide_banner", "-nostdin", "-v", "warning", "-i", input, "-c", "copy"],
+    ...["-t", String(seconds), "-f", format, "-y", file],
+  ], { limitMs: 30_000 });
+}
+
 /** Frames are the same: track, kind, codec, timestamps, flags and every byte. */
 function assertSameFrames(actual: MediaFrame[], expected: MediaFrame[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: frame count`);
@@ -144,22 +158,7 @@ test.srt("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transm
     );
     await until("frames", () => (published.get("live/x")?.length ?? 0) > 0);
     const recorded = await tempPath("srt-read.ts");
-    const ffmpegReader = children.spawn("ffmpeg", [
-      "-hide_banner",
-      "-nostdin",
-      "-v",
-      "warning",
-      "-i",
-      url("read:live/x"),
-      "-c",
-      "copy",
-      "-t",
-      "1.5",
-      "-f",
-      "mpegts",
-      "-y",
-      recorded,
-    ], { limitMs: 30_000 });
+    const ffmpegReader = recordCopy(children, url("read:live/x"), recorded, 1.5, "mpegts");
     const nullReader = children.spawn("ffmpeg", [
       "-hide_banner",
       "-nostdin",
@@ -345,22 +344,7 @@ test.srt("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   const srtUrl = (id: string) => `srt://127.0.0.1:${server.addr.port}?streamid=${id}`;
   const rtmpUrl = (name: string) => `rtmp://127.0.0.1:${rtmp.addr.port}/live/${name}`;
   const record = (input: string, file: string, format: string) =>
-    children.spawn("ffmpeg", [
-      "-hide_banner",
-      "-nostdin",
-      "-v",
-      "warning",
-      "-i",
-      input,
-      "-c",
-      "copy",
-      "-t",
-      "1.5",
-      "-f",
-      format,
-      "-y",
-      file,
-    ], { limitMs: 30_000 });
+    recordCopy(children, input, file, 1.5, format);
   try {
     const asFlv = await tempPath("srt-to-rtmp.flv");
     const asTs = await tempPath("rtmp-to-srt.ts");
@@ -660,17 +644,13 @@ test.srt("srt e2e: encrypted: ffmpeg and srt-live-transmit publish and read with
     );
     await until("frames", () => (published.get("live/enc")?.length ?? 0) > 0);
     const recorded = await tempPath("srt-enc-read.ts");
-    const ffmpegReader = children.spawn("ffmpeg", [
-      ...[
-        "-hide_banner",
-        "-nostdin",
-        "-v",
-        "warning",
-        "-i",
-        url("read:live/enc", `${secret(32)}&latency=1000000`),
-      ],
-      ...["-c", "copy", "-t", "3", "-f", "mpegts", "-y", recorded],
-    ], { limitMs: 30_000 });
+    const ffmpegReader = recordCopy(
+      children,
+      url("read:live/enc", `${secret(32)}&latency=1000000`),
+      recorded,
+      3,
+      "mpegts",
+    );
     // The reader plays to the end of the stream (a cut would leave a partial last frame).
     const slt = (target: string, stdout = false) =>
       children.spawn("srt-live-transmit", ["-a", "no", "-t", "20", target, "file://con"], {
