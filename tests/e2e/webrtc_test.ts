@@ -179,9 +179,8 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
 test.chromium("Chromium publishes Opus over WHIP; TS HLS carries it as AAC that ffmpeg decodes and hls.js plays", async () => {
   const logger = lines();
   const transcode = new TranscodedViews({ logger });
-  let hls: LiveHls | undefined;
-  const registry = new Registry({ observer: { onPublish: (key) => hls?.start(key) } });
-  hls = new LiveHls({ registry, segmentType: "ts", targetDuration: 1, transcode, logger });
+  const registry = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
+  const hls = new LiveHls({ registry, segmentType: "ts", targetDuration: 1, transcode, logger });
   const webrtc = new WebRtcServer({ registry, logger, keyframeIntervalMs: 1000 });
   const http = serveHttp({
     routes: [webrtc.route, hls.route],
