@@ -36,6 +36,9 @@ serve options (listeners take PORT, HOST:PORT or off):
   --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)     rtsp.listen
   --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)  rtsp.rtpPort
   --srt LISTEN      SRT publish and read, UDP      (default 8890)     srt.listen
+  --srt-passphrase TEXT  SRT callers must encrypt with this passphrase (10-79 characters)
+                                                                      srt.passphrase
+  --srt-pbkeylen 16|24|32  the SRT key length callers must use (default: theirs)  srt.pbkeylen
   --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)  http.listen
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)   hls.segmentType
   --hls-part-duration SECONDS  Low-Latency HLS with parts this long, e.g. 0.5
@@ -98,6 +101,8 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   rtsp: { key: ["rtsp", "listen"], type: "string" },
   "rtsp-rtp-port": { key: ["rtsp", "rtpPort"], type: "number" },
   srt: { key: ["srt", "listen"], type: "string" },
+  "srt-passphrase": { key: ["srt", "passphrase"], type: "string" },
+  "srt-pbkeylen": { key: ["srt", "pbkeylen"], type: "number" },
   http: { key: ["http", "listen"], type: "string" },
   "hls-segment-type": { key: ["hls", "segmentType"], type: "string" },
   "hls-part-duration": { key: ["hls", "partDuration"], type: "number" },

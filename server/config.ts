@@ -59,7 +59,16 @@ export const PROTOCOL_OPTIONS = {
     "mediaTimeoutMs",
     "stallTimeoutMs",
   ],
-  srt: ["latencyMs", "peerIdleTimeoutMs", "maxConnections", "maxPackets", "maxLag"],
+  srt: [
+    "latencyMs",
+    "peerIdleTimeoutMs",
+    "maxConnections",
+    "maxPackets",
+    "maxLag",
+    "pbkeylen",
+    "catchUpSpeed",
+    "keyRefreshPackets",
+  ],
   http: ["requestTimeoutMs", "keepAliveTimeoutMs", "maxConnectionsPerIp"],
   webrtc: [
     "maxOfferBytes",
@@ -94,9 +103,15 @@ export interface RtspConfig
 export interface HttpConfig
   extends ListenerConfig, Pick<HttpServerOptions, typeof PROTOCOL_OPTIONS.http[number]> {}
 
-/** SRT: the listener and `serveSrt()`'s options. */
+/** SRT: the listener, the passphrase and `serveSrt()`'s options. */
 export interface SrtConfig
-  extends ListenerConfig, Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]> {}
+  extends ListenerConfig, Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]> {
+  /**
+   * Callers must encrypt with this passphrase (10 to 79 characters; AES-CTR), unless their
+   * stream's path sets `srtPassphrase` of its own (default: none, in clear).
+   */
+  passphrase?: string;
+}
 
 /** Live HLS served over HTTP: `LiveHls`'s options. */
 export interface HlsConfig extends Pick<LiveHlsOptions, typeof PROTOCOL_OPTIONS.hls[number]> {
@@ -113,11 +128,6 @@ export interface WebRtcConfig
   hosts?: string[];
   /** UDP ports for media, `MIN-MAX` (default: any free port). */
   ports?: string;
-  /**
-   * WHEP players of an AAC stream get its audio transcoded to Opus, once per stream while
-   * anyone plays it (default true); false gives them video only.
-   */
-  transcodeAudio?: boolean;
 }
 
 /** The certificate and key of the TLS listeners (`rtmps`, `rtsps`, `https`). */
@@ -149,6 +159,11 @@ export interface PathConfig {
   record?: boolean;
   /** Frames of the current GOP kept for late joiners (default 1024; 0 turns instant start off). */
   gopCache?: number;
+  /**
+   * SRT callers of these streams must encrypt with this passphrase (10 to 79 characters)
+   * instead of `srt.passphrase`; `false` serves them in clear.
+   */
+  srtPassphrase?: string | false;
 }
 
 /**
@@ -171,6 +186,13 @@ export interface PathConfig {
 export interface ServerConfig {
   /** Log warnings and errors only (default false). */
   quiet?: boolean;
+  /**
+   * Audio transcoded where a player cannot take the stream's codec, once per stream while
+   * anyone needs it (default true): WHEP players of an AAC stream get Opus, TS-HLS of an
+   * Opus stream (a WHIP publish) carries AAC. False: such players get the video only, and
+   * TS segments carry the Opus as is.
+   */
+  transcodeAudio?: boolean;
   /** RTMP publish and play (default port 1935). */
   rtmp?: RtmpConfig;
   /** RTSP publish and read, TCP (default port 8554) with RTP over UDP. */
@@ -242,8 +264,10 @@ export interface ResolvedConfig {
   readonly webrtcHosts?: readonly string[];
   /** WebRTC media UDP ports, when given. */
   readonly webrtcPorts?: readonly [number, number];
-  /** Whether WHEP players of AAC streams get the audio transcoded to Opus. */
+  /** Whether audio is transcoded for players that cannot take the stream's (AAC ↔ Opus). */
   readonly transcodeAudio: boolean;
+  /** The SRT passphrase of streams no path gives one of their own, when set. */
+  readonly srtPassphrase?: string;
   /** Where recordings go, when recording is on. */
   readonly recordDir?: string;
   /** Apps streams may be published to. */
@@ -275,6 +299,7 @@ export interface ProtocolOptions {
 /** The defaults: `cli.ts serve` with no flags and no config file. */
 export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = Object.freeze({
   quiet: false,
+  transcodeAudio: true,
   rtmp: { listen: 1935 },
   rtsp: { listen: 8554, rtpPort: 8000 },
   srt: { listen: 8890 },
@@ -360,11 +385,12 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     segmentType: hls.segmentType!,
     partDuration,
     webrtcHosts: config.webrtc?.hosts,
-    transcodeAudio: config.webrtc?.transcodeAudio ?? true,
+    transcodeAudio: config.transcodeAudio ?? DEFAULT_CONFIG.transcodeAudio,
     webrtcPorts: ports === undefined
       ? undefined
       : at(["webrtc", "ports"], () => parsePortRange(ports)),
     recordDir,
+    srtPassphrase: config.srt?.passphrase,
     apps: config.apps ?? DEFAULT_CONFIG.apps,
     paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
     access: config.access && checkedAccess(config.access),

@@ -16,6 +16,8 @@ export interface PathSettings {
   readonly record: boolean;
   /** Frames of the current GOP kept for late joiners; `undefined` keeps the app's. */
   readonly gopCache?: number;
+  /** The SRT passphrase of its own (`false`: in clear); `undefined` keeps `srt.passphrase`. */
+  readonly srtPassphrase?: string | false;
 }
 
 interface Rule {
@@ -68,6 +70,7 @@ export class PathRules {
         pattern,
         record: config.record ?? recording,
         gopCache: config.gopCache,
+        srtPassphrase: config.srtPassphrase,
       };
       if (!pattern.startsWith("~") && !pattern.includes("/") && pattern !== "**") {
         throw new ConfigError(

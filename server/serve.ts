@@ -92,7 +92,8 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     "hls.partDuration": config.partDuration,
     "webrtc.hosts": config.webrtcHosts,
     "webrtc.ports": config.webrtcPorts,
-    "webrtc.transcodeAudio": config.transcodeAudio,
+    transcodeAudio: config.transcodeAudio,
+    "srt.passphrase": config.srtPassphrase,
     quiet: config.quiet,
     apps: config.apps,
     paths: config.paths,
@@ -107,7 +108,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
 }
 
 /** The config keys {@linkcode Server.reload} applies at once; the others take a restart. */
-const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir", "access"]);
+const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir", "access", "srt.passphrase"]);
 
 /**
  * Start the whole server from `config` (defaults: `cli.ts serve`'s, open to everyone).
@@ -216,19 +217,20 @@ class Composition implements Server {
     const plain = (listen: Listen | undefined) => listen ?? { port: null };
     const web = (http || https) && await import("../ingest/http/mod.ts");
     this.#stopReaper = registry.startReaper();
+    if (web && config.transcodeAudio) {
+      const { TranscodedViews } = await import("../media/transcode/mod.ts");
+      this.#transcode = new TranscodedViews({ logger });
+    }
     if (web) {
       this.#hls = new web.LiveHls({
         ...config.options.hls,
+        transcode: this.#transcode,
         registry,
         segmentType: config.segmentType,
         partDuration: config.partDuration,
         logger,
       });
       const { WebRtcServer } = await import("../ingest/webrtc/mod.ts");
-      if (config.transcodeAudio) {
-        const { TranscodedViews } = await import("../media/transcode/mod.ts");
-        this.#transcode = new TranscodedViews({ logger });
-      }
       this.#webrtc = new WebRtcServer({
         ...config.options.webrtc,
         transcode: this.#transcode,
@@ -268,7 +270,17 @@ class Composition implements Server {
     }
     if (srt) {
       const { serveSrt } = await import("../ingest/srt/mod.ts");
-      this.#srt = await serveSrt({ ...config.options.srt, registry, ...srt, logger });
+      this.#srt = await serveSrt({
+        ...config.options.srt,
+        // Read at every handshake, so that a reload applies to the next caller.
+        passphrase: ({ key }) => {
+          const own = this.#config.paths.match(key).srtPassphrase;
+          return own === false ? undefined : own ?? this.#config.srtPassphrase;
+        },
+        registry,
+        ...srt,
+        logger,
+      });
       this.#bound("srt", this.#srt.addr);
     }
     if (web) {
@@ -308,8 +320,8 @@ class Composition implements Server {
       JSON.stringify(before[key]) !== JSON.stringify(after[key])
     );
     // Only what applies live is taken; the rest stays as the server runs it.
-    const { quiet, apps, paths, recordDir, access } = next;
-    this.#config = { ...this.#config, quiet, apps, paths, recordDir, access };
+    const { quiet, apps, paths, recordDir, access, srtPassphrase } = next;
+    this.#config = { ...this.#config, quiet, apps, paths, recordDir, access, srtPassphrase };
     this.#access.update(access ?? OPEN_ACCESS);
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));

@@ -136,7 +136,7 @@ export class AudioTranscoder {
     const start: StartMessage = {
       pipe: memory,
       args: [
-        ..."-hide_banner -nostdin -loglevel error -probesize 8192".split(" "),
+        ..."-hide_banner -nostdin -loglevel error -probesize 32 -fpsprobesize 0".split(" "),
         ..."-analyzeduration 0 -f mpegts".split(" "),
         ...decode,
         ..."-i /in.ts -map 0:a:0 -ar 48000 -ac 2".split(" "),
