@@ -131,7 +131,7 @@ export class AudioTranscoder {
     // ffmpeg's own Opus codec: the libopus encoder of this WebAssembly build traps on stereo
     // input (its stack is too small), and the source's Opus is decoded the same way.
     const [decode, encode] = to === "opus"
-      ? [[], ["-c:a", "opus", "-strict", "-2"]]
+      ? [[], ["-c:a", "opus", "-strict", "-2", "-opus_delay", "20"]]
       : [["-c:a", "opus"], ["-c:a", "aac"]];
     const start: StartMessage = {
       pipe: memory,
