@@ -29,7 +29,7 @@ export type * from "../media/hls/mod.ts";
 export type { HttpRoute, HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
 export type { RtspAuthOptions, RtspReaderLimits, RtspServerOptions } from "../ingest/rtsp/mod.ts";
-export type { SrtServerOptions } from "../ingest/srt/mod.ts";
+export type { SrtPassphraseRequest, SrtServerOptions } from "../ingest/srt/mod.ts";
 export type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
 export type { TranscodedLease, TranscodedViews, TranscodeTarget } from "../media/transcode/mod.ts";
 export type * from "./access/mod.ts";
