@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Logger, Registry, silentLogger, type StreamHandle } from "../mod.ts";
+import { lineSafeLogger, type Logger, Registry, silentLogger, type StreamHandle } from "../mod.ts";
 import { describeConfig } from "../media/codec/mod.ts";
 import type { HttpServer, LiveHls } from "../ingest/http/mod.ts";
 import { Metrics } from "../ingest/http/metrics.ts";
@@ -22,7 +22,10 @@ import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
-  /** Where log lines go (default: nowhere). `quiet` in the config drops its `info` lines. */
+  /**
+   * Where log lines go (default: nowhere), each one line (control characters escaped).
+   * `quiet` in the config drops the `info` lines.
+   */
   logger?: Logger;
 }
 
@@ -63,10 +66,11 @@ export interface Server {
   /** The registry every protocol publishes into and plays from. */
   readonly registry: Registry;
   /**
-   * Apply a new config. Access rules, paths, apps, recording and `quiet` apply at once to
-   * what comes next (the next publish, read or request); live streams and their players
-   * are not touched, even those the new rules would refuse. Listener addresses and media
-   * formats take a restart and are reported in `restartNeeded`.
+   * Apply a new config. Access rules, paths, apps, recording, the SRT passphrase and
+   * `quiet` apply at once to what comes next (the next publish, read, request or SRT
+   * caller); live streams and their players are not touched, even those the new rules
+   * would refuse. Listeners, media formats and protocol options take a restart and are
+   * reported in `restartNeeded`.
    *
    * Rejects with a {@linkcode ConfigError} when the new config cannot run; the old one
    * stays in force.
@@ -152,8 +156,10 @@ class Composition implements Server {
   #recordings = new Set<Promise<void>>();
   #closing?: Promise<void>;
 
-  constructor(config: ResolvedConfig, logger: Logger) {
+  constructor(config: ResolvedConfig, given: Logger) {
     this.#config = config;
+    // One message stays one line whatever a peer put in a name (idempotent over cli.ts's).
+    const logger = lineSafeLogger(given);
     this.#logger = {
       info: (message) => this.#config.quiet || logger.info(message),
       warn: (message) => logger.warn(message),
