@@ -77,6 +77,7 @@ export const PROTOCOL_OPTIONS = {
     "allowOrigin",
     "peerTimeoutMs",
     "maxLag",
+    "catchUpSpeed",
   ],
   hls: ["targetDuration", "windowSize", "retainMs"],
 } as const satisfies {
