@@ -480,7 +480,8 @@ function schemaProblems(errors: ErrorObject[]): ConfigProblem[] {
       switch (error.keyword) {
         case "additionalProperties":
           return { path: [...path, error.params.additionalProperty], reason: "unknown setting" };
-        case "anyOf": {
+        case "anyOf":
+        case "pattern": {
           const said = String(error.parentSchema?.description ?? "a valid value").replace(
             /\.$/,
             "",

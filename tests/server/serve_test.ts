@@ -123,7 +123,11 @@ Deno.test("reload applies apps, paths and recording to what comes next; live str
     assert.ok(!log.lines.some((l) => / record live\/a /.test(l)), "live/* is not recorded");
 
     // A reload that cannot run changes nothing.
-    await assert.rejects(server.reload({ ...base, apps: ["bad/app"] }), ConfigError);
+    await assert.rejects(server.reload({ ...base, apps: ["bad/app"] }), {
+      name: "ConfigError",
+      message:
+        'apps.0: "bad/app" is not an app name: letters, digits and _ . ~ -, not starting with a dot',
+    });
     assert.equal(registry.startPublish("cams", "later").closed, false, "cams still open");
     assert.equal(live.closed, false);
   } finally {
