@@ -6,8 +6,11 @@
  * ```sh
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
- *   [--serve-args "--flag value"]
+ *   [--serve-args "--flag value"] [--cpu-prof DIR]
  * ```
+ *
+ * `--cpu-prof DIR` runs `serve` under `deno run --cpu-prof` and leaves one profile per step
+ * in DIR (open it in Chrome DevTools) to see where a player's cost goes.
  *
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     ramp: { type: "string", default: "1000" },
     "nms-dir": { type: "string", default: "/tmp/nms443" },
     "serve-args": { type: "string", default: "" },
+    "cpu-prof": { type: "string" },
   },
 });
 const STEPS = values.players.split(",").map(Number);
@@ -87,6 +91,7 @@ interface Row {
   server: string;
   protocol: Protocol;
   players: number;
+  joined: number;
   keptUp: number;
   held: boolean;
   cpuUsPerMbit: number;
@@ -162,6 +167,7 @@ const arcly: Server = {
       Deno.execPath(),
       "run",
       "-A",
+      ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : []),
       `${ROOT}cli.ts`,
       "serve",
       "--quiet",
@@ -418,6 +424,7 @@ async function step(
       server: server.name,
       protocol,
       players,
+      joined: result.joined,
       keptUp,
       held: keptUp >= 0.99,
       cpuUsPerMbit: (cpuEnd - cpuStart) / mbit,
@@ -439,6 +446,7 @@ function print(row: Row): void {
     row.server,
     row.protocol,
     String(row.players),
+    String(row.joined),
     `${row.held ? "yes" : "no"} (${(row.keptUp * 100).toFixed(1)}%)`,
     row.cpuUsPerMbit.toFixed(0),
     `${(row.serverCpu * 100).toFixed(0)}%`,
@@ -460,9 +468,9 @@ console.log(
     }`,
 );
 console.log(
-  "| server | protocol | players | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
+  "| server | protocol | players | joined | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const protocol of PROTOCOLS) {
   for (const name of values.servers.split(",")) {
     const server = all[name];
