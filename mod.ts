@@ -34,4 +34,6 @@ export * from "./bus/frame.ts";
 export * from "./bus/ring.ts";
 export * from "./bus/observe.ts";
 export * from "./bus/stream.ts";
+export * from "./bus/play.ts";
+export * from "./bus/derived.ts";
 export * from "./bus/registry.ts";
