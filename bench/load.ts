@@ -6,8 +6,11 @@
  * ```sh
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
- *   [--serve-args "--flag value"] [--cpu-prof DIR]
+ *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR]
  * ```
+ *
+ * `--before DIR` adds `serve` of another checkout (e.g. a worktree of `main`) as server
+ * `before` (name it in `--servers`), to compare two versions in one run.
  *
  * `--cpu-prof DIR` runs `serve` under `deno run --cpu-prof` and leaves one profile per step
  * in DIR (open it in Chrome DevTools) to see where a player's cost goes.
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     "nms-dir": { type: "string", default: "/tmp/nms443" },
     "serve-args": { type: "string", default: "" },
     "cpu-prof": { type: "string" },
+    before: { type: "string" },
   },
 });
 const STEPS = values.players.split(",").map(Number);
@@ -156,10 +160,13 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
-const arcly: Server = {
-  name: "arcly-stream",
+/** `cli.ts serve` of the checkout at `root`. */
+const arclyAt = (name: string, root: string): Server => ({
+  name,
   protocols: ["rtmp", "flv"],
-  missing: () => Promise.resolve(undefined),
+  async missing() {
+    if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
+  },
   async start(dir) {
     const [rtmpPort, httpPort] = [freePort(), freePort()];
     const extra = values["serve-args"].split(" ").filter((a) => a !== "");
@@ -168,7 +175,7 @@ const arcly: Server = {
       "run",
       "-A",
       ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : []),
-      `${ROOT}cli.ts`,
+      `${root}cli.ts`,
       "serve",
       "--quiet",
       "--rtmp",
@@ -185,7 +192,7 @@ const arcly: Server = {
     await accepting(httpPort);
     return { pid: child.pid, rtmpPort, httpPort, stop: () => stopChild(child) };
   },
-};
+});
 
 const NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 const nginx: Server = {
@@ -458,7 +465,8 @@ function print(row: Row): void {
   console.log(`| ${cells.join(" | ")} |`);
 }
 
-const all: Record<string, Server> = { arcly, nginx, nms };
+const all: Record<string, Server> = { arcly: arclyAt("arcly-stream", ROOT), nginx, nms };
+if (values.before) all.before = arclyAt("arcly-stream before", values.before.replace(/\/?$/, "/"));
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const bin = await buildLoadPlayer(tmp);
 console.log(
