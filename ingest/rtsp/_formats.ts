@@ -13,6 +13,7 @@ import { avcConfigFromFmtp, avcFmtp } from "../../media/rtp/h264.ts";
 import { hevcConfigFromFmtp, hevcFmtp } from "../../media/rtp/h265.ts";
 import { aacFmtp, type Mpeg4GenericParams, mpeg4GenericParams } from "../../media/rtp/aac.ts";
 import { opusFmtp, opusHeadFromFmtp } from "../../media/rtp/opus.ts";
+import { type LatmParams, latmParams } from "../../media/rtp/latm.ts";
 
 /** One announced track the server can receive. */
 export interface TrackFormat {
@@ -24,6 +25,8 @@ export interface TrackFormat {
   readonly config?: Uint8Array;
   /** `mpeg4-generic` AU header layout. */
   readonly aac?: Mpeg4GenericParams;
+  /** `MP4A-LATM` framing: AAC whose config may also come in band. */
+  readonly latm?: LatmParams;
   /** Samples per AAC frame. */
   readonly samplesPerFrame?: number;
   /** H.265 DONL fields present. */
@@ -64,6 +67,12 @@ export function trackFormat(media: SdpMedia): TrackFormat | string {
       } catch (error) {
         return `mpeg4-generic with a bad config: ${(error as Error).message}`;
       }
+    }
+    case "mp4a-latm": {
+      const latm = latmParams(fmtp);
+      if (typeof latm === "string") return latm;
+      const config = latm.config?.audioSpecificConfig;
+      return { ...base, kind: "audio", codec: "aac", config, latm };
     }
     case "opus":
       if (map.clockRate !== 48000) return `Opus at ${map.clockRate} Hz`;

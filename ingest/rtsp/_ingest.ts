@@ -17,6 +17,7 @@ import type { AccessUnitHandler } from "../../media/rtp/payload.ts";
 import { H264Depacketizer } from "../../media/rtp/h264.ts";
 import { H265Depacketizer } from "../../media/rtp/h265.ts";
 import { AacDepacketizer } from "../../media/rtp/aac.ts";
+import { LatmDepacketizer } from "../../media/rtp/latm.ts";
 import { OpusDepacketizer } from "../../media/rtp/opus.ts";
 import type { TrackFormat } from "./_formats.ts";
 import { H264PictureState, H265PictureState, type PictureState } from "./_poc.ts";
@@ -34,6 +35,8 @@ export interface Counters {
 interface Depacketizer {
   push(packet: RtpPacket): void;
   readonly dropped: number;
+  /** A decoder config the payloads carried in band (LATM), newest first seen. */
+  readonly config?: Uint8Array;
 }
 
 /** How long tracks wait for each other's sender reports before being aligned by arrival. */
@@ -260,7 +263,7 @@ export class IngestTrack {
   #packet = new RtpPacket();
   #depacketizer: Depacketizer;
   #video: VideoBuilder | undefined;
-  #configSent = false;
+  #configSent: Uint8Array | undefined;
   #firstRaw = -1;
   #lastRaw = 0;
   #unwrapped = 0;
@@ -279,7 +282,9 @@ export class IngestTrack {
         this.#depacketizer = new H265Depacketizer(onUnit, { donl: format.donl });
         break;
       case "aac":
-        this.#depacketizer = new AacDepacketizer(format.aac!, format.samplesPerFrame!, onUnit);
+        this.#depacketizer = format.latm
+          ? new LatmDepacketizer(format.latm, format.clockRate, onUnit)
+          : new AacDepacketizer(format.aac!, format.samplesPerFrame!, onUnit);
         break;
       default:
         this.#depacketizer = new OpusDepacketizer(onUnit);
@@ -343,10 +348,12 @@ export class IngestTrack {
       }, (sps) => this.#describeVideo(sps));
       return;
     }
-    if (!this.#configSent) {
-      this.#configSent = true;
-      this.#describeAudio();
-      emit(pts, FrameFlags.CONFIG, this.format.config!);
+    const config = this.#depacketizer.config ?? this.format.config!;
+    const sent = this.#configSent;
+    if (sent !== config && !(sent && sameBytes(sent, config))) {
+      this.#configSent = config;
+      this.#describeAudio(config);
+      emit(pts, FrameFlags.CONFIG, config);
     }
     emit(pts, FrameFlags.NONE, data);
   }
@@ -363,11 +370,11 @@ export class IngestTrack {
     });
   }
 
-  #describeAudio(): void {
+  #describeAudio(config: Uint8Array): void {
     let codec = "opus";
     if (this.format.codec === "aac") {
       try {
-        codec = aacCodecString(parseAudioSpecificConfig(this.format.config!));
+        codec = aacCodecString(parseAudioSpecificConfig(config));
       } catch {
         return;
       }

@@ -67,6 +67,12 @@ export class BitReader {
     return value;
   }
 
+  /** Moves back `n` bits, to read them again. */
+  rewind(n: number): void {
+    if (n < 0 || n > this.#pos) throw new RangeError("bitstream: rewind past the start");
+    this.#pos -= n;
+  }
+
   /** Skips `n` bits. */
   skipBits(n: number): void {
     if (n < 0 || n > this.bitsLeft) throw new RangeError("bitstream: skip past the end");

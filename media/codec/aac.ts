@@ -77,6 +77,88 @@ export function parseAudioSpecificConfig(bytes: Uint8Array): AacConfig {
   return { objectType, samplingFrequencyIndex, sampleRate, channelConfiguration, samplesPerFrame };
 }
 
+/**
+ * Reads an AudioSpecificConfig that starts at bit `offset` of `data`, inside a larger
+ * bitstream (as in LATM's StreamMuxConfig, where it is neither length-prefixed nor
+ * byte-aligned): its bits as a config of its own, zero-padded to a byte, and how many bits
+ * it took.
+ * Covers the general-audio object types; a config whose channels are described by a
+ * program config element (channelConfiguration 0) is refused, since its length cannot be
+ * known without parsing that element.
+ *
+ * @throws {RangeError} when the config is truncated or of a form this reader does not know.
+ * @example
+ * ```ts
+ * import { readAudioSpecificConfig } from "./aac.ts";
+ *
+ * readAudioSpecificConfig(new Uint8Array([0x00, 0x24, 0x10]), 7);
+ * // { config: Uint8Array [0x12, 0x08], bits: 16 }: AAC LC, 44.1 kHz, mono
+ * ```
+ */
+export function readAudioSpecificConfig(
+  data: Uint8Array,
+  offset: number,
+): { config: Uint8Array; bits: number } {
+  const r = new BitReader(data);
+  r.skipBits(offset);
+  const objectType = readObjectType(r);
+  readFrequency(r);
+  const channelConfiguration = r.readBits(4);
+  let coreType = objectType;
+  if (objectType === 5 || objectType === 29) {
+    readFrequency(r); // extensionSamplingFrequencyIndex
+    coreType = readObjectType(r);
+  }
+  if (!GA_TYPES.has(coreType)) {
+    throw new RangeError(`AudioSpecificConfig of object type ${coreType} is not supported`);
+  }
+  if (channelConfiguration === 0) {
+    throw new RangeError("AudioSpecificConfig with a program config element is not supported");
+  }
+  r.skipBits(1); // frameLengthFlag
+  if (r.readFlag()) r.skipBits(14); // dependsOnCoreCoder: coreCoderDelay
+  const extensionFlag = r.readFlag();
+  if (coreType === 6 || coreType === 20) r.skipBits(3); // layerNr
+  if (extensionFlag) {
+    if (coreType === 22) r.skipBits(16); // numOfSubFrame, layer_length
+    if (coreType === 17 || coreType === 19 || coreType === 20 || coreType === 23) r.skipBits(3);
+    r.skipBits(1); // extensionFlag3
+  }
+  if (coreType === 17 || (coreType >= 19 && coreType <= 23)) {
+    if (r.readBits(2) > 1) throw new RangeError("AudioSpecificConfig epConfig 2 or 3");
+  }
+  if (objectType !== 5 && objectType !== 29) readSyncExtension(r);
+  const bits = r.position - offset;
+  const copy = new BitReader(data);
+  copy.skipBits(offset);
+  const w = new BitWriter();
+  for (let left = bits; left > 0; left -= Math.min(left, 24)) {
+    const n = Math.min(left, 24);
+    w.writeBits(copy.readBits(n), n);
+  }
+  return { config: w.bytes(), bits };
+}
+
+/**
+ * The backward-compatible SBR/PS signalling that may follow a config (syncExtensionType
+ * 0x2b7, as ffmpeg's encoder writes it), read when the next bits are that sync word.
+ */
+function readSyncExtension(r: BitReader): void {
+  if (r.bitsLeft < 16) return;
+  if (r.readBits(11) !== 0x2b7) return r.rewind(11);
+  const extensionType = readObjectType(r);
+  if (extensionType === 5 && r.readFlag()) { // sbrPresentFlag
+    readFrequency(r);
+    if (r.bitsLeft >= 12) {
+      if (r.readBits(11) === 0x548) r.skipBits(1); // psPresentFlag
+      else r.rewind(11);
+    }
+  } else if (extensionType === 22 && r.readFlag()) {
+    readFrequency(r);
+    r.skipBits(4); // extensionChannelConfiguration
+  }
+}
+
 function readObjectType(r: BitReader): number {
   const t = r.readBits(5);
   return t === 31 ? 32 + r.readBits(6) : t;

@@ -7,7 +7,12 @@
  */
 
 import { BitReader } from "../codec/_bits.ts";
-import type { AccessUnitHandler, DepacketizerOptions, RtpPayloadSink } from "./payload.ts";
+import {
+  type AccessUnitHandler,
+  type DepacketizerOptions,
+  type RtpPayloadSink,
+  SequenceGap,
+} from "./payload.ts";
 import type { RtpPacket } from "./packet.ts";
 
 /** The `fmtp` parameters of an `mpeg4-generic` stream that shape its payloads. */
@@ -115,7 +120,7 @@ export class AacDepacketizer {
   #fragment: Uint8Array | undefined;
   #filled = 0;
   #timestamp = 0;
-  #lastSequence = -1;
+  #sequence = new SequenceGap();
 
   /** Make a depacketizer for `params`, with `samplesPerFrame` samples per access unit. */
   constructor(
@@ -132,18 +137,15 @@ export class AacDepacketizer {
 
   /** Take one RTP packet. */
   push(packet: RtpPacket): void {
-    if (this.#lastSequence >= 0) {
-      const gap = (packet.sequence - this.#lastSequence - 1) & 0xffff;
-      if (gap >= 0x8000) {
-        this.dropped++;
-        return;
-      }
-      if (gap !== 0) {
-        this.lost += gap;
-        this.#dropFragment();
-      }
+    const gap = this.#sequence.next(packet.sequence);
+    if (gap < 0) {
+      this.dropped++;
+      return;
     }
-    this.#lastSequence = packet.sequence;
+    if (gap > 0) {
+      this.lost += gap;
+      this.#dropFragment();
+    }
     if (this.#fragment && packet.timestamp !== this.#timestamp) this.#dropFragment();
     try {
       this.#unpack(packet.payload, packet.timestamp);

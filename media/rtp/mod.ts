@@ -48,4 +48,5 @@ export * from "./payload.ts";
 export * from "./h264.ts";
 export * from "./h265.ts";
 export * from "./aac.ts";
+export * from "./latm.ts";
 export * from "./opus.ts";

@@ -52,6 +52,37 @@ export interface DepacketizerOptions {
 }
 
 /**
+ * Follows one stream's RTP sequence numbers for a depacketizer: how many packets went
+ * missing before each one, with the 16-bit wrap.
+ *
+ * @example
+ * ```ts
+ * import { SequenceGap } from "@arcly/stream/rtp";
+ *
+ * const seq = new SequenceGap();
+ * [seq.next(65535), seq.next(1), seq.next(0)]; // [0, 1, -1]: 0 was lost, then came late
+ * ```
+ */
+export class SequenceGap {
+  #last = -1;
+
+  /**
+   * Packets missing before `sequence` (0 when it follows the last one taken), or -1 for a
+   * packet at or before the last one (late or repeated), which is not taken.
+   */
+  next(sequence: number): number {
+    if (this.#last >= 0) {
+      const gap = (sequence - this.#last - 1) & 0xffff;
+      if (gap >= 0x8000) return -1;
+      this.#last = sequence;
+      return gap;
+    }
+    this.#last = sequence;
+    return 0;
+  }
+}
+
+/**
  * The access-unit assembly shared by the H.264 and H.265 depacketizers: NAL units are
  * gathered with 4-byte length prefixes into one growing buffer until the marker bit or
  * a new timestamp ends the access unit. A sequence gap abandons a fragmented NAL unit.
@@ -76,7 +107,7 @@ export abstract class NalDepacketizer {
   #len = 0;
   #fragment = -1;
   #timestamp = 0;
-  #lastSequence = -1;
+  #sequence = new SequenceGap();
   #oversized = false;
 
   /** Make a depacketizer that hands access units to `emit`. */
@@ -87,17 +118,15 @@ export abstract class NalDepacketizer {
 
   /** Take one RTP packet (of this track's payload type). */
   push(packet: RtpPacket): void {
-    if (this.#lastSequence >= 0) {
-      const gap = (packet.sequence - this.#lastSequence - 1) & 0xffff;
-      if (gap !== 0 && gap < 0x8000) {
-        this.lost += gap;
-        this.#abandonFragment();
-      } else if (gap !== 0) {
-        this.dropped++; // late or duplicate
-        return;
-      }
+    const gap = this.#sequence.next(packet.sequence);
+    if (gap < 0) {
+      this.dropped++; // late or duplicate
+      return;
     }
-    this.#lastSequence = packet.sequence;
+    if (gap > 0) {
+      this.lost += gap;
+      this.#abandonFragment();
+    }
     if ((this.#len > 0 || this.#oversized) && packet.timestamp !== this.#timestamp) this.#flush();
     this.#timestamp = packet.timestamp;
     try {

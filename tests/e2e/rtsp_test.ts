@@ -387,3 +387,77 @@ Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async 
     await server.close();
   }
 });
+
+Deno.test("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
+  const registry = new Registry();
+  const { server, log, base } = await startRtsp(registry);
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  const procs = new Procs();
+  try {
+    // rtspclientsink payloads AAC with rtpmp4apay (MP4A-LATM, cpresent=0) by default
+    const publisher = procs.spawn("gst-launch-1.0", [
+      "-q",
+      ..."videotestsrc is-live=true num-buffers=100".split(" "),
+      "!",
+      "video/x-raw,width=320,height=240,framerate=25/1",
+      "!",
+      ..."x264enc tune=zerolatency key-int-max=25 speed-preset=veryfast".split(" "),
+      "!",
+      "h264parse",
+      "!",
+      "s.sink_0",
+      ..."audiotestsrc is-live=true num-buffers=172 samplesperbuffer=1024".split(" "),
+      "!",
+      "audio/x-raw,rate=44100,channels=1",
+      "!",
+      "avenc_aac",
+      "!",
+      "aacparse",
+      "!",
+      "s.sink_1",
+      "rtspclientsink",
+      "name=s",
+      `location=${base}/gst`,
+    ], { limitMs: 40_000 });
+    const { handle, frames, ended } = await published(registry, "gst");
+    await reached(handle, frames, 0);
+    const flv = await tempPath("latm-to-rtmp.flv");
+    const reader = procs.run("ffmpeg", [
+      "-v",
+      "warning",
+      "-i",
+      `rtmp://127.0.0.1:${rtmp.addr.port}/live/gst`,
+      "-c",
+      "copy",
+      "-f",
+      "flv",
+      "-y",
+      flv,
+    ], 40_000);
+    const out = await publisher;
+    assert.equal(out.code, 0, out.stderr);
+    await ended;
+    assert.ok(
+      !log.lines.some((l) => /MP4A-LATM/.test(l)),
+      `the audio track was kept:\n${log.lines.join("\n")}`,
+    );
+    const audio = media(frames, "audio");
+    const config = frames.find((f) => f.kind === "audio" && f.flags & FrameFlags.CONFIG);
+    assert.ok(config, "an AAC config frame");
+    assert.equal(config.codec, "aac");
+    assert.ok(audio.length > 100, `${audio.length} AAC frames published`);
+    assert.ok(frames.indexOf(config) < frames.indexOf(audio[0]), "config before media");
+    const read = await reader;
+    assert.deepEqual([read.code, read.stderr, read.timedOut], [0, "", false], "RTMP reader");
+    const streams = await probePackets(flv);
+    const { v, a } = h264Aac(streams, "LATM in → RTMP out");
+    assert.ok(a.packets.length > 0 && v.packets.length > 0);
+    assertOrdered(a, "LATM in → RTMP out audio");
+    const check = await decodeCheck(flv);
+    assert.deepEqual([check.code, check.stderr], [0, ""], "ffmpeg decodes the RTMP recording");
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    await server.close();
+  }
+});
