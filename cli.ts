@@ -41,6 +41,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
                                default: this machine's IPv4 addresses)
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
+  --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
+                               into one write (fewer writes, N ms more latency; default 0)
   --quiet           log warnings and errors only
 
 URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
@@ -108,6 +110,7 @@ async function serve(args: string[]): Promise<number> {
       "rtsp-rtp-port": { type: "string", default: "8000" },
       srt: { type: "string", default: "8890" },
       quiet: { type: "boolean", default: false },
+      "play-coalesce-ms": { type: "string", default: "0" },
       "hls-segment-type": { type: "string", default: "ts" },
       "hls-part-duration": { type: "string" },
       record: { type: "string" },
@@ -117,6 +120,8 @@ async function serve(args: string[]): Promise<number> {
     },
   });
   if (values.help) return usage();
+  const coalesceMs = Number(values["play-coalesce-ms"]);
+  if (!(coalesceMs >= 0)) throw new UsageError("--play-coalesce-ms takes a number of ms >= 0");
   const segmentType = values["hls-segment-type"];
   if (segmentType !== "ts" && segmentType !== "fmp4") {
     throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
@@ -174,7 +179,12 @@ async function serve(args: string[]): Promise<number> {
   const stopReaper = registry.startReaper();
 
   const rtmp = rtmpListen &&
-    (await import("./ingest/rtmp/mod.ts")).serveRtmp({ registry, ...rtmpListen, logger });
+    (await import("./ingest/rtmp/mod.ts")).serveRtmp({
+      registry,
+      ...rtmpListen,
+      logger,
+      coalesceMs,
+    });
   if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
   const rtsp = rtspListen &&
     (await import("./ingest/rtsp/mod.ts")).serveRtsp({ registry, ...rtspListen, rtpPort, logger });
@@ -189,7 +199,7 @@ async function serve(args: string[]): Promise<number> {
     ? [
       web.streamsApi(registry),
       web.metricsRoute(metrics, registry),
-      web.httpFlv(registry),
+      web.httpFlv(registry, { coalesceMs }),
       hls.route,
       webrtc.route,
     ]

@@ -6,11 +6,12 @@
  * ```sh
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
- *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR]
+ *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
  * ```
  *
  * `--before DIR` adds `serve` of another checkout (e.g. a worktree of `main`) as server
- * `before` (name it in `--servers`), to compare two versions in one run.
+ * `before` (name it in `--servers`), to compare two versions in one run; `--before-args`
+ * gives it its own `serve` flags (alone, it compares two flag sets of this checkout).
  *
  * `--cpu-prof DIR` runs `serve` under `deno run --cpu-prof` and leaves one profile per step
  * in DIR (open it in Chrome DevTools) to see where a player's cost goes.
@@ -22,7 +23,8 @@
  * both pinned to CPU 1. Players connect at `--ramp` per second, the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
- * the window (30 per second). Server CPU comes from `/proc/PID/stat` over the window, RSS
+ * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
+ * second, and the table shows the rate it reached). Server CPU comes from `/proc/PID/stat` over the window, RSS
  * from `/proc/PID/status` at its end; join is connect to first video frame.
  *
  * Comparisons, when present:
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     "serve-args": { type: "string", default: "" },
     "cpu-prof": { type: "string" },
     before: { type: "string" },
+    "before-args": { type: "string" },
   },
 });
 const STEPS = values.players.split(",").map(Number);
@@ -96,6 +99,7 @@ interface Row {
   protocol: Protocol;
   players: number;
   joined: number;
+  publishedFps: number;
   keptUp: number;
   held: boolean;
   cpuUsPerMbit: number;
@@ -137,12 +141,13 @@ async function accepting(port: number, ms = 20_000): Promise<void> {
 }
 
 /** Spawn `argv` pinned to `cpu` with a file-descriptor limit fit for thousands of peers. */
-function spawnPinned(cpu: number, argv: string[], log: string): Deno.ChildProcess {
+function spawnPinned(cpu: number, argv: string[], log: string, stdout = false): Deno.ChildProcess {
   const quoted = argv.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+  const output = stdout ? `2>>'${log}'` : `>>'${log}' 2>&1`;
   return new Deno.Command("bash", {
-    args: ["-c", `ulimit -n 20000; exec taskset -c ${cpu} ${quoted} >>'${log}' 2>&1`],
+    args: ["-c", `ulimit -n 20000; exec taskset -c ${cpu} ${quoted} ${output}`],
     stdin: "null",
-    stdout: "null",
+    stdout: stdout ? "piped" : "null",
     stderr: "null",
   }).spawn();
 }
@@ -161,7 +166,7 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
 }
 
 /** `cli.ts serve` of the checkout at `root`. */
-const arclyAt = (name: string, root: string): Server => ({
+const arclyAt = (name: string, root: string, args: string): Server => ({
   name,
   protocols: ["rtmp", "flv"],
   async missing() {
@@ -169,7 +174,7 @@ const arclyAt = (name: string, root: string): Server => ({
   },
   async start(dir) {
     const [rtmpPort, httpPort] = [freePort(), freePort()];
-    const extra = values["serve-args"].split(" ").filter((a) => a !== "");
+    const extra = args.split(" ").filter((a) => a !== "");
     const child = spawnPinned(0, [
       Deno.execPath(),
       "run",
@@ -289,49 +294,74 @@ async function buildLoadPlayer(dir: string): Promise<string> {
   return out;
 }
 
-function publisher(rtmpPort: number, dir: string): Deno.ChildProcess {
-  return spawnPinned(1, [
-    "ffmpeg",
-    "-nostdin",
-    "-v",
-    "error",
-    "-re",
-    "-f",
-    "lavfi",
-    "-i",
-    `testsrc=size=640x360:rate=${FPS}`,
-    "-f",
-    "lavfi",
-    "-i",
-    "sine=frequency=440:sample_rate=44100",
-    "-c:v",
-    "libx264",
-    "-preset",
-    "ultrafast",
-    "-tune",
-    "zerolatency",
-    "-pix_fmt",
-    "yuv420p",
-    "-b:v",
-    "530k",
-    "-maxrate",
-    "530k",
-    "-bufsize",
-    "1060k",
-    "-g",
-    String(2 * FPS),
-    "-keyint_min",
-    String(2 * FPS),
-    "-sc_threshold",
-    "0",
-    "-c:a",
-    "aac",
-    "-b:a",
-    "64k",
-    "-f",
-    "flv",
-    `rtmp://${HOST}:${rtmpPort}/live/bench`,
-  ], `${dir}/ffmpeg.log`);
+/** The publisher, and how many video frames it has sent so far (from `-progress`). */
+interface Publisher {
+  readonly child: Deno.ChildProcess;
+  readonly sent: () => number;
+}
+
+function publisher(rtmpPort: number, dir: string): Publisher {
+  let sent = 0;
+  const child = spawnPinned(
+    1,
+    [
+      "ffmpeg",
+      "-nostdin",
+      "-progress",
+      "pipe:1",
+      "-stats_period",
+      "0.1",
+      "-v",
+      "error",
+      "-re",
+      "-f",
+      "lavfi",
+      "-i",
+      `testsrc=size=640x360:rate=${FPS}`,
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=44100",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-tune",
+      "zerolatency",
+      "-pix_fmt",
+      "yuv420p",
+      "-b:v",
+      "530k",
+      "-maxrate",
+      "530k",
+      "-bufsize",
+      "1060k",
+      "-g",
+      String(2 * FPS),
+      "-keyint_min",
+      String(2 * FPS),
+      "-sc_threshold",
+      "0",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "64k",
+      "-f",
+      "flv",
+      `rtmp://${HOST}:${rtmpPort}/live/bench`,
+    ],
+    `${dir}/ffmpeg.log`,
+    true,
+  );
+  void (async () => {
+    let rest = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) if (line.startsWith("frame=")) sent = Number(line.slice(6));
+    }
+  })();
+  return { child, sent: () => sent };
 }
 
 /** Run the load player; `onWindow` runs when its window opens. */
@@ -417,14 +447,17 @@ async function step(
       if (Date.now() > deadline) throw new Error(`${server.name}: no video after 20 s (${dir})`);
     }
     let cpuStart = 0;
+    let sentAtStart = 0;
     let started: Promise<number> = Promise.resolve(0);
     const result = await load(bin, protocol, port, players, WARMUP_S, WINDOW_S, () => {
+      sentAtStart = pub.sent();
       started = cpuUs(running.pid);
     });
+    const sent = pub.sent() - sentAtStart;
     const cpuEnd = await cpuUs(running.pid);
     const rss = await rssMiB(running.pid);
     cpuStart = await started;
-    const expected = FPS * result.windowMs / 1000;
+    const expected = sent;
     const keptUp = result.frames.filter((f) => f >= 0.95 * expected).length / players;
     const mbit = result.windowBytes * 8 / 1e6;
     return {
@@ -432,6 +465,7 @@ async function step(
       protocol,
       players,
       joined: result.joined,
+      publishedFps: sent / (result.windowMs / 1000),
       keptUp,
       held: keptUp >= 0.99,
       cpuUsPerMbit: (cpuEnd - cpuStart) / mbit,
@@ -442,7 +476,7 @@ async function step(
       loadCpu: result.cpuMs,
     };
   } finally {
-    await stopChild(pub);
+    await stopChild(pub.child);
     await running.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -454,6 +488,7 @@ function print(row: Row): void {
     row.protocol,
     String(row.players),
     String(row.joined),
+    row.publishedFps.toFixed(1),
     `${row.held ? "yes" : "no"} (${(row.keptUp * 100).toFixed(1)}%)`,
     row.cpuUsPerMbit.toFixed(0),
     `${(row.serverCpu * 100).toFixed(0)}%`,
@@ -465,8 +500,15 @@ function print(row: Row): void {
   console.log(`| ${cells.join(" | ")} |`);
 }
 
-const all: Record<string, Server> = { arcly: arclyAt("arcly-stream", ROOT), nginx, nms };
-if (values.before) all.before = arclyAt("arcly-stream before", values.before.replace(/\/?$/, "/"));
+const all: Record<string, Server> = {
+  arcly: arclyAt("arcly-stream", ROOT, values["serve-args"]),
+  nginx,
+  nms,
+};
+if (values.before || values["before-args"] !== undefined) {
+  const root = values.before?.replace(/\/?$/, "/") ?? ROOT;
+  all.before = arclyAt("arcly-stream before", root, values["before-args"] ?? "");
+}
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const bin = await buildLoadPlayer(tmp);
 console.log(
@@ -476,9 +518,9 @@ console.log(
     }`,
 );
 console.log(
-  "| server | protocol | players | joined | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
+  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const protocol of PROTOCOLS) {
   for (const name of values.servers.split(",")) {
     const server = all[name];

@@ -1,7 +1,8 @@
 /**
  * The players of one stream: each reads the ring at its own cursor and hands batches to its
- * sink; players with nothing to do are parked and all woken by one ring change, busy ones
- * are checked for stalls by one timer per stream. No promise or allocation per frame.
+ * sink; players with nothing to do are parked and all woken by one ring change (or one timer
+ * after it, for a coalescing delay), busy ones are checked for stalls by one timer per
+ * stream. No promise or allocation per frame.
  */
 
 import type { MediaFrame } from "./frame.ts";
@@ -17,13 +18,52 @@ import {
 
 const DEFAULT_MAX_BATCH = 256;
 
+/**
+ * Parked players with one wake delay: all woken together, `delayMs` after the ring changes
+ * (at once for 0), so a delay merges what the publisher sends meanwhile into one batch.
+ */
+class ParkedGroup {
+  readonly delayMs: number;
+  #ring: CursorHooks["ring"];
+  #parked = new Set<Player>();
+  #waking = new Set<Player>();
+  #armed = false;
+
+  constructor(ring: CursorHooks["ring"], delayMs: number) {
+    this.#ring = ring;
+    this.delayMs = delayMs;
+  }
+
+  add(player: Player): void {
+    this.#parked.add(player);
+    if (this.#armed) return;
+    this.#armed = true;
+    this.#ring.changed().then(this.delayMs > 0 ? this.#wakeLater : this.#wake);
+  }
+
+  delete(player: Player): void {
+    this.#parked.delete(player);
+    this.#waking.delete(player);
+  }
+
+  #wakeLater = (): void => void setTimeout(this.#wake, this.delayMs);
+
+  #wake = (): void => {
+    this.#armed = false;
+    const woken = this.#parked;
+    this.#parked = this.#waking;
+    this.#waking = woken;
+    for (const player of woken) player.pump();
+    woken.clear();
+  };
+}
+
 /** Every player of one stream, made once per stream. */
 export class PlayerHub {
   readonly hooks: CursorHooks;
   readonly clock: MonotonicClock;
-  #parked = new Set<Player>();
-  #waking = new Set<Player>();
-  #armed = false;
+  /** Parked players by wake delay (a stream's players mostly share one or two). */
+  #groups = new Map<number, ParkedGroup>();
   /** Players with a stall timeout, for the sweep. */
   #watched = new Set<Player>();
   #sweep: ReturnType<typeof setInterval> | undefined;
@@ -35,38 +75,25 @@ export class PlayerHub {
 
   /** Start a player; the promise settles when it ends. */
   play(sink: PlaySink, replay: ReplayPlan, options: PlayOptions): Promise<PlayResult> {
-    const player = new Player(this, sink, replay, options);
+    const delayMs = Math.max(0, options.coalesceMs ?? 0);
+    let group = this.#groups.get(delayMs);
+    if (group === undefined) {
+      group = new ParkedGroup(this.hooks.ring, delayMs);
+      this.#groups.set(delayMs, group);
+    }
+    const player = new Player(this, group, sink, replay, options);
     if (player.stallTimeoutMs < Infinity) this.#watch(player);
     player.pump();
     return player.result;
   }
 
-  /** Wake `player` at the next ring change. */
-  park(player: Player): void {
-    this.#parked.add(player);
-    if (this.#armed) return;
-    this.#armed = true;
-    this.hooks.ring.changed().then(this.#wake);
-  }
-
   /** Forget a player that ended. */
   remove(player: Player): void {
-    this.#parked.delete(player);
-    this.#waking.delete(player);
     if (this.#watched.delete(player) && this.#watched.size === 0) {
       clearInterval(this.#sweep);
       this.#sweep = undefined;
     }
   }
-
-  #wake = (): void => {
-    this.#armed = false;
-    const woken = this.#parked;
-    this.#parked = this.#waking;
-    this.#waking = woken;
-    for (const player of woken) player.pump();
-    woken.clear();
-  };
 
   #watch(player: Player): void {
     this.#watched.add(player);
@@ -84,6 +111,7 @@ class Player {
   readonly result: Promise<PlayResult>;
   readonly stallTimeoutMs: number;
   #hub: PlayerHub;
+  #group: ParkedGroup;
   #sink: PlaySink;
   #cursor: RingCursor;
   #batch: MediaFrame[] = [];
@@ -94,8 +122,15 @@ class Player {
   /** When the pending write started; -1 while none is pending. */
   #busySince = -1;
 
-  constructor(hub: PlayerHub, sink: PlaySink, replay: ReplayPlan, options: PlayOptions) {
+  constructor(
+    hub: PlayerHub,
+    group: ParkedGroup,
+    sink: PlaySink,
+    replay: ReplayPlan,
+    options: PlayOptions,
+  ) {
     this.#hub = hub;
+    this.#group = group;
     this.#sink = sink;
     this.#cursor = new RingCursor(hub.hooks, replay, options.maxLag ?? Infinity);
     this.#maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
@@ -120,7 +155,7 @@ class Player {
       }
       if (count === 0) {
         if (cursor.finished) this.#finish(cursor.evicted ? "evicted" : "ended");
-        else this.#hub.park(this);
+        else this.#group.add(this);
         return;
       }
       let pending: void | Promise<void>;
@@ -157,6 +192,7 @@ class Player {
     this.#done = true;
     this.#signal?.removeEventListener("abort", this.#abort);
     this.#hub.remove(this);
+    this.#group.delete(this);
     this.#cursor.release();
     this.#batch.length = 0;
     const dropped = this.#cursor.dropped;

@@ -47,6 +47,13 @@ export interface PlayOptions {
   signal?: AbortSignal;
   /** Most frames in one batch (default 256). */
   maxBatch?: number;
+  /**
+   * Wait this long, in milliseconds, after new frames arrive before handing them over, so
+   * that what the publisher sends meanwhile goes out in the same batch (one write instead
+   * of several): fewer, larger writes for at most this much extra latency. The replay is
+   * never delayed. Default 0: at once.
+   */
+  coalesceMs?: number;
 }
 
 /** How a play ended. */

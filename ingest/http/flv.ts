@@ -8,6 +8,7 @@
 import {
   EncodedFrames,
   type MediaFrame,
+  type PlayOptions,
   type PlayResult,
   type PlaySink,
   type Registry,
@@ -26,6 +27,11 @@ export interface HttpFlvOptions {
    * disconnected (default 10,000 ms; checked every 250 ms).
    */
   stallTimeoutMs?: number;
+  /**
+   * Hold a player's new frames this long (ms) so that what arrives meanwhile goes out in
+   * one chunk; the join is never delayed. Default 0.
+   */
+  coalesceMs?: number;
 }
 
 /**
@@ -52,7 +58,11 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
     const handle = registry.get(path.app, stream);
     if (!handle) return textResponse(404, `no such stream: ${path.app}/${stream}`);
-    const body = flvBody(handle, options.maxLag ?? 512, options.stallTimeoutMs ?? 10_000);
+    const body = flvBody(handle, {
+      maxLag: options.maxLag ?? 512,
+      stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+      coalesceMs: options.coalesceMs ?? 0,
+    });
     return new Response(body, {
       headers: {
         "content-type": "video/x-flv",
@@ -64,11 +74,7 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
 }
 
 /** The FLV bytes of one player: the header, then the stream's shared tags, batch by batch. */
-function flvBody(
-  handle: StreamHandle,
-  maxLag: number,
-  stallTimeoutMs: number,
-): ReadableStream<Uint8Array> {
+function flvBody(handle: StreamHandle, options: PlayOptions): ReadableStream<Uint8Array> {
   const { video, audio } = handle.cachedConfigs();
   const header = flvHeader(!!video || !audio, !!audio);
   const shared = handle.derive("flv", () => new EncodedFrames(flvTag));
@@ -128,7 +134,7 @@ function flvBody(
   return new ReadableStream<Uint8Array>({
     start(started) {
       controller = started;
-      void handle.play(sink, { maxLag, stallTimeoutMs, signal: cancelled.signal }).then(ended);
+      void handle.play(sink, { ...options, signal: cancelled.signal }).then(ended);
     },
     pull() {
       const waiting = pulled;

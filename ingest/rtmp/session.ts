@@ -51,6 +51,7 @@ export interface SessionSettings {
   readonly windowAckSize: number;
   readonly maxMessageLength: number;
   readonly maxLag: number;
+  readonly coalesceMs: number;
 }
 
 /** Chunk stream ids the server writes on. */
@@ -442,6 +443,7 @@ export class RtmpSession {
     };
     const { end, error } = await handle.play(sink, {
       maxLag: this.#settings.maxLag,
+      coalesceMs: this.#settings.coalesceMs,
       stallTimeoutMs: this.#settings.idleTimeoutMs,
       signal: playing.stop.signal,
     });

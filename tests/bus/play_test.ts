@@ -190,3 +190,21 @@ Deno.test("derive: one value per form while held, made again after the last rele
   assert.notEqual(again.value, c.value, "dropped with the last holder, made anew");
   assert.equal(made, 3);
 });
+
+Deno.test("play: coalesceMs merges frames that arrive within the delay into one batch; the replay is not delayed", async () => {
+  const h = handle();
+  h.publish(videoFrame(0, true));
+  const sink = new RecordingSink();
+  const playing = h.play(sink, { coalesceMs: 30 });
+  assert.deepEqual(sink.batches.map((b) => b.length), [1], "replay at once");
+  h.publish(videoFrame(3000));
+  await tick();
+  h.publish(videoFrame(6000));
+  await tick();
+  h.publish(videoFrame(9000));
+  assert.equal(sink.batches.length, 1, "nothing yet within the delay");
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(sink.batches.map((b) => b.length), [1, 3]);
+  h.close();
+  assert.equal((await within(playing, 1000, "end")).end, "ended");
+});
