@@ -92,6 +92,13 @@ interface Playing {
 }
 
 /**
+ * Read buffer sizes: every connection starts small (players and handshakes send little, and
+ * a server holds thousands of them); a publisher's grows to the large one.
+ */
+const SMALL_READ = 4 * 1024;
+const PUBLISH_READ = 64 * 1024;
+
+/**
  * The size of a session's write buffer: queued messages that fit are copied into it and go
  * out in one write; a message that does not fit with the next goes out alone, uncopied.
  */
@@ -115,6 +122,8 @@ export class RtmpSession {
   #handshakeFilled = 0;
   #reader: ChunkReader;
   #writer = new ChunkWriter();
+  /** What reads go into: small until the connection publishes. */
+  #readBuffer = new Uint8Array(SMALL_READ);
   /** Bytes waiting for the write in flight to finish. */
   #outbox: Uint8Array[] = [];
   /** The reused buffer queued writes are copied into, made on first use. */
@@ -145,8 +154,8 @@ export class RtmpSession {
 
   /** Serve the connection until it ends; never rejects. */
   async run(): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
     while (!this.#closed) {
+      const buf = this.#readBuffer;
       let n: number | null;
       try {
         n = await this.#conn.read(buf);
@@ -364,6 +373,7 @@ export class RtmpSession {
       if (!(error instanceof PublishError)) throw error;
       return refuse("NetStream.Publish.BadName", error.message);
     }
+    this.#readBuffer = new Uint8Array(PUBLISH_READ);
     this.#publishing = {
       handle,
       streamId,
