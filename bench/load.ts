@@ -78,6 +78,8 @@ interface Server {
 
 interface Running {
   readonly pid: number;
+  /** Settles when the server process exits. */
+  readonly status: Promise<Deno.CommandStatus>;
   readonly rtmpPort: number;
   readonly httpPort: number;
   stop(): Promise<void>;
@@ -195,7 +197,13 @@ const arclyAt = (name: string, root: string, args: string): Server => ({
     ], `${dir}/arcly.log`);
     await accepting(rtmpPort);
     await accepting(httpPort);
-    return { pid: child.pid, rtmpPort, httpPort, stop: () => stopChild(child) };
+    return {
+      pid: child.pid,
+      status: child.status,
+      rtmpPort,
+      httpPort,
+      stop: () => stopChild(child),
+    };
   },
 });
 
@@ -241,7 +249,13 @@ rtmp {
       conf,
     ], `${dir}/nginx.log`);
     await accepting(rtmpPort);
-    return { pid: child.pid, rtmpPort, httpPort: 0, stop: () => stopChild(child) };
+    return {
+      pid: child.pid,
+      status: child.status,
+      rtmpPort,
+      httpPort: 0,
+      stop: () => stopChild(child),
+    };
   },
 };
 
@@ -280,7 +294,13 @@ const nms: Server = {
     ], `${dir}/nms.log`);
     await accepting(rtmpPort);
     await accepting(httpPort);
-    return { pid: child.pid, rtmpPort, httpPort, stop: () => stopChild(child) };
+    return {
+      pid: child.pid,
+      status: child.status,
+      rtmpPort,
+      httpPort,
+      stop: () => stopChild(child),
+    };
   },
 };
 
@@ -437,6 +457,7 @@ async function step(
   const dir = await Deno.makeTempDir({ prefix: "arcly-load-" });
   const running = await server.start(dir);
   const pub = publisher(running.rtmpPort, dir);
+  let failed = false;
   try {
     const port = protocol === "rtmp" ? running.rtmpPort : running.httpPort;
     // Wait until one player gets video, so the window measures delivery, not the start.
@@ -475,10 +496,16 @@ async function step(
       mbitPerPlayer: mbit / players / (result.windowMs / 1000),
       loadCpu: result.cpuMs,
     };
+  } catch (error) {
+    failed = true;
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+    const exited = await Promise.race([running.status, timeout]);
+    const how = exited ? `; the server exited: code ${exited.code}, signal ${exited.signal}` : "";
+    throw new Error(`${(error as Error).message}${how} (logs in ${dir})`);
   } finally {
     await stopChild(pub.child);
     await running.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (!failed) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
