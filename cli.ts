@@ -233,7 +233,7 @@ async function record(
   segmentType: HlsSegmentType,
   logger: Logger,
 ): Promise<void> {
-  const { isSafeName } = await import("./ingest/http/_paths.ts");
+  const { isSafeName } = await import("./ingest/http/paths.ts");
   if (!isSafeName(handle.app) || !isSafeName(handle.stream)) {
     logger.warn(`record ${handle.key}: not recorded, the name cannot be a directory name`);
     return;
@@ -255,7 +255,7 @@ async function record(
       }
     }
     logger.info(`record ${handle.key} to ${dir}`);
-    handle.setState("recording");
+    using _recording = handle.beginRecording();
     const packager = new HlsPackager({
       storage: new DirectoryStorage(dir),
       segmentType,

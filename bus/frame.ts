@@ -22,7 +22,13 @@ export const FrameFlags = {
 /** Which kind of track a frame belongs to. */
 export type TrackKind = "video" | "audio";
 
-/** Codecs the kernel knows by name. Other codecs may pass through as strings. */
+/**
+ * The codecs a {@linkcode MediaFrame} can carry. The set is closed: ingest drops
+ * frames of any other codec (FLV/RTMP tags, TS stream types and RTP payload
+ * types it does not know), and each muxer documents which of these it writes.
+ * Carrying a new codec means adding it here and teaching the packagers its
+ * payload and config forms.
+ */
 export type CodecId = "h264" | "h265" | "av1" | "aac" | "opus" | "mp3";
 
 /** The clock rate of every `pts` and `dts` in the kernel, in ticks per second. */

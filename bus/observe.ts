@@ -20,7 +20,7 @@ export interface PublishInfo {
 }
 
 /** Why a publish ended. */
-export type UnpublishReason = "ended" | "idle" | "replaced" | "error";
+export type UnpublishReason = "ended" | "idle" | "error";
 
 /**
  * Telemetry hooks. Every method is optional and called synchronously on the

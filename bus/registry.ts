@@ -23,17 +23,23 @@ export interface Credentials {
   readonly user?: string;
   /** Password. */
   readonly password?: string;
-  /** Bearer token (WHIP/WHEP). */
+  /** A token: a Bearer token (WHIP/WHEP, HTTP), `?token=`/`?jwt=`, SRT `s=` without `u=`. */
   readonly token?: string;
 }
+
+/**
+ * What a peer wants to do: publish into a stream, read one, read the streams API, or read
+ * the metrics.
+ */
+export type AuthAction = "publish" | "read" | "api" | "metrics";
 
 /** A question a protocol asks before letting a peer publish or read. */
 export interface AuthRequest {
   /** What the peer wants to do. */
-  readonly action: "publish" | "read";
-  /** The app it names. */
+  readonly action: AuthAction;
+  /** The app it names (`""` for `api` and `metrics` requests that name no stream). */
   readonly app: string;
-  /** The stream it names, without any query string. */
+  /** The stream it names, without any query string (`""` when it names none). */
   readonly stream: string;
   /** The raw query string that came with the stream name (`""` when none). */
   readonly query: string;
@@ -43,6 +49,8 @@ export interface AuthRequest {
   readonly peer?: string;
   /** Whatever credentials the protocol carried. */
   readonly credentials?: Credentials;
+  /** An id of the connection or session asking, when the protocol has one (for auth hooks). */
+  readonly id?: string;
 }
 
 /** Decides whether a request may go ahead. */
@@ -60,7 +68,10 @@ export interface RegistryOptions {
   idleTimeoutMs?: number;
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   clock?: MonotonicClock;
-  /** Reads each stream's `CONFIG` frames into its metadata (e.g. `describeConfig` of `media/codec`). */
+  /**
+   * Reads each stream's `CONFIG` frames into its metadata, e.g. `describeConfig` from
+   * `@arcly/stream/codec`.
+   */
   describeConfig?: ConfigDescriber;
 }
 

@@ -20,8 +20,13 @@ import type { Observer, StreamKey } from "./observe.ts";
 export type { Qos } from "./_qos.ts";
 export type { MonotonicClock } from "./_clock.ts";
 
-/** Where a stream is in its life. */
-export type StreamState = "idle" | "publishing" | "recording" | "transcoding" | "ended";
+/**
+ * Where a stream is in its life: made (`"idle"`), claimed by a publisher
+ * (`"publishing"`), closed (`"ended"`). What else happens to a live stream,
+ * such as being recorded, is a separate property ({@linkcode StreamHandle.recording}),
+ * since it happens while the stream is publishing.
+ */
+export type StreamState = "idle" | "publishing" | "ended";
 
 /**
  * What is known about a stream: set by its ingest through
@@ -67,7 +72,7 @@ export interface TrackDescription {
 
 /**
  * Reads a `CONFIG` frame for {@linkcode StreamHandle.metadata}; `describeConfig` from
- * `media/codec` is one. The kernel knows no codec itself, so it takes this as an option.
+ * `@arcly/stream/codec` is one. The kernel knows no codec itself, so it takes this as an option.
  */
 export type ConfigDescriber = (frame: MediaFrame) => TrackDescription;
 
@@ -174,6 +179,7 @@ export class StreamHandle {
   #hasVideo = false;
   #subscribers = 0;
   #state: StreamState = "idle";
+  #recorders = 0;
   #metadata: StreamMetadata;
   #ended = new AbortController();
   #hooks: CursorHooks;
@@ -368,6 +374,33 @@ export class StreamHandle {
   /** Move to another lifecycle state. A closed stream stays `"ended"`. */
   setState(state: StreamState): void {
     if (!this.closed) this.#state = state;
+  }
+
+  /** Whether a recorder is writing the stream now (see {@linkcode StreamHandle.beginRecording}). */
+  get recording(): boolean {
+    return this.#recorders > 0;
+  }
+
+  /**
+   * Mark the stream as being recorded until the returned token is disposed, so
+   * {@linkcode StreamHandle.recording} reads `true` meanwhile; the state stays
+   * `"publishing"`. Recorders may overlap; disposing a token twice counts once.
+   *
+   * @example Record while the stream lasts
+   * ```ts ignore
+   * using _recording = handle.beginRecording();
+   * await handle.packageTo(packager);
+   * ```
+   */
+  beginRecording(): Disposable {
+    this.#recorders++;
+    let active = true;
+    return {
+      [Symbol.dispose]: () => {
+        if (active) this.#recorders--;
+        active = false;
+      },
+    };
   }
 
   /** A copy of the metadata with measured fps and bitrates overlaid. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Registry, StreamHandle } from "../../mod.ts";
+import type { Registry, StreamHandle, StreamState } from "../../mod.ts";
 import type { Metrics } from "./metrics.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
 
@@ -17,8 +17,10 @@ export interface StreamSummary {
   app: string;
   /** The stream name. */
   stream: string;
-  /** The lifecycle state. */
-  state: string;
+  /** The lifecycle state: `"publishing"` while live (see `recording`). */
+  state: StreamState;
+  /** Whether a recorder is writing the stream (it is still `"publishing"`). */
+  recording: boolean;
   /** The ingest protocol, e.g. `"rtmp"`. */
   ingestProtocol: string;
   /** The publisher's address, when known. */
@@ -61,6 +63,7 @@ export function summarizeStream(handle: StreamHandle): StreamSummary {
     app: handle.app,
     stream: handle.stream,
     state: handle.state,
+    recording: handle.recording,
     ingestProtocol: m.ingestProtocol,
     publisher: m.publisherAddr ?? null,
     codecs: [m.videoCodec, m.audioCodec].filter((c): c is string => !!c),

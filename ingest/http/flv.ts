@@ -15,7 +15,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import { flvHeader, flvTag, FlvTrackSelector } from "../../media/flv/mod.ts";
-import { isSafeName, parseStreamPath } from "./_paths.ts";
+import { isSafeName, parseStreamPath } from "./paths.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
 
 /** Options for {@linkcode httpFlv}. */

@@ -7,7 +7,7 @@
 
 import { type Logger, type Registry, silentLogger, type StreamHandle } from "../../mod.ts";
 import { HlsPackager, type HlsSegmentType, MemoryStorage } from "../../media/hls/mod.ts";
-import { parseStreamPath } from "./_paths.ts";
+import { parseStreamPath } from "./paths.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
 
 /** Options for {@linkcode LiveHls}. */

@@ -1,6 +1,7 @@
 /**
- * HTTP delivery: a route-based server, the `/v1/streams` JSON API, Prometheus `/metrics`
- * and HTTP-FLV playback (HLS and WHIP/WHEP add their own routes).
+ * HTTP delivery: a route-based server, the `/v1/streams` JSON API, Prometheus `/metrics`,
+ * HTTP-FLV and live HLS playback, and the stream-name rules every HTTP route shares
+ * (WHIP/WHEP add their own routes from `@arcly/stream/webrtc`).
  *
  * @example
  * ```ts
@@ -20,8 +21,12 @@
  * @module
  */
 
+export type * from "../../mod.ts";
+export type { HlsSegmentType } from "../../media/hls/mod.ts";
 export * from "./server.ts";
 export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";
 export * from "./hls.ts";
+export * from "./paths.ts";
+export * from "./access.ts";

@@ -17,7 +17,7 @@ import {
 } from "../../mod.ts";
 import type { Amf0Object, Amf0Value } from "../../media/flv/amf0.ts";
 import { encodeAudioTag, encodeVideoTag, FlvTagDecoder } from "../../media/flv/tag.ts";
-import { TimestampUnwrapper } from "../../media/flv/timestamp.ts";
+import { TimestampUnwrapper } from "../../media/codec/timestamp.ts";
 import { ChunkReader, ChunkWriter, readControlValue } from "./chunk.ts";
 import {
   type Command,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BitReader, unescapeRbsp } from "../../media/codec/_bits.ts";
+import { BitReader, unescapeRbsp } from "../../media/codec/bits.ts";
 import {
   buildAvcConfig,
   H264NalType,

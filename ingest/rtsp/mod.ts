@@ -18,6 +18,7 @@
  * @module
  */
 
+export type * from "../../mod.ts";
 export * from "./server.ts";
 export * from "./auth.ts";
 export * from "./message.ts";

@@ -143,8 +143,9 @@ interface Answer {
  * `publish:live/NAME`, `read:live/NAME`, or `#!::r=live/NAME,m=publish,u=USER,s=SESSION`.
  * Publishers send MPEG-TS, which is demuxed into the registry; readers get the stream
  * muxed into MPEG-TS in 1316-byte payloads, paced by the stream's clock. Before a
- * connection exists the registry's `authorize` hook is asked (with `u=` as
- * `credentials.user` and `s=` as `credentials.token`). Refusals are SRT rejections a
+ * connection exists the registry's `authorize` hook is asked with the Stream ID's
+ * credentials: `publish:live/NAME:USER:PASS` as `user` and `password`, `u=` and `s=` as
+ * `user` and `password`, and `s=` without `u=` as `token`. Refusals are SRT rejections a
  * caller reports as the reason: 1400 (malformed Stream ID), 1403 (not authorized), 1404
  * (no such stream or app), 1409 (the stream already has a publisher), 1405/1415
  * (unsupported `m=`/`t=`), 1402 (too many connections), 11 (`SRT_REJ_UNSECURE`: the caller
@@ -339,7 +340,10 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       query: request.query,
       protocol: "srt",
       peer: label,
-      credentials: { user: request.user, token: request.session },
+      // `s=` is the password next to a `u=` user (as MediaMTX reads it), else a token
+      credentials: request.password !== undefined || request.user !== undefined
+        ? { user: request.user, password: request.password ?? request.session }
+        : { token: request.session },
     }).then((allowed) => {
       pending--;
       byPeer.delete(key);

@@ -17,8 +17,10 @@ export interface StreamIdRequest {
   readonly stream: string;
   /** The query string after `?` in the resource name (`""` when none). */
   readonly query: string;
-  /** The `u=` user name of the access control syntax. */
+  /** The user name: `u=` of the access control syntax, or the `:USER:PASS` suffix's. */
   readonly user?: string;
+  /** The password of the `:USER:PASS` suffix. */
+  readonly password?: string;
   /** The `s=` session id of the access control syntax. */
   readonly session?: string;
 }
@@ -29,7 +31,8 @@ const MAX_NAME_LENGTH = 200;
 /**
  * Parses a Stream ID in one of the forms the listener accepts:
  *
- * - `publish:APP/NAME` and `read:APP/NAME`, each optionally followed by `?QUERY`;
+ * - `publish:APP/NAME` and `read:APP/NAME`, each optionally followed by `?QUERY` and
+ *   then by `:USER:PASS` credentials (the password may hold colons);
  * - the SRT access control syntax `#!::r=APP/NAME,m=publish,u=USER,s=SESSION`, where
  *   `m` is `request` (read, the default) or `publish`, `t` if present must be `stream`,
  *   and other keys (`h`, application keys) are ignored.
@@ -48,6 +51,7 @@ const MAX_NAME_LENGTH = 200;
  * parseStreamId("publish:live/cam");
  * // { action: "publish", app: "live", stream: "cam", query: "" }
  * parseStreamId("#!::r=live/cam?token=x,m=publish,u=alice").user; // "alice"
+ * parseStreamId("read:live/cam:ann:secret").password; // "secret"
  * ```
  */
 export function parseStreamId(id: string): StreamIdRequest {
@@ -60,7 +64,22 @@ export function parseStreamId(id: string): StreamIdRequest {
       RejectReason.BAD_REQUEST,
     );
   }
-  return { action: verb, ...parseResource(id.slice(colon + 1)) };
+  const rest = id.slice(colon + 1);
+  const userAt = rest.indexOf(":");
+  if (userAt < 0) return { action: verb, ...parseResource(rest) };
+  const passAt = rest.indexOf(":", userAt + 1);
+  if (passAt < 0) {
+    throw new SrtError(
+      `Stream ID ${JSON.stringify(id)} has a user but no password (${verb}:APP/NAME:USER:PASS)`,
+      RejectReason.BAD_REQUEST,
+    );
+  }
+  return {
+    action: verb,
+    ...parseResource(rest.slice(0, userAt)),
+    user: rest.slice(userAt + 1, passAt),
+    password: rest.slice(passAt + 1),
+  };
 }
 
 function parseAccessControl(id: string): StreamIdRequest {

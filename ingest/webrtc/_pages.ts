@@ -65,7 +65,7 @@ async function playWhep() {
   status("${key}: WebRTC (WHEP)");
 }
 async function playHls() {
-  const src = "/${key}/index.m3u8";
+  const src = "/${key}/index.m3u8" + (token ? "?token=" + encodeURIComponent(token) : "");
   if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
   await new Promise((resolve, reject) => {
     const script = document.createElement("script");

@@ -10,7 +10,7 @@ import {
 } from "../../media/codec/h264.ts";
 import { splitLengthPrefixed } from "../../media/codec/nal.ts";
 import { buildOpusHead } from "../../media/codec/opus.ts";
-import { TimestampUnwrapper } from "../../media/flv/timestamp.ts";
+import { TimestampUnwrapper } from "../../media/codec/timestamp.ts";
 import { H264Depacketizer } from "../../media/rtp/h264.ts";
 import { RtpPacket } from "../../media/rtp/packet.ts";
 import { messageOf } from "./_peer.ts";

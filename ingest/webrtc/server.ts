@@ -16,7 +16,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import type { HttpRoute } from "../http/server.ts";
-import { isSafeName, parseStreamPath } from "../http/_paths.ts";
+import { isSafeName, parseStreamPath } from "../http/paths.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
 import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BitReader, BitWriter } from "./_bits.ts";
+import { BitReader, BitWriter } from "./bits.ts";
 
 /** The sampling frequencies indexed by `samplingFrequencyIndex` 0..12. */
 export const AAC_SAMPLE_RATES: readonly number[] = [

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BitReader, unescapeRbsp } from "./_bits.ts";
+import { BitReader, unescapeRbsp } from "./bits.ts";
 import { readNalList, writeNalList } from "./_nal_list.ts";
 import { hasNalUnit } from "./nal.ts";
 

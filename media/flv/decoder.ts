@@ -7,10 +7,10 @@
 import type { MediaFrame } from "../../bus/frame.ts";
 import { type Amf0Object, type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { FlvTagDecoder, FlvTagType } from "./tag.ts";
-import { TimestampUnwrapper } from "./timestamp.ts";
+import { TimestampUnwrapper } from "../codec/timestamp.ts";
 
 /** Options of {@linkcode FlvDecoder} and {@linkcode FlvReader}. */
-export interface FlvReaderOptions {
+export interface FlvDecoderOptions {
   /** Called with the `onMetaData` script data (ECMA array or object) of the stream. */
   onMetaData?: (metadata: Amf0Object) => void;
   /** Tags with a larger body make the stream error (default 16 MiB). */
@@ -21,7 +21,7 @@ export interface FlvReaderOptions {
   audioTrack?: number;
 }
 
-/** The default {@linkcode FlvReaderOptions.maxTagSize}. */
+/** The default {@linkcode FlvDecoderOptions.maxTagSize}. */
 export const FLV_MAX_TAG_SIZE = 16 * 1024 * 1024;
 
 const FLV_HEADER_SIZE = 9;
@@ -77,8 +77,8 @@ export class FlvDecoder {
   #maxTagSize: number;
   #onMetaData?: (metadata: Amf0Object) => void;
 
-  /** Makes a decoder; see {@linkcode FlvReaderOptions}. */
-  constructor(options: FlvReaderOptions = {}) {
+  /** Makes a decoder; see {@linkcode FlvDecoderOptions}. */
+  constructor(options: FlvDecoderOptions = {}) {
     this.#decoder = new FlvTagDecoder(options);
     this.#maxTagSize = options.maxTagSize ?? FLV_MAX_TAG_SIZE;
     this.#onMetaData = options.onMetaData;

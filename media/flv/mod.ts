@@ -21,7 +21,6 @@
 export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export * from "./amf0.ts";
 export * from "./tag.ts";
-export * from "./timestamp.ts";
 export * from "./decoder.ts";
 export * from "./reader.ts";
 export * from "./writer.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { MediaFrame } from "../../bus/frame.ts";
-import { FlvDecoder, type FlvReaderOptions } from "./decoder.ts";
+import { FlvDecoder, type FlvDecoderOptions } from "./decoder.ts";
 
 /**
  * Demuxes an FLV byte stream into frames as a Web Streams transform; chunk
@@ -27,8 +27,8 @@ import { FlvDecoder, type FlvReaderOptions } from "./decoder.ts";
  * ```
  */
 export class FlvReader extends TransformStream<Uint8Array, MediaFrame> {
-  /** Makes a reader; see {@linkcode FlvReaderOptions}. */
-  constructor(options: FlvReaderOptions = {}) {
+  /** Makes a reader; see {@linkcode FlvDecoderOptions}. */
+  constructor(options: FlvDecoderOptions = {}) {
     const decoder = new FlvDecoder(options);
     super({
       transform: (chunk, controller) => decoder.decode(chunk, (f) => controller.enqueue(f)),

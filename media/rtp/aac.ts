@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BitReader } from "../codec/_bits.ts";
+import { BitReader } from "../codec/bits.ts";
 import {
   type AccessUnitHandler,
   type DepacketizerOptions,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { BitReader } from "../codec/_bits.ts";
+import { BitReader } from "../codec/bits.ts";
 import { parseAudioSpecificConfig, readAudioSpecificConfig } from "../codec/aac.ts";
 import { type AccessUnitHandler, type DepacketizerOptions, SequenceGap } from "./payload.ts";
 import type { RtpPacket } from "./packet.ts";

@@ -12,7 +12,7 @@ import { findDescriptor, parsePat, parsePmt, SectionAssembler } from "./_psi.ts"
 import { Unwrapper } from "./_timestamp.ts";
 
 /** Options of {@linkcode TsDecoder} and {@linkcode TsDemuxer}. */
-export interface TsDemuxerOptions {
+export interface TsDecoderOptions {
   /**
    * The largest PES packet reassembled, in bytes (default 16 MiB). A larger
    * one is dropped and the next frame of its track flagged DISCONTINUITY.
@@ -27,7 +27,7 @@ export interface TsDemuxerOptions {
 }
 
 /** Counters kept by {@linkcode TsDecoder}. */
-export interface TsDemuxerStats {
+export interface TsDecoderStats {
   /** Transport packets parsed. */
   packets: number;
   /** Bytes skipped while looking for packet sync, plus unparseable elementary stream bytes. */
@@ -93,7 +93,7 @@ const INITIAL_PES_BUFFER = 64 * 1024;
 export class TsDecoder {
   readonly #maxPes: number;
   readonly #maxSync: number;
-  readonly #stats: TsDemuxerStats = {
+  readonly #stats: TsDecoderStats = {
     packets: 0,
     garbageBytes: 0,
     continuityErrors: 0,
@@ -116,14 +116,14 @@ export class TsDecoder {
   readonly #clock = new Unwrapper();
   #emit: (frame: MediaFrame) => void = () => {};
 
-  /** Creates a decoder; see {@linkcode TsDemuxerOptions}. */
-  constructor(options: TsDemuxerOptions = {}) {
+  /** Creates a decoder; see {@linkcode TsDecoderOptions}. */
+  constructor(options: TsDecoderOptions = {}) {
     this.#maxPes = options.maxPesSize ?? 16 * 1024 * 1024;
     this.#maxSync = options.maxSyncSearch ?? 1024 * 1024;
   }
 
   /** Counters so far (a live view). */
-  get stats(): Readonly<TsDemuxerStats> {
+  get stats(): Readonly<TsDecoderStats> {
     return this.#stats;
   }
 

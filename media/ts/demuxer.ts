@@ -5,7 +5,7 @@
  */
 
 import type { MediaFrame } from "../../bus/frame.ts";
-import { TsDecoder, type TsDemuxerOptions, type TsDemuxerStats } from "./decoder.ts";
+import { TsDecoder, type TsDecoderOptions, type TsDecoderStats } from "./decoder.ts";
 
 /**
  * Demuxes an MPEG transport stream into {@linkcode MediaFrame}s; chunk
@@ -26,8 +26,8 @@ import { TsDecoder, type TsDemuxerOptions, type TsDemuxerStats } from "./decoder
 export class TsDemuxer extends TransformStream<Uint8Array, MediaFrame> {
   readonly #decoder: TsDecoder;
 
-  /** Creates a demuxer; see {@linkcode TsDemuxerOptions}. */
-  constructor(options?: TsDemuxerOptions) {
+  /** Creates a demuxer; see {@linkcode TsDecoderOptions}. */
+  constructor(options?: TsDecoderOptions) {
     const decoder = new TsDecoder(options);
     super({
       transform(chunk, controller) {
@@ -45,7 +45,7 @@ export class TsDemuxer extends TransformStream<Uint8Array, MediaFrame> {
   }
 
   /** Counters so far (a live view). */
-  get stats(): Readonly<TsDemuxerStats> {
+  get stats(): Readonly<TsDecoderStats> {
     return this.#decoder.stats;
   }
 }

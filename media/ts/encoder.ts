@@ -36,7 +36,7 @@ export type TsVideoCodec = "h264" | "h265";
 export type TsAudioCodec = "aac" | "opus";
 
 /** Options of {@linkcode TsEncoder} and {@linkcode TsMuxer}. */
-export interface TsMuxerOptions {
+export interface TsEncoderOptions {
   /**
    * The video codec to declare in the PMT from the start, or `null` for no
    * video track (video frames are then dropped). When omitted the muxer
@@ -61,7 +61,7 @@ export interface TsMuxerOptions {
 }
 
 /** Counters kept by {@linkcode TsEncoder}. */
-export interface TsMuxerStats {
+export interface TsEncoderStats {
   /** Media frames written. */
   frames: number;
   /** Frames dropped: codec not declared, no decoder config yet, or a malformed payload. */
@@ -157,10 +157,10 @@ const h265Type = (header: number) => (header >> 1) & 0x3f;
  * ```
  */
 export class TsEncoder {
-  readonly #options: TsMuxerOptions;
+  readonly #options: TsEncoderOptions;
   readonly #pcrDelay: number;
   readonly #probeDuration: number;
-  readonly #stats: TsMuxerStats = { frames: 0, dropped: 0, packets: 0 };
+  readonly #stats: TsEncoderStats = { frames: 0, dropped: 0, packets: 0 };
   #video: OutTrack | undefined;
   #audio: OutTrack | undefined;
   /** Frames held until the program is known; undefined once started. */
@@ -186,15 +186,15 @@ export class TsEncoder {
   /** Full-size slabs whose outputs were all given back, to be written again. */
   #spareSlabs: Uint8Array[] = [];
 
-  /** Creates an encoder; see {@linkcode TsMuxerOptions}. */
-  constructor(options: TsMuxerOptions = {}) {
+  /** Creates an encoder; see {@linkcode TsEncoderOptions}. */
+  constructor(options: TsEncoderOptions = {}) {
     this.#options = options;
     this.#pcrDelay = options.pcrDelay ?? 63000;
     this.#probeDuration = options.probeDuration ?? 90000;
   }
 
   /** Counters so far (a live view). */
-  get stats(): Readonly<TsMuxerStats> {
+  get stats(): Readonly<TsEncoderStats> {
     return this.#stats;
   }
 

@@ -5,10 +5,10 @@
  */
 
 import type { MediaFrame } from "../../bus/frame.ts";
-import { TsEncoder, type TsMuxerOptions, type TsMuxerStats } from "./encoder.ts";
+import { TsEncoder, type TsEncoderOptions, type TsEncoderStats } from "./encoder.ts";
 
 /** Options of {@linkcode TsMuxer}: those of the encoder plus output chunking. */
-export interface TsMuxerStreamOptions extends TsMuxerOptions {
+export interface TsMuxerOptions extends TsEncoderOptions {
   /**
    * Hold output until a chunk has at least this many bytes (default 0: one
    * chunk per frame, for live output). Frames written one after another sit
@@ -39,8 +39,8 @@ export interface TsMuxerStreamOptions extends TsMuxerOptions {
 export class TsMuxer extends TransformStream<MediaFrame, Uint8Array> {
   readonly #encoder: TsEncoder;
 
-  /** Creates a muxer; see {@linkcode TsMuxerStreamOptions}. */
-  constructor(options: TsMuxerStreamOptions = {}) {
+  /** Creates a muxer; see {@linkcode TsMuxerOptions}. */
+  constructor(options: TsMuxerOptions = {}) {
     const encoder = new TsEncoder(options);
     const min = options.minChunkSize ?? 0;
     let held: Uint8Array | undefined;
@@ -71,7 +71,7 @@ export class TsMuxer extends TransformStream<MediaFrame, Uint8Array> {
   }
 
   /** Counters so far (a live view). */
-  get stats(): Readonly<TsMuxerStats> {
+  get stats(): Readonly<TsEncoderStats> {
     return this.#encoder.stats;
   }
 }

@@ -254,14 +254,6 @@ export function publishLive(
   ], 60_000);
 }
 
-let encoders: Promise<string> | undefined;
-
-/** Whether this ffmpeg has the encoder `name` (e.g. `libx265`). */
-export async function hasEncoder(name: string): Promise<boolean> {
-  encoders ??= ffmpeg(["-encoders"]).then((r) => r.stdout);
-  return new RegExp(`^ \\S{6} ${name} `, "m").test(await encoders);
-}
-
 /**
  * Decodes `path` fully with `ffmpeg -v warning -xerror -i <path> -f null -`.
  * A clean file gives code 0 and an empty stderr.

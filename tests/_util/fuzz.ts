@@ -21,6 +21,14 @@ export function randomBytes(rand: () => number, n: number): Uint8Array {
   return out;
 }
 
+/** A string of up to `maxLength` characters drawn from `alphabet` by `rand`. */
+export function randomText(rand: () => number, alphabet: string, maxLength: number): string {
+  let text = "";
+  const n = Math.floor(rand() * (maxLength + 1));
+  for (let i = 0; i < n; i++) text += alphabet[Math.floor(rand() * alphabet.length)];
+  return text;
+}
+
 /** A copy of `data` with bit `bit` (0 = MSB of byte 0) flipped. */
 export function flipBit(data: Uint8Array, bit: number): Uint8Array {
   const out = data.slice();

@@ -249,8 +249,8 @@ Deno.test("QoS: one-second windows on the monotonic clock from a known frame pat
 Deno.test("metadata: updates persist, snapshots are copies, state follows the lifecycle", () => {
   const h = handle();
   assert.equal(h.state, "idle");
-  h.setState("recording");
-  assert.equal(h.state, "recording");
+  h.setState("publishing");
+  assert.equal(h.state, "publishing");
   h.updateMetadata((m) => {
     m.width = 1280;
     m.height = 720;
@@ -266,6 +266,22 @@ Deno.test("metadata: updates persist, snapshots are copies, state follows the li
   h.close();
   h.setState("publishing");
   assert.equal(h.state, "ended");
+});
+
+Deno.test("recording: a publishing stream is recorded without leaving publishing, recorders overlap", () => {
+  const h = handle();
+  h.setState("publishing");
+  assert.equal(h.recording, false);
+  const first = h.beginRecording();
+  const second = h.beginRecording();
+  assert.equal(h.state, "publishing", "recording does not replace the publishing state");
+  assert.equal(h.recording, true);
+  first[Symbol.dispose]();
+  first[Symbol.dispose]();
+  assert.equal(h.recording, true, "one recorder is still writing; a second dispose counts once");
+  second[Symbol.dispose]();
+  assert.equal(h.recording, false);
+  assert.equal(h.state, "publishing");
 });
 
 Deno.test("10,000 subscribers on one stream each receive every frame", async () => {

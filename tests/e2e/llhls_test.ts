@@ -6,17 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { CHROMIUM } from "../_util/browser.ts";
 import { decodeCheck, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { PLAYBACK_EVENT, watchWithHlsJs } from "../_util/hlsjs.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
+import { testsWith } from "../_util/tools.ts";
 
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+const test = await testsWith({ chromium: ["chromium", "ffmpeg", "ffprobe"] });
 
-Deno.test({
+test.chromium({
   name: "ll-hls e2e: RTMP in; blocking reloads, hls.js playing parts, and ffmpeg playing it",
-  ignore: !hasChromium,
   fn: async () => {
     const server = await startServe(["rtmp", "http"], [
       "--hls-segment-type",

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import {
   decodeCheck,
   ffmpeg,
-  hasEncoder,
   makeFixture,
   probePackets,
   run,
@@ -15,6 +14,13 @@ import {
   testsrc,
 } from "../_util/ffmpeg.ts";
 import { npmFile, openInChromium, resultCollector } from "../_util/browser.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
+  chromium: ["chromium", "ffmpeg", "ffprobe"],
+});
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -98,7 +104,7 @@ async function checkSegments(dir: string, segmentType: "ts" | "fmp4") {
 }
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`package H.264+AAC FLV (B-frames) into ${segmentType} HLS that ffmpeg reads whole`, async () => {
+  test.ffmpeg(`package H.264+AAC FLV (B-frames) into ${segmentType} HLS that ffmpeg reads whole`, async () => {
     const input = await h264Flv();
     const out = await Deno.makeTempDir({ prefix: "arcly-package-" });
     try {
@@ -135,8 +141,7 @@ for (const segmentType of ["ts", "fmp4"] as const) {
   });
 }
 
-Deno.test("package H.265+AAC MPEG-TS from stdin into ts and fmp4 HLS", async () => {
-  assert.ok(await hasEncoder("libx265"), "ffmpeg has libx265");
+test.x265("package H.265+AAC MPEG-TS from stdin into ts and fmp4 HLS", async () => {
   const input = await h265Ts();
   for (const segmentType of ["ts", "fmp4"]) {
     const out = await Deno.makeTempDir({ prefix: "arcly-package-" });
@@ -182,7 +187,7 @@ Deno.test("package: input that is not media exits 1 with a one-line reason", asy
   }
 });
 
-Deno.test("package: truncated input keeps the complete segments, closes the playlist, exits non-zero", async () => {
+test.ffmpeg("package: truncated input keeps the complete segments, closes the playlist, exits non-zero", async () => {
   const input = await h264Flv();
   const whole = await Deno.readFile(input);
   const cut = await Deno.makeTempFile({ suffix: ".flv" });
@@ -227,7 +232,7 @@ hls.attachMedia(video);
 </script>`;
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`hls.js in Chromium buffers every ${segmentType} fragment without an error`, async () => {
+  test.chromium(`hls.js in Chromium buffers every ${segmentType} fragment without an error`, async () => {
     const input = await h264Flv();
     const out = await Deno.makeTempDir({ prefix: "arcly-hlsjs-" });
     const result = await packageCli([input, "--out", out, "--segment-type", segmentType]);

@@ -5,19 +5,35 @@
 
 import assert from "node:assert/strict";
 import { decodeCheck, probePackets, Procs, publishLive } from "../_util/ffmpeg.ts";
-import { startServe } from "../_util/serve.ts";
+import { startServe, waitFor } from "../_util/serve.ts";
 import { parsePlaylist } from "../media/hls/_hls.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 const procs = new Procs();
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`record e2e: two publishes of one key become two ${segmentType} recordings`, async () => {
+  test.ffmpeg(`record e2e: two publishes of one key become two ${segmentType} recordings`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "arcly-record-" });
-    const server = await startServe(["rtmp"], ["--record", dir, "--hls-segment-type", segmentType]);
+    const server = await startServe(["rtmp", "http"], [
+      ...["--record", dir, "--hls-segment-type", segmentType],
+    ]);
     const rtmp = `rtmp://127.0.0.1:${server.ports.rtmp}/live`;
+    const api = `http://127.0.0.1:${server.ports.http}/v1/streams/live/rec`;
     try {
-      for (const [name, seconds] of [["rec", 3], ["rec", 2], [".hidden", 1]] as const) {
-        const result = await publishLive(procs, `${rtmp}/${name}`, seconds);
+      for (const [i, [name, seconds]] of [["rec", 3], ["rec", 2], [".hidden", 1]].entries()) {
+        const publishing = publishLive(procs, `${rtmp}/${name}`, Number(seconds));
+        if (i === 0) {
+          const live = await waitFor("the recorded stream in the API", async () => {
+            const response = await fetch(api);
+            if (!response.ok) return void await response.body?.cancel();
+            const summary = await response.json();
+            return summary.recording ? summary : undefined;
+          });
+          assert.equal(live.state, "publishing", "a recorded stream is still publishing");
+        }
+        const result = await publishing;
         assert.equal(result.code, 0, result.stderr);
       }
     } finally {

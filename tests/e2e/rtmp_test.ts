@@ -18,6 +18,9 @@ import {
   x264,
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** ffmpeg args publishing `seconds` of testsrc2 + sine as H.264 (2 B-frames, GOP 50) + AAC. */
 function publishArgs(url: string, seconds: number, size = "320x240"): string[] {
@@ -64,7 +67,7 @@ function assertInOrder(s: ProbeStream, maxGap: number, what: string): void {
   }
 }
 
-Deno.test("rtmp e2e: ffmpeg publishes, early and late players get ordered frames, a second publisher is refused", async () => {
+test.ffmpeg("rtmp e2e: ffmpeg publishes, early and late players get ordered frames, a second publisher is refused", async () => {
   const registry = new Registry();
   const log = new LogLines();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });
@@ -133,7 +136,7 @@ Deno.test("rtmp e2e: ffmpeg publishes, early and late players get ordered frames
   }
 });
 
-Deno.test("rtmp e2e: two streams at once stay independent; a publisher leaving ends only its players", async () => {
+test.ffmpeg("rtmp e2e: two streams at once stay independent; a publisher leaving ends only its players", async () => {
   const registry = new Registry();
   const log = new LogLines();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, logger: log });

@@ -12,7 +12,6 @@ import { DirectoryStorage, HlsPackager } from "../../media/hls/mod.ts";
 import {
   decodeCheck,
   fixtureDir,
-  hasEncoder,
   probePackets,
   type ProbeStream,
   Procs,
@@ -21,6 +20,12 @@ import {
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
+import { canRun, testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  gstreamer: ["gst-launch-1.0", "ffmpeg", "ffprobe"],
+});
 
 async function startRtsp(
   registry: Registry,
@@ -185,7 +190,7 @@ function assertOrdered(s: ProbeStream, what: string): void {
   }
 }
 
-Deno.test("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP and late readers; a second publisher is refused", async () => {
+test.ffmpeg("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP and late readers; a second publisher is refused", async () => {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const url = `${base}/x`;
@@ -247,14 +252,14 @@ Deno.test("rtsp e2e: ffmpeg publishes H.264 (B-frames) + AAC over TCP; TCP, UDP 
   }
 });
 
-Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus round trip", async () => {
+test.ffmpeg("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus round trip", async () => {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const procs = new Procs();
   try {
     const cases = [
       { name: "udp", opts: { transport: "udp" }, codecs: ["h264", "aac"], read: "tcp" as const },
-      ...(await hasEncoder("libx265"))
+      ...(await canRun("ffmpeg:libx265"))
         ? [{
           name: "hevc",
           opts: { video: "libx265" },
@@ -262,7 +267,7 @@ Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus rou
           read: "udp" as const,
         }]
         : [],
-      ...(await hasEncoder("libopus"))
+      ...(await canRun("ffmpeg:libopus"))
         ? [{
           name: "opus",
           opts: { audio: "libopus" },
@@ -298,7 +303,7 @@ Deno.test("rtsp e2e: ffmpeg publishes over UDP; H.265 + AAC and H.264 + Opus rou
   }
 });
 
-Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async () => {
+test.ffmpeg("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async () => {
   const registry = new Registry();
   const { server, base } = await startRtsp(registry);
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
@@ -388,7 +393,7 @@ Deno.test("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", async 
   }
 });
 
-Deno.test("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
+test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });

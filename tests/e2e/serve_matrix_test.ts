@@ -18,6 +18,9 @@ import {
 } from "../_util/ffmpeg.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
 /** B-frames between reference frames in every published stream. */
 const BFRAMES = 2;
@@ -51,7 +54,7 @@ interface Listed {
   subscribers: number;
 }
 
-Deno.test("serve matrix: SRT, RTSP and RTMP publishers read over RTMP, HLS, RTSP, SRT and HTTP-FLV", async (t) => {
+test.srt("serve matrix: SRT, RTSP and RTMP publishers read over RTMP, HLS, RTSP, SRT and HTTP-FLV", async (t) => {
   const rtpPort = await freeUdpPair();
   const server = await startServe(["rtmp", "http", "rtsp", "srt"], [
     "--rtsp-rtp-port",

@@ -7,6 +7,9 @@
 import assert from "node:assert/strict";
 import { probePackets, type ProbeStream, Procs, publishLive } from "../_util/ffmpeg.ts";
 import { startServe, waitFor } from "../_util/serve.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 const procs = new Procs();
 
@@ -39,7 +42,7 @@ async function checkRecording(path: string, width: number): Promise<ProbeStream[
   return streams;
 }
 
-Deno.test("serve: RTMP publish, then RTMP, HTTP-FLV and HLS play, republish, two streams", async () => {
+test.ffmpeg("serve: RTMP publish, then RTMP, HTTP-FLV and HLS play, republish, two streams", async () => {
   const server = await startServe(["rtmp", "http"]);
   const dir = await Deno.makeTempDir({ prefix: "arcly-serve-" });
   const rtmp = `rtmp://127.0.0.1:${server.ports.rtmp}/live`;

@@ -20,6 +20,9 @@ import {
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { LossyRelay } from "../ingest/srt/_util.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
 const SECONDS = 3;
 
@@ -126,7 +129,7 @@ function paced(file: Uint8Array) {
   };
 }
 
-Deno.test("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transmit read it cleanly", async () => {
+test.srt("srt e2e: ffmpeg publishes live H.264 + AAC; ffmpeg and srt-live-transmit read it cleanly", async () => {
   const { registry, server, log, published } = await setup();
   const children = new Procs();
   const url = (id: string) => `srt://127.0.0.1:${server.addr.port}?streamid=${id}`;
@@ -256,7 +259,7 @@ async function publishClip(
   }
 }
 
-Deno.test("srt e2e: srt-live-transmit publishes a file; the registry gets its exact frames, with and without 10% loss", async () => {
+test.srt("srt e2e: srt-live-transmit publishes a file; the registry gets its exact frames, with and without 10% loss", async () => {
   const expected = demux(await Deno.readFile(await clip()));
   assert.ok(expected.length > 100);
   const clean = await publishClip(0);
@@ -317,7 +320,7 @@ async function readClip(
   }
 }
 
-Deno.test("srt e2e: an ffmpeg reader behind 10% loss records the same frames as without loss", async () => {
+test.srt("srt e2e: an ffmpeg reader behind 10% loss records the same frames as without loss", async () => {
   const clean = await readClip(0, "srt-read-clean.ts");
   const lossy = await readClip(0.1, "srt-read-lossy.ts");
   assert.ok(clean.frames.length > 100);
@@ -325,7 +328,7 @@ Deno.test("srt e2e: an ffmpeg reader behind 10% loss records the same frames as 
   assertSameFrames(lossy.frames, clean.frames, "10% loss");
 });
 
-Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
+test.srt("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   const { registry, server } = await setup();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const children = new Procs();
@@ -383,7 +386,7 @@ Deno.test("srt e2e: SRT in, RTMP out; RTMP in, SRT out", async () => {
   }
 });
 
-Deno.test("srt e2e: libsrt callers see the rejections", async () => {
+test.srt("srt e2e: libsrt callers see the rejections", async () => {
   const { registry, server } = await setup();
   registry.startPublish("live", "taken");
   const children = new Procs();

@@ -14,6 +14,9 @@ import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
 import { openInChromium, resultCollector } from "../_util/browser.ts";
 import { decodeCheck, tempPath } from "../_util/ffmpeg.ts";
 import { parseOpusHead } from "../../media/codec/opus.ts";
+import { testsWith } from "../_util/tools.ts";
+
+const test = await testsWith({ chromium: ["chromium", "ffmpeg", "ffprobe"] });
 
 const FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
 
@@ -41,7 +44,7 @@ async function waitFor<T>(what: string, ms: number, check: () => T | undefined):
   }
 }
 
-Deno.test("Chromium publishes its camera through WHIP; ffmpeg decodes the video", async () => {
+test.chromium("Chromium publishes its camera through WHIP; ffmpeg decodes the video", async () => {
   const registry = new Registry();
   const logger = lines();
   const webrtc = new WebRtcServer({ registry, logger, keyframeIntervalMs: 1000 });
@@ -94,7 +97,7 @@ Deno.test("Chromium publishes its camera through WHIP; ffmpeg decodes the video"
   }
 });
 
-Deno.test("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through WHEP", async () => {
+test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through WHEP", async () => {
   const registry = new Registry();
   const logger = lines();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });

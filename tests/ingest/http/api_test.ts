@@ -46,9 +46,17 @@ Deno.test("GET /v1/streams lists live streams with their metadata and subscriber
     assert.equal(s.width, 640);
     assert.equal(s.subscribers, 1);
     assert.equal(s.state, "publishing");
+    assert.equal(s.recording, false);
     assert.ok(Date.parse(s.startedAt) > 0);
     const one = await fetch(`${base}/v1/streams/live/cam`);
     assert.equal((await one.json()).key, "live/cam");
+    {
+      using _recording = handle.beginRecording();
+      const recorded = await (await fetch(`${base}/v1/streams/live/cam`)).json();
+      assert.equal(recorded.state, "publishing", "a recorded stream is still publishing");
+      assert.equal(recorded.recording, true);
+    }
+    assert.equal((await (await fetch(`${base}/v1/streams/live/cam`)).json()).recording, false);
     await sub.cancel();
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isSafeName, parseStreamPath } from "../../../ingest/http/_paths.ts";
+import { isSafeName, parseStreamPath } from "../../../ingest/http/paths.ts";
 
 Deno.test("stream paths: names that could escape or confuse are refused", () => {
   assert.deepEqual(parseStreamPath("/live/cam.flv"), { app: "live", stream: "cam.flv", rest: "" });

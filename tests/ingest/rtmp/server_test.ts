@@ -19,13 +19,16 @@ import { buildAvcConfig, describeConfig } from "../../../media/codec/mod.ts";
 import { encodeAudioTag, encodeVideoTag } from "../../../media/flv/mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { concat } from "../../_util/bytes.ts";
-import { hasEncoder, makeFixture, testsrc } from "../../_util/ffmpeg.ts";
+import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
 import { statusCode, TestClient } from "./_client.ts";
 import { within } from "../../_util/within.ts";
 import { hex, unhex } from "../../_util/bytes.ts";
 import { prng } from "../../_util/fuzz.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"] });
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
 const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
@@ -455,9 +458,8 @@ Deno.test("rtmp server: a player that stops reading is evicted; the publisher is
   });
 });
 
-Deno.test({
+test.x265({
   name: "rtmp server: Enhanced RTMP hvc1 publish and play",
-  ignore: !(await hasEncoder("libx265")),
   fn: async () => {
     const ts = await makeFixture("rtmp-hevc.ts", [
       ...testsrc({ duration: 1 }),

@@ -6,8 +6,14 @@ import {
 } from "../../../ingest/rtsp/_poc.ts";
 import { DtsRecovery } from "../../../ingest/rtsp/_dts.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
-import { hasEncoder, makeFixture, probePackets, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
+import { makeFixture, probePackets, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
 import { prng } from "../../_util/fuzz.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
+});
 
 const F = 3600; // one frame at 25 fps
 
@@ -153,7 +159,7 @@ function checkStream(state: PictureState, s: Stream, what: string): void {
   assert.deepEqual(dts.map((d, i) => d - s.dts[i] - (dts[0] - s.dts[0])), dts.map(() => 0), what);
 }
 
-Deno.test("poc: libx264 with B-pyramid: POC order is presentation order, DTS recovered", async () => {
+test.ffmpeg("poc: libx264 with B-pyramid: POC order is presentation order, DTS recovered", async () => {
   const s = await encoded("h264", "rtsp-poc-x264", [
     "-c:v",
     "libx264",
@@ -173,8 +179,7 @@ Deno.test("poc: libx264 with B-pyramid: POC order is presentation order, DTS rec
   assert.equal(state.reorderHint, 2);
 });
 
-Deno.test("poc: libx265 with B-pyramid and open GOPs: POC order, DTS recovered", async () => {
-  if (!(await hasEncoder("libx265"))) return;
+test.x265("poc: libx265 with B-pyramid and open GOPs: POC order, DTS recovered", async () => {
   const s = await encoded("h265", "rtsp-poc-x265", [
     "-c:v",
     "libx265",

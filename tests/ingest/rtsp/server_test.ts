@@ -21,6 +21,9 @@ import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
 import { RtspClient } from "./_client.ts";
 import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 function serve(registry = new Registry(), extra: Partial<RtspServerOptions> = {}) {
   const log = new LogLines();
@@ -83,7 +86,7 @@ async function collect(frames: MediaFrame[], sub: ReadableStream<MediaFrame>): P
   for await (const f of sub) frames.push(f);
 }
 
-Deno.test("rtsp server: a publish over UDP with packets out of order and repeated gets every frame", async () => {
+test.ffmpeg("rtsp server: a publish over UDP with packets out of order and repeated gets every frame", async () => {
   const { sps, pps, aus } = await h264Frames();
   const { server, registry, url } = serve(new Registry(), { udp: true, rtpPort: 0, rtcpPort: 0 });
   const pub = await RtspClient.open(server.addr.port);
@@ -233,7 +236,7 @@ Deno.test("rtsp server: header floods and absurd Content-Length close the connec
   }
 });
 
-Deno.test("rtsp server: publish over TCP with good and bad packets, then a reader gets it", async () => {
+test.ffmpeg("rtsp server: publish over TCP with good and bad packets, then a reader gets it", async () => {
   const { sps, pps, aus } = await h264Frames();
   const { server, registry, log, url } = serve();
   const pub = await RtspClient.open(server.addr.port);
@@ -381,7 +384,7 @@ Deno.test("rtsp server: publish over TCP with good and bad packets, then a reade
   }
 });
 
-Deno.test("rtsp server: a second publisher is refused, the first goes on", async () => {
+test.ffmpeg("rtsp server: a second publisher is refused, the first goes on", async () => {
   const { sps, pps } = await h264Frames();
   const { server, registry, url } = serve();
   const first = await RtspClient.open(server.addr.port);
@@ -470,7 +473,7 @@ Deno.test("rtsp server: refusals become Basic and Digest challenges with the aut
   }
 });
 
-Deno.test("rtsp server: idle sessions time out and end their publish", async () => {
+test.ffmpeg("rtsp server: idle sessions time out and end their publish", async () => {
   const { sps, pps } = await h264Frames();
   const { server, registry, log, url } = serve(new Registry(), { sessionTimeoutMs: 300 });
   const c = await RtspClient.open(server.addr.port);
@@ -495,7 +498,7 @@ Deno.test("rtsp server: idle sessions time out and end their publish", async () 
   }
 });
 
-Deno.test("rtsp server: bounded fuzz of requests and interleaved data never takes it down", async () => {
+test.ffmpeg("rtsp server: bounded fuzz of requests and interleaved data never takes it down", async () => {
   const { sps, pps } = await h264Frames();
   const { server, url } = serve(new Registry(), { sessionTimeoutMs: 2000 });
   const rand = prng(2326);

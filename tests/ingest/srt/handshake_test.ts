@@ -26,6 +26,9 @@ import {
   SLT_CONCLUSION,
 } from "./_golden.ts";
 import { Procs } from "../../_util/ffmpeg.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
 const LIBSRT_FLAGS = SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.HAICRYPT | SrtFlag.TLPKTDROP |
   SrtFlag.NAKREPORT | SrtFlag.REXMITFLG | SrtFlag.PACKET_FILTER;
@@ -215,7 +218,7 @@ async function captureConclusion(command: string, args: (port: number) => string
   }
 }
 
-Deno.test("real callers: ffmpeg and srt-live-transmit send the layout we parse", async () => {
+test.srt("real callers: ffmpeg and srt-live-transmit send the layout we parse", async () => {
   const ff = await captureConclusion("ffmpeg", (port) => [
     "-hide_banner",
     "-v",

@@ -77,3 +77,26 @@ Deno.test("fuzz: parseStreamId returns a valid request or throws SrtError with a
     }
   }
 });
+
+Deno.test("credentials: publish:APP/NAME:USER:PASS, with a query and colons in the password", () => {
+  assert.deepEqual(parseStreamId("publish:live/cam:ann:s3:cr:et"), {
+    action: "publish",
+    app: "live",
+    stream: "cam",
+    query: "",
+    user: "ann",
+    password: "s3:cr:et",
+  });
+  assert.deepEqual(parseStreamId("read:live/cam?x=1:bob:pw"), {
+    action: "read",
+    app: "live",
+    stream: "cam",
+    query: "x=1",
+    user: "bob",
+    password: "pw",
+  });
+  assert.throws(
+    () => parseStreamId("read:live/cam:bob"),
+    (e) => e instanceof SrtError && e.reason === RejectReason.BAD_REQUEST,
+  );
+});

@@ -23,6 +23,9 @@ import { parseAvcConfig } from "../../../media/codec/h264.ts";
 import { lengthPrefixedFromNalUnits, splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { H264Depacketizer, RtpPacket } from "../../../media/rtp/mod.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** The fixture's config, its 50 media frames and the AUs a player must get for each. */
 async function fixture(): Promise<{ config: MediaFrame; media: MediaFrame[]; aus: Uint8Array[] }> {
@@ -129,7 +132,7 @@ async function withPlayer(
   }
 }
 
-Deno.test("WHEP: a werift player gets the GOP then live frames, keyframes with SPS/PPS", async () => {
+test.ffmpeg("WHEP: a werift player gets the GOP then live frames, keyframes with SPS/PPS", async () => {
   const { config, media, aus } = await fixture();
   const registry = new Registry();
   const handle = registry.startPublish("live", "cam");
@@ -153,7 +156,7 @@ function fir(ssrc: number): RtcpPacket {
   return { type: 206, serialize: () => bytes } as unknown as RtcpPacket;
 }
 
-Deno.test("WHEP: PLI and FIR are answered from the GOP cache, on the player's RTP clock, asking nobody upstream", async () => {
+test.ffmpeg("WHEP: PLI and FIR are answered from the GOP cache, on the player's RTP clock, asking nobody upstream", async () => {
   const { config, media, aus } = await fixture();
   const rtpClock = (i: number) => media[i].pts; // 90 kHz, as the server stamps live video
   // Every RTCP payload-specific feedback any transport sends, but the client's own.

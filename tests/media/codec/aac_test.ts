@@ -10,6 +10,9 @@ import {
 } from "../../../media/codec/aac.ts";
 import { makeFixture, probePackets, sine } from "../../_util/ffmpeg.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** AudioSpecificConfig golden bytes built by hand from ISO/IEC 14496-3 1.6.2.1. */
 const ascTable: {
@@ -169,7 +172,7 @@ Deno.test("ADTS header: golden bytes, round trip, CRC and errors", () => {
 
 for (const rate of [44100, 48000]) {
   for (const channels of [1, 2]) {
-    Deno.test(`ADTS from ffmpeg aac ${rate} Hz ${channels} ch: every frame parses, count matches ffprobe`, async () => {
+    test.ffmpeg(`ADTS from ffmpeg aac ${rate} Hz ${channels} ch: every frame parses, count matches ffprobe`, async () => {
       const path = await makeFixture(`aac-${rate}-${channels}.aac`, [
         ...sine({ sampleRate: rate, duration: 1 }),
         ...["-ac", String(channels), "-c:a", "aac", "-b:a", "64k", "-f", "adts"],

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BitReader, BitWriter, escapeRbsp, unescapeRbsp } from "../../../media/codec/_bits.ts";
+import { BitReader, BitWriter, escapeRbsp, unescapeRbsp } from "../../../media/codec/bits.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
 
 Deno.test("BitReader reads fixed-width fields across byte boundaries", () => {

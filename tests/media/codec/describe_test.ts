@@ -3,6 +3,9 @@ import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { buildOpusHead, describeConfig } from "../../../media/codec/mod.ts";
 import { FlvReader } from "../../../media/flv/mod.ts";
 import { makeFixture, probePackets, sine, testsrc } from "../../_util/ffmpeg.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 async function configsOf(path: string): Promise<MediaFrame[]> {
   const file = await Deno.open(path);
@@ -13,7 +16,7 @@ async function configsOf(path: string): Promise<MediaFrame[]> {
   return configs;
 }
 
-Deno.test("describeConfig reads what ffprobe reads from libx264 and AAC configs", async () => {
+test.ffmpeg("describeConfig reads what ffprobe reads from libx264 and AAC configs", async () => {
   const path = await makeFixture("describe-1280x720.flv", [
     ...testsrc({ size: "1280x720", rate: 30, duration: 1 }),
     ...sine({ sampleRate: 44100, duration: 1 }),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BitWriter, escapeRbsp } from "../../../media/codec/_bits.ts";
+import { BitWriter, escapeRbsp } from "../../../media/codec/bits.ts";
 import {
   avcCodecString,
   buildAvcConfig,
@@ -12,6 +12,9 @@ import {
 import { lengthPrefixedFromNalUnits, splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** Baseline 3.0, 320x240, POC type 2, no VUI — built by hand from H.264 7.3.2.1. */
 const BASELINE_SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);
@@ -227,7 +230,7 @@ const x264Cases = [
 ];
 
 for (const c of x264Cases) {
-  Deno.test(`H.264 SPS from libx264 ${c.size} ${c.profile} matches ffprobe`, async () => {
+  test.ffmpeg(`H.264 SPS from libx264 ${c.size} ${c.profile} matches ffprobe`, async () => {
     const path = await makeFixture(`x264-${c.size}-${c.profile}.h264`, [
       ...testsrc({ size: c.size, rate: 25, duration: 0.2 }),
       ...["-c:v", "libx264", "-profile:v", c.profile, "-preset", "veryfast", "-pix_fmt", "yuv420p"],
@@ -255,7 +258,7 @@ for (const c of x264Cases) {
   });
 }
 
-Deno.test("fuzz: H.264 SPS and avcC parsers return or throw RangeError", async () => {
+test.ffmpeg("fuzz: H.264 SPS and avcC parsers return or throw RangeError", async () => {
   const path = await makeFixture("x264-1920x1080-high.h264", [
     ...testsrc({ size: "1920x1080", rate: 25, duration: 0.2 }),
     ...[

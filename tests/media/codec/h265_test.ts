@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BitWriter, escapeRbsp } from "../../../media/codec/_bits.ts";
+import { BitWriter, escapeRbsp } from "../../../media/codec/bits.ts";
 import {
   buildHevcConfig,
   H265NalType,
@@ -10,11 +10,14 @@ import {
   parseHevcConfig,
 } from "../../../media/codec/h265.ts";
 import { lengthPrefixedFromNalUnits, splitAnnexB } from "../../../media/codec/nal.ts";
-import { hasEncoder, makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
+import { makeFixture, probePackets, testsrc } from "../../_util/ffmpeg.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
 import { findBox } from "./_mp4.ts";
+import { canRun, testsWith } from "../../_util/tools.ts";
 
-const x265 = await hasEncoder("libx265");
+const test = await testsWith({ x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"] });
+
+const x265 = await canRun("ffmpeg", "ffprobe", "ffmpeg:libx265");
 
 /** An SPS written field by field from H.265 7.3.2.2 with two sub-layers, RPS prediction and VUI. */
 function handSps(): Uint8Array {
@@ -210,9 +213,8 @@ async function x265Stream(size: string) {
 }
 
 for (const c of x265Cases) {
-  Deno.test({
+  test.x265({
     name: `H.265 SPS from libx265 ${c.size} matches ffprobe, hvcC round trips`,
-    ignore: !x265,
     fn: async () => {
       const { path, nals, vps, sps, pps } = await x265Stream(c.size);
       const s = parseH265Sps(sps[0]);
@@ -241,9 +243,8 @@ for (const c of x265Cases) {
   });
 }
 
-Deno.test({
+test.x265({
   name: "hvcC built by us matches the one ffmpeg writes into MP4",
-  ignore: !x265,
   fn: async () => {
     const { path, vps, sps, pps } = await x265Stream("320x240");
     const mp4 = await makeFixture("x265-320x240.mp4", ["-i", path, "-c", "copy"]);

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../bus/frame.ts";
-import { FlvReader, type FlvReaderOptions } from "../../../media/flv/mod.ts";
+import { type FlvDecoderOptions, FlvReader } from "../../../media/flv/mod.ts";
 import { FlvWriter, type FlvWriterOptions } from "../../../media/flv/writer.ts";
 import type { ProbeStream } from "../../_util/ffmpeg.ts";
 import { sine, testsrc, to90k, x264 } from "../../_util/ffmpeg.ts";
@@ -26,7 +26,7 @@ export function chunks(bytes: Uint8Array, max = 0, seed = 1): Uint8Array[] {
 /** Runs `bytes` through an {@linkcode FlvReader} (fails the test if it does not end within 10 s). */
 export function readFlv(
   bytes: Uint8Array | Uint8Array[],
-  options?: FlvReaderOptions,
+  options?: FlvDecoderOptions,
 ): Promise<MediaFrame[]> {
   const input = bytes instanceof Uint8Array ? [bytes] : bytes;
   return readAll(ReadableStream.from(input).pipeThrough(new FlvReader(options)), 10_000);

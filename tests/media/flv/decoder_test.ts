@@ -5,8 +5,11 @@ import type { MediaFrame } from "../../../bus/frame.ts";
 import { FlvDecoder } from "../../../media/flv/mod.ts";
 import { makeFixture } from "../../_util/ffmpeg.ts";
 import { chunks, flvFixtures, readFlv } from "./_flv.ts";
+import { testsWith } from "../../_util/tools.ts";
 
-Deno.test("FlvDecoder: chunks read into one reused buffer give FlvReader's frames", async () => {
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
+
+test.ffmpeg("FlvDecoder: chunks read into one reused buffer give FlvReader's frames", async () => {
   const path = await makeFixture("h264-aac-44k.flv", flvFixtures["h264-aac-44k.flv"]);
   const bytes = await Deno.readFile(path);
   const want = await readFlv(bytes);

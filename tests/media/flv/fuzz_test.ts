@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import type { MediaFrame } from "../../../bus/frame.ts";
-import type { FlvReaderOptions } from "../../../media/flv/mod.ts";
+import type { FlvDecoderOptions } from "../../../media/flv/mod.ts";
 import { makeFixture, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { chunks, readFlv } from "./_flv.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 const small = () =>
   makeFixture("small.flv", [
@@ -18,7 +21,7 @@ const small = () =>
 async function survives(
   bytes: Uint8Array | Uint8Array[],
   what: string,
-  options?: FlvReaderOptions,
+  options?: FlvDecoderOptions,
 ): Promise<MediaFrame[] | RangeError> {
   try {
     const frames = await readFlv(bytes, options);
@@ -36,7 +39,7 @@ async function survives(
   }
 }
 
-Deno.test("fuzz: FlvReader on truncated files errors with a clear message", async () => {
+test.ffmpeg("fuzz: FlvReader on truncated files errors with a clear message", async () => {
   const bytes = await Deno.readFile(await small());
   const rand = prng(11);
   const lengths = new Set<number>();
@@ -53,7 +56,7 @@ Deno.test("fuzz: FlvReader on truncated files errors with a clear message", asyn
   assert.ok(errors > lengths.size / 2, "truncation is reported");
 });
 
-Deno.test("fuzz: FlvReader on files with flipped bits", async () => {
+test.ffmpeg("fuzz: FlvReader on files with flipped bits", async () => {
   const bytes = await Deno.readFile(await small());
   const rand = prng(12);
   for (let i = 0; i < 1500; i++) {

@@ -6,9 +6,12 @@ import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { type Amf0Object, encodeAmf0 } from "../../../media/flv/amf0.ts";
 import { makeFixture, probePackets, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { assertMatchesProbe, chunks, flvFixtures, mediaOf, readFlv, writeFlv } from "./_flv.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 for (const [name, args] of Object.entries(flvFixtures)) {
-  Deno.test(`FlvReader on ffmpeg's ${name}: frames match ffprobe packets`, async () => {
+  test.ffmpeg(`FlvReader on ffmpeg's ${name}: frames match ffprobe packets`, async () => {
     const path = await makeFixture(name, args);
     const bytes = await Deno.readFile(path);
     let meta: Amf0Object | undefined;
@@ -49,7 +52,7 @@ function aacSequenceHeaders(flv: Uint8Array): Uint8Array[] {
   return out;
 }
 
-Deno.test("FlvReader on ffmpeg's -c copy of an MPEG-TS: the empty AAC sequence header is skipped", async () => {
+test.ffmpeg("FlvReader on ffmpeg's -c copy of an MPEG-TS: the empty AAC sequence header is skipped", async () => {
   const ts = await makeFixture("h264-aac.ts", [
     ...testsrc(),
     ...sine({ sampleRate: 48000 }),
@@ -76,7 +79,7 @@ Deno.test("FlvReader on ffmpeg's -c copy of an MPEG-TS: the empty AAC sequence h
   ]);
 });
 
-Deno.test("FlvReader gives the same frames whatever the chunk boundaries", async () => {
+test.ffmpeg("FlvReader gives the same frames whatever the chunk boundaries", async () => {
   const path = await makeFixture("h264-aac-44k.flv", flvFixtures["h264-aac-44k.flv"]);
   const bytes = await Deno.readFile(path);
   const whole = await readFlv(bytes);

@@ -5,7 +5,6 @@ import { lengthPrefixedFromNalUnits, writeAnnexB } from "../../../media/codec/na
 import type { Amf0Object } from "../../../media/flv/amf0.ts";
 import {
   decodeCheck,
-  hasEncoder,
   makeFixture,
   probePackets,
   type ProbeStream,
@@ -18,8 +17,12 @@ import { readAll } from "../../_util/frames.ts";
 import { mp4Frames } from "../codec/_mp4.ts";
 import { FlvWriter } from "../../../media/flv/writer.ts";
 import { flvFixtures, readFlv, writeFlv } from "./_flv.ts";
+import { testsWith } from "../../_util/tools.ts";
 
-const x265 = await hasEncoder("libx265");
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
+});
 
 /** ffprobe's packets without file positions, for comparing two files. */
 function packets(streams: ProbeStream[]) {
@@ -31,7 +34,7 @@ function packets(streams: ProbeStream[]) {
 }
 
 for (const [name, args] of Object.entries(flvFixtures)) {
-  Deno.test(`FlvReader → FlvWriter on ffmpeg's ${name}: ffmpeg decodes it cleanly, packets agree`, async () => {
+  test.ffmpeg(`FlvReader → FlvWriter on ffmpeg's ${name}: ffmpeg decodes it cleanly, packets agree`, async () => {
     const input = await makeFixture(name, args);
     const frames = await readFlv(await Deno.readFile(input));
     const output = await tempPath(`rewritten-${name}`);
@@ -53,7 +56,7 @@ function inMilliseconds(frames: MediaFrame[]): MediaFrame[] {
   });
 }
 
-Deno.test("H.264 + AAC frames from an MP4 → FlvWriter: ffprobe agrees", async () => {
+test.ffmpeg("H.264 + AAC frames from an MP4 → FlvWriter: ffprobe agrees", async () => {
   const mp4 = await makeFixture("h264-aac-bf.mp4", [
     ...testsrc(),
     ...sine({ sampleRate: 44100 }),
@@ -77,9 +80,8 @@ Deno.test("H.264 + AAC frames from an MP4 → FlvWriter: ffprobe agrees", async 
   }
 });
 
-Deno.test({
+test.x265({
   name: "H.265 + AAC frames from an MP4 → FlvWriter (Enhanced FLV hvc1) → FlvReader round trip",
-  ignore: !x265,
   fn: async () => {
     const mp4 = await makeFixture("h265-aac.mp4", [
       ...testsrc(),
@@ -167,7 +169,7 @@ Deno.test("FlvWriter header flags: inferred from the frames or given", async () 
   assert.equal((await readFlv(out)).length, late.length, "late frames are still written");
 });
 
-Deno.test("FlvWriter writes onMetaData and only the first track of each kind", async () => {
+test.ffmpeg("FlvWriter writes onMetaData and only the first track of each kind", async () => {
   const metadata: Amf0Object = { width: 320, height: 240, encoder: "arcly" };
   const bytes = await writeFlv([avc(0), avc(0, 5), aac(0), aac(0, 7), avc(3600)], { metadata });
   let meta: Amf0Object | undefined;

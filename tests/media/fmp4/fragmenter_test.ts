@@ -1,12 +1,18 @@
 import assert from "node:assert/strict";
 import { Fmp4Fragmenter, type Fmp4Track, trackFromConfig } from "../../../media/fmp4/mod.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { decodeCheck, hasEncoder, probePackets, tempPath } from "../../_util/ffmpeg.ts";
+import { decodeCheck, probePackets, tempPath } from "../../_util/ffmpeg.ts";
 import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { mp4Frames } from "./_frames.ts";
 import { parseMp4 } from "./_mp4box.ts";
 import { concat } from "../ts/_helpers.ts";
 import { audio, audioConfig, video, videoConfig } from "../hls/_synthetic.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265Opus: ["ffmpeg", "ffprobe", "ffmpeg:libx265", "ffmpeg:libopus"],
+});
 
 /** Init segment plus one fragment per GOP (cut before every video keyframe). */
 function fragmentByGop(configs: MediaFrame[], frames: MediaFrame[], timeOffset: number) {
@@ -85,13 +91,12 @@ async function roundTrip(source: string, name: string): Promise<void> {
   }
 }
 
-Deno.test("fragmenter: H.264 (B-frames) + AAC round trip through ffprobe, mp4box.js and ffmpeg", async () => {
+test.ffmpeg("fragmenter: H.264 (B-frames) + AAC round trip through ffprobe, mp4box.js and ffmpeg", async () => {
   await roundTrip(await h264AacMp4(), "fragmenter-h264-aac.mp4");
 });
 
-Deno.test({
+test.x265Opus({
   name: "fragmenter: H.265 (B-frames) + Opus round trip through ffprobe, mp4box.js and ffmpeg",
-  ignore: !(await hasEncoder("libx265")) || !(await hasEncoder("libopus")),
   fn: async () => {
     await roundTrip(await h265OpusMp4(), "fragmenter-h265-opus.mp4");
   },

@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import { buildInitSegment, type Fmp4Track, trackFromConfig } from "../../../media/fmp4/mod.ts";
 import type { MediaFrame } from "../../../mod.ts";
-import { hasEncoder, probePackets } from "../../_util/ffmpeg.ts";
+import { probePackets } from "../../_util/ffmpeg.ts";
 import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { configFrame, mp4Frames } from "./_frames.ts";
 import { parseMp4 } from "./_mp4box.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265Opus: ["ffmpeg", "ffprobe", "ffmpeg:libx265", "ffmpeg:libopus"],
+});
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -104,13 +110,12 @@ async function checkInit(path: string): Promise<void> {
   }
 }
 
-Deno.test("init: H.264 + AAC from an ffmpeg file, read back by mp4box.js and ffprobe", async () => {
+test.ffmpeg("init: H.264 + AAC from an ffmpeg file, read back by mp4box.js and ffprobe", async () => {
   await checkInit(await h264AacMp4());
 });
 
-Deno.test({
+test.x265Opus({
   name: "init: H.265 + Opus from an ffmpeg file, read back by mp4box.js and ffprobe",
-  ignore: !(await hasEncoder("libx265")) || !(await hasEncoder("libopus")),
   fn: async () => {
     const path = await h265OpusMp4();
     await checkInit(path);

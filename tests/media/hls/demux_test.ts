@@ -8,8 +8,14 @@ import { FlvReader } from "../../../media/flv/mod.ts";
 import { DirectoryStorage, HlsPackager } from "../../../media/hls/mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { type MediaFrame, StreamHandle } from "../../../mod.ts";
-import { hasEncoder, makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
+import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 import { assertPlays, assertSegmentStarts, countPackets, parsePlaylist, withDir } from "./_hls.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
+});
 
 /** 6 s of 320x240 30 fps H.264 (B-frames, 1 s GOP) and 44.1 kHz AAC in FLV. */
 function flv(): Promise<string> {
@@ -53,20 +59,19 @@ async function packageInput(
 }
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`demux: ffmpeg FLV (H.264 + AAC) → FlvReader → ${segmentType} VOD, every frame plays`, async () => {
+  test.ffmpeg(`demux: ffmpeg FLV (H.264 + AAC) → FlvReader → ${segmentType} VOD, every frame plays`, async () => {
     await packageInput(await flv(), new FlvReader(), segmentType);
   });
 
-  Deno.test({
+  test.x265({
     name: `demux: ffmpeg TS (H.265 + AAC) → TsDemuxer → ${segmentType} VOD, every frame plays`,
-    ignore: !(await hasEncoder("libx265")),
     fn: async () => {
       await packageInput(await hevcTs(), new TsDemuxer(), segmentType);
     },
   });
 }
 
-Deno.test("demux: StreamHandle.packageTo drives the packager and closes it when the stream ends", async () => {
+test.ffmpeg("demux: StreamHandle.packageTo drives the packager and closes it when the stream ends", async () => {
   const input = await flv();
   await withDir(async (dir) => {
     const handle = new StreamHandle({ app: "live", stream: "flv", capacity: 4096 });

@@ -9,12 +9,12 @@
 import assert from "node:assert/strict";
 import { HlsPackager, MemoryStorage } from "../../../media/hls/mod.ts";
 import { CLOCK_RATE } from "../../../mod.ts";
-import { CHROMIUM } from "../../_util/browser.ts";
 import { type HlsJsReport, PLAYBACK_EVENT, watchWithHlsJs } from "../../_util/hlsjs.ts";
 import { mp4Frames } from "../fmp4/_frames.ts";
 import { h264Aac, packageFrames, twoEncodings } from "./_hls.ts";
+import { testsWith } from "../../_util/tools.ts";
 
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+const test = await testsWith({ chromium: ["chromium", "ffmpeg", "ffprobe"] });
 
 /** Serves `storage` at `/hls/` to hls.js in Chromium and returns what the page saw. */
 function play(
@@ -49,9 +49,8 @@ function play(
   return watchWithHlsJs("/hls/index.m3u8", { playback, route, run: () => run(watching.promise) });
 }
 
-Deno.test({
+test.chromium({
   name: "hls.js: live Low-Latency HLS with blocking reloads and preload hints",
-  ignore: !hasChromium,
   fn: async () => {
     const { configs, frames } = await mp4Frames(await h264Aac(), 6000);
     const storage = new MemoryStorage();
@@ -101,9 +100,8 @@ Deno.test({
 });
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test({
+  test.chromium({
     name: `hls.js: a ${segmentType} VOD with a discontinuity and new codec configs`,
-    ignore: !hasChromium,
     fn: async () => {
       const { a, b } = await twoEncodings();
       const storage = new MemoryStorage();

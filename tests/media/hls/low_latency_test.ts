@@ -7,6 +7,9 @@ import { mp4Frames } from "../fmp4/_frames.ts";
 import { assertPlays, countFrames, countPackets, h264Aac, parsePlaylist, withDir } from "./_hls.ts";
 import { audio, audioConfig, text, video, videoConfig } from "./_synthetic.ts";
 import { concat } from "../ts/_helpers.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 Deno.test("low latency: parts, their tags, preload hints and segments made of parts", async () => {
   const storage = new MemoryStorage();
@@ -126,7 +129,7 @@ Deno.test("low latency: no playlist before the first whole segment (players want
   await writer.close();
 });
 
-Deno.test("low latency: a real stream with parts plays in ffmpeg, and parts decode on their own", async () => {
+test.ffmpeg("low latency: a real stream with parts plays in ffmpeg, and parts decode on their own", async () => {
   const { configs, frames } = await mp4Frames(await h264Aac(), 6000);
   await withDir(async (dir) => {
     const packager = new HlsPackager({

@@ -5,7 +5,7 @@ import {
   type HlsSegmentType,
 } from "../../../media/hls/mod.ts";
 import { FrameFlags } from "../../../mod.ts";
-import { decodeCheck, ffmpeg, hasEncoder } from "../../_util/ffmpeg.ts";
+import { decodeCheck, ffmpeg } from "../../_util/ffmpeg.ts";
 import { mp4Frames } from "../fmp4/_frames.ts";
 import {
   assertPlays,
@@ -19,6 +19,12 @@ import {
   twoEncodings,
   withDir,
 } from "./_hls.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
+});
 
 /** Moves the fixtures' first video dts (B-frames: -2 frames) to 0, as an FLV source has it. */
 const FLV_LIKE = 6000;
@@ -62,20 +68,19 @@ async function vodRoundTrip(source: string, segmentType: HlsSegmentType, codec: 
 }
 
 for (const segmentType of ["ts", "fmp4"] as const) {
-  Deno.test(`packager: H.264 (B-frames) + AAC to VOD ${segmentType}, played by ffmpeg`, async () => {
+  test.ffmpeg(`packager: H.264 (B-frames) + AAC to VOD ${segmentType}, played by ffmpeg`, async () => {
     await vodRoundTrip(await h264Aac(), segmentType, /^avc1\.64[0-9a-f]{4}$/);
   });
 
-  Deno.test({
+  test.x265({
     name: `packager: H.265 (B-frames) + AAC to VOD ${segmentType}, played by ffmpeg`,
-    ignore: !(await hasEncoder("libx265")),
     fn: async () => {
       await vodRoundTrip(await h265Aac(), segmentType, /^hvc1\.1\.6\.L\d+\.[0-9A-F]+/);
     },
   });
 }
 
-Deno.test("packager: fMP4 from negative decode times (an MP4 edit list) still plays", async () => {
+test.ffmpeg("packager: fMP4 from negative decode times (an MP4 edit list) still plays", async () => {
   const { configs, frames } = await mp4Frames(await h264Aac());
   assert.ok(frames[0].dts < 0);
   await withDir(async (dir) => {
@@ -89,7 +94,7 @@ Deno.test("packager: fMP4 from negative decode times (an MP4 edit list) still pl
   });
 });
 
-Deno.test("packager: live window keeps the last segments, deletes old ones, ends with ENDLIST", async () => {
+test.ffmpeg("packager: live window keeps the last segments, deletes old ones, ends with ENDLIST", async () => {
   const { configs, frames } = await mp4Frames(await h264Aac(), FLV_LIKE);
   await withDir(async (dir) => {
     const listed: string[][] = [];
@@ -133,7 +138,7 @@ Deno.test("packager: live window keeps the last segments, deletes old ones, ends
   });
 });
 
-Deno.test("packager: EVENT playlist grows and keeps every segment", async () => {
+test.ffmpeg("packager: EVENT playlist grows and keeps every segment", async () => {
   const { configs, frames } = await mp4Frames(await h264Aac(), FLV_LIKE);
   await withDir(async (dir) => {
     const counts: number[] = [];
@@ -156,7 +161,7 @@ Deno.test("packager: EVENT playlist grows and keeps every segment", async () => 
   });
 });
 
-Deno.test("packager: a discontinuity with new configs in TS plays through in ffmpeg", async () => {
+test.ffmpeg("packager: a discontinuity with new configs in TS plays through in ffmpeg", async () => {
   const { a, b } = await twoEncodings();
   await withDir(async (dir) => {
     await packageFrames([...a, ...b], {
@@ -180,7 +185,7 @@ Deno.test("packager: a discontinuity with new configs in TS plays through in ffm
   });
 });
 
-Deno.test("packager: new configs in fMP4 give a new init segment after EXT-X-DISCONTINUITY", async () => {
+test.ffmpeg("packager: new configs in fMP4 give a new init segment after EXT-X-DISCONTINUITY", async () => {
   const { a, b } = await twoEncodings();
   await withDir(async (dir) => {
     await packageFrames([...a, ...b], {

@@ -11,6 +11,9 @@ import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { au, Collect, hex, rtp, unhex } from "./_util.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"] });
 
 function depacketize(payloads: { marker: boolean; payload: Uint8Array }[], donl = false) {
   const units: string[] = [];
@@ -140,7 +143,7 @@ Deno.test("rtp h265: bounded fuzz of the depacketizer never throws", () => {
   assert.ok(emitted > 0);
 });
 
-Deno.test("rtp h265: fmtp sprop-vps/sps/pps from libx265 round trip", async () => {
+test.x265("rtp h265: fmtp sprop-vps/sps/pps from libx265 round trip", async () => {
   const file = await makeFixture("rtsp-x265.hevc", [
     ...testsrc({ duration: 0.2 }),
     "-c:v",

@@ -7,7 +7,7 @@ import {
   RtpPacket,
 } from "../../../media/rtp/mod.ts";
 import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
-import { BitWriter } from "../../../media/codec/_bits.ts";
+import { BitWriter } from "../../../media/codec/bits.ts";
 import { flipBit, fuzzParser, prng, randomBytes } from "../../_util/fuzz.ts";
 import { hex, rtp, unhex } from "./_util.ts";
 

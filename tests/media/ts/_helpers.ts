@@ -8,10 +8,10 @@ import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import {
   TS_PACKET_SIZE,
   TsDecoder,
-  type TsDemuxerOptions,
-  type TsDemuxerStats,
+  type TsDecoderOptions,
+  type TsDecoderStats,
   TsEncoder,
-  type TsMuxerOptions,
+  type TsEncoderOptions,
 } from "../../../media/ts/mod.ts";
 import { makeFixture, type ProbeStream, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
 
@@ -100,8 +100,8 @@ export const fixtures = {
  */
 export function demux(
   bytes: Uint8Array,
-  { chunkSize, options }: { chunkSize?: () => number; options?: TsDemuxerOptions } = {},
-): { frames: MediaFrame[]; stats: TsDemuxerStats } {
+  { chunkSize, options }: { chunkSize?: () => number; options?: TsDecoderOptions } = {},
+): { frames: MediaFrame[]; stats: TsDecoderStats } {
   const dec = new TsDecoder(options);
   const frames: MediaFrame[] = [];
   const push = (f: MediaFrame) => frames.push(f);
@@ -119,7 +119,7 @@ export function demux(
 }
 
 /** Runs a {@linkcode TsEncoder} over `frames`; returns the chunks it wrote. */
-export function muxChunks(frames: readonly MediaFrame[], options?: TsMuxerOptions): Uint8Array[] {
+export function muxChunks(frames: readonly MediaFrame[], options?: TsEncoderOptions): Uint8Array[] {
   const enc = new TsEncoder(options);
   const chunks: Uint8Array[] = [];
   for (const f of frames) {

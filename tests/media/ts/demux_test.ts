@@ -19,6 +19,9 @@ import {
   probeTimings,
   type Timing,
 } from "./_helpers.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 const WRAP = 2 ** 33;
 
@@ -51,7 +54,7 @@ function assertWellFormedVideo(frames: MediaFrame[]) {
   }
 }
 
-Deno.test("demux H.264 (B-frames) + AAC 44.1 kHz agrees with ffprobe", async () => {
+test.ffmpeg("demux H.264 (B-frames) + AAC 44.1 kHz agrees with ffprobe", async () => {
   const path = await fixtures.h264Aac44();
   const { frames, stats } = demux(await Deno.readFile(path));
   const probe = await probePackets(path);
@@ -75,7 +78,7 @@ Deno.test("demux H.264 (B-frames) + AAC 44.1 kHz agrees with ffprobe", async () 
   assert.equal(stats.droppedPes, 0);
 });
 
-Deno.test("demux H.265 + AAC 48 kHz agrees with ffprobe exactly", async () => {
+test.ffmpeg("demux H.265 + AAC 48 kHz agrees with ffprobe exactly", async () => {
   const path = await fixtures.h265Aac48();
   const { frames } = demux(await Deno.readFile(path));
   const probe = await probePackets(path);
@@ -89,7 +92,7 @@ Deno.test("demux H.265 + AAC 48 kHz agrees with ffprobe exactly", async () => {
   assertWellFormedVideo(frames);
 });
 
-Deno.test("demux audio-only AAC and video-only H.264", async () => {
+test.ffmpeg("demux audio-only AAC and video-only H.264", async () => {
   for (const [fixture, kind] of [[fixtures.aac44, "audio"], [fixtures.h264, "video"]] as const) {
     const path = await fixture();
     const { frames } = demux(await Deno.readFile(path));
@@ -106,7 +109,7 @@ Deno.test("demux audio-only AAC and video-only H.264", async () => {
   }
 });
 
-Deno.test("demux Opus: control headers stripped, OpusHead CONFIG, sample-exact timestamps", async () => {
+test.ffmpeg("demux Opus: control headers stripped, OpusHead CONFIG, sample-exact timestamps", async () => {
   const path = await fixtures.opus();
   const { frames } = demux(await Deno.readFile(path));
   const probe = await probePackets(path);
@@ -127,7 +130,7 @@ for (
     ["H.264 only", fixtures.h264],
   ] as const
 ) {
-  Deno.test(`TS → TsDemuxer → FlvWriter (${name}): ffprobe agrees with the TS`, async () => {
+  test.ffmpeg(`TS → TsDemuxer → FlvWriter (${name}): ffprobe agrees with the TS`, async () => {
     const input = await fixture();
     const file = await Deno.open(input);
     const flvChunks = await readAll(
@@ -151,7 +154,7 @@ for (
   });
 }
 
-Deno.test("demux is independent of chunk boundaries (TsDecoder and TsDemuxer)", async () => {
+test.ffmpeg("demux is independent of chunk boundaries (TsDecoder and TsDemuxer)", async () => {
   const bytes = await Deno.readFile(await fixtures.h264Aac44());
   const whole = demux(bytes).frames;
   const rand = prng(42);
@@ -170,7 +173,7 @@ Deno.test("demux is independent of chunk boundaries (TsDecoder and TsDemuxer)", 
   assert.deepEqual(streamed, whole);
 });
 
-Deno.test("demux unwraps 33-bit timestamps into a monotonic timeline", async () => {
+test.ffmpeg("demux unwraps 33-bit timestamps into a monotonic timeline", async () => {
   const path = await fixtures.wrap();
   const { frames } = demux(await Deno.readFile(path));
   for (const track of [0, 1]) {
@@ -187,7 +190,7 @@ Deno.test("demux unwraps 33-bit timestamps into a monotonic timeline", async () 
   assert.equal(maxTimingError(ours, video, true), 0);
 });
 
-Deno.test("demux skips garbage between packets and counts it", async () => {
+test.ffmpeg("demux skips garbage between packets and counts it", async () => {
   const bytes = await Deno.readFile(await fixtures.h264Aac44());
   const clean = demux(bytes).frames;
   const rand = prng(3);
@@ -206,7 +209,7 @@ Deno.test("demux skips garbage between packets and counts it", async () => {
   assert.equal(stats.continuityErrors, 0);
 });
 
-Deno.test("a lost packet drops the damaged PES and flags the next frame DISCONTINUITY", async () => {
+test.ffmpeg("a lost packet drops the damaged PES and flags the next frame DISCONTINUITY", async () => {
   const bytes = await Deno.readFile(await fixtures.h264Aac44());
   const clean = demux(bytes).frames;
   // Remove a video packet in the middle of a PES (no payload_unit_start) past the first GOP.
@@ -238,7 +241,7 @@ Deno.test("a lost packet drops the damaged PES and flags the next frame DISCONTI
   );
 });
 
-Deno.test("demux follows a PMT change (H.264 then H.265 on the same PID)", async () => {
+test.ffmpeg("demux follows a PMT change (H.264 then H.265 on the same PID)", async () => {
   const a = await Deno.readFile(await fixtures.h264Aac44());
   const b = await Deno.readFile(await fixtures.h265Aac48());
   const { frames } = demux(concat([a, b]));

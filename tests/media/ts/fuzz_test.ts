@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
 import { type CodecId, FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { TsDemuxer, type TsDemuxerOptions, TsEncoder, TsPid } from "../../../media/ts/mod.ts";
+import { type TsDecoderOptions, TsDemuxer, TsEncoder, TsPid } from "../../../media/ts/mod.ts";
 import { splitLengthPrefixed } from "../../../media/codec/nal.ts";
 import { crc32Mpeg2 } from "../../../media/ts/_crc32.ts";
 import { concat } from "../../_util/bytes.ts";
 import { readAll } from "../../_util/frames.ts";
 import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { demux, fixtures, packets } from "./_helpers.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
 /** Decodes `bytes` and checks every frame is well-formed; returns the frames. */
-function decodeChecked(bytes: Uint8Array, what: string, options?: TsDemuxerOptions): MediaFrame[] {
+function decodeChecked(bytes: Uint8Array, what: string, options?: TsDecoderOptions): MediaFrame[] {
   let frames: MediaFrame[];
   try {
     frames = demux(bytes, { options }).frames;
@@ -59,7 +62,7 @@ async function tables(): Promise<Uint8Array> {
   ]);
 }
 
-Deno.test("fuzz: every bit of a small stream flipped, every truncation", async () => {
+test.ffmpeg("fuzz: every bit of a small stream flipped, every truncation", async () => {
   const small = await Deno.readFile(await fixtures.small());
   const clean = decodeChecked(small, "clean");
   assert.ok(clean.some((f) => f.kind === "video") && clean.some((f) => f.kind === "audio"));
@@ -67,7 +70,7 @@ Deno.test("fuzz: every bit of a small stream flipped, every truncation", async (
   for (let len = 0; len < small.length; len++) decodeChecked(small.subarray(0, len), `len ${len}`);
 });
 
-Deno.test("fuzz: random bytes and random packets after valid tables", async () => {
+test.ffmpeg("fuzz: random bytes and random packets after valid tables", async () => {
   const rand = prng(11);
   for (let i = 0; i < 200; i++) {
     const junk = randomBytes(rand, (rand() * 20000) | 0);
@@ -88,7 +91,7 @@ Deno.test("fuzz: random bytes and random packets after valid tables", async () =
   }
 });
 
-Deno.test("fuzz: PSI with valid CRCs but random content", async () => {
+test.ffmpeg("fuzz: PSI with valid CRCs but random content", async () => {
   const rand = prng(5);
   for (let i = 0; i < 500; i++) {
     const body = randomBytes(rand, 8 + ((rand() * 160) | 0));
@@ -109,7 +112,7 @@ Deno.test("fuzz: PSI with valid CRCs but random content", async () => {
   }
 });
 
-Deno.test("fuzz: absurd PES sizes are bounded and reported", async () => {
+test.ffmpeg("fuzz: absurd PES sizes are bounded and reported", async () => {
   const psi = await tables();
   const pesHeader = (streamId: number, length: number) =>
     new Uint8Array([
@@ -148,7 +151,7 @@ Deno.test("fuzz: absurd PES sizes are bounded and reported", async () => {
   assert.ok(!(video[1].flags & FrameFlags.DISCONTINUITY));
 });
 
-Deno.test("fuzz: the TsDemuxer stream ends or errors, never hangs", async () => {
+test.ffmpeg("fuzz: the TsDemuxer stream ends or errors, never hangs", async () => {
   const rand = prng(21);
   const good = await Deno.readFile(await fixtures.h264Aac44());
   for (let i = 0; i < 30; i++) {
@@ -167,7 +170,7 @@ Deno.test("fuzz: the TsDemuxer stream ends or errors, never hangs", async () => 
   }
 });
 
-Deno.test("fuzz: the muxer drops bad frames and always writes valid packets", async () => {
+test.ffmpeg("fuzz: the muxer drops bad frames and always writes valid packets", async () => {
   const rand = prng(33);
   const real = demux(await Deno.readFile(await fixtures.h264Aac44())).frames;
   const codecs: CodecId[] = ["h264", "h265", "aac", "opus", "av1", "mp3"];

@@ -17,6 +17,12 @@ import {
   packets,
   probeTimings,
 } from "./_helpers.ts";
+import { testsWith } from "../../_util/tools.ts";
+
+const test = await testsWith({
+  tsreport: ["ffmpeg", "ffprobe", "tsreport"],
+  ffmpeg: ["ffmpeg", "ffprobe"],
+});
 
 const WRAP = 2 ** 33;
 
@@ -77,7 +83,7 @@ for (
     ["H.264 only", fixtures.flvH264],
   ] as const
 ) {
-  Deno.test(`FLV → FlvReader → TsMuxer (${name}): ffmpeg decodes it, ffprobe agrees`, async () => {
+  test.tsreport(`FLV → FlvReader → TsMuxer (${name}): ffmpeg decodes it, ffprobe agrees`, async () => {
     const flv = await fixture();
     const chunks = await muxStream(await flvFrames(flv));
     assert.ok(chunks.every((c) => c.length % 188 === 0), "chunks are whole packets");
@@ -94,7 +100,7 @@ for (
     ["Opus", fixtures.opus],
   ] as const
 ) {
-  Deno.test(`TS → TsDecoder → TsMuxer (${name}): ffmpeg decodes it, ffprobe agrees`, async () => {
+  test.ffmpeg(`TS → TsDecoder → TsMuxer (${name}): ffmpeg decodes it, ffprobe agrees`, async () => {
     const input = await fixture();
     const { frames } = demux(await Deno.readFile(input));
     const ts = await writeTemp(`remux-${name.replace(/\W+/g, "-")}.ts`, concat(muxChunks(frames)));
@@ -108,7 +114,7 @@ function unitStarts(list: PacketInfo[], pid: number): PacketInfo[] {
   return list.filter((p) => p.pid === pid && p.unitStart);
 }
 
-Deno.test("muxer output structure: tables, continuity, PCR, RAI, AUD and parameter sets", async () => {
+test.ffmpeg("muxer output structure: tables, continuity, PCR, RAI, AUD and parameter sets", async () => {
   const frames = await flvFrames(await fixtures.flvH264Aac44());
   const bytes = concat(muxChunks(frames));
   const list = packets(bytes);
@@ -156,7 +162,7 @@ Deno.test("muxer output structure: tables, continuity, PCR, RAI, AUD and paramet
   assert.deepEqual(tsConfig.data, flvConfig.data, "in-band parameter sets equal the CONFIG");
 });
 
-Deno.test("PAT and PMT are byte-identical to ffmpeg's for H.264 + AAC", async () => {
+test.ffmpeg("PAT and PMT are byte-identical to ffmpeg's for H.264 + AAC", async () => {
   const theirs = await Deno.readFile(await fixtures.h264Aac44());
   const ours = concat(muxChunks(demux(theirs).frames));
   const find = (bytes: Uint8Array, pid: number) => {
@@ -169,7 +175,7 @@ Deno.test("PAT and PMT are byte-identical to ffmpeg's for H.264 + AAC", async ()
   assert.deepEqual(find(ours, TsPid.PMT), find(theirs, TsPid.PMT));
 });
 
-Deno.test("audio-only: PCR on the audio PID, tables repeated at least every 500 ms", async () => {
+test.ffmpeg("audio-only: PCR on the audio PID, tables repeated at least every 500 ms", async () => {
   const frames = await flvFrames(await fixtures.flvAac48());
   const list = packets(concat(muxChunks(frames)));
   const pcrs = list.filter((p) => p.pcr !== undefined);
@@ -184,7 +190,7 @@ Deno.test("audio-only: PCR on the audio PID, tables repeated at least every 500 
   assert.ok(pats.length >= 3);
 });
 
-Deno.test("declared tracks: other kinds are dropped and counted", async () => {
+test.ffmpeg("declared tracks: other kinds are dropped and counted", async () => {
   const frames = await flvFrames(await fixtures.flvH264Aac48());
   const muxer = new TsMuxer({ video: "h264", audio: null });
   const bytes = concat(await muxStream(frames, muxer));
@@ -197,7 +203,7 @@ Deno.test("declared tracks: other kinds are dropped and counted", async () => {
   );
 });
 
-Deno.test("a track that starts late is added with a new PMT version", async () => {
+test.ffmpeg("a track that starts late is added with a new PMT version", async () => {
   const frames = await flvFrames(await fixtures.flvH264Aac48());
   // Audio (with its CONFIG) only from 1 s on; the probe gives up after 100 ms.
   const config = frames.find((f) => f.kind === "audio" && f.flags & FrameFlags.CONFIG)!;
@@ -224,7 +230,7 @@ Deno.test("a track that starts late is added with a new PMT version", async () =
   assert.deepEqual([...versions], [0, 1]);
 });
 
-Deno.test("timestamps wrap to 33 bits on egress and unwrap back exactly", async () => {
+test.ffmpeg("timestamps wrap to 33 bits on egress and unwrap back exactly", async () => {
   const frames = await flvFrames(await fixtures.flvH264Aac44());
   const shift = WRAP - 90000; // crosses 2^33 one second in
   const shifted = frames.map((f) => ({ ...f, pts: f.pts + shift, dts: f.dts + shift }));
@@ -237,7 +243,7 @@ Deno.test("timestamps wrap to 33 bits on egress and unwrap back exactly", async 
   }
 });
 
-Deno.test("minChunkSize joins adjacent frames without changing the bytes", async () => {
+test.ffmpeg("minChunkSize joins adjacent frames without changing the bytes", async () => {
   const frames = await flvFrames(await fixtures.flvH264Aac44());
   const perFrame = await muxStream(frames);
   const joined = await muxStream(frames, new TsMuxer({ minChunkSize: 64 * 1024 }));
@@ -246,7 +252,7 @@ Deno.test("minChunkSize joins adjacent frames without changing the bytes", async
   assert.ok(joined.slice(0, -1).every((c) => c.length >= 64 * 1024 && c.length % 188 === 0));
 });
 
-Deno.test("Opus pre-skip travels as the start trim of the first packet", async () => {
+test.ffmpeg("Opus pre-skip travels as the start trim of the first packet", async () => {
   const { frames } = demux(await Deno.readFile(await fixtures.opus()));
   const head = frames.find((f) => f.flags & FrameFlags.CONFIG)!;
   assert.equal(parseOpusHead(head.data).preSkip, 312);

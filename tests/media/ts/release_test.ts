@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { TsEncoder, type TsMuxerOptions } from "../../../media/ts/mod.ts";
+import { TsEncoder, type TsEncoderOptions } from "../../../media/ts/mod.ts";
 import { audio, audioConfig, videoConfig } from "../hls/_synthetic.ts";
 import { firstDifference } from "../../_util/bytes.ts";
 
@@ -30,7 +30,7 @@ function frames(): MediaFrame[] {
 }
 
 Deno.test("encoder release: outputs given back at once make every frame reuse one slab", () => {
-  const options: TsMuxerOptions = { video: "h264", audio: "aac" };
+  const options: TsEncoderOptions = { video: "h264", audio: "aac" };
   const [reused, fresh] = [new TsEncoder(options), new TsEncoder(options)];
   const buffers = new Set<ArrayBufferLike>();
   for (const f of frames()) {
@@ -45,7 +45,7 @@ Deno.test("encoder release: outputs given back at once make every frame reuse on
   assert.equal(buffers.size, 1);
 });
 
-for (const options of [{ video: "h264", audio: "aac" }, {}] as TsMuxerOptions[]) {
+for (const options of [{ video: "h264", audio: "aac" }, {}] as TsEncoderOptions[]) {
   const label = options.video ? "declared tracks" : "inferred tracks (outputs held while probing)";
   Deno.test(`encoder release (${label}): outputs still held are never written over`, () => {
     const enc = new TsEncoder(options);

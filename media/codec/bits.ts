@@ -10,7 +10,7 @@
  *
  * @example Read an exp-Golomb code
  * ```ts
- * import { BitReader } from "./_bits.ts";
+ * import { BitReader } from "./bits.ts";
  *
  * const r = new BitReader(new Uint8Array([0b0100_0000]));
  * r.readUE(); // 1
@@ -102,7 +102,7 @@ export class BitReader {
  *
  * @example
  * ```ts
- * import { unescapeRbsp } from "./_bits.ts";
+ * import { unescapeRbsp } from "./bits.ts";
  *
  * unescapeRbsp(new Uint8Array([0, 0, 3, 1])); // Uint8Array [0, 0, 1]
  * ```
@@ -137,7 +137,7 @@ export function unescapeRbsp(nal: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { BitWriter } from "./_bits.ts";
+ * import { BitWriter } from "./bits.ts";
  *
  * const w = new BitWriter();
  * w.writeBits(2, 5);
@@ -189,7 +189,7 @@ export class BitWriter {
  *
  * @example
  * ```ts
- * import { escapeRbsp } from "./_bits.ts";
+ * import { escapeRbsp } from "./bits.ts";
  *
  * escapeRbsp(new Uint8Array([0, 0, 1])); // Uint8Array [0, 0, 3, 1]
  * ```

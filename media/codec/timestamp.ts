@@ -1,12 +1,15 @@
 /**
- * Unwrapping of 32-bit millisecond timestamps (FLV tags, RTMP messages).
+ * Unwrapping of 32-bit timestamps: FLV tags and RTMP messages (milliseconds),
+ * RTP packets (ticks of the payload's clock). Ingest uses it to put frames on
+ * the kernel's unwrapped 90 kHz timeline.
  *
  * @module
  */
 
 /**
- * Turns 32-bit wrapping millisecond timestamps into a continuous count:
- * each new value is placed within ±2^31 ms of the previous one.
+ * Turns 32-bit wrapping timestamps into a continuous count: each new value is
+ * placed within ±2^31 ticks of the previous one, so a wrap continues the count
+ * and a small step back stays a step back.
  *
  * @example
  * ```ts
@@ -21,7 +24,7 @@ export class TimestampUnwrapper {
   #lastRaw = -1;
   #last = 0;
 
-  /** The unwrapped value of the 32-bit timestamp `raw`. */
+  /** The unwrapped value of the 32-bit timestamp `raw`; the first one is taken as is. */
   unwrap(raw: number): number {
     raw >>>= 0;
     if (this.#lastRaw < 0) {
