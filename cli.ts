@@ -42,7 +42,7 @@ serve options (listeners take PORT, HOST:PORT or off):
                                default: this machine's IPv4 addresses)
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
   --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
-                               into one write (fewer writes, N ms more latency; default 0)
+                               into one write (fewer writes, N ms more latency; default 40)
   --quiet           log warnings and errors only
 
 URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
@@ -110,7 +110,7 @@ async function serve(args: string[]): Promise<number> {
       "rtsp-rtp-port": { type: "string", default: "8000" },
       srt: { type: "string", default: "8890" },
       quiet: { type: "boolean", default: false },
-      "play-coalesce-ms": { type: "string", default: "0" },
+      "play-coalesce-ms": { type: "string", default: "40" },
       "hls-segment-type": { type: "string", default: "ts" },
       "hls-part-duration": { type: "string" },
       record: { type: "string" },
