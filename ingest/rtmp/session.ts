@@ -102,7 +102,7 @@ const PUBLISH_READ = 64 * 1024;
  * The size of a session's write buffer: queued messages that fit are copied into it and go
  * out in one write; a message that does not fit with the next goes out alone, uncopied.
  */
-const COALESCE_LIMIT = 16 * 1024;
+const COALESCE_LIMIT = 8 * 1024;
 
 type Phase = "c0c1" | "c2" | "chunks";
 
