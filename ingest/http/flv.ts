@@ -107,11 +107,14 @@ function flvBody(handle: StreamHandle, options: PlayOptions): ReadableStream<Uin
   };
   const sink: PlaySink = {
     write: (frames, count) => {
-      if (!started) {
+      const first = !started;
+      if (first) {
         started = true;
         controller.enqueue(header);
       }
       const chunk = chunkOf(frames, count);
+      // Nothing enqueued (a batch of other tracks): no read will pull, so do not wait for one.
+      if (chunk === undefined && !first) return;
       if (chunk) controller.enqueue(chunk);
       if ((controller.desiredSize ?? 0) > 0) return;
       pulled = Promise.withResolvers();

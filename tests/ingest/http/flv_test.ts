@@ -51,3 +51,30 @@ Deno.test("http-flv: a reader that never reads is evicted after stallTimeoutMs; 
     await server.close();
   }
 });
+
+Deno.test("http-flv: a batch holding only frames of a track FLV leaves out does not stall the player", async () => {
+  const registry = new Registry();
+  const server = serveHttp({ routes: [httpFlv(registry)], hostname: "127.0.0.1", port: 0 });
+  const handle = registry.startPublish("live", "tracks", { protocol: "test" });
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/live/tracks.flv`);
+    const body = new Response(response.body).arrayBuffer();
+    const until = Date.now() + 5000;
+    while (handle.subscriberCount === 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    handle.publish(video(0, true, 100));
+    await pause();
+    handle.publish({ ...video(40, false, 100), track: 5 }); // a second video track: left out
+    await pause();
+    handle.publish(video(80, false, 100));
+    await pause();
+    registry.endPublish(handle, "ended");
+    const flv = new Uint8Array(await within(body, 5000, "the end of the FLV body"));
+    // header (13) + two video tags of 11 + 5 + 100 bytes + 4 (PreviousTagSize) each
+    assert.equal(flv.length, 13 + 2 * (11 + 5 + 100 + 4));
+  } finally {
+    await server.close();
+  }
+});
