@@ -14,9 +14,11 @@
 
 import { parseArgs } from "node:util";
 import type { Logger, MediaFrame, StreamHandle } from "./mod.ts";
+import { lineSafeLogger } from "./bus/log.ts";
 import type { HlsPackagerOptions, HlsSegmentType } from "./media/hls/mod.ts";
-import type { HttpRoute, LiveHls } from "./ingest/http/mod.ts";
+import type { HttpRoute, LiveHls, TlsListenOptions } from "./ingest/http/mod.ts";
 import type { WebRtcServer } from "./ingest/webrtc/mod.ts";
+import { readTlsPair } from "./ingest/tls.ts";
 
 // Each command loads only what it uses (`package` never loads WebRTC, for one), so the
 // protocol and media modules are imported where they are needed.
@@ -41,6 +43,11 @@ serve options (listeners take PORT, HOST:PORT or off):
   --webrtc-host ADDR           address announced to WHIP/WHEP peers (repeatable;
                                default: this machine's IPv4 addresses)
   --webrtc-ports MIN-MAX       UDP ports for WebRTC media (default: any free port)
+  --rtmps LISTEN    RTMP over TLS                  (default off; 1936 is usual)
+  --rtsps LISTEN    RTSP over TLS (interleaved TCP) (default off; 8322 is usual)
+  --https LISTEN    HTTPS: what --http serves      (default off; e.g. 8443)
+  --tls-cert FILE   PEM certificate chain for the TLS listeners (reloaded on change)
+  --tls-key FILE    PEM private key for the TLS listeners
   --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
                                into one write (fewer writes, N ms more latency; default 40)
   --quiet           log warnings and errors only
@@ -87,17 +94,42 @@ export function parseListen(value: string, flag: string): Listen | undefined {
   return { hostname: match[1] || "0.0.0.0", port };
 }
 
+// ---- TLS listeners (--rtmps, --rtsps, --https with --tls-cert and --tls-key) ----
+
+/** A TLS listener flag with the certificate and key flags, or undefined for `off`. */
+function tlsListen(
+  values: { "tls-cert"?: string; "tls-key"?: string } & Record<string, unknown>,
+  flag: "rtmps" | "rtsps" | "https",
+): TlsListenOptions | undefined {
+  const listen = parseListen(String(values[flag]), flag);
+  if (!listen) return undefined;
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  if (!certFile || !keyFile) throw new UsageError(`--${flag} needs --tls-cert and --tls-key`);
+  const options = { ...listen, certFile, keyFile };
+  try {
+    readTlsPair(options); // a missing file or a key of another certificate, said up front
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}`);
+  }
+  return options;
+}
+
+function logTlsListener(logger: Logger, name: string, addr: Deno.NetAddr | undefined): void {
+  if (addr) logger.info(`${name} listening on ${addr.hostname}:${addr.port}`);
+}
+
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
 
 function makeLogger(quiet: boolean): Logger {
   const line = (level: string, message: string) =>
     console.error(`${new Date().toISOString()} ${level} ${message}`);
-  return {
+  return lineSafeLogger({
     info: quiet ? () => {} : (message) => line("INFO", message),
     warn: (message) => line("WARN", message),
     error: (message) => line("ERROR", message),
-  };
+  });
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -116,6 +148,11 @@ async function serve(args: string[]): Promise<number> {
       record: { type: "string" },
       "webrtc-host": { type: "string", multiple: true },
       "webrtc-ports": { type: "string" },
+      rtmps: { type: "string", default: "off" },
+      rtsps: { type: "string", default: "off" },
+      https: { type: "string", default: "off" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -132,6 +169,8 @@ async function serve(args: string[]): Promise<number> {
   const httpListen = parseListen(values.http, "http");
   const rtspListen = parseListen(values.rtsp, "rtsp");
   const srtListen = parseListen(values.srt, "srt");
+  const tls = (flag: "rtmps" | "rtsps" | "https") => tlsListen(values, flag);
+  const [rtmpsListen, rtspsListen, httpsListen] = [tls("rtmps"), tls("rtsps"), tls("https")];
   const rtpPort = Number(values["rtsp-rtp-port"]);
   if (!Number.isInteger(rtpPort) || rtpPort < 1 || rtpPort > 65534) {
     throw new UsageError(`--rtsp-rtp-port takes a UDP port from 1 to 65534`);
@@ -139,7 +178,7 @@ async function serve(args: string[]): Promise<number> {
   const logger = makeLogger(values.quiet);
   const { combineObservers, Registry } = await import("./mod.ts");
   const { describeConfig } = await import("./media/codec/mod.ts");
-  const web = httpListen && await import("./ingest/http/mod.ts");
+  const web = (httpListen || httpsListen) && await import("./ingest/http/mod.ts");
   const metrics = web && new web.Metrics();
   let hls: LiveHls | undefined;
   const recordTo = values.record;
@@ -178,20 +217,27 @@ async function serve(args: string[]): Promise<number> {
   }
   const stopReaper = registry.startReaper();
 
-  const rtmp = rtmpListen &&
+  const rtmp = (rtmpListen || rtmpsListen) &&
     (await import("./ingest/rtmp/mod.ts")).serveRtmp({
       registry,
-      ...rtmpListen,
+      ...(rtmpListen ?? { port: null }),
+      tls: rtmpsListen,
       logger,
       coalesceMs,
     });
-  if (rtmp) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
-  const rtsp = rtspListen &&
-    (await import("./ingest/rtsp/mod.ts")).serveRtsp({ registry, ...rtspListen, rtpPort, logger });
-  if (rtsp) {
-    await rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
-    logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
-  }
+  if (rtmp && rtmpListen) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
+  logTlsListener(logger, "rtmps", rtmp?.tlsAddr);
+  const rtsp = (rtspListen || rtspsListen) &&
+    (await import("./ingest/rtsp/mod.ts")).serveRtsp({
+      registry,
+      ...(rtspListen ?? { port: null }),
+      tls: rtspsListen,
+      rtpPort,
+      logger,
+    });
+  if (rtsp) await rtsp.ready; // the RTP/RTCP UDP ports are bound (or TCP-only was logged)
+  if (rtsp && rtspListen) logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
+  logTlsListener(logger, "rtsps", rtsp?.tlsAddr);
   const srt = srtListen &&
     await (await import("./ingest/srt/mod.ts")).serveSrt({ registry, ...srtListen, logger });
   if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
@@ -204,8 +250,10 @@ async function serve(args: string[]): Promise<number> {
       webrtc.route,
     ]
     : [];
-  const http = web && httpListen && web.serveHttp({ routes, ...httpListen, logger });
-  if (http) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
+  const http = web &&
+    web.serveHttp({ routes, ...(httpListen ?? { port: null }), tls: httpsListen, logger });
+  if (http && httpListen) logger.info(`http listening on ${http.addr.hostname}:${http.addr.port}`);
+  logTlsListener(logger, "https", http?.tlsAddr);
 
   const stop = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -260,6 +308,7 @@ async function record(
       storage: new DirectoryStorage(dir),
       segmentType,
       playlistType: "event",
+      onSkip: (what) => logger.warn(`record ${handle.key}: ${what}`),
     });
     await handle.packageTo(packager);
     const { segments, duration } = packager.stats;

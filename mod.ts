@@ -31,8 +31,10 @@
  */
 
 export * from "./bus/frame.ts";
+export * from "./bus/config_gate.ts";
 export * from "./bus/ring.ts";
 export * from "./bus/observe.ts";
+export * from "./bus/log.ts";
 export * from "./bus/stream.ts";
 export * from "./bus/play.ts";
 export * from "./bus/derived.ts";

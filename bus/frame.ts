@@ -43,6 +43,12 @@ export const CLOCK_RATE = 90_000;
  * payloads are raw access units (no ADTS). A `CONFIG` frame carries the decoder
  * configuration record instead of media.
  *
+ * Ordering contract: an ingest publishes a track's `CONFIG` frame before any media frame
+ * of that track, and again (with the new codec) before media of a changed codec; media
+ * that arrives before its configuration (parameter sets lost on a lossy link, a stream
+ * joined mid-GOP) is dropped, not published. Codecs without a configuration record (MP3)
+ * need none. Consumers (packagers, egress) may rely on it; `ConfigGate` enforces it.
+ *
  * @example Make a keyframe
  * ```ts
  * import { FrameFlags, type MediaFrame } from "@arcly/stream";

@@ -6,6 +6,7 @@
  */
 
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
+import { escapeForLog, isValidName } from "./log.ts";
 import type { Observer, PublishInfo, StreamKey, UnpublishReason } from "./observe.ts";
 import { type ConfigDescriber, StreamHandle } from "./stream.ts";
 
@@ -75,12 +76,18 @@ export interface RegistryOptions {
   describeConfig?: ConfigDescriber;
 }
 
-/** Why {@linkcode Registry.startPublish} refused. */
-export type PublishErrorCode = "unknown-app" | "busy";
+/**
+ * Why {@linkcode Registry.startPublish} refused: the app is unknown, the stream already has
+ * a publisher, or the stream name is empty or has control characters (see
+ * {@linkcode isValidName}).
+ */
+export type PublishErrorCode = "unknown-app" | "busy" | "bad-name";
 
 /**
  * A publish the registry refused: `code` says why, so protocols can answer with their own
- * error (RTMP `NetStream.Publish.BadName`, RTSP 400/453, SRT rejection codes).
+ * error (RTMP `NetStream.Publish.BadName`, RTSP 400/404, SRT rejection codes, WHIP 400/404/409).
+ * The message shows the key escaped ({@linkcode escapeForLog}), so it may be logged or sent
+ * back as it is.
  *
  * @example
  * ```ts
@@ -103,10 +110,13 @@ export class PublishError extends Error {
 
   /** Make an error for `key`. */
   constructor(code: PublishErrorCode, key: StreamKey) {
+    const shown = escapeForLog(key);
     super(
       code === "busy"
-        ? `stream ${key} already has a publisher`
-        : `unknown app in ${key}: nothing may be published there`,
+        ? `stream ${shown} already has a publisher`
+        : code === "bad-name"
+        ? `stream name in ${shown} is empty or has control characters`
+        : `unknown app in ${shown}: nothing may be published there`,
     );
     this.name = "PublishError";
     this.code = code;
@@ -162,12 +172,14 @@ export class Registry {
 
   /**
    * Claim `(app, stream)` for a publisher and return a fresh handle for its frames.
-   * Throws {@linkcode PublishError} when the app is unknown or the stream is live.
+   * Throws {@linkcode PublishError} when the app is unknown, the stream is live or its
+   * name is not valid ({@linkcode isValidName}: empty, or with control characters).
    */
   startPublish(app: string, stream: string, info: Partial<PublishInfo> = {}): StreamHandle {
     const key: StreamKey = `${app}/${stream}`;
     const settings = this.#apps.get(app);
     if (!settings) throw new PublishError("unknown-app", key);
+    if (!isValidName(stream)) throw new PublishError("bad-name", key);
     if (this.#streams.has(key)) throw new PublishError("busy", key);
     const handle = new StreamHandle({
       app,

@@ -30,7 +30,10 @@ export interface LiveHlsOptions {
    * (`EXT-X-PRELOAD-HINT`) is held until it is written.
    */
   partDuration?: number;
-  /** Packaging errors go here (default: silent). */
+  /**
+   * Packaging errors and what the packagers skip (media before its CONFIG frame, unusable
+   * configs, extra tracks: once per condition) go here (default: silent).
+   */
   logger?: Logger;
 }
 
@@ -134,6 +137,7 @@ export class LiveHls {
           partDuration: this.#partDuration,
           playlistType: "live",
           continueFrom: previous?.packager,
+          onSkip: (what) => this.#options.logger.warn(`hls ${handle.key}: ${what}`),
         });
         return handle.packageTo(output.packager);
       })

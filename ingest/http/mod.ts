@@ -24,6 +24,7 @@
 export type * from "../../mod.ts";
 export type { HlsSegmentType } from "../../media/hls/mod.ts";
 export * from "./server.ts";
+export type { TlsListenOptions } from "../tls.ts";
 export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";

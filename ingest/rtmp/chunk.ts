@@ -22,8 +22,14 @@ const MESSAGE_HEADER_LENGTH = [11, 7, 3, 0];
 const EXTENDED = 0xff_ffff;
 const MIN_CSID = 2;
 const MAX_CSID = 65599;
-/** A message buffer starts at most this large and grows to its full length only as bytes arrive. */
-const INITIAL_ALLOCATION = 64 * 1024;
+/**
+ * The default cap on the bytes one reader holds for incomplete messages, across all
+ * its chunk streams: 16 MiB (two messages of the default maximum length).
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** A message buffer grows to at least this many bytes (or the message's length if shorter). */
+const MIN_ALLOCATION = 4096;
+const EMPTY = new Uint8Array(0);
 
 interface ReadState {
   timestamp: number;
@@ -47,6 +53,12 @@ export interface ChunkReaderOptions {
   maxMessageLength?: number;
   /** More distinct chunk stream ids than this are a protocol error. Default 64. */
   maxChunkStreams?: number;
+  /**
+   * Holding more than this many bytes of incomplete messages, summed over every chunk
+   * stream, is a protocol error. Default {@linkcode DEFAULT_MAX_BUFFERED_BYTES}; it can be
+   * changed later with {@linkcode ChunkReader.maxBufferedBytes} (e.g. raised after `connect`).
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -58,8 +70,12 @@ export interface ChunkReaderOptions {
  * protocol control messages that change parsing: Set Chunk Size and Abort
  * (these two are consumed, not returned). Every message body is copied into its
  * own buffer, so the caller may reuse the buffer it passes to
- * {@linkcode ChunkReader.push}. Bad input throws {@linkcode RtmpError}; memory
- * per connection stays bounded by the message length cap and the bytes received.
+ * {@linkcode ChunkReader.push}. Bad input throws {@linkcode RtmpError}.
+ *
+ * Memory follows what the peer sent, not what it announced: a message's buffer grows
+ * (by doubling, from 4 KiB) only as its bytes arrive, so it is at most twice its bytes
+ * so far plus 4 KiB, and {@linkcode ChunkReader.bufferedBytes} (all incomplete messages
+ * together) may not pass {@linkcode ChunkReader.maxBufferedBytes}.
  *
  * @example Read one type 0 chunk
  * ```ts
@@ -84,11 +100,28 @@ export class ChunkReader {
   #currentCsid = 0;
   #chunkLeft = 0;
   #bytesReceived = 0;
+  #buffered = 0;
+  #maxBuffered: number;
 
   /** Make a reader with the default chunk size of 128. */
   constructor(opts: ChunkReaderOptions = {}) {
     this.#maxMessageLength = opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH;
     this.#maxChunkStreams = opts.maxChunkStreams ?? 64;
+    this.#maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  }
+
+  /** Bytes allocated now for incomplete messages, over every chunk stream. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** The cap on {@linkcode ChunkReader.bufferedBytes}; passing it is a protocol error. */
+  get maxBufferedBytes(): number {
+    return this.#maxBuffered;
+  }
+
+  set maxBufferedBytes(bytes: number) {
+    this.#maxBuffered = bytes;
   }
 
   /** The peer's current chunk size. */
@@ -233,16 +266,25 @@ export class ChunkReader {
       this.#complete(cs, out);
       return;
     }
-    cs.payload = new Uint8Array(Math.min(cs.length, INITIAL_ALLOCATION));
+    cs.payload = EMPTY;
     this.#chunkLeft = Math.min(this.#chunkSize, cs.length);
   }
 
   #append(bytes: Uint8Array, out: RtmpMessage[]): void {
     const cs = this.#current!;
     let payload = cs.payload!;
-    if (cs.filled + bytes.length > payload.length) {
-      const grown = new Uint8Array(cs.length);
+    const need = cs.filled + bytes.length;
+    if (need > payload.length) {
+      const size = Math.min(cs.length, Math.max(need, payload.length * 2, MIN_ALLOCATION));
+      const buffered = this.#buffered - payload.length + size;
+      if (buffered > this.#maxBuffered) {
+        throw new RtmpError(
+          `incomplete messages would hold ${buffered} bytes, over the limit of ${this.#maxBuffered}`,
+        );
+      }
+      const grown = new Uint8Array(size);
       grown.set(payload.subarray(0, cs.filled));
+      this.#buffered = buffered;
       cs.payload = payload = grown;
     }
     payload.set(bytes, cs.filled);
@@ -253,8 +295,7 @@ export class ChunkReader {
 
   #complete(cs: ReadState, out: RtmpMessage[]): void {
     const payload = cs.payload!;
-    cs.payload = undefined;
-    cs.filled = 0;
+    this.#drop(cs);
     this.#chunkLeft = 0;
     if (cs.typeId === MessageType.SET_CHUNK_SIZE) {
       this.#chunkSize = parseChunkSize(payload);
@@ -262,10 +303,7 @@ export class ChunkReader {
     }
     if (cs.typeId === MessageType.ABORT) {
       const target = this.#streams.get(readControlValue(payload, "Abort"));
-      if (target) {
-        target.payload = undefined;
-        target.filled = 0;
-      }
+      if (target) this.#drop(target);
       return;
     }
     out.push({
@@ -275,6 +313,13 @@ export class ChunkReader {
       timestamp: cs.timestamp,
       payload,
     });
+  }
+
+  /** Forget a chunk stream's incomplete message (completed or aborted). */
+  #drop(cs: ReadState): void {
+    this.#buffered -= cs.payload?.length ?? 0;
+    cs.payload = undefined;
+    cs.filled = 0;
   }
 }
 

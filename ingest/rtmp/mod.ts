@@ -32,3 +32,5 @@ export {
   serverHandshake,
 } from "./handshake.ts";
 export * from "./server.ts";
+export * from "./client.ts";
+export type { TlsListenOptions } from "../tls.ts";

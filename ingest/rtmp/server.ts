@@ -6,9 +6,10 @@
  */
 
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
-import { DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
+import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
 import { RtmpSession, type SessionSettings } from "./session.ts";
-import { serveTcp } from "../_tcp_server.ts";
+import type { TlsListenOptions } from "../tls.ts";
+import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtmp}. */
 export interface RtmpServerOptions {
@@ -16,20 +17,48 @@ export interface RtmpServerOptions {
   registry: Registry;
   /** The address to listen on (default `"0.0.0.0"`). */
   hostname?: string;
-  /** The TCP port; 0 picks a free one (see {@linkcode RtmpServer.addr}). */
-  port: number;
+  /**
+   * The TCP port; 0 picks a free one (see {@linkcode RtmpServer.addr}); `null` for no
+   * plain listener (RTMPS only).
+   */
+  port: number | null;
+  /**
+   * RTMPS (RTMP over TLS; 1936 is usual) with this certificate and key, next to the plain
+   * port or instead of it (see {@linkcode RtmpServer.tlsAddr}).
+   */
+  tls?: TlsListenOptions;
   /** Connection, publish, play and error lines (default: silent). */
   logger?: Logger;
   /** Closes the server when aborted. */
   signal?: AbortSignal;
-  /** A client must finish the handshake within this time (default 5,000 ms). */
-  handshakeTimeoutMs?: number;
   /**
-   * A connection that neither sends nor accepts a byte for this long is closed
-   * (default 20,000 ms). This bounds clients that stall after the handshake and
-   * players whose socket stops draining.
+   * A client must finish the handshake within this time of connecting (default 5,000 ms).
+   * This and the deadlines below are never extended by stray bytes or control messages.
+   */
+  handshakeTimeoutMs?: number;
+  /** A client must send a `connect` command within this time of the handshake (default 5,000 ms). */
+  connectTimeoutMs?: number;
+  /**
+   * After `connect` (and after a publish or play ends), a client must start publishing or
+   * playing within this time (default 10,000 ms).
+   */
+  commandTimeoutMs?: number;
+  /**
+   * A publisher that sends no complete message on its stream for this long, or a player
+   * that takes none of the bytes written to it for this long, is closed (default 20,000 ms).
    */
   idleTimeoutMs?: number;
+  /**
+   * A connection holding more than this many bytes of incomplete messages (over all its
+   * chunk streams) is closed (default 16 MiB). Before `connect` succeeds the cap is
+   * 64 KiB. Buffers grow with the bytes that arrive, not with the lengths announced.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Connections from one IP address beyond this many at a time are closed at once,
+   * with a log line (default: no limit).
+   */
+  maxConnectionsPerIp?: number;
   /** The chunk size the server writes with (default 4096). */
   chunkSize?: number;
   /** The acknowledgement window announced to clients (default 2,500,000 bytes). */
@@ -63,8 +92,10 @@ export interface RtmpServerOptions {
  * ```
  */
 export interface RtmpServer {
-  /** The address the server listens on. */
+  /** The address the server listens on (the RTMPS one if there is no plain listener). */
   readonly addr: Deno.NetAddr;
+  /** The RTMPS listener's address, if there is one. */
+  readonly tlsAddr: Deno.NetAddr | undefined;
   /** Stop accepting, close every connection (ending their publishes); resolves when done. */
   close(): Promise<void>;
   /** Resolves once the server has closed and every connection has ended. */
@@ -98,24 +129,40 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
     registry: opts.registry,
     logger,
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5_000,
+    connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
+    commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
     idleTimeoutMs: opts.idleTimeoutMs ?? 20_000,
+    maxBufferedBytes: opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     chunkSize: opts.chunkSize ?? 4096,
     windowAckSize: opts.windowAckSize ?? 2_500_000,
     maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH,
     maxLag: opts.maxLag ?? 512,
     coalesceMs: opts.coalesceMs ?? 0,
   };
-  const server = serveTcp({
+  const server = serveTcpListeners({
     protocol: "rtmp",
     hostname: opts.hostname ?? "0.0.0.0",
     port: opts.port,
     logger,
     sweepEveryMs: Math.max(
       10,
-      Math.min(1000, settings.handshakeTimeoutMs / 4, settings.idleTimeoutMs / 4),
+      Math.min(
+        1000,
+        settings.handshakeTimeoutMs / 4,
+        settings.connectTimeoutMs / 4,
+        settings.commandTimeoutMs / 4,
+        settings.idleTimeoutMs / 4,
+      ),
     ),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    tls: opts.tls,
     accept: (conn) => new RtmpSession(conn, settings),
     signal: opts.signal,
   });
-  return { addr: server.addr, close: server.close, finished: server.finished };
+  return {
+    addr: server.addr,
+    tlsAddr: server.tlsAddr,
+    close: server.close,
+    finished: server.finished,
+  };
 }

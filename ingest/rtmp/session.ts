@@ -6,7 +6,9 @@
  */
 
 import {
+  ConfigGate,
   EncodedFrames,
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -46,7 +48,10 @@ export interface SessionSettings {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly handshakeTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly maxBufferedBytes: number;
   readonly chunkSize: number;
   readonly windowAckSize: number;
   readonly maxMessageLength: number;
@@ -59,6 +64,12 @@ const CSID_COMMAND = 3;
 const CSID_AUDIO = 4;
 const CSID_STREAM = 5;
 const CSID_VIDEO = 6;
+
+/**
+ * Until `connect` succeeds a peer may hold at most this many bytes of incomplete
+ * messages (a `connect` command is a few hundred bytes).
+ */
+const PRE_CONNECT_MAX_BUFFERED_BYTES = 64 * 1024;
 
 /** Codecs (E-RTMP FourCC) the server can carry, announced when a client lists its own. */
 const FOURCCS = ["avc1", "hvc1", "av01"];
@@ -82,6 +93,8 @@ interface Publishing {
   readonly streamId: number;
   readonly decoder: FlvTagDecoder;
   readonly clock: TimestampUnwrapper;
+  /** Media before its sequence header is not published (the kernel's contract). */
+  readonly gate: ConfigGate;
 }
 
 interface Playing {
@@ -132,8 +145,12 @@ export class RtmpSession {
   #flushing: Promise<void> | undefined;
   #peerWindow: number;
   #lastAck = 0;
-  #openedAt = performance.now();
-  #lastActivity = performance.now();
+  /** When the current wait on the peer began: the handshake, `connect`, or a publish or play. */
+  #waitingSince = performance.now();
+  /** When the publisher last sent a complete message on its stream. */
+  #lastMedia = 0;
+  /** When the last write finished (or, from idle, the first was queued); see `#flushing`. */
+  #lastWrite = 0;
   #closed = false;
   #app: string | undefined;
   #appQuery = "";
@@ -148,7 +165,10 @@ export class RtmpSession {
     this.#log = settings.logger;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
-    this.#reader = new ChunkReader({ maxMessageLength: settings.maxMessageLength });
+    this.#reader = new ChunkReader({
+      maxMessageLength: settings.maxMessageLength,
+      maxBufferedBytes: Math.min(PRE_CONNECT_MAX_BUFFERED_BYTES, settings.maxBufferedBytes),
+    });
     this.#peerWindow = settings.windowAckSize;
   }
 
@@ -163,7 +183,6 @@ export class RtmpSession {
         return this.close(`read failed: ${reason(error)}`, "info");
       }
       if (n === null) return this.close("peer closed the connection", "info");
-      this.#lastActivity = performance.now();
       try {
         await this.#receive(buf.subarray(0, n));
       } catch (error) {
@@ -174,14 +193,32 @@ export class RtmpSession {
     }
   }
 
-  /** Close once for a timeout the server's sweep found. */
+  /**
+   * Close once for a timeout the server's sweep found. Each state that waits on the peer
+   * has its own deadline, and stray bytes or control messages never extend one: the
+   * handshake, then `connect`, then a publish or play command; a publisher must keep
+   * sending messages on its stream, and a player must keep taking the bytes written to it.
+   */
   checkTimeouts(now: number): void {
+    const s = this.#settings;
     if (this.#phase !== "chunks") {
-      if (now - this.#openedAt > this.#settings.handshakeTimeoutMs) {
-        this.close(`handshake not completed within ${this.#settings.handshakeTimeoutMs} ms`);
+      if (now - this.#waitingSince > s.handshakeTimeoutMs) {
+        this.close(`handshake not completed within ${s.handshakeTimeoutMs} ms`);
       }
-    } else if (now - this.#lastActivity > this.#settings.idleTimeoutMs) {
-      this.close(`no data in either direction for ${this.#settings.idleTimeoutMs} ms`);
+    } else if (this.#app === undefined) {
+      if (now - this.#waitingSince > s.connectTimeoutMs) {
+        this.close(`no connect within ${s.connectTimeoutMs} ms of the handshake`);
+      }
+    } else if (this.#publishing) {
+      if (now - this.#lastMedia > s.idleTimeoutMs) {
+        this.close(`publisher sent no message on its stream for ${s.idleTimeoutMs} ms`);
+      }
+    } else if (this.#playing) {
+      if (this.#flushing !== undefined && now - this.#lastWrite > s.idleTimeoutMs) {
+        this.close(`player took no bytes for ${s.idleTimeoutMs} ms`);
+      }
+    } else if (now - this.#waitingSince > s.commandTimeoutMs) {
+      this.close(`no publish or play within ${s.commandTimeoutMs} ms of connect`);
     }
   }
 
@@ -217,6 +254,7 @@ export class RtmpSession {
       data = data.subarray(n);
       if (this.#handshakeFilled < HANDSHAKE_SIZE) return;
       this.#phase = "chunks";
+      this.#waitingSince = performance.now();
     }
     if (data.length === 0) return;
     for (const msg of this.#reader.push(data)) {
@@ -232,6 +270,7 @@ export class RtmpSession {
   }
 
   #handle(msg: RtmpMessage): Promise<void> | void {
+    if (msg.streamId === this.#publishing?.streamId) this.#lastMedia = performance.now();
     switch (msg.typeId) {
       case MessageType.AUDIO:
       case MessageType.VIDEO:
@@ -267,7 +306,7 @@ export class RtmpSession {
 
   #onCommand(streamId: number, cmd: Command): Promise<void> | void {
     if (cmd.name !== "connect" && this.#app === undefined) {
-      throw new RtmpError(`command ${cmd.name} before connect`);
+      throw new RtmpError(`command ${escapeForLog(cmd.name)} before connect`);
     }
     switch (cmd.name) {
       case "connect":
@@ -337,6 +376,8 @@ export class RtmpSession {
     }
     this.#app = app;
     this.#appQuery = query;
+    this.#reader.maxBufferedBytes = this.#settings.maxBufferedBytes;
+    this.#waitingSince = performance.now();
     this.#log.info(`rtmp ${this.peer}: connect app=${app}`);
     this.#send(windowAckSizeMessage(this.#settings.windowAckSize));
     this.#send(setPeerBandwidthMessage(this.#settings.windowAckSize, 2));
@@ -379,7 +420,9 @@ export class RtmpSession {
       streamId,
       decoder: new FlvTagDecoder(),
       clock: new TimestampUnwrapper(),
+      gate: new ConfigGate(),
     };
+    this.#lastMedia = performance.now();
     handle.signal.addEventListener("abort", () => {
       if (this.#publishing?.handle === handle) this.close(`stream ${key} was ended by the server`);
     }, { once: true });
@@ -454,7 +497,6 @@ export class RtmpSession {
     const { end, error } = await handle.play(sink, {
       maxLag: this.#settings.maxLag,
       coalesceMs: this.#settings.coalesceMs,
-      stallTimeoutMs: this.#settings.idleTimeoutMs,
       signal: playing.stop.signal,
     });
     shared.release();
@@ -464,11 +506,7 @@ export class RtmpSession {
     if (end === "evicted") {
       return this.close(`player of ${key} fell too far behind and was evicted`);
     }
-    if (end === "stalled") {
-      return this.close(
-        `player of ${key} did not drain its socket for ${this.#settings.idleTimeoutMs} ms and was evicted`,
-      );
-    }
+    // A player whose socket does not drain is closed by checkTimeouts (no stallTimeoutMs here).
     this.#send(userControlMessage(UserControlEvent.STREAM_EOF, streamId));
     this.#status(
       streamId,
@@ -489,6 +527,7 @@ export class RtmpSession {
     const publishing = this.#publishing;
     if (!publishing) return;
     this.#publishing = undefined;
+    this.#waitingSince = performance.now();
     this.#settings.registry.endPublish(publishing.handle, "ended");
     this.#log.info(`rtmp ${this.peer}: unpublish ${publishing.handle.key} (${why})`);
   }
@@ -497,25 +536,31 @@ export class RtmpSession {
     const playing = this.#playing;
     if (!playing) return;
     this.#playing = undefined;
+    this.#waitingSince = performance.now();
     playing.stop.abort();
   }
 
   /**
-   * The stream a publish or play command names, and whether the registry's authorize
-   * hook lets this peer have it (never asked for an empty name). The query string is
-   * the stream name's, else the one that came with the app in `connect`.
+   * The stream a publish or play command names, its key as messages show it (escaped),
+   * and whether the registry's authorize hook lets this peer have it (never asked for an
+   * empty name). The query string is the stream name's, else the one that came with the
+   * app in `connect`.
    */
   async #request(
     cmd: Command,
     action: "publish" | "read",
   ): Promise<{ stream: string; key: string; allowed: boolean }> {
     const raw = cmd.args[0];
-    if (typeof raw !== "string") throw new RtmpError(`${cmd.name} without a stream name`);
+    if (typeof raw !== "string") {
+      throw new RtmpError(`${escapeForLog(cmd.name)} without a stream name`);
+    }
     const [stream, query] = splitQuery(raw);
     const app = this.#app!;
-    const key = `${app}/${stream}`;
+    const key = escapeForLog(`${app}/${stream}`);
     if (this.#publishing || this.#playing) {
-      throw new RtmpError(`${cmd.name} ${key} on a connection that already publishes or plays`);
+      throw new RtmpError(
+        `${escapeForLog(cmd.name)} ${key} on a connection that already publishes or plays`,
+      );
     }
     const allowed = stream !== "" && await this.#settings.registry.authorize({
       action,
@@ -537,8 +582,7 @@ export class RtmpSession {
     const frame = typeId === MessageType.VIDEO
       ? publishing.decoder.decodeVideo(payload, ms)
       : publishing.decoder.decodeAudio(payload, ms);
-    if (!frame) return;
-    publishing.handle.publish(frame);
+    if (frame && publishing.gate.admit(frame)) publishing.handle.publish(frame);
   }
 
   /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */
@@ -597,6 +641,7 @@ export class RtmpSession {
    * the write failed.
    */
   #sendBytes(bytes: Uint8Array): Promise<void> {
+    if (this.#flushing === undefined) this.#lastWrite = performance.now();
     this.#outbox.push(bytes);
     return this.#flushing ??= this.#flush();
   }
@@ -605,10 +650,10 @@ export class RtmpSession {
     try {
       while (this.#outbox.length > 0 && !this.#closed) {
         const out = this.#takeOutbox();
-        for (let o = 0; o < out.length;) {
+        for (let o = 0; o < out.length && !this.#closed;) {
           o += await this.#conn.write(o === 0 ? out : out.subarray(o));
+          this.#lastWrite = performance.now();
         }
-        this.#lastActivity = performance.now();
       }
     } catch (error) {
       this.close(`write failed: ${reason(error)}`, "info");

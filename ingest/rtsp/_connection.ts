@@ -7,6 +7,7 @@
 
 import { setTimeout as delay } from "node:timers/promises";
 import {
+  escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
@@ -46,7 +47,16 @@ export interface ConnectionSettings {
   readonly udp: Promise<UdpPair | undefined>;
   readonly sessionTimeoutMs: number;
   readonly describeTimeoutMs: number;
+  /** A message must be complete this long after its first byte (or after the accept). */
+  readonly requestTimeoutMs: number;
+  /** A session must PLAY or RECORD this long after it was created. */
+  readonly startTimeoutMs: number;
+  /** A recording publisher must send an RTP packet at least this often. */
+  readonly mediaTimeoutMs: number;
+  /** A write to the peer may be stuck this long. */
+  readonly stallTimeoutMs: number;
   readonly maxLag: number;
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
 }
@@ -87,7 +97,7 @@ function randomHex(bytes: number): string {
 export class RtspConnection {
   /** `host:port` of the peer. */
   readonly peer: string;
-  #conn: Deno.TcpConn;
+  #conn: Deno.Conn<Deno.NetAddr>;
   #s: ConnectionSettings;
   #log: Logger;
   #reader: RtspReader;
@@ -101,10 +111,16 @@ export class RtspConnection {
   #described = new Map<string, Description>();
   #authorized = new Set<string>();
   #lastRequest = performance.now();
+  /**
+   * Since when the reader holds part of a message, -1 when it holds none. A connection
+   * starts waiting for its first request.
+   */
+  #partialSince = performance.now();
+  #messages = 0;
   #context: SessionContext;
 
   /** Wrap an accepted connection. */
-  constructor(conn: Deno.TcpConn, settings: ConnectionSettings) {
+  constructor(conn: Deno.Conn<Deno.NetAddr>, settings: ConnectionSettings) {
     this.#conn = conn;
     this.#s = settings;
     this.#log = settings.logger;
@@ -116,6 +132,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,
@@ -140,6 +157,7 @@ export class RtspConnection {
           break;
         }
         let requests: RtspRequest[];
+        const before = this.#messages;
         try {
           requests = this.#reader.push(buf.subarray(0, n));
         } catch (error) {
@@ -147,6 +165,8 @@ export class RtspConnection {
           await this.#respondError(error, null);
           break;
         }
+        this.#messages += requests.length;
+        this.#notePartial(this.#messages > before);
         for (const request of requests) {
           await this.#request(request);
           if (this.#closed) break;
@@ -162,17 +182,52 @@ export class RtspConnection {
 
   /** Close sessions that timed out, and the connection when idle or stalled. */
   checkTimeouts(now: number): void {
-    const timeout = this.#s.sessionTimeoutMs;
+    const { sessionTimeoutMs: timeout, requestTimeoutMs, stallTimeoutMs } = this.#s;
     for (const session of this.#sessions) {
-      if (now - session.lastActivity > timeout) {
+      const why = this.#sessionTimeout(session, now);
+      if (why) {
         this.#sessions.delete(session);
-        session.close(`no request or packet for ${timeout} ms`, "warn");
+        session.close(why, "warn");
       }
     }
-    if (this.#writeSince >= 0 && now - this.#writeSince > timeout) {
-      this.close(`the peer accepted no data for ${timeout} ms`);
+    if (this.#writeSince >= 0 && now - this.#writeSince > stallTimeoutMs) {
+      this.close(`the peer accepted no data for ${stallTimeoutMs} ms`);
+    } else if (this.#partialSince >= 0 && now - this.#partialSince > requestTimeoutMs) {
+      this.close(
+        this.#messages === 0
+          ? `no request within ${requestTimeoutMs} ms of connecting`
+          : `a message not complete within ${requestTimeoutMs} ms of its first byte`,
+      );
     } else if (this.#sessions.size === 0 && now - this.#lastRequest > timeout) {
       this.close(`no request for ${timeout} ms`, "info");
+    }
+  }
+
+  /** Why `session` is to be closed at `now`, if it is. */
+  #sessionTimeout(session: RtspSession, now: number): string | undefined {
+    const { sessionTimeoutMs, startTimeoutMs, mediaTimeoutMs } = this.#s;
+    if (now - session.lastActivity > sessionTimeoutMs) {
+      return `no request or packet for ${sessionTimeoutMs} ms`;
+    }
+    if (!session.started && now - session.createdAt > startTimeoutMs) {
+      const what = session instanceof PublishSession ? "RECORD" : "PLAY";
+      return `no ${what} within ${startTimeoutMs} ms of its setup`;
+    }
+    if (
+      session instanceof PublishSession && session.recording &&
+      now - session.lastMedia > mediaTimeoutMs
+    ) {
+      return `no RTP packet from the publisher for ${mediaTimeoutMs} ms`;
+    }
+    return undefined;
+  }
+
+  /** Track whether the reader holds part of a message, and since when. */
+  #notePartial(completed: boolean): void {
+    if (this.#reader.buffered === 0) {
+      if (this.#messages > 0) this.#partialSince = -1;
+    } else if (completed || this.#partialSince < 0) {
+      this.#partialSince = performance.now();
     }
   }
 
@@ -191,6 +246,7 @@ export class RtspConnection {
   }
 
   #interleaved(channel: number, data: Uint8Array): void {
+    this.#messages++;
     for (const session of this.#sessions) {
       const handler = session.channels.get(channel);
       if (handler) return handler(data);
@@ -206,7 +262,9 @@ export class RtspConnection {
     }
     let answer: Answer;
     try {
-      if (req.version !== "RTSP/1.0") throw new RtspError(505, `${req.version} is not supported`);
+      if (req.version !== "RTSP/1.0") {
+        throw new RtspError(505, `${escapeForLog(req.version)} is not supported`);
+      }
       answer = await this.#dispatch(req);
     } catch (error) {
       if (error instanceof RtspError) return this.#respondError(error, cseq.trim(), req.method);
@@ -223,7 +281,7 @@ export class RtspConnection {
   async #respondError(error: RtspError, cseq: string | null, method?: string): Promise<void> {
     const headers: (readonly [string, string])[] = cseq === null ? [] : [["CSeq", cseq]];
     headers.push(["Server", "arcly-stream"], ...error.headers);
-    const what = method ? `${method} ` : "";
+    const what = method ? `${escapeForLog(method)} ` : "";
     this.#log[error.status === 401 ? "info" : "warn"](
       `rtsp ${this.peer}: ${what}refused with ${error.status}: ${error.message}`,
     );
@@ -255,7 +313,7 @@ export class RtspConnection {
       case "SET_PARAMETER":
         return this.#parameter(req);
       default:
-        throw new RtspError(501, `method ${req.method} is not implemented`, {
+        throw new RtspError(501, `method ${escapeForLog(req.method)} is not implemented`, {
           headers: [["Public", PUBLIC]],
         });
     }
@@ -284,7 +342,7 @@ export class RtspConnection {
   /** The stream's tracks, waiting a little for its configs when it just started. */
   async #describeStream(target: Target): Promise<Description> {
     const handle = this.#s.registry.get(target.app, target.stream);
-    if (!handle || handle.closed) throw new RtspError(404, `stream ${keyOf(target)} not found`);
+    if (!handle || handle.closed) throw new RtspError(404, `stream ${shownKey(target)} not found`);
     const deadline = performance.now() + this.#s.describeTimeoutMs;
     while (!describable(handle) && !handle.closed && performance.now() < deadline) {
       await delay(50);
@@ -292,7 +350,7 @@ export class RtspConnection {
     const { video, audio } = handle.cachedConfigs();
     const configs = [video, audio].filter((c): c is MediaFrame => c !== undefined);
     if (configs.length === 0) {
-      throw new RtspError(503, `stream ${keyOf(target)} has no decoder configuration yet`);
+      throw new RtspError(503, `stream ${shownKey(target)} has no decoder configuration yet`);
     }
     const tracks: DescribedTrack[] = [];
     for (const config of configs) {
@@ -300,11 +358,11 @@ export class RtspConnection {
       try {
         tracks.push(describeTrack(config, `trackID=${tracks.length}`));
       } catch (error) {
-        this.#log.warn(`rtsp ${this.peer}: ${keyOf(target)}: ${(error as Error).message}`);
+        this.#log.warn(`rtsp ${this.peer}: ${shownKey(target)}: ${(error as Error).message}`);
       }
     }
     if (tracks.length === 0) {
-      throw new RtspError(415, `no track of ${keyOf(target)} can be sent over RTP`);
+      throw new RtspError(415, `no track of ${shownKey(target)} can be sent over RTP`);
     }
     return { handle, tracks };
   }
@@ -349,6 +407,7 @@ export class RtspConnection {
       if (error.code === "busy") {
         throw new RtspError(400, error.message, { reason: "Stream Already Published" });
       }
+      if (error.code === "bad-name") throw new RtspError(400, error.message);
       throw new RtspError(404, error.message);
     }
     const udp = await this.#s.udp;
@@ -398,7 +457,7 @@ export class RtspConnection {
     } else {
       const read = existing as ReadSession | undefined ?? await this.#newRead(req, target);
       if (keyOf(target) !== read.key) {
-        throw new RtspError(455, `SETUP of ${keyOf(target)} in a session reading ${read.key}`);
+        throw new RtspError(455, `SETUP of ${shownKey(target)} in a session reading ${read.key}`);
       }
       const index = trackIndex(read.described.map((t) => t.control), target.control);
       transport = read.setup(index, spec);
@@ -504,8 +563,8 @@ export class RtspConnection {
       this.#authorized.add(key);
       return;
     }
-    if (auth) throw this.#challenge(`${action} ${keyOf(target)} needs credentials`);
-    throw new RtspError(403, `${action} ${keyOf(target)} not authorized`);
+    if (auth) throw this.#challenge(`${action} ${shownKey(target)} needs credentials`);
+    throw new RtspError(403, `${action} ${shownKey(target)} not authorized`);
   }
 
   #challenge(why: string): RtspError {
@@ -552,6 +611,11 @@ function describeFormats(formats: readonly (TrackFormat | string)[]): string {
 
 function keyOf(target: Target): string {
   return `${target.app}/${target.stream}`;
+}
+
+/** The key `target` names as messages and log lines show it (escaped). */
+function shownKey(target: Target): string {
+  return escapeForLog(keyOf(target));
 }
 
 /**

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { setTimeout as delay } from "node:timers/promises";
+import { CatchUpPacer } from "../_catch_up.ts";
 import { FrameFlags, type MediaFrame, type StreamHandle } from "../../mod.ts";
 import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
 import { H265NalType, parseHevcConfig } from "../../media/codec/h265.ts";
@@ -197,6 +199,7 @@ export class Player {
   #handle: StreamHandle;
   #send: BatchSender;
   #maxLag: number;
+  #catchUpSpeed: number;
   #maxPayload: number;
   #batch = new RtpBatch();
   #reader: ReadableStreamDefaultReader<MediaFrame> | undefined;
@@ -210,12 +213,13 @@ export class Player {
     handle: StreamHandle,
     tracks: readonly EgressTrack[],
     send: BatchSender,
-    options: { maxLag: number; maxPayload: number; base?: number },
+    options: { maxLag: number; catchUpSpeed: number; maxPayload: number; base?: number },
   ) {
     this.#handle = handle;
     this.tracks = tracks;
     this.#send = send;
     this.#maxLag = options.maxLag;
+    this.#catchUpSpeed = options.catchUpSpeed;
     this.#maxPayload = options.maxPayload;
     this.#h264 = new H264Packetizer(options.maxPayload);
     this.#h265 = new H265Packetizer(options.maxPayload);
@@ -230,6 +234,7 @@ export class Player {
     const reader = sub.getReader();
     this.#reader = reader;
     let videoStarted = !this.tracks.some((t) => t.described.kind === "video");
+    const pacer = new CatchUpPacer(this.#catchUpSpeed);
     try {
       for (;;) {
         const { value: frame, done } = await reader.read();
@@ -247,6 +252,9 @@ export class Player {
           videoStarted = true;
         }
         this.base ??= frame.dts;
+        const wait = pacer.delayMs(frame);
+        if (wait > 0) await delay(wait);
+        if (this.#stopped) break;
         if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
         this.#packetize(frame, track, slot, this.base);
         await this.#send(this.#batch, this.tracks);

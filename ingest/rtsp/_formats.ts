@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CodecId, MediaFrame, TrackKind } from "../../mod.ts";
+import { type CodecId, escapeForLog, type MediaFrame, type TrackKind } from "../../mod.ts";
 import { parseAudioSpecificConfig } from "../../media/codec/aac.ts";
 import { parseOpusHead } from "../../media/codec/opus.ts";
 import { fmtpParameters, rtpMap, type SdpMedia } from "../../media/rtp/sdp.ts";
@@ -41,10 +41,10 @@ export interface TrackFormat {
 export function trackFormat(media: SdpMedia): TrackFormat | string {
   const map = rtpMap(media);
   if (!map) {
-    const pt = media.formats[0] ?? "?";
+    const pt = escapeForLog(media.formats[0] ?? "?");
     return Number(pt) < 96
       ? `static payload type ${pt} is not supported`
-      : `${media.type} format ${pt} has no rtpmap`;
+      : `${escapeForLog(media.type)} format ${pt} has no rtpmap`;
   }
   const fmtp = fmtpParameters(media);
   const base = { payloadType: map.payloadType, clockRate: map.clockRate };
@@ -78,7 +78,7 @@ export function trackFormat(media: SdpMedia): TrackFormat | string {
       if (map.clockRate !== 48000) return `Opus at ${map.clockRate} Hz`;
       return { ...base, kind: "audio", codec: "opus", config: opusHeadFromFmtp(fmtp) };
     default:
-      return `codec ${map.encoding} is not supported`;
+      return `codec ${escapeForLog(map.encoding)} is not supported`;
   }
 }
 

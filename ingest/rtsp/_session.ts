@@ -22,6 +22,8 @@ export interface SessionContext {
   readonly logger: Logger;
   readonly counters: Counters;
   readonly maxLag: number;
+  /** How fast a player catches up from the GOP replay, times real time (0: at once). */
+  readonly catchUpSpeed: number;
   readonly maxPayload: number;
   /** Queued writes on the session's TCP connection; resolves once written (never rejects). */
   readonly write: (bytes: Uint8Array) => Promise<void>;
@@ -58,6 +60,10 @@ export abstract class RtspSession {
   readonly stream: string;
   /** Monotonic time of the last request or packet from the client. */
   lastActivity: number = performance.now();
+  /** Monotonic time the session was created (its ANNOUNCE or first SETUP). */
+  readonly createdAt: number = performance.now();
+  /** Whether the session has played or recorded (it must within the start timeout). */
+  started = false;
   /** The lower transport every track of the session uses, once one is set up. */
   lower: "tcp" | "udp" | undefined;
   /** Interleaved channels of this session and what handles their bytes. */
@@ -163,6 +169,8 @@ export class PublishSession extends RtspSession {
   #reorderers: RtpReorderer[] = [];
   #timeline: IngestTimeline | undefined;
   #recording = false;
+  /** Monotonic time of the last RTP packet, or of RECORD before the first. */
+  lastMedia = 0;
 
   constructor(
     ctx: SessionContext,
@@ -208,6 +216,7 @@ export class PublishSession extends RtspSession {
       spec,
       (data) => {
         this.touch();
+        this.lastMedia = this.lastActivity;
         if (reorderer) reorderer.push(data);
         else toTrack(data);
       },
@@ -252,6 +261,8 @@ export class PublishSession extends RtspSession {
     });
     this.#timeline = timeline;
     this.#recording = true;
+    this.started = true;
+    this.lastMedia = performance.now();
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: record ${this.key} over ${this.lower}`);
   }
 
@@ -320,10 +331,12 @@ export class ReadSession extends RtspSession {
     const resumed = this.#base !== undefined;
     const player = new Player(this.handle, tracks, (batch, ts) => this.#send(batch, ts), {
       maxLag: this.ctx.maxLag,
+      catchUpSpeed: this.ctx.catchUpSpeed,
       maxPayload: this.ctx.maxPayload,
       base: this.#base,
     });
     this.#player = player;
+    this.started = true;
     const info = this.#rtpInfo(baseUrl, !resumed && player.base !== undefined);
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
     // The PLAY answer is queued by the caller before the first packet: start on a later turn.

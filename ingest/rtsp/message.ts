@@ -147,6 +147,11 @@ export class RtspReader {
     this.#buf = new Uint8Array(Math.max(4 + 65535, this.#maxHead + this.#maxBody) + 4);
   }
 
+  /** Bytes held of a message not yet complete (a request or an interleaved frame). */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
   /** Feed received bytes; returns the requests completed by them, in order. */
   push(bytes: Uint8Array): RtspRequest[] {
     const requests: RtspRequest[] = [];

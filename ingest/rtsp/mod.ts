@@ -20,6 +20,7 @@
 
 export type * from "../../mod.ts";
 export * from "./server.ts";
+export type { TlsListenOptions } from "../tls.ts";
 export * from "./auth.ts";
 export * from "./message.ts";
 export * from "./transport.ts";

@@ -12,7 +12,8 @@ import { type ConnectionSettings, RtspConnection } from "./_connection.ts";
 import { PublishSession } from "./_session.ts";
 import type { Counters } from "./_ingest.ts";
 import { UdpPair } from "./_udp.ts";
-import { serveTcp } from "../_tcp_server.ts";
+import type { TlsListenOptions } from "../tls.ts";
+import { serveTcpListeners } from "../_tls_server.ts";
 
 /** Options for {@linkcode serveRtsp}. */
 export interface RtspServerOptions {
@@ -20,8 +21,17 @@ export interface RtspServerOptions {
   registry: Registry;
   /** The address to listen on, TCP and UDP (default `"0.0.0.0"`). */
   hostname?: string;
-  /** The TCP port (8554 is usual); 0 picks a free one (see {@linkcode RtspServer.addr}). */
-  port: number;
+  /**
+   * The TCP port (8554 is usual); 0 picks a free one (see {@linkcode RtspServer.addr});
+   * `null` for no plain listener (RTSPS only).
+   */
+  port: number | null;
+  /**
+   * RTSPS (RTSP over TLS; 8322 is usual) with this certificate and key, next to the plain
+   * port or instead of it (see {@linkcode RtspServer.tlsAddr}). Its clients use
+   * interleaved TCP transport.
+   */
+  tls?: TlsListenOptions;
   /** The UDP port for RTP (`server_port`), even by convention (default 8000). */
   rtpPort?: number;
   /** The UDP port for RTCP (default `rtpPort + 1`). */
@@ -39,14 +49,48 @@ export interface RtspServerOptions {
   auth?: RtspAuthOptions;
   /**
    * A session with no request or packet from its client for this long is closed, and so
-   * is a connection without sessions or requests, or whose peer stops reading
-   * (default 60,000 ms; announced as `Session: id;timeout=60`).
+   * is a connection without sessions or requests (default 60,000 ms; announced as
+   * `Session: id;timeout=60`).
    */
   sessionTimeoutMs?: number;
   /** DESCRIBE of a stream that just started waits this long for its configs (default 3,000 ms). */
   describeTimeoutMs?: number;
+  /**
+   * Connections from one IP address beyond this many at a time are closed at once,
+   * with a log line (default: no limit).
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * A request (head and body) or interleaved frame must be complete this long after its
+   * first byte, and a new connection's first request this long after the accept; the
+   * connection is closed otherwise (default 10,000 ms). This cuts off dribbling clients.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * A session (ANNOUNCE or the first SETUP) that has not sent RECORD or PLAY this long
+   * later is closed, so an announced key cannot be held by keep-alives alone
+   * (default 10,000 ms).
+   */
+  startTimeoutMs?: number;
+  /**
+   * A recording publisher that sends no RTP packet, interleaved or over UDP, for this
+   * long is closed and its stream ended, keep-alive requests or not (default 10,000 ms).
+   */
+  mediaTimeoutMs?: number;
+  /**
+   * A connection whose peer has accepted no data for this long (a TCP player that stopped
+   * reading) is closed, as RTMP does (default 45,000 ms).
+   */
+  stallTimeoutMs?: number;
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
+  /**
+   * A player starts on the GOP replay at once and catches up with the live frames at this
+   * multiple of real time (default 1.5; 0 sends the replay in one burst). GStreamer's
+   * `rtspsrc` times packets by their arrival: a burst gives it decreasing timestamps, a
+   * paced catch-up gives it none.
+   */
+  catchUpSpeed?: number;
   /** The largest RTP packet sent, header included (default 1412: 1400 payload bytes). */
   maxPacketSize?: number;
   /** Limits on request heads and bodies. */
@@ -72,6 +116,17 @@ export interface RtspServerStats {
   framesPublished: number;
 }
 
+/** Every deadline of a connection, for the sweep period. */
+function timeouts(s: ConnectionSettings): number[] {
+  return [
+    s.sessionTimeoutMs,
+    s.requestTimeoutMs,
+    s.startTimeoutMs,
+    s.mediaTimeoutMs,
+    s.stallTimeoutMs,
+  ];
+}
+
 /**
  * A running RTSP server.
  *
@@ -86,8 +141,10 @@ export interface RtspServerStats {
  * ```
  */
 export interface RtspServer {
-  /** The TCP address the server listens on. */
+  /** The TCP address the server listens on (the RTSPS one if there is no plain listener). */
   readonly addr: Deno.NetAddr;
+  /** The RTSPS listener's address, if there is one. */
+  readonly tlsAddr: Deno.NetAddr | undefined;
   /** The bound UDP ports; undefined before {@linkcode RtspServer.ready}, when off or failed. */
   readonly udp: { readonly rtpPort: number; readonly rtcpPort: number } | undefined;
   /** Resolves once the UDP ports are bound (or failed to bind, which is logged). */
@@ -161,17 +218,26 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     udp,
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 60_000,
     describeTimeoutMs: opts.describeTimeoutMs ?? 3_000,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+    startTimeoutMs: opts.startTimeoutMs ?? 10_000,
+    mediaTimeoutMs: opts.mediaTimeoutMs ?? 10_000,
+    stallTimeoutMs: opts.stallTimeoutMs ?? 45_000,
     maxLag: opts.maxLag ?? 512,
+    catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     maxPayload: maxPacketSize - 12,
     limits: opts.limits ?? {},
   };
-  const server = serveTcp({
+  const secureSettings: ConnectionSettings = { ...settings, udp: Promise.resolve(undefined) };
+  const server = serveTcpListeners({
     protocol: "rtsp",
     hostname,
     port: opts.port,
     logger,
-    sweepEveryMs: Math.max(10, Math.min(1000, settings.sessionTimeoutMs / 4)),
-    accept: (conn) => new RtspConnection(conn, settings),
+    sweepEveryMs: Math.max(10, Math.min(1000, ...timeouts(settings).map((ms) => ms / 4))),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    tls: opts.tls,
+    // Over TLS, media stays in the TLS connection: RTP over UDP would be in clear.
+    accept: (conn, secure) => new RtspConnection(conn, secure ? secureSettings : settings),
     signal: opts.signal,
   });
 
@@ -195,6 +261,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
   const finished = server.finished.then(close);
   return {
     addr: server.addr,
+    tlsAddr: server.tlsAddr,
     get udp() {
       return udpPair && { rtpPort: udpPair.rtpPort, rtcpPort: udpPair.rtcpPort };
     },

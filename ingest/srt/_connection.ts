@@ -5,7 +5,13 @@
  * times it out.
  */
 
-import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import {
+  ConfigGate,
+  FrameFlags,
+  type Logger,
+  type MediaFrame,
+  type StreamHandle,
+} from "../../mod.ts";
 import type { Registry, UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
 import { SrtError } from "./error.ts";
@@ -112,7 +118,11 @@ export class SrtConnection implements Link {
   #sender?: SrtSender;
   #reader?: ReadableStreamDefaultReader<MediaFrame>;
   #wake?: () => void;
-  readonly #emit = (frame: MediaFrame) => void this.#handle.publish(frame);
+  /** Media before its CONFIG frame is not published (the kernel's contract). */
+  readonly #gate = new ConfigGate();
+  readonly #emit = (frame: MediaFrame) => {
+    if (this.#gate.admit(frame)) this.#handle.publish(frame);
+  };
 
   constructor(
     params: ConnectionParams,

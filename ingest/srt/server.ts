@@ -378,7 +378,11 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
         });
       } catch (error) {
         if (!(error instanceof PublishError)) throw error;
-        const reason = error.code === "busy" ? RejectReason.CONFLICT : RejectReason.NOTFOUND;
+        const reason = error.code === "busy"
+          ? RejectReason.CONFLICT
+          : error.code === "bad-name"
+          ? RejectReason.BAD_REQUEST
+          : RejectReason.NOTFOUND;
         return reject(caller, hs, reason, error.message);
       }
     } else {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { escapeForLog } from "../../mod.ts";
 import { SrtError } from "./error.ts";
 import { RejectReason } from "./handshake.ts";
 
@@ -100,11 +101,17 @@ function parseAccessControl(id: string): StreamIdRequest {
   }
   const mode = keys.get("m") ?? "request";
   if (mode !== "request" && mode !== "publish") {
-    throw new SrtError(`Stream ID mode m=${mode} is not supported`, RejectReason.BAD_MODE);
+    throw new SrtError(
+      `Stream ID mode m=${escapeForLog(mode)} is not supported`,
+      RejectReason.BAD_MODE,
+    );
   }
   const type = keys.get("t") ?? "stream";
   if (type !== "stream") {
-    throw new SrtError(`Stream ID type t=${type} is not supported`, RejectReason.NOTSUP_MEDIA);
+    throw new SrtError(
+      `Stream ID type t=${escapeForLog(type)} is not supported`,
+      RejectReason.NOTSUP_MEDIA,
+    );
   }
   const request: StreamIdRequest = {
     action: mode === "publish" ? "publish" : "read",

@@ -11,8 +11,6 @@ import { messageOf } from "./_peer.ts";
 
 /** RTP payload bytes per packet: fits a 1280-byte IPv6 MTU after SRTP and extensions. */
 const MAX_PAYLOAD = 1150;
-/** A player this many frames behind is dropped by the ring rather than slowing anyone. */
-const MAX_LAG = 2048;
 /** RTCP payload-specific feedback, and its PLI and FIR formats. */
 const RTCP_PSFB = 206, PLI = 1, FIR = 4;
 /**
@@ -120,10 +118,16 @@ export class WhepPlayer {
   #lastRefreshMs = -Infinity;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  readonly #maxLag: number;
 
-  constructor(pc: RTCPeerConnection, handle: StreamHandle, logger: Logger) {
+  /**
+   * Play to `pc`; a player more than `maxLag` frames behind is dropped by the ring rather
+   * than slowing anyone.
+   */
+  constructor(pc: RTCPeerConnection, handle: StreamHandle, logger: Logger, maxLag: number) {
     this.#handle = handle;
     this.#logger = logger;
+    this.#maxLag = maxLag;
     for (const transceiver of pc.getTransceivers()) {
       if (transceiver.codecs.length === 0 || transceiver.direction !== "sendonly") continue;
       const sender = transceiver.sender;
@@ -139,14 +143,18 @@ export class WhepPlayer {
     }
   }
 
-  /** Send the stream until it ends or {@linkcode WhepPlayer.close}; never rejects. */
-  async run(): Promise<void> {
-    const reader = this.#handle.subscribe({ replay: true, maxLag: MAX_LAG }).getReader();
+  /**
+   * Send the stream until it ends or {@linkcode WhepPlayer.close}; never rejects. Resolves
+   * with why it stopped: the player fell more than `maxLag` frames behind, or not.
+   */
+  async run(): Promise<"evicted" | "ended"> {
+    const subscription = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
+    const reader = subscription.getReader();
     this.#reader = reader;
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) break;
         await this.#exclusive(() => this.#send(value));
       }
     } catch (error) {
@@ -154,6 +162,7 @@ export class WhepPlayer {
     } finally {
       reader.releaseLock();
     }
+    return subscription.evicted ? "evicted" : "ended";
   }
 
   /** Stop sending. */

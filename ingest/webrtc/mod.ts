@@ -26,5 +26,10 @@
 
 export type * from "../../mod.ts";
 export type { HttpRoute } from "../http/server.ts";
+export type {
+  TranscodedLease,
+  TranscodedViews,
+  TranscodeTarget,
+} from "../../media/transcode/mod.ts";
 export * from "./error.ts";
 export * from "./server.ts";

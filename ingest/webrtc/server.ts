@@ -9,6 +9,7 @@
 import { createRequire } from "node:module";
 import type { RTCPeerConnection } from "werift";
 import {
+  escapeForLog,
   type Logger,
   PublishError,
   type Registry,
@@ -16,6 +17,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import type { HttpRoute } from "../http/server.ts";
+import type { TranscodedViews } from "../../media/transcode/views.ts";
 import { isSafeName, parseStreamPath } from "../http/paths.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
@@ -40,12 +42,31 @@ export interface WebRtcServerOptions {
   logger?: Logger;
   /** Largest SDP offer accepted, in bytes (default 64 KiB). */
   maxOfferBytes?: number;
-  /** A session that has not connected this long after its answer is closed (default 10 s). */
+  /**
+   * A session whose ICE/DTLS connection is not up this long after its answer is closed,
+   * freeing a WHIP stream key the offer claimed (default 5,000 ms). A connection that
+   * fails (a DTLS handshake that does not verify) ends its session at once.
+   */
   connectTimeoutMs?: number;
+  /**
+   * A connected session from whose peer no packet (RTP, RTCP or DTLS) arrives this long
+   * is ended: a WHEP player that vanished or stalled (players send RTCP receiver reports
+   * every second or so), a WHIP publisher that went silent. ICE-lite sends no consent
+   * checks of its own, so nothing else notices (default 30,000 ms).
+   */
+  peerTimeoutMs?: number;
+  /** A WHEP player more than this many frames behind the live edge is disconnected (default 2048). */
+  maxLag?: number;
   /** How often a WHIP publisher is asked for a keyframe, in ms; 0 never (default 2000). */
   keyframeIntervalMs?: number;
   /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
   allowOrigin?: string;
+  /**
+   * Transcoded views for players of AAC streams, which WebRTC cannot carry: their audio is
+   * transcoded to Opus once per stream while anyone plays it. Without it such players get
+   * video only.
+   */
+  transcode?: TranscodedViews;
 }
 
 /** One WHIP or WHEP session. */
@@ -100,6 +121,9 @@ export class WebRtcServer {
   readonly #logger: Logger;
   readonly #maxOfferBytes: number;
   readonly #connectTimeoutMs: number;
+  readonly #peerTimeoutMs: number;
+  readonly #maxLag: number;
+  readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
   readonly #cors: Record<string, string>;
   readonly #sessions = new Map<string, Session>();
@@ -115,7 +139,10 @@ export class WebRtcServer {
     };
     this.#logger = options.logger ?? silentLogger;
     this.#maxOfferBytes = options.maxOfferBytes ?? 64 * 1024;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
+    this.#maxLag = options.maxLag ?? 2048;
+    this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
     this.#cors = {
       "access-control-allow-origin": options.allowOrigin ?? "*",
@@ -155,7 +182,12 @@ export class WebRtcServer {
       return await this.#asset();
     }
     const path = parseStreamPath(url.pathname);
-    if (!path || !isSafeName(path.stream) || !this.#registry.apps.includes(path.app)) return;
+    if (!path || !this.#registry.apps.includes(path.app)) return;
+    if (!isSafeName(path.stream)) {
+      // A WHIP or WHEP endpoint with a name no stream can have (e.g. escapes) is a bad request.
+      if (!/^(whip|whep)$/.test(path.rest)) return;
+      return this.#text(400, "the stream name may only have letters, digits and . _ ~ -");
+    }
     const { app, stream, rest } = path;
     const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
     if (request.method === "GET" && (rest === "" || rest === "publish")) {
@@ -180,7 +212,10 @@ export class WebRtcServer {
       return await this.#offer(request, url, kind, app, stream, peer);
     } catch (error) {
       if (!(error instanceof WebRtcError)) throw error;
-      this.#logger.warn(`${kind} ${app}/${stream} from ${peer}: ${error.status} ${error.message}`);
+      // The message may quote the offer (SDP lines, media types): escaped, it stays one line.
+      this.#logger.warn(
+        `${kind} ${app}/${stream} from ${peer}: ${error.status} ${escapeForLog(error.message)}`,
+      );
       const headers: Record<string, string> = error.status === 401
         ? { "www-authenticate": "Bearer" }
         : {};
@@ -266,7 +301,8 @@ export class WebRtcServer {
     } catch (error) {
       await pc.close().catch(() => {});
       if (!(error instanceof PublishError)) throw error;
-      throw new WebRtcError(error.code === "busy" ? 409 : 404, error.message);
+      const status = error.code === "busy" ? 409 : error.code === "bad-name" ? 400 : 404;
+      throw new WebRtcError(status, error.message);
     }
     const ingest = new WhipIngest(pc, handle, this.#logger, this.#keyframeIntervalMs);
     const session = this.#open("whip", handle, pc, peer, token, () => {
@@ -287,7 +323,9 @@ export class WebRtcServer {
     if (videoCodec !== undefined && videoCodec !== "h264") {
       throw new WebRtcError(406, `stream ${handle.key} is ${videoCodec}; WHEP here carries H.264`);
     }
-    const audio = summary.opus && (audioCodec === undefined || audioCodec === "opus");
+    const transcode = summary.opus && this.#transcode?.needed(handle, "opus") === true;
+    const audio = summary.opus &&
+      (audioCodec === undefined || audioCodec === "opus" || transcode);
     if (summary.opus && !audio) {
       this.#logger.info(
         `whep ${handle.key}: audio is ${audioCodec}, which WebRTC cannot carry; video only`,
@@ -301,18 +339,32 @@ export class WebRtcServer {
       video: summary.h264,
       audio,
     }, this.#connectTimeoutMs);
-    const player = new WhepPlayer(pc, handle, this.#logger);
-    const session = this.#open("whep", handle, pc, peer, token, () => player.close());
+    const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
+    if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
+    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, this.#maxLag);
+    const session = this.#open("whep", handle, pc, peer, token, () => {
+      player.close();
+      lease?.release();
+    });
     let playing = false;
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
       playing = true;
-      player.run().then(() => session.end("stream ended"));
+      player.run().then((end) =>
+        session.end(
+          end === "evicted"
+            ? `the player fell more than ${this.#maxLag} frames behind`
+            : "stream ended",
+        )
+      );
     });
     return session;
   }
 
-  /** Register a session: reaped if it does not connect in time, ended when its peer fails. */
+  /**
+   * Register a session: reaped if it does not connect in time, ended when its peer fails
+   * or, once connected, falls silent.
+   */
   #open(
     kind: "whip" | "whep",
     handle: StreamHandle,
@@ -327,6 +379,7 @@ export class WebRtcServer {
       () => session.end(`no ICE/DTLS connection within ${this.#connectTimeoutMs} ms`),
       this.#connectTimeoutMs,
     );
+    let stopWatching = () => {};
     const session: Session = {
       id,
       kind,
@@ -338,6 +391,7 @@ export class WebRtcServer {
         if (ended) return;
         ended = true;
         clearTimeout(timer);
+        stopWatching();
         this.#sessions.delete(id);
         stop();
         pc.close().catch(() => {});
@@ -347,6 +401,12 @@ export class WebRtcServer {
     pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
         clearTimeout(timer);
+        stopWatching();
+        stopWatching = watchPeer(
+          pc,
+          this.#peerTimeoutMs,
+          () => session.end(`no packet from the peer for ${this.#peerTimeoutMs} ms`),
+        );
         this.#logger.info(`${kind} ${handle.key} session ${id} from ${peer} connected`);
       } else if (state === "failed" || state === "closed") {
         session.end(`peer connection ${state}`);
@@ -379,6 +439,28 @@ export class WebRtcServer {
       return this.#text(503, "hls.js is not available");
     }
   }
+}
+
+/**
+ * Call `silent` once no packet has come from the peer of `pc` for `timeoutMs`; returns
+ * what stops watching. Checks run a few times per timeout, not per packet.
+ */
+function watchPeer(pc: RTCPeerConnection, timeoutMs: number, silent: () => void): () => void {
+  let heard = true;
+  const subscriptions = pc.dtlsTransports.map((transport) =>
+    transport.iceTransport.connection.onData.subscribe(() => void (heard = true))
+  );
+  let quietSince = performance.now();
+  const check = setInterval(() => {
+    const now = performance.now();
+    if (heard) quietSince = now;
+    heard = false;
+    if (now - quietSince >= timeoutMs) silent();
+  }, Math.max(10, Math.min(1000, timeoutMs / 4)));
+  return () => {
+    clearInterval(check);
+    for (const subscription of subscriptions) subscription.unSubscribe();
+  };
 }
 
 async function loadHlsJs(): Promise<Uint8Array<ArrayBuffer>> {

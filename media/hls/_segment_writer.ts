@@ -54,21 +54,24 @@ export class TsSegmentWriter implements SegmentWriter {
   #layout: string;
 
   constructor(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]) {
-    const video = tracks.find((t) => t.kind === "video");
-    const audio = tracks.find((t) => t.kind === "audio");
-    this.#encoder = new TsEncoder({
-      video: video ? video.codec as "h264" | "h265" : null,
-      audio: audio ? audio.codec as "aac" | "opus" : null,
-    });
-    this.#renumber = (video !== undefined && video.track !== 0) ||
-      (audio !== undefined && audio.track !== 1);
+    const { video, audio } = declaration(tracks);
+    this.#encoder = new TsEncoder({ video, audio });
+    this.#renumber = renumbers(tracks);
     this.#layout = layout(tracks);
     for (const c of configs) this.add(c);
   }
 
-  /** Same codecs on the same tracks: the encoder takes the new configurations and runs on. */
+  /**
+   * The encoder takes the new configurations and runs on; tracks or codecs that changed are
+   * declared anew on the same PIDs, so continuity counters go on across the discontinuity.
+   */
   reconfigure(tracks: readonly Fmp4Track[], configs: readonly MediaFrame[]): boolean {
-    if (layout(tracks) !== this.#layout) return false;
+    if (layout(tracks) !== this.#layout) {
+      const { video, audio } = declaration(tracks);
+      this.#encoder.redeclare(video, audio);
+      this.#renumber = renumbers(tracks);
+      this.#layout = layout(tracks);
+    }
     for (const c of configs) this.add(c);
     return true;
   }
@@ -146,6 +149,23 @@ export class Fmp4SegmentWriter implements SegmentWriter {
     if (report === undefined) return;
     for (const c of chunks) if (!this.#headers.has(c)) report(c);
   }
+}
+
+/** The TS program for `tracks`: one video and one audio codec at most. */
+function declaration(
+  tracks: readonly Fmp4Track[],
+): { video: "h264" | "h265" | null; audio: "aac" | "opus" | null } {
+  const video = tracks.find((t) => t.kind === "video");
+  const audio = tracks.find((t) => t.kind === "audio");
+  return {
+    video: video ? video.codec as "h264" | "h265" : null,
+    audio: audio ? audio.codec as "aac" | "opus" : null,
+  };
+}
+
+/** Whether frames of `tracks` need new numbers: the encoder expects video 0, audio 1. */
+function renumbers(tracks: readonly Fmp4Track[]): boolean {
+  return tracks.some((t) => t.track !== (t.kind === "video" ? 0 : 1));
 }
 
 function layout(tracks: readonly Fmp4Track[]): string {

@@ -67,6 +67,14 @@ export interface HlsPackagerOptions {
   /** Called after each segment and the playlist listing it are written. */
   onSegment?: (segment: HlsSegment) => void;
   /**
+   * Called with a sentence saying what the packager skips and until when, once per
+   * condition (again only after it cleared): media of a track before its CONFIG frame (or
+   * of another codec than its CONFIG), a CONFIG frame it cannot use, a second track of a
+   * kind. The packager never stops for these: it drops what it cannot use and goes on at
+   * the next keyframe that has a configuration. For a log line, e.g. `logger.warn`.
+   */
+  onSkip?: (what: string) => void;
+  /**
    * Called with the `data` of a media frame the packager is done with (the
    * `Uint8Array` it was given): from then on it neither reads nor keeps those
    * bytes, so a source may reuse their memory. TS segments are done with a
@@ -97,7 +105,10 @@ export interface Continuation {
 export interface HlsPackagerStats {
   /** Media frames written into segments. */
   frames: number;
-  /** Media frames dropped: before the first keyframe, after a discontinuity until a keyframe. */
+  /**
+   * Media frames dropped: before the first keyframe, after a discontinuity or a changed
+   * CONFIG until a keyframe, of a track without a usable CONFIG frame.
+   */
   dropped: number;
   /** Segments written. */
   segments: number;
@@ -153,6 +164,9 @@ export class Segmenter {
   readonly #part: number;
   readonly #onSegment?: (segment: HlsSegment) => void;
   readonly #onRelease?: (data: Uint8Array) => void;
+  readonly #onSkip?: (what: string) => void;
+  /** The conditions `onSkip` was told of that have not cleared since. */
+  readonly #skipping = new Set<string>();
 
   /** The last CONFIG frame of every track, and what it describes. */
   #configs = new Map<number, { frame: MediaFrame; track: Fmp4Track }>();
@@ -163,6 +177,8 @@ export class Segmenter {
   /** Media frames held while probing which tracks there are (before the writer exists). */
   #held: MediaFrame[] = [];
   #configChanged = false;
+  /** Tracks being written whose CONFIG changed: their frames are dropped until the cut. */
+  #stale = new Set<number>();
   #timeOffset?: number;
   #init?: string;
   #inits = 0;
@@ -221,6 +237,7 @@ export class Segmenter {
     this.#prefix = options.segmentPrefix ?? "seg";
     this.#onSegment = options.onSegment;
     this.#onRelease = options.onRelease;
+    this.#onSkip = options.onSkip;
     if (previous) {
       const { playlist, retained } = previous;
       this.#segments = playlist.segments.map((s) => ({ ...s, parts: undefined }));
@@ -332,10 +349,14 @@ export class Segmenter {
   async write(frame: MediaFrame): Promise<void> {
     if (this.#finished) throw new TypeError("the HLS packager is finished");
     if (hasFlag(frame, FrameFlags.CONFIG)) return this.#config(frame);
-    if (!this.#configs.has(frame.track)) {
-      throw new TypeError(
-        `track ${frame.track} (${frame.kind} ${frame.codec}): media frame before its CONFIG frame`,
+    if (this.#configs.get(frame.track)?.frame.codec !== frame.codec) {
+      this.#skip(
+        frame,
+        `config ${frame.track}`,
+        `${describe(frame)}: media frame before its CONFIG frame; ` +
+          "the track is skipped until a CONFIG frame and a keyframe",
       );
+      return;
     }
     if (this.#writer !== undefined) return this.#process(frame);
     this.#held.push(frame);
@@ -359,6 +380,19 @@ export class Segmenter {
       max = Math.max(max, f.dts);
     }
     return max - min < PROBE_DURATION && held.length < PROBE_MAX_FRAMES;
+  }
+
+  /** Drops `frame`; `onSkip` hears of `condition` unless it already has. */
+  #skip(frame: MediaFrame, condition: string, what: string): void {
+    this.stats.dropped++;
+    this.#onRelease?.(frame.data);
+    this.#notice(condition, what);
+  }
+
+  #notice(condition: string, what: string): void {
+    if (this.#skipping.has(condition)) return;
+    this.#skipping.add(condition);
+    this.#onSkip?.(what);
   }
 
   /** Starts writing the tracks configured so far, with the frames held while probing. */
@@ -404,6 +438,11 @@ export class Segmenter {
       this.#onRelease?.(frame.data);
       return;
     }
+    if (this.#stale.has(frame.track)) { // its frames need the new CONFIG, from the cut on
+      this.stats.dropped++;
+      this.#onRelease?.(frame.data);
+      return;
+    }
     if (isLead) {
       if (frame.dts > this.#lastLeadDts) this.#lastLeadDuration = frame.dts - this.#lastLeadDts;
       this.#lastLeadDts = frame.dts;
@@ -438,25 +477,35 @@ export class Segmenter {
   }
 
   #config(frame: MediaFrame): void {
-    const track = trackFromConfig(frame);
+    let track: Fmp4Track;
+    try {
+      track = trackFromConfig(frame);
+    } catch (error) {
+      // Unusable: the track goes on with the CONFIG it had, if any; media of another codec waits.
+      const why = error instanceof Error ? error.message : String(error);
+      this.#notice(
+        `unusable ${frame.track}`,
+        `${describe(frame)}: CONFIG frame not usable (${why}); ignored`,
+      );
+      return;
+    }
+    this.#skipping.delete(`unusable ${frame.track}`);
+    this.#skipping.delete(`config ${frame.track}`);
     const previous = this.#configs.get(frame.track);
     this.#configs.set(frame.track, { frame, track });
     if (this.#writer !== undefined && !sameBytes(previous?.frame.data, frame.data)) {
       this.#configChanged = true;
+      if (this.#tracks.has(frame.track)) this.#stale.add(frame.track);
     }
   }
 
   /** Starts writing the configured tracks (at the start, or at a cut after a config change). */
   async #apply(): Promise<void> {
     await this.#io; // the last segment is listed with the tracks it was written with
-    const configs = [...this.#configs.values()].sort((a, b) => a.track.track - b.track.track);
+    const configs = this.#oneTrackPerKind();
     const tracks = configs.map((c) => c.track);
-    for (const kind of ["video", "audio"]) {
-      if (tracks.filter((t) => t.kind === kind).length > 1) {
-        throw new TypeError(`HLS packaging takes one ${kind} track at most`);
-      }
-    }
     this.#tracks = new Map(tracks.map((t) => [t.track, t]));
+    this.#stale.clear();
     this.#lead = tracks.find((t) => t.kind === "video") ?? tracks[0];
     this.#configChanged = false;
     this.#lastLeadDts = NaN;
@@ -471,6 +520,29 @@ export class Segmenter {
         this.#writer = new TsSegmentWriter(tracks, frames);
       }
     }
+  }
+
+  /**
+   * The CONFIGs of the tracks to write, in track order: one video and one audio track at
+   * most, those written so far where they still are, else the lowest-numbered ones.
+   */
+  #oneTrackPerKind(): { frame: MediaFrame; track: Fmp4Track }[] {
+    const configs = [...this.#configs.values()].sort((a, b) => a.track.track - b.track.track);
+    const chosen = new Map<string, { frame: MediaFrame; track: Fmp4Track }>();
+    for (const c of configs) {
+      const current = chosen.get(c.track.kind);
+      if (!current || (!this.#tracks.has(current.track.track) && this.#tracks.has(c.track.track))) {
+        chosen.set(c.track.kind, c);
+      }
+    }
+    for (const c of configs) {
+      if (chosen.get(c.track.kind) === c) continue;
+      this.#notice(
+        `extra ${c.track.track}`,
+        `${describe(c.frame)}: HLS takes one ${c.track.kind} track; this one is skipped`,
+      );
+    }
+    return configs.filter((c) => chosen.get(c.track.kind) === c);
   }
 
   #begin(frame: MediaFrame): void {
@@ -645,6 +717,11 @@ export class Segmenter {
       resolution: video ? { width: video.width, height: video.height } : undefined,
     };
   }
+}
+
+/** How notices name the track of `frame`: `track 0 (video h264)`. */
+function describe(frame: MediaFrame): string {
+  return `track ${frame.track} (${frame.kind} ${frame.codec})`;
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {

@@ -25,8 +25,11 @@ export type {
  * (VOD, EVENT or a live sliding window) and a master playlist with `CODECS`
  * and `RESOLUTION`, all written through an {@linkcode HlsStorage}.
  *
- * Write CONFIG frames before media (a media frame of a track without one is an
- * error); frames before the first keyframe are dropped. A frame flagged
+ * A live source may be lossy or change as it goes: what cannot be used yet is
+ * skipped, never an error (`onSkip` hears of each condition once). Media of a track
+ * before its CONFIG frame (or of another codec than it) is dropped; a CONFIG that
+ * cannot be used is ignored; one video and one audio track are written, others
+ * skipped; frames before the first keyframe are dropped. A frame flagged
  * `DISCONTINUITY` (or a lead-track timestamp going back, or jumping far ahead)
  * ends the segment and the next one, from the next keyframe, gets
  * `EXT-X-DISCONTINUITY`; so does a changed CONFIG (with a new `EXT-X-MAP` for

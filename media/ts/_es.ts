@@ -171,15 +171,14 @@ export class AdtsEs implements EsParser {
         stamped = true;
       }
       const cfg = header.config;
-      if (!sameAacConfig(cfg, this.#config)) {
-        if (this.#config && !Number.isNaN(this.#base)) {
+      // The CONFIG goes out with the first frame that has a time (none before: those are dropped).
+      if (!Number.isNaN(this.#base) && !sameAacConfig(cfg, this.#config)) {
+        if (this.#config) {
           this.#base += Math.round(this.#count * this.#frameTicks());
           this.#count = 0;
         }
         this.#config = cfg;
-        if (!Number.isNaN(this.#base)) {
-          emit(buildAudioSpecificConfig(cfg), this.#base, this.#base, FrameFlags.CONFIG);
-        }
+        emit(buildAudioSpecificConfig(cfg), this.#base, this.#base, FrameFlags.CONFIG);
       }
       if (Number.isNaN(this.#base)) {
         garbage += header.frameLength; // no timestamp yet

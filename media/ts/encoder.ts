@@ -157,7 +157,7 @@ const h265Type = (header: number) => (header >> 1) & 0x3f;
  * ```
  */
 export class TsEncoder {
-  readonly #options: TsEncoderOptions;
+  #options: TsEncoderOptions;
   readonly #pcrDelay: number;
   readonly #probeDuration: number;
   readonly #stats: TsEncoderStats = { frames: 0, dropped: 0, packets: 0 };
@@ -168,6 +168,8 @@ export class TsEncoder {
   #pat = patPacket(TsPid.PMT);
   #pmt: Uint8Array | undefined;
   #pmtVersion = -1;
+  /** The continuity counter of each kind's PID when its track was dropped by a redeclare. */
+  #droppedCc = { video: 0, audio: 0 };
   #patCc = 0;
   #pmtCc = 0;
   #tablesDue = true;
@@ -212,6 +214,30 @@ export class TsEncoder {
     if (this.#probe === undefined) return this.#write(frame);
     this.#probe.push(frame);
     return this.#probeDone() ? this.#start() : undefined;
+  }
+
+  /**
+   * Changes the declared program (`null`: no track of that kind), e.g. between HLS
+   * segments when a track appears or a codec changes. PIDs and continuity counters go on,
+   * so a receiver sees no continuity error; the next frame starts with the PAT and a new
+   * PMT version. A kind whose codec stays keeps its track and configuration.
+   */
+  redeclare(video: TsVideoCodec | null, audio: TsAudioCodec | null): void {
+    this.#options = { ...this.#options, video, audio };
+    if (this.#probe !== undefined) return; // not started: the first frames are declared so
+    this.#video = this.#redeclared("video", video, this.#video);
+    this.#audio = this.#redeclared("audio", audio, this.#audio);
+    this.#pmt = undefined;
+  }
+
+  #redeclared(
+    kind: "video" | "audio",
+    codec: string | null,
+    current: OutTrack | undefined,
+  ): OutTrack | undefined {
+    if (current?.codec === codec) return current;
+    if (current) this.#droppedCc[kind] = current.cc;
+    return codec === null ? undefined : this.#newTrack(kind, codec, kind === "video" ? 0 : 1);
   }
 
   /** Writes whatever is still held (input ended while probing). */
@@ -307,7 +333,7 @@ export class TsEncoder {
   /** A new stream for `kind` (replacing the current one, whose PID and counter it keeps). */
   #newTrack(kind: "video" | "audio", codec: string, track: number): OutTrack {
     this.#pmt = undefined;
-    const cc = (kind === "video" ? this.#video : this.#audio)?.cc ?? 0;
+    const cc = (kind === "video" ? this.#video : this.#audio)?.cc ?? this.#droppedCc[kind];
     return { kind, codec, track, pid: kind === "video" ? TsPid.VIDEO : TsPid.AUDIO, cc };
   }
 

@@ -24,6 +24,8 @@
  * @module
  */
 
+export type { AuthAction, AuthorizeHook, AuthRequest, Credentials, Logger } from "../../mod.ts";
+export type { RtspAuthOptions, RtspAuthScheme } from "../../ingest/rtsp/auth.ts";
 export * from "./cidr.ts";
 export * from "./credentials.ts";
 export * from "./hook.ts";

@@ -60,3 +60,27 @@ export async function readAll<T>(stream: ReadableStream<T>, ms = 5000): Promise<
     reader.releaseLock();
   }
 }
+
+/**
+ * Asserts the kernel's ordering contract on what subscribers got: every media frame comes
+ * after a CONFIG frame of its track with its codec (MP3 needs none). Returns how many media
+ * frames there were.
+ */
+export function assertConfigFirst(frames: readonly MediaFrame[], what = "frames"): number {
+  const configured = new Map<number, string>();
+  let media = 0;
+  for (const [i, f] of frames.entries()) {
+    if (f.flags & FrameFlags.CONFIG) {
+      configured.set(f.track, f.codec);
+      continue;
+    }
+    media++;
+    if (f.codec === "mp3") continue;
+    if (configured.get(f.track) !== f.codec) {
+      throw new Error(
+        `${what}: media frame ${i} (track ${f.track}, ${f.kind} ${f.codec}) before its CONFIG frame`,
+      );
+    }
+  }
+  return media;
+}

@@ -80,6 +80,8 @@ export interface WatchOptions {
   route?: (request: Request, url: URL) => Promise<Response | undefined>;
   /** Runs while the page watches, e.g. writing the stream. */
   run?: () => Promise<void>;
+  /** More Chromium flags, e.g. `--ignore-certificate-errors` for a test's own HTTPS. */
+  chromiumFlags?: string[];
 }
 
 /**
@@ -106,7 +108,10 @@ export async function watchWithHlsJs(
   const query = new URLSearchParams({ src });
   if (options.playback) query.set("play", "");
   if (options.seconds !== undefined) query.set("seconds", String(options.seconds));
-  const browser = await openInChromium(`http://127.0.0.1:${server.addr.port}/?${query}`);
+  const browser = await openInChromium(
+    `http://127.0.0.1:${server.addr.port}/?${query}`,
+    options.chromiumFlags,
+  );
   try {
     await run();
     return await collector.result as HlsJsReport;

@@ -61,7 +61,8 @@ test.chromium({
       ]);
       assert.deepEqual(report.errors.filter((e) => !PLAYBACK_EVENT.test(e)), []);
       assert.ok(report.blockingReloads, "hls.js saw a playlist it may block on");
-      assert.ok(report.parts >= 4, `hls.js buffered ${report.parts} parts`);
+      // parts, not only whole segments (how many in 4 s depends on the machine)
+      assert.ok(report.parts >= 2, `hls.js buffered ${report.parts} parts`);
       assert.equal(report.ranges.length, 1, `one buffered range: ${JSON.stringify(report.ranges)}`);
       assert.equal(player.code, 0, player.stderr);
       assert.equal(player.stderr, "", "no warnings from ffmpeg");

@@ -15,8 +15,11 @@ import {
   probePackets,
   type ProbeStream,
   Procs,
+  sine,
   tempPath,
+  testsrc,
   to90k,
+  x264,
 } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { freeUdpPair } from "../ingest/rtsp/_util.ts";
@@ -460,6 +463,51 @@ test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A
     assertOrdered(a, "LATM in → RTMP out audio");
     const check = await decodeCheck(flv);
     assert.deepEqual([check.code, check.stderr], [0, ""], "ffmpeg decodes the RTMP recording");
+  } finally {
+    procs.killAll();
+    await rtmp.close();
+    await server.close();
+  }
+});
+
+test.gstreamer("rtsp e2e: GStreamer rtspsrc (default settings) joining mid-GOP decodes without a decreasing timestamp", async () => {
+  const registry = new Registry();
+  const { server, base } = await startRtsp(registry);
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  const procs = new Procs();
+  try {
+    // 2 s GOPs, so a reader joining mid-GOP starts up to 2 s behind the live edge
+    const publisher = procs.run("ffmpeg", [
+      ...["-v", "error", "-re"],
+      ...testsrc({ duration: 12, rate: 30, size: "640x360" }),
+      ...sine({ duration: 12 }),
+      ...x264({ gop: 60, bframes: 0 }),
+      ...["-c:a", "aac", "-f", "flv", `rtmp://127.0.0.1:${rtmp.addr.port}/live/gop`],
+    ], 40_000);
+    const { handle, frames } = await published(registry, "gop");
+    await reached(handle, frames, 2.5);
+    // three readers, joining 0.0, 0.6 and 1.2 s apart, each ending after 90 decoded frames
+    const readers = [0, 600, 1200].map(async (after) => {
+      await new Promise((resolve) => setTimeout(resolve, after));
+      return procs.spawn("gst-launch-1.0", [
+        "--gst-debug-level=2",
+        "uridecodebin",
+        `uri=${base}/gop`,
+        "!",
+        "videoconvert",
+        "!",
+        "identity",
+        "eos-after=90",
+        "!",
+        "fakesink",
+      ], { limitMs: 15_000 });
+    });
+    for (const [i, read] of (await Promise.all(readers)).entries()) {
+      assert.deepEqual([read.code, read.timedOut], [0, false], `reader ${i} decodes 90 frames`);
+      const decreasing = read.stderr.split("\n").filter((l) => /decreasing timestamp/.test(l));
+      assert.deepEqual(decreasing, [], `reader ${i}`);
+    }
+    await publisher;
   } finally {
     procs.killAll();
     await rtmp.close();

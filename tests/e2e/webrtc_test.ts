@@ -2,7 +2,7 @@
  * WHIP and WHEP with a real browser: headless Chromium publishes its fake camera through
  * the publish page and ffmpeg decodes what reached the registry; ffmpeg publishes H.264 +
  * AAC over RTMP and Chromium plays it through the player page, whose getStats() must show
- * framesDecoded growing.
+ * framesDecoded growing and, its AAC transcoded to Opus, an audio track that is not silent.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { FlvWriter } from "../../media/flv/mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { serveHttp } from "../../ingest/http/server.ts";
 import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
+import { TranscodedViews } from "../../media/transcode/mod.ts";
 import { openInChromium, resultCollector } from "../_util/browser.ts";
 import { decodeCheck, tempPath } from "../_util/ffmpeg.ts";
 import { parseOpusHead } from "../../media/codec/opus.ts";
@@ -97,11 +98,12 @@ test.chromium("Chromium publishes its camera through WHIP; ffmpeg decodes the vi
   }
 });
 
-test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through WHEP", async () => {
+test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through WHEP, with the AAC as Opus", async () => {
   const registry = new Registry();
   const logger = lines();
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
-  const webrtc = new WebRtcServer({ registry, logger });
+  const transcode = new TranscodedViews({ logger });
+  const webrtc = new WebRtcServer({ registry, logger, transcode });
   const collector = resultCollector(45_000);
   const testPage: (request: Request, url: URL) => Response | undefined = (_request, url) =>
     url.pathname === "/test.html"
@@ -132,9 +134,13 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
       const handle = registry.get("live", "cam");
       return handle?.cachedConfigs().video && handle.cachedConfigs().audio ? handle : undefined;
     });
-    browser = await openInChromium(`http://127.0.0.1:${http.addr.port}/test.html`);
+    browser = await openInChromium(`http://127.0.0.1:${http.addr.port}/test.html`, [
+      "--autoplay-policy=no-user-gesture-required",
+    ]);
     const result = await collector.result as {
       frames: number[];
+      dropped: number;
+      audio: { samples: number; level: number }[];
       status: string;
       audioTracks: number;
       error?: string;
@@ -144,8 +150,16 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
     assert.ok(result.frames.length >= 2);
     assert.ok(result.frames[0] > 0, `frames decoded: ${result.frames}`);
     assert.ok(result.frames.at(-1)! > result.frames[0], `framesDecoded grows: ${result.frames}`);
-    assert.equal(result.audioTracks, 0, "AAC has no WebRTC audio");
-    assert.ok(logger.all.some((l) => /audio is aac, which WebRTC cannot carry/.test(l)));
+    assert.ok(result.dropped <= 5, `video frames dropped: ${result.dropped}`);
+    assert.equal(result.audioTracks, 1, "the AAC arrives as an Opus track");
+    assert.ok(logger.all.some((l) => /audio is aac, sent as Opus/.test(l)));
+    const samples = result.audio.map((a) => a.samples);
+    assert.ok(samples.length >= 2 && samples.at(-1)! > samples[0], `samples received: ${samples}`);
+    const level = Math.max(...result.audio.map((a) => a.level));
+    assert.ok(
+      level > 0.01,
+      `audio level ${level}: the sine, not silence`,
+    );
   } finally {
     await browser?.close();
     try {
@@ -153,6 +167,7 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
     } catch { /* already exited */ }
     await ffmpeg.status;
     await webrtc.close();
+    transcode.close();
     await http.close();
     await rtmp.close();
     registry.closeAll();
@@ -174,21 +189,36 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     let pc;
     for (let i = 0; i < 200 && !(pc = frame.contentWindow?.arclyPeer); i++) await sleep(100);
     if (!pc) throw new Error("the player made no peer connection");
+    // the player's video element is muted: play the received audio as a listener would
+    for (let i = 0; i < 100 && !pc.getReceivers().some((r) => r.track.kind === "audio"); i++) await sleep(100);
+    const speaker = new Audio();
+    speaker.srcObject = new MediaStream(pc.getReceivers().map((r) => r.track).filter((t) => t.kind === "audio"));
+    speaker.play().catch(() => {});
     const frames = [];
+    const audio = [];
+    let dropped = 0;
     for (let i = 0; i < 200 && frames.length < 3; i++) {
       await sleep(1000);
       const stats = await pc.getStats();
       let decoded = 0;
-      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded ?? 0; });
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp") return;
+        if (s.kind === "video") {
+          decoded = s.framesDecoded ?? 0;
+          dropped = s.framesDropped ?? 0;
+        } else if (s.kind === "audio" && s.totalSamplesReceived > 0) {
+          audio.push({ samples: s.totalSamplesReceived, level: s.audioLevel ?? 0 });
+        }
+      });
       if (decoded > 0) frames.push(decoded);
     }
     const audioTracks = pc.getTransceivers().filter((t) =>
       t.receiver.track.kind === "audio" && /recv/.test(t.currentDirection ?? "")
     ).length;
     const status = frame.contentDocument.getElementById("status").textContent;
-    await post({ frames, status, audioTracks });
+    await post({ frames, dropped, audio, status, audioTracks });
   } catch (error) {
-    await post({ frames: [], status: "", audioTracks: -1, error: String(error) });
+    await post({ frames: [], dropped: 0, audio: [], status: "", audioTracks: -1, error: String(error) });
   }
 })();
 </script>`;

@@ -284,3 +284,44 @@ Deno.test("chunk reader fuzz: random and mutated input only ever throws RtmpErro
   }
   assert.ok(errors > 0, "fuzzing found no invalid input at all");
 });
+
+/**
+ * The amplification attack: with the chunk size set to `sent`, the first chunk of a
+ * message announced 8 MiB long on each of 63 chunk streams.
+ */
+function announcedButNotSent(sent: number, streams = 63): Uint8Array {
+  const size = new Uint8Array(4);
+  new DataView(size.buffer).setUint32(0, sent);
+  const parts = [new ChunkWriter().encode(msg(2, MessageType.SET_CHUNK_SIZE, 0, 0, size))];
+  const header = unhex("000000 7fffff 09 01000000");
+  for (let csid = 3; csid < 3 + streams; csid++) {
+    const basic = csid < 64 ? [csid] : [0, csid - 64]; // type 0
+    parts.push(Uint8Array.from(basic), header, new Uint8Array(sent).fill(csid));
+  }
+  return concat(parts);
+}
+
+Deno.test("chunk reader memory follows the bytes sent, not the lengths announced", () => {
+  const sent = 16 * 1024;
+  const reader = new ChunkReader({ maxMessageLength: 8 * 1024 * 1024 });
+  assert.deepEqual(reader.push(announcedButNotSent(sent)), []);
+  // 63 × 8 MiB announced; at most twice what arrived per stream plus 4 KiB each.
+  assert.ok(reader.bufferedBytes >= 63 * sent, `${reader.bufferedBytes}`);
+  assert.ok(reader.bufferedBytes <= 63 * (2 * sent + 4096), `${reader.bufferedBytes}`);
+});
+
+Deno.test("chunk reader refuses to hold more than maxBufferedBytes over all chunk streams", () => {
+  const reader = new ChunkReader({ maxBufferedBytes: 1024 * 1024 });
+  assert.throws(
+    () => reader.push(announcedButNotSent(32 * 1024)),
+    (e: unknown) => e instanceof RtmpError && /over the limit of 1048576/.test(e.message),
+  );
+  // The cap can be raised (a session does so after connect) and completed messages free theirs.
+  const raised = new ChunkReader({ maxBufferedBytes: 64 * 1024 });
+  raised.maxBufferedBytes = 4 * 1024 * 1024;
+  assert.deepEqual(raised.push(announcedButNotSent(32 * 1024)), []);
+  const done = new ChunkReader();
+  const big = new ChunkWriter().encode(msg(4, 9, 1, 0, new Uint8Array(300_000)));
+  assert.equal(done.push(big).length, 1);
+  assert.equal(done.bufferedBytes, 0);
+});

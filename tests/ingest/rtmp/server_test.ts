@@ -20,7 +20,7 @@ import { encodeAudioTag, encodeVideoTag } from "../../../media/flv/mod.ts";
 import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { concat } from "../../_util/bytes.ts";
 import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
-import { readAll } from "../../_util/frames.ts";
+import { assertConfigFirst, readAll } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
 import { statusCode, TestClient } from "./_client.ts";
 import { within } from "../../_util/within.ts";
@@ -282,8 +282,10 @@ Deno.test("rtmp server: a second publisher gets BadName and the first goes on; u
 
     // the first publisher was not disturbed
     assert.equal(registry.get("live", "busy"), handle);
+    await first.send(media(id, videoConfig));
     await first.send(media(id, idr(0)));
     const reader = sub.getReader();
+    assert.equal((await reader.read()).value?.flags, FrameFlags.CONFIG);
     assert.deepEqual((await reader.read()).value?.data, idr(0).data);
     reader.releaseLock();
     await sub.cancel();
@@ -309,7 +311,12 @@ Deno.test("rtmp server: acknowledges after the peer's window", async () => {
 });
 
 Deno.test("rtmp server: bad peers are closed with a logged reason and the server goes on", async () => {
-  await withServer({ handshakeTimeoutMs: 200, idleTimeoutMs: 300, maxMessageLength: 1000 }, async (
+  await withServer({
+    handshakeTimeoutMs: 200,
+    connectTimeoutMs: 300,
+    idleTimeoutMs: 300,
+    maxMessageLength: 1000,
+  }, async (
     port,
     registry,
     log,
@@ -332,7 +339,7 @@ Deno.test("rtmp server: bad peers are closed with a logged reason and the server
       [
         "stops after the handshake",
         (c) => c.handshake().then(() => {}),
-        /no data in either direction for 300 ms/,
+        /no connect within 300 ms of the handshake/,
       ],
       ["chunk size 2^31", async (c) => {
         await c.handshake();
@@ -400,7 +407,12 @@ Deno.test("rtmp server: bad peers are closed with a logged reason and the server
 });
 
 Deno.test("rtmp server fuzz: mutated publish sessions only ever close their own connection", async () => {
-  await withServer({ idleTimeoutMs: 300, handshakeTimeoutMs: 300 }, async (port, registry, log) => {
+  await withServer({
+    idleTimeoutMs: 300,
+    handshakeTimeoutMs: 300,
+    connectTimeoutMs: 300,
+    commandTimeoutMs: 300,
+  }, async (port, registry, log) => {
     const writer = new ChunkWriter();
     const parts = [
       commandMessage(3, 0, "connect", 1, { app: "live", tcUrl: "rtmp://x/live" }),
@@ -447,6 +459,7 @@ Deno.test("rtmp server: a player that stops reading is evicted; the publisher is
     assert.equal(statusCode(await player.nextCommand(["onStatus"])), "NetStream.Play.Reset");
     player.pause();
     const big = new Uint8Array(256 * 1024);
+    await pub.send(media(pid, videoConfig));
     for (let i = 0; i < 80; i++) {
       await pub.send(media(pid, frame("video", i * 40, i % 10 ? 0 : FrameFlags.KEYFRAME, big)));
     }
@@ -513,4 +526,44 @@ test.x265({
       assert.equal(registry.get("live", "hevc"), undefined, "the publish ended");
     });
   },
+});
+
+Deno.test("rtmp server: media sent before its sequence header is not published; from the header on, everything is", async () => {
+  await withServer({}, async (port, registry) => {
+    const [c, id] = await publisher(port, "order");
+    const reader = registry.get("live", "order")!.subscribe().getReader();
+    const sent = [
+      slice(0), // joined mid-GOP: no sequence headers yet
+      aac(0),
+      idr(40),
+      videoConfig,
+      audioConfig,
+      idr(80),
+      aac(90),
+      slice(120),
+      { ...audioConfig, data: new Uint8Array([0x11, 0x90]) }, // a changed audio config
+      aac(130),
+    ];
+    for (const f of sent) await c.send(media(id, f));
+    const got = await within(
+      (async () => {
+        const out: MediaFrame[] = [];
+        while (out.length < 7) out.push((await reader.read()).value!);
+        return out;
+      })(),
+      5000,
+      "seven frames",
+    );
+    reader.releaseLock();
+    assert.equal(assertConfigFirst(got, "rtmp"), 4);
+    assert.deepEqual(got.map((f) => [f.kind, f.flags, f.dts / 90]), [
+      ["video", FrameFlags.CONFIG, 0],
+      ["audio", FrameFlags.CONFIG, 0],
+      ["video", FrameFlags.KEYFRAME, 80],
+      ["audio", FrameFlags.KEYFRAME, 90],
+      ["video", FrameFlags.NONE, 120],
+      ["audio", FrameFlags.CONFIG, 0],
+      ["audio", FrameFlags.KEYFRAME, 130],
+    ]);
+  });
 });

@@ -13,7 +13,7 @@ export interface Reply {
 
 /** One TCP connection to the server. */
 export class RtspClient {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   /** Interleaved frames received, by channel. */
   readonly frames: { channel: number; data: Uint8Array }[] = [];
   /** Resolves when the server closes the connection. */
@@ -25,13 +25,20 @@ export class RtspClient {
   #cseq = 0;
   #paused: PromiseWithResolvers<void> | undefined;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.Conn) {
     this.conn = conn;
     this.closed = this.#read();
   }
 
   static async open(port: number): Promise<RtspClient> {
     return new RtspClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** Connect over TLS, trusting `caCert` (PEM) for `localhost`. */
+  static async openTls(port: number, caCert: string): Promise<RtspClient> {
+    return new RtspClient(
+      await Deno.connectTls({ hostname: "localhost", port, caCerts: [caCert] }),
+    );
   }
 
   async #read(): Promise<void> {

@@ -19,7 +19,10 @@ import { makeFixture, testsrc } from "../../_util/ffmpeg.ts";
 import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
+import { makeCert } from "../../_util/tls.ts";
+import { within } from "../../_util/within.ts";
 import { RtspClient } from "./_client.ts";
+import { announceSdp, b64 } from "./_util.ts";
 import { au, Collect, hex, rtpBytes } from "../../media/rtp/_util.ts";
 import { testsWith } from "../../_util/tools.ts";
 
@@ -62,24 +65,6 @@ async function h264Frames(): Promise<{ sps: Uint8Array; pps: Uint8Array; aus: Ui
     else if (type !== 6) aus.at(-1)!.push(nal);
   }
   return { sps: sps!, pps: pps!, aus };
-}
-
-const b64 = (n: Uint8Array) => btoa(String.fromCharCode(...n));
-
-function announceSdp(sps: Uint8Array, pps: Uint8Array): string {
-  return [
-    "v=0",
-    "o=- 0 0 IN IP4 127.0.0.1",
-    "s=test",
-    "t=0 0",
-    "m=video 0 RTP/AVP 96",
-    "a=rtpmap:96 H264/90000",
-    `a=fmtp:96 packetization-mode=1; sprop-parameter-sets=${b64(sps)},${b64(pps)}`,
-    "a=control:streamid=0",
-    "m=audio 0 RTP/AVP 0",
-    "a=control:streamid=1",
-    "",
-  ].join("\r\n");
 }
 
 async function collect(frames: MediaFrame[], sub: ReadableStream<MediaFrame>): Promise<void> {
@@ -624,7 +609,7 @@ Deno.test("rtsp server: a TCP player that falls a ring behind is evicted and dis
 });
 
 Deno.test("rtsp server: a TCP player that stops reading for good is disconnected", async () => {
-  const { server, registry, log, url } = serve(new Registry(), { sessionTimeoutMs: 500 });
+  const { server, registry, log, url } = serve(new Registry(), { stallTimeoutMs: 500 });
   const handle = syntheticStream(registry);
   const c = await RtspClient.open(server.addr.port);
   try {
@@ -633,9 +618,7 @@ Deno.test("rtsp server: a TCP player that stops reading for good is disconnected
     for (let i = 1; i <= 200; i++) handle.publish(videoFrame(i * 3600, 60_000, i % 50 === 0));
     // keep-alives keep the session alive: they are read while their answers queue behind
     // the stuck writes (up to 16 of them, 800 ms)
-    const keepAlive =
-      `GET_PARAMETER ${url}/live/syn RTSP/1.0\r\nCSeq: 99\r\nSession: ${session}\r\n\r\n`;
-    const timer = setInterval(() => void c.send(keepAlive).catch(() => {}), 50);
+    const timer = keepAlive(c, `${url}/live/syn`, session);
     try {
       await log.waitFor(/closed: the peer accepted no data for 500 ms/, 5000);
     } finally {
@@ -647,5 +630,195 @@ Deno.test("rtsp server: a TCP player that stops reading for good is disconnected
     c.close();
     registry.endPublish(handle);
     await server.close();
+  }
+});
+
+/** GET_PARAMETER on `session` every 50 ms, unanswered answers or not; clear to stop. */
+function keepAlive(c: RtspClient, uri: string, session: string): ReturnType<typeof setInterval> {
+  const request = `GET_PARAMETER ${uri} RTSP/1.0\r\nCSeq: 99\r\nSession: ${session}\r\n\r\n`;
+  return setInterval(() => void c.send(request).catch(() => {}), 50);
+}
+
+/** ANNOUNCE and SETUP one video track over TCP (interleaved 0-1); returns the session. */
+async function announceAndSetup(c: RtspClient, url: string, name: string): Promise<string> {
+  const sdp = announceSdp(BASELINE_SPS, BASELINE_PPS);
+  const headers = { "Content-Type": "application/sdp" };
+  assert.equal((await c.request("ANNOUNCE", `${url}/live/${name}`, headers, sdp)).status, 200);
+  const setup = await c.request("SETUP", `${url}/live/${name}/streamid=0`, {
+    Transport: "RTP/AVP/TCP;interleaved=0-1;mode=record",
+  });
+  assert.equal(setup.status, 200);
+  return setup.headers.get("session")!.split(";")[0];
+}
+
+Deno.test("rtsp server: a silent connection and one dribbling a request head are closed at the request deadline", async () => {
+  const { server, log } = serve(new Registry(), { requestTimeoutMs: 300 });
+  const silent = await RtspClient.open(server.addr.port);
+  const dribbler = await RtspClient.open(server.addr.port);
+  const head = "OPTIONS rtsp://127.0.0.1/live/x RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: ";
+  let sent = 0;
+  const timer = setInterval(
+    () => void dribbler.send(head[sent++ % head.length]).catch(() => {}),
+    50,
+  );
+  try {
+    await within(Promise.all([silent.closed, dribbler.closed]), 5000, "closing both");
+    await log.waitFor(/closed: no request within 300 ms of connecting/);
+    assert.equal(log.lines.filter((l) => /no request within 300 ms/.test(l)).length, 2);
+  } finally {
+    clearInterval(timer);
+    silent.close();
+    dribbler.close();
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a request head, and an interleaved frame, dribbled after a first request are cut off", async () => {
+  const { server, log, url } = serve(new Registry(), {
+    requestTimeoutMs: 300,
+    mediaTimeoutMs: 60_000,
+  });
+  const head = await RtspClient.open(server.addr.port);
+  const frame = await RtspClient.open(server.addr.port);
+  const timers: ReturnType<typeof setInterval>[] = [];
+  try {
+    assert.equal((await head.request("OPTIONS", `${url}/live/x`)).status, 200);
+    timers.push(setInterval(() => void head.send("O").catch(() => {}), 50));
+    const session = await announceAndSetup(frame, url, "drip");
+    assert.equal(
+      (await frame.request("RECORD", `${url}/live/drip`, { Session: session })).status,
+      200,
+    );
+    await frame.send(Uint8Array.of(0x24, 0, 0x04, 0x00)); // a 1024-byte frame, sent a byte at a time
+    timers.push(setInterval(() => void frame.send(Uint8Array.of(0x80)).catch(() => {}), 50));
+    await within(Promise.all([head.closed, frame.closed]), 5000, "closing both");
+    const cut = log.lines.filter((l) =>
+      /a message not complete within 300 ms of its first byte/.test(l)
+    );
+    assert.equal(cut.length, 2, log.lines.join("\n"));
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    head.close();
+    frame.close();
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a publish that never RECORDs and a read that never PLAYs are closed despite keep-alives", async () => {
+  const { server, registry, log, url } = serve(new Registry(), { startTimeoutMs: 300 });
+  const handle = syntheticStream(registry);
+  const publisher = await RtspClient.open(server.addr.port);
+  const reader = await RtspClient.open(server.addr.port);
+  const timers: ReturnType<typeof setInterval>[] = [];
+  try {
+    const published = await announceAndSetup(publisher, url, "squat");
+    timers.push(keepAlive(publisher, `${url}/live/squat`, published));
+    assert.equal((await reader.request("DESCRIBE", `${url}/live/syn`)).status, 200);
+    const setup = await reader.request("SETUP", `${url}/live/syn/trackID=0`, {
+      Transport: "RTP/AVP/TCP;interleaved=0-1",
+    });
+    timers.push(keepAlive(reader, `${url}/live/syn`, setup.headers.get("session")!.split(";")[0]));
+    assert.ok(registry.get("live", "squat"));
+    await log.waitFor(/closed: no RECORD within 300 ms of its setup/, 5000);
+    await log.waitFor(/closed: no PLAY within 300 ms of its setup/, 5000);
+    assert.equal(registry.get("live", "squat"), undefined, "the key is free again");
+    const again = await RtspClient.open(server.addr.port);
+    try {
+      await announceAndSetup(again, url, "squat");
+    } finally {
+      again.close();
+    }
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    publisher.close();
+    reader.close();
+    registry.endPublish(handle);
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a recording publisher that sends no RTP, over TCP or UDP, is closed despite keep-alives", async () => {
+  const { server, registry, log, url } = serve(new Registry(), {
+    mediaTimeoutMs: 300,
+    udp: true,
+    rtpPort: 0,
+    rtcpPort: 0,
+  });
+  await server.ready;
+  const tcp = await RtspClient.open(server.addr.port);
+  const udp = await RtspClient.open(server.addr.port);
+  const timers: ReturnType<typeof setInterval>[] = [];
+  try {
+    const tcpSession = await announceAndSetup(tcp, url, "mute-tcp");
+    assert.equal(
+      (await tcp.request("RECORD", `${url}/live/mute-tcp`, { Session: tcpSession })).status,
+      200,
+    );
+    timers.push(keepAlive(tcp, `${url}/live/mute-tcp`, tcpSession));
+    const sdp = announceSdp(BASELINE_SPS, BASELINE_PPS);
+    const headers = { "Content-Type": "application/sdp" };
+    assert.equal((await udp.request("ANNOUNCE", `${url}/live/mute-udp`, headers, sdp)).status, 200);
+    const setup = await udp.request("SETUP", `${url}/live/mute-udp/streamid=0`, {
+      Transport: "RTP/AVP;unicast;client_port=40000-40001;mode=record",
+    });
+    assert.equal(setup.status, 200);
+    const udpSession = setup.headers.get("session")!.split(";")[0];
+    assert.equal(
+      (await udp.request("RECORD", `${url}/live/mute-udp`, { Session: udpSession })).status,
+      200,
+    );
+    timers.push(keepAlive(udp, `${url}/live/mute-udp`, udpSession));
+    await within(
+      (async () => {
+        while (registry.get("live", "mute-tcp") || registry.get("live", "mute-udp")) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+      5000,
+      "ending both publishes",
+    );
+    const closes = log.lines.filter((l) =>
+      /closed: no RTP packet from the publisher for 300 ms/.test(l)
+    );
+    assert.equal(closes.length, 2, log.lines.join("\n"));
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    tcp.close();
+    udp.close();
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server over TLS: media stays in the TLS connection, a SETUP for UDP is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-rtsps-" });
+  const { certFile, keyFile, cert } = await makeCert(dir, "rtsps");
+  const { sps, pps } = await h264Frames();
+  const { server } = serve(new Registry(), {
+    port: null,
+    tls: { port: 0, certFile, keyFile },
+    udp: true,
+    rtpPort: 0,
+    rtcpPort: 0,
+  });
+  await server.ready;
+  const url = `rtsps://localhost:${server.tlsAddr!.port}`;
+  const pub = await RtspClient.openTls(server.tlsAddr!.port, cert);
+  try {
+    assert.ok(server.udp, "the server has UDP ports for its plain clients");
+    const sdp = announceSdp(sps, pps);
+    const headers = { "Content-Type": "application/sdp" };
+    assert.equal((await pub.request("ANNOUNCE", `${url}/live/s`, headers, sdp)).status, 200);
+    const udp = await pub.request("SETUP", `${url}/live/s/streamid=0`, {
+      Transport: "RTP/AVP;unicast;client_port=5000-5001;mode=record",
+    });
+    assert.equal(udp.status, 461);
+    const tcp = await pub.request("SETUP", `${url}/live/s/streamid=0`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+    });
+    assert.equal(tcp.status, 200);
+  } finally {
+    pub.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -175,14 +175,17 @@ export async function withDir(fn: (dir: string) => Promise<void>): Promise<void>
   }
 }
 
-/** ffmpeg reads the whole output through the master playlist, copying and decoding, silently. */
-export async function assertPlays(dir: string): Promise<void> {
+/**
+ * ffmpeg reads the whole output through the master playlist (or `playlist`), copying and
+ * decoding, silently.
+ */
+export async function assertPlays(dir: string, playlist = "index.m3u8"): Promise<void> {
   const copy = await ffmpeg([
     "-v",
     "warning",
     "-xerror",
     "-i",
-    `${dir}/index.m3u8`,
+    `${dir}/${playlist}`,
     "-c",
     "copy",
     "-f",
@@ -191,9 +194,38 @@ export async function assertPlays(dir: string): Promise<void> {
   ]);
   assert.equal(copy.stderr, "");
   assert.equal(copy.code, 0);
-  const decode = await decodeCheck(`${dir}/index.m3u8`);
+  const decode = await decodeCheck(`${dir}/${playlist}`);
   assert.equal(decode.stderr, "");
   assert.equal(decode.code, 0);
+}
+
+/**
+ * Each run of segments between `EXT-X-DISCONTINUITY` tags of the media playlist plays on its
+ * own ({@linkcode assertPlays} of a VOD playlist listing just that run): ffmpeg's HLS reader
+ * neither switches codecs nor init segments, as players do at a discontinuity. Returns how
+ * many runs there are.
+ */
+export async function assertSectionsPlay(dir: string): Promise<number> {
+  const lines = (await Deno.readTextFile(`${dir}/stream.m3u8`)).split("\n");
+  const target = lines.find((l) => l.startsWith("#EXT-X-TARGETDURATION:"))!;
+  const sections: string[][] = [[]];
+  let map: string | undefined;
+  for (const line of lines) {
+    if (line === "#EXT-X-DISCONTINUITY") sections.push(map ? [map] : []);
+    else if (line.startsWith("#EXT-X-MAP:")) {
+      map = line;
+      sections.at(-1)!.push(line);
+    } else if (line.startsWith("#EXTINF:") || (line !== "" && !line.startsWith("#"))) {
+      sections.at(-1)!.push(line);
+    }
+  }
+  for (const [n, body] of sections.entries()) {
+    const name = `section${n}.m3u8`;
+    const head = ["#EXTM3U", "#EXT-X-VERSION:7", target, "#EXT-X-PLAYLIST-TYPE:VOD"];
+    await Deno.writeTextFile(`${dir}/${name}`, [...head, ...body, "#EXT-X-ENDLIST", ""].join("\n"));
+    await assertPlays(dir, name);
+  }
+  return sections.length;
 }
 
 /** Every segment starts with a keyframe; TS segments with PAT then PMT; fMP4 ones parse after their init. */

@@ -1,7 +1,7 @@
 /**
  * Bounded, seeded random frame sequences through the packager: keyframes at random,
  * discontinuities, timestamps going back or jumping, config changes, late tracks. The
- * packager must end each run with consistent playlists or a clear TypeError.
+ * packager must end each run with consistent playlists.
  */
 
 import assert from "node:assert/strict";
@@ -54,19 +54,15 @@ const variants: Omit<HlsPackagerOptions, "storage">[] = [
   { segmentType: "fmp4", windowSize: 2, targetDuration: 1, partDuration: 0.3 },
 ];
 
-Deno.test("fuzz: random frame sequences end in consistent playlists or a clear TypeError", async () => {
+Deno.test("fuzz: random frame sequences end in consistent playlists", async () => {
   const rand = prng(0x41c);
   for (let run = 0; run < 100; run++) {
     const options = variants[run % variants.length];
     const storage = new MemoryStorage();
     const packager = new HlsPackager({ storage, ...options });
     const frames = randomFrames(rand, 800);
-    try {
-      await ReadableStream.from(frames).pipeTo(packager);
-    } catch (e) {
-      assert.ok(e instanceof TypeError, `run ${run}: ${e instanceof Error ? e.stack : e}`);
-      assert.match(e.message, /before its CONFIG frame/);
-    }
+    // Whatever the order, nothing stops the packager: what it cannot use is skipped.
+    await ReadableStream.from(frames).pipeTo(packager);
     const body = text(storage, "stream.m3u8");
     if (body === "") {
       assert.equal(packager.stats.segments, 0, `run ${run}: segments without a playlist`);

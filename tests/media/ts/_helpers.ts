@@ -220,3 +220,19 @@ export function maxTimingError(a: readonly Timing[], b: readonly Timing[], keys:
   if (Number.isNaN(max)) throw new Error("timing is NaN");
   return max;
 }
+
+/**
+ * `ts` as a receiver joining it mid-GOP gets it: its PAT and PMT (the first two packets),
+ * then everything from the second start of a video PES (PID 0x100, as ffmpeg writes it) on,
+ * so the first video frames come without SPS/PPS.
+ */
+export function joinedMidGop(ts: Uint8Array): Uint8Array<ArrayBuffer> {
+  const pid = (at: number) => ((ts[at + 1] & 0x1f) << 8) | ts[at + 2];
+  const starts = (at: number) => (ts[at + 1] & 0x40) !== 0;
+  let videoStarts = 0;
+  for (let at = 0; at < ts.length; at += TS_PACKET_SIZE) {
+    if (pid(at) !== 0x100 || !starts(at) || ++videoStarts < 2) continue;
+    return new Uint8Array([...ts.subarray(0, 2 * TS_PACKET_SIZE), ...ts.subarray(at)]);
+  }
+  throw new Error("no second video PES");
+}

@@ -211,3 +211,48 @@ test.ffmpeg("fuzz: the muxer drops bad frames and always writes valid packets", 
   }
   assert.ok(written > 1000 && dropped > 100, `${written} frames written, ${dropped} dropped`);
 });
+
+/** An ADTS frame (AAC LC, 44.1 kHz, stereo) around `payload`. */
+function adts(payload: Uint8Array): Uint8Array {
+  const len = 7 + payload.length;
+  const header = [
+    0xff,
+    0xf1,
+    0x50,
+    0x80 | (len >> 11),
+    (len >> 3) & 0xff,
+    ((len & 7) << 5) | 0x1f,
+    0xfc,
+  ];
+  return new Uint8Array([...header, ...payload]);
+}
+
+/** An audio PES (stream id 0xC0) with `data`, with a PTS when `pts` is given. */
+function audioPes(data: Uint8Array, pts?: number): Uint8Array {
+  const stamp = pts === undefined ? [] : [
+    0x21 | ((pts / 2 ** 29) & 0x0e),
+    (pts >> 22) & 0xff,
+    ((pts >> 14) & 0xfe) | 1,
+    (pts >> 7) & 0xff,
+    ((pts << 1) & 0xfe) | 1,
+  ];
+  const header = [0x80, stamp.length ? 0x80 : 0, stamp.length, ...stamp];
+  const length = header.length + data.length;
+  return new Uint8Array([0, 0, 1, 0xc0, length >> 8, length & 0xff, ...header, ...data]);
+}
+
+Deno.test("fuzz: AAC whose first PES has no PTS still gets its CONFIG before its first frame", async () => {
+  const frame = adts(new Uint8Array([0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]));
+  const two = new Uint8Array([...frame, ...frame]);
+  const bytes = concat([
+    await tables(),
+    tsPacket(0x101, true, 0, audioPes(two)), // no timestamp: its frames cannot be placed
+    tsPacket(0x101, true, 1, audioPes(two, 90000)),
+    tsPacket(0x101, true, 2, audioPes(two, 90000 + 2 * 2090)),
+  ]);
+  const audio = demux(bytes).frames.filter((f) => f.kind === "audio");
+  assert.equal(audio.length, 5);
+  assert.equal(audio[0].flags, FrameFlags.CONFIG);
+  assert.deepEqual([...audio[0].data], [0x12, 0x10]); // LC, 44.1 kHz, stereo
+  assert.equal(audio[1].dts, 90000);
+});

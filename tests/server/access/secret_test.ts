@@ -91,8 +91,10 @@ Deno.test("a flood of new guesses beyond the waiting room is refused without der
   const answers = await Promise.all(
     Array.from({ length: 10 }, (_, i) => checker.check(stored, i === 0 ? "pw" : `guess${i}`)),
   );
-  assert.equal(answers[0], true);
-  assert.equal(answers.filter((a) => a).length, 1);
+  // One derivation runs and three wait; the other six are refused at once, whichever
+  // arrived first (WebCrypto's HMACs, taken before the turn, finish in any order).
+  assert.ok(answers.filter((a) => !a).length >= 6, `${answers}`);
+  assert.ok(answers.filter((a) => a).length <= 1);
   // the right password still passes once the flood is over
   assert.equal(await checker.check(stored, "pw"), true);
 });

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { CatchUpPacer } from "../../ingest/_catch_up.ts";
+
+/** A player reading a 30 fps GOP replay of `frames` frames, all available at `now`. */
+function schedule(pacer: CatchUpPacer, frames: number, now: number): number[] {
+  const sends: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    now += pacer.delayMs({ dts: i * 3000 }, now);
+    sends.push(now);
+  }
+  return sends;
+}
+
+Deno.test("catch-up: a replay goes out at `speed` times real time, the first frame at once", () => {
+  const sends = schedule(new CatchUpPacer(1.5), 60, 1000);
+  assert.equal(sends[0], 1000);
+  for (let i = 1; i < 60; i++) {
+    assert.ok(Math.abs(sends[i] - (1000 + (i * 100) / 3 / 1.5)) < 1e-9, `frame ${i}`);
+  }
+});
+
+Deno.test("catch-up: interleaved frames at or before the newest time go with it", () => {
+  const pacer = new CatchUpPacer(2);
+  assert.equal(pacer.delayMs({ dts: 90_000 }, 0), 0);
+  assert.equal(pacer.delayMs({ dts: 99_000 }, 0), 50);
+  assert.equal(pacer.delayMs({ dts: 95_000 }, 50), 0, "audio from before the newest video");
+  assert.equal(pacer.delayMs({ dts: 99_000 }, 50), 0);
+  assert.equal(pacer.caughtUp, false);
+});
+
+Deno.test("catch-up: a frame that comes later than its time ends the pacing for good", () => {
+  const pacer = new CatchUpPacer(1.5);
+  pacer.delayMs({ dts: 0 }, 0);
+  assert.ok(pacer.delayMs({ dts: 3000 }, 0) > 0);
+  // the next frame arrives live, well after its paced time
+  assert.equal(pacer.delayMs({ dts: 6000 }, 500), 0);
+  assert.equal(pacer.caughtUp, true);
+  assert.equal(pacer.delayMs({ dts: 90_000 }, 500), 0, "no pacing after that");
+});
+
+Deno.test("catch-up: a jump forward of more than a second's wait ends the pacing; 0 never paces", () => {
+  const pacer = new CatchUpPacer(1.5);
+  pacer.delayMs({ dts: 0 }, 0);
+  assert.equal(pacer.delayMs({ dts: 10 * 90_000 }, 0), 0);
+  assert.equal(pacer.caughtUp, true);
+  const never = new CatchUpPacer(0);
+  assert.equal(never.caughtUp, true);
+  assert.deepEqual(schedule(never, 5, 7), [7, 7, 7, 7, 7]);
+});

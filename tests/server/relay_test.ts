@@ -1,0 +1,182 @@
+/**
+ * Push relays with real clients: ffmpeg publishes to server A, A relays over RTMP to server
+ * B (ours, and nginx-rtmp), ffmpeg plays from B; a target that goes away is reconnected, and
+ * one that refuses says why.
+ */
+
+import assert from "node:assert/strict";
+import { FrameFlags, Registry, type StreamHandle } from "../../mod.ts";
+import { serveRtmp } from "../../ingest/rtmp/mod.ts";
+import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
+import { PushRelay } from "../../server/relay.ts";
+import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
+import { LogLines } from "../_util/log.ts";
+import { testsWith } from "../_util/tools.ts";
+import { within } from "../_util/within.ts";
+
+const test = await testsWith({
+  ffmpeg: ["ffmpeg", "ffprobe"],
+  nginx: ["ffmpeg", "ffprobe", "nginx"],
+});
+
+async function until<T>(what: string, check: () => T | undefined, ms = 20_000): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The stream `live/NAME` once it is live with both configs. */
+function live(registry: Registry, name: string): Promise<StreamHandle> {
+  return until(`the publish of live/${name}`, () => {
+    const handle = registry.get("live", name);
+    return handle?.cachedConfigs().video && handle.cachedConfigs().audio ? handle : undefined;
+  });
+}
+
+/** ffmpeg reading `url` for `seconds` into an FLV file; resolves with the file. */
+async function record(procs: Procs, url: string, seconds: number): Promise<string> {
+  const file = await tempPath(`relay-${Math.random().toString(36).slice(2)}.flv`);
+  const out = await procs.run("ffmpeg", [
+    ...["-v", "warning", "-i", url, "-t", String(seconds), "-c", "copy", "-f", "flv", "-y", file],
+  ], 40_000);
+  assert.deepEqual([out.code, out.stderr, out.timedOut], [0, "", false], `reading ${url}`);
+  return file;
+}
+
+async function assertPlays(file: string, what: string): Promise<void> {
+  const streams = await probePackets(file);
+  assert.deepEqual(streams.map((s) => s.codecName).sort(), ["aac", "h264"], what);
+  const video = streams.find((s) => s.codecType === "video")!;
+  assert.ok(video.packets[0].flags?.includes("K"), `${what}: starts on a keyframe`);
+  const check = await decodeCheck(file);
+  assert.deepEqual([check.code, check.stderr], [0, ""], what);
+}
+
+test.ffmpeg("rtmp url: app, key and query; bad URLs are refused", () => {
+  assert.deepEqual(parseRtmpUrl("rtmp://[::1]:1936/live/a/b?user=x&pass=y"), {
+    hostname: "::1",
+    port: 1936,
+    app: "live",
+    tcUrl: "rtmp://[::1]:1936/live",
+    stream: "a/b?user=x&pass=y",
+  });
+  for (const bad of ["http://h/live/a", "rtmp://h/live", "rtmp://h/", "nonsense"]) {
+    assert.throws(() => parseRtmpUrl(bad), RangeError, bad);
+  }
+});
+
+test.ffmpeg("push relay: A relays to B over RTMP, ffmpeg plays B; B restarts and the relay reconnects", async () => {
+  const a = new Registry();
+  const b = new Registry();
+  const serverA = serveRtmp({ registry: a, hostname: "127.0.0.1", port: 0 });
+  let serverB = serveRtmp({ registry: b, hostname: "127.0.0.1", port: 0 });
+  const portB = serverB.addr.port;
+  const log = new LogLines();
+  const procs = new Procs();
+  let relay: PushRelay | undefined;
+  try {
+    const publisher = publishLive(procs, `rtmp://127.0.0.1:${serverA.addr.port}/live/cam`, 16);
+    const source = await live(a, "cam");
+    relay = new PushRelay(source, `rtmp://127.0.0.1:${portB}/live/copy?token=secret`, {
+      logger: log,
+      backoffMs: 200,
+    });
+    assert.equal(relay.status().target, `rtmp://127.0.0.1:${portB}/live/copy?…`);
+    const copy = await until("the relay on B", () => b.get("live", "copy"));
+    assert.equal(relay.status().state, "relaying");
+    const first = await record(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 3);
+    await assertPlays(first, "B, first connection");
+    // the first frames on B are the configs, then a keyframe: the replay started it
+    const replay = copy.replayBuffer();
+    assert.ok(replay[0].flags & FrameFlags.CONFIG);
+
+    // B goes away and comes back on the same port: the relay waits, then publishes again
+    await serverB.close();
+    await until("the relay noticing", () => relay!.status().state !== "relaying" || undefined);
+    serverB = serveRtmp({ registry: b, hostname: "127.0.0.1", port: portB });
+    await until("a second connection", () => relay!.status().connections >= 2 || undefined);
+    await until("the relay on B again", () => b.get("live", "copy"));
+    const second = await record(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 2);
+    await assertPlays(second, "B, after the reconnect");
+    assert.ok(relay.status().lastError, "the drop was recorded");
+    assert.ok(
+      log.lines.some((l) => /relay live\/cam to .*again in \d+ ms/.test(l)),
+      log.lines.join("\n"),
+    );
+    assert.ok(!log.lines.some((l) => l.includes("secret")), "the token stays out of the log");
+
+    await publisher;
+    await within(relay.finished, 10_000, "the relay ends with its stream");
+    assert.equal(relay.status().state, "stopped");
+  } finally {
+    relay?.stop();
+    procs.killAll();
+    await serverA.close();
+    await serverB.close();
+  }
+});
+
+test.ffmpeg("rtmp publisher: a refused publish rejects with the server's reason", async () => {
+  const registry = new Registry();
+  const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  try {
+    registry.startPublish("live", "taken", { protocol: "test" });
+    await assert.rejects(
+      RtmpPublisher.connect(`rtmp://127.0.0.1:${server.addr.port}/live/taken`),
+      /NetStream\.Publish\.BadName/,
+    );
+    await assert.rejects(RtmpPublisher.connect(`rtmp://127.0.0.1:1/live/x`, { timeoutMs: 2000 }));
+  } finally {
+    registry.closeAll();
+    await server.close();
+  }
+});
+
+/** A free TCP port on loopback (bound and released). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg plays it from there", async () => {
+  const registry = new Registry();
+  const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  const procs = new Procs();
+  const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
+`,
+  );
+  const nginx = procs.spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`], { limitMs: 60_000 });
+  let relay: PushRelay | undefined;
+  try {
+    const publisher = publishLive(procs, `rtmp://127.0.0.1:${server.addr.port}/live/cam`, 12);
+    const source = await live(registry, "cam");
+    relay = new PushRelay(source, `rtmp://127.0.0.1:${port}/live/relayed`, { backoffMs: 200 });
+    await until("the relay publishing", () => relay!.status().state === "relaying" || undefined);
+    const file = await record(procs, `rtmp://127.0.0.1:${port}/live/relayed`, 3);
+    await assertPlays(file, "nginx-rtmp");
+    relay.stop();
+    await within(relay.finished, 10_000, "the relay stops");
+    await publisher;
+  } finally {
+    relay?.stop();
+    procs.killAll();
+    await nginx;
+    await server.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
