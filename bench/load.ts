@@ -167,6 +167,17 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
+/** A started server once its ports (`httpPort` 0: none) accept connections. */
+async function running(
+  child: Deno.ChildProcess,
+  rtmpPort: number,
+  httpPort: number,
+): Promise<Running> {
+  await accepting(rtmpPort);
+  if (httpPort) await accepting(httpPort);
+  return { pid: child.pid, status: child.status, rtmpPort, httpPort, stop: () => stopChild(child) };
+}
+
 /** `cli.ts serve` of the checkout at `root`. */
 const arclyAt = (name: string, root: string, args: string): Server => ({
   name,
@@ -195,15 +206,7 @@ const arclyAt = (name: string, root: string, args: string): Server => ({
       "off",
       ...extra,
     ], `${dir}/arcly.log`);
-    await accepting(rtmpPort);
-    await accepting(httpPort);
-    return {
-      pid: child.pid,
-      status: child.status,
-      rtmpPort,
-      httpPort,
-      stop: () => stopChild(child),
-    };
+    return await running(child, rtmpPort, httpPort);
   },
 });
 
@@ -248,14 +251,7 @@ rtmp {
       "-c",
       conf,
     ], `${dir}/nginx.log`);
-    await accepting(rtmpPort);
-    return {
-      pid: child.pid,
-      status: child.status,
-      rtmpPort,
-      httpPort: 0,
-      stop: () => stopChild(child),
-    };
+    return await running(child, rtmpPort, 0);
   },
 };
 
@@ -292,15 +288,7 @@ const nms: Server = {
       `${dir}/nms.json`,
       "--no-admin",
     ], `${dir}/nms.log`);
-    await accepting(rtmpPort);
-    await accepting(httpPort);
-    return {
-      pid: child.pid,
-      status: child.status,
-      rtmpPort,
-      httpPort,
-      stop: () => stopChild(child),
-    };
+    return await running(child, rtmpPort, httpPort);
   },
 };
 
