@@ -9,6 +9,7 @@
  * It prints "window\n" when the measurement window opens, and when it closes one JSON line:
  * players asked for, joined, per-player video frames in the window (sorted), bytes in the
  * window, join times (connect to first video frame, ms, sorted) and its own CPU time.
+ * Players connect from 127.1.x.y, 100 per address (servers limit connections per address).
  * Built by bench/load.ts with gcc -O2; loopback only.
  */
 #define _GNU_SOURCE
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 enum { RTMP, FLV };
+enum { PLAYERS_PER_SOURCE = 100 };
 enum { S_HANDSHAKE, S_CHUNKS, S_HTTP_HEAD, S_HTTP_BODY, S_DEAD };
 
 typedef struct {
@@ -331,6 +333,12 @@ static void start(Player *p) {
   if (p->fd < 0) die("socket");
   int one = 1;
   setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* Spread the players over source addresses 127.1.x.y, PLAYERS_PER_SOURCE each, so a
+     server's per-address connection limit does not cap the load. */
+  int source = (int)(p - players) / PLAYERS_PER_SOURCE + 1;
+  struct sockaddr_in src = {.sin_family = AF_INET};
+  src.sin_addr.s_addr = htonl(0x7f010000u | (uint32_t)((source >> 8) & 0xff) << 8 | (source & 0xff));
+  if (bind(p->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, host, &sa.sin_addr);
   p->started_ms = now_ms();
