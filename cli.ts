@@ -34,6 +34,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --rtsp LISTEN     RTSP publish and read, TCP     (default 8554)
   --rtsp-rtp-port N UDP port for RTP over UDP; RTCP uses N+1 (default 8000)
   --srt LISTEN      SRT publish and read, UDP      (default 8890)
+  --srt-passphrase TEXT  SRT callers must encrypt with this passphrase (10-79 characters)
+  --srt-pbkeylen 16|24|32  the SRT key length callers must use (default: theirs)
   --http LISTEN     HTTP: HLS, HTTP-FLV, /v1/streams, /metrics  (default 8888)
   --hls-segment-type ts|fmp4   live HLS segment format (default ts)
   --hls-part-duration SECONDS  Low-Latency HLS with parts this long, e.g. 0.5
@@ -141,6 +143,8 @@ async function serve(args: string[]): Promise<number> {
       rtsp: { type: "string", default: "8554" },
       "rtsp-rtp-port": { type: "string", default: "8000" },
       srt: { type: "string", default: "8890" },
+      "srt-passphrase": { type: "string" },
+      "srt-pbkeylen": { type: "string" },
       quiet: { type: "boolean", default: false },
       "play-coalesce-ms": { type: "string", default: "40" },
       "hls-segment-type": { type: "string", default: "ts" },
@@ -169,6 +173,18 @@ async function serve(args: string[]): Promise<number> {
   const httpListen = parseListen(values.http, "http");
   const rtspListen = parseListen(values.rtsp, "rtsp");
   const srtListen = parseListen(values.srt, "srt");
+  const keyLength = values["srt-pbkeylen"];
+  if (keyLength !== undefined && !["16", "24", "32"].includes(keyLength)) {
+    throw new UsageError(`--srt-pbkeylen takes 16, 24 or 32, not "${keyLength}"`);
+  }
+  const passphrase = values["srt-passphrase"];
+  if (passphrase !== undefined && (passphrase.length < 10 || passphrase.length > 79)) {
+    throw new UsageError(`--srt-passphrase takes 10 to 79 characters`);
+  }
+  const srtSecurity = {
+    passphrase,
+    pbkeylen: keyLength === undefined ? undefined : Number(keyLength) as 16 | 24 | 32,
+  };
   const tls = (flag: "rtmps" | "rtsps" | "https") => tlsListen(values, flag);
   const [rtmpsListen, rtspsListen, httpsListen] = [tls("rtmps"), tls("rtsps"), tls("https")];
   const rtpPort = Number(values["rtsp-rtp-port"]);
@@ -239,7 +255,12 @@ async function serve(args: string[]): Promise<number> {
   if (rtsp && rtspListen) logger.info(`rtsp listening on ${rtsp.addr.hostname}:${rtsp.addr.port}`);
   logTlsListener(logger, "rtsps", rtsp?.tlsAddr);
   const srt = srtListen &&
-    await (await import("./ingest/srt/mod.ts")).serveSrt({ registry, ...srtListen, logger });
+    await (await import("./ingest/srt/mod.ts")).serveSrt({
+      registry,
+      ...srtListen,
+      ...srtSecurity,
+      logger,
+    });
   if (srt) logger.info(`srt listening on ${srt.addr.hostname}:${srt.addr.port}/udp`);
   const routes: HttpRoute[] = web && metrics && hls && webrtc
     ? [

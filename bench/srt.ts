@@ -4,7 +4,10 @@
  * run, into an srt-live-transmit listener relaying it to a pipe. For each rate it prints
  * what arrived (Mbit/s), what was lost for good, and the CPU each receiver spent.
  *
- *   deno run -A bench/srt.ts [--seconds 4] [--rates 2,5,10,20,40]
+ *   deno run -A bench/srt.ts [--seconds 4] [--rates 2,5,10,20,40] [--pbkeylen 16]
+ *
+ * With `--pbkeylen 16|24|32` every step runs twice, in clear and encrypted (AES-CTR with
+ * that key length, a passphrase on both ends), to show what decryption costs each receiver.
  *
  * Needs ffmpeg (to make the input) and srt-live-transmit. Our CPU is the whole Deno
  * process (`process.cpuUsage()`, which only runs the listener while a step runs); the
@@ -21,11 +24,17 @@ const args = parseArgs({
   options: {
     seconds: { type: "string", default: "4" },
     rates: { type: "string", default: "2,5,10,20,40" },
+    pbkeylen: { type: "string" },
   },
 });
 const SECONDS = Number(args.values.seconds);
 const RATES = args.values.rates.split(",").map(Number);
 const CLOCK_TICKS = 100;
+const PBKEYLEN = args.values.pbkeylen;
+const PASSPHRASE = "bench passphrase 0123";
+/** The URL options that encrypt, when `encrypted`. */
+const secret = (encrypted: boolean) =>
+  encrypted ? `passphrase=${PASSPHRASE}&pbkeylen=${PBKEYLEN}` : "";
 
 const dir = await Deno.makeTempDir({ prefix: "arcly-bench-srt-" });
 const input = `${dir}/input.ts`;
@@ -78,14 +87,19 @@ async function publish(url: string, rate: number): Promise<number> {
   return sent;
 }
 
-async function ours(rate: number): Promise<Step> {
+async function ours(rate: number, encrypted = false): Promise<Step> {
   const registry = new Registry();
-  const server = await serveSrt({ registry, hostname: "127.0.0.1", port: 0 });
+  const server = await serveSrt({
+    registry,
+    hostname: "127.0.0.1",
+    port: 0,
+    passphrase: encrypted ? PASSPHRASE : undefined,
+  });
   try {
     const before = server.stats().receive;
     const cpu0 = process.cpuUsage();
     const sent = await publish(
-      `srt://127.0.0.1:${server.addr.port}?streamid=publish:live/bench`,
+      `srt://127.0.0.1:${server.addr.port}?streamid=publish:live/bench&${secret(encrypted)}`,
       rate,
     );
     const cpu = process.cpuUsage(cpu0);
@@ -115,10 +129,17 @@ function procCpuSeconds(pid: number): number {
   }
 }
 
-async function relay(rate: number): Promise<Step> {
+async function relay(rate: number, encrypted = false): Promise<Step> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = new Deno.Command("srt-live-transmit", {
-    args: ["-a", "no", "-t", String(SECONDS + 4), `srt://:${port}`, "file://con"],
+    args: [
+      "-a",
+      "no",
+      "-t",
+      String(SECONDS + 4),
+      `srt://:${port}?${secret(encrypted)}`,
+      "file://con",
+    ],
     stdout: "piped",
     stderr: "null",
   }).spawn();
@@ -133,7 +154,7 @@ async function relay(rate: number): Promise<Step> {
     const now = procCpuSeconds(child.pid);
     if (!Number.isNaN(now)) cpu1 = now;
   }, 100);
-  const sent = await publish(`srt://127.0.0.1:${port}`, rate);
+  const sent = await publish(`srt://127.0.0.1:${port}?${secret(encrypted)}`, rate);
   clearInterval(sampler);
   const now = procCpuSeconds(child.pid);
   if (!Number.isNaN(now)) cpu1 = now;
@@ -199,11 +220,16 @@ console.log(
 );
 try {
   for (const mbps of RATES) {
-    const a = await ours(mbps * 1e6);
-    const b = await relay(mbps * 1e6);
-    console.log(
-      `${String(mbps).padStart(4)} Mbit/s | ${fmt(a)} (${a.repaired} repaired) | ${fmt(b)}`,
-    );
+    for (const encrypted of PBKEYLEN ? [false, true] : [false]) {
+      const a = await ours(mbps * 1e6, encrypted);
+      const b = await relay(mbps * 1e6, encrypted);
+      const label = PBKEYLEN ? (encrypted ? ` AES-${Number(PBKEYLEN) * 8}` : " clear  ") : "";
+      console.log(
+        `${String(mbps).padStart(4)} Mbit/s${label} | ${fmt(a)} (${a.repaired} repaired) | ${
+          fmt(b)
+        }`,
+      );
+    }
   }
 } finally {
   await Deno.remove(dir, { recursive: true });

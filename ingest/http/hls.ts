@@ -5,6 +5,11 @@
  * @module
  */
 
+import {
+  audioConfigOf,
+  type TranscodedLease,
+  type TranscodedViews,
+} from "../../media/transcode/views.ts";
 import { type Logger, type Registry, silentLogger, type StreamHandle } from "../../mod.ts";
 import { HlsPackager, type HlsSegmentType, MemoryStorage } from "../../media/hls/mod.ts";
 import { parseStreamPath } from "./paths.ts";
@@ -31,6 +36,12 @@ export interface LiveHlsOptions {
    */
   partDuration?: number;
   /**
+   * Transcoded views for Opus streams (WHIP publishers) with TS segments, which players
+   * such as hls.js cannot play with Opus: their audio is packaged as AAC, transcoded once
+   * per stream. fMP4 segments keep the Opus. Without it TS segments carry the Opus as is.
+   */
+  transcode?: TranscodedViews;
+  /**
    * Packaging errors and what the packagers skip (media before its CONFIG frame, unusable
    * configs, extra tracks: once per condition) go here (default: silent).
    */
@@ -43,6 +54,9 @@ const CONTENT_TYPES: Record<string, string> = {
   mp4: "video/mp4",
   m4s: "video/iso.segment",
 };
+
+/** How long packaging a transcoded view waits for its first AAC config, at most. */
+const AUDIO_CONFIG_WAIT_MS = 3000;
 
 /** The media playlist's name, as the packager writes it by default. */
 const MEDIA_PLAYLIST = "stream.m3u8";
@@ -81,7 +95,8 @@ interface Output {
  * ```
  */
 export class LiveHls {
-  #options: Required<Omit<LiveHlsOptions, "registry" | "partDuration">>;
+  #options: Required<Omit<LiveHlsOptions, "registry" | "partDuration" | "transcode">>;
+  #transcode: TranscodedViews | undefined;
   #partDuration: number | undefined;
   #registry: Registry;
   #outputs = new Map<string, Output>();
@@ -114,6 +129,7 @@ export class LiveHls {
       }
     }
     this.#partDuration = part;
+    this.#transcode = this.#options.segmentType === "ts" ? options.transcode : undefined;
   }
 
   /** Start packaging the live stream `key` (`"app/stream"`), or `handle` itself. */
@@ -127,8 +143,15 @@ export class LiveHls {
     const storage = previous?.storage ?? new MemoryStorage();
     const output: Output = { storage };
     this.#outputs.set(handle.key, output);
+    let lease: TranscodedLease | undefined;
     output.finished = (previous?.finished ?? Promise.resolve())
-      .then(() => {
+      .then(async () => {
+        lease = await this.#transcode?.acquireWhenNeeded(handle, "aac");
+        if (lease) {
+          this.#options.logger.info(`hls ${handle.key}: Opus audio packaged as AAC`);
+          // the packager declares its tracks from the configs: let the AAC one come first
+          await audioConfigOf(lease.handle, AUDIO_CONFIG_WAIT_MS);
+        }
         output.packager = new HlsPackager({
           storage,
           segmentType: this.#options.segmentType,
@@ -139,7 +162,7 @@ export class LiveHls {
           continueFrom: previous?.packager,
           onSkip: (what) => this.#options.logger.warn(`hls ${handle.key}: ${what}`),
         });
-        return handle.packageTo(output.packager);
+        return (lease?.handle ?? handle).packageTo(output.packager);
       })
       .catch((error) => {
         this.#options.logger.warn(
@@ -147,6 +170,7 @@ export class LiveHls {
         );
       })
       .finally(() => {
+        lease?.release();
         if (this.#outputs.get(handle.key) !== output) return;
         output.expiry = setTimeout(() => {
           if (this.#outputs.get(handle.key) === output) this.#outputs.delete(handle.key);

@@ -29,5 +29,10 @@ export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";
 export * from "./hls.ts";
+export type {
+  TranscodedLease,
+  TranscodedViews,
+  TranscodeTarget,
+} from "../../media/transcode/mod.ts";
 export * from "./paths.ts";
 export * from "./access.ts";

@@ -14,10 +14,14 @@ import {
 } from "../../mod.ts";
 import type { Registry, UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
+import { CatchUpPacer } from "../_catch_up.ts";
 import { SrtError } from "./error.ts";
 import { encodeHandshake, type Handshake } from "./handshake.ts";
+import { keyIndex, type SrtCrypto } from "./_crypto.ts";
+import { KeyIndex, type KeyMaterial, parseKeyMaterial } from "./key_material.ts";
 import {
   ackAckPacket,
+  controlPacket,
   ControlType,
   controlType,
   isControl,
@@ -41,6 +45,10 @@ export interface ConnectionSettings {
   readonly peerIdleTimeoutMs: number;
   /** A reader skipping more frames than this in all is disconnected. */
   readonly maxLag: number;
+  /** Readers catch up from the GOP replay to the live edge at this multiple of real time. */
+  readonly catchUpSpeed: number;
+  /** Readers' key refresh period, in data packets. */
+  readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
   readonly clock: () => number;
 }
@@ -72,17 +80,23 @@ export interface ConnectionParams {
   readonly replayDts?: number;
   /** The local time our clock for this connection started at. */
   readonly startMs: number;
+  /** The session keys, when the caller encrypts. */
+  readonly crypto?: SrtCrypto;
 }
 
 /** Counters of one connection, for the listener's totals. */
 export interface ConnectionStats {
   receiver?: ReceiverStats;
   sender?: SenderStats;
-  /** Control packets that failed to parse. */
+  /** Control packets that failed to parse, and data that did not decrypt. */
   malformed: number;
+  /** Key refreshes: the peer's new keys taken, or ours confirmed. */
+  keyRefreshes: number;
 }
 
 const KEEPALIVE_MS = 1000;
+/** The R bit in byte 4 of a data packet. */
+const RETRANSMITTED_FLAG = 0x04;
 /** How long a reader waits for the last ACKs once the stream has ended and played out. */
 const LINGER_MS = 1500;
 /** Beyond the latency, for the last packet's trip and the peer's delivery tick. */
@@ -91,6 +105,12 @@ const PLAYOUT_MARGIN_MS = 50;
 const MAX_AHEAD_MS = 1000;
 /** Decode times jumping by more than this (either way) restart the pacing clock. */
 const TIMESTAMP_JUMP = 5 * 90_000;
+/** `SRT_CMD_KMREQ` and `SRT_CMD_KMRSP`: subtypes of a USER control packet. */
+const KMREQ = 3;
+const KMRSP = 4;
+/** A key announcement is repeated this often until answered, this many times at most. */
+const KM_REPEAT_MS = 250;
+const KM_TRIES = 10;
 
 /** The server side of one SRT connection. */
 export class SrtConnection implements Link {
@@ -103,7 +123,7 @@ export class SrtConnection implements Link {
   /** Our conclusion answer, sent again whenever the caller repeats its conclusion. */
   readonly #response: Handshake;
   /** Counters so far. */
-  readonly stats: ConnectionStats = { malformed: 0 };
+  readonly stats: ConnectionStats = { malformed: 0, keyRefreshes: 0 };
   readonly #settings: ConnectionSettings;
   readonly #transmit: (packet: Uint8Array) => void;
   readonly #onClosed: (connection: SrtConnection) => void;
@@ -118,6 +138,22 @@ export class SrtConnection implements Link {
   #sender?: SrtSender;
   #reader?: ReadableStreamDefaultReader<MediaFrame>;
   #wake?: () => void;
+  // Encryption: packets wait in order for WebCrypto, in each direction.
+  readonly #crypto?: SrtCrypto;
+  #outChain: Promise<void> = Promise.resolve();
+  #outPending = 0;
+  #inChain: Promise<void> = Promise.resolve();
+  /** Packets waiting for decryption (bounded by the receive buffer), and a KMREQ being taken. */
+  #inPending = 0;
+  #installing = false;
+  readonly #maxPending: number;
+  /** The key data is sent with (readers) or was last received with (publishers). */
+  #keyInUse: number = KeyIndex.EVEN;
+  /** Readers: first-time data packets sent, for the key refresh. */
+  #dataSent = 0;
+  /** Readers: the announcement of the next key, until answered. */
+  #announcement?: { km: Uint8Array; index: number; sentMs: number; tries: number };
+  #nextKeyReady = false;
   /** Media before its CONFIG frame is not published (the kernel's contract). */
   readonly #gate = new ConfigGate();
   readonly #emit = (frame: MediaFrame) => {
@@ -144,6 +180,8 @@ export class SrtConnection implements Link {
     this.#startMs = params.startMs;
     this.#latencyMs = params.latencyMs;
     this.#lastRecvMs = this.#lastSendMs = params.startMs;
+    this.#crypto = params.crypto;
+    this.#maxPending = params.maxPackets;
     if (params.request.action === "publish") {
       const decoder = new TsDecoder();
       this.#decoder = decoder;
@@ -196,10 +234,62 @@ export class SrtConnection implements Link {
     return Math.floor((nowMs - this.#startMs) * 1000) >>> 0;
   }
 
-  /** {@linkcode Link}: send a packet to the peer. */
+  /** {@linkcode Link}: send a packet to the peer (data encrypted, when the caller encrypts). */
   send(packet: Uint8Array): void {
     this.#lastSendMs = this.#settings.clock();
-    this.#transmit(packet);
+    const crypto = this.#crypto;
+    if (!crypto) return this.#transmit(packet);
+    if (!isControl(packet)) {
+      if (!(packet[4] & RETRANSMITTED_FLAG)) this.#countForRefresh(crypto);
+      this.#queueOut(crypto.encrypt(packet, this.#keyInUse));
+    } else if (this.#outPending > 0) this.#queueOut(Promise.resolve(packet));
+    else this.#transmit(packet);
+  }
+
+  /** Send `packet` once every packet queued before it has gone. */
+  #queueOut(packet: Promise<Uint8Array>): void {
+    this.#outPending++;
+    this.#outChain = this.#outChain.then(() => packet).then((out) => {
+      this.#outPending--;
+      if (!this.#closed) this.#transmit(out);
+    }, (error) => {
+      this.#outPending--;
+      this.close(`encrypting: ${message(error)}`, "error");
+    });
+  }
+
+  /**
+   * Readers' key refresh: a quarter period ahead, make the next key and announce both
+   * (KMREQ, repeated until answered); at the period, send with the next key.
+   */
+  #countForRefresh(crypto: SrtCrypto): void {
+    const period = this.#settings.keyRefreshPackets;
+    const at = ++this.#dataSent % period;
+    if (at === period - Math.max(1, period >> 2)) {
+      const index = this.#keyInUse === KeyIndex.EVEN ? KeyIndex.ODD : KeyIndex.EVEN;
+      this.#nextKeyReady = false;
+      void crypto.refresh(index).then((km) => {
+        this.#nextKeyReady = true;
+        this.#announcement = { km, index, sentMs: -Infinity, tries: 0 };
+        this.#announce(this.#settings.clock());
+      }, (error) => this.close(`making a key: ${message(error)}`, "error"));
+    } else if (at === 0 && this.#nextKeyReady) {
+      this.#nextKeyReady = false;
+      this.#keyInUse = this.#keyInUse === KeyIndex.EVEN ? KeyIndex.ODD : KeyIndex.EVEN;
+    }
+  }
+
+  /** Send the pending key announcement, if it is due. */
+  #announce(nowMs: number): void {
+    const a = this.#announcement;
+    if (!a || nowMs - a.sentMs < KM_REPEAT_MS) return;
+    if (a.tries++ === KM_TRIES) {
+      this.#announcement = undefined;
+      this.#settings.logger.warn(`srt ${this.peer}: ${this.key}: the new key was not confirmed`);
+      return;
+    }
+    a.sentMs = nowMs;
+    this.send(keyMaterialPacket(KMREQ, a.km, this.timestamp(nowMs), this.peerSocketId));
   }
 
   /** Handle one packet from the peer (already matched by socket id and address). */
@@ -207,12 +297,8 @@ export class SrtConnection implements Link {
     if (this.#closed) return;
     this.#lastRecvMs = nowMs;
     if (!isControl(packet)) {
-      try {
-        this.#receiver?.onData(packet, nowMs);
-      } catch (error) {
-        this.close(`${this.key}: bad MPEG-TS: ${message(error)}`, "warn");
-      }
-      return;
+      if (this.#crypto) return this.#decrypt(this.#crypto, packet);
+      return this.#data(packet, nowMs);
     }
     try {
       this.#control(packet, nowMs);
@@ -220,6 +306,67 @@ export class SrtConnection implements Link {
       if (!(error instanceof SrtError)) throw error;
       this.stats.malformed++;
     }
+  }
+
+  #data(packet: Uint8Array, nowMs: number): void {
+    try {
+      this.#receiver?.onData(packet, nowMs);
+    } catch (error) {
+      this.close(`${this.key}: bad MPEG-TS: ${message(error)}`, "warn");
+    }
+  }
+
+  /** Decrypt (in parallel), then hand over in arrival order; clear or unknown-key data is dropped. */
+  #decrypt(crypto: SrtCrypto, packet: Uint8Array): void {
+    const index = keyIndex(packet);
+    const opened = index === KeyIndex.NONE || this.#inPending >= this.#maxPending
+      ? undefined
+      : crypto.decrypt(packet);
+    if (!opened) {
+      this.stats.malformed++;
+      return;
+    }
+    this.#keyInUse = index;
+    this.#inPending++;
+    this.#inChain = this.#inChain.then(() => opened).then((plain) => {
+      this.#inPending--;
+      if (!this.#closed) this.#data(plain, this.#settings.clock());
+    }, () => {
+      this.#inPending--;
+      this.stats.malformed++;
+    });
+  }
+
+  /** A KMREQ (the publisher's key refresh) or a KMRSP (a reader confirms ours). */
+  #keyMaterial(packet: Uint8Array, subtype: number): void {
+    const crypto = this.#crypto;
+    if (!crypto) return;
+    const body = packet.subarray(SRT_HEADER_SIZE);
+    if (subtype === KMRSP) {
+      const a = this.#announcement;
+      if (a && a.km.length === body.length && a.km.every((b, i) => b === body[i])) {
+        this.#announcement = undefined;
+        this.stats.keyRefreshes++;
+      }
+      return;
+    }
+    let km: KeyMaterial;
+    try {
+      km = parseKeyMaterial(body);
+    } catch (error) {
+      return this.close(`${this.key}: ${message(error)}`, "warn");
+    }
+    // One at a time: a repeat that arrives meanwhile is answered when libsrt repeats again.
+    if (this.#installing) return;
+    this.#installing = true;
+    const answer = body.slice();
+    this.#inChain = this.#inChain.then(() => crypto.install(km, this.#keyInUse)).then(() => {
+      this.#installing = false;
+      if (this.#closed) return;
+      this.stats.keyRefreshes++;
+      const now = this.#settings.clock();
+      this.send(keyMaterialPacket(KMRSP, answer, this.timestamp(now), this.peerSocketId));
+    }, (error) => this.close(`${this.key}: bad key material: ${message(error)}`, "warn"));
   }
 
   #control(packet: Uint8Array, nowMs: number): void {
@@ -253,6 +400,11 @@ export class SrtConnection implements Link {
       case ControlType.SHUTDOWN:
         this.close("peer closed the connection", "info", false);
         return;
+      case ControlType.USER: {
+        const subtype = (packet[2] << 8) | packet[3];
+        if (subtype === KMREQ || subtype === KMRSP) this.#keyMaterial(packet, subtype);
+        return;
+      }
     }
   }
 
@@ -270,6 +422,7 @@ export class SrtConnection implements Link {
       return;
     }
     this.#sender?.tick(nowMs);
+    this.#announce(nowMs);
     if (nowMs - this.#lastSendMs >= KEEPALIVE_MS) {
       this.send(keepAlivePacket(this.timestamp(nowMs), this.peerSocketId));
     }
@@ -308,7 +461,8 @@ export class SrtConnection implements Link {
         `dropped ${r.dropped}`;
     }
     const s = this.stats.sender!;
-    return `sent ${s.sent}, retransmitted ${s.retransmitted}, dropped ${s.dropped}`;
+    return `sent ${s.sent}, retransmitted ${s.retransmitted} (declined ${s.retransmitsDeclined}), ` +
+      `dropped ${s.dropped}`;
   }
 
   /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */
@@ -319,6 +473,7 @@ export class SrtConnection implements Link {
     const reader = sub.getReader();
     this.#reader = reader;
     const encoder = new TsEncoder();
+    const pacer = new CatchUpPacer(this.#settings.catchUpSpeed);
     let anchorDts = replayDts;
     let anchorMs = clock();
     let lastDts = replayDts ?? NaN;
@@ -339,9 +494,11 @@ export class SrtConnection implements Link {
           anchorDts = frame.dts;
           anchorMs = due = now;
         }
-        if (due - now >= 1) {
+        // Behind the live edge (the replay, then what came meanwhile): the pacer's schedule.
+        const hold = Math.max(due - now, pacer.delayMs(frame, now));
+        if (hold >= 1) {
           sender.flush(now);
-          await this.#sleep(due - now);
+          await this.#sleep(hold);
           if (this.#closed) return;
           now = clock();
         }
@@ -379,6 +536,18 @@ export class SrtConnection implements Link {
       this.#wake = done;
     });
   }
+}
+
+/** A KMREQ or KMRSP control packet carrying `km`. */
+function keyMaterialPacket(
+  subtype: number,
+  km: Uint8Array,
+  timestamp: number,
+  socketId: number,
+): Uint8Array {
+  const out = controlPacket(ControlType.USER, subtype, 0, timestamp, socketId, km.length / 4);
+  out.set(km, SRT_HEADER_SIZE);
+  return out;
 }
 
 function message(error: unknown): string {

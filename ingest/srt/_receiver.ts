@@ -83,6 +83,7 @@ const DROPPED = -2;
 const INITIAL_PACKETS = 256;
 const ACK_INTERVAL_MS = 10;
 const MIN_NAK_INTERVAL_MS = 20;
+const NAK_TRIES = 4;
 const RATE_WINDOW_MS = 1000;
 const DRIFT_WINDOW_MS = 1000;
 const ACK_HISTORY = 32;
@@ -246,7 +247,10 @@ export class SrtReceiver {
       this.#rateBytes = 0;
     }
     if (nowMs - this.#lastAckMs >= ACK_INTERVAL_MS) this.#ack(nowMs);
-    this.#periodicNak(nowMs, Math.max(MIN_NAK_INTERVAL_MS, this.rtt.timeoutMs / 2));
+    // Half an RTO as libsrt does, but at least NAK_TRIES reports within the latency: before
+    // the first RTT sample the RTO is 300 ms, and a lost first NAK would cost the packet.
+    const interval = Math.min(this.rtt.timeoutMs / 2, this.#latencyMs / NAK_TRIES);
+    this.#periodicNak(nowMs, Math.max(MIN_NAK_INTERVAL_MS, interval));
   }
 
   #ack(nowMs: number): void {

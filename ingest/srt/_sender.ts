@@ -3,6 +3,16 @@
  * keeps every packet until it is acknowledged, retransmits what NAKs ask for, gives up on
  * packets older than the latency window (answering NAKs for them with a drop request)
  * and retransmits an unacknowledged tail once the link goes quiet.
+ *
+ * Retransmission is bounded whatever a receiver reports: the ranges of one NAK are merged,
+ * a packet is sent again at most once per round trip, and a token bucket holds the
+ * retransmission rate to the stream's own packet rate (with a floor), its burst to the
+ * packets in flight. A NAK naming the whole window many times over costs one window at
+ * most, and NAKs repeated within a round trip cost nothing but their parsing.
+ *
+ * What was reported lost (by a NAK, or as the hole an ACK stops at) is followed up: sent
+ * again each round trip until acknowledged, without waiting for the receiver to report
+ * it again, so a lost NAK or a lost retransmission does not cost the packet its deadline.
  */
 
 import {
@@ -45,11 +55,20 @@ export interface SenderStats {
   dropped: number;
   /** Drop requests sent. */
   dropRequests: number;
+  /** NAKed packets not sent again: already retransmitted within the round trip, or over budget. */
+  retransmitsDeclined: number;
 }
 
 /** Sender counters, all zero. */
 export function emptySenderStats(): SenderStats {
-  return { sent: 0, bytes: 0, retransmitted: 0, dropped: 0, dropRequests: 0 };
+  return {
+    sent: 0,
+    bytes: 0,
+    retransmitted: 0,
+    dropped: 0,
+    dropRequests: 0,
+    retransmitsDeclined: 0,
+  };
 }
 
 const INITIAL_PACKETS = 256;
@@ -61,6 +80,21 @@ const TAIL_QUIET_MS = 60;
 /** Word 1 of a data packet: a whole message (PP=11), in order (O=1), not encrypted. */
 const SOLO_IN_ORDER = (PacketPosition.SOLO << 30) | 0x20000000;
 const RETRANSMITTED = 0x04;
+/** A packet is not sent again sooner than this after its last retransmission (nor an RTT). */
+const MIN_REXMIT_INTERVAL_MS = 10;
+/** A packet may be sent again this many times at least within the latency. */
+const REXMIT_TRIES = 8;
+/** Retransmissions allowed per second at least, whatever the stream's own rate. */
+const MIN_REXMIT_PER_SECOND = 500;
+/** The retransmission burst allowed at least, whatever is in flight. */
+const MIN_REXMIT_BURST = 256;
+/** Examining a packet retransmitted too recently costs this share of a retransmission. */
+const DECLINE_COST = 1 / 8;
+const RATE_WINDOW_MS = 1000;
+/** The most packets followed up after their retransmission. */
+const MAX_LOSS_LIST = 1024;
+/** Receivers send a full ACK this often. */
+const ACK_INTERVAL_MS = 10;
 
 /** The send side of one connection; driven by writes, ACKs, NAKs and a 10 ms tick. */
 export class SrtSender {
@@ -71,6 +105,7 @@ export class SrtSender {
   readonly #link: Link;
   readonly #payloadSize: number;
   readonly #keepMs: number;
+  readonly #latencyMs: number;
   readonly #maxPackets: number;
   /** Packets kept: header and payload, packet length, time first sent. */
   readonly #slots: PacketSlots;
@@ -86,11 +121,20 @@ export class SrtSender {
   #lastSendMs = -Infinity;
   #lastAckMs = -Infinity;
   #lastTailMs = -Infinity;
+  // Retransmission budget: a token bucket refilled at the stream's packet rate.
+  #tokens = MIN_REXMIT_BURST;
+  #tokensAtMs = -Infinity;
+  #rateStartMs = -Infinity;
+  #rateSent = 0;
+  #packetsPerSecond = 0;
+  /** Packets retransmitted and not yet acknowledged, oldest first. */
+  readonly #lost = new Set<number>();
 
   constructor(link: Link, options: SenderOptions) {
     this.#link = link;
     this.#payloadSize = options.payloadSize;
     this.#keepMs = Math.max(options.latencyMs, MIN_KEEP_MS) + 20;
+    this.#latencyMs = options.latencyMs;
     this.#maxPackets = options.maxPackets ?? 8192;
     this.#base = this.#next = this.#ackSeq = options.isn & SEQ_MASK;
     this.#slots = new PacketSlots(INITIAL_PACKETS, SRT_HEADER_SIZE + options.payloadSize, 0);
@@ -133,19 +177,101 @@ export class SrtSender {
     if (seqOffset(this.#base, seq) > 0) this.#base = seq;
     if (ack.rttUs !== undefined) this.rtt.adopt(ack.rttUs, ack.rttVarUs ?? ack.rttUs / 2);
     this.#lastAckMs = nowMs;
+    this.#repairAckHole(seq);
   }
 
-  /** A NAK arrived: retransmit what is kept, ask the receiver to drop what is not. */
+  /**
+   * The receiver still waits for `seq` although later packets went out: follow it up as
+   * if reported lost (libsrt repeats neither an ACK that does not advance nor, until it
+   * has measured the round trip, a NAK sooner than ~300 ms, so a lost NAK would cost it).
+   */
+  #repairAckHole(seq: number): void {
+    if (seqOffset(this.#base, seq) < 0 || seqOffset(seq, this.#next) <= 1) return;
+    if (this.#lost.size < MAX_LOSS_LIST) this.#lost.add(seq);
+  }
+
+  /**
+   * Send again, without waiting for another NAK, what was reported lost and is still not
+   * acknowledged a round trip and an ACK interval after it was last sent: a lost
+   * retransmission is repaired in time even when the receiver is slow to report it again.
+   */
+  #repairLosses(nowMs: number): void {
+    if (this.#lost.size === 0) return;
+    this.#refill(nowMs);
+    const slots = this.#slots;
+    const wait = this.#rexmitInterval() + ACK_INTERVAL_MS;
+    for (const seq of this.#lost) {
+      if (seqOffset(this.#ackSeq, seq) < 0 || seqOffset(this.#base, seq) < 0) {
+        this.#lost.delete(seq);
+        continue;
+      }
+      if (this.#tokens < 1) return;
+      const i = slots.index(seq);
+      if (nowMs - Math.max(slots.time[i], slots.mark[i]) < wait) continue;
+      this.#tokens--;
+      this.#retransmit(seq, nowMs);
+    }
+  }
+
+  /** How soon a packet may be sent again: once per round trip, several times per latency. */
+  #rexmitInterval(): number {
+    return Math.max(
+      MIN_REXMIT_INTERVAL_MS,
+      Math.min(this.rtt.rttUs / 1000, this.#latencyMs / REXMIT_TRIES),
+    );
+  }
+
+  /**
+   * A NAK arrived: retransmit what is kept (merged, each packet at most once per round
+   * trip, within the budget), ask the receiver to drop what is not.
+   */
   onNak(losses: readonly SeqRange[], nowMs: number): void {
     const sent = seqOffset(this.#base, this.#next);
+    const spans: [number, number][] = [];
+    let dropFirst = -1;
     for (const [first, last] of losses) {
       const lo = seqOffset(this.#base, first);
       const hi = seqOffset(this.#base, last);
-      if (lo < 0) this.#dropRequest(first, hi < 0 ? last : seqAdd(this.#base, -1), nowMs);
-      for (let k = Math.max(lo, 0); k <= Math.min(hi, sent - 1); k++) {
-        this.#retransmit(seqAdd(this.#base, k), nowMs);
+      if (lo < 0 && (dropFirst < 0 || seqOffset(first, dropFirst) > 0)) dropFirst = first;
+      const from = Math.max(lo, 0);
+      const to = Math.min(hi, sent - 1);
+      if (from <= to) spans.push([from, to]);
+    }
+    if (dropFirst >= 0) this.#dropRequest(dropFirst, seqAdd(this.#base, -1), nowMs);
+    if (spans.length === 0) return;
+    spans.sort((a, b) => a[0] - b[0]);
+    this.#refill(nowMs);
+    const slots = this.#slots;
+    const interval = this.#rexmitInterval();
+    let done = -1;
+    for (const [from, to] of spans) {
+      for (let k = Math.max(from, done + 1); k <= to; k++) {
+        if (this.#tokens < 1) {
+          this.stats.retransmitsDeclined += to - k + 1;
+          done = to;
+          break;
+        }
+        const seq = seqAdd(this.#base, k);
+        const i = slots.index(seq);
+        if (nowMs - slots.mark[i] < interval) {
+          this.#tokens -= DECLINE_COST;
+          this.stats.retransmitsDeclined++;
+        } else {
+          this.#tokens--;
+          this.#retransmit(seq, nowMs);
+        }
+        done = k;
       }
     }
+  }
+
+  /** Tokens accrue at the stream's packet rate (or the floor), up to the packets in flight. */
+  #refill(nowMs: number): void {
+    const perSecond = Math.max(MIN_REXMIT_PER_SECOND, this.#packetsPerSecond);
+    const burst = Math.max(MIN_REXMIT_BURST, this.unacknowledged);
+    const elapsed = Number.isFinite(this.#tokensAtMs) ? nowMs - this.#tokensAtMs : 0;
+    this.#tokens = Math.min(burst, this.#tokens + (elapsed * perSecond) / 1000);
+    this.#tokensAtMs = nowMs;
   }
 
   /** Part of a NAKed range was given up: tell the receiver to stop asking for it. */
@@ -172,6 +298,7 @@ export class SrtSender {
       this.stats.dropped++;
     }
     if (this.#fill > 0 && nowMs - this.#fillStartMs >= PARTIAL_FLUSH_MS) this.#finish(nowMs);
+    this.#repairLosses(nowMs);
     const quiet = Math.max(TAIL_QUIET_MS, this.rtt.timeoutMs + 20);
     if (
       this.#base !== this.#next && nowMs - this.#lastSendMs > quiet &&
@@ -179,7 +306,7 @@ export class SrtSender {
     ) {
       this.#lastTailMs = nowMs;
       const n = Math.min(this.unacknowledged, TAIL_RETRANSMIT_PACKETS);
-      for (let k = 0; k < n; k++) this.#retransmit(seqAdd(this.#base, k), nowMs);
+      for (let k = 0; k < n; k++) this.#retransmit(seqAdd(this.#base, k), nowMs, false);
     }
   }
 
@@ -210,6 +337,15 @@ export class SrtSender {
     slots.time[i] = nowMs;
     this.stats.sent++;
     this.stats.bytes += this.#fill;
+    if (nowMs - this.#rateStartMs >= RATE_WINDOW_MS) {
+      if (Number.isFinite(this.#rateStartMs)) {
+        this.#packetsPerSecond = (this.#rateSent * 1000) / (nowMs - this.#rateStartMs);
+      }
+      this.#rateStartMs = nowMs;
+      this.#rateSent = 0;
+    }
+    this.#rateSent++;
+    slots.mark[i] = -Infinity;
     this.#fill = 0;
     this.#next = seqAdd(this.#next, 1);
     this.#msgNo = (this.#msgNo & MSGNO_MASK) === MSGNO_MASK ? 1 : this.#msgNo + 1;
@@ -217,10 +353,13 @@ export class SrtSender {
     this.#link.send(buf.subarray(at, at + length));
   }
 
-  #retransmit(seq: number, nowMs: number): void {
+  /** Send `seq` again; `followUp`: until it is acknowledged (it was reported lost). */
+  #retransmit(seq: number, nowMs: number, followUp = true): void {
+    if (followUp && this.#lost.size < MAX_LOSS_LIST) this.#lost.add(seq);
     const slots = this.#slots;
     const at = slots.offset(seq);
     slots.data[at + 4] |= RETRANSMITTED;
+    slots.mark[slots.index(seq)] = nowMs;
     this.stats.retransmitted++;
     this.#lastSendMs = nowMs;
     this.#link.send(slots.data.subarray(at, at + slots.length[slots.index(seq)]));

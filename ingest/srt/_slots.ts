@@ -20,6 +20,8 @@ export class PacketSlots {
   stamp: Uint32Array;
   /** Per slot: a local time in ms. */
   time: Float64Array;
+  /** Per slot: a second local time in ms, for the owner's use (-Infinity when unset). */
+  mark: Float64Array;
   readonly #empty: number;
 
   /** Make `capacity` slots (a power of two) whose lengths start as `empty`. */
@@ -31,6 +33,7 @@ export class PacketSlots {
     this.length = new Int32Array(capacity).fill(empty);
     this.stamp = new Uint32Array(capacity);
     this.time = new Float64Array(capacity);
+    this.mark = new Float64Array(capacity).fill(-Infinity);
   }
 
   /** The slot of `seq`. */
@@ -50,6 +53,7 @@ export class PacketSlots {
     const length = new Int32Array(capacity).fill(this.#empty);
     const stamp = new Uint32Array(capacity);
     const time = new Float64Array(capacity);
+    const mark = new Float64Array(capacity).fill(-Infinity);
     for (let k = 0; k < count; k++) {
       const seq = seqAdd(first, k);
       const from = this.index(seq);
@@ -61,11 +65,13 @@ export class PacketSlots {
       length[to] = this.length[from];
       stamp[to] = this.stamp[from];
       time[to] = this.time[from];
+      mark[to] = this.mark[from];
     }
     this.capacity = capacity;
     this.data = data;
     this.length = length;
     this.stamp = stamp;
     this.time = time;
+    this.mark = mark;
   }
 }

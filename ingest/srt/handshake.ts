@@ -258,8 +258,10 @@ export interface Handshake {
   hsreq?: SrtCapabilities;
   /** HSRSP extension. */
   hsrsp?: SrtCapabilities;
-  /** KMREQ or KMRSP content: the peer encrypts. */
+  /** KMREQ content: the caller encrypts (a Key Material message, see `parseKeyMaterial`). */
   keyMaterial?: Uint8Array;
+  /** KMRSP content: the listener's answer to KMREQ (the same Key Material, accepted). */
+  keyMaterialResponse?: Uint8Array;
   /** The Stream ID extension, decoded. */
   streamId?: string;
   /** The congestion controller extension, decoded. */
@@ -333,8 +335,10 @@ export function parseHandshake(packet: Uint8Array): Handshake {
         break;
       }
       case HandshakeExtension.KMREQ:
-      case HandshakeExtension.KMRSP:
         hs.keyMaterial = content;
+        break;
+      case HandshakeExtension.KMRSP:
+        hs.keyMaterialResponse = content;
         break;
       case HandshakeExtension.SID:
         if (size > MAX_STREAM_ID_BYTES) {
@@ -359,7 +363,7 @@ export function parseHandshake(packet: Uint8Array): Handshake {
 
 /**
  * Encodes a handshake control packet with the extensions present in `hs` (HSREQ, HSRSP,
- * key material as KMREQ, Stream ID, congestion, filter, group, in that order). The
+ * KMREQ, KMRSP, Stream ID, congestion, filter, group, in that order). The
  * extension field is written as given.
  *
  * @example
@@ -379,6 +383,9 @@ export function encodeHandshake(hs: Handshake, timestamp: number, socketId: numb
   if (hs.hsreq) blocks.push([HandshakeExtension.HSREQ, encodeCapabilities(hs.hsreq)]);
   if (hs.hsrsp) blocks.push([HandshakeExtension.HSRSP, encodeCapabilities(hs.hsrsp)]);
   if (hs.keyMaterial) blocks.push([HandshakeExtension.KMREQ, padded(hs.keyMaterial)]);
+  if (hs.keyMaterialResponse) {
+    blocks.push([HandshakeExtension.KMRSP, padded(hs.keyMaterialResponse)]);
+  }
   if (hs.streamId !== undefined) {
     blocks.push([HandshakeExtension.SID, encodeSwappedString(hs.streamId)]);
   }

@@ -1,7 +1,8 @@
 /**
  * The SRT listener: one UDP socket, the caller-listener handshake (induction with a SYN
- * cookie, conclusion with HSREQ/HSRSP and the Stream ID), and one connection per accepted
- * caller, publishing MPEG-TS into a kernel {@linkcode Registry} or reading it out.
+ * cookie, conclusion with HSREQ/HSRSP, the Stream ID and, for encrypted callers,
+ * KMREQ/KMRSP), and one connection per accepted caller, publishing MPEG-TS into a kernel
+ * {@linkcode Registry} or reading it out.
  *
  * @module
  */
@@ -14,6 +15,8 @@ import { CookieJar } from "./_cookie.ts";
 import { emptyReceiverStats, type ReceiverStats } from "./_receiver.ts";
 import { emptySenderStats, type SenderStats } from "./_sender.ts";
 import { SrtError } from "./error.ts";
+import { MAX_PASSPHRASE, MIN_PASSPHRASE, SrtCrypto } from "./_crypto.ts";
+import { parseKeyMaterial } from "./key_material.ts";
 import {
   encodeHandshake,
   type Handshake,
@@ -58,6 +61,47 @@ export interface SrtServerOptions {
    * behind) is disconnected (default 512).
    */
   maxLag?: number;
+  /**
+   * The passphrase callers must encrypt with (AES-CTR, keys from PBKDF2 of it), for every
+   * stream or per stream and role: a function of the request that returns the passphrase
+   * (10 to 79 characters) or `undefined` for a stream served in clear. A caller with the
+   * wrong passphrase is refused with `SRT_REJ_BADSECRET` (10); one without a passphrase to
+   * an encrypted stream, or encrypting to a clear one, with `SRT_REJ_UNSECURE` (11).
+   * Readers get the stream encrypted with the key their handshake set. Default: none.
+   */
+  passphrase?: string | ((request: SrtPassphraseRequest) => string | undefined);
+  /**
+   * The key length callers must use with a passphrase, in bytes (16, 24 or 32); another
+   * length is refused with `SRT_REJ_UNSECURE`. Default: the caller's choice (libsrt's
+   * `pbkeylen`, 16 unless set).
+   */
+  pbkeylen?: 16 | 24 | 32;
+  /**
+   * A reader starts on the GOP replay and catches up with the live frames at this multiple
+   * of real time (default 1.5; 0 sends the replay in one burst), so that joining does not
+   * put a GOP's worth of packets on the link at once.
+   */
+  catchUpSpeed?: number;
+  /**
+   * Readers' key refresh: after this many data packets a reader's stream switches to a new
+   * key (even/odd), announced a quarter of the period before with a KMREQ (default
+   * 2^24, libsrt's `kmrefreshrate`).
+   */
+  keyRefreshPackets?: number;
+}
+
+/** What a {@linkcode SrtServerOptions.passphrase} function is asked about. */
+export interface SrtPassphraseRequest {
+  /** `"publish"` or `"read"`. */
+  readonly action: "publish" | "read";
+  /** The app part of the stream key (`live`). */
+  readonly app: string;
+  /** The stream name. */
+  readonly stream: string;
+  /** `app/stream`. */
+  readonly key: string;
+  /** The caller's `address:port`. */
+  readonly peer: string;
 }
 
 /** Totals over every connection a listener has had. */
@@ -74,6 +118,8 @@ export interface SrtServerStats {
   ignored: number;
   /** Packets dropped because the socket could not send them fast enough. */
   sendOverflow: number;
+  /** Key refreshes of encrypted connections: publishers' new keys taken, readers' confirmed. */
+  keyRefreshes: number;
   /** Publishers' receive counters, summed. */
   receive: ReceiverStats;
   /** Readers' send counters, summed. */
@@ -148,9 +194,10 @@ interface Answer {
  * `user` and `password`, and `s=` without `u=` as `token`. Refusals are SRT rejections a
  * caller reports as the reason: 1400 (malformed Stream ID), 1403 (not authorized), 1404
  * (no such stream or app), 1409 (the stream already has a publisher), 1405/1415
- * (unsupported `m=`/`t=`), 1402 (too many connections), 11 (`SRT_REJ_UNSECURE`: the caller
- * encrypts, which this listener does not), 8 (a pre-1.3 handshake), 12/13/14/15 (stream
- * API, file congestion control, packet filters, groups).
+ * (unsupported `m=`/`t=`), 1402 (too many connections), 10 (`SRT_REJ_BADSECRET`: wrong
+ * passphrase), 11 (`SRT_REJ_UNSECURE`: a passphrase missing, or given to a stream served in
+ * clear), 8 (a pre-1.3 handshake), 12/13/14/15 (stream API, file congestion control, packet
+ * filters, groups).
  *
  * Losses are repaired within the latency window (NAK and retransmission both ways); what
  * cannot be repaired in time is skipped at its deadline, and the MPEG-TS demuxer flags
@@ -174,12 +221,15 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
   const latencyMs = opts.latencyMs ?? 120;
   const maxConnections = opts.maxConnections ?? 1000;
   const maxPackets = opts.maxPackets ?? 8192;
+  const passphraseFor = passphrasePolicy(opts.passphrase);
   const clock = () => performance.now();
   const settings = {
     registry,
     logger,
     peerIdleTimeoutMs: opts.peerIdleTimeoutMs ?? 5000,
     maxLag: opts.maxLag ?? 512,
+    keyRefreshPackets: opts.keyRefreshPackets ?? 1 << 24,
+    catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     clock,
   };
   const hostname = opts.hostname ?? "0.0.0.0";
@@ -208,6 +258,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     inductions: 0,
     ignored: 0,
     sendOverflow: 0,
+    keyRefreshes: 0,
     receive: emptyReceiverStats(),
     send: emptySenderStats(),
   };
@@ -257,6 +308,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     if (connection.stats.receiver) add(totals.receive, connection.stats.receiver);
     if (connection.stats.sender) add(totals.send, connection.stats.sender);
     totals.ignored += connection.stats.malformed;
+    totals.keyRefreshes += connection.stats.keyRefreshes;
   };
 
   const ticker = setInterval(() => {
@@ -333,30 +385,89 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     }
     byPeer.set(key, "pending");
     pending++;
-    void registry.authorize({
-      action: request.action,
-      app: request.app,
-      stream: request.stream,
-      query: request.query,
-      protocol: "srt",
-      peer: label,
-      // `s=` is the password next to a `u=` user (as MediaMTX reads it), else a token
-      credentials: request.password !== undefined || request.user !== undefined
-        ? { user: request.user, password: request.password ?? request.session }
-        : { token: request.session },
-    }).then((allowed) => {
+    const checks = Promise.all([
+      registry.authorize({
+        action: request.action,
+        app: request.app,
+        stream: request.stream,
+        query: request.query,
+        protocol: "srt",
+        peer: label,
+        // `s=` is the password next to a `u=` user (as MediaMTX reads it), else a token
+        credentials: request.password !== undefined || request.user !== undefined
+          ? { user: request.user, password: request.password ?? request.session }
+          : { token: request.session },
+      }),
+      openCrypto(hs, request, label),
+    ]);
+    void checks.then(([allowed, crypto]) => {
       pending--;
       byPeer.delete(key);
       if (stopping) return;
       if (!allowed) return reject(caller, hs, RejectReason.FORBIDDEN, "not authorized");
       try {
-        accept(caller, hs, request, arrivedMs, packet);
+        accept(caller, hs, request, arrivedMs, packet, crypto);
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
         logger.error(`srt ${label}: accepting failed: ${why}`);
         reject(caller, hs, RejectReason.ISE, why);
       }
+    }, (error) => {
+      pending--;
+      byPeer.delete(key);
+      if (stopping) return;
+      const e = error instanceof SrtError ? error : undefined;
+      const why = error instanceof Error ? error.message : String(error);
+      reject(caller, hs, e?.reason ?? RejectReason.ISE, why);
     });
+  };
+
+  /**
+   * The session keys of an encrypted caller, undefined for a clear one.
+   *
+   * @throws {SrtError} (rejects) with the reason to refuse the caller with.
+   */
+  const openCrypto = async (
+    hs: Handshake,
+    request: StreamIdRequest,
+    peer: string,
+  ): Promise<SrtCrypto | undefined> => {
+    const streamKey = `${request.app}/${request.stream}`;
+    const passphrase = passphraseFor({
+      action: request.action,
+      app: request.app,
+      stream: request.stream,
+      key: streamKey,
+      peer,
+    });
+    if (passphrase === undefined) {
+      if (!hs.keyMaterial) return undefined;
+      throw new SrtError(
+        `the caller encrypts; ${streamKey} is served in clear`,
+        RejectReason.UNSECURE,
+      );
+    }
+    if (!hs.keyMaterial) {
+      throw new SrtError(
+        `${streamKey} needs a passphrase; the caller sends none`,
+        RejectReason.UNSECURE,
+      );
+    }
+    const km = parseKeyMaterial(hs.keyMaterial);
+    if (opts.pbkeylen && km.keyLength !== opts.pbkeylen) {
+      throw new SrtError(
+        `the caller's key is ${km.keyLength} bytes, ${opts.pbkeylen} required`,
+        RejectReason.UNSECURE,
+      );
+    }
+    try {
+      return await SrtCrypto.open(passphrase, km);
+    } catch (error) {
+      if (error instanceof SrtError && error.reason === RejectReason.BADSECRET) {
+        throw new SrtError(`wrong passphrase for ${streamKey}`, RejectReason.BADSECRET);
+      }
+      throw error;
+    }
   };
 
   const accept = (
@@ -365,6 +476,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     request: StreamIdRequest,
     arrivedMs: number,
     packet: Uint8Array,
+    crypto: SrtCrypto | undefined,
   ): void => {
     const { label, address, port } = caller;
     const streamKey = `${request.app}/${request.stream}`;
@@ -421,11 +533,13 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       handle,
       replayDts,
       startMs: now,
+      crypto,
     };
     const response: Handshake = {
       version: 5,
-      encryption: 0,
-      extensionField: HandshakeExtensionFlag.HSREQ,
+      encryption: crypto ? hs.encryption : 0,
+      extensionField: HandshakeExtensionFlag.HSREQ |
+        (crypto ? HandshakeExtensionFlag.KMREQ : 0),
       isn: hs.isn,
       mtu,
       flowWindow: maxPackets,
@@ -439,6 +553,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
         receiverLatencyMs: receiveLatency,
         senderLatencyMs: sendLatency,
       },
+      keyMaterialResponse: crypto ? hs.keyMaterial : undefined,
     };
     const connection = new SrtConnection(
       params,
@@ -453,8 +568,9 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     byPeer.set(caller.key, connection);
     totals.accepted++;
     totals.connections++;
+    const secured = crypto ? `, AES-${crypto.keyLength * 8}` : "";
     logger.info(
-      `srt ${label}: ${request.action} ${streamKey} (socket ${socketId}, latency ${params.latencyMs} ms)`,
+      `srt ${label}: ${request.action} ${streamKey} (socket ${socketId}, latency ${params.latencyMs} ms${secured})`,
     );
   };
 
@@ -547,6 +663,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       if (connection.stats.receiver) add(out.receive, connection.stats.receiver);
       if (connection.stats.sender) add(out.send, connection.stats.sender);
       out.ignored += connection.stats.malformed;
+      out.keyRefreshes += connection.stats.keyRefreshes;
     }
     return out;
   };
@@ -560,9 +677,6 @@ function checkCaller(hs: Handshake): SrtError | undefined {
   }
   if (hs.version < 5 || !hs.hsreq) {
     return new SrtError(`handshake version ${hs.version} (SRT before 1.3)`, RejectReason.VERSION);
-  }
-  if (hs.keyMaterial || hs.encryption !== 0) {
-    return new SrtError("the caller encrypts; encryption is not supported", RejectReason.UNSECURE);
   }
   if (hs.hsreq.flags & SrtFlag.STREAM) {
     return new SrtError("the caller uses the stream (file) API", RejectReason.MESSAGEAPI);
@@ -578,6 +692,25 @@ function checkCaller(hs: Handshake): SrtError | undefined {
   }
   if (hs.group) return new SrtError("socket groups are not supported", RejectReason.GROUP);
   return undefined;
+}
+
+/** The passphrase option as a function; a static passphrase is checked here. */
+function passphrasePolicy(
+  option: SrtServerOptions["passphrase"],
+): (request: SrtPassphraseRequest) => string | undefined {
+  const check = (passphrase: string | undefined) => {
+    const n = passphrase?.length ?? MIN_PASSPHRASE;
+    if (n < MIN_PASSPHRASE || n > MAX_PASSPHRASE) {
+      throw new SrtError(
+        `an SRT passphrase has ${MIN_PASSPHRASE} to ${MAX_PASSPHRASE} characters, not ${n}`,
+        RejectReason.ISE,
+      );
+    }
+    return passphrase;
+  };
+  if (typeof option === "function") return (request) => check(option(request));
+  check(option);
+  return () => option;
 }
 
 /** The fixed part of a handshake whose extensions would not parse, to reject it. */

@@ -1,5 +1,7 @@
 /** WHEP media out: frames from the bus (any ingest) → RTP on a werift peer. */
 
+import { setTimeout as delay } from "node:timers/promises";
+import { CatchUpPacer } from "../_catch_up.ts";
 import { Buffer } from "node:buffer";
 import { type RTCPeerConnection, type RTCRtpSender, RtpHeader, RtpPacket } from "werift";
 import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
@@ -119,15 +121,23 @@ export class WhepPlayer {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #maxLag: number;
+  readonly #catchUpSpeed: number;
 
   /**
    * Play to `pc`; a player more than `maxLag` frames behind is dropped by the ring rather
    * than slowing anyone.
    */
-  constructor(pc: RTCPeerConnection, handle: StreamHandle, logger: Logger, maxLag: number) {
+  constructor(
+    pc: RTCPeerConnection,
+    handle: StreamHandle,
+    logger: Logger,
+    maxLag: number,
+    catchUpSpeed: number,
+  ) {
     this.#handle = handle;
     this.#logger = logger;
     this.#maxLag = maxLag;
+    this.#catchUpSpeed = catchUpSpeed;
     for (const transceiver of pc.getTransceivers()) {
       if (transceiver.codecs.length === 0 || transceiver.direction !== "sendonly") continue;
       const sender = transceiver.sender;
@@ -151,10 +161,13 @@ export class WhepPlayer {
     const subscription = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
     const reader = subscription.getReader();
     this.#reader = reader;
+    const pacer = new CatchUpPacer(this.#catchUpSpeed);
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        const wait = pacer.delayMs(value);
+        if (wait > 0) await delay(wait);
         await this.#exclusive(() => this.#send(value));
       }
     } catch (error) {

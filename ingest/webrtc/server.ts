@@ -57,6 +57,11 @@ export interface WebRtcServerOptions {
   peerTimeoutMs?: number;
   /** A WHEP player more than this many frames behind the live edge is disconnected (default 2048). */
   maxLag?: number;
+  /**
+   * A WHEP player starts on the GOP replay at once and catches up with the live frames at
+   * this multiple of real time; 0 (the default) sends the replay in one burst.
+   */
+  catchUpSpeed?: number;
   /** How often a WHIP publisher is asked for a keyframe, in ms; 0 never (default 2000). */
   keyframeIntervalMs?: number;
   /** `Access-Control-Allow-Origin` for cross-origin publishers and players (default `*`). */
@@ -123,6 +128,7 @@ export class WebRtcServer {
   readonly #connectTimeoutMs: number;
   readonly #peerTimeoutMs: number;
   readonly #maxLag: number;
+  readonly #catchUpSpeed: number;
   readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
   readonly #cors: Record<string, string>;
@@ -142,6 +148,7 @@ export class WebRtcServer {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
     this.#maxLag = options.maxLag ?? 2048;
+    this.#catchUpSpeed = options.catchUpSpeed ?? 0;
     this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
     this.#cors = {
@@ -341,7 +348,13 @@ export class WebRtcServer {
     }, this.#connectTimeoutMs);
     const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
     if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
-    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, this.#maxLag);
+    const player = new WhepPlayer(
+      pc,
+      lease?.handle ?? handle,
+      this.#logger,
+      this.#maxLag,
+      this.#catchUpSpeed,
+    );
     const session = this.#open("whep", handle, pc, peer, token, () => {
       player.close();
       lease?.release();

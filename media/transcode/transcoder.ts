@@ -131,12 +131,12 @@ export class AudioTranscoder {
     // ffmpeg's own Opus codec: the libopus encoder of this WebAssembly build traps on stereo
     // input (its stack is too small), and the source's Opus is decoded the same way.
     const [decode, encode] = to === "opus"
-      ? [[], ["-c:a", "opus", "-strict", "-2"]]
+      ? [[], ["-c:a", "opus", "-strict", "-2", "-opus_delay", "20"]]
       : [["-c:a", "opus"], ["-c:a", "aac"]];
     const start: StartMessage = {
       pipe: memory,
       args: [
-        ..."-hide_banner -nostdin -loglevel error -probesize 8192".split(" "),
+        ..."-hide_banner -nostdin -loglevel error -probesize 32 -fpsprobesize 0".split(" "),
         ..."-analyzeduration 0 -f mpegts".split(" "),
         ...decode,
         ..."-i /in.ts -map 0:a:0 -ar 48000 -ac 2".split(" "),

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { FrameFlags } from "../../bus/frame.ts";
 import { type Logger, silentLogger } from "../../bus/observe.ts";
 import { StreamHandle } from "../../bus/stream.ts";
 import { AudioTranscoder, type TranscodeTarget } from "./transcoder.ts";
@@ -73,6 +74,21 @@ export class TranscodedViews {
     const audio = source.cachedConfigs().audio;
     return audio !== undefined && audio.codec !== to &&
       (audio.codec === "aac" || audio.codec === "opus");
+  }
+
+  /**
+   * A lease on the view of `source` whose audio is `to`, once `source` has said what its
+   * audio is: its first audio CONFIG frame, waited for up to `waitMs` (default 3,000 ms,
+   * for a publish that has just started). Undefined when no view is needed: the audio is
+   * already `to`, or there is none by then, or the stream ended.
+   */
+  async acquireWhenNeeded(
+    source: StreamHandle,
+    to: TranscodeTarget,
+    waitMs = 3000,
+  ): Promise<TranscodedLease | undefined> {
+    await audioConfigOf(source, waitMs);
+    return !source.closed && this.needed(source, to) ? this.acquire(source, to) : undefined;
   }
 
   /** A lease on the view of `source` with its audio in `to`, made if there is none. */
@@ -154,5 +170,33 @@ export class TranscodedViews {
       handle.close();
     });
     return view;
+  }
+}
+
+/**
+ * Resolves once `handle` has an audio config (at once if it has one), it ended, or `waitMs`
+ * passed: for a consumer that declares its tracks from the configs, as packagers do, and
+ * for a view whose transcoded audio starts a moment after its video.
+ *
+ * @example
+ * ```ts ignore
+ * import { audioConfigOf } from "@arcly/stream/transcode";
+ *
+ * await audioConfigOf(lease.handle, 3000);
+ * await lease.handle.packageTo(packager); // both configs lead the replay
+ * ```
+ */
+export async function audioConfigOf(handle: StreamHandle, waitMs: number): Promise<void> {
+  if (handle.cachedConfigs().audio || handle.closed) return;
+  const frames = handle.subscribe({ replay: true }).getReader();
+  const timer = setTimeout(() => void frames.cancel().catch(() => {}), waitMs);
+  try {
+    for (;;) {
+      const { value, done } = await frames.read();
+      if (done || (value.kind === "audio" && value.flags & FrameFlags.CONFIG)) return;
+    }
+  } finally {
+    clearTimeout(timer);
+    await frames.cancel().catch(() => {});
   }
 }

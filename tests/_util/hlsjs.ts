@@ -18,6 +18,7 @@ const video = document.getElementById("v");
 const hls = new Hls({ lowLatencyMode: true, maxBufferLength: 600, maxMaxBufferLength: 600 });
 const errors = [];
 let parts = 0, fragments = 0, blockingReloads = false, sent = false;
+const codecs = {};
 const buffered = () => {
   const ranges = [];
   for (let i = 0; i < video.buffered.length; i++) {
@@ -28,10 +29,13 @@ const buffered = () => {
 const report = () => {
   if (sent) return;
   sent = true;
-  const body = { errors, parts, fragments, blockingReloads, ranges: buffered() };
+  const body = { errors, parts, fragments, blockingReloads, codecs, ranges: buffered() };
   fetch("/result", { method: "POST", body: JSON.stringify(body) });
 };
 hls.on(Hls.Events.FRAG_BUFFERED, (_e, data) => { if (data.part) parts++; else fragments++; });
+hls.on(Hls.Events.BUFFER_CODECS, (_e, data) => {
+  for (const [kind, track] of Object.entries(data)) codecs[kind] = track.codec ?? "";
+});
 hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { if (data.details.canBlockReload) blockingReloads = true; });
 setInterval(() => {
   const details = hls.levels[0]?.details;
@@ -63,6 +67,8 @@ export interface HlsJsReport {
   fragments: number;
   /** Whether a loaded media playlist declared blocking reloads (hls.js then sends them). */
   blockingReloads: boolean;
+  /** The codec of each source buffer hls.js made (`audio`, `video`), e.g. `mp4a.40.2`. */
+  codecs: Record<string, string>;
   /** The video element's buffered ranges in seconds. */
   ranges: [number, number][];
 }

@@ -13,7 +13,9 @@ import { serveHttp } from "../../ingest/http/server.ts";
 import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
 import { TranscodedViews } from "../../media/transcode/mod.ts";
 import { openInChromium, resultCollector } from "../_util/browser.ts";
-import { decodeCheck, tempPath } from "../_util/ffmpeg.ts";
+import { decodeCheck, probePackets, Procs, tempPath } from "../_util/ffmpeg.ts";
+import { LiveHls } from "../../ingest/http/hls.ts";
+import { watchWithHlsJs } from "../_util/hlsjs.ts";
 import { parseOpusHead } from "../../media/codec/opus.ts";
 import { testsWith } from "../_util/tools.ts";
 
@@ -170,6 +172,66 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
     transcode.close();
     await http.close();
     await rtmp.close();
+    registry.closeAll();
+  }
+});
+
+test.chromium("Chromium publishes Opus over WHIP; TS HLS carries it as AAC that ffmpeg decodes and hls.js plays", async () => {
+  const logger = lines();
+  const transcode = new TranscodedViews({ logger });
+  const registry = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
+  const hls = new LiveHls({ registry, segmentType: "ts", targetDuration: 1, transcode, logger });
+  const webrtc = new WebRtcServer({ registry, logger, keyframeIntervalMs: 1000 });
+  const http = serveHttp({
+    routes: [webrtc.route, hls.route],
+    hostname: "127.0.0.1",
+    port: 0,
+    logger,
+  });
+  const base = `http://127.0.0.1:${http.addr.port}/live/cam`;
+  const procs = new Procs();
+  const browser = await openInChromium(`${base}/publish`, FAKE_MEDIA);
+  try {
+    const handle = await waitFor("the WHIP publish", 30_000, () => registry.get("live", "cam"));
+    await waitFor(
+      "Opus from the microphone",
+      30_000,
+      () => handle.cachedConfigs().audio?.codec === "opus" || undefined,
+    );
+    const playlist = `${base}/stream.m3u8`;
+    for (let i = 0;; i++) {
+      const response = await fetch(playlist);
+      const text = await response.text();
+      if (response.ok && (text.match(/#EXTINF/g)?.length ?? 0) >= 3) break;
+      if (i > 400) throw new Error(`no three segments in 40 s:\n${logger.all.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(logger.all.some((l) => /Opus audio packaged as AAC/.test(l)), logger.all.join("\n"));
+    const file = await tempPath("whip-hls.ts");
+    const read = await procs.run("ffmpeg", [
+      ...["-v", "warning", "-i", playlist, "-t", "3", "-c", "copy", "-f", "mpegts", "-y", file],
+    ], 40_000);
+    assert.deepEqual([read.code, read.stderr], [0, ""], "ffmpeg reads the TS HLS");
+    const streams = await probePackets(file);
+    const audio = streams.find((s) => s.codecType === "audio");
+    assert.equal(audio?.codecName, "aac", `the audio is AAC:\n${logger.all.join("\n")}`);
+    assert.ok(audio.packets.length > 50, `${audio.packets.length} AAC packets`);
+    const decoded = await decodeCheck(file);
+    assert.deepEqual([decoded.code, decoded.stderr], [0, ""], "it decodes without error");
+    const report = await watchWithHlsJs(playlist, { seconds: 2 });
+    assert.deepEqual(report.errors, []);
+    assert.match(
+      report.codecs.audio ?? "",
+      /^mp4a\./,
+      `hls.js audio: ${JSON.stringify(report.codecs)}`,
+    );
+  } finally {
+    await browser.close();
+    procs.killAll();
+    await webrtc.close();
+    transcode.close();
+    await hls.close();
+    await http.close();
     registry.closeAll();
   }
 });

@@ -39,6 +39,8 @@ export interface RelayOptions {
   loss: number;
   /** PRNG seed of the drop decisions. */
   seed: number;
+  /** Sees every datagram forwarded (what a capture on the wire would see). */
+  onDatagram?: (datagram: Uint8Array) => void;
 }
 
 /**
@@ -65,6 +67,7 @@ export class LossyRelay {
       void this.#upstream(rinfo).then((up) => {
         if (this.#drop()) return void this.counts.upDropped++;
         this.counts.up++;
+        this.#options.onDatagram?.(msg);
         up.send(msg, this.#options.target, "127.0.0.1");
       });
     });
@@ -83,6 +86,7 @@ export class LossyRelay {
         socket.socket.on("message", (msg: Uint8Array) => {
           if (this.#drop()) return void this.counts.downDropped++;
           this.counts.down++;
+          this.#options.onDatagram?.(msg);
           this.#front.send(msg, client.port, client.address);
         });
         return socket;

@@ -211,3 +211,15 @@ Deno.test("ACKACK answering an old ACK still samples; unknown numbers are ignore
   assert.equal(receiver.rtt.rttUs, 40_000);
   assert.equal(readU32(ackAckPacket(1, 0, 0), 4), 1);
 });
+
+Deno.test("before the first RTT sample, losses are reported again within a quarter of the latency", () => {
+  const { receiver, link } = harness({ latencyMs: 300 });
+  receiver.onData(dataPacket(1000, 0), 0);
+  receiver.onData(dataPacket(1002, 2000), 2);
+  assert.deepEqual(sentOfType(link, ControlType.NAK).map(parseNak), [[[1001, 1001]]]);
+  // No ACKACK yet: the RTO is libsrt's default 300 ms; its half would leave one try.
+  receiver.tick(60);
+  assert.equal(sentOfType(link, ControlType.NAK).length, 0, "too soon");
+  receiver.tick(80);
+  assert.deepEqual(sentOfType(link, ControlType.NAK).map(parseNak), [[[1001, 1001]]]);
+});

@@ -198,3 +198,69 @@ Deno.test("sender and receiver over a link losing 10% each way: every byte, in o
   sender.onAck(parseAck(ackPacket({ ackNo: 5, ackSeq: isn }, 0, 0)), 6000);
   assert.equal(sender.unacknowledged, 0);
 });
+
+Deno.test("a hostile NAK: 180 overlapping whole-window ranges cost one window at most, repeats cost nothing", () => {
+  const { sender, link } = harness({ maxPackets: 8192 });
+  for (let i = 0; i < 2000; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  const everything: [number, number][] = Array.from({ length: 180 }, () => [500, 2499]);
+  sender.onNak(everything, 1);
+  const first = link.drain().map((p) => parseDataHeader(p).seq);
+  assert.ok(first.length > 0, "a real loss report is answered");
+  assert.ok(first.length <= 2000, `${first.length} retransmissions for a window of 2000`);
+  assert.equal(new Set(first).size, first.length, "no packet twice for one NAK");
+  // The same report at once, and 180 more within the round trip: nothing new is sent.
+  for (let i = 0; i < 180; i++) sender.onNak(everything, 2);
+  assert.equal(link.drain().length, 0);
+  // Over the next second, at most the budget: the floor rate (no stream rate is known yet).
+  let later = 0;
+  for (let t = 10; t <= 1000; t += 10) {
+    sender.onNak(everything, t);
+    later += link.drain().length;
+  }
+  assert.ok(later <= 500 + 256, `${later} retransmissions in a second`);
+  assert.ok(sender.stats.retransmitsDeclined > 100_000, "the rest was declined");
+});
+
+Deno.test("a NAK repeated after the round trip is answered again; overlapping ranges once", () => {
+  const { sender, link } = harness();
+  for (let i = 0; i < 10; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  sender.onAck({ ackNo: 1, ackSeq: 500, rttUs: 20_000, rttVarUs: 1000 }, 0);
+  sender.onNak([[502, 505], [503, 504], [505, 506]], 1);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [502, 503, 504, 505, 506]);
+  sender.onNak([[503, 503]], 15);
+  assert.equal(link.drain().length, 0, "within the 20 ms round trip: already on its way");
+  sender.onNak([[503, 503]], 22);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [503]);
+});
+
+Deno.test("a lost retransmission is sent again without another NAK, until acknowledged", () => {
+  const { sender, link } = harness({ latencyMs: 300 });
+  for (let i = 0; i < 5; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  sender.onAck({ ackNo: 1, ackSeq: 502, rttUs: 1000, rttVarUs: 500 }, 2);
+  sender.onNak([[502, 502]], 2);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [502]);
+  // The retransmission is lost and the receiver does not report it again (libsrt's first
+  // periodic NAK comes ~300 ms later): after a round trip and an ACK interval, it goes again.
+  sender.tick(10);
+  assert.equal(link.drain().length, 0, "too soon");
+  sender.tick(30);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [502]);
+  sender.onAck({ ackNo: 2, ackSeq: 505, rttUs: 1000, rttVarUs: 500 }, 31);
+  sender.tick(60);
+  assert.equal(link.drain().length, 0, "acknowledged: no more");
+});
+
+Deno.test("a hole an ACK reports, never NAKed (the NAK was lost), is repaired", () => {
+  const { sender, link } = harness({ latencyMs: 300 });
+  for (let i = 0; i < 5; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  // The receiver got 500, 501, 503, 504; its NAK for 502 was lost. It ACKs 502 once.
+  sender.onAck({ ackNo: 1, ackSeq: 502, rttUs: 100_000, rttVarUs: 50_000 }, 5);
+  sender.tick(10);
+  assert.equal(link.drain().length, 0, "in flight, perhaps");
+  sender.tick(50);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [502]);
+});

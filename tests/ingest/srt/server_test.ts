@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { type AuthRequest, FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
 import {
   ackPacket,
+  controlPacket,
   ControlType,
   controlType,
   type Handshake,
   HandshakeExtensionFlag,
   HandshakeType,
   isControl,
+  nakPacket,
   parseAck,
   parseNak,
   rejectionReason,
@@ -15,6 +17,7 @@ import {
   serveSrt,
   shutdownPacket,
   SrtFlag,
+  type SrtPassphraseRequest,
   type SrtServer,
   type SrtServerOptions,
 } from "../../../ingest/srt/mod.ts";
@@ -22,6 +25,8 @@ import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
 import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../../_util/log.ts";
 import { hex } from "../../_util/bytes.ts";
+import { TsDecoder } from "../../../media/ts/mod.ts";
+import { SrtCrypto } from "../../../ingest/srt/_crypto.ts";
 import { TestCaller } from "./_client.ts";
 import { dataPacket } from "./_engine.ts";
 import { testsWith } from "../../_util/tools.ts";
@@ -83,6 +88,17 @@ async function withServer(
     await server.close();
     await Promise.all(callers.map((c) => c.close()));
   }
+}
+
+/** Two seconds of H.264 (one-second GOPs) + AAC in MPEG-TS. */
+async function twoSecondClip(): Promise<Uint8Array<ArrayBuffer>> {
+  return await Deno.readFile(
+    await makeFixture("srt-gap.ts", [
+      ...testsrc({ duration: 2 }),
+      ...sine({ duration: 2 }),
+      ...["-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts"],
+    ]),
+  );
 }
 
 async function until(what: string, test: () => boolean, ms = 3000): Promise<void> {
@@ -402,20 +418,7 @@ Deno.test("a reader is kept alive while the stream is silent and shut down when 
 });
 
 test.ffmpeg("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
-  const clip = await Deno.readFile(
-    await makeFixture("srt-gap.ts", [
-      ...testsrc({ duration: 2 }),
-      ...sine({ duration: 2 }),
-      "-c:v",
-      "libx264",
-      "-g",
-      "25",
-      "-c:a",
-      "aac",
-      "-f",
-      "mpegts",
-    ]),
-  );
+  const clip = await twoSecondClip();
   const frames: MediaFrame[] = [];
   const registry = new Registry({
     observer: { onFrame: (_key, frame) => void frames.push(frame) },
@@ -443,5 +446,183 @@ test.ffmpeg("packets the sender never repairs are skipped at their deadline: DIS
     const lastVideo = frames.filter((f) => f.kind === "video").at(-1)!;
     const firstVideo = frames.find((f) => f.kind === "video")!;
     assert.ok(lastVideo.pts - firstVideo.pts > 1.8 * 90_000, "frames after the gap kept coming");
+  });
+});
+
+test.ffmpeg("a reader's NAK flood of whole-window ranges: retransmissions bounded, another publisher flows", async () => {
+  const clip = await twoSecondClip();
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  decoder.decode(clip, (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  await withServer({}, async ({ caller, registry, server }) => {
+    const handle = registry.startPublish("live", "flood");
+    for (const frame of frames) handle.publish(frame);
+    const hostile = await caller();
+    const reading = await hostile.connect("read:live/flood");
+    assert.equal(reading.type, HandshakeType.CONCLUSION);
+    const first = await hostile.next((p) => !isControl(p));
+    const isn = new DataView(first.buffer).getUint32(0) & 0x7fffffff;
+    const everything: [number, number][] = Array.from(
+      { length: 180 },
+      () => [isn, (isn + 8191) & 0x7fffffff],
+    );
+    const flood = nakPacket(everything, 0, reading.socketId);
+    assert.ok(flood.length <= 1456 + 16);
+    const good = await caller();
+    const publishing = await good.connect("publish:live/other");
+    const start = performance.now();
+    const rounds = 40;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < 10; i++) hostile.send(flood);
+      good.send(tsPacket(good.isn + round, publishing.socketId, round * 10_000));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(
+      "the other publisher's packets to be delivered",
+      () => server.stats().receive.delivered === rounds,
+    );
+    const elapsed = (performance.now() - start) / 1000;
+    const sent = server.stats().send;
+    // 400 NAKs each naming ~1,000 kept packets 180 times over: before, every range in full.
+    const bound = sent.sent + 256 + Math.max(500, sent.sent / elapsed) * elapsed;
+    assert.ok(sent.retransmitted <= bound, `${sent.retransmitted} retransmissions > ${bound}`);
+    assert.ok(sent.retransmitsDeclined > 0);
+  });
+});
+
+const SECRET = "correct horse battery";
+
+/** A USER control packet (KMREQ = 3) carrying `km` to the listener socket `dest`. */
+function kmRequest(km: Uint8Array, dest: number): Uint8Array {
+  const out = controlPacket(ControlType.USER, 3, 0, 0, dest, km.length / 4);
+  out.set(km, 16);
+  return out;
+}
+
+Deno.test("encrypted paths: the key material is answered; wrong, missing or unexpected passphrases are refused", async () => {
+  const passphrase = (r: SrtPassphraseRequest) => (r.stream.startsWith("enc") ? SECRET : undefined);
+  await withServer({ passphrase }, async ({ caller, logs, server }) => {
+    const right = await SrtCrypto.create(SECRET, 16);
+    const wrong = await SrtCrypto.create("correct horse battery!", 16);
+    const c = await caller();
+    const accepted = await c.connect("publish:live/enc", { encryption: 2, keyMaterial: right.km });
+    assert.equal(accepted.type, HandshakeType.CONCLUSION);
+    assert.ok(accepted.extensionField & HandshakeExtensionFlag.KMREQ);
+    assert.equal(hex(accepted.keyMaterialResponse!), hex(right.km), "KMRSP echoes KMREQ");
+    await logs.waitFor(/publish live\/enc \(socket \d+, latency 120 ms, AES-128\)/);
+    const cases: [string, string, Partial<Handshake>, number, RegExp][] = [
+      [
+        "wrong passphrase",
+        "read:live/enc",
+        { encryption: 2, keyMaterial: wrong.km },
+        RejectReason.BADSECRET,
+        /rejected \(10\): wrong passphrase for live\/enc/,
+      ],
+      [
+        "no passphrase",
+        "read:live/enc",
+        {},
+        RejectReason.UNSECURE,
+        /rejected \(11\): live\/enc needs a passphrase; the caller sends none/,
+      ],
+      [
+        "a passphrase for a clear stream",
+        "publish:live/clear",
+        { encryption: 2, keyMaterial: right.km },
+        RejectReason.UNSECURE,
+        /rejected \(11\): the caller encrypts; live\/clear is served in clear/,
+      ],
+      [
+        "malformed key material",
+        "read:live/enc",
+        { encryption: 2, keyMaterial: new Uint8Array(16) },
+        RejectReason.ROGUE,
+        /rejected \(4\): malformed key material/,
+      ],
+    ];
+    for (const [what, streamId, extra, reason, line] of cases) {
+      const answer = await (await caller()).connect(streamId, extra);
+      assert.equal(rejectionReason(answer.type), reason, what);
+      await logs.waitFor(line);
+    }
+    assert.equal(server.stats().rejected, cases.length);
+  });
+  await withServer({ passphrase: SECRET, pbkeylen: 32 }, async ({ caller }) => {
+    const short = await SrtCrypto.create(SECRET, 16);
+    const answer = await (await caller()).connect("publish:live/x", {
+      encryption: 2,
+      keyMaterial: short.km,
+    });
+    assert.equal(rejectionReason(answer.type), RejectReason.UNSECURE, "pbkeylen 32 required");
+  });
+  await assert.rejects(
+    serveSrt({ registry: new Registry(), port: 0, passphrase: "short" }),
+    /10 to 79 characters/,
+  );
+});
+
+Deno.test("a malformed or replayed KMREQ closes that connection only; a repeated one is answered", async () => {
+  await withServer({ passphrase: SECRET }, async ({ caller, logs, server }) => {
+    const open = async (name: string) => {
+      const c = await caller();
+      const keys = await SrtCrypto.create(SECRET, 16);
+      const answer = await c.connect(`publish:live/${name}`, {
+        encryption: 2,
+        keyMaterial: keys.km,
+      });
+      assert.equal(answer.type, HandshakeType.CONCLUSION);
+      const send = async (seq: number) =>
+        c.send(await keys.session.encrypt(tsPacket(c.isn + seq, answer.socketId), 1));
+      return { c, keys, dest: answer.socketId, send };
+    };
+    const [a, b, good] = [await open("a"), await open("b"), await open("good")];
+    for (const p of [a, b, good]) await p.send(0);
+    await until("three encrypted packets delivered", () => server.stats().receive.delivered === 3);
+
+    // A repeated announcement of the key in use is answered with a KMRSP of the same bytes.
+    good.c.send(kmRequest(good.keys.km, good.dest));
+    const kmrsp = await good.c.next((p) => isType(ControlType.USER)(p) && p[3] === 4);
+    assert.equal(hex(kmrsp.subarray(16)), hex(good.keys.km));
+
+    a.c.send(kmRequest(new Uint8Array(56), a.dest));
+    await logs.waitFor(/warn srt .*: closed live\/a: .*malformed key material/);
+    // b replays another connection's key material (same passphrase, other salt and key).
+    b.c.send(kmRequest(good.keys.km, b.dest));
+    await logs.waitFor(
+      /warn srt .*: closed live\/b: .*bad key material: key material of another session/,
+    );
+    await good.send(1);
+    await until("the good publisher goes on", () => server.stats().receive.delivered === 4);
+    assert.equal(server.stats().connections, 1);
+  });
+});
+
+test.ffmpeg("a reader catches up from the GOP replay at catchUpSpeed, not in one burst", async () => {
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  decoder.decode(await twoSecondClip(), (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  const catchUpSpeed = 2;
+  await withServer({ catchUpSpeed }, async ({ caller, registry }) => {
+    // Two seconds published at once: the replay is the second one-second GOP.
+    const handle = registry.startPublish("live", "gop");
+    for (const frame of frames) handle.publish(frame);
+    const replay = handle.replayBuffer().filter((f) => !(f.flags & FrameFlags.CONFIG));
+    const gopMs = (replay.at(-1)!.dts - replay[0].dts) / 90;
+    assert.ok(gopMs > 800, `a GOP of ${gopMs} ms`);
+    const c = await caller();
+    await c.connect("read:live/gop");
+    const stamps: number[] = [];
+    for (;;) {
+      const packet = await c.next((p) => !isControl(p), 1500).catch(() => undefined);
+      if (!packet) break;
+      stamps.push(new DataView(packet.buffer, packet.byteOffset).getUint32(8));
+    }
+    assert.ok(stamps.length > 10, `${stamps.length} data packets`);
+    // A schedule can only run late, so its span is a safe lower bound (a burst spans ~2 ms).
+    const spanMs = (stamps.at(-1)! - stamps[0]) / 1000;
+    assert.ok(spanMs >= (gopMs / catchUpSpeed) * 0.9, `${spanMs} ms for a ${gopMs} ms GOP`);
+    registry.endPublish(handle);
   });
 });
