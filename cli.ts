@@ -50,6 +50,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --https LISTEN    HTTPS: what --http serves      (default off; e.g. 8443)
   --tls-cert FILE   PEM certificate chain for the TLS listeners (reloaded on change)
   --tls-key FILE    PEM private key for the TLS listeners
+  --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
+                               into one write (fewer writes, N ms more latency; default 40)
   --quiet           log warnings and errors only
 
 URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
@@ -144,6 +146,7 @@ async function serve(args: string[]): Promise<number> {
       "srt-passphrase": { type: "string" },
       "srt-pbkeylen": { type: "string" },
       quiet: { type: "boolean", default: false },
+      "play-coalesce-ms": { type: "string", default: "40" },
       "hls-segment-type": { type: "string", default: "ts" },
       "hls-part-duration": { type: "string" },
       record: { type: "string" },
@@ -158,6 +161,8 @@ async function serve(args: string[]): Promise<number> {
     },
   });
   if (values.help) return usage();
+  const coalesceMs = Number(values["play-coalesce-ms"]);
+  if (!(coalesceMs >= 0)) throw new UsageError("--play-coalesce-ms takes a number of ms >= 0");
   const segmentType = values["hls-segment-type"];
   if (segmentType !== "ts" && segmentType !== "fmp4") {
     throw new UsageError(`--hls-segment-type takes ts or fmp4, not "${segmentType}"`);
@@ -234,6 +239,7 @@ async function serve(args: string[]): Promise<number> {
       ...(rtmpListen ?? { port: null }),
       tls: rtmpsListen,
       logger,
+      coalesceMs,
     });
   if (rtmp && rtmpListen) logger.info(`rtmp listening on ${rtmp.addr.hostname}:${rtmp.addr.port}`);
   logTlsListener(logger, "rtmps", rtmp?.tlsAddr);
@@ -260,7 +266,7 @@ async function serve(args: string[]): Promise<number> {
     ? [
       web.streamsApi(registry),
       web.metricsRoute(metrics, registry),
-      web.httpFlv(registry),
+      web.httpFlv(registry, { coalesceMs }),
       hls.route,
       webrtc.route,
     ]
