@@ -54,6 +54,9 @@ serve options (listeners take PORT, HOST:PORT or off):
   --https LISTEN    HTTPS: what --http serves      (default off; e.g. 8443)  https.listen
   --tls-cert FILE   PEM certificate chain for the TLS listeners (reloaded on change)  tls.cert
   --tls-key FILE    PEM private key for the TLS listeners                  tls.key
+  --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
+                               into one write (fewer writes, N ms more latency; default 40)
+                                                                      playCoalesceMs
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
@@ -114,6 +117,7 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   https: { key: ["https", "listen"], type: "string" },
   "tls-cert": { key: ["tls", "cert"], type: "string" },
   "tls-key": { key: ["tls", "key"], type: "string" },
+  "play-coalesce-ms": { key: ["playCoalesceMs"], type: "number" },
   quiet: { key: ["quiet"], type: "boolean" },
 };
 

@@ -36,4 +36,6 @@ export * from "./bus/ring.ts";
 export * from "./bus/observe.ts";
 export * from "./bus/log.ts";
 export * from "./bus/stream.ts";
+export * from "./bus/play.ts";
+export * from "./bus/derived.ts";
 export * from "./bus/registry.ts";

@@ -12,6 +12,9 @@ import { type Qos, QosMeter } from "./_qos.ts";
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
 import { type CursorHooks, NOTHING_TO_REPLAY, type ReplayPlan } from "./_cursor.ts";
 import { RingSubscription } from "./_subscription.ts";
+import { PlayerHub } from "./_player.ts";
+import type { PlayOptions, PlayResult, PlaySink } from "./play.ts";
+import type { Derived } from "./derived.ts";
 import type { Observer, StreamKey } from "./observe.ts";
 
 export type { Qos } from "./_qos.ts";
@@ -180,6 +183,8 @@ export class StreamHandle {
   #metadata: StreamMetadata;
   #ended = new AbortController();
   #hooks: CursorHooks;
+  #players: PlayerHub;
+  #derived = new Map<string, { value: unknown; holders: number }>();
 
   /** Make a stream with an empty ring of `capacity` slots. */
   constructor(options: StreamHandleOptions) {
@@ -210,6 +215,7 @@ export class StreamHandle {
       evicted: () => this.#observer.onSubscriberEvicted?.(this.key),
       released: () => this.#subscribers--,
     };
+    this.#players = new PlayerHub(this.#hooks, this.#clock);
   }
 
   /** Ring slots. */
@@ -248,6 +254,66 @@ export class StreamHandle {
     const replay = options.replay && !this.closed ? this.#replayPlan() : NOTHING_TO_REPLAY;
     this.#subscribers++;
     return new RingSubscription(this.#hooks, replay, options.maxLag ?? Infinity);
+  }
+
+  /**
+   * Play the stream into `sink`: the replay buffer (unless `replay: false`), then live
+   * frames, each batch being every frame due at that moment. Resolves with why it ended:
+   * the stream closed, the reader passed `maxLag`, a write stayed pending past
+   * `stallTimeoutMs`, `signal` aborted, or the sink failed. Counts as a subscriber meanwhile.
+   *
+   * @example
+   * ```ts
+   * import { StreamHandle } from "@arcly/stream";
+   *
+   * const handle = new StreamHandle({ app: "live", stream: "a", capacity: 64 });
+   * const playing = handle.play({ write: (frames, count) => console.log(count, "frames") });
+   * handle.close();
+   * console.log((await playing).end); // "ended"
+   * ```
+   */
+  play(sink: PlaySink, options: PlayOptions = {}): Promise<PlayResult> {
+    const replay = (options.replay ?? true) && !this.closed
+      ? this.#replayPlan()
+      : NOTHING_TO_REPLAY;
+    this.#subscribers++;
+    return this.#players.play(sink, replay, options);
+  }
+
+  /**
+   * The value derived from this stream for output form `form` (e.g. `"flv"`), made by
+   * `create` for the first holder and shared with every later one until the last releases
+   * it. The kernel does not look inside: the form and the value are the caller's.
+   *
+   * @example
+   * ```ts
+   * import { EncodedFrames, StreamHandle } from "@arcly/stream";
+   *
+   * const handle = new StreamHandle({ app: "live", stream: "a", capacity: 64 });
+   * const a = handle.derive("copy", () => new EncodedFrames((f) => f.data.slice()));
+   * const b = handle.derive("copy", () => new EncodedFrames((f) => f.data.slice()));
+   * a.value === b.value; // true
+   * a.release();
+   * b.release();
+   * ```
+   */
+  derive<T>(form: string, create: () => T): Derived<T> {
+    let entry = this.#derived.get(form);
+    if (entry === undefined) {
+      entry = { value: create(), holders: 0 };
+      this.#derived.set(form, entry);
+    }
+    entry.holders++;
+    const held = entry;
+    let released = false;
+    return {
+      value: held.value as T,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--held.holders === 0 && this.#derived.get(form) === held) this.#derived.delete(form);
+      },
+    };
   }
 
   /**

@@ -8,7 +8,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import schema from "./config.schema.json" with { type: "json" };
 import type { HlsSegmentType } from "../media/hls/mod.ts";
-import type { HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
+import type { HttpFlvOptions, HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
 import type { RtmpServerOptions } from "../ingest/rtmp/mod.ts";
 import type { RtspServerOptions } from "../ingest/rtsp/mod.ts";
 import type { SrtServerOptions } from "../ingest/srt/mod.ts";
@@ -70,6 +70,7 @@ export const PROTOCOL_OPTIONS = {
     "keyRefreshPackets",
   ],
   http: ["requestTimeoutMs", "keepAliveTimeoutMs", "maxConnectionsPerIp"],
+  httpFlv: ["maxLag", "stallTimeoutMs"],
   webrtc: [
     "maxOfferBytes",
     "connectTimeoutMs",
@@ -85,6 +86,7 @@ export const PROTOCOL_OPTIONS = {
   rtsp: readonly (keyof RtspServerOptions)[];
   srt: readonly (keyof SrtServerOptions)[];
   http: readonly (keyof HttpServerOptions)[];
+  httpFlv: readonly (keyof HttpFlvOptions)[];
   webrtc: readonly (keyof WebRtcServerOptions)[];
   hls: readonly (keyof LiveHlsOptions)[];
 };
@@ -103,6 +105,9 @@ export interface RtspConfig
 /** HTTP: the listener and `serveHttp()`'s options. */
 export interface HttpConfig
   extends ListenerConfig, Pick<HttpServerOptions, typeof PROTOCOL_OPTIONS.http[number]> {}
+
+/** HTTP-FLV players: `httpFlv()`'s options. */
+export type HttpFlvConfig = Pick<HttpFlvOptions, typeof PROTOCOL_OPTIONS.httpFlv[number]>;
 
 /** SRT: the listener, the passphrase and `serveSrt()`'s options. */
 export interface SrtConfig
@@ -194,6 +199,11 @@ export interface ServerConfig {
    * TS segments carry the Opus as is.
    */
   transcodeAudio?: boolean;
+  /**
+   * RTMP and HTTP-FLV players: what arrives within this many ms goes out in one write
+   * (fewer writes, that much more latency; the join is never delayed). Default 40.
+   */
+  playCoalesceMs?: number;
   /** RTMP publish and play (default port 1935). */
   rtmp?: RtmpConfig;
   /** RTSP publish and read, TCP (default port 8554) with RTP over UDP. */
@@ -202,6 +212,8 @@ export interface ServerConfig {
   srt?: SrtConfig;
   /** HTTP: HLS, HTTP-FLV, WHIP/WHEP, `/v1/streams`, `/metrics` (default port 8888). */
   http?: HttpConfig;
+  /** HTTP-FLV players. */
+  httpFlv?: HttpFlvConfig;
   /** RTMP over TLS (default off; 1936 is usual). Needs `tls`. */
   rtmps?: ListenerConfig;
   /** RTSP over TLS, media interleaved (default off; 8322 is usual). Needs `tls`. */
@@ -265,6 +277,8 @@ export interface ResolvedConfig {
   readonly webrtcHosts?: readonly string[];
   /** WebRTC media UDP ports, when given. */
   readonly webrtcPorts?: readonly [number, number];
+  /** How long RTMP and HTTP-FLV players' new frames are held to go out in one write, in ms. */
+  readonly playCoalesceMs: number;
   /** Whether audio is transcoded for players that cannot take the stream's (AAC ↔ Opus). */
   readonly transcodeAudio: boolean;
   /** The SRT passphrase of streams no path gives one of their own, when set. */
@@ -291,6 +305,8 @@ export interface ProtocolOptions {
   readonly srt: Readonly<Pick<SrtServerOptions, typeof PROTOCOL_OPTIONS.srt[number]>>;
   /** For `serveHttp()`. */
   readonly http: Readonly<Pick<HttpServerOptions, typeof PROTOCOL_OPTIONS.http[number]>>;
+  /** For `httpFlv()`. */
+  readonly httpFlv: Readonly<HttpFlvConfig>;
   /** For `new WebRtcServer()`. */
   readonly webrtc: Readonly<Pick<WebRtcServerOptions, typeof PROTOCOL_OPTIONS.webrtc[number]>>;
   /** For `new LiveHls()`. */
@@ -301,6 +317,8 @@ export interface ProtocolOptions {
 export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = Object.freeze({
   quiet: false,
   transcodeAudio: true,
+  playCoalesceMs: 40,
+  httpFlv: {},
   rtmp: { listen: 1935 },
   rtsp: { listen: 8554, rtpPort: 8000 },
   srt: { listen: 8890 },
@@ -387,6 +405,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     partDuration,
     webrtcHosts: config.webrtc?.hosts,
     transcodeAudio: config.transcodeAudio ?? DEFAULT_CONFIG.transcodeAudio,
+    playCoalesceMs: config.playCoalesceMs ?? DEFAULT_CONFIG.playCoalesceMs,
     webrtcPorts: ports === undefined
       ? undefined
       : at(["webrtc", "ports"], () => parsePortRange(ports)),

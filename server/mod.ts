@@ -26,7 +26,12 @@
 export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
-export type { HttpRoute, HttpServerOptions, LiveHlsOptions } from "../ingest/http/mod.ts";
+export type {
+  HttpFlvOptions,
+  HttpRoute,
+  HttpServerOptions,
+  LiveHlsOptions,
+} from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
 export type { RtspAuthOptions, RtspReaderLimits, RtspServerOptions } from "../ingest/rtsp/mod.ts";
 export type { SrtPassphraseRequest, SrtServerOptions } from "../ingest/srt/mod.ts";

@@ -97,6 +97,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     "webrtc.hosts": config.webrtcHosts,
     "webrtc.ports": config.webrtcPorts,
     transcodeAudio: config.transcodeAudio,
+    playCoalesceMs: config.playCoalesceMs,
     "srt.passphrase": config.srtPassphrase,
     quiet: config.quiet,
     apps: config.apps,
@@ -250,6 +251,7 @@ class Composition implements Server {
       const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
       this.#rtmp = serveRtmp({
         ...config.options.rtmp,
+        coalesceMs: config.playCoalesceMs,
         registry,
         ...plain(rtmp),
         tls: tls(rtmps),
@@ -297,7 +299,7 @@ class Composition implements Server {
         routes: [web.withAccessControl(registry, [
           web.streamsApi(registry),
           web.metricsRoute(this.#metrics, registry),
-          web.httpFlv(registry),
+          web.httpFlv(registry, { ...config.options.httpFlv, coalesceMs: config.playCoalesceMs }),
           this.#hls!.route,
           this.#webrtc!.route,
         ])],

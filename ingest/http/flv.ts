@@ -5,8 +5,16 @@
  * @module
  */
 
-import type { Registry } from "../../mod.ts";
-import { FlvWriter } from "../../media/flv/mod.ts";
+import {
+  EncodedFrames,
+  type MediaFrame,
+  type PlayOptions,
+  type PlayResult,
+  type PlaySink,
+  type Registry,
+  type StreamHandle,
+} from "../../mod.ts";
+import { flvHeader, flvTag, FlvTrackSelector } from "../../media/flv/mod.ts";
 import { isSafeName, parseStreamPath } from "./paths.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
 
@@ -14,11 +22,23 @@ import { type HttpRoute, textResponse } from "./server.ts";
 export interface HttpFlvOptions {
   /** A player that skips more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
+  /**
+   * A player whose connection has taken nothing for this long while frames were due is
+   * disconnected (default 10,000 ms; checked every 250 ms).
+   */
+  stallTimeoutMs?: number;
+  /**
+   * Hold a player's new frames this long (ms) so that what arrives meanwhile goes out in
+   * one chunk; the join is never delayed. Default 0.
+   */
+  coalesceMs?: number;
 }
 
 /**
  * The HTTP-FLV route. The response ends when the publisher leaves; a player that cannot
- * keep up skips ahead and is disconnected past `maxLag`.
+ * keep up skips ahead and is disconnected past `maxLag`, one whose connection stops taking
+ * bytes is disconnected after `stallTimeoutMs`. Each frame is made an FLV tag once per
+ * stream and the same bytes go to every player; what is due at once goes out as one chunk.
  *
  * @example
  * ```ts
@@ -38,9 +58,11 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
     const handle = registry.get(path.app, stream);
     if (!handle) return textResponse(404, `no such stream: ${path.app}/${stream}`);
-    const { video, audio } = handle.cachedConfigs();
-    const body = handle.subscribe({ replay: true, maxLag: options.maxLag ?? 512 })
-      .pipeThrough(new FlvWriter({ hasVideo: !!video || !audio, hasAudio: !!audio }));
+    const body = flvBody(handle, {
+      maxLag: options.maxLag ?? 512,
+      stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+      coalesceMs: options.coalesceMs ?? 0,
+    });
     return new Response(body, {
       headers: {
         "content-type": "video/x-flv",
@@ -49,4 +71,81 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
       },
     });
   };
+}
+
+/** The FLV bytes of one player: the header, then the stream's shared tags, batch by batch. */
+function flvBody(handle: StreamHandle, options: PlayOptions): ReadableStream<Uint8Array> {
+  const { video, audio } = handle.cachedConfigs();
+  const header = flvHeader(!!video || !audio, !!audio);
+  const shared = handle.derive("flv", () => new EncodedFrames(flvTag));
+  const tags = shared.value;
+  const tracks = new FlvTrackSelector();
+  const cancelled = new AbortController();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let started = false;
+  let pulled: PromiseWithResolvers<void> | undefined;
+  /** The tags of the batch being written (reused). */
+  const due: Uint8Array[] = [];
+  /** The tags of one batch: one shared tag as it is, several copied into one chunk. */
+  const chunkOf = (frames: readonly MediaFrame[], count: number): Uint8Array | undefined => {
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      if (!tracks.accepts(frames[i])) continue;
+      const tag = tags.get(frames[i]);
+      due.push(tag);
+      total += tag.length;
+    }
+    if (due.length <= 1) return due.pop();
+    const chunk = new Uint8Array(total);
+    let o = 0;
+    for (const tag of due) {
+      chunk.set(tag, o);
+      o += tag.length;
+    }
+    due.length = 0;
+    return chunk;
+  };
+  const sink: PlaySink = {
+    write: (frames, count) => {
+      const first = !started;
+      if (first) {
+        started = true;
+        controller.enqueue(header);
+      }
+      const chunk = chunkOf(frames, count);
+      // Nothing enqueued (a batch of other tracks): no read will pull, so do not wait for one.
+      if (chunk === undefined && !first) return;
+      if (chunk) controller.enqueue(chunk);
+      if ((controller.desiredSize ?? 0) > 0) return;
+      pulled = Promise.withResolvers();
+      return pulled.promise;
+    },
+  };
+  const ended = (result: PlayResult) => {
+    shared.release();
+    pulled?.resolve();
+    if (result.end === "aborted") return;
+    try {
+      if (result.end === "ended") {
+        if (!started) controller.enqueue(header);
+        controller.close();
+      } else controller.error(new Error(`http-flv player ${result.end}`));
+    } catch {
+      // the response is already gone
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    start(started) {
+      controller = started;
+      void handle.play(sink, { ...options, signal: cancelled.signal }).then(ended);
+    },
+    pull() {
+      const waiting = pulled;
+      pulled = undefined;
+      waiting?.resolve();
+    },
+    cancel() {
+      cancelled.abort();
+    },
+  }, { highWaterMark: 0 });
 }

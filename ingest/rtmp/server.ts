@@ -70,6 +70,12 @@ export interface RtmpServerOptions {
    * ring behind) is disconnected (default 512).
    */
   maxLag?: number;
+  /**
+   * Hold a player's new frames this long (ms) so that what arrives meanwhile goes out in
+   * the same write: fewer, larger writes per player for at most this much extra latency;
+   * the join (the replayed GOP) is never delayed. Default 0.
+   */
+  coalesceMs?: number;
 }
 
 /**
@@ -131,6 +137,7 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
     windowAckSize: opts.windowAckSize ?? 2_500_000,
     maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH,
     maxLag: opts.maxLag ?? 512,
+    coalesceMs: opts.coalesceMs ?? 0,
   };
   const server = serveTcpListeners({
     protocol: "rtmp",

@@ -7,10 +7,12 @@
 
 import {
   ConfigGate,
+  EncodedFrames,
   escapeForLog,
   FrameFlags,
   type Logger,
   type MediaFrame,
+  type PlaySink,
   PublishError,
   type Registry,
   type StreamHandle,
@@ -54,6 +56,7 @@ export interface SessionSettings {
   readonly windowAckSize: number;
   readonly maxMessageLength: number;
   readonly maxLag: number;
+  readonly coalesceMs: number;
 }
 
 /** Chunk stream ids the server writes on. */
@@ -97,15 +100,22 @@ interface Publishing {
 interface Playing {
   readonly handle: StreamHandle;
   readonly streamId: number;
-  reader?: ReadableStreamDefaultReader<MediaFrame>;
-  stopped: boolean;
+  /** Aborted when the play stops (closeStream, deleteStream, the connection closing). */
+  readonly stop: AbortController;
 }
 
-/** Encoded media messages shared by every player with the same chunk size and stream id. */
-const sharedMessages = new WeakMap<
-  MediaFrame,
-  { chunkSize: number; streamId: number; bytes: Uint8Array }
->();
+/**
+ * Read buffer sizes: every connection starts small (players and handshakes send little, and
+ * a server holds thousands of them); a publisher's grows to the large one.
+ */
+const SMALL_READ = 4 * 1024;
+const PUBLISH_READ = 64 * 1024;
+
+/**
+ * The size of a session's write buffer: queued messages that fit are copied into it and go
+ * out in one write; a message that does not fit with the next goes out alone, uncopied.
+ */
+const COALESCE_LIMIT = 8 * 1024;
 
 type Phase = "c0c1" | "c2" | "chunks";
 
@@ -125,15 +135,21 @@ export class RtmpSession {
   #handshakeFilled = 0;
   #reader: ChunkReader;
   #writer = new ChunkWriter();
-  #writes: Promise<void> = Promise.resolve();
+  /** What reads go into: small until the connection publishes. */
+  #readBuffer = new Uint8Array(SMALL_READ);
+  /** Bytes waiting for the write in flight to finish. */
+  #outbox: Uint8Array[] = [];
+  /** The reused buffer queued writes are copied into, made on first use. */
+  #coalesced: Uint8Array | undefined;
+  /** The write loop, while one runs. */
+  #flushing: Promise<void> | undefined;
   #peerWindow: number;
   #lastAck = 0;
   /** When the current wait on the peer began: the handshake, `connect`, or a publish or play. */
   #waitingSince = performance.now();
   /** When the publisher last sent a complete message on its stream. */
   #lastMedia = 0;
-  /** Writes queued and not finished, and when the last one finished (or the first was queued). */
-  #writesPending = 0;
+  /** When the last write finished (or, from idle, the first was queued); see `#flushing`. */
   #lastWrite = 0;
   #closed = false;
   #app: string | undefined;
@@ -158,8 +174,8 @@ export class RtmpSession {
 
   /** Serve the connection until it ends; never rejects. */
   async run(): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
     while (!this.#closed) {
+      const buf = this.#readBuffer;
       let n: number | null;
       try {
         n = await this.#conn.read(buf);
@@ -198,7 +214,7 @@ export class RtmpSession {
         this.close(`publisher sent no message on its stream for ${s.idleTimeoutMs} ms`);
       }
     } else if (this.#playing) {
-      if (this.#writesPending > 0 && now - this.#lastWrite > s.idleTimeoutMs) {
+      if (this.#flushing !== undefined && now - this.#lastWrite > s.idleTimeoutMs) {
         this.close(`player took no bytes for ${s.idleTimeoutMs} ms`);
       }
     } else if (now - this.#waitingSince > s.commandTimeoutMs) {
@@ -398,6 +414,7 @@ export class RtmpSession {
       if (!(error instanceof PublishError)) throw error;
       return refuse("NetStream.Publish.BadName", error.message);
     }
+    this.#readBuffer = new Uint8Array(PUBLISH_READ);
     this.#publishing = {
       handle,
       streamId,
@@ -438,73 +455,67 @@ export class RtmpSession {
     this.#status(streamId, "status", "NetStream.Play.Start", `started playing ${key}`, stream);
     this.#send(dataMessage(CSID_STREAM, streamId, "|RtmpSampleAccess", true, true));
     this.#send(dataMessage(CSID_STREAM, streamId, "onMetaData", metadataFromStream(handle)));
-    const playing: Playing = { handle, streamId, stopped: false };
+    const playing: Playing = { handle, streamId, stop: new AbortController() };
     this.#playing = playing;
     void this.#playLoop(playing, key);
   }
 
   /** Send the replay buffer then live frames until the stream ends or the play stops. */
   async #playLoop(playing: Playing, key: string): Promise<void> {
-    const sub = playing.handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
-    const reader = sub.getReader();
-    playing.reader = reader;
+    const { handle, streamId } = playing;
+    const chunkSize = this.#writer.chunkSize;
+    // Every player of this stream with this chunk size and stream id sends the same bytes.
+    const shared = handle.derive(`rtmp/${chunkSize}/${streamId}`, () => {
+      const writer = new ChunkWriter();
+      writer.chunkSize = chunkSize;
+      return new EncodedFrames((frame) => writer.encode(mediaMessage(frame, streamId), false));
+    });
+    const messages = shared.value;
     /** Configs replayed before the first media frame take that frame's timestamp. */
     let held: MediaFrame[] | undefined = [];
-    try {
-      for (;;) {
-        const { value: frame, done } = await reader.read();
-        if (done || playing.stopped) break;
-        if (held) {
-          if (frame.flags & FrameFlags.CONFIG) {
-            held.push(frame);
-            continue;
+    const sink: PlaySink = {
+      write: (frames, count) => {
+        for (let i = 0; i < count; i++) {
+          const frame = frames[i];
+          if (held) {
+            if (frame.flags & FrameFlags.CONFIG) {
+              held.push(frame);
+              continue;
+            }
+            for (const config of held) {
+              this.#sendBytes(
+                this.#writer.encode(mediaMessage(config, streamId, frame.dts), false),
+              );
+            }
+            held = undefined;
           }
-          for (const config of held) this.#sendFrame(config, playing.streamId, frame.dts);
-          held = undefined;
+          this.#sendBytes(messages.get(frame));
         }
-        await this.#sendFrame(frame, playing.streamId);
-        if (playing.stopped) break;
-      }
-    } catch (error) {
-      this.close(`playing ${key}: ${reason(error)}`, "error");
-    } finally {
-      reader.releaseLock();
-      void sub.cancel();
-    }
-    if (playing.stopped || this.#playing !== playing) return;
+        return this.#flushing;
+      },
+    };
+    const { end, error } = await handle.play(sink, {
+      maxLag: this.#settings.maxLag,
+      coalesceMs: this.#settings.coalesceMs,
+      signal: playing.stop.signal,
+    });
+    shared.release();
+    if (end === "aborted" || this.#playing !== playing) return;
     this.#playing = undefined;
-    if (sub.evicted) return this.close(`player of ${key} fell too far behind and was evicted`);
-    this.#send(userControlMessage(UserControlEvent.STREAM_EOF, playing.streamId));
+    if (end === "failed") return this.close(`playing ${key}: ${reason(error)}`, "error");
+    if (end === "evicted") {
+      return this.close(`player of ${key} fell too far behind and was evicted`);
+    }
+    // A player whose socket does not drain is closed by checkTimeouts (no stallTimeoutMs here).
+    this.#send(userControlMessage(UserControlEvent.STREAM_EOF, streamId));
     this.#status(
-      playing.streamId,
+      streamId,
       "status",
       "NetStream.Play.UnpublishNotify",
       `${key} is no longer published`,
-      playing.handle.stream,
+      handle.stream,
     );
     this.#closeAfterWrites(`stream ${key} ended`, "info");
-  }
-
-  /** Write one frame; `dts` overrides the frame's own decode time (held configs). */
-  #sendFrame(frame: MediaFrame, streamId: number, dts = frame.dts): Promise<void> {
-    const video = frame.kind === "video";
-    const timestamp = toRtmpTime(dts);
-    const shareable = dts === frame.dts;
-    const chunkSize = this.#writer.chunkSize;
-    const cached = shareable ? sharedMessages.get(frame) : undefined;
-    if (cached && cached.chunkSize === chunkSize && cached.streamId === streamId) {
-      return this.#sendBytes(cached.bytes);
-    }
-    const payload = video ? encodeVideoTag(frame) : encodeAudioTag(frame);
-    const bytes = this.#writer.encode({
-      csid: video ? CSID_VIDEO : CSID_AUDIO,
-      typeId: video ? MessageType.VIDEO : MessageType.AUDIO,
-      streamId,
-      timestamp,
-      payload,
-    }, false);
-    if (shareable) sharedMessages.set(frame, { chunkSize, streamId, bytes });
-    return this.#sendBytes(bytes);
   }
 
   #closeStream(streamId: number): void {
@@ -526,8 +537,7 @@ export class RtmpSession {
     if (!playing) return;
     this.#playing = undefined;
     this.#waitingSince = performance.now();
-    playing.stopped = true;
-    void playing.reader?.cancel();
+    playing.stop.abort();
   }
 
   /**
@@ -625,27 +635,70 @@ export class RtmpSession {
     );
   }
 
-  /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */
+  /**
+   * Queue bytes behind earlier writes. Everything queued while a write is in flight goes
+   * out in the next single write. Resolves (never rejects) once the queue has drained or
+   * the write failed.
+   */
   #sendBytes(bytes: Uint8Array): Promise<void> {
-    if (this.#writesPending++ === 0) this.#lastWrite = performance.now();
-    this.#writes = this.#writes.then(async () => {
-      try {
-        for (let o = 0; o < bytes.length && !this.#closed;) {
-          o += await this.#conn.write(bytes.subarray(o));
+    if (this.#flushing === undefined) this.#lastWrite = performance.now();
+    this.#outbox.push(bytes);
+    return this.#flushing ??= this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#outbox.length > 0 && !this.#closed) {
+        const out = this.#takeOutbox();
+        for (let o = 0; o < out.length && !this.#closed;) {
+          o += await this.#conn.write(o === 0 ? out : out.subarray(o));
           this.#lastWrite = performance.now();
         }
-      } catch (error) {
-        this.close(`write failed: ${reason(error)}`, "info");
-      } finally {
-        this.#writesPending--;
       }
-    });
-    return this.#writes;
+    } catch (error) {
+      this.close(`write failed: ${reason(error)}`, "info");
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  /**
+   * The next bytes to write: as many queued entries as fit in the reused buffer, copied
+   * into it, or the first entry alone (uncopied) when it fills the buffer by itself.
+   */
+  #takeOutbox(): Uint8Array {
+    const outbox = this.#outbox;
+    const first = outbox[0];
+    if (outbox.length === 1 || first.length + outbox[1].length > COALESCE_LIMIT) {
+      outbox.shift();
+      return first;
+    }
+    this.#coalesced ??= new Uint8Array(COALESCE_LIMIT);
+    let o = 0;
+    let taken = 0;
+    for (; taken < outbox.length && o + outbox[taken].length <= COALESCE_LIMIT; taken++) {
+      this.#coalesced.set(outbox[taken], o);
+      o += outbox[taken].length;
+    }
+    outbox.splice(0, taken);
+    return this.#coalesced.subarray(0, o);
   }
 
   #closeAfterWrites(why: string, level: "info" | "warn" = "warn"): void {
-    void this.#writes.then(() => this.close(why, level));
+    void (this.#flushing ?? Promise.resolve()).then(() => this.close(why, level));
   }
+}
+
+/** The RTMP message of a media frame at decode time `dts` (90 kHz). */
+function mediaMessage(frame: MediaFrame, streamId: number, dts = frame.dts): RtmpMessage {
+  const video = frame.kind === "video";
+  return {
+    csid: video ? CSID_VIDEO : CSID_AUDIO,
+    typeId: video ? MessageType.VIDEO : MessageType.AUDIO,
+    streamId,
+    timestamp: toRtmpTime(dts),
+    payload: video ? encodeVideoTag(frame) : encodeAudioTag(frame),
+  };
 }
 
 /** `name?query` → `[name, query]`. */

@@ -70,8 +70,7 @@ class FlvMuxer {
   #options: FlvWriterOptions;
   #started = false;
   #pending: MediaFrame[] = [];
-  #videoTrack = -1;
-  #audioTrack = -1;
+  #tracks = new FlvTrackSelector();
 
   constructor(options: FlvWriterOptions) {
     this.#options = options;
@@ -113,26 +112,10 @@ class FlvMuxer {
     audio: boolean,
   ): void {
     this.#started = true;
-    controller.enqueue(
-      new Uint8Array([
-        0x46,
-        0x4c,
-        0x56,
-        1,
-        (audio ? 4 : 0) | (video ? 1 : 0),
-        0,
-        0,
-        0,
-        9,
-        0,
-        0,
-        0,
-        0,
-      ]),
-    );
+    controller.enqueue(flvHeader(video, audio));
     if (this.#options.metadata) {
       const body = encodeAmf0("onMetaData", new Map(Object.entries(this.#options.metadata)));
-      const tag = this.#tag(FlvTagType.SCRIPT, body.length, 0);
+      const tag = tagBuffer(FlvTagType.SCRIPT, body.length, 0);
       tag.set(body, TAG_HEADER);
       controller.enqueue(tag);
     }
@@ -142,40 +125,106 @@ class FlvMuxer {
   }
 
   #write(frame: MediaFrame, controller: TransformStreamDefaultController<Uint8Array>): void {
-    const video = frame.kind === "video";
-    if (video) {
-      if (this.#videoTrack < 0) this.#videoTrack = frame.track;
-      else if (frame.track !== this.#videoTrack) return;
-    } else {
-      if (this.#audioTrack < 0) this.#audioTrack = frame.track;
-      else if (frame.track !== this.#audioTrack) return;
-      if (frame.codec === "mp3" && (frame.flags & FrameFlags.CONFIG)) return;
-    }
-    const size = video ? videoTagBodySize(frame) : audioTagBodySize(frame);
-    const tag = this.#tag(video ? FlvTagType.VIDEO : FlvTagType.AUDIO, size, frame.dts);
-    if (video) writeVideoTagBody(frame, tag, TAG_HEADER);
-    else writeAudioTagBody(frame, tag, TAG_HEADER);
-    controller.enqueue(tag);
+    if (this.#tracks.accepts(frame)) controller.enqueue(flvTag(frame));
   }
+}
 
-  /** A tag buffer with its header and trailing PreviousTagSize filled in. */
-  #tag(type: number, size: number, dts: number): Uint8Array {
-    if (size > 0xffffff) throw new RangeError(`FLV tag body of ${size} bytes exceeds 16 MiB`);
-    const ms = ((Math.round(dts / 90) % TWO_32) + TWO_32) % TWO_32;
-    const tag = new Uint8Array(TAG_HEADER + size + PREVIOUS_TAG_SIZE);
-    tag[0] = type;
-    tag[1] = size >>> 16;
-    tag[2] = (size >>> 8) & 0xff;
-    tag[3] = size & 0xff;
-    tag[4] = (ms >>> 16) & 0xff;
-    tag[5] = (ms >>> 8) & 0xff;
-    tag[6] = ms & 0xff;
-    tag[7] = ms >>> 24;
-    const total = TAG_HEADER + size;
-    tag[total] = total >>> 24;
-    tag[total + 1] = (total >>> 16) & 0xff;
-    tag[total + 2] = (total >>> 8) & 0xff;
-    tag[total + 3] = total & 0xff;
-    return tag;
+/** A tag buffer with its header and trailing PreviousTagSize filled in. */
+function tagBuffer(type: number, size: number, dts: number): Uint8Array {
+  if (size > 0xffffff) throw new RangeError(`FLV tag body of ${size} bytes exceeds 16 MiB`);
+  const ms = ((Math.round(dts / 90) % TWO_32) + TWO_32) % TWO_32;
+  const tag = new Uint8Array(TAG_HEADER + size + PREVIOUS_TAG_SIZE);
+  tag[0] = type;
+  tag[1] = size >>> 16;
+  tag[2] = (size >>> 8) & 0xff;
+  tag[3] = size & 0xff;
+  tag[4] = (ms >>> 16) & 0xff;
+  tag[5] = (ms >>> 8) & 0xff;
+  tag[6] = ms & 0xff;
+  tag[7] = ms >>> 24;
+  const total = TAG_HEADER + size;
+  tag[total] = total >>> 24;
+  tag[total + 1] = (total >>> 16) & 0xff;
+  tag[total + 2] = (total >>> 8) & 0xff;
+  tag[total + 3] = total & 0xff;
+  return tag;
+}
+
+/**
+ * The 13 bytes an FLV stream starts with: the header and PreviousTagSize0.
+ *
+ * @example
+ * ```ts
+ * import { flvHeader } from "@arcly/stream/flv";
+ *
+ * flvHeader(true, true)[4]; // 5: audio and video
+ * ```
+ */
+export function flvHeader(video: boolean, audio: boolean): Uint8Array {
+  return new Uint8Array([
+    0x46,
+    0x4c,
+    0x56,
+    1,
+    (audio ? 4 : 0) | (video ? 1 : 0),
+    0,
+    0,
+    0,
+    9,
+    0,
+    0,
+    0,
+    0,
+  ]);
+}
+
+/**
+ * One frame as an FLV tag followed by its PreviousTagSize, as {@linkcode FlvWriter} writes
+ * it: the same bytes for every reader, so a server can encode a frame once for all of them.
+ * A frame FLV cannot carry throws `RangeError`.
+ *
+ * @example
+ * ```ts
+ * import { flvTag } from "@arcly/stream/flv";
+ *
+ * const tag = flvTag({ track: 1, kind: "audio", codec: "aac", pts: 0, dts: 0, flags: 0, data: new Uint8Array(4) });
+ * tag[0]; // 8: an audio tag
+ * ```
+ */
+export function flvTag(frame: MediaFrame): Uint8Array {
+  const video = frame.kind === "video";
+  const size = video ? videoTagBodySize(frame) : audioTagBodySize(frame);
+  const tag = tagBuffer(video ? FlvTagType.VIDEO : FlvTagType.AUDIO, size, frame.dts);
+  if (video) writeVideoTagBody(frame, tag, TAG_HEADER);
+  else writeAudioTagBody(frame, tag, TAG_HEADER);
+  return tag;
+}
+
+/**
+ * Which frames of a stream go into FLV: the first track of each kind (frames of other
+ * tracks are left out) and no MP3 `CONFIG` frame (FLV has no MP3 sequence header).
+ *
+ * @example
+ * ```ts
+ * import { FlvTrackSelector } from "@arcly/stream/flv";
+ *
+ * const tracks = new FlvTrackSelector();
+ * const audio = (track: number) => ({ track, kind: "audio", codec: "aac", pts: 0, dts: 0, flags: 0, data: new Uint8Array(1) }) as const;
+ * [tracks.accepts(audio(1)), tracks.accepts(audio(2))]; // [true, false]
+ * ```
+ */
+export class FlvTrackSelector {
+  #videoTrack = -1;
+  #audioTrack = -1;
+
+  /** Whether `frame` is written; the first frame of a kind picks that kind's track. */
+  accepts(frame: MediaFrame): boolean {
+    if (frame.kind === "video") {
+      if (this.#videoTrack < 0) this.#videoTrack = frame.track;
+      return frame.track === this.#videoTrack;
+    }
+    if (this.#audioTrack < 0) this.#audioTrack = frame.track;
+    if (frame.track !== this.#audioTrack) return false;
+    return !(frame.codec === "mp3" && (frame.flags & FrameFlags.CONFIG));
   }
 }

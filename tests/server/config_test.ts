@@ -54,6 +54,7 @@ Deno.test("no config is the defaults: today's cli.ts serve ports, ts segments, a
   assert.equal(config.recordDir, undefined);
   assert.deepEqual(config.apps, ["live"]);
   assert.equal(config.quiet, false);
+  assert.equal(config.playCoalesceMs, 40, "cli.ts serve's --play-coalesce-ms default");
   assert.deepEqual(config.paths.match("live/x"), { record: false });
 });
 
@@ -85,6 +86,7 @@ Deno.test("every protocol option has a key in the schema, and only the options g
     rtsp: { udp: false },
     srt: {},
     http: { keepAliveTimeoutMs: 1000 },
+    httpFlv: {},
     webrtc: {},
     hls: { targetDuration: 4 },
   });

@@ -1,0 +1,560 @@
+/**
+ * Server load benchmark: how many live players one core of a server holds, and what a
+ * delivered megabit costs it, for `cli.ts serve` and, in the same run when installed,
+ * node-media-server 4.4.3 and nginx with the RTMP module.
+ *
+ * ```sh
+ * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
+ *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
+ *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
+ * ```
+ *
+ * `--before DIR` adds `serve` of another checkout (e.g. a worktree of `main`) as server
+ * `before` (name it in `--servers`), to compare two versions in one run; `--before-args`
+ * gives it its own `serve` flags (alone, it compares two flag sets of this checkout).
+ *
+ * `--cpu-prof DIR` runs `serve` under `deno run --cpu-prof` and leaves one profile per step
+ * in DIR (open it in Chrome DevTools) to see where a player's cost goes.
+ *
+ * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
+ * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
+ * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
+ * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames),
+ * both pinned to CPU 1. Players connect at `--ramp` per second, the window of `--window`
+ * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
+ * least 99% of the players received at least 95% of the video frames the publisher sent in
+ * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
+ * second, and the table shows the rate it reached). Server CPU comes from `/proc/PID/stat` over the window, RSS
+ * from `/proc/PID/status` at its end; join is connect to first video frame.
+ *
+ * Comparisons, when present:
+ * - nginx: Debian's `nginx-light` and `libnginx-mod-rtmp` (RTMP only; a temporary
+ *   `nginx.conf` loads the module from `/usr/lib/nginx/modules/ngx_rtmp_module.so`).
+ * - node-media-server: `npm install --prefix /tmp/nms443 node-media-server@4.4.3`, then
+ *   `--nms-dir /tmp/nms443` (the default); run with the machine's `node`.
+ *
+ * Figures are for comparing servers within one run: on a shared machine report ratios.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    players: { type: "string", default: "100,500,1000" },
+    protocols: { type: "string", default: "rtmp,flv" },
+    servers: { type: "string", default: "arcly,nginx,nms" },
+    window: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    ramp: { type: "string", default: "1000" },
+    "nms-dir": { type: "string", default: "/tmp/nms443" },
+    "serve-args": { type: "string", default: "" },
+    "cpu-prof": { type: "string" },
+    before: { type: "string" },
+    "before-args": { type: "string" },
+  },
+});
+const STEPS = values.players.split(",").map(Number);
+const PROTOCOLS = values.protocols.split(",") as Protocol[];
+const WINDOW_S = Number(values.window);
+const WARMUP_S = Number(values.warmup);
+const RAMP = Number(values.ramp);
+const NMS_DIR = values["nms-dir"];
+const FPS = 30;
+const HOST = "127.0.0.1";
+const ROOT = new URL("..", import.meta.url).pathname;
+
+type Protocol = "rtmp" | "flv";
+
+/** A server under test, started fresh for every step. */
+interface Server {
+  readonly name: string;
+  readonly protocols: readonly Protocol[];
+  /** Why it cannot run here, when it cannot. */
+  missing(): Promise<string | undefined>;
+  start(dir: string): Promise<Running>;
+}
+
+interface Running {
+  readonly pid: number;
+  /** Settles when the server process exits. */
+  readonly status: Promise<Deno.CommandStatus>;
+  readonly rtmpPort: number;
+  readonly httpPort: number;
+  stop(): Promise<void>;
+}
+
+/** What the load player prints when its window closes. */
+interface LoadResult {
+  players: number;
+  joined: number;
+  windowMs: number;
+  windowBytes: number;
+  cpuMs: number;
+  frames: number[];
+  joinMs: number[];
+}
+
+interface Row {
+  server: string;
+  protocol: Protocol;
+  players: number;
+  joined: number;
+  publishedFps: number;
+  keptUp: number;
+  held: boolean;
+  cpuUsPerMbit: number;
+  serverCpu: number;
+  rssMiB: number;
+  joinP50: number;
+  mbitPerPlayer: number;
+  loadCpu: number;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Resolves once `port` accepts a TCP connection; throws after `ms`. */
+async function accepting(port: number, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${ms} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Spawn `argv` pinned to `cpu` with a file-descriptor limit fit for thousands of peers. */
+function spawnPinned(cpu: number, argv: string[], log: string, stdout = false): Deno.ChildProcess {
+  const quoted = argv.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+  const output = stdout ? `2>>'${log}'` : `>>'${log}' 2>&1`;
+  return new Deno.Command("bash", {
+    args: ["-c", `ulimit -n 20000; exec taskset -c ${cpu} ${quoted} ${output}`],
+    stdin: "null",
+    stdout: stdout ? "piped" : "null",
+    stderr: "null",
+  }).spawn();
+}
+
+async function stopChild(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* gone */ }
+  const kill = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, 5_000);
+  await child.status;
+  clearTimeout(kill);
+}
+
+/** A started server once its ports (`httpPort` 0: none) accept connections. */
+async function running(
+  child: Deno.ChildProcess,
+  rtmpPort: number,
+  httpPort: number,
+): Promise<Running> {
+  await accepting(rtmpPort);
+  if (httpPort) await accepting(httpPort);
+  return { pid: child.pid, status: child.status, rtmpPort, httpPort, stop: () => stopChild(child) };
+}
+
+/** `cli.ts serve` of the checkout at `root`. */
+const arclyAt = (name: string, root: string, args: string): Server => ({
+  name,
+  protocols: ["rtmp", "flv"],
+  async missing() {
+    if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
+  },
+  async start(dir) {
+    const [rtmpPort, httpPort] = [freePort(), freePort()];
+    const extra = args.split(" ").filter((a) => a !== "");
+    const child = spawnPinned(0, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : []),
+      `${root}cli.ts`,
+      "serve",
+      "--quiet",
+      "--rtmp",
+      `${HOST}:${rtmpPort}`,
+      "--http",
+      `${HOST}:${httpPort}`,
+      "--rtsp",
+      "off",
+      "--srt",
+      "off",
+      ...extra,
+    ], `${dir}/arcly.log`);
+    return await running(child, rtmpPort, httpPort);
+  },
+});
+
+const NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+const nginx: Server = {
+  name: "nginx-rtmp",
+  protocols: ["rtmp"],
+  async missing() {
+    if (!await exists("/usr/sbin/nginx")) return "no /usr/sbin/nginx (apt-get install nginx-light)";
+    if (!await exists(NGINX_MODULE)) {
+      return `no ${NGINX_MODULE} (apt-get install libnginx-mod-rtmp)`;
+    }
+  },
+  async start(dir) {
+    const rtmpPort = freePort();
+    const conf = `${dir}/nginx.conf`;
+    await Deno.writeTextFile(
+      conf,
+      `load_module ${NGINX_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+error_log ${dir}/nginx-error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 19000; }
+rtmp {
+  server {
+    listen ${HOST}:${rtmpPort};
+    chunk_size 4096;
+    application live { live on; }
+  }
+}
+`,
+    );
+    const child = spawnPinned(0, [
+      "/usr/sbin/nginx",
+      "-p",
+      dir,
+      "-e",
+      `${dir}/nginx-error.log`,
+      "-c",
+      conf,
+    ], `${dir}/nginx.log`);
+    return await running(child, rtmpPort, 0);
+  },
+};
+
+const nms: Server = {
+  name: "node-media-server",
+  protocols: ["rtmp", "flv"],
+  async missing() {
+    if (!await exists(`${NMS_DIR}/node_modules/node-media-server/bin/app.js`)) {
+      return `not in ${NMS_DIR} (npm install --prefix ${NMS_DIR} node-media-server@4.4.3)`;
+    }
+    if (!await exists("/usr/bin/node")) return "no node";
+  },
+  async start(dir) {
+    const [rtmpPort, httpPort, rtmps, https] = [
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ];
+    const bin = `${NMS_DIR}/node_modules/node-media-server/bin`;
+    const config = JSON.parse(await Deno.readTextFile(`${bin}/config.json`));
+    config.bind = HOST;
+    config.store = { ...config.store, path: `${dir}/nms-data` };
+    config.record = { ...config.record, path: `${dir}/nms-record` };
+    config.rtmp.port = rtmpPort;
+    config.http.port = httpPort;
+    config.rtmps = { ...config.rtmps, port: rtmps, key: `${bin}/key.pem`, cert: `${bin}/cert.pem` };
+    config.https = { ...config.https, port: https, key: `${bin}/key.pem`, cert: `${bin}/cert.pem` };
+    await Deno.writeTextFile(`${dir}/nms.json`, JSON.stringify(config));
+    const child = spawnPinned(0, [
+      "/usr/bin/node",
+      `${bin}/app.js`,
+      "-c",
+      `${dir}/nms.json`,
+      "--no-admin",
+    ], `${dir}/nms.log`);
+    return await running(child, rtmpPort, httpPort);
+  },
+};
+
+/** Build the load player once. */
+async function buildLoadPlayer(dir: string): Promise<string> {
+  const out = `${dir}/load_player`;
+  const { success, stderr } = await new Deno.Command("gcc", {
+    args: ["-O2", "-o", out, `${ROOT}bench/_load_player.c`],
+  }).output();
+  if (!success) throw new Error(`gcc failed:\n${new TextDecoder().decode(stderr)}`);
+  return out;
+}
+
+/** The publisher, and how many video frames it has sent so far (from `-progress`). */
+interface Publisher {
+  readonly child: Deno.ChildProcess;
+  readonly sent: () => number;
+}
+
+function publisher(rtmpPort: number, dir: string): Publisher {
+  let sent = 0;
+  const child = spawnPinned(
+    1,
+    [
+      "ffmpeg",
+      "-nostdin",
+      "-progress",
+      "pipe:1",
+      "-stats_period",
+      "0.1",
+      "-v",
+      "error",
+      "-re",
+      "-f",
+      "lavfi",
+      "-i",
+      `testsrc=size=640x360:rate=${FPS}`,
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=44100",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-tune",
+      "zerolatency",
+      "-pix_fmt",
+      "yuv420p",
+      "-b:v",
+      "530k",
+      "-maxrate",
+      "530k",
+      "-bufsize",
+      "1060k",
+      "-g",
+      String(2 * FPS),
+      "-keyint_min",
+      String(2 * FPS),
+      "-sc_threshold",
+      "0",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "64k",
+      "-f",
+      "flv",
+      `rtmp://${HOST}:${rtmpPort}/live/bench`,
+    ],
+    `${dir}/ffmpeg.log`,
+    true,
+  );
+  void (async () => {
+    let rest = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) if (line.startsWith("frame=")) sent = Number(line.slice(6));
+    }
+  })();
+  return { child, sent: () => sent };
+}
+
+/** Run the load player; `onWindow` runs when its window opens. */
+async function load(
+  bin: string,
+  protocol: Protocol,
+  port: number,
+  players: number,
+  warmupS: number,
+  windowS: number,
+  onWindow: () => void,
+): Promise<LoadResult> {
+  const child = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      "1",
+      bin,
+      protocol,
+      HOST,
+      String(port),
+      "live",
+      "bench",
+      String(players),
+      String(RAMP),
+      String(warmupS),
+      String(windowS),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.startsWith("window\n") && onWindow !== noop) {
+      onWindow();
+      onWindow = noop;
+    }
+  }
+  await child.status;
+  const line = text.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`load player printed no result: ${text.slice(0, 200)}`);
+  return JSON.parse(line);
+}
+
+function noop(): void {}
+
+/** utime + stime of `pid` in µs. */
+async function cpuUs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * (1e6 / 100);
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+async function step(
+  server: Server,
+  protocol: Protocol,
+  players: number,
+  bin: string,
+): Promise<Row> {
+  const dir = await Deno.makeTempDir({ prefix: "arcly-load-" });
+  const running = await server.start(dir);
+  const pub = publisher(running.rtmpPort, dir);
+  let failed = false;
+  try {
+    const port = protocol === "rtmp" ? running.rtmpPort : running.httpPort;
+    // Wait until one player gets video, so the window measures delivery, not the start.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const probe = await load(bin, protocol, port, 1, 0, 0.5, noop);
+      if (probe.joined === 1) break;
+      if (Date.now() > deadline) throw new Error(`${server.name}: no video after 20 s (${dir})`);
+    }
+    let cpuStart = 0;
+    let sentAtStart = 0;
+    let started: Promise<number> = Promise.resolve(0);
+    const result = await load(bin, protocol, port, players, WARMUP_S, WINDOW_S, () => {
+      sentAtStart = pub.sent();
+      started = cpuUs(running.pid);
+    });
+    const sent = pub.sent() - sentAtStart;
+    const cpuEnd = await cpuUs(running.pid);
+    const rss = await rssMiB(running.pid);
+    cpuStart = await started;
+    const expected = sent;
+    const keptUp = result.frames.filter((f) => f >= 0.95 * expected).length / players;
+    const mbit = result.windowBytes * 8 / 1e6;
+    return {
+      server: server.name,
+      protocol,
+      players,
+      joined: result.joined,
+      publishedFps: sent / (result.windowMs / 1000),
+      keptUp,
+      held: keptUp >= 0.99,
+      cpuUsPerMbit: (cpuEnd - cpuStart) / mbit,
+      serverCpu: (cpuEnd - cpuStart) / (result.windowMs * 1000),
+      rssMiB: rss,
+      joinP50: percentile(result.joinMs, 0.5),
+      mbitPerPlayer: mbit / players / (result.windowMs / 1000),
+      loadCpu: result.cpuMs,
+    };
+  } catch (error) {
+    failed = true;
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+    const exited = await Promise.race([running.status, timeout]);
+    const how = exited ? `; the server exited: code ${exited.code}, signal ${exited.signal}` : "";
+    throw new Error(`${(error as Error).message}${how} (logs in ${dir})`);
+  } finally {
+    await stopChild(pub.child);
+    await running.stop();
+    if (!failed) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function print(row: Row): void {
+  const cells = [
+    row.server,
+    row.protocol,
+    String(row.players),
+    String(row.joined),
+    row.publishedFps.toFixed(1),
+    `${row.held ? "yes" : "no"} (${(row.keptUp * 100).toFixed(1)}%)`,
+    row.cpuUsPerMbit.toFixed(0),
+    `${(row.serverCpu * 100).toFixed(0)}%`,
+    row.rssMiB.toFixed(0),
+    row.joinP50.toFixed(0),
+    row.mbitPerPlayer.toFixed(3),
+    `${(row.loadCpu / 1000).toFixed(1)} s`,
+  ];
+  console.log(`| ${cells.join(" | ")} |`);
+}
+
+const all: Record<string, Server> = {
+  arcly: arclyAt("arcly-stream", ROOT, values["serve-args"]),
+  nginx,
+  nms,
+};
+if (values.before || values["before-args"] !== undefined) {
+  const root = values.before?.replace(/\/?$/, "/") ?? ROOT;
+  all.before = arclyAt("arcly-stream before", root, values["before-args"] ?? "");
+}
+const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
+const bin = await buildLoadPlayer(tmp);
+console.log(
+  `load: ${WARMUP_S} s warm-up, ${WINDOW_S} s window, ramp ${RAMP}/s, server on CPU 0, ` +
+    `publisher and load player on CPU 1; load average ${
+      (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")
+    }`,
+);
+console.log(
+  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+for (const protocol of PROTOCOLS) {
+  for (const name of values.servers.split(",")) {
+    const server = all[name];
+    if (!server) throw new Error(`unknown server ${name}`);
+    if (!server.protocols.includes(protocol)) continue;
+    const missing = await server.missing();
+    if (missing) {
+      console.log(`| ${server.name} | ${protocol} | skipped: ${missing} |`);
+      continue;
+    }
+    for (const players of STEPS) {
+      try {
+        print(await step(server, protocol, players, bin));
+      } catch (error) {
+        console.log(
+          `| ${server.name} | ${protocol} | ${players} | failed: ${(error as Error).message} |`,
+        );
+      }
+    }
+  }
+}
+await Deno.remove(tmp, { recursive: true });

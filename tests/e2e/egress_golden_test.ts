@@ -1,0 +1,169 @@
+/**
+ * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake) and an
+ * HTTP-FLV body, for one deterministic synthetic publish, against golden files recorded from
+ * the play loops before they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to
+ * record them again (only when an output change is intended).
+ */
+
+import assert from "node:assert/strict";
+import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../mod.ts";
+import { ChunkWriter, commandMessage, HANDSHAKE_SIZE, serveRtmp } from "../../ingest/rtmp/mod.ts";
+import { httpFlv, serveHttp } from "../../ingest/http/mod.ts";
+import { buildAvcConfig, describeConfig } from "../../media/codec/mod.ts";
+import { concat, firstDifference } from "../_util/bytes.ts";
+import { prng, randomBytes } from "../_util/fuzz.ts";
+import { LogLines } from "../_util/log.ts";
+import { within } from "../_util/within.ts";
+
+const GOLDEN = new URL("./testdata/", import.meta.url);
+const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
+const PPS = new Uint8Array([0x68, 0xce, 0x3c, 0x80]);
+
+function frame(kind: "video" | "audio", ms: number, flags: number, data: Uint8Array): MediaFrame {
+  const track = kind === "video" ? 0 : 1;
+  const codec = kind === "video" ? "h264" : "aac";
+  return { track, kind, codec, pts: ms * 90, dts: ms * 90, flags, data };
+}
+
+/** A NAL unit of `size` bytes, length-prefixed, with pseudo-random content. */
+function nal(rand: () => number, type: number, size: number): Uint8Array {
+  const out = randomBytes(rand, size + 4);
+  new DataView(out.buffer).setUint32(0, size);
+  out[4] = type;
+  return out;
+}
+
+/**
+ * The publish: configs and a GOP before the player joins, then live frames with a large
+ * (multi-chunk) keyframe, a config change and times past 2^24 ms (extended timestamps).
+ */
+function frames(): { before: MediaFrame[]; live: MediaFrame[] } {
+  const rand = prng(14);
+  const videoConfig = frame(
+    "video",
+    0,
+    FrameFlags.CONFIG,
+    buildAvcConfig({ sps: [SPS], pps: [PPS] }),
+  );
+  const audioConfig = frame("audio", 0, FrameFlags.CONFIG, new Uint8Array([0x12, 0x10]));
+  const gop = (start: number, key: number) => {
+    const out: MediaFrame[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ms = start + i * 33;
+      const video = i === 0
+        ? frame("video", ms, FrameFlags.KEYFRAME, nal(rand, 0x65, key))
+        : frame("video", ms, 0, nal(rand, 0x41, 300 + i * 40));
+      out.push(video, frame("audio", ms + 5, 0, randomBytes(rand, 200 + i)));
+    }
+    return out;
+  };
+  return {
+    before: [videoConfig, audioConfig, ...gop(1000, 900)],
+    live: [
+      ...gop(1200, 20_000),
+      frame("video", 1400, FrameFlags.CONFIG, buildAvcConfig({ sps: [SPS], pps: [PPS] })),
+      ...gop(0x100_0000 + 10, 5000),
+    ],
+  };
+}
+
+function registry(): Registry {
+  // A fixed clock: the measured rates in onMetaData are then the same every run.
+  return new Registry({ describeConfig, clock: () => 1000 });
+}
+
+async function untilSubscribed(handle: StreamHandle, n: number): Promise<void> {
+  const until = Date.now() + 5000;
+  while (handle.subscriberCount < n) {
+    if (Date.now() > until) throw new Error("the player did not subscribe");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function compareGolden(name: string, bytes: Uint8Array): Promise<void> {
+  const path = new URL(name, GOLDEN);
+  if (Deno.env.get("UPDATE_GOLDEN") === "1") {
+    await Deno.mkdir(GOLDEN, { recursive: true });
+    await Deno.writeFile(path, bytes);
+  }
+  const golden = await Deno.readFile(path);
+  const at = firstDifference(bytes, golden);
+  assert.equal(at, -1, `${name}: differs at byte ${at} (${bytes.length} vs ${golden.length})`);
+}
+
+async function write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let o = 0; o < bytes.length;) o += await conn.write(bytes.subarray(o));
+}
+
+async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  for (let o = 0; o < n;) {
+    const got = await conn.read(out.subarray(o));
+    if (got === null) throw new Error("closed during the handshake");
+    o += got;
+  }
+  return out;
+}
+
+/** Read a connection to its end. */
+async function drain(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return concat(chunks);
+    chunks.push(buf.slice(0, n));
+  }
+}
+
+Deno.test("egress golden: an RTMP player's chunk stream is byte-identical to the recorded one", async () => {
+  const reg = registry();
+  const log = new LogLines();
+  const server = serveRtmp({ hostname: "127.0.0.1", port: 0, logger: log, registry: reg });
+  const { before, live } = frames();
+  const handle = reg.startPublish("live", "golden", { protocol: "test" });
+  try {
+    for (const f of before) handle.publish(f);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const c0c1 = new Uint8Array(1 + HANDSHAKE_SIZE);
+    c0c1[0] = 3;
+    await write(conn, c0c1);
+    const s0s1s2 = await readExactly(conn, 1 + 2 * HANDSHAKE_SIZE);
+    const writer = new ChunkWriter();
+    await write(
+      conn,
+      concat([
+        s0s1s2.subarray(1, 1 + HANDSHAKE_SIZE),
+        writer.encode(commandMessage(3, 0, "connect", 1, { app: "live", tcUrl: "rtmp://h/live" })),
+        writer.encode(commandMessage(3, 0, "createStream", 2, null)),
+        writer.encode(commandMessage(3, 1, "play", 3, null, "golden")),
+      ]),
+    );
+    const rest = drain(conn);
+    await untilSubscribed(handle, 1);
+    for (const f of live) handle.publish(f);
+    reg.endPublish(handle, "ended");
+    await compareGolden("rtmp_play.bin", await within(rest, 5000, "the end of the play"));
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("egress golden: an HTTP-FLV body is byte-identical to the recorded one", async () => {
+  const reg = registry();
+  const server = serveHttp({ routes: [httpFlv(reg)], hostname: "127.0.0.1", port: 0 });
+  const { before, live } = frames();
+  const handle = reg.startPublish("live", "golden", { protocol: "test" });
+  try {
+    for (const f of before) handle.publish(f);
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/live/golden.flv`);
+    assert.equal(response.status, 200);
+    const body = new Response(response.body).arrayBuffer();
+    await untilSubscribed(handle, 1);
+    for (const f of live) handle.publish(f);
+    reg.endPublish(handle, "ended");
+    await compareGolden("http_flv.bin", new Uint8Array(await within(body, 5000, "the FLV body")));
+  } finally {
+    await server.close();
+  }
+});
