@@ -5,6 +5,7 @@
  * @module
  */
 
+import { audioConfigOf, type TranscodedViews } from "../../media/transcode/views.ts";
 import {
   EncodedFrames,
   type MediaFrame,
@@ -32,6 +33,11 @@ export interface HttpFlvOptions {
    * one chunk; the join is never delayed. Default 0.
    */
   coalesceMs?: number;
+  /**
+   * Transcoded views for players of Opus streams (WHIP publishers): they get the audio as
+   * AAC, transcoded once per stream. Without it they get the Opus as Enhanced FLV carries it.
+   */
+  transcode?: TranscodedViews;
 }
 
 /**
@@ -56,25 +62,43 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     const stream = path.stream.slice(0, -".flv".length);
     if (!isSafeName(stream)) return undefined;
     if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
-    const handle = registry.get(path.app, stream);
-    if (!handle) return textResponse(404, `no such stream: ${path.app}/${stream}`);
-    const body = flvBody(handle, {
+    const source = registry.get(path.app, stream);
+    if (!source) return textResponse(404, `no such stream: ${path.app}/${stream}`);
+    const play = {
       maxLag: options.maxLag ?? 512,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
       coalesceMs: options.coalesceMs ?? 0,
-    });
-    return new Response(body, {
-      headers: {
-        "content-type": "video/x-flv",
-        "cache-control": "no-store",
-        "access-control-allow-origin": "*",
-      },
-    });
+    };
+    const transcode = options.transcode;
+    if (!transcode?.needed(source, "aac")) return flvResponse(flvBody(source, play));
+    // An Opus stream plays from its AAC view, once that has its config (for the FLV header).
+    const lease = transcode.acquire(source, "aac");
+    return audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS).then(() =>
+      flvResponse(flvBody(lease.handle, play, () => lease.release()))
+    );
   };
 }
 
+/** How long a play waits for its transcoded view's first AAC config, at most. */
+const TRANSCODE_CONFIG_WAIT_MS = 3000;
+
+/** The response carrying one player's FLV body. */
+function flvResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": "video/x-flv",
+      "cache-control": "no-store",
+      "access-control-allow-origin": "*",
+    },
+  });
+}
+
 /** The FLV bytes of one player: the header, then the stream's shared tags, batch by batch. */
-function flvBody(handle: StreamHandle, options: PlayOptions): ReadableStream<Uint8Array> {
+function flvBody(
+  handle: StreamHandle,
+  options: PlayOptions,
+  done?: () => void,
+): ReadableStream<Uint8Array> {
   const { video, audio } = handle.cachedConfigs();
   const header = flvHeader(!!video || !audio, !!audio);
   const shared = handle.derive("flv", () => new EncodedFrames(flvTag));
@@ -123,6 +147,7 @@ function flvBody(handle: StreamHandle, options: PlayOptions): ReadableStream<Uin
   };
   const ended = (result: PlayResult) => {
     shared.release();
+    done?.();
     pulled?.resolve();
     if (result.end === "aborted") return;
     try {

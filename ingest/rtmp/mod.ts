@@ -34,3 +34,8 @@ export {
 export * from "./server.ts";
 export * from "./client.ts";
 export type { TlsListenOptions } from "../tls.ts";
+export type {
+  TranscodedLease,
+  TranscodedViews,
+  TranscodeTarget,
+} from "../../media/transcode/mod.ts";

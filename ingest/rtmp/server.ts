@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { TranscodedViews } from "../../media/transcode/views.ts";
 import { type Logger, type Registry, silentLogger } from "../../mod.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_LENGTH } from "./chunk.ts";
 import { RtmpSession, type SessionSettings } from "./session.ts";
@@ -76,6 +77,12 @@ export interface RtmpServerOptions {
    * the join (the replayed GOP) is never delayed. Default 0.
    */
   coalesceMs?: number;
+  /**
+   * Transcoded views for players of Opus streams (WHIP publishers), which RTMP players
+   * cannot decode: they get the audio as AAC, transcoded once per stream. Without it they
+   * get the Opus as Enhanced RTMP carries it.
+   */
+  transcode?: TranscodedViews;
 }
 
 /**
@@ -138,6 +145,7 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
     maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH,
     maxLag: opts.maxLag ?? 512,
     coalesceMs: opts.coalesceMs ?? 0,
+    transcode: opts.transcode,
   };
   const server = serveTcpListeners({
     protocol: "rtmp",

@@ -6,6 +6,11 @@
  */
 
 import {
+  audioConfigOf,
+  type TranscodedLease,
+  type TranscodedViews,
+} from "../../media/transcode/views.ts";
+import {
   ConfigGate,
   EncodedFrames,
   escapeForLog,
@@ -57,7 +62,11 @@ export interface SessionSettings {
   readonly maxMessageLength: number;
   readonly maxLag: number;
   readonly coalesceMs: number;
+  readonly transcode: TranscodedViews | undefined;
 }
+
+/** How long a play waits for its transcoded view's first AAC config, at most. */
+const TRANSCODE_CONFIG_WAIT_MS = 3000;
 
 /** Chunk stream ids the server writes on. */
 const CSID_COMMAND = 3;
@@ -99,6 +108,8 @@ interface Publishing {
 
 interface Playing {
   readonly handle: StreamHandle;
+  /** The transcoded view played instead of the stream, if one is. */
+  readonly lease: TranscodedLease | undefined;
   readonly streamId: number;
   /** Aborted when the play stops (closeStream, deleteStream, the connection closing). */
   readonly stop: AbortController;
@@ -438,12 +449,17 @@ export class RtmpSession {
       this.#status(streamId, "error", "NetStream.Play.Failed", "not authorized", stream);
       return this.#closeAfterWrites(`play ${key} refused: not authorized`);
     }
-    const handle = this.#settings.registry.get(this.#app!, stream);
-    if (!handle || handle.closed) {
+    const source = this.#settings.registry.get(this.#app!, stream);
+    if (!source || source.closed) {
       this.#status(streamId, "error", "NetStream.Play.StreamNotFound", `${key} not found`, stream);
       return this.#closeAfterWrites(`play ${key}: stream not found`);
     }
-    this.#log.info(`rtmp ${this.peer}: play ${key}`);
+    // An Opus stream plays from its AAC view, once that has its config.
+    const lease = await this.#settings.transcode?.acquireWhenNeeded(source, "aac");
+    if (lease) await audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS);
+    if (this.#closed) return lease?.release();
+    const handle = lease?.handle ?? source;
+    this.#log.info(`rtmp ${this.peer}: play ${key}${lease ? " (Opus sent as AAC)" : ""}`);
     this.#send(userControlMessage(UserControlEvent.STREAM_BEGIN, streamId));
     this.#status(
       streamId,
@@ -455,7 +471,7 @@ export class RtmpSession {
     this.#status(streamId, "status", "NetStream.Play.Start", `started playing ${key}`, stream);
     this.#send(dataMessage(CSID_STREAM, streamId, "|RtmpSampleAccess", true, true));
     this.#send(dataMessage(CSID_STREAM, streamId, "onMetaData", metadataFromStream(handle)));
-    const playing: Playing = { handle, streamId, stop: new AbortController() };
+    const playing: Playing = { handle, lease, streamId, stop: new AbortController() };
     this.#playing = playing;
     void this.#playLoop(playing, key);
   }
@@ -500,6 +516,7 @@ export class RtmpSession {
       signal: playing.stop.signal,
     });
     shared.release();
+    playing.lease?.release();
     if (end === "aborted" || this.#playing !== playing) return;
     this.#playing = undefined;
     if (end === "failed") return this.close(`playing ${key}: ${reason(error)}`, "error");

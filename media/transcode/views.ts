@@ -128,6 +128,11 @@ export class TranscodedViews {
       gopCapacity: source.gopCapacity,
     });
     handle.setState("publishing");
+    // what players are told of the stream (picture size, frame rate) is the source's
+    handle.updateMetadata((m) => {
+      const { audioCodec: _, ...described } = source.metadata();
+      Object.assign(m, described, { key: handle.key });
+    });
     const transcoder = new AudioTranscoder({ to, name: source.key, logger: this.#logger });
     const input = source.subscribe({ replay: true }).getReader();
     const audio = transcoder.writable.getWriter();

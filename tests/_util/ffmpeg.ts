@@ -259,7 +259,11 @@ export function publishLive(
  * A clean file gives code 0 and an empty stderr.
  */
 export function decodeCheck(path: string, inputArgs: readonly string[] = []): Promise<ToolOutput> {
-  return ffmpeg(["-v", "warning", "-xerror", ...inputArgs, "-i", path, "-f", "null", "-"]);
+  // passthrough: a variable frame rate (a browser's camera) is decoded as timed, not resampled
+  return ffmpeg([
+    ...["-v", "warning", "-xerror", ...inputArgs, "-i", path],
+    ...["-fps_mode", "passthrough", "-f", "null", "-"],
+  ]);
 }
 
 /** One packet as ffprobe reports it, times in the stream's time base. */

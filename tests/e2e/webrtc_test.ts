@@ -10,6 +10,7 @@ import { FrameFlags, type Logger, type MediaFrame, Registry } from "../../mod.ts
 import { FlvWriter } from "../../media/flv/mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { serveHttp } from "../../ingest/http/server.ts";
+import { httpFlv } from "../../ingest/http/flv.ts";
 import { WebRtcServer } from "../../ingest/webrtc/mod.ts";
 import { TranscodedViews } from "../../media/transcode/mod.ts";
 import { openInChromium, resultCollector } from "../_util/browser.ts";
@@ -176,14 +177,15 @@ test.chromium("ffmpeg publishes H.264 + AAC over RTMP; Chromium plays it through
   }
 });
 
-test.chromium("Chromium publishes Opus over WHIP; TS HLS carries it as AAC that ffmpeg decodes and hls.js plays", async () => {
+test.chromium("Chromium publishes Opus over WHIP; RTMP, HTTP-FLV and TS HLS carry it as AAC that ffmpeg decodes and hls.js plays", async () => {
   const logger = lines();
   const transcode = new TranscodedViews({ logger });
   const registry = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
   const hls = new LiveHls({ registry, segmentType: "ts", targetDuration: 1, transcode, logger });
   const webrtc = new WebRtcServer({ registry, logger, keyframeIntervalMs: 1000 });
+  const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0, transcode, logger });
   const http = serveHttp({
-    routes: [webrtc.route, hls.route],
+    routes: [httpFlv(registry, { transcode }), hls.route, webrtc.route], // as serve orders them
     hostname: "127.0.0.1",
     port: 0,
     logger,
@@ -218,6 +220,25 @@ test.chromium("Chromium publishes Opus over WHIP; TS HLS carries it as AAC that 
     assert.ok(audio.packets.length > 50, `${audio.packets.length} AAC packets`);
     const decoded = await decodeCheck(file);
     assert.deepEqual([decoded.code, decoded.stderr], [0, ""], "it decodes without error");
+    // RTMP and HTTP-FLV players get AAC too, from the same view
+    for (
+      const [what, url] of [
+        ["RTMP", `rtmp://127.0.0.1:${rtmp.addr.port}/live/cam`],
+        ["HTTP-FLV", `${base}.flv`],
+      ]
+    ) {
+      const flv = await tempPath(`whip-${what}.flv`);
+      const played = await procs.run("ffmpeg", [
+        ...["-v", "warning", "-i", url, "-t", "3", "-c", "copy", "-f", "flv", "-y", flv],
+      ], 40_000);
+      assert.deepEqual([played.code, played.stderr], [0, ""], `ffmpeg plays ${what}`);
+      const got = await probePackets(flv);
+      const sound = got.find((s) => s.codecType === "audio");
+      assert.equal(sound?.codecName, "aac", `${what} audio`);
+      assert.ok(sound.packets.length > 50, `${what}: ${sound.packets.length} AAC packets`);
+      const clean = await decodeCheck(flv);
+      assert.deepEqual([clean.code, clean.stderr], [0, ""], `${what} decodes`);
+    }
     const report = await watchWithHlsJs(playlist, { seconds: 2 });
     assert.deepEqual(report.errors, []);
     assert.match(
@@ -231,6 +252,7 @@ test.chromium("Chromium publishes Opus over WHIP; TS HLS carries it as AAC that 
     await webrtc.close();
     transcode.close();
     await hls.close();
+    await rtmp.close();
     await http.close();
     registry.closeAll();
   }
