@@ -194,9 +194,9 @@ export interface ServerConfig {
   quiet?: boolean;
   /**
    * Audio transcoded where a player cannot take the stream's codec, once per stream while
-   * anyone needs it (default true): WHEP players of an AAC stream get Opus, TS-HLS of an
-   * Opus stream (a WHIP publish) carries AAC. False: such players get the video only, and
-   * TS segments carry the Opus as is.
+   * anyone needs it (default true): WHEP players of an AAC stream get Opus; RTMP, HTTP-FLV
+   * and TS-HLS players of an Opus stream (a WHIP publish) get AAC. False: such players get
+   * the video only (TS segments carry the Opus as is).
    */
   transcodeAudio?: boolean;
   /**

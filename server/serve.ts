@@ -224,7 +224,7 @@ class Composition implements Server {
     const plain = (listen: Listen | undefined) => listen ?? { port: null };
     const web = (http || https) && await import("../ingest/http/mod.ts");
     this.#stopReaper = registry.startReaper();
-    if (web && config.transcodeAudio) {
+    if (config.transcodeAudio && (web || rtmp || rtmps)) {
       const { TranscodedViews } = await import("../media/transcode/mod.ts");
       this.#transcode = new TranscodedViews({ logger });
     }
@@ -252,6 +252,7 @@ class Composition implements Server {
       this.#rtmp = serveRtmp({
         ...config.options.rtmp,
         coalesceMs: config.playCoalesceMs,
+        transcode: this.#transcode,
         registry,
         ...plain(rtmp),
         tls: tls(rtmps),
@@ -299,7 +300,11 @@ class Composition implements Server {
         routes: [web.withAccessControl(registry, [
           web.streamsApi(registry),
           web.metricsRoute(this.#metrics, registry),
-          web.httpFlv(registry, { ...config.options.httpFlv, coalesceMs: config.playCoalesceMs }),
+          web.httpFlv(registry, {
+            ...config.options.httpFlv,
+            coalesceMs: config.playCoalesceMs,
+            transcode: this.#transcode,
+          }),
           this.#hls!.route,
           this.#webrtc!.route,
         ])],
