@@ -60,8 +60,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
-  (ARCLY_RTSP_RTP_PORT=8000, ARCLY_WEBRTC_HOST=a,b; ARCLY_CONFIG=FILE). Flags override
-  ARCLY_* variables, which override the config file.
+  (ARCLY_RTSP_RTP_PORT=8000, ARCLY_WEBRTC_HOST=a,b; ARCLY_CONFIG=FILE). ARCLY_* variables
+  override flags, which override the config file.
 
 URLs: rtmp://HOST:1935/live/NAME, rtsp://HOST:8554/live/NAME,
       srt://HOST:8890?streamid=publish:live/NAME (or read:live/NAME), http://HOST:8888/live/NAME/index.m3u8,
@@ -181,13 +181,13 @@ interface ServeSources {
 }
 
 /**
- * Read the config file (when there is one) and lay the environment and the flags over it:
- * flags win over the environment, which wins over the file.
+ * Read the config file (when there is one) and lay the flags and the environment over it:
+ * the environment wins over the flags, which win over the file.
  */
 async function readSources(sources: ServeSources): Promise<ConfigLayer> {
   const { fileLayer, readConfigFile } = await import("./server/mod.ts");
   const file = sources.file === undefined ? [] : [fileLayer(await readConfigFile(sources.file))];
-  return layerConfigs([...file, flagLayer(sources.env, true), flagLayer(sources.flags, false)]);
+  return layerConfigs([...file, flagLayer(sources.flags, false), flagLayer(sources.env, true)]);
 }
 
 async function serveCommand(args: string[]): Promise<number> {

@@ -34,15 +34,15 @@ Deno.test("deno run -A cli.ts serve with no config file starts on the defaults, 
   assert.match(warnings[0], /no config file \(arcly\.yml.*embedded defaults, open to everyone/);
 });
 
-Deno.test("flags override ARCLY_* variables, which override the config file", async () => {
+Deno.test("ARCLY_* variables override flags, which override the config file", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "arcly-cli-" });
   await Deno.writeTextFile(
     `${cwd}/custom.yml`,
     [
       "rtmp: { listen: 127.0.0.1:0 }", // ARCLY_RTMP=off wins: off
       "http: { listen: off }", // ARCLY_HTTP wins: on
-      "rtsp: { listen: off }", // ARCLY_RTSP=off, then --rtsp wins: on
-      "srt: { listen: 127.0.0.1:0 }", // nothing over it: on
+      "rtsp: { listen: off }", // --rtsp wins: on
+      "srt: { listen: off }", // --srt off, then ARCLY_SRT wins: on
       "quiet: false",
     ].join("\n"),
   );
@@ -50,10 +50,15 @@ Deno.test("flags override ARCLY_* variables, which override the config file", as
     ARCLY_CONFIG: "custom.yml",
     ARCLY_RTMP: "off",
     ARCLY_HTTP: "127.0.0.1:0",
-    ARCLY_RTSP: "off",
+    ARCLY_SRT: "127.0.0.1:0",
     ARCLY_RTSP_RTP_PORT: String(await freeUdpPair()),
   };
-  const server = await startServe(["rtsp", "srt", "http"], ["--rtsp", "127.0.0.1:0"], {
+  const server = await startServe(["rtsp", "srt", "http"], [
+    "--rtsp",
+    "127.0.0.1:0",
+    "--srt",
+    "off",
+  ], {
     flagged: [],
     cwd,
     env,
