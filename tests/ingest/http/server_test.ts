@@ -51,22 +51,28 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
   return chunks.join("");
 }
 
+/** Send a byte every 50 ms (5 s at most) until the server closes; what it answered. */
+async function dribbleUntilClosed(conn: Deno.Conn): Promise<string> {
+  const closed = readToEnd(conn);
+  let stop = false;
+  const dribbling = (async () => {
+    for (let i = 0; i < 100 && !stop; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      await conn.write(encoder.encode("X")).catch(() => (stop = true));
+    }
+  })();
+  const answer = await within(closed, 4000, "closing the dribbling connection");
+  stop = true;
+  await dribbling;
+  return answer;
+}
+
 Deno.test("serveHttp: a client dribbling its request head is cut off at the head deadline", async () => {
   await withServer({ requestTimeoutMs: 300 }, async (port, log) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await conn.write(encoder.encode("GET /peer HTTP/1.1\r\nHost: x\r\n"));
-      const closed = readToEnd(conn);
-      let stop = false;
-      const dribbling = (async () => {
-        for (let i = 0; i < 100 && !stop; i++) {
-          await new Promise((r) => setTimeout(r, 50));
-          await conn.write(encoder.encode("X")).catch(() => (stop = true));
-        }
-      })();
-      const answer = await within(closed, 4000, "closing the dribbling connection");
-      stop = true;
-      await dribbling;
+      const answer = await dribbleUntilClosed(conn);
       assert.equal(answer, "", "no response to an incomplete head");
       await log.waitFor(/closed: first request head not complete within 300 ms/);
     } finally {
@@ -84,17 +90,7 @@ Deno.test("serveHttp: a client dribbling its request body is cut off; a whole bo
       await conn.write(
         encoder.encode("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nv=0"),
       );
-      const closed = readToEnd(conn);
-      let stop = false;
-      const dribbling = (async () => {
-        for (let i = 0; i < 100 && !stop; i++) {
-          await new Promise((r) => setTimeout(r, 50));
-          await conn.write(encoder.encode("X")).catch(() => (stop = true));
-        }
-      })();
-      const answer = await within(closed, 4000, "closing the dribbling connection");
-      stop = true;
-      await dribbling;
+      const answer = await dribbleUntilClosed(conn);
       assert.doesNotMatch(answer, /^HTTP\/1\.1 200/);
       await log.waitFor(/closed: request body not complete within 300 ms of its head/);
     } finally {
