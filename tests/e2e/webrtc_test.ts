@@ -279,7 +279,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     speaker.play().catch(() => {});
     const frames = [];
     const audio = [];
-    for (let i = 0; i < 200 && frames.length < 3; i++) {
+    // until three video samples and three audio ones (the transcoded audio starts later)
+    for (let i = 0; i < 40 && (frames.length < 3 || audio.length < 3); i++) {
       await sleep(1000);
       const stats = await pc.getStats();
       let decoded = 0;
