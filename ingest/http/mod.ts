@@ -35,4 +35,5 @@ export type {
   TranscodeTarget,
 } from "../../media/transcode/mod.ts";
 export * from "./paths.ts";
+export * from "./body.ts";
 export * from "./access.ts";

@@ -19,6 +19,7 @@ import {
 import type { HttpRoute } from "../http/server.ts";
 import type { TranscodedViews } from "../../media/transcode/views.ts";
 import { isSafeName, parseStreamPath } from "../http/paths.ts";
+import { readBoundedBody } from "../http/body.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
 import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";
@@ -497,27 +498,8 @@ function defaultHosts(): string[] {
 /** The request body as text, refusing more than `max` bytes. */
 async function readText(request: Request, max: number): Promise<string> {
   const declared = Number(request.headers.get("content-length"));
-  if (declared > max) throw new WebRtcError(413, `the offer is larger than ${max} bytes`);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw new WebRtcError(413, `the offer is larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.length;
-  }
+  const body = declared > max ? undefined : await readBoundedBody(request.body, max);
+  if (!body) throw new WebRtcError(413, `the offer is larger than ${max} bytes`);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(body);
   } catch {

@@ -8,6 +8,7 @@
  */
 
 import { decodeBase64url, encodeBase64url } from "./_base64url.ts";
+import { readBoundedBody } from "../../ingest/http/body.ts";
 
 /** The claims of a verified token. */
 export type JwtClaims = Record<string, unknown>;
@@ -272,7 +273,9 @@ export class JwtVerifier {
         await response.body?.cancel();
         throw new Error(`status ${response.status}`);
       }
-      text = await readLimited(response, MAX_JWKS_BYTES);
+      const body = await readBoundedBody(response.body, MAX_JWKS_BYTES);
+      if (!body) throw new Error(`larger than ${MAX_JWKS_BYTES} bytes`);
+      text = new TextDecoder().decode(body);
     } catch (error) {
       throw new JwtError(`the JWKS could not be fetched: ${(error as Error).message}`);
     }
@@ -288,29 +291,6 @@ export class JwtVerifier {
       fetchedMs: performance.now(),
     };
   }
-}
-
-async function readLimited(response: Response, limit: number): Promise<string> {
-  const reader = response.body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
 }
 
 /** Whether a JWK can verify `alg` (its `kty`, curve and declared `alg` agree). */
