@@ -444,7 +444,7 @@ test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A
       flv,
     ], 40_000);
     const out = await publisher;
-    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.code, 0, `${out.stderr}\n${log.lines.join("\n")}`);
     await ended;
     assert.ok(
       !log.lines.some((l) => /MP4A-LATM/.test(l)),
