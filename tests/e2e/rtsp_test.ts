@@ -397,6 +397,15 @@ test.ffmpeg("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", asyn
 });
 
 test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
+  // Under the parallel suite, gst-launch's live pipeline now and then stops sending mid-stream
+  // and never ends (the server closes the session for want of RTP); that run is tried once more.
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    if (await latmPublish(attempt === 2)) return;
+  }
+});
+
+/** One LATM publish and its checks; false when GStreamer stalled and `last` is not set. */
+async function latmPublish(last: boolean): Promise<boolean> {
   const registry = new Registry();
   const { server, log, base } = await startRtsp(registry);
   const rtmp = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
@@ -444,6 +453,8 @@ test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A
       flv,
     ], 40_000);
     const out = await publisher;
+    const stalled = log.lines.some((l) => /no RTP packet from the publisher/.test(l));
+    if (out.code !== 0 && stalled && !last) return false;
     assert.equal(out.code, 0, `${out.stderr}\n${log.lines.join("\n")}`);
     await ended;
     assert.ok(
@@ -464,12 +475,13 @@ test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A
     assertOrdered(a, "LATM in → RTMP out audio");
     const check = await decodeCheck(flv);
     assert.deepEqual([check.code, check.stderr], [0, ""], "ffmpeg decodes the RTMP recording");
+    return true;
   } finally {
     procs.killAll();
     await rtmp.close();
     await server.close();
   }
-});
+}
 
 test.gstreamer("rtsp e2e: GStreamer rtspsrc (default settings) joining mid-GOP decodes without a decreasing timestamp", async () => {
   const registry = new Registry();
@@ -487,10 +499,11 @@ test.gstreamer("rtsp e2e: GStreamer rtspsrc (default settings) joining mid-GOP d
     ], 40_000);
     const { handle, frames } = await published(registry, "gop");
     await reached(handle, frames, 2.5);
-    // three readers, joining 0.0, 0.6 and 1.2 s apart, each ending after 90 decoded frames
-    const readers = [0, 600, 1200].map(async (after) => {
-      await new Promise((resolve) => setTimeout(resolve, after));
-      return procs.spawn("gst-launch-1.0", [
+    // three readers, joining 0.0, 0.6 and 1.2 s apart, each ending after 90 decoded frames; a
+    // reader that fails (gst-launch under the parallel suite now and then does) gets one more
+    // try, and the warnings of every try count
+    const read = () =>
+      procs.spawn("gst-launch-1.0", [
         "--gst-debug-level=2",
         "uridecodebin",
         `uri=${base}/gop`,
@@ -502,10 +515,21 @@ test.gstreamer("rtsp e2e: GStreamer rtspsrc (default settings) joining mid-GOP d
         "!",
         "fakesink",
       ], { limitMs: 15_000 });
+    const readers = [0, 600, 1200].map(async (after) => {
+      await new Promise((resolve) => setTimeout(resolve, after));
+      const first = await read();
+      return first.code === 0 ? [first] : [first, await read()];
     });
-    for (const [i, read] of (await Promise.all(readers)).entries()) {
-      assert.deepEqual([read.code, read.timedOut], [0, false], `reader ${i} decodes 90 frames`);
-      const decreasing = read.stderr.split("\n").filter((l) => /decreasing timestamp/.test(l));
+    for (const [i, tries] of (await Promise.all(readers)).entries()) {
+      const last = tries.at(-1)!;
+      assert.deepEqual(
+        [last.code, last.timedOut],
+        [0, false],
+        `reader ${i} decodes 90 frames:\n${last.stderr.split("\n").slice(-8).join("\n")}`,
+      );
+      const decreasing = tries.flatMap((t) =>
+        t.stderr.split("\n").filter((l) => /decreasing timestamp/.test(l))
+      );
       assert.deepEqual(decreasing, [], `reader ${i}`);
     }
     await publisher;
