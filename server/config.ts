@@ -155,6 +155,25 @@ export interface RecordConfig {
   dir?: string;
 }
 
+/** The origin/edge cluster this node is part of. */
+export interface ClusterConfig {
+  /** The Redis server holding the directory: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://`. */
+  redis: string;
+  /**
+   * Where the other nodes pull this node's streams from: `rtmp://HOST[:PORT]` or
+   * `srt://HOST:PORT`, an address they reach (this node's RTMP or SRT listener).
+   */
+  advertise: string;
+  /**
+   * How long a claim lives unless refreshed (every third of it), in ms (default 10,000): a
+   * node that dies stops appearing within this time, and its streams may be published
+   * elsewhere after it.
+   */
+  ttlMs?: number;
+  /** This node's id, unique in the cluster (default: the host name and a random suffix). */
+  node?: string;
+}
+
 /**
  * Settings for the streams whose names match one entry of {@linkcode ServerConfig.paths}.
  * Later issues add more here (sources, relays): every path setting is optional, and a
@@ -238,6 +257,13 @@ export interface ServerConfig {
    */
   paths?: Record<string, PathConfig>;
   /**
+   * An origin/edge cluster on Redis (default: none, a single node). Each publish is claimed in
+   * Redis before it is accepted, so a key has one publisher across the cluster; a reader of a
+   * stream this node does not have gets it pulled from the node that has it (one upstream per
+   * stream per node, shared by its readers).
+   */
+  cluster?: ClusterConfig;
+  /**
    * Who may publish, read, use the API and read the metrics: grants (users with hashed or
    * plain secrets, tokens, CIDR ranges, each with `{ action, path }` permissions whose paths
    * are patterns like those of `paths`), JWTs and an HTTP hook (see `@arcly/stream/access`).
@@ -291,6 +317,8 @@ export interface ResolvedConfig {
   readonly paths: PathRules;
   /** The access rules, when the config has any (none: open to everyone). */
   readonly access?: AccessConfig;
+  /** The cluster, when on. */
+  readonly cluster?: Readonly<ClusterConfig>;
   /** The protocols' own options given, by section (see {@linkcode PROTOCOL_OPTIONS}). */
   readonly options: ProtocolOptions;
 }
@@ -313,8 +341,11 @@ export interface ProtocolOptions {
   readonly hls: Readonly<Pick<LiveHlsOptions, typeof PROTOCOL_OPTIONS.hls[number]>>;
 }
 
+/** The settings that have defaults: all but the access rules and the cluster. */
+export type DefaultedConfig = Required<Omit<ServerConfig, "access" | "cluster">>;
+
 /** The defaults: `cli.ts serve` with no flags and no config file. */
-export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = Object.freeze({
+export const DEFAULT_CONFIG: Readonly<DefaultedConfig> = Object.freeze({
   quiet: false,
   transcodeAudio: true,
   playCoalesceMs: 40,
@@ -386,6 +417,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     }
   }
   const secure = tlsListeners(config, listen);
+  if (config.cluster) checkAdvertise(config.cluster.advertise);
   const ports = config.webrtc?.ports;
   const recordDir = config.record?.dir;
   return {
@@ -414,6 +446,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     apps: config.apps ?? DEFAULT_CONFIG.apps,
     paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
     access: config.access && checkedAccess(config.access),
+    cluster: config.cluster ?? undefined,
     options: Object.fromEntries(
       Object.entries(PROTOCOL_OPTIONS).map(([name, keys]) => {
         const given = (config[name as keyof typeof PROTOCOL_OPTIONS] ?? {}) as Record<
@@ -424,6 +457,28 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
       }),
     ) as unknown as ProtocolOptions,
   };
+}
+
+/** Check that other nodes can pull from `advertise`: a URL with a host (and, for SRT, a port). */
+function checkAdvertise(advertise: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(advertise);
+  } catch {
+    // said below
+  }
+  if (!url?.hostname) {
+    throw new ConfigError(["cluster", "advertise"], `${JSON.stringify(advertise)} is not a URL`);
+  }
+  if (url.protocol === "srt:" && url.port === "") {
+    throw new ConfigError(["cluster", "advertise"], "an srt:// URL needs its port");
+  }
+  if (url.hostname === "0.0.0.0" || url.hostname === "[::]") {
+    throw new ConfigError(
+      ["cluster", "advertise"],
+      "must be an address the other nodes reach, not a wildcard",
+    );
+  }
 }
 
 /** `access` if an {@linkcode AccessPolicy} can be made of it. */

@@ -19,6 +19,7 @@ import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
+import type { ClusterNode } from "./cluster/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -104,6 +105,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     paths: config.paths,
     "record.dir": config.recordDir,
     access: config.access,
+    cluster: config.cluster,
     ...Object.fromEntries(
       Object.entries(config.options).flatMap(([section, options]) =>
         Object.entries(options).map(([key, value]) => [`${section}.${key}`, value])
@@ -153,6 +155,7 @@ class Composition implements Server {
   #rtsp?: RtspServer;
   #srt?: SrtServer;
   #http?: HttpServer;
+  #cluster?: ClusterNode;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
   #closing?: Promise<void>;
@@ -224,6 +227,7 @@ class Composition implements Server {
     const plain = (listen: Listen | undefined) => listen ?? { port: null };
     const web = (http || https) && await import("../ingest/http/mod.ts");
     this.#stopReaper = registry.startReaper();
+    if (config.cluster) await this.#joinCluster(config.cluster);
     if (config.transcodeAudio && (web || rtmp || rtmps)) {
       const { TranscodedViews } = await import("../media/transcode/mod.ts");
       this.#transcode = new TranscodedViews({ logger });
@@ -317,6 +321,22 @@ class Composition implements Server {
     }
   }
 
+  /**
+   * Claim every publish in the cluster's Redis directory before it is accepted (after the
+   * access policy), before any listener is up. Redis may be down: the node starts all the
+   * same (after a short wait for the connection) and says so.
+   */
+  async #joinCluster(cluster: NonNullable<ResolvedConfig["cluster"]>): Promise<void> {
+    const { ClusterNode } = await import("./cluster/mod.ts");
+    const node = cluster.node ?? `${Deno.hostname()}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#cluster = new ClusterNode(this.registry, { ...cluster, node, logger: this.#logger });
+    this.registry.configure({ authorize: this.#cluster.authorize(this.#access.authorize) });
+    await this.#cluster.directory.connected(2000);
+    this.#logger.info(
+      `cluster: node ${JSON.stringify(node)}, pulled from at ${cluster.advertise}`,
+    );
+  }
+
   /** Note where `listener` is bound, and log it. */
   #bound(listener: keyof ServerAddresses & string, addr: Deno.NetAddr | undefined): void {
     if (!addr) return;
@@ -354,7 +374,7 @@ class Composition implements Server {
       await this.#webrtc?.close();
       this.#transcode?.close();
       this.registry.closeAll();
-      await Promise.all([this.#hls?.close(), ...this.#recordings]);
+      await Promise.all([this.#hls?.close(), ...this.#recordings, this.#cluster?.close()]);
       await this.#http?.close();
     })();
     return this.#closing;

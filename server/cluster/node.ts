@@ -171,7 +171,9 @@ export class ClusterNode {
     this.#offUnpublish();
     const keys = [...this.#held.keys()];
     this.#held.clear();
-    await Promise.all(keys.map((key) => this.#inOrder(key, () => this.directory.release(key))));
+    for (const key of keys) this.#inOrder(key, () => this.directory.release(key));
+    // The releases of streams that just ended too.
+    await Promise.all(this.#queue.values());
     await this.directory.close();
   }
 

@@ -3,6 +3,8 @@
  * started again on the same port to play an outage.
  */
 
+import { freeTcpPort } from "./ports.ts";
+
 /** A running (or stopped) test Redis. */
 export interface TestRedis {
   /** Its port on 127.0.0.1. */
@@ -15,17 +17,9 @@ export interface TestRedis {
   start(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /** Start `redis-server` on a free port; resolves once it answers PING. */
 export async function startRedis(): Promise<TestRedis> {
-  const port = freePort();
+  const port = freeTcpPort();
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
     child = new Deno.Command("redis-server", {

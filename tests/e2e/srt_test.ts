@@ -22,6 +22,7 @@ import { LogLines } from "../_util/log.ts";
 import { LossyRelay } from "../ingest/srt/_util.ts";
 import { testsWith } from "../_util/tools.ts";
 import { Buffer } from "node:buffer";
+import { freeUdpPort } from "../_util/ports.ts";
 
 const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
@@ -427,16 +428,6 @@ test.srt("srt e2e: libsrt callers see the rejections", async () => {
     await server.close();
   }
 });
-
-/** A free UDP port on 127.0.0.1 (bound, then released for a child process to take). */
-async function freeUdpPort(): Promise<number> {
-  const { default: dgram } = await import("node:dgram");
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 /** The media frames (not CONFIG) of one kind, in order. */
 function ofKind(frames: MediaFrame[], kind: "video" | "audio"): MediaFrame[] {

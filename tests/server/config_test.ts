@@ -155,6 +155,35 @@ Deno.test("config file errors name the file, the line and column, the key and th
   assert.deepEqual(fileErrors("rtmp:\n  listen: 1936\n# nothing else\nwebrtc:\n"), []);
 });
 
+Deno.test("cluster: redis and advertise are required, URLs the other nodes can reach", () => {
+  const resolved = resolveConfig({
+    cluster: { redis: "redis://10.0.0.2:6379", advertise: "srt://10.0.0.5:8890", ttlMs: 5000 },
+  });
+  assert.deepEqual(resolved.cluster, {
+    redis: "redis://10.0.0.2:6379",
+    advertise: "srt://10.0.0.5:8890",
+    ttlMs: 5000,
+  });
+  assert.equal(resolveConfig({}).cluster, undefined);
+  assert.deepEqual(fileErrors("cluster:\n  redis: redis://r\n"), [
+    "arcly.yml:1:1: cluster: must have required property 'advertise'",
+  ]);
+  assert.deepEqual(
+    fileErrors("cluster:\n  redis: http://r\n  advertise: srt://a:1\n  ttlMs: 10\n"),
+    [
+      'arcly.yml:2:3: cluster.redis: "http://r" is not the Redis server holding the directory: ' +
+      "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS",
+      "arcly.yml:4:3: cluster.ttlMs: must be >= 300",
+    ],
+  );
+  assert.deepEqual(fileErrors("cluster:\n  redis: redis://r\n  advertise: srt://a\n"), [
+    "arcly.yml:3:3: cluster.advertise: an srt:// URL needs its port",
+  ]);
+  assert.deepEqual(fileErrors("cluster:\n  redis: redis://r\n  advertise: rtmp://0.0.0.0\n"), [
+    "arcly.yml:3:3: cluster.advertise: must be an address the other nodes reach, not a wildcard",
+  ]);
+});
+
 Deno.test("YAML that does not parse, repeated keys and a non-mapping are refused with a place", () => {
   const refused = (text: string) => {
     try {
