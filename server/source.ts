@@ -123,7 +123,7 @@ export class PullSource {
   #flowing = false;
   /** Added to the timestamps of this connection's frames. */
   #offset = 0;
-  /** The tracks that got a frame on this connection. */
+  /** The tracks that got a media frame on this connection. */
   #tracksSeen = new Set<number>();
   /** The largest DTS published, on the stream's timeline. */
   #lastDts = -Infinity;
@@ -328,8 +328,10 @@ export class PullSource {
 
   /** Carry the timestamps on across connections, mark each track's restart. */
   #publish(handle: StreamHandle, frame: MediaFrame): void {
-    const restart = this.#resumes && !this.#tracksSeen.has(frame.track);
-    this.#tracksSeen.add(frame.track);
+    // A resumed publish marks its configs and each track's first media frame.
+    const config = (frame.flags & FrameFlags.CONFIG) !== 0;
+    const restart = this.#resumes && (config || !this.#tracksSeen.has(frame.track));
+    if (!config) this.#tracksSeen.add(frame.track);
     const out = this.#offset === 0 && !restart ? frame : {
       ...frame,
       pts: frame.pts + this.#offset,

@@ -130,8 +130,8 @@ Deno.test("pull source: a remote back within the retry window continues the stre
   assert.deepEqual(after.map((f) => f.flags), [
     FrameFlags.CONFIG | FrameFlags.DISCONTINUITY,
     FrameFlags.CONFIG | FrameFlags.DISCONTINUITY,
-    FrameFlags.KEYFRAME,
-    FrameFlags.NONE,
+    FrameFlags.KEYFRAME | FrameFlags.DISCONTINUITY,
+    FrameFlags.DISCONTINUITY, // the first audio frame
     FrameFlags.NONE,
   ]);
   const lastBefore = Math.max(...got.slice(0, 5).map((f) => f.dts));
