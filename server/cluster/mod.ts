@@ -26,3 +26,6 @@ export * from "./directory.ts";
 export * from "./node.ts";
 // The kernel's types, which the cluster's API names.
 export type * from "../../mod.ts";
+export type { DemandedSource } from "../sources.ts";
+export type { PullSourceOptions } from "../source.ts";
+export type { PullClient, PullOptions } from "../../ingest/pull.ts";

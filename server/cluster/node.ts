@@ -1,24 +1,39 @@
 /**
  * One node of an origin/edge cluster: its publishes claimed in the Redis directory before
  * they are accepted (one publisher per key across the cluster), the claims refreshed while
- * the streams live and released when they end, and the lookup of streams other nodes have.
+ * the streams live and released when they end, and the edge copies of streams other nodes
+ * have, pulled on demand.
  *
  * @module
  */
 
 import {
   type AuthorizeHook,
+  type DemandHook,
   escapeForLog,
   isValidName,
   type Logger,
   type Registry,
   silentLogger,
 } from "../../mod.ts";
+import type { DemandedSource } from "../sources.ts";
+import { shownUrl } from "../source.ts";
 import { type ClaimOutcome, type ClusterClaim, ClusterDirectory } from "./directory.ts";
 import type { ClusterDirectoryOptions } from "./directory.ts";
 
 /** Options for {@linkcode ClusterNode}: the directory's. */
 export type ClusterNodeOptions = ClusterDirectoryOptions;
+
+/**
+ * Where {@linkcode ClusterNode.demand} starts streams: the server's pull sources
+ * (`Sources` of `server/sources.ts`).
+ */
+export interface SourceStarter {
+  /** Start the path source of `app/stream`, if its path has one; true when one runs. */
+  demand(app: string, stream: string): boolean;
+  /** Start an on-demand source for `key` that no path configures; true when one runs. */
+  startOnDemand(key: string, source: DemandedSource): boolean;
+}
 
 /** A claim this node holds (or will claim once Redis is back), and since when. */
 interface HeldClaim {
@@ -70,8 +85,9 @@ export function pullUrl(claim: ClusterClaim, app: string, stream: string): URL |
  * (another node's claim refuses it; while Redis is down the publish goes on and is claimed
  * when Redis is back). Claims are refreshed every third of the TTL while their stream is
  * live here, released when it ends, and released too when the publish they were taken for
- * never started (within a TTL). {@linkcode ClusterNode.locate} finds where to pull a stream
- * this node does not have.
+ * never started (within a TTL). {@linkcode ClusterNode.demand} is the registry's demand
+ * hook: a reader of a stream this node does not have gets an edge copy pulled from the node
+ * that has it ({@linkcode ClusterNode.edge}), one upstream per stream per node.
  *
  * Streams this node pulls from others (edge copies) are published without the access
  * policy's `authorize`, so they are never claimed.
@@ -163,6 +179,45 @@ export class ClusterNode {
     const holder = await this.directory.lookup(`${app}/${stream}`);
     if (!holder || holder.node === this.directory.node) return undefined;
     return pullUrl(holder, app, stream);
+  }
+
+  /**
+   * The edge copy to start for a reader of `app/stream` that this node does not have (for
+   * `Sources.startOnDemand`): pulled from the node that claimed it, the owner looked up
+   * again before every reconnect (so a stream published elsewhere after its node died is
+   * followed there), and ended once no node has it. `undefined` when no other node has it.
+   */
+  async edge(app: string, stream: string): Promise<DemandedSource | undefined> {
+    let found = await this.locate(app, stream);
+    if (!found) return undefined;
+    this.#logger.info(
+      `cluster: ${JSON.stringify(`${app}/${stream}`)} is pulled from ${
+        escapeForLog(shownUrl(found.href))
+      }`,
+    );
+    return {
+      url: async () => {
+        const url = found ?? await this.locate(app, stream);
+        found = undefined; // the first connection uses the lookup just made
+        return url?.href;
+      },
+      protocol: "cluster",
+      // An owner that is gone is found gone within a TTL: the copy need not wait longer.
+      retryWindowMs: this.directory.ttlMs,
+    };
+  }
+
+  /**
+   * The registry's demand hook for a node whose pull sources are `sources`: a stream's own
+   * path source first, else an edge copy of it from the node that has it
+   * ({@linkcode ClusterNode.edge}), one per stream on this node whoever asks.
+   */
+  demand(sources: SourceStarter): DemandHook {
+    return async (app, stream) => {
+      if (sources.demand(app, stream)) return true;
+      const edge = await this.edge(app, stream);
+      return edge !== undefined && sources.startOnDemand(`${app}/${stream}`, edge);
+    };
   }
 
   /** Leave the cluster: release every claim (bounded by the directory's timeout) and disconnect. */

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { type AuthRequest, Registry } from "../../../mod.ts";
+import { type AuthRequest, FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
+import type { PullClient } from "../../../ingest/pull.ts";
 import { ClusterNode, pullUrl } from "../../../server/cluster/mod.ts";
+import { Sources } from "../../../server/sources.ts";
+import { configFrame, videoFrame } from "../../_util/frames.ts";
+import { within } from "../../_util/within.ts";
 import { LogLines } from "../../_util/log.ts";
 import { startRedis, type TestRedis } from "../../_util/redis.ts";
 import { testsWith } from "../../_util/tools.ts";
@@ -151,6 +155,103 @@ test.redis("close() releases every claim", async () => {
     await a.cluster.close();
     assert.equal(await b.cluster.locate("live", "x"), undefined);
   } finally {
+    await b.cluster.close();
+    await redis.stop();
+  }
+});
+
+/**
+ * A pull client that plays, in this process, the stream of `origin` that an
+ * `rtmp://HOST:PORT/APP/NAME` URL names (as an RTMP play of it would): the replay buffer,
+ * then live frames, until that stream ends. Each connection's URL is noted in `connections`.
+ */
+function playFrom(origin: Registry, connections: string[]): PullClient {
+  return async (url, options) => {
+    connections.push(url.href);
+    const [, app, stream] = url.pathname.split("/");
+    const handle = origin.get(app, stream);
+    if (!handle) throw new Error(`${app}/${stream} is not live there`);
+    const frames = handle.subscribe({ replay: true, background: true });
+    const stop = () => void frames.cancel().catch(() => {});
+    options.signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const frame of frames) options.onFrame(frame);
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+    }
+  };
+}
+
+/** Publish a GOP (configs, a keyframe, two more frames) at `t` into the live `handle`. */
+function gop(publish: (frame: MediaFrame) => void, t: number): void {
+  publish({ ...configFrame("video"), pts: t, dts: t });
+  publish(videoFrame(t, true));
+  publish(videoFrame(t + 3600));
+  publish(videoFrame(t + 7200));
+}
+
+test.redis("a reader of a stream another node has gets an edge copy: one upstream, never claimed", async () => {
+  const redis = await startRedis();
+  const a = await node(redis, "a", 600), b = await node(redis, "b", 600);
+  const connections: string[] = [];
+  const sources = new Sources(b.registry, {
+    clientFor: () => Promise.resolve(playFrom(a.registry, connections)),
+    logger: b.log,
+  });
+  b.registry.configure({ demand: b.cluster.demand(sources) });
+  try {
+    assert.equal(
+      await b.registry.acquire("live", "x", { timeoutMs: 500 }),
+      undefined,
+      "no one has it",
+    );
+    assert.equal(await a.registry.authorize(publish("x")), true);
+    const origin = a.registry.startPublish("live", "x", { protocol: "rtmp" });
+    gop((frame) => origin.publish(frame), 0);
+
+    // Two readers at once: one edge copy, one connection to the origin.
+    const [first, second] = await Promise.all([
+      b.registry.acquire("live", "x", { timeoutMs: 5000 }),
+      b.registry.acquire("live", "x", { timeoutMs: 5000 }),
+    ]);
+    assert.ok(first && first === second, "both readers get the one edge copy");
+    assert.deepEqual(connections, ["rtmp://127.0.0.1:1935/live/x"]);
+    await b.log.waitFor(
+      /^info cluster: "live\/x" is pulled from rtmp:\/\/127\.0\.0\.1:1935\/live\/x$/,
+    );
+    const edge = first.metadata().ingestProtocol;
+    assert.equal(edge, "cluster");
+    assert.deepEqual(b.cluster.claims, [], "an edge copy is never claimed");
+    assert.equal((await b.cluster.locate("live", "x"))?.hostname, "127.0.0.1", "still a's");
+
+    // A late joiner on the edge starts on a keyframe (the edge's own GOP cache).
+    const reader = first.subscribe({ replay: true });
+    const frames: MediaFrame[] = [];
+    const reading = (async () => {
+      for await (const frame of reader) frames.push(frame);
+    })();
+    gop((frame) => origin.publish(frame), 90_000);
+    await within(
+      (async () => {
+        while (frames.filter((f) => f.flags & FrameFlags.KEYFRAME).length < 2) await sleep(10);
+      })(),
+      5000,
+      "two keyframes through the edge",
+    );
+    const media = frames.filter((f) => !(f.flags & FrameFlags.CONFIG));
+    assert.ok(media[0].flags & FrameFlags.KEYFRAME, "the edge's first frame is a keyframe");
+    assert.ok(frames[0].flags & FrameFlags.CONFIG, "after the configs");
+
+    // The origin's stream ends: its claim goes, the copy finds no owner and ends, and so
+    // does its reader.
+    a.registry.endPublish(origin);
+    await within(reading, 10_000, "the edge reader's end");
+    assert.ok(first.closed, "the edge copy ended");
+    assert.equal(b.registry.get("live", "x"), undefined);
+    assert.equal(connections.length, 1, "no reconnect to an owner that is gone");
+  } finally {
+    await sources.close();
+    await a.cluster.close();
     await b.cluster.close();
     await redis.stop();
   }
