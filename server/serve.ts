@@ -333,7 +333,9 @@ class Composition implements Server {
     this.registry.configure({ authorize: this.#cluster.authorize(this.#access.authorize) });
     await this.#cluster.directory.connected(2000);
     this.#logger.info(
-      `cluster: node ${JSON.stringify(node)}, pulled from at ${cluster.advertise}`,
+      `cluster: node ${
+        JSON.stringify(node)
+      } joined; other nodes pull its streams from ${cluster.advertise}`,
     );
   }
 

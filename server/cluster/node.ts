@@ -202,8 +202,10 @@ export class ClusterNode {
         return url?.href;
       },
       protocol: "cluster",
-      // An owner that is gone is found gone within a TTL: the copy need not wait longer.
+      // An owner that is gone is found gone within a TTL: the copy need not wait longer for
+      // it, to connect or for its media.
       retryWindowMs: this.directory.ttlMs,
+      timeoutMs: this.directory.ttlMs,
     };
   }
 
