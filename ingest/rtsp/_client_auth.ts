@@ -70,6 +70,11 @@ export class ClientAuth {
     this.#credentials = credentials;
   }
 
+  /** The scheme of the challenge being answered (`"digest"`, `"basic"`), once one is. */
+  get scheme(): string | undefined {
+    return this.#challenge?.scheme;
+  }
+
   /**
    * Take the challenges of a 401; returns why they cannot be answered, or undefined.
    * A second 401 for the same Digest nonce (not marked stale) means the credentials are wrong.

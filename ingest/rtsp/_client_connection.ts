@@ -6,7 +6,7 @@
  * @module
  */
 
-import { escapeForLog } from "../../mod.ts";
+import { escapeForLog, type Logger } from "../../mod.ts";
 import { RtspError, type RtspResponse, RtspResponseReader } from "./message.ts";
 import { ClientAuth, type UserPassword } from "./_client_auth.ts";
 
@@ -20,6 +20,8 @@ export interface ClientConnectionOptions {
   readonly credentials?: UserPassword;
   /** Receives interleaved frames; `data` is valid only during the call. */
   readonly onInterleaved: (channel: number, data: Uint8Array) => void;
+  /** Where the answers to 401s are noted (never the credentials). */
+  readonly logger: Logger;
 }
 
 /** An RTSP request that got an error status (the caller decides what it means). */
@@ -123,6 +125,7 @@ export class RtspClientConnection {
       if (response.status !== 401 || !this.#auth || round === MAX_AUTH_ROUNDS) return response;
       const refused = this.#auth.accept(response.headers.get("www-authenticate"));
       if (refused) throw new Error(`${method} refused: 401 Unauthorized: ${refused}`);
+      this.#options.logger.info(`rtsp pull: ${method} answered 401; sending ${this.#auth.scheme}`);
     }
   }
 

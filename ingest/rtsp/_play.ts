@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConfigGate, escapeForLog, type Logger } from "../../mod.ts";
+import { ConfigGate, escapeForLog, type Logger, type MediaFrame, silentLogger } from "../../mod.ts";
 import { parseSdp, sdpAttribute } from "../../media/rtp/sdp.ts";
 import {
   parseRtcp,
@@ -20,7 +20,7 @@ import type { UserPassword } from "./_client_auth.ts";
 import { ClientUdpPorts } from "./_client_udp.ts";
 import { controlUrl, describeBase, withoutCredentials } from "./_control_url.ts";
 import { type TrackFormat, trackFormat } from "./_formats.ts";
-import { type Counters, IngestTimeline, IngestTrack } from "./_ingest.ts";
+import { type Counters, type IngestSink, IngestTimeline, IngestTrack } from "./_ingest.ts";
 import { ReceptionStats } from "./_reception.ts";
 import { RtpReorderer } from "./_reorder.ts";
 import { parseTransport } from "./transport.ts";
@@ -45,8 +45,6 @@ export class UdpUnavailable extends Error {
 const REPORT_INTERVAL_MS = 5000;
 /** How long the TEARDOWN may take when stopping. */
 const TEARDOWN_WAIT_MS = 1000;
-
-const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
 /** One set-up track. */
 interface PlayTrack {
@@ -103,7 +101,7 @@ class Play {
   constructor(url: URL, settings: PlaySettings) {
     this.#url = url;
     this.#s = settings;
-    this.#log = settings.logger ?? SILENT;
+    this.#log = settings.logger ?? silentLogger;
     this.#timeoutMs = settings.timeoutMs ?? 10_000;
     this.#requestUrl = withoutCredentials(url.href);
     this.#aggregate = this.#requestUrl;
@@ -126,6 +124,7 @@ class Play {
         caCerts: this.#s.caCerts,
         credentials: this.#credentials,
         onInterleaved: (channel, data) => this.#channels.get(channel)?.(data),
+        logger: this.#log,
       });
       const conn = await this.#until(opening);
       if (!conn) return void opening.then((late) => late.close(), () => {});
@@ -214,11 +213,11 @@ class Play {
   }
 
   /** Where frames go: through a config gate to the caller. */
-  #sink() {
+  #sink(): IngestSink {
     const gate = new ConfigGate();
     const onFrame = this.#s.onFrame;
     return {
-      publish(frame: Parameters<typeof onFrame>[0]): number {
+      publish(frame: MediaFrame): number {
         if (gate.admit(frame)) onFrame(frame);
         return 0;
       },
@@ -335,10 +334,9 @@ class Play {
     } finally {
       clearInterval(timer);
     }
+    if (this.#isStopped) return; // aborted: whatever else happened meanwhile
     if (failure) throw failure;
-    if (!this.#isStopped) {
-      this.#log.info(`rtsp pull ${escapeForLog(this.#requestUrl)}: the source ended`);
-    }
+    this.#log.info(`rtsp pull ${escapeForLog(this.#requestUrl)}: the source ended`);
   }
 
   #sendReports(now: number): void {

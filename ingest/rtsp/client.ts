@@ -69,7 +69,8 @@ export async function pullRtsp(url: URL, options: RtspPullOptions): Promise<void
       fallbackAfterMs: options.udpFallbackMs ?? 3000,
     });
   } catch (error) {
-    if (!(error instanceof UdpUnavailable) || options.signal?.aborted) throw error;
+    if (options.signal?.aborted) return;
+    if (!(error instanceof UdpUnavailable)) throw error;
     options.logger?.info(
       `rtsp pull ${escapeForLog(url.host)}: ${error.message}; trying TCP`,
     );
