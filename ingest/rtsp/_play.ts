@@ -106,7 +106,7 @@ class Play {
     this.#requestUrl = withoutCredentials(url.href);
     this.#aggregate = this.#requestUrl;
     this.#credentials = url.username
-      ? { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      ? { user: decodeUserInfo(url.username), password: decodeUserInfo(url.password) }
       : undefined;
   }
 
@@ -187,7 +187,12 @@ class Play {
     const kinds = new Set<string>();
     const chosen: { format: TrackFormat; url: string }[] = [];
     sdp.media.forEach((media, index) => {
-      const format = trackFormat(media);
+      let format: TrackFormat | string;
+      try {
+        format = trackFormat(media);
+      } catch (error) {
+        format = (error as Error).message;
+      }
       const what = `track ${index} (${escapeForLog(media.type)})`;
       if (typeof format === "string") {
         return this.#log.info(`rtsp pull: ${what} skipped: ${format}`);
@@ -368,5 +373,14 @@ class Play {
     }
     conn?.close();
     for (const t of this.#tracks) t.udp?.close();
+  }
+}
+
+/** A URL's percent-encoded user or password as text (as written when it is not valid). */
+function decodeUserInfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
