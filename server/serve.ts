@@ -6,7 +6,14 @@
  * @module
  */
 
-import { lineSafeLogger, type Logger, Registry, silentLogger, type StreamHandle } from "../mod.ts";
+import {
+  type DemandHook,
+  lineSafeLogger,
+  type Logger,
+  Registry,
+  silentLogger,
+  type StreamHandle,
+} from "../mod.ts";
 import { describeConfig } from "../media/codec/mod.ts";
 import type { HttpServer, LiveHls } from "../ingest/http/mod.ts";
 import { Metrics } from "../ingest/http/metrics.ts";
@@ -158,6 +165,8 @@ class Composition implements Server {
   #srt?: SrtServer;
   #http?: HttpServer;
   #cluster?: ClusterNode;
+  /** The registry's demand hook: the paths' sources, and the cluster's edge copies once joined. */
+  #demand: DemandHook = (app, stream) => this.#sources.demand(app, stream);
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
   #sources: Sources;
@@ -196,8 +205,9 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
-      // A reader of a stream that is not live may start its path's on-demand source.
-      demand: (app: string, stream: string) => this.#sources.demand(app, stream),
+      // A reader of a stream that is not live may start its path's on-demand source (or, in
+      // a cluster, an edge copy of another node's stream).
+      demand: (app: string, stream: string) => this.#demand(app, stream),
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -338,6 +348,7 @@ class Composition implements Server {
     const node = cluster.node ?? `${Deno.hostname()}-${crypto.randomUUID().slice(0, 8)}`;
     this.#cluster = new ClusterNode(this.registry, { ...cluster, node, logger: this.#logger });
     this.registry.configure({ authorize: this.#cluster.authorize(this.#access.authorize) });
+    this.#demand = this.#cluster.demand(this.#sources);
     await this.#cluster.directory.connected(2000);
     this.#logger.info(
       `cluster: node ${
