@@ -35,6 +35,9 @@ export interface SourceStarter {
   startOnDemand(key: string, source: DemandedSource): boolean;
 }
 
+/** What an edge copy is published as (`PublishInfo.protocol`): never claimed. */
+const EDGE_PROTOCOL = "cluster";
+
 /** A claim this node holds (or will claim once Redis is back), and since when. */
 interface HeldClaim {
   /** When the publish was authorized, by `performance.now()`. */
@@ -89,8 +92,9 @@ export function pullUrl(claim: ClusterClaim, app: string, stream: string): URL |
  * hook: a reader of a stream this node does not have gets an edge copy pulled from the node
  * that has it ({@linkcode ClusterNode.edge}), one upstream per stream per node.
  *
- * Streams this node pulls from others (edge copies) are published without the access
- * policy's `authorize`, so they are never claimed.
+ * Streams this node pulls from others (edge copies, published as protocol `cluster`) are
+ * never claimed; any other publish that did not pass `authorize` (a path's pull source) is
+ * claimed as it starts, so that other nodes find it too.
  *
  * @example
  * ```ts ignore
@@ -117,7 +121,7 @@ export class ClusterNode {
   /** The last step queued for each key: a key's claim, refresh and release run in order. */
   readonly #queue = new Map<string, Promise<unknown>>();
   readonly #timer: ReturnType<typeof setInterval>;
-  readonly #offUnpublish: () => void;
+  readonly #off: (() => void)[];
   #refreshing = false;
 
   /** Join the cluster: connect to Redis and follow `registry`'s unpublishes. */
@@ -125,11 +129,21 @@ export class ClusterNode {
     this.#registry = registry;
     this.#logger = options.logger ?? silentLogger;
     this.directory = new ClusterDirectory(options);
-    this.#offUnpublish = registry.on("unpublish", (handle) => {
-      if (this.#held.delete(handle.key)) {
-        this.#inOrder(handle.key, () => this.directory.release(handle.key));
-      }
-    });
+    this.#off = [
+      // A publish that no authorize claimed (a path's pull source) is claimed as it starts,
+      // so that other nodes find it; edge copies are not.
+      registry.on("publish", (handle, info) => {
+        if (info.protocol === EDGE_PROTOCOL || this.#held.has(handle.key)) return;
+        const held: HeldClaim = { since: performance.now(), claimed: false };
+        this.#held.set(handle.key, held);
+        void this.#refresh(handle.key, held);
+      }),
+      registry.on("unpublish", (handle) => {
+        if (this.#held.delete(handle.key)) {
+          this.#inOrder(handle.key, () => this.directory.release(handle.key));
+        }
+      }),
+    ];
     this.#timer = setInterval(() => this.#refreshAll(), Math.max(1, this.directory.ttlMs / 3));
     Deno.unrefTimer(Number(this.#timer)); // a number under Deno, whatever the Node types say
   }
@@ -201,7 +215,7 @@ export class ClusterNode {
         found = undefined; // the first connection uses the lookup just made
         return url?.href;
       },
-      protocol: "cluster",
+      protocol: EDGE_PROTOCOL,
       // An owner that is gone is found gone within a TTL: the copy need not wait longer for
       // it, to connect or for its media.
       retryWindowMs: this.directory.ttlMs,
@@ -225,7 +239,7 @@ export class ClusterNode {
   /** Leave the cluster: release every claim (bounded by the directory's timeout) and disconnect. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    this.#offUnpublish();
+    for (const off of this.#off) off();
     const keys = [...this.#held.keys()];
     this.#held.clear();
     for (const key of keys) this.#inOrder(key, () => this.directory.release(key));

@@ -146,6 +146,26 @@ test.redis("Redis down: publishes go on unclaimed, one log line, claimed when Re
   }
 });
 
+test.redis("a publish that skipped authorize (a path's source) is claimed as it starts", async () => {
+  const redis = await startRedis();
+  const a = await node(redis, "a"), b = await node(redis, "b");
+  try {
+    const handle = a.registry.startPublish("live", "camera", { protocol: "pull" });
+    for (let i = 0; i < 50 && !(await b.cluster.locate("live", "camera")); i++) await sleep(20);
+    assert.equal((await b.cluster.locate("live", "camera"))?.hostname, "127.0.0.1");
+    assert.deepEqual(a.cluster.claims, ["live/camera"]);
+    assert.equal(await b.registry.authorize(publish("camera")), false);
+    a.registry.endPublish(handle);
+    assert.deepEqual(a.cluster.claims, []);
+    for (let i = 0; i < 50 && await b.cluster.locate("live", "camera"); i++) await sleep(20);
+    assert.equal(await b.cluster.locate("live", "camera"), undefined);
+  } finally {
+    await a.cluster.close();
+    await b.cluster.close();
+    await redis.stop();
+  }
+});
+
 test.redis("close() releases every claim", async () => {
   const redis = await startRedis();
   const a = await node(redis, "a"), b = await node(redis, "b");
