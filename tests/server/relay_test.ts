@@ -13,7 +13,6 @@ import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_uti
 import { LogLines } from "../_util/log.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
-import { freeTcpPort } from "../_util/ports.ts";
 
 const test = await testsWith({
   ffmpeg: ["ffmpeg", "ffprobe"],
@@ -137,12 +136,20 @@ test.ffmpeg("rtmp publisher: a refused publish rejects with the server's reason"
   }
 });
 
+/** A free TCP port on loopback (bound and released). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg plays it from there", async () => {
   const registry = new Registry();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const procs = new Procs();
   const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
-  const port = freeTcpPort();
+  const port = freePort();
   await Deno.writeTextFile(
     `${dir}/nginx.conf`,
     `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
