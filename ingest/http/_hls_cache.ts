@@ -59,7 +59,6 @@ export class HlsCachePolicy {
       // Age lets an LL-HLS client tell how old a cached playlist is (RFC 8216bis appendix C).
       "access-control-expose-headers": "Age, Date, ETag",
     };
-    if (allowOrigin !== "*") this.#cors.vary = "Origin";
     this.#preflight = {
       ...this.#cors,
       "access-control-allow-methods": "GET, HEAD, OPTIONS",
