@@ -257,3 +257,32 @@ test.ffmpeg("hls cache: /metrics counts the origin requests by kind", async () =
     );
   });
 });
+
+test.ffmpeg("hls cache: a publish within the retention goes on with the output's names, init segments kept", async () => {
+  const s = await setup({ partDuration: undefined, targetDuration: 1 }); // fMP4
+  await using(s, async () => {
+    s.publishUntil(2.5);
+    const first = await waitFor("two segments", async () => {
+      const playlist = await s.playlist();
+      return playlist.segments.length >= 2 ? playlist : undefined;
+    });
+    const oldInit = first.segments[0].map!;
+    const oldTag = (await s.get(oldInit)).headers.get("etag");
+    s.registry.endPublish(s.handle);
+    await waitFor("the ended playlist", async () => (await s.playlist()).ended || undefined);
+    await s.publish();
+    s.publishUntil(2.5);
+    const next = await waitFor("a segment of the new publish", async () => {
+      const playlist = await s.playlist();
+      return playlist.segments.some((x) => x.discontinuity) ? playlist : undefined;
+    });
+    const newInit = next.segments.find((x) => x.discontinuity)!.map!;
+    assert.notEqual(newInit, oldInit, "a new init segment, not over the one listed before");
+    const prefix = (name: string) => name.replace(/\d+\.mp4$/, "");
+    assert.equal(prefix(newInit), prefix(oldInit), "the output's own names");
+    const kept = await s.get(oldInit);
+    await kept.body?.cancel();
+    assert.equal(kept.status, 200);
+    assert.equal(kept.headers.get("etag"), oldTag, "the old init segment unchanged");
+  });
+});
