@@ -92,6 +92,7 @@ http {
       proxy_cache_lock on;
       proxy_cache_lock_timeout 10s;
       proxy_cache_revalidate on;
+      proxy_cache_use_stale updating;
     }
   }
 }
