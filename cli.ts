@@ -57,6 +57,14 @@ serve options (listeners take PORT, HOST:PORT or off):
   --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
                                into one write (fewer writes, N ms more latency; default 40)
                                                                       playCoalesceMs
+  --cluster-redis URL          join a cluster: the Redis directory, redis://HOST:6379
+                               (default: none, a single node)         cluster.redis
+  --cluster-advertise URL      where the other nodes pull this node's streams,
+                               srt://HOST:8890 or rtmp://HOST:1935    cluster.advertise
+  --cluster-node ID            this node's id (default: host name and a random suffix)
+                                                                      cluster.node
+  --cluster-ttl-ms N           a claim's TTL; a dead node drops out within it (default 10000)
+                                                                      cluster.ttlMs
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
@@ -118,6 +126,10 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   "tls-cert": { key: ["tls", "cert"], type: "string" },
   "tls-key": { key: ["tls", "key"], type: "string" },
   "play-coalesce-ms": { key: ["playCoalesceMs"], type: "number" },
+  "cluster-redis": { key: ["cluster", "redis"], type: "string" },
+  "cluster-advertise": { key: ["cluster", "advertise"], type: "string" },
+  "cluster-node": { key: ["cluster", "node"], type: "string" },
+  "cluster-ttl-ms": { key: ["cluster", "ttlMs"], type: "number" },
   quiet: { key: ["quiet"], type: "boolean" },
 };
 

@@ -103,6 +103,12 @@ Deno.test("a config that cannot run: exit 2, FILE:LINE:COL: KEY: REASON, nothing
     assert.match(flagged.stderr, /^--http: "x" is not PORT/m);
     assert.match(flagged.stderr, /^ARCLY_RTSP_RTP_PORT: must be >= 1/m);
     assert.doesNotMatch(flagged.stderr, /segmentType/, "the flag overrode the file's mistake");
+    // The cluster's flags and variables are its config keys.
+    const cluster = await run(["--hls-segment-type", "fmp4", "--cluster-advertise", "srt://a"], {
+      ARCLY_CLUSTER_REDIS: "redis://127.0.0.1:1",
+    });
+    assert.equal(cluster.code, 2, cluster.stderr);
+    assert.match(cluster.stderr, /^--cluster-advertise: an srt:\/\/ URL needs its port$/m);
     const missing = await run(["--config", "nope.yml"]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^nope\.yml: cannot read/m);
