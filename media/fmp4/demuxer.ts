@@ -303,28 +303,13 @@ export class Fmp4Demuxer {
         return;
       }
     }
+    const frame = { track, kind: info.kind, codec: info.codec, pts: s.pts, dts };
     if (s.track.configPending) {
       s.track.configPending = false;
-      emit({
-        track,
-        kind: info.kind,
-        codec: info.codec,
-        pts: s.pts,
-        dts,
-        flags: FrameFlags.CONFIG,
-        data: info.config,
-      });
+      emit({ ...frame, flags: FrameFlags.CONFIG, data: info.config });
     }
     this.#stats.frames++;
-    emit({
-      track,
-      kind: info.kind,
-      codec: info.codec,
-      pts: s.pts,
-      dts,
-      flags: s.sync ? FrameFlags.KEYFRAME : FrameFlags.NONE,
-      data: payload,
-    });
+    emit({ ...frame, flags: s.sync ? FrameFlags.KEYFRAME : FrameFlags.NONE, data: payload });
   }
 }
 

@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
 import { Fmp4Demuxer } from "../../../media/fmp4/mod.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import {
-  decodeCheck,
-  ffmpeg,
-  fixtureDir,
-  probePackets,
-  sine,
-  testsrc,
-  x264,
-} from "../../_util/ffmpeg.ts";
+import { ffmpeg, fixtureDir, probePackets, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { concat } from "../../_util/bytes.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { testsWith } from "../../_util/tools.ts";
-import { muxChunks } from "../ts/_helpers.ts";
+import { assertTsDecodes } from "../ts/_helpers.ts";
 import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { mp4Frames } from "./_frames.ts";
 import { fragmentByGop } from "./_fragment.ts";
@@ -31,16 +23,6 @@ function demuxParts(parts: readonly Uint8Array[]): MediaFrame[] {
   const frames: MediaFrame[] = [];
   for (const part of parts) demuxer.decode(part, (f) => frames.push(f));
   return frames;
-}
-
-/** Muxes `frames` to TS and has ffmpeg decode it with -xerror; returns the file. */
-async function assertDecodesAsTs(frames: readonly MediaFrame[], name: string): Promise<string> {
-  const path = `${await fixtureDir()}/${name}.ts`;
-  await Deno.writeFile(path, concat(muxChunks(frames)));
-  const decoded = await decodeCheck(path);
-  assert.equal(decoded.stderr, "", `${name}: ffmpeg warned`);
-  assert.equal(decoded.code, 0);
-  return path;
 }
 
 /**
@@ -76,7 +58,7 @@ async function roundTrip(source: string, name: string): Promise<void> {
       assert.ok(f.pts >= f.dts, `${name}: frame ${i} presented before it is decoded`);
     }
   }
-  await assertDecodesAsTs(out, name);
+  await assertTsDecodes(out, name);
 }
 
 test.ffmpeg("Fmp4Fragmenter → Fmp4Demuxer: H.264 + AAC round-trips, ffmpeg decodes it as TS", async () => {
@@ -122,7 +104,7 @@ test.ffmpeg("Fmp4Demuxer reads ffmpeg's fragmented MP4 (frag_keyframe+empty_moov
   assert.equal(made.code, 0, made.stderr);
   const frames = demuxParts([await Deno.readFile(path)]);
   await assertMatchesProbe(path, frames, "frag mp4");
-  await assertDecodesAsTs(frames, "demux-ffmpeg-frag");
+  await assertTsDecodes(frames, "demux-ffmpeg-frag");
 });
 
 test.ffmpeg("Fmp4Demuxer reads ffmpeg's HLS fMP4 segments one by one (EXT-X-MAP, then each .m4s)", async () => {
@@ -145,7 +127,7 @@ test.ffmpeg("Fmp4Demuxer reads ffmpeg's HLS fMP4 segments one by one (EXT-X-MAP,
   const joined = `${dir}/joined.mp4`;
   await Deno.writeFile(joined, concat(parts));
   await assertMatchesProbe(joined, frames, "hls fmp4");
-  await assertDecodesAsTs(frames, "demux-ffmpeg-hls");
+  await assertTsDecodes(frames, "demux-ffmpeg-hls");
 });
 
 /** A small init segment and fragment of our fragmenter: H.264 and AAC, one GOP. */
