@@ -43,6 +43,12 @@ export interface InitTrack {
   readonly lengthSize: number;
   /** The `trex` defaults (zeros without a `trex`). */
   readonly defaults: SampleDefaults;
+  /**
+   * What the edit list adds to every presentation and decode time, in timescale units: an
+   * initial empty edit's duration less the media time of the edit after it (0 without an
+   * edit list, or with one of another form).
+   */
+  readonly editShift: number;
 }
 
 const NO_DEFAULTS: SampleDefaults = { duration: 0, size: 0, flags: 0 };
@@ -66,8 +72,14 @@ const AAC_OBJECT_TYPES = new Set([0x40, 0x66, 0x67, 0x68]);
 export function readInitTracks(data: Uint8Array, moov: BoxSpan): InitTrack[] {
   const defaults = new Map<number, SampleDefaults>();
   const traks: BoxSpan[] = [];
+  let movieTimescale = 0;
   forEachBox(data, moov.bodyStart, moov.end, (box) => {
     if (box.type === "trak") traks.push(box);
+    if (box.type === "mvhd") {
+      const c = new BoxCursor(data, box.bodyStart, box.end);
+      c.skip(c.u8() === 1 ? 3 + 16 : 3 + 8); // version, flags, creation and modification times
+      movieTimescale = c.u32();
+    }
     if (box.type !== "mvex") return;
     forEachBox(data, box.bodyStart, box.end, (child) => {
       if (child.type !== "trex") return;
@@ -79,7 +91,7 @@ export function readInitTracks(data: Uint8Array, moov: BoxSpan): InitTrack[] {
   });
   const tracks: InitTrack[] = [];
   for (const trak of traks) {
-    const track = readTrak(data, trak, defaults);
+    const track = readTrak(data, trak, defaults, movieTimescale);
     if (track) tracks.push(track);
   }
   return tracks;
@@ -89,6 +101,7 @@ function readTrak(
   data: Uint8Array,
   trak: BoxSpan,
   defaults: Map<number, SampleDefaults>,
+  movieTimescale: number,
 ): InitTrack | undefined {
   const tkhd = need(data, trak, "tkhd");
   const t = new BoxCursor(data, tkhd.bodyStart, tkhd.end);
@@ -113,7 +126,50 @@ function readTrak(
   if (entry === undefined) return undefined;
   const sample = handler === "vide" ? readVisualEntry(data, entry) : readAudioEntry(data, entry);
   if (sample === undefined) return undefined;
-  return { id, timescale, defaults: defaults.get(id) ?? NO_DEFAULTS, ...sample };
+  const editShift = readEditShift(data, trak, timescale, movieTimescale);
+  return { id, timescale, defaults: defaults.get(id) ?? NO_DEFAULTS, editShift, ...sample };
+}
+
+/**
+ * The time shift of the common edit lists (ISO/IEC 14496-12 8.6.6): empty edits (media
+ * time -1, durations in the movie timescale) then one edit at rate 1 from `media_time` on.
+ * Other forms (several media edits, dwells, other rates) shift nothing here.
+ */
+function readEditShift(
+  data: Uint8Array,
+  trak: BoxSpan,
+  timescale: number,
+  movieTimescale: number,
+): number {
+  const edts = findChild(data, trak.bodyStart, trak.end, "edts");
+  const elst = edts && findChild(data, edts.bodyStart, edts.end, "elst");
+  if (elst === undefined) return 0;
+  const c = new BoxCursor(data, elst.bodyStart, elst.end);
+  const wide = c.u8() === 1;
+  c.skip(3);
+  const count = c.u32();
+  let empty = 0;
+  for (let i = 0; i < count; i++) {
+    const duration = wide ? c.u64() : c.u32();
+    const mediaTime = wide ? signed64(c) : c.i32();
+    const rate = c.u32();
+    if (mediaTime === -1) {
+      empty += duration;
+      continue;
+    }
+    if (rate !== 0x10000 || movieTimescale === 0) return 0;
+    return Math.round(empty * timescale / movieTimescale) - mediaTime;
+  }
+  return 0;
+}
+
+/** A signed 64-bit field: -1, or a value below 2^53. */
+function signed64(c: BoxCursor): number {
+  const high = c.u32();
+  const low = c.u32();
+  if (high === 0xffff_ffff && low === 0xffff_ffff) return -1;
+  if (high >= 0x20_0000) throw new RangeError("64-bit edit media time out of range");
+  return high * 0x1_0000_0000 + low;
 }
 
 type EntryFacts = Pick<InitTrack, "kind" | "codec" | "config" | "lengthSize">;

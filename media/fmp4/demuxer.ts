@@ -79,7 +79,8 @@ interface PendingSample {
  * Times go to the 90 kHz clock: `dts` from the decode time, `pts` = `dts` + composition
  * offset (signed in `trun` version 1), decode times moved back by the largest negative
  * composition offset of a track's first fragment so that `pts` >= `dts`. Video samples are KEYFRAME unless their flags say
- * non-sync; audio samples always are. Edit lists are not applied. Payloads are views into
+ * non-sync; audio samples always are. An edit list of the usual form (empty edits, then
+ * one edit from a media time) shifts the track's times. Payloads are views into
  * the input (video NAL lengths of 1 or 2 bytes are rewritten to 4, a copy).
  *
  * @example Demux an init segment and one media segment
@@ -250,11 +251,11 @@ export class Fmp4Demuxer {
         : defaults.flags;
       const offset = flags & TRUN_COMPOSITION_OFFSET ? (version === 0 ? c.u32() : c.i32()) : 0;
       if (track !== undefined && size > 0) {
-        const scale = track.info.timescale;
+        const { timescale, editShift } = track.info;
         out.push({
           track,
-          dts: to90k(time, scale),
-          pts: to90k(time + offset, scale),
+          dts: to90k(time + editShift, timescale),
+          pts: to90k(time + offset + editShift, timescale),
           offset: dataPos,
           size,
           sync: track.info.kind === "audio" || (sampleFlags & NON_SYNC) === 0,

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { Fmp4Demuxer } from "../../../media/fmp4/mod.ts";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { ffmpeg, fixtureDir, probePackets, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
+import {
+  ffmpeg,
+  fixtureDir,
+  probePackets,
+  sine,
+  testsrc,
+  to90k,
+  x264,
+} from "../../_util/ffmpeg.ts";
 import { concat } from "../../_util/bytes.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
@@ -83,6 +91,10 @@ async function assertMatchesProbe(path: string, frames: MediaFrame[], name: stri
       `${name}: ${s.codecType} keyframes`,
     );
     assert.deepEqual(media.map((f) => f.data.length), s.packets.map((p) => p.size));
+    // The edit list is applied as ffmpeg applies it: the tracks start where ffprobe says.
+    const start = Math.min(...s.packets.map((p) => to90k(p.pts!, s.timeBase)));
+    const got = Math.min(...media.map((f) => f.pts));
+    assert.ok(Math.abs(got - start) <= 2, `${name}: ${s.codecType} starts at ${got}, not ${start}`);
   }
 }
 
@@ -127,6 +139,16 @@ test.ffmpeg("Fmp4Demuxer reads ffmpeg's HLS fMP4 segments one by one (EXT-X-MAP,
   const joined = `${dir}/joined.mp4`;
   await Deno.writeFile(joined, concat(parts));
   await assertMatchesProbe(joined, frames, "hls fmp4");
+  // ffmpeg's init segment (edit lists, esds with its descriptors) as a fuzz seed too.
+  fuzzParser(
+    "ffmpeg init segment",
+    (bytes) => new Fmp4Demuxer().decode(bytes, () => {}),
+    parts[0],
+    {
+      maxFlips: 2000,
+      randomCount: 200,
+    },
+  );
   await assertTsDecodes(frames, "demux-ffmpeg-hls");
 });
 
