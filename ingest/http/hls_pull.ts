@@ -38,6 +38,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_PLAYLIST = 1024 * 1024;
 const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
 const DEFAULT_LIVE_EDGE = 3;
+/** The range a target duration is taken in, in ms. */
+const MIN_TARGET_MS = 500;
+const MAX_TARGET_MS = 60_000;
 /** A reload that sees no new segment waits half as long (RFC 8216bis 6.3.4). */
 const UNCHANGED_RELOAD_FACTOR = 0.5;
 /** Codec string prefixes (RFC 6381) of what the demuxers deliver. */
@@ -144,7 +147,8 @@ class HlsPull {
     let lastMedia = Date.now();
     let changed = true;
     for (;;) {
-      const stale = Math.max(this.#timeoutMs, 3000 * media.targetDuration);
+      const targetMs = targetDurationMs(media);
+      const stale = Math.max(this.#timeoutMs, 3 * targetMs);
       if (media.mediaSequence > next) {
         this.#options.logger?.warn(
           `${this.#name}: segments ${next}..${media.mediaSequence - 1} left the playlist unread`,
@@ -155,12 +159,12 @@ class HlsPull {
       for (const segment of media.segments) {
         if (segment.sequence < next) continue;
         // No faster than real time plus the live edge's worth (matters for a finished playlist).
-        const ahead = mediaMs - (Date.now() - startedAt) - edge * 1000 * media.targetDuration;
+        const ahead = mediaMs - (Date.now() - startedAt) - edge * targetMs;
         if (ahead > 0) await sleep(ahead, undefined, { signal: this.#signal });
         const before = this.#reader.delivered;
         await this.#readSegment(segment);
         if (this.#reader.delivered > before) lastMedia = Date.now();
-        mediaMs += 1000 * segment.duration;
+        mediaMs += Math.min(1000 * segment.duration, 2 * targetMs);
         next = segment.sequence + 1;
       }
       if (media.ended) return;
@@ -169,7 +173,7 @@ class HlsPull {
         throw new Error(`no media for ${Date.now() - lastMedia} ms${why}`);
       }
       const factor = changed ? 1 : UNCHANGED_RELOAD_FACTOR;
-      await sleep(1000 * media.targetDuration * factor, undefined, { signal: this.#signal });
+      await sleep(targetMs * factor, undefined, { signal: this.#signal });
       let reloaded: ParsedPlaylist;
       try {
         reloaded = await this.#loadPlaylist();
@@ -279,6 +283,14 @@ class HlsPull {
     }
     return { body, url: response.url ? new URL(response.url) : url };
   }
+}
+
+/**
+ * The playlist's target duration in ms, kept within 0.5 s to 60 s: a source that says 0 does
+ * not make the pull reload in a loop, one that says a day does not put it to sleep.
+ */
+function targetDurationMs(playlist: ParsedMediaPlaylist): number {
+  return Math.min(Math.max(1000 * playlist.targetDuration, MIN_TARGET_MS), MAX_TARGET_MS);
 }
 
 /** The sequence number a pull of `playlist` starts at: near the live edge unless it ended. */

@@ -85,9 +85,15 @@ for (const type of ["mpegts", "fmp4"] as const) {
   });
 }
 
-for (const segmentType of ["ts", "fmp4"] as const) {
-  test.ffmpeg(`pullHls plays our own serve's live HLS (${segmentType}) while ffmpeg publishes RTMP`, async () => {
-    const server = await startServer(["rtmp", "http"], { hls: { segmentType, targetDuration: 1 } });
+const serveHls = [
+  { segmentType: "ts", targetDuration: 1 },
+  { segmentType: "fmp4", targetDuration: 1 },
+  { segmentType: "fmp4", targetDuration: 1, partDuration: 0.25 }, // LL-HLS: parts are skipped
+] as const;
+for (const hls of serveHls) {
+  const form = hls.segmentType + ("partDuration" in hls ? "-ll" : "");
+  test.ffmpeg(`pullHls plays our own serve's live HLS (${form}) while ffmpeg publishes RTMP`, async () => {
+    const server = await startServer(["rtmp", "http"], { hls });
     const procs = new Procs();
     try {
       const publishing = publishLive(procs, `rtmp://127.0.0.1:${server.ports.rtmp}/live/cam`, 6);
@@ -100,7 +106,7 @@ for (const segmentType of ["ts", "fmp4"] as const) {
       const logger = new LogLines();
       const frames = await within(pullFrames(url, { logger }), 30_000, "the pull's end");
       assert.equal((await publishing).code, 0);
-      await assertPlayable(frames, `pull-serve-${segmentType}`);
+      await assertPlayable(frames, `pull-serve-${form}`);
       assert.ok(logger.lines.some((l) => l.includes("variant")), "multivariant playlist followed");
     } finally {
       procs.killAll();
@@ -286,6 +292,23 @@ test.ffmpeg("pullHls skips a segment over maxSegmentBytes or gone (404) as a dis
     assert.ok(logger.lines.some((l) => /segment 3 skipped: segment 3 larger than/.test(l)));
     const flagged = frames.filter((f) => f.flags & FrameFlags.DISCONTINUITY);
     assert.deepEqual(flagged.map((f) => f.track).sort(), [0, 1], "after s1: s2 starts anew");
+  } finally {
+    await origin.close();
+  }
+});
+
+Deno.test("pullHls: a target duration of 0 does not make it reload in a loop", async () => {
+  const origin = serveOrigin("/nonexistent", (path) => {
+    if (path !== "/zero.m3u8") return undefined;
+    return new Response("#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXT-X-MEDIA-SEQUENCE:0\n");
+  });
+  try {
+    await assert.rejects(
+      within(pullFrames(origin.url("/zero.m3u8"), { timeoutMs: 500 }), 10_000, "rejection"),
+      /no media for \d+ ms|unchanged for \d+ ms/,
+    );
+    // 0.5 s taken as the least: reloads 0.5 s apart, then 0.25 s, for 1.5 s.
+    assert.ok(origin.requests.length <= 10, `${origin.requests.length} playlist requests`);
   } finally {
     await origin.close();
   }
