@@ -18,7 +18,7 @@ const TRACKS = [0, 1];
  * Reads segment after segment into `onFrame`:
  * - each TS segment with a decoder of its own (a segment is decodable alone, RFC 8216 3),
  *   flushed at its end so its last frame is not held back; its timestamps move by whole
- *   2^33 periods to continue the previous segment's (the 33-bit unwrap across segments);
+ *   2^33 periods to be nearest the previous segment's (the 33-bit unwrap across segments);
  * - each fMP4 segment through the demuxer of the current initialization segment;
  * - a CONFIG frame only when it differs from the track's last one (every TS segment repeats
  *   its parameter sets), media only after its track's CONFIG ({@linkcode ConfigGate});
@@ -33,7 +33,10 @@ export class HlsSegmentReader {
   #fmp4: Fmp4Demuxer | undefined;
   /** The init segment the demuxer was made from. */
   #initKey: string | undefined;
-  /** The last TS decode time, for the unwrap (NaN: none yet, or after a discontinuity). */
+  /**
+   * The last TS decode time, for the unwrap (NaN: none yet). Kept across discontinuities:
+   * the next timeline is placed in the 2^33 period nearest to where the last one ended.
+   */
   #lastTsDts = NaN;
   /** Media frames delivered so far. */
   delivered = 0;
@@ -59,7 +62,6 @@ export class HlsSegmentReader {
   /** The next segment does not continue the previous one (its timestamps may jump). */
   discontinuity(): void {
     for (const track of TRACKS) this.#discontinuous.add(track);
-    this.#lastTsDts = NaN;
   }
 
   /**

@@ -158,9 +158,12 @@ class HlsPull {
       }
       for (const segment of media.segments) {
         if (segment.sequence < next) continue;
-        // No faster than real time plus the live edge's worth (matters for a finished playlist).
-        const ahead = mediaMs - (Date.now() - startedAt) - edge * targetMs;
-        if (ahead > 0) await sleep(ahead, undefined, { signal: this.#signal });
+        if (media.ended) {
+          // A finished playlist: no faster than real time plus the live edge's worth (a live
+          // one comes at the pace it is written).
+          const ahead = mediaMs - (Date.now() - startedAt) - edge * targetMs;
+          if (ahead > 0) await sleep(ahead, undefined, { signal: this.#signal });
+        }
         const before = this.#reader.delivered;
         await this.#readSegment(segment);
         if (this.#reader.delivered > before) lastMedia = Date.now();
