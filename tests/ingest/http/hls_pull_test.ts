@@ -6,6 +6,7 @@ import { ffmpeg, fixtureDir, Procs, publishLive, sine, testsrc, x264 } from "../
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
 import { startServer, waitFor } from "../../_util/serve.ts";
+import { PullSource } from "../../../server/source.ts";
 import { testsWith } from "../../_util/tools.ts";
 import { within } from "../../_util/within.ts";
 import { assertTsDecodes } from "../../media/ts/_helpers.ts";
@@ -311,5 +312,39 @@ Deno.test("pullHls: a target duration of 0 does not make it reload in a loop", a
     assert.ok(origin.requests.length <= 10, `${origin.requests.length} playlist requests`);
   } finally {
     await origin.close();
+  }
+});
+
+test.ffmpeg("a PullSource with pullHls relays serve A's HLS into serve B, and ffmpeg plays it from B over RTMP", async () => {
+  const origin = await startServer(["rtmp", "http"], {
+    hls: { segmentType: "ts", targetDuration: 1 },
+  });
+  const edge = await startServer(["rtmp"]);
+  const procs = new Procs();
+  const logger = new LogLines();
+  const source = new PullSource({
+    registry: edge.server.registry,
+    app: "live",
+    stream: "relay",
+    url: `http://127.0.0.1:${origin.ports.http}/live/cam/index.m3u8`,
+    clientFor: () => pullHls,
+    logger,
+  });
+  try {
+    const publishing = publishLive(procs, `rtmp://127.0.0.1:${origin.ports.rtmp}/live/cam`, 8);
+    await waitFor("the relayed stream on B", () => edge.server.registry.get("live", "relay"));
+    const played = await procs.run("ffmpeg", [
+      ...["-v", "warning", "-xerror", "-i", `rtmp://127.0.0.1:${edge.ports.rtmp}/live/relay`],
+      ...["-t", "3", "-f", "null", "-"],
+    ], 30_000);
+    assert.equal(played.stderr, "", logger.lines.join("\n"));
+    assert.equal(played.code, 0);
+    assert.equal(source.status().state, "live");
+    await publishing;
+  } finally {
+    procs.killAll();
+    await source.stop();
+    await edge.stop();
+    await origin.stop();
   }
 });
