@@ -1,7 +1,8 @@
 /**
  * HLS pull benchmark: how fast segments become frames (TS through `TsDecoder`, fMP4 through
- * `Fmp4Demuxer`, both by the pull's segment reader), and how long `pullHls` takes to deliver
- * the first frame of our own serve's live HLS while ffmpeg publishes RTMP.
+ * `Fmp4Demuxer`, both by the pull's segment reader), how long `pullHls` takes to deliver
+ * the first frame of our own serve's live HLS while ffmpeg publishes RTMP, and (TS) how far
+ * its frames come behind the origin's newest one.
  *
  * ```sh
  * deno run -A bench/hls_pull.ts [--seconds 30] [--runs 5]
@@ -99,20 +100,35 @@ for (const segmentType of ["ts", "fmp4"] as const) {
     if ((media.match(/#EXTINF/g) ?? []).length >= 3) break;
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The origin's newest frame, to see how far behind it the pulled frames come (TS keeps
+  // the timestamps; the fMP4 packager moves them, so only TS has this figure).
+  let originPts = NaN;
+  const originRead = (async () => {
+    for await (const f of server.registry.get("live", "bench")!.subscribe()) {
+      if (f.kind === "video") originPts = f.pts;
+    }
+  })();
   const abort = new AbortController();
   const start = performance.now();
   let first = 0;
-  let keyframes = 0;
-  await pullHls(url, {
+  const lags: number[] = [];
+  const pulling = pullHls(url, {
     signal: abort.signal,
     onFrame(frame) {
       if (first === 0) first = performance.now() - start;
-      if (frame.kind === "video" && frame.flags & FrameFlags.KEYFRAME) keyframes++;
-      if (keyframes > 0) abort.abort();
+      if (frame.kind === "video" && !(frame.flags & FrameFlags.CONFIG)) {
+        lags.push((originPts - frame.pts) / 90);
+      }
     },
   });
-  console.log(`join ${segmentType.padEnd(4)} first frame after ${first.toFixed(0)} ms`);
+  await new Promise((r) => setTimeout(r, 8000));
+  abort.abort();
+  await pulling;
+  const live = lags.slice(-100); // after the start-up burst of the edge segments
+  const lag = segmentType === "ts" ? `, then ${median(live).toFixed(0)} ms behind the origin` : "";
+  console.log(`join ${segmentType.padEnd(4)} first frame after ${first.toFixed(0)} ms${lag}`);
   publisher.kill("SIGKILL");
   await publisher.status;
   await server.close();
+  await originRead;
 }
