@@ -1,7 +1,8 @@
 /**
  * HTTP delivery: a route-based server, the `/v1/streams` JSON API, Prometheus `/metrics`,
- * HTTP-FLV and live HLS playback, pulling another server's HLS as a source, and the stream-name rules every HTTP route shares
- * (WHIP/WHEP add their own routes from `@arcly/stream/webrtc`).
+ * HTTP-FLV and live HLS playback, pulling another server's HLS as a source ({@linkcode pullHls}),
+ * and the stream-name rules every HTTP route shares (WHIP/WHEP add their own routes from
+ * `@arcly/stream/webrtc`).
  *
  * @example
  * ```ts
