@@ -348,3 +348,30 @@ test.ffmpeg("a PullSource with pullHls relays serve A's HLS into serve B, and ff
     await origin.stop();
   }
 });
+
+Deno.test("pullHls: abort during a segment fetch resolves the pull and closes the connection", async () => {
+  const closed = Promise.withResolvers<void>();
+  const origin = serveOrigin("/nonexistent", (path, request) => {
+    if (path === "/live.m3u8") {
+      return new Response("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhang.ts\n");
+    }
+    if (path !== "/hang.ts") return undefined;
+    // Never answers: waits for the client to go away.
+    return new Promise<Response>((resolve) => {
+      request.signal.addEventListener("abort", () => {
+        closed.resolve();
+        resolve(new Response("gone", { status: 503 }));
+      });
+    });
+  });
+  try {
+    const abort = new AbortController();
+    const pulling = pullHls(origin.url("/live.m3u8"), { signal: abort.signal, onFrame() {} });
+    await waitFor("the segment request", () => origin.requests.includes("/hang.ts") || undefined);
+    abort.abort();
+    await within(pulling, 5000, "the pull's end after abort");
+    await within(closed.promise, 5000, "the origin seeing the connection closed");
+  } finally {
+    await origin.close();
+  }
+});
