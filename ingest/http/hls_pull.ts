@@ -62,7 +62,9 @@ const REFUSALS = new Set([401, 403, 404, 410]);
  * `EXT-X-DISCONTINUITY`, `EXT-X-GAP`, a segment that could not be read (logged) or segments
  * that left the playlist before their turn.
  *
- * Every request has the deadline `timeoutMs` (default 10 s). The pull resolves after the
+ * Credentials in the URL (`http://user:pass@host/…`) are sent as HTTP Basic authorization
+ * to that origin only, and never logged (nor is the query). Every request has the deadline
+ * `timeoutMs` (default 10 s). The pull resolves after the
  * last segment of a playlist that ends, or when `signal` aborts; it rejects when the first
  * playlist cannot be read, a playlist answers 401/403/404/410, segments are encrypted
  * (`EXT-X-KEY`), or the playlist brings no new segment, or the segments no media, for
@@ -87,7 +89,7 @@ export async function pullHls(url: URL, options: HlsPullOptions): Promise<void> 
   } catch (error) {
     if (options.signal?.aborted) return;
     const why = error instanceof Error ? error.message : message(error); // already escaped
-    throw new Error(`hls pull ${escapeForLog(url.href)}: ${why}`, { cause: error });
+    throw new Error(`hls pull ${shown(url)}: ${why}`, { cause: error });
   }
 }
 
@@ -107,17 +109,27 @@ class HlsPull {
   readonly #options: HlsPullOptions;
   readonly #reader: HlsSegmentReader;
   readonly #name: string;
+  /** `Basic` credentials from the URL's user info, sent to its origin only. */
+  readonly #authorization?: { origin: string; value: string };
   #url: URL;
   /** The last segment or init-segment failure, for the message when media stops. */
   #lastError = "";
 
   constructor(url: URL, options: HlsPullOptions) {
-    this.#url = url;
+    this.#url = withoutCredentials(url);
+    if (url.username || url.password) {
+      const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      const bytes = new TextEncoder().encode(user);
+      this.#authorization = {
+        origin: url.origin,
+        value: `Basic ${btoa(String.fromCharCode(...bytes))}`,
+      };
+    }
     this.#options = options;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#signal = options.signal;
     this.#reader = new HlsSegmentReader(options.onFrame);
-    this.#name = `hls pull ${escapeForLog(url.href)}`;
+    this.#name = `hls pull ${shown(url)}`;
   }
 
   async run(): Promise<void> {
@@ -129,7 +141,7 @@ class HlsPull {
       }
       this.#url = new URL(variant.uri, this.#url);
       this.#options.logger?.info(
-        `${this.#name}: variant ${escapeForLog(this.#url.href)} (${variant.bandwidth} bit/s)`,
+        `${this.#name}: variant ${shown(this.#url)} (${variant.bandwidth} bit/s)`,
       );
       playlist = await this.#loadPlaylist();
       if (playlist.kind !== "media") throw new Error(`the variant is no media playlist`);
@@ -263,6 +275,8 @@ class HlsPull {
     const headers = new Headers();
     const wanted = rangeHeader(range);
     if (wanted) headers.set("range", wanted);
+    const auth = this.#authorization;
+    if (auth && url.origin === auth.origin) headers.set("authorization", auth.value);
     let response: Response;
     let body: Uint8Array | undefined;
     try {
@@ -311,6 +325,20 @@ function chooseVariant(variants: readonly HlsVariant[]): HlsVariant | undefined 
     if (best === undefined || v.bandwidth > best.bandwidth) best = v;
   }
   return best;
+}
+
+/** `url` without user info. */
+function withoutCredentials(url: URL): URL {
+  const bare = new URL(url);
+  bare.username = bare.password = "";
+  return bare;
+}
+
+/** `url` as a log line may show it: no credentials, no query (tokens), escaped. */
+function shown(url: URL): string {
+  const bare = withoutCredentials(url);
+  bare.search = "";
+  return escapeForLog(bare.href);
 }
 
 function rangeHeader(range: HlsByteRange | undefined): string | undefined {

@@ -375,3 +375,34 @@ Deno.test("pullHls: abort during a segment fetch resolves the pull and closes th
     await origin.close();
   }
 });
+
+test.ffmpeg("pullHls sends the URL's credentials as Basic authorization and never logs them", async () => {
+  const { dir, segments } = await vodSegments();
+  const expected = `Basic ${btoa("cam:p@ss word")}`;
+  const origin = serveOrigin(dir, (path, request) => {
+    if (request.headers.get("authorization") !== expected) {
+      return new Response("who?", { status: 401 });
+    }
+    if (path === "/auth.m3u8") return playlist(segments.slice(0, 2), 0, true);
+    return undefined;
+  });
+  try {
+    const logger = new LogLines();
+    const url = origin.url("/auth.m3u8?token=secret");
+    url.username = "cam";
+    url.password = "p%40ss%20word";
+    const frames = await within(pullFrames(url, { logger }), 10_000, "end");
+    assert.ok(assertConfigFirst(frames) > 0);
+    assert.deepEqual(segmentRequests(origin.requests), ["/s0.ts", "/s1.ts"]);
+    url.password = "wrong";
+    const refused = await pullFrames(url, { logger }).then(() => undefined, (e: Error) => e);
+    assert.match(String(refused?.message), /playlist: HTTP 401/);
+    const said = [...logger.lines, refused!.message].join("\n");
+    assert.ok(
+      !said.includes("wrong") && !said.includes("p%40ss") && !said.includes("secret"),
+      said,
+    );
+  } finally {
+    await origin.close();
+  }
+});
