@@ -10,7 +10,7 @@ import type { PullOptions } from "../pull.ts";
 import {
   type HlsByteRange,
   type HlsListedSegment,
-  type HlsVariant,
+  type HlsListedVariant,
   type ParsedMediaPlaylist,
   type ParsedPlaylist,
   parsePlaylist,
@@ -51,7 +51,8 @@ const REFUSALS = new Set([401, 403, 404, 410]);
 /**
  * Pulls an HLS stream (a `PullClient` for `http(s)://…m3u8`). A multivariant
  * playlist leads to its highest-`BANDWIDTH` variant whose `CODECS` the demuxers read
- * (H.264/H.265, AAC/Opus; a variant without `CODECS` is taken as readable). A live media
+ * (H.264/H.265, AAC/Opus; a variant without `CODECS` is taken as readable); audio in a
+ * rendition of its own (`EXT-X-MEDIA`) is not pulled (logged). A live media
  * playlist is started {@linkcode HlsPullOptions.liveEdgeSegments} from its end, then
  * reloaded about every target duration (half that after a reload without a new segment,
  * RFC 8216bis 6.3.4); a finished one (`EXT-X-ENDLIST`) is read from its start, delivered no
@@ -143,6 +144,11 @@ class HlsPull {
       this.#options.logger?.info(
         `${this.#name}: variant ${shown(this.#url)} (${variant.bandwidth} bit/s)`,
       );
+      if (variant.audioGroup && playlist.separateAudioGroups.includes(variant.audioGroup)) {
+        this.#options.logger?.warn(
+          `${this.#name}: the variant's audio is a rendition of its own (EXT-X-MEDIA), which is not pulled: video only`,
+        );
+      }
       playlist = await this.#loadPlaylist();
       if (playlist.kind !== "media") throw new Error(`the variant is no media playlist`);
     }
@@ -318,8 +324,8 @@ function startSequence(playlist: ParsedMediaPlaylist, edge: number): number {
 }
 
 /** The highest-bandwidth variant whose codecs are all readable (or unstated). */
-function chooseVariant(variants: readonly HlsVariant[]): HlsVariant | undefined {
-  let best: HlsVariant | undefined;
+function chooseVariant(variants: readonly HlsListedVariant[]): HlsListedVariant | undefined {
+  let best: HlsListedVariant | undefined;
   for (const v of variants) {
     if (!v.codecs.every((c) => READABLE_CODECS.test(c))) continue;
     if (best === undefined || v.bandwidth > best.bandwidth) best = v;

@@ -51,12 +51,23 @@ export interface ParsedMediaPlaylist {
   readonly ended: boolean;
 }
 
+/** One variant stream as a multivariant playlist lists it. */
+export interface HlsListedVariant extends HlsVariant {
+  /** The `AUDIO` rendition group it plays with, when it names one. */
+  readonly audioGroup?: string;
+}
+
 /** What a multivariant (master) playlist says. */
 export interface ParsedMultivariantPlaylist {
   /** A multivariant playlist. */
   readonly kind: "multivariant";
   /** Its variant streams (`EXT-X-STREAM-INF`), in playlist order. */
-  readonly variants: readonly HlsVariant[];
+  readonly variants: readonly HlsListedVariant[];
+  /**
+   * The `AUDIO` groups with a rendition of its own playlist (`EXT-X-MEDIA` with a `URI`): a
+   * variant playing with one of them has its audio there, not in its own segments.
+   */
+  readonly separateAudioGroups: readonly string[];
 }
 
 /** A playlist of either kind. */
@@ -67,7 +78,7 @@ const MAX_ENTRIES = 100_000;
 
 /**
  * Parses playlist text. Tags a client pulling the stream does not need (LL-HLS parts and
- * hints, `EXT-X-PROGRAM-DATE-TIME`, alternative renditions, comments) are skipped; an
+ * hints, `EXT-X-PROGRAM-DATE-TIME`, renditions other than audio, comments) are skipped; an
  * unknown tag is ignored as the RFC asks. Peer text never appears in an error message.
  *
  * @throws {RangeError} when the text does not start with `#EXTM3U`, a value the reader
@@ -86,13 +97,14 @@ const MAX_ENTRIES = 100_000;
 export function parsePlaylist(text: string): ParsedPlaylist {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   if (lines[0]?.trim() !== "#EXTM3U") throw new RangeError("playlist does not start with #EXTM3U");
-  const variants: HlsVariant[] = [];
+  const variants: HlsListedVariant[] = [];
+  const separateAudioGroups = new Set<string>();
   const segments: HlsListedSegment[] = [];
   let targetDuration: number | undefined;
   let mediaSequence = 0;
   let type: "VOD" | "EVENT" | undefined;
   let ended = false;
-  let pendingVariant: Omit<HlsVariant, "uri"> | undefined;
+  let pendingVariant: Omit<HlsListedVariant, "uri"> | undefined;
   let duration: number | undefined;
   let discontinuity = false;
   let gap = false;
@@ -181,9 +193,19 @@ export function parsePlaylist(text: string): ParsedPlaylist {
       case "#EXT-X-STREAM-INF":
         pendingVariant = variant(attributes(value), i);
         break;
+      case "#EXT-X-MEDIA": {
+        const attrs = attributes(value);
+        const group = attrs.get("GROUP-ID");
+        if (attrs.get("TYPE") === "AUDIO" && attrs.has("URI") && group !== undefined) {
+          separateAudioGroups.add(group);
+        }
+        break;
+      }
     }
   }
-  if (variants.length > 0) return { kind: "multivariant", variants };
+  if (variants.length > 0) {
+    return { kind: "multivariant", variants, separateAudioGroups: [...separateAudioGroups] };
+  }
   if (targetDuration === undefined) {
     throw new RangeError("media playlist without EXT-X-TARGETDURATION");
   }
@@ -197,12 +219,12 @@ export function parsePlaylist(text: string): ParsedPlaylist {
   };
 }
 
-function variant(attrs: Map<string, string>, i: number): Omit<HlsVariant, "uri"> {
+function variant(attrs: Map<string, string>, i: number): Omit<HlsListedVariant, "uri"> {
   const bandwidth = attrs.get("BANDWIDTH");
   if (bandwidth === undefined) {
     throw new RangeError(`line ${i + 1}: EXT-X-STREAM-INF without BANDWIDTH`);
   }
-  const out: { -readonly [K in keyof Omit<HlsVariant, "uri">]: HlsVariant[K] } = {
+  const out: { -readonly [K in keyof Omit<HlsListedVariant, "uri">]: HlsListedVariant[K] } = {
     bandwidth: integer(bandwidth, i, "BANDWIDTH"),
     codecs: (attrs.get("CODECS") ?? "").split(",").map((c) => c.trim()).filter((c) => c !== ""),
   };
@@ -210,6 +232,8 @@ function variant(attrs: Map<string, string>, i: number): Omit<HlsVariant, "uri">
   if (average !== undefined) out.averageBandwidth = integer(average, i, "AVERAGE-BANDWIDTH");
   const resolution = /^(\d{1,5})x(\d{1,5})$/.exec(attrs.get("RESOLUTION") ?? "");
   if (resolution) out.resolution = { width: Number(resolution[1]), height: Number(resolution[2]) };
+  const audio = attrs.get("AUDIO");
+  if (audio !== undefined) out.audioGroup = audio;
   return out;
 }
 

@@ -406,3 +406,35 @@ test.ffmpeg("pullHls sends the URL's credentials as Basic authorization and neve
     await origin.close();
   }
 });
+
+test.ffmpeg("pullHls takes the highest readable variant, and says when its audio is a rendition of its own", async () => {
+  const { dir, segments } = await vodSegments();
+  const origin = serveOrigin(dir, (path) => {
+    if (path === "/two.m3u8") return playlist(segments.slice(0, 2), 0, true);
+    if (path !== "/master.m3u8") return undefined;
+    return new Response([
+      "#EXTM3U",
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",DEFAULT=YES,URI="audio.m3u8"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=9000000,CODECS="ac-3,avc1.64001f"',
+      "unreadable.m3u8",
+      '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.64001f",AUDIO="aud"',
+      "two.m3u8",
+      '#EXT-X-STREAM-INF:BANDWIDTH=300000,CODECS="avc1.42c01e,mp4a.40.2"',
+      "low.m3u8",
+    ].join("\n"));
+  });
+  try {
+    const logger = new LogLines();
+    await within(pullFrames(origin.url("/master.m3u8"), { logger }), 10_000, "end");
+    assert.deepEqual(origin.requests.filter((p) => p.endsWith(".m3u8")), [
+      "/master.m3u8",
+      "/two.m3u8",
+    ]);
+    assert.ok(
+      logger.lines.some((l) => l.includes("rendition of its own")),
+      logger.lines.join("\n"),
+    );
+  } finally {
+    await origin.close();
+  }
+});

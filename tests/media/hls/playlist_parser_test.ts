@@ -44,6 +44,7 @@ Deno.test("parsePlaylist reads a multivariant playlist's variants", () => {
   const parsed = parsePlaylist(text);
   assert.deepEqual(parsed, {
     kind: "multivariant",
+    separateAudioGroups: [],
     variants: [
       { uri: "low.m3u8", bandwidth: 500_000, codecs: ["avc1.42c01e", "mp4a.40.2"] },
       {
@@ -55,6 +56,25 @@ Deno.test("parsePlaylist reads a multivariant playlist's variants", () => {
       },
     ],
   });
+});
+
+Deno.test("parsePlaylist tells a variant whose audio is a rendition of its own", () => {
+  const parsed = parsePlaylist([
+    "#EXTM3U",
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",DEFAULT=YES,URI="audio.m3u8"',
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="muxed",NAME="en",DEFAULT=YES',
+    '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.64001f",AUDIO="aud"',
+    "video.m3u8",
+    '#EXT-X-STREAM-INF:BANDWIDTH=800000,CODECS="avc1.64001f,mp4a.40.2",AUDIO="muxed"',
+    "av.m3u8",
+  ].join("\n"));
+  assert.equal(parsed.kind, "multivariant");
+  if (parsed.kind !== "multivariant") return;
+  assert.deepEqual(parsed.separateAudioGroups, ["aud"]);
+  assert.deepEqual(parsed.variants.map((v) => [v.uri, v.audioGroup]), [
+    ["video.m3u8", "aud"],
+    ["av.m3u8", "muxed"],
+  ]);
 });
 
 Deno.test("parsePlaylist: byte ranges, gaps, keys, CRLF, ENDLIST and refusals", () => {
