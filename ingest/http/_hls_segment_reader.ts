@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigGate, FrameFlags, type MediaFrame } from "../../mod.ts";
+import { ConfigGate, FrameFlags, type MediaFrame, type TrackKind } from "../../mod.ts";
 import { TsDecoder } from "../../media/ts/mod.ts";
 import { Fmp4Demuxer } from "../../media/fmp4/mod.ts";
 
@@ -27,6 +27,7 @@ const TRACKS = [0, 1];
  */
 export class HlsSegmentReader {
   readonly #onFrame: (frame: MediaFrame) => void;
+  readonly #only?: TrackKind;
   readonly #gate = new ConfigGate();
   readonly #configs = new Map<number, MediaFrame>();
   readonly #discontinuous = new Set<number>();
@@ -41,9 +42,13 @@ export class HlsSegmentReader {
   /** Media frames delivered so far. */
   delivered = 0;
 
-  /** A reader delivering to `onFrame`. */
-  constructor(onFrame: (frame: MediaFrame) => void) {
+  /**
+   * A reader delivering to `onFrame` the frames of every track, or of the kind `only` (the
+   * video of a variant whose audio comes from a rendition of its own, and that audio).
+   */
+  constructor(onFrame: (frame: MediaFrame) => void, only?: TrackKind) {
     this.#onFrame = onFrame;
+    this.#only = only;
   }
 
   /** The init segment `key` names is the one fMP4 segments are read with now. */
@@ -96,6 +101,7 @@ export class HlsSegmentReader {
   }
 
   readonly #deliver = (frame: MediaFrame): void => {
+    if (this.#only !== undefined && frame.kind !== this.#only) return;
     if (frame.flags & FrameFlags.CONFIG) {
       const last = this.#configs.get(frame.track);
       if (last && last.codec === frame.codec && sameBytes(last.data, frame.data)) return;

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { escapeForLog } from "../../mod.ts";
 import type { PullOptions } from "../pull.ts";
 import {
+  type HlsAudioRendition,
   type HlsByteRange,
   type HlsListedSegment,
   type HlsListedVariant,
@@ -51,8 +52,11 @@ const REFUSALS = new Set([401, 403, 404, 410]);
 /**
  * Pulls an HLS stream (a `PullClient` for `http(s)://…m3u8`). A multivariant
  * playlist leads to its highest-`BANDWIDTH` variant whose `CODECS` the demuxers read
- * (H.264/H.265, AAC/Opus; a variant without `CODECS` is taken as readable); audio in a
- * rendition of its own (`EXT-X-MEDIA`) is not pulled (logged). A live media
+ * (H.264/H.265, AAC/Opus; a variant without `CODECS` is taken as readable). When the
+ * variant's audio is a rendition of its own (`EXT-X-MEDIA` with a `URI`; the group's default
+ * one), both playlists are followed at once: video from the variant, audio from the
+ * rendition (each delivered as its segments come, so the two tracks interleave by segment,
+ * not by frame). A live media
  * playlist is started {@linkcode HlsPullOptions.liveEdgeSegments} from its end, then
  * reloaded about every target duration (half that after a reload without a new segment,
  * RFC 8216bis 6.3.4); a finished one (`EXT-X-ENDLIST`) is read from its start, delivered no
@@ -103,18 +107,28 @@ class HttpStatusError extends Error {
   }
 }
 
+/** One media playlist being followed, with the reader of its segments. */
+interface Rendition {
+  /** What log lines call it: `media`, `video` or `audio`. */
+  readonly label: string;
+  /** Its playlist (the redirect's target once a load was redirected). */
+  url: URL;
+  readonly reader: HlsSegmentReader;
+  /** The last segment or init-segment failure, for the message when media stops. */
+  lastError: string;
+}
+
 /** One run of {@linkcode pullHls}. */
 class HlsPull {
   readonly #timeoutMs: number;
-  readonly #signal?: AbortSignal;
+  /** The caller's signal, and the end of every rendition when one of them fails. */
+  readonly #signal: AbortSignal;
+  readonly #failed = new AbortController();
   readonly #options: HlsPullOptions;
-  readonly #reader: HlsSegmentReader;
   readonly #name: string;
   /** `Basic` credentials from the URL's user info, sent to its origin only. */
   readonly #authorization?: { origin: string; value: string };
-  #url: URL;
-  /** The last segment or init-segment failure, for the message when media stops. */
-  #lastError = "";
+  readonly #url: URL;
 
   constructor(url: URL, options: HlsPullOptions) {
     this.#url = withoutCredentials(url);
@@ -128,35 +142,63 @@ class HlsPull {
     }
     this.#options = options;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#signal = options.signal;
-    this.#reader = new HlsSegmentReader(options.onFrame);
+    this.#signal = options.signal
+      ? AbortSignal.any([options.signal, this.#failed.signal])
+      : this.#failed.signal;
     this.#name = `hls pull ${shown(url)}`;
   }
 
   async run(): Promise<void> {
-    let playlist = await this.#loadPlaylist();
-    if (playlist.kind === "multivariant") {
-      const variant = chooseVariant(playlist.variants);
-      if (variant === undefined) {
-        throw new Error(`no variant with codecs we read (H.264/H.265, AAC/Opus)`);
-      }
-      this.#url = new URL(variant.uri, this.#url);
-      this.#options.logger?.info(
-        `${this.#name}: variant ${shown(this.#url)} (${variant.bandwidth} bit/s)`,
-      );
-      if (variant.audioGroup && playlist.separateAudioGroups.includes(variant.audioGroup)) {
-        this.#options.logger?.warn(
-          `${this.#name}: the variant's audio is a rendition of its own (EXT-X-MEDIA), which is not pulled: video only`,
-        );
-      }
-      playlist = await this.#loadPlaylist();
-      if (playlist.kind !== "media") throw new Error(`the variant is no media playlist`);
+    const onFrame = this.#options.onFrame;
+    const first: Rendition = {
+      label: "media",
+      url: this.#url,
+      reader: new HlsSegmentReader(onFrame),
+      lastError: "",
+    };
+    const playlist = await this.#loadPlaylist(first);
+    if (playlist.kind === "media") return await this.#follow(first, playlist);
+    const variant = chooseVariant(playlist.variants);
+    if (variant === undefined) {
+      throw new Error(`no variant with codecs we read (H.264/H.265, AAC/Opus)`);
     }
-    await this.#follow(playlist);
+    const audio = audioRendition(playlist.audioRenditions, variant);
+    const renditions: Rendition[] = [{
+      label: audio ? "video" : "media",
+      url: new URL(variant.uri, first.url),
+      reader: new HlsSegmentReader(onFrame, audio ? "video" : undefined),
+      lastError: "",
+    }];
+    if (audio) {
+      renditions.push({
+        label: "audio",
+        url: new URL(audio.uri, first.url),
+        reader: new HlsSegmentReader(onFrame, "audio"),
+        lastError: "",
+      });
+    }
+    for (const r of renditions) {
+      this.#options.logger?.info(
+        `${this.#name}: ${r.label} from ${
+          shown(r.url)
+        } (the variant of ${variant.bandwidth} bit/s)`,
+      );
+    }
+    // Together: the first to fail ends the others, and its error is the pull's.
+    await Promise.all(renditions.map(async (r) => {
+      try {
+        const media = await this.#loadPlaylist(r);
+        if (media.kind !== "media") throw new Error(`the ${r.label} playlist is no media playlist`);
+        await this.#follow(r, media);
+      } catch (error) {
+        this.#failed.abort();
+        throw error;
+      }
+    }));
   }
 
   /** Reads `media` and its reloads until it ends or fails. */
-  async #follow(media: ParsedMediaPlaylist): Promise<void> {
+  async #follow(r: Rendition, media: ParsedMediaPlaylist): Promise<void> {
     const edge = this.#options.liveEdgeSegments ?? DEFAULT_LIVE_EDGE;
     let next = startSequence(media, edge);
     const startedAt = Date.now();
@@ -164,14 +206,15 @@ class HlsPull {
     let lastChange = Date.now();
     let lastMedia = Date.now();
     let changed = true;
+    const name = `${this.#name}: ${r.label}`;
     for (;;) {
       const targetMs = targetDurationMs(media);
       const stale = Math.max(this.#timeoutMs, 3 * targetMs);
       if (media.mediaSequence > next) {
         this.#options.logger?.warn(
-          `${this.#name}: segments ${next}..${media.mediaSequence - 1} left the playlist unread`,
+          `${name} segments ${next}..${media.mediaSequence - 1} left the playlist unread`,
         );
-        this.#reader.discontinuity();
+        r.reader.discontinuity();
         next = media.mediaSequence;
       }
       for (const segment of media.segments) {
@@ -182,86 +225,80 @@ class HlsPull {
           const ahead = mediaMs - (Date.now() - startedAt) - edge * targetMs;
           if (ahead > 0) await sleep(ahead, undefined, { signal: this.#signal });
         }
-        const before = this.#reader.delivered;
-        await this.#readSegment(segment);
-        if (this.#reader.delivered > before) lastMedia = Date.now();
+        const before = r.reader.delivered;
+        await this.#readSegment(r, segment);
+        if (r.reader.delivered > before) lastMedia = Date.now();
         mediaMs += Math.min(1000 * segment.duration, 2 * targetMs);
         next = segment.sequence + 1;
       }
       if (media.ended) return;
       if (Date.now() - lastMedia > stale) {
-        const why = this.#lastError ? ` (last error: ${this.#lastError})` : "";
-        throw new Error(`no media for ${Date.now() - lastMedia} ms${why}`);
+        const why = r.lastError ? ` (last error: ${r.lastError})` : "";
+        throw new Error(`${r.label}: no media for ${Date.now() - lastMedia} ms${why}`);
       }
       const factor = changed ? 1 : UNCHANGED_RELOAD_FACTOR;
       await sleep(targetMs * factor, undefined, { signal: this.#signal });
       let reloaded: ParsedPlaylist;
       try {
-        reloaded = await this.#loadPlaylist();
+        reloaded = await this.#loadPlaylist(r);
       } catch (error) {
         if (error instanceof HttpStatusError && REFUSALS.has(error.status)) throw error;
-        if (this.#signal?.aborted) throw error;
-        this.#options.logger?.warn(`${this.#name}: reload failed: ${message(error)}`);
+        if (this.#signal.aborted) throw error;
+        this.#options.logger?.warn(`${name} reload failed: ${message(error)}`);
         changed = false;
         continue;
       }
-      if (reloaded.kind !== "media") throw new Error(`became a multivariant playlist`);
+      if (reloaded.kind !== "media") throw new Error(`${r.label}: became a multivariant playlist`);
       const end = reloaded.mediaSequence + reloaded.segments.length;
       changed = end > next || reloaded.ended;
       if (end < next) {
         // Sequence numbers went back: the source restarted its playlist.
-        this.#options.logger?.warn(
-          `${this.#name}: media sequence restarted at ${reloaded.mediaSequence}`,
-        );
-        this.#reader.discontinuity();
+        this.#options.logger?.warn(`${name} media sequence restarted at ${reloaded.mediaSequence}`);
+        r.reader.discontinuity();
         next = startSequence(reloaded, edge);
         changed = true;
       }
       if (changed) lastChange = Date.now();
       else if (Date.now() - lastChange > stale) {
-        throw new Error(`playlist unchanged for ${Date.now() - lastChange} ms`);
+        throw new Error(`${r.label}: playlist unchanged for ${Date.now() - lastChange} ms`);
       }
       media = reloaded;
     }
   }
 
   /** Reads one segment (and its init segment when it changes); a failure is a discontinuity. */
-  async #readSegment(segment: HlsListedSegment): Promise<void> {
+  async #readSegment(r: Rendition, segment: HlsListedSegment): Promise<void> {
     if (segment.encrypted) throw new Error(`encrypted segments are not supported`);
-    if (segment.gap) return this.#reader.discontinuity();
+    if (segment.gap) return r.reader.discontinuity();
     const maxBytes = this.#options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT;
     try {
       if (segment.map) {
-        const mapUrl = new URL(segment.map.uri, this.#url);
+        const mapUrl = new URL(segment.map.uri, r.url);
         const key = `${mapUrl.href} ${rangeHeader(segment.map.byteRange) ?? ""}`;
-        if (!this.#reader.hasInit(key)) {
+        if (!r.reader.hasInit(key)) {
           const init = await this.#fetch(mapUrl, maxBytes, "init segment", segment.map.byteRange);
-          this.#reader.init(key, init.body);
+          r.reader.init(key, init.body);
         }
       }
-      const url = new URL(segment.uri, this.#url);
-      const { body } = await this.#fetch(
-        url,
-        maxBytes,
-        `segment ${segment.sequence}`,
-        segment.byteRange,
-      );
-      this.#reader.segment(body);
+      const url = new URL(segment.uri, r.url);
+      const what = `segment ${segment.sequence}`;
+      const { body } = await this.#fetch(url, maxBytes, what, segment.byteRange);
+      r.reader.segment(body);
     } catch (error) {
-      if (this.#signal?.aborted) throw error;
-      this.#lastError = message(error);
+      if (this.#signal.aborted) throw error;
+      r.lastError = message(error);
       this.#options.logger?.warn(
-        `${this.#name}: segment ${segment.sequence} skipped: ${this.#lastError}`,
+        `${this.#name}: ${r.label} segment ${segment.sequence} skipped: ${r.lastError}`,
       );
-      this.#reader.discontinuity();
+      r.reader.discontinuity();
     }
   }
 
-  /** Fetches and parses the playlist at {@linkcode HlsPull.#url}, following redirects. */
-  async #loadPlaylist(): Promise<ParsedPlaylist> {
+  /** Fetches and parses the playlist of `r`, following redirects. */
+  async #loadPlaylist(r: Rendition): Promise<ParsedPlaylist> {
     const maxBytes = this.#options.maxPlaylistBytes ?? DEFAULT_MAX_PLAYLIST;
-    const { body, url } = await this.#fetch(this.#url, maxBytes, "playlist");
-    this.#url = url;
+    const { body, url } = await this.#fetch(r.url, maxBytes, "playlist");
+    r.url = url;
     try {
       return parsePlaylist(new TextDecoder().decode(body));
     } catch (error) {
@@ -277,7 +314,7 @@ class HlsPull {
     range?: HlsByteRange,
   ): Promise<{ body: Uint8Array; url: URL }> {
     const deadline = AbortSignal.timeout(this.#timeoutMs);
-    const signal = this.#signal ? AbortSignal.any([this.#signal, deadline]) : deadline;
+    const signal = AbortSignal.any([this.#signal, deadline]);
     const headers = new Headers();
     const wanted = rangeHeader(range);
     if (wanted) headers.set("range", wanted);
@@ -296,7 +333,7 @@ class HlsPull {
         range ? Math.min(maxBytes, range.offset + range.length) : maxBytes,
       );
     } catch (error) {
-      if (error instanceof HttpStatusError || this.#signal?.aborted) throw error;
+      if (error instanceof HttpStatusError || this.#signal.aborted) throw error;
       const why = deadline.aborted ? `no answer within ${this.#timeoutMs} ms` : message(error);
       throw new Error(`${what}: ${why}`);
     }
@@ -331,6 +368,18 @@ function chooseVariant(variants: readonly HlsListedVariant[]): HlsListedVariant 
     if (best === undefined || v.bandwidth > best.bandwidth) best = v;
   }
   return best;
+}
+
+/**
+ * The audio rendition `variant` plays with, when its `AUDIO` group has one with a playlist
+ * of its own: the group's default one, else its first.
+ */
+function audioRendition(
+  renditions: readonly HlsAudioRendition[],
+  variant: HlsListedVariant,
+): HlsAudioRendition | undefined {
+  const group = renditions.filter((r) => r.groupId === variant.audioGroup);
+  return group.find((r) => r.isDefault) ?? group[0];
 }
 
 /** `url` without user info. */

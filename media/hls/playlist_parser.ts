@@ -64,10 +64,20 @@ export interface ParsedMultivariantPlaylist {
   /** Its variant streams (`EXT-X-STREAM-INF`), in playlist order. */
   readonly variants: readonly HlsListedVariant[];
   /**
-   * The `AUDIO` groups with a rendition of its own playlist (`EXT-X-MEDIA` with a `URI`): a
-   * variant playing with one of them has its audio there, not in its own segments.
+   * The audio renditions with a playlist of their own (`EXT-X-MEDIA` `TYPE=AUDIO` with a
+   * `URI`): a variant whose `AUDIO` group has one has its audio there.
    */
-  readonly separateAudioGroups: readonly string[];
+  readonly audioRenditions: readonly HlsAudioRendition[];
+}
+
+/** An audio rendition with a playlist of its own (`EXT-X-MEDIA:TYPE=AUDIO,…,URI=…`). */
+export interface HlsAudioRendition {
+  /** `GROUP-ID`. */
+  readonly groupId: string;
+  /** The media playlist URI, relative to the multivariant playlist. */
+  readonly uri: string;
+  /** `DEFAULT=YES`. */
+  readonly isDefault: boolean;
 }
 
 /** A playlist of either kind. */
@@ -98,7 +108,7 @@ export function parsePlaylist(text: string): ParsedPlaylist {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   if (lines[0]?.trim() !== "#EXTM3U") throw new RangeError("playlist does not start with #EXTM3U");
   const variants: HlsListedVariant[] = [];
-  const separateAudioGroups = new Set<string>();
+  const audioRenditions: HlsAudioRendition[] = [];
   const segments: HlsListedSegment[] = [];
   let targetDuration: number | undefined;
   let mediaSequence = 0;
@@ -195,16 +205,17 @@ export function parsePlaylist(text: string): ParsedPlaylist {
         break;
       case "#EXT-X-MEDIA": {
         const attrs = attributes(value);
-        const group = attrs.get("GROUP-ID");
-        if (attrs.get("TYPE") === "AUDIO" && attrs.has("URI") && group !== undefined) {
-          separateAudioGroups.add(group);
+        const groupId = attrs.get("GROUP-ID");
+        const uri = attrs.get("URI");
+        if (attrs.get("TYPE") === "AUDIO" && uri !== undefined && groupId !== undefined) {
+          audioRenditions.push({ groupId, uri, isDefault: attrs.get("DEFAULT") === "YES" });
         }
         break;
       }
     }
   }
   if (variants.length > 0) {
-    return { kind: "multivariant", variants, separateAudioGroups: [...separateAudioGroups] };
+    return { kind: "multivariant", variants, audioRenditions };
   }
   if (targetDuration === undefined) {
     throw new RangeError("media playlist without EXT-X-TARGETDURATION");

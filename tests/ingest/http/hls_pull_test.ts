@@ -407,17 +407,21 @@ test.ffmpeg("pullHls sends the URL's credentials as Basic authorization and neve
   }
 });
 
-test.ffmpeg("pullHls takes the highest readable variant, and says when its audio is a rendition of its own", async () => {
+test.ffmpeg("pullHls takes the highest readable variant, and its audio from a rendition of its own", async () => {
   const { dir, segments } = await vodSegments();
   const origin = serveOrigin(dir, (path) => {
-    if (path === "/two.m3u8") return playlist(segments.slice(0, 2), 0, true);
+    // Both playlists list the same muxed segments: video is taken from one, audio from the other.
+    if (path === "/two.m3u8" || path === "/audio.m3u8") {
+      return playlist(segments.slice(0, 2), 0, true);
+    }
     if (path !== "/master.m3u8") return undefined;
     return new Response([
       "#EXTM3U",
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="fr",URI="other.m3u8"',
       '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",DEFAULT=YES,URI="audio.m3u8"',
       '#EXT-X-STREAM-INF:BANDWIDTH=9000000,CODECS="ac-3,avc1.64001f"',
       "unreadable.m3u8",
-      '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.64001f",AUDIO="aud"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.64001f,mp4a.40.2",AUDIO="aud"',
       "two.m3u8",
       '#EXT-X-STREAM-INF:BANDWIDTH=300000,CODECS="avc1.42c01e,mp4a.40.2"',
       "low.m3u8",
@@ -425,15 +429,37 @@ test.ffmpeg("pullHls takes the highest readable variant, and says when its audio
   });
   try {
     const logger = new LogLines();
-    await within(pullFrames(origin.url("/master.m3u8"), { logger }), 10_000, "end");
-    assert.deepEqual(origin.requests.filter((p) => p.endsWith(".m3u8")), [
-      "/master.m3u8",
-      "/two.m3u8",
-    ]);
-    assert.ok(
-      logger.lines.some((l) => l.includes("rendition of its own")),
-      logger.lines.join("\n"),
-    );
+    const frames = await within(pullFrames(origin.url("/master.m3u8"), { logger }), 10_000, "end");
+    const playlists = origin.requests.filter((p) => p.endsWith(".m3u8"));
+    assert.deepEqual(playlists.sort(), ["/audio.m3u8", "/master.m3u8", "/two.m3u8"]);
+    assert.ok(logger.lines.some((l) => /audio .*audio\.m3u8/.test(l)), logger.lines.join("\n"));
+    await assertPlayable(frames, "pull-renditions");
+    // Each track once: video only from the variant's segments, audio only from the rendition's.
+    const direct = await pullFrames(origin.url("/two.m3u8"));
+    for (const track of [0, 1]) {
+      const count = (list: MediaFrame[]) => list.filter((f) => f.track === track).length;
+      assert.equal(count(frames), count(direct), `track ${track} frames`);
+    }
+  } finally {
+    await origin.close();
+  }
+});
+
+test.ffmpeg("pullHls reads ffmpeg's HLS with audio in a rendition of its own (var_stream_map agroup)", async () => {
+  const dir = await Deno.makeTempDir({ dir: await fixtureDir() });
+  const made = await ffmpeg([
+    ...["-v", "error", ...testsrc({ duration: 4 }), ...sine({ duration: 4 })],
+    ...["-map", "0:v", "-map", "1:a", ...x264({ gop: 25 }), "-c:a", "aac"],
+    ...["-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"],
+    ...["-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,agroup:aud a:0,agroup:aud"],
+    `${dir}/stream_%v.m3u8`,
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  const origin = serveOrigin(dir);
+  try {
+    const frames = await within(pullFrames(origin.url("/master.m3u8")), 20_000, "end");
+    await assertPlayable(frames, "pull-ffmpeg-renditions");
+    assert.ok(origin.requests.includes("/stream_1.m3u8"), "audio rendition followed");
   } finally {
     await origin.close();
   }
