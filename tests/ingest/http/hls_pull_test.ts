@@ -464,3 +464,28 @@ test.ffmpeg("pullHls reads ffmpeg's HLS with audio in a rendition of its own (va
     await origin.close();
   }
 });
+
+test.ffmpeg("pullHls: when the audio rendition fails, the pull rejects and stops following the video", async () => {
+  const { dir, segments } = await vodSegments();
+  const origin = serveOrigin(dir, (path) => {
+    if (path === "/video.m3u8") return playlist(segments.slice(0, 2), 0, false); // live, stuck
+    if (path !== "/master.m3u8") return undefined; // audio.m3u8: 404
+    return new Response([
+      "#EXTM3U",
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",URI="audio.m3u8"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=900000,AUDIO="aud"',
+      "video.m3u8",
+    ].join("\n"));
+  });
+  try {
+    await assert.rejects(
+      within(pullFrames(origin.url("/master.m3u8")), 10_000, "rejection"),
+      /playlist: HTTP 404/,
+    );
+    const seen = origin.requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // reloads would come every 0.5-1 s
+    assert.deepEqual(origin.requests.slice(seen), [], "the video playlist is still reloaded");
+  } finally {
+    await origin.close();
+  }
+});
