@@ -24,10 +24,14 @@ export interface PulledCheck {
   file: string;
 }
 
-/** Mux `frames` (in the bus's contract) to `NAME.ts` and have ffmpeg decode and list it. */
+/**
+ * Mux `frames` (in the bus's contract) to `NAME.ts` and have ffmpeg decode and list it, with
+ * `inputArgs` before its `-i` (e.g. a longer `-analyzeduration` for a track that starts late).
+ */
 export async function checkPulled(
   frames: readonly MediaFrame[],
   name: string,
+  inputArgs: readonly string[] = [],
 ): Promise<PulledCheck> {
   const encoder = new TsEncoder();
   const chunks: Uint8Array[] = [];
@@ -39,5 +43,9 @@ export async function checkPulled(
   if (rest) chunks.push(rest.slice());
   const file = await tempPath(`${name}.ts`);
   await Deno.writeFile(file, concat(chunks));
-  return { decode: await decodeCheck(file), streams: await probePackets(file), file };
+  return {
+    decode: await decodeCheck(file, inputArgs),
+    streams: await probePackets(file, inputArgs),
+    file,
+  };
 }

@@ -41,7 +41,8 @@ const test = await testsWith({
   nginx: ["ffmpeg", "ffprobe", "nginx"],
 });
 
-const pull: PullClient = pullRtmp;
+/** The client has the shape the server's sources call. */
+const _isPullClient: PullClient = pullRtmp;
 
 /** The stream `live/NAME` of `registry` once it has both configs. */
 function live(registry: Registry, name: string) {
@@ -78,7 +79,11 @@ test.ffmpeg("rtmp pull: from our server while ffmpeg publishes; ffmpeg decodes t
     await live(registry, "cam");
     const frames: MediaFrame[] = [];
     const url = new URL(`rtmp://127.0.0.1:${server.addr.port}/live/cam?token=secret`);
-    await within(pull(url, { onFrame: (f) => frames.push(f), logger: log }), 30_000, "the pull");
+    await within(
+      pullRtmp(url, { onFrame: (f) => frames.push(f), logger: log }),
+      30_000,
+      "the pull",
+    );
     assert.equal((await publisher).code, 0);
     await assertDecodes(frames, "rtmp-pull-ours");
     await log.waitFor(/rtmp pull .*: ended: the server ended the stream \(StreamEOF\)/);
