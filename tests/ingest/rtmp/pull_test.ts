@@ -24,6 +24,7 @@ import {
   windowAckSizeMessage,
 } from "../../../ingest/rtmp/mod.ts";
 import { encodeAudioTag, encodeVideoTag, FlvReader } from "../../../media/flv/mod.ts";
+import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { makeFixture, Procs, publishLive, sine, testsrc, x264 } from "../../_util/ffmpeg.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { concat } from "../../_util/bytes.ts";
@@ -39,6 +40,7 @@ import { within } from "../../_util/within.ts";
 const test = await testsWith({
   ffmpeg: ["ffmpeg", "ffprobe"],
   nginx: ["ffmpeg", "ffprobe", "nginx"],
+  x265: ["ffmpeg", "ffprobe", "ffmpeg:libx265"],
 });
 
 /** The client has the shape the server's sources call. */
@@ -150,6 +152,43 @@ test.nginx("rtmp pull: from nginx-rtmp, started before ffmpeg publishes; the Str
     );
   } finally {
     await nginx.stop();
+  }
+});
+
+test.x265("rtmp pull: H.265 over Enhanced RTMP, frame for frame, and ffmpeg decodes it", async () => {
+  const ts = await makeFixture("pull-hevc.ts", [
+    ...testsrc({ duration: 1 }),
+    ...["-c:v", "libx265", "-x265-params", "log-level=error", "-f", "mpegts"],
+  ]);
+  const demuxed = (await Deno.open(ts)).readable.pipeThrough(new TsDemuxer());
+  const published: MediaFrame[] = [];
+  for await (const frame of demuxed) published.push(frame);
+  const registry = new Registry();
+  const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
+  try {
+    const handle = registry.startPublish("live", "hevc", { protocol: "test" });
+    for (const frame of published) handle.publish(frame);
+    const got: MediaFrame[] = [];
+    const pulling = pullRtmp(new URL(`rtmp://127.0.0.1:${server.addr.port}/live/hevc`), {
+      onFrame: (f) => got.push(f),
+    });
+    await waitFor("every frame", () => got.length >= published.length || undefined, 15_000);
+    registry.endPublish(handle, "ended");
+    await within(pulling, 10_000, "the pull ends with the publish");
+    // RTMP has millisecond times: the composition offsets survive them, in ms
+    const shape = (f: MediaFrame) => [
+      f.codec,
+      f.flags,
+      f.flags & FrameFlags.CONFIG ? 0 : Math.round((f.pts - f.dts) / 90),
+      f.data.length,
+    ];
+    assert.deepEqual(got.map(shape), published.map(shape));
+    const { decode, streams } = await checkPulled(got, "rtmp-pull-hevc");
+    assert.deepEqual([decode.code, decode.stderr], [0, ""]);
+    assert.deepEqual(streams.map((s) => s.codecName), ["hevc"]);
+  } finally {
+    registry.closeAll();
+    await server.close();
   }
 });
 
