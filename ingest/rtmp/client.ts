@@ -232,20 +232,12 @@ export async function pullRtmp(url: URL, options: RtmpPullOptions): Promise<void
   let lastMedia = performance.now();
   /** The play's message stream, and whether the server said it started. */
   const play = { streamId: 0, started: false };
-  let connection: RtmpClientConnection;
+  let connection: RtmpClientConnection | undefined;
   try {
     connection = await RtmpClientConnection.open(target, {
       timeoutMs,
       chunkSize: 4096,
-      connectProperties: {
-        flashVer: "LNX 9,0,124,2",
-        fpad: false,
-        capabilities: 15,
-        audioCodecs: 4071,
-        videoCodecs: 252,
-        videoFunction: 1,
-        fourCcList: ["avc1", "hvc1", "av01"],
-      },
+      connectProperties: PLAYER_CONNECT,
       caCerts: options.caCerts,
       signal,
       // One play per connection: every media message is the play's.
@@ -257,37 +249,15 @@ export async function pullRtmp(url: URL, options: RtmpPullOptions): Promise<void
           event.event === UserControlEvent.STREAM_EOF && play.started &&
           event.value === play.streamId
         ) {
-          connection.end("the server ended the stream (StreamEOF)", "peer");
+          connection!.end("the server ended the stream (StreamEOF)", "peer");
         }
       },
     });
-    await connection.command("createStream", 2, 0, null);
-    const created = await connection.result(2, "createStream").catch((error) => {
-      connection.end(error.message);
-      throw error;
-    });
-    play.streamId = typeof created.args[0] === "number" ? created.args[0] : 1;
-    await connection.command("play", 0, play.streamId, null, target.stream, -2);
-    await connection.send(
-      userControlMessage(UserControlEvent.SET_BUFFER_LENGTH, play.streamId, PLAY_BUFFER_MS),
-    );
-    const status = await connection.next((c) => {
-      const info = (c.args[0] ?? {}) as Amf0Object;
-      return c.name === "onStatus" &&
-        (info.level === "error" || info.code === "NetStream.Play.Start");
-    }, "play").catch((error) => {
-      connection.end(error.message);
-      throw error;
-    });
-    const info = (status.args[0] ?? {}) as Amf0Object;
-    if (info.level === "error") {
-      const why = `play refused: ${info.code} ${info.description ?? ""}`.trim();
-      connection.end(why, "failed");
-      throw new RtmpError(why);
-    }
+    play.streamId = await startPlay(connection, target.stream);
   } catch (error) {
-    if (signal?.aborted) return;
     const why = error instanceof Error ? error.message : String(error);
+    connection?.end(why, "failed");
+    if (signal?.aborted) return;
     logger.warn(`rtmp pull ${shown}: ${escapeForLog(why)}`);
     throw error instanceof Error ? error : new RtmpError(why);
   }
@@ -297,7 +267,7 @@ export async function pullRtmp(url: URL, options: RtmpPullOptions): Promise<void
     const info = (command.args[0] ?? {}) as Amf0Object;
     if (command.name !== "onStatus") return;
     if (info.level === "error") connection.end(`${info.code} ${info.description ?? ""}`, "failed");
-    else if (PLAY_ENDED.has(String(info.code))) connection.end(`${info.code}`, "peer");
+    else if (PLAY_ENDED.has(String(info.code))) connection.end(String(info.code), "peer");
   });
   lastMedia = performance.now();
   const silence = setInterval(() => {
@@ -310,5 +280,42 @@ export async function pullRtmp(url: URL, options: RtmpPullOptions): Promise<void
   const why = escapeForLog(end.reason);
   if (end.by !== "failed") return logger.info(`rtmp pull ${shown}: ended: ${why}`);
   logger.warn(`rtmp pull ${shown}: failed: ${why}`);
-  throw new RtmpError(`rtmp pull ${shown}: ${end.reason}`);
+  throw new RtmpError(why);
+}
+
+/** What a player's `connect` says of itself besides `app` and `tcUrl` (as ffmpeg's does). */
+const PLAYER_CONNECT: Amf0Object = {
+  flashVer: "LNX 9,0,124,2",
+  fpad: false,
+  capabilities: 15,
+  audioCodecs: 4071,
+  videoCodecs: 252,
+  videoFunction: 1,
+  fourCcList: ["avc1", "hvc1", "av01"],
+};
+
+/**
+ * `createStream` and `play` on a connected connection, up to `NetStream.Play.Start`; the
+ * play's message stream id. Rejects with the server's code and description when it refuses.
+ */
+async function startPlay(connection: RtmpClientConnection, stream: string): Promise<number> {
+  await connection.command("createStream", 2, 0, null);
+  const created = await connection.result(2, "createStream");
+  const streamId = typeof created.args[0] === "number" ? created.args[0] : 1;
+  await connection.command("play", 0, streamId, null, stream, -2);
+  await connection.send(
+    userControlMessage(UserControlEvent.SET_BUFFER_LENGTH, streamId, PLAY_BUFFER_MS),
+  );
+  const status = await connection.next((c) => {
+    const info = (c.args[0] ?? {}) as Amf0Object;
+    return c.name === "onStatus" &&
+      (info.level === "error" || info.code === "NetStream.Play.Start");
+  }, "play");
+  const info = (status.args[0] ?? {}) as Amf0Object;
+  if (info.level === "error") {
+    throw new RtmpError(
+      escapeForLog(`play refused: ${info.code} ${info.description ?? ""}`.trim()),
+    );
+  }
+  return streamId;
 }

@@ -103,7 +103,7 @@ export async function pullWhep(url: URL, options: WhepPullOptions): Promise<void
     pc.connectionStateChange.subscribe((state) => {
       if (state === "failed") fail("ICE/DTLS failed");
       else if (state === "closed") end.resolve("closed");
-      else if (state === "connected") {
+      else if (state === "connected" && silence === undefined) {
         clearTimeout(deadline);
         logger.info(`whep pull ${shown}: connected`);
         const connectedAt = performance.now();
@@ -139,7 +139,7 @@ export async function pullWhep(url: URL, options: WhepPullOptions): Promise<void
     if (signal?.aborted) return;
     logger.warn(`whep pull ${shown}: ${escapeForLog(messageOf(error))}`);
     if (error instanceof WebRtcError || error instanceof RangeError) throw error;
-    throw new WebRtcError(0, `whep pull ${shown}: ${messageOf(error)}`);
+    throw new WebRtcError(0, escapeForLog(messageOf(error)));
   } finally {
     clearTimeout(deadline);
     clearInterval(silence);
