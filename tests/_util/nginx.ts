@@ -1,66 +1,51 @@
 /**
- * nginx with the RTMP module (Debian's `nginx-light` and `libnginx-mod-rtmp`) for tests: a
- * temporary config on a free loopback port, one process (`master_process off`, so the kill at
- * the end of a test leaves no orphaned worker), ready once it accepts connections.
+ * nginx (Debian `nginx-light`, with `libnginx-mod-rtmp` for RTMP) run by a test: a config
+ * in a temporary directory, in the foreground, bounded in time, removed when stopped.
  */
 
 import type { Procs, Spawned } from "./ffmpeg.ts";
-import { waitFor } from "./serve.ts";
-
-/** A running nginx-rtmp. */
-export interface NginxRtmp {
-  /** Its RTMP port on 127.0.0.1. */
-  readonly port: number;
-  /** Resolves when the process has exited (killed by `procs.killAll()` or its time limit). */
-  readonly exited: Promise<Spawned>;
-  /** Stop it (SIGTERM, at once), wait for it and remove its directory. */
-  stop(): Promise<void>;
-}
 
 /** A free TCP port on loopback (bound and released). */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
 }
 
+/** A running nginx. */
+export interface Nginx {
+  /** Its directory: the prefix, `nginx.conf`, logs and whatever the config puts there. */
+  readonly dir: string;
+  /** Resolves when nginx has exited. */
+  readonly exited: Promise<Spawned>;
+  /** Stop nginx (SIGTERM to the pid it wrote) and remove its directory. */
+  stop(): Promise<void>;
+}
+
 /**
- * Start nginx-rtmp as a child of `procs` (killed after `limitMs`) with `applications` in its
- * one `server` block (default: a live application named `live`).
+ * Start nginx with `config` (everything after the `daemon`, `pid` and `error_log` lines
+ * this writes: `events`, `http`, `rtmp`, `load_module` must come first so it is given as
+ * `modules`), as a child of `procs` killed after `limitMs`. `{dir}` in the config is the
+ * directory it runs in.
  */
-export async function startNginxRtmp(
+export async function startNginx(
   procs: Procs,
-  { applications = "application live { live on; }", limitMs = 60_000 } = {},
-): Promise<NginxRtmp> {
+  config: string,
+  { modules = "", limitMs = 60_000 }: { modules?: string; limitMs?: number } = {},
+): Promise<Nginx> {
   const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
-  const port = freePort();
+  // A root master hands requests to workers running as `nobody`, which could not write
+  // into this directory: keep them as the user running the test.
+  const user = Deno.uid() === 0 ? "user root;\n" : "";
   await Deno.writeTextFile(
     `${dir}/nginx.conf`,
-    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-rtmp { server { listen 127.0.0.1:${port}; ${applications} } }
-`,
+    `${modules}${user}daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+      config.replaceAll("{dir}", dir),
   );
-  const exited = procs.spawn("nginx", [
-    "-p",
-    dir,
-    "-e",
-    `${dir}/error.log`,
-    "-c",
-    `${dir}/nginx.conf`,
-  ], {
-    limitMs,
-  });
-  const accepts = () =>
-    Deno.connect({ hostname: "127.0.0.1", port }).then((c) => (c.close(), true), () => undefined);
-  await waitFor("nginx-rtmp accepting connections", accepts, 10_000);
+  const exited = procs.spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`], { limitMs });
   return {
-    port,
+    dir,
     exited,
     async stop() {
       const pid = Number(await Deno.readTextFile(`${dir}/nginx.pid`).catch(() => ""));

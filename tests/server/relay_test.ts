@@ -11,7 +11,7 @@ import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
 import { PushRelay } from "../../server/relay.ts";
 import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
-import { startNginxRtmp } from "../_util/nginx.ts";
+import { freePort, startNginx } from "../_util/nginx.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
 
@@ -150,8 +150,14 @@ test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg 
   const registry = new Registry();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const procs = new Procs();
-  const nginx = await startNginxRtmp(procs);
-  const port = nginx.port;
+  const port = freePort();
+  const nginx = await startNginx(
+    procs,
+    `events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
+`,
+    { modules: "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n" },
+  );
   let relay: PushRelay | undefined;
   try {
     const publisher = publishLive(procs, `rtmp://127.0.0.1:${server.addr.port}/live/cam`, 12);
@@ -166,6 +172,7 @@ test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg 
   } finally {
     relay?.stop();
     await nginx.stop();
+    procs.killAll();
     await server.close();
   }
 });

@@ -30,7 +30,7 @@ import { assertConfigFirst } from "../../_util/frames.ts";
 import { concat } from "../../_util/bytes.ts";
 import { flipBit, prng } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
-import { startNginxRtmp } from "../../_util/nginx.ts";
+import { freePort, startNginx } from "../../_util/nginx.ts";
 import { checkPulled } from "../../_util/pulled.ts";
 import { waitFor } from "../../_util/serve.ts";
 import { makeCert } from "../../_util/tls.ts";
@@ -132,9 +132,25 @@ test.ffmpeg("rtmp pull: rtmps:// from our server's TLS listener", async () => {
 
 test.nginx("rtmp pull: from nginx-rtmp, started before ffmpeg publishes; the StreamEOF at its end resolves it", async () => {
   const procs = new Procs();
-  const nginx = await startNginxRtmp(procs);
-  const port = nginx.port;
+  const port = freePort();
+  // one process: a kill at the time limit leaves no worker behind
+  const nginx = await startNginx(
+    procs,
+    `master_process off;
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
+`,
+    { modules: "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n" },
+  );
   try {
+    await waitFor(
+      "nginx listening",
+      () =>
+        Deno.connect({ hostname: "127.0.0.1", port }).then(
+          (c) => (c.close(), true),
+          () => undefined,
+        ),
+    );
     const frames: MediaFrame[] = [];
     const log = new LogLines();
     const pulling = pullRtmp(new URL(`rtmp://127.0.0.1:${port}/live/cam`), {
@@ -152,6 +168,7 @@ test.nginx("rtmp pull: from nginx-rtmp, started before ffmpeg publishes; the Str
     );
   } finally {
     await nginx.stop();
+    procs.killAll();
   }
 });
 
