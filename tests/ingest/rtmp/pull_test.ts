@@ -16,6 +16,7 @@ import {
   MessageType,
   pullRtmp,
   type RtmpMessage,
+  RtmpPublisher,
   serveRtmp,
   setChunkSizeMessage,
   statusInfo,
@@ -97,7 +98,7 @@ test.ffmpeg("rtmp pull: from our server while ffmpeg publishes; ffmpeg decodes t
   }
 });
 
-test.ffmpeg("rtmp pull: rtmps:// from our server's TLS listener", async () => {
+test.ffmpeg("rtmp over TLS: rtmps:// pulled from our server's TLS listener, and published back to it with RtmpPublisher", async () => {
   const dir = await Deno.makeTempDir({ prefix: "arcly-rtmps-pull-" });
   const cert = await makeCert(dir, "server");
   const registry = new Registry();
@@ -120,6 +121,17 @@ test.ffmpeg("rtmp pull: rtmps:// from our server's TLS listener", async () => {
     );
     await publisher;
     await assertDecodes(frames, "rtmps-pull");
+    // the publisher shares the connection code: the same frames go back over rtmps://
+    const back = await RtmpPublisher.connect(
+      `rtmps://localhost:${server.tlsAddr!.port}/live/back`,
+      {
+        caCerts: [cert.cert],
+      },
+    );
+    for (const frame of frames) await back.write(frame);
+    const copy = await live(registry, "back");
+    assert.equal(copy.cachedConfigs().video?.codec, "h264");
+    back.close();
     // without the certificate as a trust anchor the TLS handshake fails, and says so
     await assert.rejects(pullRtmp(url, { onFrame: () => {}, timeoutMs: 3000 }), /certificate/i);
   } finally {
