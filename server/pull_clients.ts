@@ -22,6 +22,11 @@ export async function pullClientFor(
       const { pullRtsp } = await import("../ingest/rtsp/mod.ts");
       return (url, options) => pullRtsp(url, { ...options, transport: rtspTransport });
     }
+    case "http:":
+    case "https:": {
+      if (url.pathname.endsWith(".m3u8")) return (await import("../ingest/http/mod.ts")).pullHls;
+      return undefined;
+    }
     default:
       return undefined;
   }

@@ -91,3 +91,24 @@ test.ffmpeg("pull source: a camera that restarts continues B's stream after a di
     await a.stop();
   }
 });
+
+test.ffmpeg("pull source: an HLS playlist pulled from start-up on, played over RTMP", async () => {
+  const procs = new Procs();
+  const a = await startServer(["rtmp", "http"]);
+  const camera = publishLive(procs, `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam`, 14);
+  const b = await startServer(["rtmp"], {
+    paths: { "live/cam": { source: `http://127.0.0.1:${a.ports.http}/live/cam/index.m3u8` } },
+  });
+  try {
+    // Kept, not on demand: B publishes once A's playlist has segments, with no reader.
+    await waitFor("B's copy", () => b.server.registry.get("live", "cam"));
+    const file = await recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
+    await assertPlays(file, "HLS pulled into B, played over RTMP");
+    assert.equal(b.server.registry.get("live", "cam")?.metadata().ingestProtocol, "pull");
+    await camera;
+  } finally {
+    procs.killAll();
+    await b.stop();
+    await a.stop();
+  }
+});
