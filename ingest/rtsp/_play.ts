@@ -95,6 +95,8 @@ class Play {
   #timeline: IngestTimeline | undefined;
   #stopped = Promise.withResolvers<void>();
   #isStopped = false;
+  /** Whether the close has begun (nothing may be opened after it). */
+  #closing = false;
   #lastPacketMs = 0;
   #packets = 0;
 
@@ -239,6 +241,10 @@ class Play {
     let transport: string;
     if (this.#s.lower === "udp") {
       t.udp = await ClientUdpPorts.open(conn.remoteAddress);
+      if (this.#closing) {
+        t.udp.close(); // stopped meanwhile: the close has run
+        throw new Error("stopped");
+      }
       this.#tracks.push(t);
       transport = `RTP/AVP;unicast;client_port=${t.udp.rtpPort}-${t.udp.rtcpPort}`;
     } else {
@@ -251,6 +257,9 @@ class Play {
     }
     if (response.status !== 200) throw new RtspStatusError("SETUP", response);
     const answer = parseTransport(response.headers.get("transport") ?? "")[0];
+    if (answer?.lower === "tcp" && this.#s.lower === "udp" && this.#s.fallbackAfterMs) {
+      throw new UdpUnavailable("the server answered a UDP SETUP with TCP");
+    }
     if (!answer || answer.lower !== this.#s.lower) {
       throw new Error(`SETUP answered with another transport than ${this.#s.lower}`);
     }
@@ -302,7 +311,8 @@ class Play {
     const conn = this.#conn!;
     const started = performance.now();
     this.#lastPacketMs = started;
-    const tick = Math.max(50, Math.min(1000, this.#timeoutMs / 4));
+    const fallback = this.#s.fallbackAfterMs;
+    const tick = Math.max(50, Math.min(1000, this.#timeoutMs / 4, (fallback ?? Infinity) / 4));
     let nextReport = started + 1000;
     let nextKeepAlive = started + Math.max(1000, conn.sessionTimeoutMs / 2);
     let failure: Error | undefined;
@@ -312,7 +322,6 @@ class Play {
     };
     const timer = setInterval(() => {
       const now = performance.now();
-      const fallback = this.#s.fallbackAfterMs;
       if (fallback && this.#packets === 0 && now - started > fallback) {
         return fail(new UdpUnavailable(`no RTP over UDP within ${fallback} ms`));
       }
@@ -363,6 +372,7 @@ class Play {
 
   /** TEARDOWN (bounded) when a session exists, then close everything. */
   async #close(): Promise<void> {
+    this.#closing = true;
     this.#timeline?.flush();
     const conn = this.#conn;
     if (conn?.session !== undefined) {

@@ -284,6 +284,53 @@ Deno.test("rtsp pull wire: frames from interleaved RTP start with the SDP's CONF
   }
 });
 
+Deno.test("rtsp pull wire: automatic starts over with TCP when no RTP arrives over UDP; the UDP session is torn down", async () => {
+  const script = player();
+  const server = scripted(async (req, conn) => {
+    const answer = await script(req, conn);
+    if (
+      req.method === "PLAY" &&
+      /TCP/.test(server.requests.findLast((r) => r.method === "SETUP")!.headers.get("transport")!)
+    ) {
+      await conn.write(answer!);
+      for (let i = 0; i < 5; i++) await conn.write(rtpIdr(i, 3000 * i));
+      return null;
+    }
+    return answer;
+  });
+  const log = new LogLines();
+  const frames: number[] = [];
+  try {
+    const stop = new AbortController();
+    const pulled = pullRtsp(new URL(`rtsp://127.0.0.1:${server.port}/cam`), {
+      onFrame: (f) => frames.push(f.flags),
+      udpFallbackMs: 300,
+      logger: log,
+      signal: stop.signal,
+    });
+    await waitFor("frames over TCP", () => frames.length >= 3 || undefined);
+    stop.abort();
+    await within(pulled, 3000, "the pull's end after abort");
+    const methods = server.requests.map((r) => r.method);
+    assert.deepEqual(methods.slice(0, 5), ["OPTIONS", "DESCRIBE", "SETUP", "PLAY", "TEARDOWN"]);
+    assert.match(
+      server.requests[2].headers.get("transport")!,
+      /^RTP\/AVP;unicast;client_port=(\d+)-(\d+)$/,
+    );
+    const [, rtp, rtcp] = /client_port=(\d+)-(\d+)/.exec(
+      server.requests[2].headers.get("transport")!,
+    )!;
+    assert.equal(Number(rtp) % 2, 0, "an even RTP port");
+    assert.equal(Number(rtcp), Number(rtp) + 1, "RTCP on the next one");
+    assert.deepEqual(methods.slice(5, 9), ["OPTIONS", "DESCRIBE", "SETUP", "PLAY"]);
+    assert.match(server.requests[7].headers.get("transport")!, /^RTP\/AVP\/TCP;/);
+    await log.waitFor(/no RTP over UDP within 300 ms; trying TCP/, 0);
+    assert.deepEqual(frames.slice(0, 2), [2, 1], "CONFIG, then the keyframe");
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("rtsp pull wire: hostile servers: no answer, an oversized head, garbage, an SDP without tracks; each rejects within the timeout", async () => {
   const answers: Record<string, Script> = {
     silent: () => null,
