@@ -43,13 +43,12 @@ test.ffmpeg("rtsp pull: our server over TCP, UDP and automatic (UDP); frames dec
     assert.equal(s.log.lines.filter((l) => /play live\/cam over udp/.test(l)).length, 2);
     await waitFor(
       "three TEARDOWNs",
-      () => s.log.lines.filter((l) => /closed: TEARDOWN/.test(l)).length === 3 || undefined,
+      () => s.log.lines.filter((l) => /closed: TEARDOWN/.test(l)).length >= 3 || undefined,
     );
-    const ended = performance.now();
     assert.equal((await published).code, 0);
     const whole = await toTheEnd;
     assert.equal(whole.error, undefined, String(whole.error));
-    assert.ok(performance.now() - ended < 20_000, "resolved at the source's end, not the abort");
+    // Resolved by the server's BYE at the publish's end (an abort would not log this).
     await whole.log.waitFor(/the source ended/, 0);
     checkFrames(whole.frames, "h264", "aac");
   } finally {
@@ -168,14 +167,12 @@ test.gst("rtsp pull: a source that dies mid-stream rejects; one that goes silent
     await new Promise((r) => setTimeout(r, 2000));
     await dying.kill();
     Deno.kill(silent.pid, "SIGSTOP");
-    const stoppedAt = performance.now();
     const [k, s] = await Promise.all([killed, stalled]);
-    const waited = performance.now() - stoppedAt;
     assert.match(String(k.error), /closed the connection|reset|broken pipe/i);
     assert.ok(k.frames.length > 0);
+    // Rejected by the silence timeout (the test's abort at 20 s would resolve instead).
     assert.match(String(s.error), /no RTP packet from the source for 2000 ms/);
     assert.ok(s.frames.length > 0);
-    assert.ok(waited < 19_000, "the silent source was given up before the test's abort");
   } finally {
     try {
       Deno.kill(silent.pid, "SIGCONT");
