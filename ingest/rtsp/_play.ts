@@ -99,6 +99,8 @@ class Play {
   #closing = false;
   #lastPacketMs = 0;
   #packets = 0;
+  /** Why the play failed once media flows, first reason only. */
+  #failure: Error | undefined;
 
   constructor(url: URL, settings: PlaySettings) {
     this.#url = url;
@@ -110,6 +112,12 @@ class Play {
     this.#credentials = url.username
       ? { user: decodeUserInfo(url.username), password: decodeUserInfo(url.password) }
       : undefined;
+  }
+
+  /** End the play with `error` (the first reason wins). */
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#stopped.resolve();
   }
 
   /** Stop (abort): the run tears down and resolves. */
@@ -148,10 +156,15 @@ class Play {
     }
   }
 
-  /** `promise`, or undefined once stopped (a rejection after the stop is ignored). */
-  #until<T>(promise: Promise<T>): Promise<T | undefined> {
+  /**
+   * `promise`, or undefined once stopped (a rejection after the stop is ignored); rejects
+   * when the play failed meanwhile (media arriving during the set-up).
+   */
+  async #until<T>(promise: Promise<T>): Promise<T | undefined> {
     promise.catch(() => {});
-    return Promise.race([promise, this.#stopped.promise.then(() => undefined)]);
+    const result = await Promise.race([promise, this.#stopped.promise.then(() => undefined)]);
+    if (this.#failure && !this.#isStopped) throw this.#failure;
+    return result;
   }
 
   /** OPTIONS; returns the keep-alive method the server supports. */
@@ -219,13 +232,21 @@ class Play {
     return controlUrl(base, sdpAttribute(sdp.attributes, "control"));
   }
 
-  /** Where frames go: through a config gate to the caller. */
+  /**
+   * Where frames go: through a config gate to the caller. What the caller throws ends the
+   * play (frames are also published from the timeline's timer, where nobody would catch it).
+   */
   #sink(): IngestSink {
     const gate = new ConfigGate();
     const onFrame = this.#s.onFrame;
     return {
-      publish(frame: MediaFrame): number {
-        if (gate.admit(frame)) onFrame(frame);
+      publish: (frame: MediaFrame): number => {
+        if (this.#failure || !gate.admit(frame)) return 0;
+        try {
+          onFrame(frame);
+        } catch (error) {
+          this.#fail(error instanceof Error ? error : new Error(String(error)));
+        }
         return 0;
       },
       updateMetadata() {},
@@ -269,7 +290,7 @@ class Play {
       t.udp.serverRtcpPort = answer.serverPort?.[1];
       const reorderer = new RtpReorderer((packet) => t.ingest.rtp(packet));
       t.reorderer = reorderer;
-      t.udp.listen((data) => this.#rtp(t, data), onRtcp);
+      t.udp.listen((data) => this.#rtp(t, data), onRtcp, (error) => this.#fail(error));
     } else {
       if (answer.interleaved) t.channel = answer.interleaved[0];
       if (this.#channels.has(t.channel) || this.#channels.has(t.channel + 1)) {
@@ -315,11 +336,7 @@ class Play {
     const tick = Math.max(50, Math.min(1000, this.#timeoutMs / 4, (fallback ?? Infinity) / 4));
     let nextReport = started + 1000;
     let nextKeepAlive = started + Math.max(1000, conn.sessionTimeoutMs / 2);
-    let failure: Error | undefined;
-    const fail = (error: Error) => {
-      failure ??= error;
-      this.#stopped.resolve();
-    };
+    const fail = (error: Error) => this.#fail(error);
     const timer = setInterval(() => {
       const now = performance.now();
       if (fallback && this.#packets === 0 && now - started > fallback) {
@@ -349,7 +366,7 @@ class Play {
       clearInterval(timer);
     }
     if (this.#isStopped) return; // aborted: whatever else happened meanwhile
-    if (failure) throw failure;
+    if (this.#failure) throw this.#failure;
     this.#log.info(`rtsp pull ${escapeForLog(this.#requestUrl)}: the source ended`);
   }
 
@@ -383,6 +400,19 @@ class Play {
     }
     conn?.close();
     for (const t of this.#tracks) t.udp?.close();
+    if (this.#tracks.length > 0) {
+      const c = this.#counters;
+      const dropped = this.#tracks.reduce(
+        (sum, t) => sum + t.ingest.dropped + (t.reorderer?.dropped ?? 0),
+        c.rtpPacketsDropped,
+      );
+      const perTrack = this.#tracks.map((t) => `${t.format.codec} ${t.stats.received}`).join(", ");
+      this.#log.info(
+        `rtsp pull ${escapeForLog(this.#requestUrl)}: closed after ${c.rtpPacketsReceived} RTP ` +
+          `packets (${perTrack}; ${dropped} dropped), ${c.rtcpPacketsReceived} RTCP, ` +
+          `${c.framesPublished} frames`,
+      );
+    }
   }
 }
 

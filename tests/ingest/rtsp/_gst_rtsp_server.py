@@ -56,7 +56,7 @@ def main() -> None:
     server.set_service("0")
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    factory.set_shared(True)
+    factory.set_shared(False)  # a pipeline per client: no client joins another mid-stream
     lower = {
         "tcp": GstRtsp.RTSPLowerTrans.TCP,
         "udp": GstRtsp.RTSPLowerTrans.UDP,

@@ -35,7 +35,7 @@ test.ffmpeg("rtsp pull: our server over TCP, UDP and automatic (UDP); frames dec
     ]);
     for (const [name, pulled] of Object.entries({ tcp, udp, automatic })) {
       assert.equal(pulled.error, undefined, `${name}: ${pulled.error}`);
-      checkFrames(pulled.frames, "h264", "aac");
+      checkFrames(pulled.frames, "h264", "aac", pulled.log);
       await assertDecodes(pulled.frames, `pull-serve-${name}.ts`);
     }
     await automatic.log.waitFor(/playing h264\+aac over udp/, 0);
@@ -110,7 +110,7 @@ test.gst("rtsp pull: GStreamer's server, H.264 + AAC (mpeg4-generic) with Basic 
     for (const [name, pulled] of Object.entries({ udp, tcp })) {
       assert.equal(pulled.error, undefined, `${name}: ${pulled.error}`);
       await pulled.log.waitFor(/answered 401; sending basic/, 0);
-      checkFrames(pulled.frames, "h264", "aac");
+      checkFrames(pulled.frames, "h264", "aac", pulled.log);
       await assertDecodes(pulled.frames, `pull-gst-${name}.ts`);
     }
     assert.match(String(wrong.error), /401.*refused the credentials/);

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import {
   formatResponse,
   pullRtsp,
@@ -328,6 +329,44 @@ Deno.test("rtsp pull wire: automatic starts over with TCP when no RTP arrives ov
     assert.deepEqual(frames.slice(0, 2), [2, 1], "CONFIG, then the keyframe");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("rtsp pull wire: an onFrame that throws ends the pull with its error, over TCP and UDP", async () => {
+  for (const transport of ["tcp", "udp"] as const) {
+    const script = player();
+    const udp = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const server = scripted(async (req, conn) => {
+      const answer = await script(req, conn);
+      if (req.method !== "PLAY") return answer;
+      await conn.write(answer!);
+      const setup = server.requests.find((r) => r.method === "SETUP")!;
+      const port = /client_port=(\d+)/.exec(setup.headers.get("transport")!)?.[1];
+      for (let i = 0; i < 3; i++) {
+        const packet = rtpIdr(i, 3000 * i);
+        if (port) udp.send(packet.subarray(4), Number(port), "127.0.0.1");
+        else await conn.write(packet);
+      }
+      return null;
+    });
+    try {
+      const error = await within(
+        pullRtsp(new URL(`rtsp://127.0.0.1:${server.port}/cam`), {
+          onFrame() {
+            throw new Error("the consumer broke");
+          },
+          transport,
+        }).then(() => undefined, (e) => e),
+        5000,
+        `the ${transport} pull`,
+      );
+      assert.match(String(error), /the consumer broke/, transport);
+      assert.ok(server.requests.some((r) => r.method === "TEARDOWN"), `${transport}: TEARDOWN`);
+    } finally {
+      udp.close();
+      await server.close();
+    }
   }
 });
 
