@@ -155,6 +155,26 @@ test.gst("rtsp pull: GStreamer's server, H.265 + MP4A-LATM over TCP and H.264 + 
   }
 });
 
+test.gst("rtsp pull: joining GStreamer's running pipeline mid-stream, as with a camera: a keyframe first, over UDP then TCP", async () => {
+  const gst = await startGst(["--shared"]);
+  try {
+    const url = `rtsp://127.0.0.1:${gst.port}/test`;
+    const first = pullFor(url, 6000, { transport: "tcp" });
+    await new Promise((r) => setTimeout(r, 1500));
+    // One after the other: a shared pipeline set up for UDP and TCP clients at the same
+    // moment sometimes sent the UDP one no audio (GStreamer's, seen under load).
+    for (const transport of ["udp", "tcp"] as const) {
+      const joined = await pullFor(url, 2000, { transport });
+      assert.equal(joined.error, undefined, `${transport}: ${joined.error}`);
+      checkFrames(joined.frames, "h264", "aac", joined.log);
+      await assertDecodes(joined.frames, `pull-gst-join-${transport}.ts`);
+    }
+    assert.equal((await first).error, undefined);
+  } finally {
+    await gst.kill();
+  }
+});
+
 test.gst("rtsp pull: a source that dies mid-stream rejects; one that goes silent rejects within the timeout", async () => {
   const [dying, silent] = await Promise.all([
     startGst(["--audio", "none"]),
