@@ -3,11 +3,9 @@
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { pullRtsp, type RtspPullOptions } from "../../../ingest/rtsp/mod.ts";
-import { TsEncoder } from "../../../media/ts/mod.ts";
-import { concat } from "../../_util/bytes.ts";
-import { decodeCheck, tempPath } from "../../_util/ffmpeg.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
+import { checkPulled } from "../../_util/pulled.ts";
 import { within } from "../../_util/within.ts";
 
 /** What a bounded pull got. */
@@ -94,21 +92,11 @@ export function checkFrames(
   }
 }
 
-/** Writes the frames as MPEG-TS and has ffmpeg decode it: no warning, no error. */
+/** Writes the frames as MPEG-TS (`NAME`) and has ffmpeg decode it: no warning, no error. */
 export async function assertDecodes(frames: readonly MediaFrame[], name: string): Promise<void> {
-  const encoder = new TsEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const frame of frames) {
-    const out = encoder.encode(frame);
-    if (out) chunks.push(out.slice());
-  }
-  const tail = encoder.flush();
-  if (tail) chunks.push(tail.slice());
-  const path = await tempPath(name);
-  await Deno.writeFile(path, concat(chunks));
-  const result = await decodeCheck(path);
-  assert.equal(result.code, 0, `${name}: ${result.stderr}`);
-  assert.equal(result.stderr, "", `${name}: ffmpeg warned`);
+  const { decode } = await checkPulled(frames, name.replace(/\.ts$/, ""));
+  assert.equal(decode.code, 0, `${name}: ${decode.stderr}`);
+  assert.equal(decode.stderr, "", `${name}: ffmpeg warned`);
 }
 
 /** GStreamer's RTSP server (tests/ingest/rtsp/_gst_rtsp_server.py, run by Debian's python3 with python3-gi) on a free port. */

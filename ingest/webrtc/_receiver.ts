@@ -1,7 +1,10 @@
-/** WHIP media in: RTP from a werift peer → length-prefixed H.264 and Opus frames on the bus. */
+/**
+ * WebRTC media in (a WHIP publisher's, a WHEP source's): RTP from a werift peer →
+ * length-prefixed H.264 and Opus frames in the bus's contract.
+ */
 
 import type { MediaStreamTrack, RTCPeerConnection, RtpPacket as WeriftRtp } from "werift";
-import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import { FrameFlags, type Logger, type MediaFrame, type StreamMetadata } from "../../mod.ts";
 import {
   avcCodecString,
   buildAvcConfig,
@@ -45,18 +48,33 @@ class TrackClock {
 const SAME = (a: Uint8Array | undefined, b: Uint8Array) =>
   a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
 
+/** Where a {@linkcode PeerMediaReceiver} delivers what it receives. */
+export interface ReceivedMedia {
+  /** Each frame (video on track 0, audio on track 1), a track's CONFIG first. */
+  frame(frame: MediaFrame): void;
+  /** What the media says about the stream (size and codec strings), as it learns it. */
+  metadata?(update: (metadata: StreamMetadata) => void): void;
+  /** Logs what it cannot use (an SPS that does not parse). */
+  readonly logger: Logger;
+  /** What log lines name the stream by (escaped), e.g. `whip live/cam`. */
+  readonly label: string;
+  /** Ask the sender for a keyframe this often in ms (0: only at the start and after loss). */
+  readonly keyframeIntervalMs: number;
+}
+
 /**
- * Publishes what a WHIP peer sends into `handle`: H.264 access units (with a CONFIG frame
- * whenever SPS/PPS change) and Opus packets (after an OpusHead CONFIG). Video waits for a
- * keyframe at the start and after packet loss, asking the publisher for one with a PLI;
- * with `keyframeIntervalMs` it also asks regularly, since WebRTC encoders send keyframes
- * only on request and the GOP cache and HLS need them.
+ * Turns what a peer sends into frames: H.264 access units (with a CONFIG frame whenever
+ * SPS/PPS change) and Opus packets (after an OpusHead CONFIG). Video waits for a keyframe
+ * at the start and after packet loss, asking the sender for one with a PLI; with
+ * `keyframeIntervalMs` it also asks regularly, since WebRTC encoders send keyframes only
+ * on request and the GOP cache and HLS need them.
  */
-export class WhipIngest {
-  /** Frames published so far. */
+export class PeerMediaReceiver {
+  /** Frames delivered so far. */
   frames = 0;
-  readonly #handle: StreamHandle;
-  readonly #logger: Logger;
+  /** When the last RTP packet with a payload arrived (`performance.now()`), or -1. */
+  lastPacketMs = -1;
+  readonly #out: ReceivedMedia;
   readonly #start = performance.now();
   readonly #packet = new RtpPacket();
   #sps: Uint8Array | undefined;
@@ -66,14 +84,9 @@ export class WhipIngest {
   #requestKeyframe: () => void = () => {};
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(
-    pc: RTCPeerConnection,
-    handle: StreamHandle,
-    logger: Logger,
-    keyframeIntervalMs: number,
-  ) {
-    this.#handle = handle;
-    this.#logger = logger;
+  constructor(pc: RTCPeerConnection, out: ReceivedMedia) {
+    this.#out = out;
+    const keyframeIntervalMs = out.keyframeIntervalMs;
     const seen = new Set<MediaStreamTrack>();
     const attach = (track: MediaStreamTrack) => {
       if (seen.has(track)) return;
@@ -98,7 +111,7 @@ export class WhipIngest {
     }
   }
 
-  /** Stop asking the publisher for keyframes. */
+  /** Stop asking the sender for keyframes. */
   close(): void {
     clearInterval(this.#timer);
   }
@@ -108,6 +121,7 @@ export class WhipIngest {
     const depacketizer = new H264Depacketizer((ts, au) => this.#videoUnit(clock.pts(ts), au));
     let lost = 0;
     track.onReceiveRtp.subscribe((rtp) => {
+      if (rtp.payload.length > 0) this.lastPacketMs = performance.now();
       depacketizer.push(this.#fill(rtp));
       if (depacketizer.lost !== lost) {
         lost = depacketizer.lost;
@@ -121,13 +135,14 @@ export class WhipIngest {
     let configured = false;
     track.onReceiveRtp.subscribe((rtp) => {
       if (rtp.payload.length === 0) return;
+      this.lastPacketMs = performance.now();
       const pts = clock.pts(rtp.header.timestamp);
       if (!configured) {
         configured = true;
         // RTP does not carry the encoder's pre-skip; 0 keeps every decoded sample.
         const head = buildOpusHead({ channels: 2, preSkip: 0, inputSampleRate: 48000 });
         this.#publish(1, "audio", "opus", pts, FrameFlags.CONFIG, head);
-        this.#handle.updateMetadata((m) => (m.audioCodec = "opus"));
+        this.#out.metadata?.((m) => (m.audioCodec = "opus"));
       }
       this.#publish(1, "audio", "opus", pts, FrameFlags.KEYFRAME, rtp.payload);
     });
@@ -173,12 +188,12 @@ export class WhipIngest {
       info = parseH264Sps(sps);
       config = buildAvcConfig({ sps: [sps], pps: [pps] });
     } catch (error) {
-      this.#logger.warn(`whip ${this.#handle.key}: unusable SPS/PPS: ${messageOf(error)}`);
+      this.#out.logger.warn(`${this.#out.label}: unusable SPS/PPS: ${messageOf(error)}`);
       return;
     }
     this.#sps = sps.slice();
     this.#pps = pps.slice();
-    this.#handle.updateMetadata((m) => {
+    this.#out.metadata?.((m) => {
       m.width = info.width;
       m.height = info.height;
       m.videoCodec = avcCodecString(info);
@@ -194,7 +209,7 @@ export class WhipIngest {
     flags: number,
     data: Uint8Array,
   ): void {
-    this.#handle.publish({ track, kind, codec, pts, dts: pts, flags, data });
+    this.#out.frame({ track, kind, codec, pts, dts: pts, flags, data });
     this.frames++;
   }
 }
