@@ -1,0 +1,272 @@
+/**
+ * Every core: the primary (the main thread, worker 0) runs the whole server and starts
+ * `workers - 1` Deno workers that each run RTMP and HTTP on the same ports (`reusePort`, so
+ * the kernel spreads connections over them). The primary is the hub of the mirrored
+ * streams: a publish in a worker is mirrored into the primary, which mirrors every stream to
+ * every other worker, so a player on any core starts on the same replay buffer.
+ *
+ * What must stay in one place stays in the primary: RTSP (its RTP/RTCP UDP ports), SRT
+ * (UDP), the TLS listeners, live HLS and recording (segment names and sequence numbers),
+ * WHIP/WHEP sessions, the streams API and the metrics; the workers forward those HTTP
+ * requests to it (`_forward.ts`).
+ */
+
+import type { Logger, PublishInfo, Registry, StreamHandle } from "../mod.ts";
+import type { ServerConfig } from "./config.ts";
+import type { ForwardTarget } from "./_forward.ts";
+import { MIRROR_PROTOCOL, type MirrorMessage, mirrorStream, MirrorStreams } from "./_mirror.ts";
+
+/** What the primary tells a worker. */
+export type ToWorker =
+  | {
+    readonly type: "start";
+    readonly index: number;
+    readonly config: ServerConfig;
+    readonly forward?: ForwardTarget;
+  }
+  | { readonly type: "reload"; readonly config: ServerConfig }
+  | { readonly type: "close" }
+  | MirrorMessage;
+
+/** What a worker tells the primary. */
+export type FromWorker =
+  | { readonly type: "ready" }
+  | { readonly type: "failed"; readonly error: string }
+  | { readonly type: "log"; readonly level: keyof Logger; readonly message: string }
+  | { readonly type: "closed" }
+  | MirrorMessage;
+
+/** How long a worker may take to start, and to close, before it is terminated. */
+const WORKER_START_TIMEOUT_MS = 30_000;
+const WORKER_CLOSE_TIMEOUT_MS = 10_000;
+
+/** One worker as the primary sees it. */
+interface Peer {
+  readonly index: number;
+  readonly worker: Worker;
+  /** Aborted when the worker is gone: its mirrors stop. */
+  readonly gone: AbortController;
+  ready: boolean;
+  closed: PromiseWithResolvers<void>;
+}
+
+/** The primary's side: the workers, and the mirrors between them. */
+export class Cluster {
+  #registry: Registry;
+  #logger: Logger;
+  #peers: Peer[] = [];
+  #mirrors: MirrorStreams;
+  /** Which worker each live stream of the primary came from (0: the primary itself). */
+  #origins = new WeakMap<StreamHandle, { origin: number; protocol: string }>();
+  /** The worker whose publish is being republished now, while `startPublish` runs. */
+  #incoming?: { origin: number; protocol: string };
+  #next = 0;
+  #stopListening: () => void;
+
+  private constructor(registry: Registry, logger: Logger) {
+    this.#registry = registry;
+    this.#logger = logger;
+    this.#mirrors = new MirrorStreams(registry, logger, "refuse");
+    this.#stopListening = registry.on("publish", (handle, info) => this.#published(handle, info));
+  }
+
+  /**
+   * Start `count` workers (indices 1 to `count`) with `config` (their listeners already
+   * bound by the primary, to share) and wait until each is ready.
+   *
+   * @throws when one fails to start; the others are closed.
+   */
+  static async start(
+    registry: Registry,
+    logger: Logger,
+    count: number,
+    config: ServerConfig,
+    forward: ForwardTarget | undefined,
+  ): Promise<Cluster> {
+    const cluster = new Cluster(registry, logger);
+    try {
+      await Promise.all(
+        Array.from({ length: count }, (_, i) => cluster.#spawn(i + 1, config, forward)),
+      );
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** How many workers run now. */
+  get running(): number {
+    return this.#peers.filter((peer) => peer.ready).length;
+  }
+
+  async #spawn(index: number, config: ServerConfig, forward?: ForwardTarget): Promise<void> {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    const peer: Peer = {
+      index,
+      worker,
+      gone: new AbortController(),
+      ready: false,
+      closed: Promise.withResolvers(),
+    };
+    this.#peers.push(peer);
+    const started = Promise.withResolvers<void>();
+    const timer = setTimeout(
+      () =>
+        started.reject(new Error(`worker ${index} did not start in ${WORKER_START_TIMEOUT_MS} ms`)),
+      WORKER_START_TIMEOUT_MS,
+    );
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      switch (message.type) {
+        case "ready":
+          peer.ready = true;
+          started.resolve();
+          for (const handle of this.#registry.list()) this.#mirrorTo(peer, handle);
+          return;
+        case "failed":
+          started.reject(new Error(`worker ${index}: ${message.error}`));
+          return;
+        case "log":
+          this.#logger[message.level](`worker ${index}: ${message.message}`);
+          return;
+        case "closed":
+          peer.closed.resolve();
+          return;
+        default:
+          this.#fromWorker(peer, message);
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault(); // one worker's failure must not end the process
+      this.#logger.error(
+        `worker ${index} failed, its connections are gone (the other workers go on): ${event.message}`,
+      );
+      started.reject(new Error(`worker ${index} failed: ${event.message}`));
+      this.#drop(peer);
+    };
+    worker.postMessage({ type: "start", index, config, forward } satisfies ToWorker);
+    try {
+      await started.promise;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A worker's message about its mirrored streams. */
+  #fromWorker(peer: Peer, message: MirrorMessage): void {
+    if (message.type === "refused") return; // the primary ends nothing of its own for a worker
+    this.#incoming = message.type === "publish"
+      ? { origin: peer.index, protocol: message.protocol }
+      : undefined;
+    try {
+      this.#mirrors.receive(
+        { ...message, id: `${peer.index}/${message.id}` },
+        (reply) => this.#post(peer, { ...reply, id: message.id }),
+      );
+    } finally {
+      this.#incoming = undefined;
+    }
+  }
+
+  /** A publish in the primary's registry, its own or a worker's mirror: send it to the others. */
+  #published(handle: StreamHandle, info: PublishInfo): void {
+    const origin = info.protocol === MIRROR_PROTOCOL && this.#incoming
+      ? this.#incoming
+      : { origin: 0, protocol: info.protocol };
+    this.#origins.set(handle, origin);
+    for (const peer of this.#peers) if (peer.ready) this.#mirrorTo(peer, handle, info.peer);
+  }
+
+  #mirrorTo(peer: Peer, handle: StreamHandle, publisher?: string): void {
+    // A stream published before the cluster started is the primary's own.
+    const origin = this.#origins.get(handle) ??
+      { origin: 0, protocol: handle.metadata().ingestProtocol };
+    if (origin.origin === peer.index || handle.closed) return;
+    const id = `0/${this.#next++}`;
+    const peerAddr = publisher ?? handle.metadata().publisherAddr;
+    mirrorStream(
+      handle,
+      id,
+      origin.protocol,
+      peerAddr,
+      (m) => this.#post(peer, m),
+      peer.gone.signal,
+    )
+      .catch((error) =>
+        this.#logger.error(`mirror of ${handle.key} to worker ${peer.index}: ${error}`)
+      );
+  }
+
+  #post(peer: Peer, message: ToWorker): void {
+    if (!peer.gone.signal.aborted) peer.worker.postMessage(message);
+  }
+
+  /** Forget a worker that failed or closed: its streams end here and in the others. */
+  #drop(peer: Peer): void {
+    if (peer.gone.signal.aborted) return;
+    peer.ready = false;
+    peer.gone.abort();
+    peer.worker.terminate();
+    peer.closed.resolve();
+    this.#mirrors.endFrom((id) => id.startsWith(`${peer.index}/`));
+  }
+
+  /** Hand a reloaded config to every worker (each applies what it runs). */
+  reload(config: ServerConfig): void {
+    for (const peer of this.#peers) this.#post(peer, { type: "reload", config });
+  }
+
+  /** Close every worker (each ends its connections), waiting a bounded time for each. */
+  async close(): Promise<void> {
+    this.#stopListening();
+    await Promise.all(this.#peers.map(async (peer) => {
+      this.#post(peer, { type: "close" });
+      const timer = setTimeout(() => peer.closed.resolve(), WORKER_CLOSE_TIMEOUT_MS);
+      await peer.closed.promise;
+      clearTimeout(timer);
+      this.#drop(peer);
+    }));
+  }
+}
+
+/** A worker's side: its publishes go to the primary, the primary's streams come in as mirrors. */
+export class WorkerLink {
+  #registry: Registry;
+  #post: (message: FromWorker) => void;
+  #mirrors: MirrorStreams;
+  #own = new Map<string, StreamHandle>();
+  #next = 0;
+  #stopListening: () => void;
+
+  /** Link `registry` to the primary through `post`. */
+  constructor(registry: Registry, logger: Logger, post: (message: FromWorker) => void) {
+    this.#registry = registry;
+    this.#post = post;
+    this.#mirrors = new MirrorStreams(registry, logger, "replace");
+    this.#stopListening = registry.on("publish", (handle, info) => {
+      if (info.protocol === MIRROR_PROTOCOL) return;
+      const id = String(this.#next++);
+      this.#own.set(id, handle);
+      mirrorStream(handle, id, info.protocol, info.peer, post)
+        .catch((error) => logger.error(`mirror of ${handle.key}: ${error}`))
+        .finally(() => this.#own.delete(id));
+    });
+  }
+
+  /** Apply a message of the primary about mirrored streams. */
+  receive(message: MirrorMessage): void {
+    if (message.type !== "refused") {
+      this.#mirrors.receive(message, this.#post);
+      return;
+    }
+    // The key was published on another worker first: this worker's publisher loses.
+    const own = this.#own.get(message.id);
+    if (own) this.#registry.endPublish(own, "error");
+  }
+
+  /** Stop mirroring new publishes. */
+  close(): void {
+    this.#stopListening();
+  }
+}
