@@ -66,10 +66,19 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     const stream = path.stream.slice(0, -".flv".length);
     if (!isSafeName(stream)) return undefined;
     if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
-    const source = registry.get(path.app, stream);
-    if (!source) return textResponse(404, `no such stream: ${path.app}/${stream}`);
-    const { hostname, port } = info.remoteAddr;
-    options.logger?.info(`http-flv ${hostname}:${port}: play ${escapeForLog(source.key)}`);
+    const live = registry.get(path.app, stream);
+    if (live) return respond(live, info.remoteAddr);
+    return registry.acquire(path.app, stream, { signal: request.signal }).then((source) =>
+      source
+        ? respond(source, info.remoteAddr)
+        : textResponse(404, `no such stream: ${path.app}/${stream}`)
+    );
+  };
+  /** The response playing `source`. */
+  function respond(source: StreamHandle, peer: Deno.NetAddr): Response | Promise<Response> {
+    options.logger?.info(
+      `http-flv ${peer.hostname}:${peer.port}: play ${escapeForLog(source.key)}`,
+    );
     const play = {
       maxLag: options.maxLag ?? 512,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
@@ -82,7 +91,7 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     return audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS).then(() =>
       flvResponse(flvBody(lease.handle, play, () => lease.release()))
     );
-  };
+  }
 }
 
 /** How long a play waits for its transcoded view's first AAC config, at most. */
