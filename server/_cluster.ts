@@ -26,6 +26,8 @@ export type ToWorker =
   }
   | { readonly type: "reload"; readonly config: ServerConfig }
   | { readonly type: "close" }
+  /** The answer to a worker's `demand`: whether the stream is live or starting. */
+  | { readonly type: "demanded"; readonly id: number; readonly starting: boolean }
   | MirrorMessage;
 
 /** What a worker tells the primary. */
@@ -34,7 +36,16 @@ export type FromWorker =
   | { readonly type: "failed"; readonly error: string }
   | { readonly type: "log"; readonly level: keyof Logger; readonly message: string }
   | { readonly type: "closed" }
+  /** A reader wants a stream that is not live there: start it (an on-demand source). */
+  | { readonly type: "demand"; readonly id: number; readonly app: string; readonly stream: string }
+  /** The primary's mirrors (by id) that have viewers on the worker now. */
+  | { readonly type: "reading"; readonly ids: readonly string[] }
   | MirrorMessage;
+
+/** How often a worker reports which of its mirrors have viewers. */
+const READING_REPORT_MS = 1000;
+/** How long a worker's reader waits for the primary to answer a demand. */
+const DEMAND_TIMEOUT_MS = 10_000;
 
 /** How long a worker may take to start, and to close, before it is terminated. */
 const WORKER_START_TIMEOUT_MS = 30_000;
@@ -61,6 +72,8 @@ export class Cluster {
   /** The worker whose publish is being republished now, while `startPublish` runs. */
   #incoming?: { origin: number; protocol: string };
   #next = 0;
+  /** The primary's streams mirrored to workers, by the id they were sent with. */
+  #sent = new Map<string, StreamHandle>();
   #stopListening: () => void;
 
   private constructor(registry: Registry, logger: Logger) {
@@ -133,6 +146,12 @@ export class Cluster {
         case "closed":
           peer.closed.resolve();
           return;
+        case "demand":
+          void this.#demanded(peer, message.id, message.app, message.stream);
+          return;
+        case "reading":
+          for (const id of message.ids) this.#sent.get(id)?.noteRead();
+          return;
         default:
           this.#fromWorker(peer, message);
       }
@@ -185,6 +204,7 @@ export class Cluster {
     if (origin.origin === peer.index || handle.closed) return;
     const id = `0/${this.#next++}`;
     const peerAddr = publisher ?? handle.metadata().publisherAddr;
+    this.#sent.set(id, handle);
     mirrorStream(
       handle,
       id,
@@ -195,7 +215,15 @@ export class Cluster {
     )
       .catch((error) =>
         this.#logger.error(`mirror of ${handle.key} to worker ${peer.index}: ${error}`)
-      );
+      )
+      .finally(() => this.#sent.delete(id));
+  }
+
+  /** A worker's reader wants a stream: the primary's lookup may start it (on demand). */
+  async #demanded(peer: Peer, id: number, app: string, stream: string): Promise<void> {
+    const handle = await this.#registry.acquire(app, stream, { signal: peer.gone.signal });
+    // Its mirror went to the worker at its publish, before this answer: messages keep order.
+    this.#post(peer, { type: "demanded", id, starting: handle !== undefined });
   }
 
   #post(peer: Peer, message: ToWorker): void {
@@ -237,13 +265,26 @@ export class WorkerLink {
   #mirrors: MirrorStreams;
   #own = new Map<string, StreamHandle>();
   #next = 0;
+  #demands = new Map<number, (starting: boolean) => void>();
+  #nextDemand = 0;
   #stopListening: () => void;
+  #reporting: ReturnType<typeof setInterval>;
 
-  /** Link `registry` to the primary through `post`. */
+  /**
+   * Link `registry` to the primary through `post`: its publishes are mirrored there, a
+   * reader of a stream that is not live asks the primary for it (an on-demand source runs
+   * there), and the viewers of its mirrors are reported as reads of their origin.
+   */
   constructor(registry: Registry, logger: Logger, post: (message: FromWorker) => void) {
     this.#registry = registry;
     this.#post = post;
     this.#mirrors = new MirrorStreams(registry, logger, "replace");
+    registry.configure({ demand: (app, stream) => this.#demand(app, stream) });
+    this.#reporting = setInterval(() => {
+      const ids = this.#mirrors.reading();
+      if (ids.length > 0) post({ type: "reading", ids });
+    }, READING_REPORT_MS);
+    Deno.unrefTimer(this.#reporting);
     this.#stopListening = registry.on("publish", (handle, info) => {
       if (info.protocol === MIRROR_PROTOCOL) return;
       const id = String(this.#next++);
@@ -254,8 +295,25 @@ export class WorkerLink {
     });
   }
 
-  /** Apply a message of the primary about mirrored streams. */
-  receive(message: MirrorMessage): void {
+  /** Ask the primary for a stream that is not live here; its mirror is the answer. */
+  #demand(app: string, stream: string): Promise<boolean> {
+    const id = this.#nextDemand++;
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => resolve(false), DEMAND_TIMEOUT_MS);
+    this.#demands.set(id, resolve);
+    this.#post({ type: "demand", id, app, stream });
+    return promise.finally(() => {
+      clearTimeout(timer);
+      this.#demands.delete(id);
+    });
+  }
+
+  /** Apply a message of the primary about mirrored streams or a demand. */
+  receive(message: MirrorMessage | Extract<ToWorker, { type: "demanded" }>): void {
+    if (message.type === "demanded") {
+      this.#demands.get(message.id)?.(message.starting);
+      return;
+    }
     if (message.type !== "refused") {
       this.#mirrors.receive(message, this.#post);
       return;
@@ -265,8 +323,10 @@ export class WorkerLink {
     if (own) this.#registry.endPublish(own, "error");
   }
 
-  /** Stop mirroring new publishes. */
+  /** Stop mirroring new publishes and reporting reads. */
   close(): void {
     this.#stopListening();
+    clearInterval(this.#reporting);
+    for (const resolve of this.#demands.values()) resolve(false);
   }
 }

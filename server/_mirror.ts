@@ -43,7 +43,9 @@ export type MirrorPost = (message: MirrorMessage) => void;
 /**
  * Send `handle`'s publish as `id` through `post`: the publish, its replay buffer and live
  * frames (each frame's bytes copied once into a buffer of their own, so that no ingest
- * buffer crosses), then the unpublish once it ends or `signal` aborts; resolves then.
+ * buffer crosses), then the unpublish once it ends or `signal` aborts; resolves then. It
+ * reads in the background: a mirror is no viewer (the readers of the mirror are, and the
+ * receiver reports them, see {@linkcode MirrorStreams.reading}).
  */
 export async function mirrorStream(
   handle: StreamHandle,
@@ -54,17 +56,23 @@ export async function mirrorStream(
   signal?: AbortSignal,
 ): Promise<void> {
   post({ type: "publish", id, app: handle.app, stream: handle.stream, protocol, peer });
-  const result = await handle.play({
-    write(frames, count) {
-      const batch: MediaFrame[] = new Array(count);
-      for (let i = 0; i < count; i++) {
-        const { track, kind, codec, pts, dts, flags, data } = frames[i];
-        batch[i] = { track, kind, codec, pts, dts, flags, data: data.slice() };
-      }
-      post({ type: "frames", id, frames: batch });
-    },
-  }, { signal });
-  post({ type: "unpublish", id, reason: result.end === "ended" ? "ended" : "error" });
+  const subscription = handle.subscribe({ replay: true, background: true });
+  const stop = () => void subscription.cancel().catch(() => {});
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    for await (const frame of subscription) {
+      const { track, kind, codec, pts, dts, flags, data } = frame;
+      post({
+        type: "frames",
+        id,
+        frames: [{ track, kind, codec, pts, dts, flags, data: data.slice() }],
+      });
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    const ended = handle.closed && !signal?.aborted;
+    post({ type: "unpublish", id, reason: ended ? "ended" : "error" });
+  }
 }
 
 /** How {@linkcode MirrorStreams} settles a key that already has a publisher here. */
@@ -109,6 +117,11 @@ export class MirrorStreams {
         return undefined;
       }
     }
+  }
+
+  /** The ids of the mirrors that have viewers now (their origin counts them as reads). */
+  reading(): string[] {
+    return [...this.#mirrors].filter(([, mirror]) => mirror.readerCount > 0).map(([id]) => id);
   }
 
   /** End every mirror whose id `belongs` says came from a worker that is gone. */

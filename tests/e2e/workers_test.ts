@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { startServer, waitFor } from "../_util/serve.ts";
 import { testsWith } from "../_util/tools.ts";
+import { configFrame, videoFrame } from "../_util/frames.ts";
 
 const { ffmpegTest } = await testsWith({ ffmpegTest: ["ffmpeg", "ffprobe"] });
 const procs = new Procs();
@@ -107,3 +108,61 @@ ffmpegTest(
     }
   },
 );
+
+Deno.test("workers: a reader on worker 1 of a stream that is not live starts it on worker 0 (on demand) and counts as its reader there", async () => {
+  const { server, ports, log, stop } = await startServer(["http"], { workers: 2 });
+  const http = `http://127.0.0.1:${ports.http}`;
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  const demanded: string[] = [];
+  try {
+    // A source that starts when a reader asks (what server/sources.ts does with a URL).
+    server.registry.configure({
+      demand: (app, stream) => {
+        demanded.push(`${app}/${stream}`);
+        const handle = server.registry.startPublish(app, stream, { protocol: "pull" });
+        handle.publish(configFrame("video"));
+        handle.publish(videoFrame(0, true));
+        let pts = 0;
+        const timer = setInterval(
+          () => handle.publish(videoFrame(pts += 3000, pts % 30000 === 0)),
+          50,
+        );
+        timers.add(timer);
+        handle.signal.addEventListener("abort", () => clearInterval(timer));
+        return true;
+      },
+    });
+    // Fresh connections until one lands on worker 1 (each fetch is a new 4-tuple).
+    let body: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    for (let i = 0; i < 40 && !body; i++) {
+      const name = `od${i}`;
+      const response = await fetch(`${http}/live/${name}.flv`, { client });
+      assert.equal(response.status, 200, name);
+      const played = new RegExp(`http-flv .*: play live/${name}$`);
+      const line = await log.waitFor(played, 5000);
+      const onWorker1 = line.startsWith("info worker 1: ");
+      if (onWorker1) body = response.body!.getReader();
+      else await response.body?.cancel();
+    }
+    assert.ok(body, "a player landed on worker 1");
+    const first = await body.read();
+    assert.ok(first.value && first.value[0] === 0x46, "the FLV header came through worker 1"); // "F"
+    const key = demanded.at(-1)!;
+    const source = server.registry.lookup(key)!;
+    // The mirror to worker 1 is no viewer itself (HLS's wait for an audio config of this
+    // video-only stream is one for up to 3 s: audioConfigOf in media/transcode/views.ts).
+    await waitFor("no viewer on worker 0", () => source.readerCount === 0 || undefined, 10_000);
+    const before = source.lastReadMs;
+    await waitFor(
+      "a read reported by worker 1",
+      () => source.lastReadMs > before + 500 || undefined,
+      5000,
+    );
+    await body.cancel();
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    client.close();
+    await stop();
+  }
+});
