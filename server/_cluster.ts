@@ -11,7 +11,8 @@
  * requests to it (`_forward.ts`).
  */
 
-import type { Logger, PublishInfo, Registry, StreamHandle } from "../mod.ts";
+import type { Logger, PublishInfo, Registry, StreamHandle, StreamKey } from "../mod.ts";
+import type { MetricsCounts } from "../ingest/http/metrics.ts";
 import type { ServerConfig } from "./config.ts";
 import type { ForwardTarget } from "./_forward.ts";
 import { MIRROR_PROTOCOL, type MirrorMessage, mirrorStream, MirrorStreams } from "./_mirror.ts";
@@ -38,12 +39,20 @@ export type FromWorker =
   | { readonly type: "closed" }
   /** A reader wants a stream that is not live there: start it (an on-demand source). */
   | { readonly type: "demand"; readonly id: number; readonly app: string; readonly stream: string }
-  /** The primary's mirrors (by id) that have viewers on the worker now. */
-  | { readonly type: "reading"; readonly ids: readonly string[] }
+  /**
+   * What the worker counts: the primary's mirrors (by id) that have viewers there now, its
+   * viewers per stream key, and its metrics counters.
+   */
+  | {
+    readonly type: "stats";
+    readonly reading: readonly string[];
+    readonly viewers: Readonly<Record<StreamKey, number>>;
+    readonly metrics: MetricsCounts;
+  }
   | MirrorMessage;
 
-/** How often a worker reports which of its mirrors have viewers. */
-const READING_REPORT_MS = 1000;
+/** How often a worker reports its counts (and soon after each publish and unpublish). */
+const STATS_REPORT_MS = 1000;
 /** How long a worker's reader waits for the primary to answer a demand. */
 const DEMAND_TIMEOUT_MS = 10_000;
 
@@ -59,6 +68,8 @@ interface Peer {
   readonly gone: AbortController;
   ready: boolean;
   closed: PromiseWithResolvers<void>;
+  /** The worker's latest counts. */
+  stats?: Extract<FromWorker, { type: "stats" }>;
 }
 
 /** The primary's side: the workers, and the mirrors between them. */
@@ -74,6 +85,8 @@ export class Cluster {
   #next = 0;
   /** The primary's streams mirrored to workers, by the id they were sent with. */
   #sent = new Map<string, StreamHandle>();
+  /** How many mirrors to workers read each stream of the primary. */
+  #outgoing = new Map<StreamHandle, number>();
   #stopListening: () => void;
 
   private constructor(registry: Registry, logger: Logger) {
@@ -108,9 +121,19 @@ export class Cluster {
     return cluster;
   }
 
-  /** How many workers run now. */
-  get running(): number {
-    return this.#peers.filter((peer) => peer.ready).length;
+  /** The metrics counters of every running worker but the primary, as last reported. */
+  metricsElsewhere(): MetricsCounts[] {
+    return this.#peers.flatMap((peer) => peer.ready && peer.stats ? [peer.stats.metrics] : []);
+  }
+
+  /**
+   * The viewers of `handle` on every worker: the primary's own subscriptions but those that
+   * mirror it to workers, and what each worker last reported for its key.
+   */
+  subscribers(handle: StreamHandle): number {
+    let count = handle.subscriberCount - (this.#outgoing.get(handle) ?? 0);
+    for (const peer of this.#peers) if (peer.ready) count += peer.stats?.viewers[handle.key] ?? 0;
+    return count;
   }
 
   async #spawn(index: number, config: ServerConfig, forward?: ForwardTarget): Promise<void> {
@@ -149,8 +172,9 @@ export class Cluster {
         case "demand":
           void this.#demanded(peer, message.id, message.app, message.stream);
           return;
-        case "reading":
-          for (const id of message.ids) this.#sent.get(id)?.noteRead();
+        case "stats":
+          peer.stats = message;
+          for (const id of message.reading) this.#sent.get(id)?.noteRead();
           return;
         default:
           this.#fromWorker(peer, message);
@@ -205,6 +229,7 @@ export class Cluster {
     const id = `0/${this.#next++}`;
     const peerAddr = publisher ?? handle.metadata().publisherAddr;
     this.#sent.set(id, handle);
+    this.#outgoing.set(handle, (this.#outgoing.get(handle) ?? 0) + 1);
     mirrorStream(
       handle,
       id,
@@ -216,7 +241,12 @@ export class Cluster {
       .catch((error) =>
         this.#logger.error(`mirror of ${handle.key} to worker ${peer.index}: ${error}`)
       )
-      .finally(() => this.#sent.delete(id));
+      .finally(() => {
+        this.#sent.delete(id);
+        const left = this.#outgoing.get(handle)! - 1;
+        if (left > 0) this.#outgoing.set(handle, left);
+        else this.#outgoing.delete(handle);
+      });
   }
 
   /** A worker's reader wants a stream: the primary's lookup may start it (on demand). */
@@ -268,31 +298,60 @@ export class WorkerLink {
   #demands = new Map<number, (starting: boolean) => void>();
   #nextDemand = 0;
   #stopListening: () => void;
+  #stopListeningEnds: () => void;
+  #counts: () => MetricsCounts;
   #reporting: ReturnType<typeof setInterval>;
+  #reportSoon?: ReturnType<typeof setTimeout>;
 
   /**
    * Link `registry` to the primary through `post`: its publishes are mirrored there, a
    * reader of a stream that is not live asks the primary for it (an on-demand source runs
    * there), and the viewers of its mirrors are reported as reads of their origin.
    */
-  constructor(registry: Registry, logger: Logger, post: (message: FromWorker) => void) {
+  constructor(
+    registry: Registry,
+    logger: Logger,
+    post: (message: FromWorker) => void,
+    counts: () => MetricsCounts,
+  ) {
     this.#registry = registry;
     this.#post = post;
+    this.#counts = counts;
     this.#mirrors = new MirrorStreams(registry, logger, "replace");
     registry.configure({ demand: (app, stream) => this.#demand(app, stream) });
-    this.#reporting = setInterval(() => {
-      const ids = this.#mirrors.reading();
-      if (ids.length > 0) post({ type: "reading", ids });
-    }, READING_REPORT_MS);
+    this.#reporting = setInterval(() => this.#report(), STATS_REPORT_MS);
     Deno.unrefTimer(this.#reporting);
+    this.#stopListeningEnds = registry.on("unpublish", () => this.#soon());
     this.#stopListening = registry.on("publish", (handle, info) => {
       if (info.protocol === MIRROR_PROTOCOL) return;
       const id = String(this.#next++);
       this.#own.set(id, handle);
+      this.#soon();
       mirrorStream(handle, id, info.protocol, info.peer, post)
         .catch((error) => logger.error(`mirror of ${handle.key}: ${error}`))
         .finally(() => this.#own.delete(id));
     });
+  }
+
+  /** Report the counts now. */
+  #report(): void {
+    const own = new Set(this.#own.values());
+    const viewers: Record<StreamKey, number> = {};
+    for (const handle of this.#registry.list()) {
+      // A stream published here has one subscription that mirrors it to the primary.
+      const count = handle.subscriberCount - (own.has(handle) ? 1 : 0);
+      if (count > 0) viewers[handle.key] = count;
+    }
+    const reading = this.#mirrors.reading();
+    this.#post({ type: "stats", reading, viewers, metrics: this.#counts() });
+  }
+
+  /** Report the counts shortly (a publish or unpublish just changed them). */
+  #soon(): void {
+    this.#reportSoon ??= setTimeout(() => {
+      this.#reportSoon = undefined;
+      this.#report();
+    }, 50);
   }
 
   /** Ask the primary for a stream that is not live here; its mirror is the answer. */
@@ -326,7 +385,9 @@ export class WorkerLink {
   /** Stop mirroring new publishes and reporting reads. */
   close(): void {
     this.#stopListening();
+    this.#stopListeningEnds();
     clearInterval(this.#reporting);
+    clearTimeout(this.#reportSoon);
     for (const resolve of this.#demands.values()) resolve(false);
   }
 }

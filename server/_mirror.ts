@@ -12,9 +12,11 @@
 import {
   type Logger,
   type MediaFrame,
+  type Observer,
   PublishError,
   type Registry,
   type StreamHandle,
+  type StreamKey,
   type UnpublishReason,
 } from "../mod.ts";
 
@@ -161,4 +163,25 @@ export class MirrorStreams {
     this.#mirrors.set(id, mirror);
     return mirror;
   }
+}
+
+/**
+ * `observer` without the publishes and unpublishes of mirrors: a stream is counted once,
+ * by the worker it is published on.
+ */
+export function withoutMirrors(observer: Observer): Observer {
+  const mirrors = new Set<StreamKey>();
+  return {
+    onFrame: observer.onFrame?.bind(observer),
+    onSubscriberLagged: observer.onSubscriberLagged?.bind(observer),
+    onSubscriberEvicted: observer.onSubscriberEvicted?.bind(observer),
+    onGopTruncated: observer.onGopTruncated?.bind(observer),
+    onPublish(key, info) {
+      if (info.protocol === MIRROR_PROTOCOL) mirrors.add(key);
+      else observer.onPublish?.(key, info);
+    },
+    onUnpublish(key, reason) {
+      if (!mirrors.delete(key)) observer.onUnpublish?.(key, reason);
+    },
+  };
 }

@@ -9,7 +9,7 @@
 import type { Logger } from "../mod.ts";
 import type { FromWorker, ToWorker } from "./_cluster.ts";
 import { WorkerLink } from "./_cluster.ts";
-import { serveAsWorker, type Server } from "./serve.ts";
+import { serveAsWorker } from "./serve.ts";
 
 const post = (message: FromWorker) => self.postMessage(message);
 const logger: Logger = {
@@ -18,7 +18,7 @@ const logger: Logger = {
   error: (message) => post({ type: "log", level: "error", message }),
 };
 
-let server: Server | undefined;
+let server: ReturnType<typeof serveAsWorker> | undefined;
 let link: WorkerLink | undefined;
 
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
@@ -32,7 +32,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         post({ type: "failed", error: error instanceof Error ? error.message : String(error) });
         return;
       }
-      link = new WorkerLink(server.registry, logger, post);
+      link = new WorkerLink(server.registry, logger, post, server.counts.bind(server));
       post({ type: "ready" });
       return;
     case "reload":

@@ -21,7 +21,8 @@ import { record } from "./record.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 import type { Cluster } from "./_cluster.ts";
 import type { ForwardTarget } from "./_forward.ts";
-import { MIRROR_PROTOCOL } from "./_mirror.ts";
+import { MIRROR_PROTOCOL, withoutMirrors } from "./_mirror.ts";
+import type { MetricsCounts } from "../ingest/http/metrics.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -151,7 +152,7 @@ export function serveAsWorker(
   config: ServerConfig,
   logger: Logger,
   forward: ForwardTarget | undefined,
-): Server {
+): Server & { counts(): MetricsCounts } {
   return new Composition(config, resolveConfig(config), logger, { forward });
 }
 
@@ -190,7 +191,11 @@ class Composition implements Server {
   #forwarded?: HttpServer;
   #mirrors = new WeakSet<StreamHandle>();
   #logger: Logger;
-  #metrics = new Metrics();
+  /** Counts every worker's viewers and publishes (the workers report theirs). */
+  #metrics = new Metrics({
+    elsewhere: () => this.#cluster?.metricsElsewhere() ?? [],
+    subscribers: (handle) => this.#subscribers(handle),
+  });
   #access: AccessPolicy;
   #hls?: LiveHls;
   #webrtc?: WebRtcServer;
@@ -224,7 +229,9 @@ class Composition implements Server {
       ...this.#registrySettings(),
       authorize: this.#access.authorize,
       describeConfig,
-      observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
+      // telemetry only (the lifecycle goes through registry events); a mirror is counted
+      // where it is published
+      observer: withoutMirrors(this.#metrics),
     });
     this.registry.on("publish", (handle, info) => {
       // A stream mirrored from another worker was logged there, where it is published.
@@ -350,7 +357,7 @@ class Composition implements Server {
     }
     if (web) {
       const routes = [
-        web.streamsApi(registry),
+        web.streamsApi(registry, { subscribers: (handle) => this.#subscribers(handle) }),
         web.metricsRoute(this.#metrics, registry),
         web.httpFlv(registry, this.#httpFlvOptions()),
         this.#hls!.route,
@@ -397,6 +404,16 @@ class Composition implements Server {
   }
 
   #forward?: ForwardTarget;
+
+  /** A stream's viewers on every worker. */
+  #subscribers(handle: StreamHandle): number {
+    return this.#cluster?.subscribers(handle) ?? handle.subscriberCount;
+  }
+
+  /** This worker's metrics counters (a worker reports them to the primary). */
+  counts(): MetricsCounts {
+    return this.#metrics.counts();
+  }
 
   /** What every worker's RTMP server takes, whatever it listens on. */
   #rtmpOptions() {

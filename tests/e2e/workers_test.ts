@@ -67,6 +67,12 @@ ffmpegTest(
       }
       assert.deepEqual([...seen.rtmp].sort(), [0, 1], "RTMP played from both workers");
       assert.deepEqual([...seen.flv].sort(), [0, 1], "HTTP-FLV played from both workers");
+      // One publish, counted once, by the worker it came in on; no mirror is counted.
+      const metrics = await waitFor("worker 1's counts", async () => {
+        const text = await (await fetch(`${http}/metrics`)).text();
+        return /^arcly_publishes_total\{protocol="rtmp"\} 1$/m.test(text) ? text : undefined;
+      });
+      assert.doesNotMatch(metrics, /protocol="worker"/);
       // Requests on fresh connections land on either worker; worker 0 answers them all.
       const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
       try {
@@ -153,6 +159,11 @@ Deno.test("workers: a reader on worker 1 of a stream that is not live starts it 
     // The mirror to worker 1 is no viewer itself (HLS's wait for an audio config of this
     // video-only stream is one for up to 3 s: audioConfigOf in media/transcode/views.ts).
     await waitFor("no viewer on worker 0", () => source.readerCount === 0 || undefined, 10_000);
+    // The API counts every worker's: the HLS packager here and the player on worker 1.
+    await waitFor("2 subscribers in the API", async () => {
+      const summary = await (await fetch(`${http}/v1/streams/${key}`, { client })).json();
+      return summary.subscribers === 2 || undefined;
+    });
     const before = source.lastReadMs;
     await waitFor(
       "a read reported by worker 1",

@@ -16,6 +16,7 @@ import {
 import { audioFrame, configFrame, videoFrame } from "../_util/frames.ts";
 import { LogLines } from "../_util/log.ts";
 import { within } from "../_util/within.ts";
+import { waitFor } from "../_util/serve.ts";
 
 /** Messages as the receiving worker gets them: cloned, in order, in a later task. */
 function channel(receive: (message: MirrorMessage) => void): (message: MirrorMessage) => void {
@@ -23,8 +24,6 @@ function channel(receive: (message: MirrorMessage) => void): (message: MirrorMes
   port2.onmessage = (event) => receive(event.data);
   return (message) => port1.postMessage(message);
 }
-
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 function describe(frame: MediaFrame): string {
   return `${frame.kind} ${frame.pts} ${frame.flags} ${Array.from(frame.data).join(",")}`;
@@ -54,8 +53,7 @@ Deno.test("mirror: a late joiner of the mirror gets the origin's configs and GOP
     handle.publish(frame);
   });
   const sending = mirrorStream(handle, "1", "rtmp", "10.0.0.1:5", post);
-  await settle();
-  const copy = mirror.get("live", "cam");
+  const copy = await waitFor("the mirror", () => mirror.get("live", "cam"), 5000);
   assert.ok(copy, "the mirror is published in the other registry");
   assert.deepEqual(protocols, [MIRROR_PROTOCOL], "published as a mirror, which relays skip");
   assert.equal(copy.metadata().ingestProtocol, "rtmp", "the origin's protocol in the metadata");
@@ -63,8 +61,8 @@ Deno.test("mirror: a late joiner of the mirror gets the origin's configs and GOP
   const live = videoFrame(9000, false, 3);
   live.data.fill(9);
   handle.publish(live);
-  await settle();
   const expected = [published[0], published[1], published[5], published[6], live].map(describe);
+  await waitFor("the live frame", () => copy.replayBuffer().length === 5 || undefined, 5000);
   assert.deepEqual(copy.replayBuffer().map(describe), expected);
   assert.notEqual(copy.replayBuffer()[4].data.buffer, live.data.buffer, "bytes copied, not shared");
   const reader = copy.subscribe({ replay: true }).getReader();
@@ -126,7 +124,6 @@ Deno.test("mirror: frames and ends of an unknown or refused publish change nothi
     ignore,
   );
   streams.endFrom((id) => id.startsWith("2/"));
-  await settle();
   assert.ok(a?.closed, "worker 2's mirror ended");
   assert.equal(b?.closed, false, "worker 3's goes on");
   assert.deepEqual(registry.list().map((handle) => handle.key), ["live/b"]);
