@@ -11,7 +11,14 @@
  * requests to it (`_forward.ts`).
  */
 
-import type { Logger, PublishInfo, Registry, StreamHandle, StreamKey } from "../mod.ts";
+import type {
+  Logger,
+  PublishInfo,
+  Registry,
+  StreamHandle,
+  StreamKey,
+  Subscription,
+} from "../mod.ts";
 import type { MetricsCounts } from "../ingest/http/metrics.ts";
 import type { ServerConfig } from "./config.ts";
 import type { ForwardTarget } from "./_forward.ts";
@@ -70,6 +77,11 @@ interface Peer {
   closed: PromiseWithResolvers<void>;
   /** The worker's latest counts. */
   stats?: Extract<FromWorker, { type: "stats" }>;
+  /**
+   * One subscription of the primary's, never read, per stream the worker has viewers of:
+   * it makes them count as readers of the origin (an on-demand source stays up for them).
+   */
+  readonly viewing: Map<StreamHandle, Subscription>;
 }
 
 /** The primary's side: the workers, and the mirrors between them. */
@@ -132,7 +144,10 @@ export class Cluster {
    */
   subscribers(handle: StreamHandle): number {
     let count = handle.subscriberCount - (this.#outgoing.get(handle) ?? 0);
-    for (const peer of this.#peers) if (peer.ready) count += peer.stats?.viewers[handle.key] ?? 0;
+    for (const peer of this.#peers) {
+      if (peer.viewing.has(handle)) count--;
+      if (peer.ready) count += peer.stats?.viewers[handle.key] ?? 0;
+    }
     return count;
   }
 
@@ -144,6 +159,7 @@ export class Cluster {
       gone: new AbortController(),
       ready: false,
       closed: Promise.withResolvers(),
+      viewing: new Map(),
     };
     this.#peers.push(peer);
     const started = Promise.withResolvers<void>();
@@ -174,7 +190,7 @@ export class Cluster {
           return;
         case "stats":
           peer.stats = message;
-          for (const id of message.reading) this.#sent.get(id)?.noteRead();
+          this.#viewers(peer, message.reading);
           return;
         default:
           this.#fromWorker(peer, message);
@@ -249,9 +265,27 @@ export class Cluster {
       });
   }
 
+  /** Hold a reader of each stream (by mirror id) the worker has viewers of, and no other. */
+  #viewers(peer: Peer, reading: readonly string[]): void {
+    const read = new Set(reading.map((id) => this.#sent.get(id)));
+    for (const [handle, subscription] of peer.viewing) {
+      if (read.has(handle) && !handle.closed) continue;
+      peer.viewing.delete(handle);
+      void subscription.cancel().catch(() => {});
+    }
+    for (const handle of read) if (handle) this.#viewing(peer, handle);
+  }
+
+  #viewing(peer: Peer, handle: StreamHandle): void {
+    if (peer.viewing.has(handle) || handle.closed || peer.gone.signal.aborted) return;
+    peer.viewing.set(handle, handle.subscribe());
+  }
+
   /** A worker's reader wants a stream: the primary's lookup may start it (on demand). */
   async #demanded(peer: Peer, id: number, app: string, stream: string): Promise<void> {
     const handle = await this.#registry.acquire(app, stream, { signal: peer.gone.signal });
+    // The reader is the worker's: count it here until the worker's reports say it left.
+    if (handle) this.#viewing(peer, handle);
     // Its mirror went to the worker at its publish, before this answer: messages keep order.
     this.#post(peer, { type: "demanded", id, starting: handle !== undefined });
   }
@@ -267,6 +301,7 @@ export class Cluster {
     peer.gone.abort();
     peer.worker.terminate();
     peer.closed.resolve();
+    this.#viewers(peer, []);
     this.#mirrors.endFrom((id) => id.startsWith(`${peer.index}/`));
   }
 

@@ -18,6 +18,8 @@ import type { TranscodedViews } from "../media/transcode/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
+import { Sources } from "./sources.ts";
+import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 import type { Cluster } from "./_cluster.ts";
 import type { ForwardTarget } from "./_forward.ts";
@@ -206,6 +208,8 @@ class Composition implements Server {
   #http?: HttpServer;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
+  /** The paths' sources (the primary's alone: a worker asks it, see `_cluster.ts`). */
+  #sources?: Sources;
   #closing?: Promise<void>;
 
   constructor(
@@ -233,6 +237,12 @@ class Composition implements Server {
       // where it is published
       observer: withoutMirrors(this.#metrics),
     });
+    if (!worker) {
+      this.#sources = new Sources(this.registry, {
+        clientFor: pullClientFor,
+        logger: this.#logger,
+      });
+    }
     this.registry.on("publish", (handle, info) => {
       // A stream mirrored from another worker was logged there, where it is published.
       if (info.protocol === MIRROR_PROTOCOL) this.#mirrors.add(handle);
@@ -251,6 +261,11 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
+      // A reader of a stream that is not live may start its path's on-demand source (a
+      // worker's registry asks the primary's instead, set by its WorkerLink).
+      ...this.#worker ? {} : {
+        demand: (app: string, stream: string) => this.#sources?.demand(app, stream) ?? false,
+      },
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -269,6 +284,7 @@ class Composition implements Server {
   async #start(): Promise<void> {
     try {
       await this.#listen();
+      this.#sources?.apply(this.#config.paths);
     } catch (error) {
       await this.#shutdown();
       throw error;
@@ -299,6 +315,7 @@ class Composition implements Server {
         ...config.options.hls,
         transcode: this.#transcode,
         registry,
+        onRequest: (kind) => this.#metrics.onHlsRequest(kind),
         segmentType: config.segmentType,
         partDuration: config.partDuration,
         logger,
@@ -508,6 +525,7 @@ class Composition implements Server {
     this.registry.configure(this.#registrySettings());
     this.#given = config;
     this.#cluster?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
+    this.#sources?.apply(paths);
     return { applied, restartNeeded };
   }
 
@@ -520,6 +538,7 @@ class Composition implements Server {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
       await this.#cluster?.close(); // the workers end their players and publishers first
+      await this.#sources?.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();
