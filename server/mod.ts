@@ -27,10 +27,10 @@ export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
 export type {
+  HlsRequestKind,
   HttpFlvOptions,
   HttpRoute,
   HttpServerOptions,
-  HlsRequestKind,
   LiveHlsOptions,
 } from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
