@@ -1,5 +1,5 @@
 /**
- * The entry point of one worker of a multi-core server (see `_cluster.ts`): it waits for
+ * The entry point of one worker of a multi-core server (see `_workers.ts`): it waits for
  * its `start` message, runs the worker's part of the server (RTMP and HTTP on the shared
  * ports) and links its registry to the primary's.
  */
@@ -7,8 +7,8 @@
 /// <reference lib="deno.worker" />
 
 import type { Logger } from "../mod.ts";
-import type { FromWorker, ToWorker } from "./_cluster.ts";
-import { WorkerLink } from "./_cluster.ts";
+import type { FromWorker, ToWorker } from "./_workers.ts";
+import { WorkerLink } from "./_workers.ts";
 import { serveAsWorker } from "./serve.ts";
 
 const post = (message: FromWorker) => self.postMessage(message);

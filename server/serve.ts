@@ -21,7 +21,7 @@ import { record } from "./record.ts";
 import { Sources } from "./sources.ts";
 import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
-import type { Cluster } from "./_cluster.ts";
+import type { WorkerGroup } from "./_workers.ts";
 import type { ForwardTarget } from "./_forward.ts";
 import { MIRROR_PROTOCOL, withoutMirrors } from "./_mirror.ts";
 import type { MetricsCounts } from "../ingest/http/metrics.ts";
@@ -189,13 +189,13 @@ class Composition implements Server {
   #config: ResolvedConfig;
   /** Set when this is a worker of a multi-core server (not the primary). */
   #worker?: { readonly forward?: ForwardTarget };
-  #cluster?: Cluster;
+  #workerGroup?: WorkerGroup;
   #forwarded?: HttpServer;
   #mirrors = new WeakSet<StreamHandle>();
   #logger: Logger;
   /** Counts every worker's viewers and publishes (the workers report theirs). */
   #metrics = new Metrics({
-    elsewhere: () => this.#cluster?.metricsElsewhere() ?? [],
+    elsewhere: () => this.#workerGroup?.metricsElsewhere() ?? [],
     subscribers: (handle) => this.#subscribers(handle),
   });
   #access: AccessPolicy;
@@ -208,7 +208,7 @@ class Composition implements Server {
   #http?: HttpServer;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
-  /** The paths' sources (the primary's alone: a worker asks it, see `_cluster.ts`). */
+  /** The paths' sources (the primary's alone: a worker asks it, see `_workers.ts`). */
   #sources?: Sources;
   #closing?: Promise<void>;
 
@@ -408,8 +408,8 @@ class Composition implements Server {
       }
     }
     if (reusePort && (this.addresses.rtmp || this.addresses.http)) {
-      const { Cluster } = await import("./_cluster.ts");
-      this.#cluster = await Cluster.start(
+      const { WorkerGroup } = await import("./_workers.ts");
+      this.#workerGroup = await WorkerGroup.start(
         registry,
         logger,
         workers - 1,
@@ -424,7 +424,7 @@ class Composition implements Server {
 
   /** A stream's viewers on every worker. */
   #subscribers(handle: StreamHandle): number {
-    return this.#cluster?.subscribers(handle) ?? handle.subscriberCount;
+    return this.#workerGroup?.subscribers(handle) ?? handle.subscriberCount;
   }
 
   /** This worker's metrics counters (a worker reports them to the primary). */
@@ -524,7 +524,7 @@ class Composition implements Server {
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
     this.#given = config;
-    this.#cluster?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
+    this.#workerGroup?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
     this.#sources?.apply(paths);
     return { applied, restartNeeded };
   }
@@ -537,7 +537,7 @@ class Composition implements Server {
   #shutdown(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
-      await this.#cluster?.close(); // the workers end their players and publishers first
+      await this.#workerGroup?.close(); // the workers end their players and publishers first
       await this.#sources?.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();

@@ -85,7 +85,7 @@ interface Peer {
 }
 
 /** The primary's side: the workers, and the mirrors between them. */
-export class Cluster {
+export class WorkerGroup {
   #registry: Registry;
   #logger: Logger;
   #peers: Peer[] = [];
@@ -120,17 +120,17 @@ export class Cluster {
     count: number,
     config: ServerConfig,
     forward: ForwardTarget | undefined,
-  ): Promise<Cluster> {
-    const cluster = new Cluster(registry, logger);
+  ): Promise<WorkerGroup> {
+    const group = new WorkerGroup(registry, logger);
     try {
       await Promise.all(
-        Array.from({ length: count }, (_, i) => cluster.#spawn(i + 1, config, forward)),
+        Array.from({ length: count }, (_, i) => group.#spawn(i + 1, config, forward)),
       );
     } catch (error) {
-      await cluster.close();
+      await group.close();
       throw error;
     }
-    return cluster;
+    return group;
   }
 
   /** The metrics counters of every running worker but the primary, as last reported. */
@@ -238,7 +238,7 @@ export class Cluster {
   }
 
   #mirrorTo(peer: Peer, handle: StreamHandle, publisher?: string): void {
-    // A stream published before the cluster started is the primary's own.
+    // A stream published before the workers started is the primary's own.
     const origin = this.#origins.get(handle) ??
       { origin: 0, protocol: handle.metadata().ingestProtocol };
     if (origin.origin === peer.index || handle.closed) return;
