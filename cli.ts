@@ -65,6 +65,8 @@ serve options (listeners take PORT, HOST:PORT or off):
                                                                       cluster.node
   --cluster-ttl-ms N           a claim's TTL; a dead node drops out within it (default 10000)
                                                                       cluster.ttlMs
+  --workers N       cores that serve: RTMP and HTTP on each, every stream on every one
+                    (default: all of this machine's)                  workers
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
@@ -130,6 +132,7 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   "cluster-advertise": { key: ["cluster", "advertise"], type: "string" },
   "cluster-node": { key: ["cluster", "node"], type: "string" },
   "cluster-ttl-ms": { key: ["cluster", "ttlMs"], type: "number" },
+  workers: { key: ["workers"], type: "number" },
   quiet: { key: ["quiet"], type: "boolean" },
 };
 

@@ -29,6 +29,10 @@ import { Sources } from "./sources.ts";
 import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 import type { ClusterNode } from "./cluster/mod.ts";
+import type { WorkerGroup } from "./_workers.ts";
+import type { ForwardTarget } from "./_forward.ts";
+import { MIRROR_PROTOCOL, withoutMirrors } from "./_mirror.ts";
+import type { MetricsCounts } from "../ingest/http/metrics.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -108,6 +112,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     "webrtc.ports": config.webrtcPorts,
     transcodeAudio: config.transcodeAudio,
     playCoalesceMs: config.playCoalesceMs,
+    workers: config.workers,
     "srt.passphrase": config.srtPassphrase,
     quiet: config.quiet,
     apps: config.apps,
@@ -146,16 +151,62 @@ const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir", "access", "sr
  * ```
  */
 export function serve(config: ServerConfig = {}, options: ServeOptions = {}): Server {
-  return new Composition(resolveConfig(config), options.logger ?? silentLogger);
+  return new Composition(config, resolveConfig(config), options.logger ?? silentLogger);
+}
+
+/**
+ * One worker's part of a multi-core server (`_worker.ts` runs it): RTMP and HTTP only, on
+ * ports the primary bound with `reusePort`; HTTP requests other than HTTP-FLV go to the
+ * primary through `forward`. Not part of the public API.
+ */
+export function serveAsWorker(
+  config: ServerConfig,
+  logger: Logger,
+  forward: ForwardTarget | undefined,
+): Server & { counts(): MetricsCounts } {
+  return new Composition(config, resolveConfig(config), logger, { forward });
+}
+
+/** The config a worker runs: the primary's, with only its RTMP and HTTP listeners, to share. */
+function workerConfig(
+  config: ServerConfig,
+  rtmp: Deno.NetAddr | undefined,
+  http: Deno.NetAddr | undefined,
+): ServerConfig {
+  const off = { listen: false as const };
+  const { tls: _tls, ...rest } = config;
+  return {
+    ...rest,
+    workers: 1,
+    rtmp: { ...config.rtmp, listen: rtmp ? { hostname: rtmp.hostname, port: rtmp.port } : false },
+    http: { ...config.http, listen: http ? { hostname: http.hostname, port: http.port } : false },
+    rtsp: { ...config.rtsp, listen: false },
+    srt: { ...config.srt, listen: false },
+    rtmps: off,
+    rtsps: off,
+    https: off,
+    record: {},
+  };
 }
 
 class Composition implements Server {
   readonly ready: Promise<void>;
   readonly addresses: ServerAddresses = {};
   readonly registry: Registry;
+  /** The config as given, what the workers of a multi-core server start from. */
+  #given: ServerConfig;
   #config: ResolvedConfig;
+  /** Set when this is a worker of a multi-core server (not the primary). */
+  #worker?: { readonly forward?: ForwardTarget };
+  #workerGroup?: WorkerGroup;
+  #forwarded?: HttpServer;
+  #mirrors = new WeakSet<StreamHandle>();
   #logger: Logger;
-  #metrics = new Metrics();
+  /** Counts every worker's viewers and publishes (the workers report theirs). */
+  #metrics = new Metrics({
+    elsewhere: () => this.#workerGroup?.metricsElsewhere() ?? [],
+    subscribers: (handle) => this.#subscribers(handle),
+  });
   #access: AccessPolicy;
   #hls?: LiveHls;
   #webrtc?: WebRtcServer;
@@ -166,14 +217,22 @@ class Composition implements Server {
   #http?: HttpServer;
   #cluster?: ClusterNode;
   /** The registry's demand hook: the paths' sources, and the cluster's edge copies once joined. */
-  #demand: DemandHook = (app, stream) => this.#sources.demand(app, stream);
+  #demand: DemandHook = (app, stream) => this.#sources?.demand(app, stream) ?? false;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
-  #sources: Sources;
+  /** The paths' sources (the primary's alone: a worker asks it, see `_workers.ts`). */
+  #sources?: Sources;
   #closing?: Promise<void>;
 
-  constructor(config: ResolvedConfig, given: Logger) {
+  constructor(
+    givenConfig: ServerConfig,
+    config: ResolvedConfig,
+    given: Logger,
+    worker?: { readonly forward?: ForwardTarget },
+  ) {
+    this.#given = givenConfig;
     this.#config = config;
+    this.#worker = worker;
     // One message stays one line whatever a peer put in a name (idempotent over cli.ts's).
     const logger = lineSafeLogger(given);
     this.#logger = {
@@ -186,16 +245,25 @@ class Composition implements Server {
       ...this.#registrySettings(),
       authorize: this.#access.authorize,
       describeConfig,
-      observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
+      // telemetry only (the lifecycle goes through registry events); a mirror is counted
+      // where it is published
+      observer: withoutMirrors(this.#metrics),
     });
-    this.#sources = new Sources(this.registry, { clientFor: pullClientFor, logger: this.#logger });
+    if (!worker) {
+      this.#sources = new Sources(this.registry, {
+        clientFor: pullClientFor,
+        logger: this.#logger,
+      });
+    }
     this.registry.on("publish", (handle, info) => {
-      this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
+      // A stream mirrored from another worker was logged there, where it is published.
+      if (info.protocol === MIRROR_PROTOCOL) this.#mirrors.add(handle);
+      else this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
       this.#maybeRecord(handle);
     });
     this.registry.on("unpublish", (handle, reason) => {
-      this.#logger.info(`unpublish ${handle.key} (${reason})`);
+      if (!this.#mirrors.has(handle)) this.#logger.info(`unpublish ${handle.key} (${reason})`);
     });
     this.ready = this.#start();
     this.ready.catch(() => {}); // a caller that never awaits it still gets close()
@@ -205,9 +273,12 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
-      // A reader of a stream that is not live may start its path's on-demand source (or, in
-      // a cluster, an edge copy of another node's stream).
-      demand: (app: string, stream: string) => this.#demand(app, stream),
+      // A reader of a stream that is not live may start its path's on-demand source or, in
+      // a cluster, an edge copy of another node's stream (a worker's registry asks the
+      // primary's instead, set by its WorkerLink).
+      ...this.#worker ? {} : {
+        demand: (app: string, stream: string) => this.#demand(app, stream),
+      },
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -226,7 +297,7 @@ class Composition implements Server {
   async #start(): Promise<void> {
     try {
       await this.#listen();
-      this.#sources.apply(this.#config.paths);
+      this.#sources?.apply(this.#config.paths);
     } catch (error) {
       await this.#shutdown();
       throw error;
@@ -237,6 +308,10 @@ class Composition implements Server {
     const config = this.#config;
     const logger = this.#logger;
     const registry = this.registry;
+    if (this.#worker) return this.#listenAsWorker(this.#worker.forward);
+    const workers = this.#workers();
+    /** Whether RTMP and HTTP share their ports with the workers. */
+    const reusePort = workers > 1;
     const { rtmp, rtsp, srt, http, rtmps, rtsps, https } = config.listen;
     /** The TLS listener at `listen`, with the certificate and key. */
     const tls = (listen: Listen | undefined) => listen && { ...listen, ...config.tls! };
@@ -272,13 +347,10 @@ class Composition implements Server {
     if (rtmp || rtmps) {
       const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
       this.#rtmp = serveRtmp({
-        ...config.options.rtmp,
-        coalesceMs: config.playCoalesceMs,
-        transcode: this.#transcode,
-        registry,
+        ...this.#rtmpOptions(),
         ...plain(rtmp),
+        reusePort,
         tls: tls(rtmps),
-        logger,
       });
       this.#bound("rtmp", rtmp && this.#rtmp.addr);
       this.#bound("rtmps", this.#rtmp.tlsAddr);
@@ -315,27 +387,138 @@ class Composition implements Server {
       this.#bound("srt", this.#srt.addr);
     }
     if (web) {
+      const routes = [
+        web.streamsApi(registry, { subscribers: (handle) => this.#subscribers(handle) }),
+        web.metricsRoute(this.#metrics, registry),
+        web.httpFlv(registry, this.#httpFlvOptions()),
+        this.#hls!.route,
+        this.#webrtc!.route,
+      ];
       this.#http = web.serveHttp({
         ...config.options.http,
         // Every request is put to the access policy first, open or not: a reload may
         // close what is open now.
-        routes: [web.withAccessControl(registry, [
-          web.streamsApi(registry),
-          web.metricsRoute(this.#metrics, registry),
-          web.httpFlv(registry, {
-            ...config.options.httpFlv,
-            coalesceMs: config.playCoalesceMs,
-            transcode: this.#transcode,
-          }),
-          this.#hls!.route,
-          this.#webrtc!.route,
-        ])],
+        routes: [web.withAccessControl(registry, routes)],
         ...plain(http),
+        reusePort,
         tls: tls(https),
         logger,
       });
       this.#bound("http", http && this.#http.addr);
       this.#bound("https", this.#http.tlsAddr);
+      if (reusePort && http) {
+        // What the workers forward, access checked there with the client's address.
+        const { forwardedRoute, newForwardSecret } = await import("./_forward.ts");
+        const secret = newForwardSecret();
+        this.#forwarded = web.serveHttp({
+          ...config.options.http,
+          routes: [forwardedRoute(secret, routes)],
+          hostname: "127.0.0.1",
+          port: 0,
+          maxConnectionsPerIp: 0, // every worker comes from loopback
+          logger,
+        });
+        this.#forward = { origin: `http://127.0.0.1:${this.#forwarded.addr.port}`, secret };
+      }
+    }
+    if (reusePort && (this.addresses.rtmp || this.addresses.http)) {
+      const { WorkerGroup } = await import("./_workers.ts");
+      this.#workerGroup = await WorkerGroup.start(
+        registry,
+        logger,
+        workers - 1,
+        workerConfig(this.#given, this.addresses.rtmp, this.addresses.http),
+        this.#forward,
+      );
+      logger.info(`${workers} workers: RTMP and HTTP on every one, the rest on worker 0`);
+    }
+  }
+
+  #forward?: ForwardTarget;
+
+  /** A stream's viewers on every worker. */
+  #subscribers(handle: StreamHandle): number {
+    return this.#workerGroup?.subscribers(handle) ?? handle.subscriberCount;
+  }
+
+  /** This worker's metrics counters (a worker reports them to the primary). */
+  counts(): MetricsCounts {
+    return this.#metrics.counts();
+  }
+
+  /** What every worker's RTMP server takes, whatever it listens on. */
+  #rtmpOptions() {
+    return {
+      ...this.#config.options.rtmp,
+      coalesceMs: this.#config.playCoalesceMs,
+      transcode: this.#transcode,
+      registry: this.registry,
+      logger: this.#logger,
+    };
+  }
+
+  /** What every worker's HTTP-FLV route takes. */
+  #httpFlvOptions() {
+    return {
+      ...this.#config.options.httpFlv,
+      coalesceMs: this.#config.playCoalesceMs,
+      transcode: this.#transcode,
+      logger: this.#logger,
+    };
+  }
+
+  /**
+   * How many workers to run: the config's, or 1 when the runtime cannot share a port
+   * (Deno's `net` unstable flag is off) or nothing would be shared.
+   */
+  #workers(): number {
+    const { workers, listen } = this.#config;
+    if (workers <= 1 || !(listen.rtmp || listen.http)) return 1;
+    if (this.#config.cluster) {
+      // A publish is claimed in the cluster before it is accepted, by the primary's
+      // registry; a worker's publishes would be accepted unclaimed.
+      const say = this.#given.workers === undefined ? this.#logger.info : this.#logger.warn;
+      say(`workers: a cluster node serves on one worker (claims are taken by the primary)`);
+      return 1;
+    }
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      this.#logger.warn(
+        `workers: ${workers} needs Deno's net unstable flag to share ports ` +
+          `(deno.json "unstable": ["net"] or --unstable-net); running on one worker`,
+      );
+      return 1;
+    }
+    return workers;
+  }
+
+  /** A worker's listeners: plain RTMP and HTTP on the primary's ports, shared. */
+  async #listenAsWorker(forward: ForwardTarget | undefined): Promise<void> {
+    const config = this.#config;
+    const logger = this.#logger;
+    const registry = this.registry;
+    const { rtmp, http } = config.listen;
+    this.#stopReaper = registry.startReaper();
+    if (config.transcodeAudio) {
+      const { TranscodedViews } = await import("../media/transcode/mod.ts");
+      this.#transcode = new TranscodedViews({ logger });
+    }
+    if (rtmp) {
+      const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
+      this.#rtmp = serveRtmp({ ...this.#rtmpOptions(), ...rtmp, reusePort: true });
+      this.addresses.rtmp = this.#rtmp.addr;
+    }
+    if (http) {
+      const web = await import("../ingest/http/mod.ts");
+      const { forwardRoute } = await import("./_forward.ts");
+      const flv = web.httpFlv(registry, this.#httpFlvOptions());
+      this.#http = web.serveHttp({
+        ...config.options.http,
+        routes: [web.withAccessControl(registry, forward ? [flv, forwardRoute(forward)] : [flv])],
+        ...http,
+        reusePort: true,
+        logger,
+      });
+      this.addresses.http = this.#http.addr;
     }
   }
 
@@ -349,7 +532,7 @@ class Composition implements Server {
     const node = cluster.node ?? `${Deno.hostname()}-${crypto.randomUUID().slice(0, 8)}`;
     this.#cluster = new ClusterNode(this.registry, { ...cluster, node, logger: this.#logger });
     this.registry.configure({ authorize: this.#cluster.authorize(this.#access.authorize) });
-    this.#demand = this.#cluster.demand(this.#sources);
+    if (this.#sources) this.#demand = this.#cluster.demand(this.#sources);
     await this.#cluster.directory.connected(2000);
     this.#logger.info(
       `cluster: node ${
@@ -380,7 +563,9 @@ class Composition implements Server {
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
-    this.#sources.apply(paths);
+    this.#given = config;
+    this.#workerGroup?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
+    this.#sources?.apply(paths);
     return { applied, restartNeeded };
   }
 
@@ -392,13 +577,14 @@ class Composition implements Server {
   #shutdown(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
-      await this.#sources.close();
+      await this.#workerGroup?.close(); // the workers end their players and publishers first
+      await this.#sources?.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();
       this.registry.closeAll();
       await Promise.all([this.#hls?.close(), ...this.#recordings, this.#cluster?.close()]);
-      await this.#http?.close();
+      await Promise.all([this.#http?.close(), this.#forwarded?.close()]);
     })();
     return this.#closing;
   }

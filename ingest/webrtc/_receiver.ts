@@ -15,6 +15,8 @@ import { splitLengthPrefixed } from "../../media/codec/nal.ts";
 import { buildOpusHead } from "../../media/codec/opus.ts";
 import { TimestampUnwrapper } from "../../media/codec/timestamp.ts";
 import { H264Depacketizer } from "../../media/rtp/h264.ts";
+import { H264PictureState } from "../../media/rtp/picture_order.ts";
+import { DtsRecovery } from "../../media/rtp/decode_time.ts";
 import { RtpPacket } from "../../media/rtp/packet.ts";
 import { messageOf } from "./_peer.ts";
 
@@ -79,6 +81,9 @@ export class PeerMediaReceiver {
   readonly #packet = new RtpPacket();
   #sps: Uint8Array | undefined;
   #pps: Uint8Array | undefined;
+  /** Picture order counts, for decode times: RTP carries presentation times only. */
+  #pictures = new H264PictureState();
+  #dts = new DtsRecovery();
   #needKeyframe = true;
   #lastPliMs = -Infinity;
   #requestKeyframe: () => void = () => {};
@@ -164,11 +169,18 @@ export class PeerMediaReceiver {
     let keyframe = false;
     let sps: Uint8Array | undefined;
     let pps: Uint8Array | undefined;
+    let poc: number | undefined;
     for (const nal of splitLengthPrefixed(au)) {
       const type = nal[0] & 0x1f;
       if (type === H264NalType.IDR) keyframe = true;
       else if (type === H264NalType.SPS) sps = nal;
       else if (type === H264NalType.PPS) pps = nal;
+      if (type === H264NalType.SPS || type === H264NalType.PPS) {
+        if (this.#pictures.addParameterSet(nal)) {
+          const { reorderHint, sps } = this.#pictures;
+          this.#dts.configure(reorderHint, sps?.frameRate);
+        }
+      } else if (type >= 1 && type <= 5) poc ??= this.#pictures.poc(nal);
     }
     if (sps && pps && !(SAME(this.#sps, sps) && SAME(this.#pps, pps))) {
       this.#configure(pts, sps, pps);
@@ -178,7 +190,10 @@ export class PeerMediaReceiver {
       return;
     }
     this.#needKeyframe = false;
-    this.#publish(0, "video", "h264", pts, keyframe ? FrameFlags.KEYFRAME : FrameFlags.NONE, au);
+    // A sender with B-frames (an encoder other than a browser's) reorders: recover decode times.
+    const dts = this.#dts.next(pts, poc, keyframe);
+    const flags = keyframe ? FrameFlags.KEYFRAME : FrameFlags.NONE;
+    this.#publish(0, "video", "h264", pts, flags, au, dts);
   }
 
   #configure(pts: number, sps: Uint8Array, pps: Uint8Array): void {
@@ -208,8 +223,9 @@ export class PeerMediaReceiver {
     pts: number,
     flags: number,
     data: Uint8Array,
+    dts = pts,
   ): void {
-    this.#out.frame({ track, kind, codec, pts, dts: pts, flags, data });
+    this.#out.frame({ track, kind, codec, pts, dts, flags, data });
     this.frames++;
   }
 }

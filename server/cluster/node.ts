@@ -18,6 +18,7 @@ import {
 } from "../../mod.ts";
 import type { DemandedSource } from "../sources.ts";
 import { shownUrl } from "../source.ts";
+import { MIRROR_PROTOCOL } from "../_mirror.ts";
 import { type ClaimOutcome, type ClusterClaim, ClusterDirectory } from "./directory.ts";
 import type { ClusterDirectoryOptions } from "./directory.ts";
 
@@ -93,8 +94,8 @@ export function pullUrl(claim: ClusterClaim, app: string, stream: string): URL |
  * that has it ({@linkcode ClusterNode.edge}), one upstream per stream per node.
  *
  * Streams this node pulls from others (edge copies, published as protocol `cluster`) are
- * never claimed; any other publish that did not pass `authorize` (a path's pull source) is
- * claimed as it starts, so that other nodes find it too.
+ * never claimed, nor are mirrors of another worker's streams; any other publish that did not
+ * pass `authorize` (a path's pull source) is claimed as it starts, so that other nodes find it.
  *
  * @example
  * ```ts ignore
@@ -133,7 +134,8 @@ export class ClusterNode {
       // A publish that no authorize claimed (a path's pull source) is claimed as it starts,
       // so that other nodes find it; edge copies are not.
       registry.on("publish", (handle, info) => {
-        if (info.protocol === EDGE_PROTOCOL || this.#held.has(handle.key)) return;
+        if (info.protocol === EDGE_PROTOCOL || info.protocol === MIRROR_PROTOCOL) return;
+        if (this.#held.has(handle.key)) return;
         const held: HeldClaim = { since: performance.now(), claimed: false };
         this.#held.set(handle.key, held);
         void this.#refresh(handle.key, held);

@@ -46,6 +46,8 @@ const SOURCES: { name: string; url: (a: InProcessServer) => string; transport?: 
       transport: "udp",
     },
     { name: "rtmp://", url: (a) => `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam` },
+    // H.264 with B-frames over WebRTC: decode times recovered from picture order counts.
+    { name: "WHEP", url: (a) => `http://127.0.0.1:${a.ports.http}/live/cam/whep` },
   ];
 
 for (const { name, url, transport } of SOURCES) {

@@ -58,3 +58,28 @@ test.redis("serve() in a cluster starts with Redis down, publishes locally, clai
     await redis.stop();
   }
 });
+
+test.redis("a cluster node serves on one worker: its primary claims every publish first", async () => {
+  const redis = await startRedis();
+  const log = new LogLines();
+  const server = serve({
+    workers: 2,
+    rtmp: { listen: "127.0.0.1:0" },
+    rtsp: { listen: "off" },
+    srt: { listen: "off" },
+    http: { listen: "off" },
+    cluster: { redis: redis.url, advertise: "rtmp://127.0.0.1:1935", node: "a" },
+  }, { logger: log });
+  try {
+    await server.ready;
+    assert.ok(
+      log.lines.includes(
+        "warn workers: a cluster node serves on one worker (claims are taken by the primary)",
+      ),
+      log.lines.join("\n"),
+    );
+  } finally {
+    await server.close();
+    await redis.stop();
+  }
+});
