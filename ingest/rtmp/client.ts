@@ -26,6 +26,7 @@ import {
 import { RtmpError } from "./error.ts";
 import { HANDSHAKE_SIZE, RTMP_VERSION } from "./handshake.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
+import { withDeadline as deadline } from "../_deadline.ts";
 
 /** Options for {@linkcode RtmpPublisher.connect}. */
 export interface RtmpPublisherOptions {
@@ -322,13 +323,7 @@ export class RtmpPublisher {
   }
 }
 
-/** Rejects after `ms` unless `promise` settles first. */
+/** Rejects with an {@linkcode RtmpError} after `ms` unless `promise` settles first. */
 function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RtmpError(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return deadline(promise, ms, () => new RtmpError(`${what}: no answer within ${ms} ms`));
 }
