@@ -1,6 +1,6 @@
 /**
  * An RTMP client that publishes: to another arcly-stream, nginx-rtmp, SRS, YouTube or Twitch
- * ingest. It does the plain handshake, `connect`, `createStream` and `publish`, then sends
+ * ingest, over TCP (`rtmp://`) or TLS (`rtmps://`). It does the plain handshake, `connect`, `createStream` and `publish`, then sends
  * each frame as one RTMP message, answering pings and acknowledging what it receives.
  *
  * @module
@@ -34,13 +34,20 @@ export interface RtmpPublisherOptions {
   timeoutMs?: number;
   /** Outgoing chunk size (default 4096). */
   chunkSize?: number;
+  /**
+   * `rtmps://`: the certificates (PEM) to trust instead of the system's roots, e.g. a
+   * self-signed server's own certificate.
+   */
+  caCerts?: string[];
 }
 
-/** An `rtmp://host[:port]/app/stream` URL split as RTMP needs it. */
+/** An `rtmp://` or `rtmps://host[:port]/app/stream` URL split as RTMP needs it. */
 export interface RtmpUrl {
+  /** Whether the connection is TLS (`rtmps://`). */
+  tls: boolean;
   /** Host name or address. */
   hostname: string;
-  /** TCP port (1935 when the URL has none). */
+  /** TCP port (1935, or 443 for `rtmps://`, when the URL has none). */
   port: number;
   /** The application: the first path segment. */
   app: string;
@@ -53,13 +60,13 @@ export interface RtmpUrl {
 /**
  * Splits an RTMP URL: the first path segment is the app, the rest (and the query) the key.
  *
- * @throws {RangeError} when it is not an `rtmp://` URL with an app and a stream.
+ * @throws {RangeError} when it is not an `rtmp://` or `rtmps://` URL with an app and a stream.
  * @example
  * ```ts
  * import { parseRtmpUrl } from "@arcly/stream/rtmp";
  *
  * parseRtmpUrl("rtmp://example.com/live/cam?token=x");
- * // { hostname: "example.com", port: 1935, app: "live",
+ * // { tls: false, hostname: "example.com", port: 1935, app: "live",
  * //   tcUrl: "rtmp://example.com/live", stream: "cam?token=x" }
  * ```
  */
@@ -70,18 +77,22 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   } catch {
     throw new RangeError(`not a URL: ${url}`);
   }
-  if (parsed.protocol !== "rtmp:") throw new RangeError(`not an rtmp:// URL: ${url}`);
+  const tls = parsed.protocol === "rtmps:";
+  if (!tls && parsed.protocol !== "rtmp:") {
+    throw new RangeError(`not an rtmp:// or rtmps:// URL: ${url}`);
+  }
   const [, app, ...rest] = parsed.pathname.split("/");
   const stream = rest.join("/");
   if (!app || !stream) throw new RangeError(`an RTMP URL needs /APP/STREAM: ${url}`);
   const hostname = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = parsed.port ? Number(parsed.port) : 1935;
+  const port = parsed.port ? Number(parsed.port) : tls ? 443 : 1935;
   const host = parsed.port ? `${parsed.hostname}:${parsed.port}` : parsed.hostname;
   return {
+    tls,
     hostname,
     port,
     app: decodeURIComponent(app),
-    tcUrl: `rtmp://${host}/${app}`,
+    tcUrl: `${tls ? "rtmps" : "rtmp"}://${host}/${app}`,
     stream: decodeURIComponent(stream) + parsed.search,
   };
 }
@@ -107,7 +118,7 @@ const VIDEO_CSID = 6;
  * ```
  */
 export class RtmpPublisher {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.TcpConn | Deno.TlsConn;
   readonly #timeoutMs: number;
   readonly #writer = new ChunkWriter();
   readonly #reader = new ChunkReader();
@@ -119,7 +130,7 @@ export class RtmpPublisher {
   #window = 2_500_000;
   #acknowledged = 0;
 
-  private constructor(conn: Deno.TcpConn, timeoutMs: number) {
+  private constructor(conn: Deno.TcpConn | Deno.TlsConn, timeoutMs: number) {
     this.#conn = conn;
     this.#timeoutMs = timeoutMs;
   }
@@ -133,11 +144,19 @@ export class RtmpPublisher {
   static async connect(url: string, options: RtmpPublisherOptions = {}): Promise<RtmpPublisher> {
     const target = parseRtmpUrl(url);
     const timeoutMs = options.timeoutMs ?? 10_000;
+    const address = { hostname: target.hostname, port: target.port };
+    const connecting: Promise<Deno.TcpConn | Deno.TlsConn> = target.tls
+      ? Deno.connectTls({ ...address, caCerts: options.caCerts })
+      : Deno.connect(address);
     const conn = await withDeadline(
-      Deno.connect({ hostname: target.hostname, port: target.port }),
+      connecting,
       timeoutMs,
       `connect to ${target.hostname}:${target.port}`,
-    );
+    ).catch((error) => {
+      // a connection made after the deadline is closed, not left open
+      connecting.then((late) => late.close(), () => {});
+      throw error;
+    });
     const publisher = new RtmpPublisher(conn, timeoutMs);
     try {
       await publisher.#setUp(target, options.chunkSize ?? 4096);
@@ -169,7 +188,8 @@ export class RtmpPublisher {
   }
 
   async #setUp(target: RtmpUrl, chunkSize: number): Promise<void> {
-    this.#conn.setNoDelay(true);
+    if ("setNoDelay" in this.#conn) this.#conn.setNoDelay(true);
+    else await withDeadline(this.#conn.handshake(), this.#timeoutMs, "TLS handshake");
     await this.#handshake();
     void this.#pump();
     await this.#send(setChunkSizeMessage(chunkSize));

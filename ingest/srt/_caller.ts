@@ -238,7 +238,7 @@ export async function callSrt(
         maxPackets: Math.min(FLOW_WINDOW, Math.max(hs.flowWindow, 32)),
         handshakeAtMs: conclusion.atMs,
         handshakeTimestamp: readU32(conclusion.packet, 8),
-        key: escapeForLog(target.streamId ?? ""),
+        key: streamLabel(target.streamId),
         media,
         startMs,
         crypto: keys?.session,
@@ -280,6 +280,18 @@ export async function callSrt(
     closeSocket();
     throw error;
   }
+}
+
+/**
+ * The stream a Stream ID names, for logs: `read:live/cam` without a query or credentials
+ * (`:USER:PASS`, the `u=`/`s=` of the access control syntax).
+ */
+function streamLabel(streamId: string | undefined): string {
+  if (!streamId) return "(no Stream ID)";
+  const simple = /^(publish|read):([^:?]*)/.exec(streamId);
+  if (simple) return escapeForLog(`${simple[1]}:${simple[2]}`);
+  const resource = /(?:^#!::|,)r=([^,?]*)/.exec(streamId);
+  return resource ? escapeForLog(`r=${resource[1]}`) : "(Stream ID)";
 }
 
 /** @throws {SrtError} with the listener's reason when `hs` is a rejection. */

@@ -7,8 +7,10 @@
 import assert from "node:assert/strict";
 import { FrameFlags, Registry, type StreamHandle } from "../../mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
+import { serveSrt } from "../../ingest/srt/mod.ts";
+import { makeCert } from "../_util/tls.ts";
 import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
-import { PushRelay } from "../../server/relay.ts";
+import { isRelayTarget, PushRelay } from "../../server/relay.ts";
 import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { testsWith } from "../_util/tools.ts";
@@ -58,12 +60,17 @@ async function assertPlays(file: string, what: string): Promise<void> {
 
 test.ffmpeg("rtmp url: app, key and query; bad URLs are refused", () => {
   assert.deepEqual(parseRtmpUrl("rtmp://[::1]:1936/live/a/b?user=x&pass=y"), {
+    tls: false,
     hostname: "::1",
     port: 1936,
     app: "live",
     tcUrl: "rtmp://[::1]:1936/live",
     stream: "a/b?user=x&pass=y",
   });
+  assert.deepEqual(
+    [parseRtmpUrl("rtmps://h/live/a").port, parseRtmpUrl("rtmps://h/live/a").tcUrl],
+    [443, "rtmps://h/live"],
+  );
   for (const bad of ["http://h/live/a", "rtmp://h/live", "rtmp://h/", "nonsense"]) {
     assert.throws(() => parseRtmpUrl(bad), RangeError, bad);
   }
@@ -118,6 +125,73 @@ test.ffmpeg("push relay: A relays to B over RTMP, ffmpeg plays B; B restarts and
     await serverA.close();
     await serverB.close();
   }
+});
+
+test.ffmpeg("push relay over SRT (encrypted) and RTMPS: B gets the stream, ffmpeg plays it from B", async () => {
+  const a = new Registry();
+  const b = new Registry();
+  const dir = await Deno.makeTempDir({ prefix: "arcly-relay-" });
+  const cert = await makeCert(dir, "b");
+  const serverA = serveRtmp({ registry: a, hostname: "127.0.0.1", port: 0 });
+  const rtmpB = serveRtmp({
+    registry: b,
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: { hostname: "127.0.0.1", port: 0, certFile: cert.certFile, keyFile: cert.keyFile },
+  });
+  const srtB = await serveSrt({
+    registry: b,
+    hostname: "127.0.0.1",
+    port: 0,
+    passphrase: "relay-passphrase",
+  });
+  const log = new LogLines();
+  const procs = new Procs();
+  const relays: PushRelay[] = [];
+  try {
+    const publisher = publishLive(procs, `rtmp://127.0.0.1:${serverA.addr.port}/live/cam`, 12);
+    const source = await live(a, "cam");
+    const srtUrl = `srt://127.0.0.1:${srtB.addr.port}?streamid=publish:live/viasrt` +
+      `&passphrase=relay-passphrase&pbkeylen=32`;
+    relays.push(new PushRelay(source, srtUrl, { logger: log, backoffMs: 200 }));
+    relays.push(
+      new PushRelay(source, `rtmps://localhost:${rtmpB.tlsAddr!.port}/live/viartmps`, {
+        logger: log,
+        backoffMs: 200,
+        caCerts: [cert.cert],
+      }),
+    );
+    assert.equal(relays[0].status().target, `srt://127.0.0.1:${srtB.addr.port}?…`);
+    for (const name of ["viasrt", "viartmps"]) {
+      await live(b, name);
+      const file = await record(procs, `rtmp://127.0.0.1:${rtmpB.addr.port}/live/${name}`, 3);
+      await assertPlays(file, `B's ${name}`);
+    }
+    for (const relay of relays) assert.equal(relay.status().state, "relaying");
+    assert.ok(!log.lines.some((l) => l.includes("relay-passphrase")), "the passphrase stays out");
+    await publisher;
+    for (const relay of relays) {
+      await within(relay.finished, 10_000, "the relay ends with its stream");
+      assert.equal(relay.status().state, "stopped");
+      assert.ok(relay.status().frames > 100);
+    }
+  } finally {
+    for (const relay of relays) relay.stop();
+    procs.killAll();
+    await serverA.close();
+    await rtmpB.close();
+    await srtB.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("relay targets: rtmp, rtmps and srt URLs only", () => {
+  assert.deepEqual(
+    ["rtmp://h/a/b", "rtmps://h/a/b", "srt://h:1?streamid=publish:a/b", "http://h/", "x"].map(
+      isRelayTarget,
+    ),
+    [true, true, true, false, false],
+  );
 });
 
 test.ffmpeg("rtmp publisher: a refused publish rejects with the server's reason", async () => {

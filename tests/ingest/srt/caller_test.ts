@@ -18,37 +18,18 @@ import {
   SrtError,
 } from "../../../ingest/srt/mod.ts";
 import { TsDecoder, TsEncoder } from "../../../media/ts/mod.ts";
-import { decodeCheck, makeFixture, Procs, sine, tempPath, testsrc } from "../../_util/ffmpeg.ts";
+import { decodeCheck, Procs, tempPath } from "../../_util/ffmpeg.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { flipBit, prng, randomBytes, returnsOrRangeError } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
 import { testsWith } from "../../_util/tools.ts";
+import { freeUdpPort, srtClip } from "./_util.ts";
 import { within } from "../../_util/within.ts";
 
 const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 
-const SECONDS = 3;
 /** No characters a URL would escape: ffmpeg takes the query as written. */
 const PASSPHRASE = "correct-horse-battery";
-
-/** A 3 s H.264 (one-second GOPs, B-frames) + AAC clip in MPEG-TS. */
-function clip(): Promise<string> {
-  return makeFixture("srt-caller-clip.ts", [
-    ...testsrc({ duration: SECONDS }),
-    ...sine({ duration: SECONDS }),
-    ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"],
-    ...["-c:a", "aac", "-f", "mpegts"],
-  ]);
-}
-
-/** A UDP port free a moment ago on 127.0.0.1. */
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 /** The frames written back as MPEG-TS and decoded by ffmpeg (`-v warning -xerror`). */
 async function assertDecodes(frames: readonly MediaFrame[], what: string): Promise<void> {
@@ -80,7 +61,7 @@ async function clipVideoFrames(): Promise<number> {
   const count = (f: MediaFrame) => {
     if (f.kind === "video" && !(f.flags & FrameFlags.CONFIG)) n++;
   };
-  decoder.decode(await Deno.readFile(await clip()), count);
+  decoder.decode(await Deno.readFile(await srtClip()), count);
   decoder.flush(count);
   return n;
 }
@@ -104,7 +85,7 @@ for (const encrypted of [false, true]) {
       const port = await freeUdpPort();
       const secret = encrypted ? `&passphrase=${PASSPHRASE}&pbkeylen=16` : "";
       const listener = procs.spawn("ffmpeg", [
-        ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await clip(), "-c", "copy"],
+        ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await srtClip(), "-c", "copy"],
         ...[
           "-f",
           "mpegts",
@@ -153,7 +134,7 @@ for (const encrypted of [false, true]) {
       const port = server.addr.port;
       const secret = encrypted ? `&passphrase=${PASSPHRASE}&pbkeylen=32` : "";
       const publish = procs.spawn("ffmpeg", [
-        ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await clip(), "-c", "copy"],
+        ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await srtClip(), "-c", "copy"],
         ...["-f", "mpegts", `srt://127.0.0.1:${port}?streamid=publish:live/x${secret}`],
       ], { limitMs: 30_000 });
       await within(
@@ -251,7 +232,7 @@ test.ffmpeg("pullSrt: abort resolves and the listener sees the connection close"
   try {
     const port = server.addr.port;
     const publish = procs.spawn("ffmpeg", [
-      ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await clip(), "-c", "copy"],
+      ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await srtClip(), "-c", "copy"],
       ...["-f", "mpegts", `srt://127.0.0.1:${port}?streamid=publish:live/x`],
     ], { limitMs: 30_000 });
     const stop = new AbortController();

@@ -8,33 +8,19 @@ import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
 import { RejectReason, serveSrt, SrtError, SrtPublisher } from "../../../ingest/srt/mod.ts";
 import { TsDecoder } from "../../../media/ts/mod.ts";
-import {
-  decodeCheck,
-  makeFixture,
-  probePackets,
-  Procs,
-  sine,
-  tempPath,
-  testsrc,
-} from "../../_util/ffmpeg.ts";
+import { decodeCheck, probePackets, Procs, tempPath } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { testsWith } from "../../_util/tools.ts";
+import { freeUdpPort, srtClip } from "./_util.ts";
 import { within } from "../../_util/within.ts";
-import dgram from "node:dgram";
 
 const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
 
-const SECONDS = 3;
 const PASSPHRASE = "correct-horse-battery";
 
 /** The clip's frames, as our demuxer reads the file. */
 async function clipFrames(): Promise<MediaFrame[]> {
-  const file = await makeFixture("srt-publisher-clip.ts", [
-    ...testsrc({ duration: SECONDS }),
-    ...sine({ duration: SECONDS }),
-    ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"],
-    ...["-c:a", "aac", "-f", "mpegts"],
-  ]);
+  const file = await srtClip();
   const frames: MediaFrame[] = [];
   const decoder = new TsDecoder();
   decoder.decode(await Deno.readFile(file), (f) => frames.push(f));
@@ -52,14 +38,6 @@ async function writeLive(out: SrtPublisher, frames: readonly MediaFrame[]): Prom
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     await out.write(frame);
   }
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** Connect, retrying while the listener is not up yet (the handshake gets no answer). */
