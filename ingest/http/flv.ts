@@ -62,8 +62,14 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     const stream = path.stream.slice(0, -".flv".length);
     if (!isSafeName(stream)) return undefined;
     if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
-    const source = registry.get(path.app, stream);
-    if (!source) return textResponse(404, `no such stream: ${path.app}/${stream}`);
+    const live = registry.get(path.app, stream);
+    if (live) return respond(live);
+    return registry.acquire(path.app, stream, { signal: request.signal }).then((source) =>
+      source ? respond(source) : textResponse(404, `no such stream: ${path.app}/${stream}`)
+    );
+  };
+  /** The response playing `source`. */
+  function respond(source: StreamHandle): Response | Promise<Response> {
     const play = {
       maxLag: options.maxLag ?? 512,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
@@ -76,7 +82,7 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     return audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS).then(() =>
       flvResponse(flvBody(lease.handle, play, () => lease.release()))
     );
-  };
+  }
 }
 
 /** How long a play waits for its transcoded view's first AAC config, at most. */

@@ -70,6 +70,10 @@ const DIRECTIVE = /^\d{1,15}$/;
 /** One key's output: its files, and the packager of the current publish if any. */
 interface Output {
   storage: MemoryStorage;
+  /** The stream being packaged, while it is live. */
+  handle?: StreamHandle;
+  /** Resolves once the playlist lists a segment (or packaging stopped without one). */
+  listed: Promise<unknown>;
   packager?: HlsPackager;
   finished?: Promise<void>;
   expiry?: ReturnType<typeof setTimeout>;
@@ -141,7 +145,8 @@ export class LiveHls {
     // A publish of the same key within `retainMs` goes on with the same playlist, once the
     // previous packager has finished it.
     const storage = previous?.storage ?? new MemoryStorage();
-    const output: Output = { storage };
+    const listed = Promise.withResolvers<unknown>();
+    const output: Output = { storage, handle, listed: listed.promise };
     this.#outputs.set(handle.key, output);
     let lease: TranscodedLease | undefined;
     output.finished = (previous?.finished ?? Promise.resolve())
@@ -162,7 +167,9 @@ export class LiveHls {
           continueFrom: previous?.packager,
           onSkip: (what) => this.#options.logger.warn(`hls ${handle.key}: ${what}`),
         });
-        return (lease?.handle ?? handle).packageTo(output.packager);
+        const { mediaSequence, segments } = output.packager.playlist;
+        output.packager.waitForSegment(mediaSequence + segments.length).then(listed.resolve);
+        return (lease?.handle ?? handle).packageTo(output.packager, { background: true });
       })
       .catch((error) => {
         this.#options.logger.warn(
@@ -170,6 +177,8 @@ export class LiveHls {
         );
       })
       .finally(() => {
+        listed.resolve(undefined);
+        output.handle = undefined;
         lease?.release();
         if (this.#outputs.get(handle.key) !== output) return;
         output.expiry = setTimeout(() => {
@@ -190,31 +199,55 @@ export class LiveHls {
       return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
     }
     const key = `${path.app}/${path.stream}`;
-    const output = this.#outputs.get(key);
-    const file = () => {
-      const data = output?.storage.read(path.rest);
-      if (!data) {
-        return textResponse(
-          404,
-          `no such ${output ? "file" : "stream"}: ${output ? path.rest : key}`,
-        );
+    const serve = () => {
+      const output = this.#outputs.get(key);
+      const file = () => {
+        const data = output?.storage.read(path.rest);
+        if (!data) {
+          return textResponse(
+            404,
+            `no such ${output ? "file" : "stream"}: ${output ? path.rest : key}`,
+          );
+        }
+        return new Response(request.method === "HEAD" ? null : data as Uint8Array<ArrayBuffer>, {
+          headers: {
+            "content-type": type,
+            "content-length": String(data.byteLength),
+            "cache-control": extension === "m3u8" ? "no-cache" : "max-age=60",
+            "access-control-allow-origin": "*",
+          },
+        });
+      };
+      const packager = output?.packager;
+      if (this.#partDuration === undefined || !packager || !output.storage.read(MEDIA_PLAYLIST)) {
+        return file();
       }
-      return new Response(request.method === "HEAD" ? null : data as Uint8Array<ArrayBuffer>, {
-        headers: {
-          "content-type": type,
-          "content-length": String(data.byteLength),
-          "cache-control": extension === "m3u8" ? "no-cache" : "max-age=60",
-          "access-control-allow-origin": "*",
-        },
-      });
+      const held = this.#hold(path.rest, url.searchParams, packager, request.signal);
+      return held ? held.then((refused) => refused ?? file()) : file();
     };
-    const packager = output?.packager;
-    if (this.#partDuration === undefined || !packager || !output.storage.read(MEDIA_PLAYLIST)) {
-      return file();
+    const output = this.#outputs.get(key);
+    output?.handle?.noteRead(); // a player polling the playlist keeps an on-demand source up
+    if (extension === "m3u8" && !output?.storage.read(MEDIA_PLAYLIST)) {
+      return this.#firstPlaylist(path.app, path.stream, request.signal).then(serve);
     }
-    const held = this.#hold(path.rest, url.searchParams, packager, request.signal);
-    return held ? held.then((refused) => refused ?? file()) : file();
+    return serve();
   };
+
+  /**
+   * Wait for the first playlist of a stream with none yet: it was just published, or it is
+   * not live and the registry's demand hook may start it (an on-demand source). Bounded:
+   * the demand's wait, then three target durations for the first segment.
+   */
+  async #firstPlaylist(app: string, stream: string, clientGone: AbortSignal): Promise<void> {
+    const handle = await this.#registry.acquire(app, stream, { signal: clientGone });
+    const output = handle && this.#outputs.get(handle.key);
+    if (!output) return;
+    const limitMs = 3 * this.#options.targetDuration * 1000;
+    const gone = AbortSignal.any([clientGone, AbortSignal.timeout(limitMs)]);
+    const { promise, resolve } = Promise.withResolvers<unknown>();
+    gone.addEventListener("abort", resolve, { once: true });
+    await Promise.race([output.listed, promise]);
+  }
 
   /**
    * Low-Latency HLS: what a request waits for before its file is served. A blocking

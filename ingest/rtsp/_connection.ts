@@ -341,7 +341,7 @@ export class RtspConnection {
 
   /** The stream's tracks, waiting a little for its configs when it just started. */
   async #describeStream(target: Target): Promise<Description> {
-    const handle = this.#s.registry.get(target.app, target.stream);
+    const handle = await this.#s.registry.acquire(target.app, target.stream);
     if (!handle || handle.closed) throw new RtspError(404, `stream ${shownKey(target)} not found`);
     const deadline = performance.now() + this.#s.describeTimeoutMs;
     while (!describable(handle) && !handle.closed && performance.now() < deadline) {

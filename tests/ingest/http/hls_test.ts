@@ -52,6 +52,9 @@ async function setup() {
   };
   const playlist = () =>
     waitFor("the media playlist", async () => {
+      // The packager's pipe runs on microtasks: after one macrotask it has taken every
+      // frame published so far (the first request may have waited for the first segment).
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const response = await get("stream.m3u8");
       return response.status === 200 ? parsePlaylist(await response.text()) : undefined;
     });
