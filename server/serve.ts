@@ -18,6 +18,7 @@ import type { TranscodedViews } from "../media/transcode/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
+import { PushRelays } from "./relays.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
@@ -155,6 +156,7 @@ class Composition implements Server {
   #http?: HttpServer;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
+  #relays: PushRelays;
   #closing?: Promise<void>;
 
   constructor(config: ResolvedConfig, given: Logger) {
@@ -167,6 +169,7 @@ class Composition implements Server {
       error: (message) => logger.error(message),
     };
     this.#access = new AccessPolicy(config.access ?? OPEN_ACCESS, { logger: this.#logger });
+    this.#relays = new PushRelays({ logger: this.#logger });
     this.registry = new Registry({
       ...this.#registrySettings(),
       authorize: this.#access.authorize,
@@ -177,9 +180,11 @@ class Composition implements Server {
       this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
       this.#maybeRecord(handle);
+      this.#relays.start(handle, this.#config.paths.match(handle.key).push ?? []);
     });
     this.registry.on("unpublish", (handle, reason) => {
       this.#logger.info(`unpublish ${handle.key} (${reason})`);
+      this.#relays.stop(handle);
     });
     this.ready = this.#start();
     this.ready.catch(() => {}); // a caller that never awaits it still gets close()
@@ -298,7 +303,12 @@ class Composition implements Server {
         // Every request is put to the access policy first, open or not: a reload may
         // close what is open now.
         routes: [web.withAccessControl(registry, [
-          web.streamsApi(registry),
+          web.streamsApi(registry, {
+            describe: (handle) => {
+              const relays = this.#relays.status(handle);
+              return relays && { relays };
+            },
+          }),
           web.metricsRoute(this.#metrics, registry),
           web.httpFlv(registry, {
             ...config.options.httpFlv,
@@ -350,6 +360,7 @@ class Composition implements Server {
   #shutdown(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
+      await this.#relays.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();

@@ -77,8 +77,18 @@ export function summarizeStream(handle: StreamHandle): StreamSummary {
   };
 }
 
+/** Options for {@linkcode streamsApi}. */
+export interface StreamsApiOptions {
+  /**
+   * More fields for a stream's summary (e.g. `{ relays: [...] }` from the server that runs
+   * them), merged over it; return `undefined` to add none. Called per stream per request.
+   */
+  describe?: (handle: StreamHandle) => Record<string, unknown> | undefined;
+}
+
 /**
- * `GET /v1/streams` (every live stream) and `GET /v1/streams/APP/NAME` (one, or 404).
+ * `GET /v1/streams` (every live stream) and `GET /v1/streams/APP/NAME` (one, or 404), each
+ * stream's {@linkcode StreamSummary} with what `options.describe` adds.
  *
  * @example
  * ```ts
@@ -89,18 +99,21 @@ export function summarizeStream(handle: StreamHandle): StreamSummary {
  * await server.close();
  * ```
  */
-export function streamsApi(registry: Registry): HttpRoute {
+export function streamsApi(registry: Registry, options: StreamsApiOptions = {}): HttpRoute {
+  const describe = options.describe;
+  const summary = (handle: StreamHandle) =>
+    describe ? { ...summarizeStream(handle), ...describe(handle) } : summarizeStream(handle);
   return (request, url) => {
     const path = url.pathname;
     if (path !== "/v1/streams" && !path.startsWith("/v1/streams/")) return undefined;
     if (request.method !== "GET" && request.method !== "HEAD") {
       return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
     }
-    if (path === "/v1/streams") return Response.json(registry.list().map(summarizeStream));
+    if (path === "/v1/streams") return Response.json(registry.list().map(summary));
     const [app, stream, ...rest] = path.slice("/v1/streams/".length).split("/");
     const handle = rest.length === 0 && stream ? registry.get(app, stream) : undefined;
     if (!handle) return textResponse(404, `no such stream: ${app}/${stream ?? ""}`);
-    return Response.json(summarizeStream(handle));
+    return Response.json(summary(handle));
   };
 }
 

@@ -11,7 +11,7 @@ import { serveSrt } from "../../ingest/srt/mod.ts";
 import { makeCert } from "../_util/tls.ts";
 import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
 import { isRelayTarget, PushRelay } from "../../server/relay.ts";
-import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
+import { assertPlaysAv, Procs, publishLive, recordFlv } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
@@ -37,25 +37,6 @@ function live(registry: Registry, name: string): Promise<StreamHandle> {
     const handle = registry.get("live", name);
     return handle?.cachedConfigs().video && handle.cachedConfigs().audio ? handle : undefined;
   });
-}
-
-/** ffmpeg reading `url` for `seconds` into an FLV file; resolves with the file. */
-async function record(procs: Procs, url: string, seconds: number): Promise<string> {
-  const file = await tempPath(`relay-${Math.random().toString(36).slice(2)}.flv`);
-  const out = await procs.run("ffmpeg", [
-    ...["-v", "warning", "-i", url, "-t", String(seconds), "-c", "copy", "-f", "flv", "-y", file],
-  ], 40_000);
-  assert.deepEqual([out.code, out.stderr, out.timedOut], [0, "", false], `reading ${url}`);
-  return file;
-}
-
-async function assertPlays(file: string, what: string): Promise<void> {
-  const streams = await probePackets(file);
-  assert.deepEqual(streams.map((s) => s.codecName).sort(), ["aac", "h264"], what);
-  const video = streams.find((s) => s.codecType === "video")!;
-  assert.ok(video.packets[0].flags?.includes("K"), `${what}: starts on a keyframe`);
-  const check = await decodeCheck(file);
-  assert.deepEqual([check.code, check.stderr], [0, ""], what);
 }
 
 test.ffmpeg("rtmp url: app, key and query; bad URLs are refused", () => {
@@ -95,8 +76,8 @@ test.ffmpeg("push relay: A relays to B over RTMP, ffmpeg plays B; B restarts and
     assert.equal(relay.status().target, `rtmp://127.0.0.1:${portB}/live/copy?…`);
     const copy = await until("the relay on B", () => b.get("live", "copy"));
     assert.equal(relay.status().state, "relaying");
-    const first = await record(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 3);
-    await assertPlays(first, "B, first connection");
+    const first = await recordFlv(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 3);
+    await assertPlaysAv(first, "B, first connection");
     // the first frames on B are the configs, then a keyframe: the replay started it
     const replay = copy.replayBuffer();
     assert.ok(replay[0].flags & FrameFlags.CONFIG);
@@ -107,8 +88,8 @@ test.ffmpeg("push relay: A relays to B over RTMP, ffmpeg plays B; B restarts and
     serverB = serveRtmp({ registry: b, hostname: "127.0.0.1", port: portB });
     await until("a second connection", () => relay!.status().connections >= 2 || undefined);
     await until("the relay on B again", () => b.get("live", "copy"));
-    const second = await record(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 2);
-    await assertPlays(second, "B, after the reconnect");
+    const second = await recordFlv(procs, `rtmp://127.0.0.1:${portB}/live/copy`, 2);
+    await assertPlaysAv(second, "B, after the reconnect");
     assert.ok(relay.status().lastError, "the drop was recorded");
     assert.ok(
       log.lines.some((l) => /relay live\/cam to .*again in \d+ ms/.test(l)),
@@ -164,8 +145,8 @@ test.ffmpeg("push relay over SRT (encrypted) and RTMPS: B gets the stream, ffmpe
     assert.equal(relays[0].status().target, `srt://127.0.0.1:${srtB.addr.port}?…`);
     for (const name of ["viasrt", "viartmps"]) {
       await live(b, name);
-      const file = await record(procs, `rtmp://127.0.0.1:${rtmpB.addr.port}/live/${name}`, 3);
-      await assertPlays(file, `B's ${name}`);
+      const file = await recordFlv(procs, `rtmp://127.0.0.1:${rtmpB.addr.port}/live/${name}`, 3);
+      await assertPlaysAv(file, `B's ${name}`);
     }
     for (const relay of relays) assert.equal(relay.status().state, "relaying");
     assert.ok(!log.lines.some((l) => l.includes("relay-passphrase")), "the passphrase stays out");
@@ -241,8 +222,8 @@ rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
     const source = await live(registry, "cam");
     relay = new PushRelay(source, `rtmp://127.0.0.1:${port}/live/relayed`, { backoffMs: 200 });
     await until("the relay publishing", () => relay!.status().state === "relaying" || undefined);
-    const file = await record(procs, `rtmp://127.0.0.1:${port}/live/relayed`, 3);
-    await assertPlays(file, "nginx-rtmp");
+    const file = await recordFlv(procs, `rtmp://127.0.0.1:${port}/live/relayed`, 3);
+    await assertPlaysAv(file, "nginx-rtmp");
     relay.stop();
     await within(relay.finished, 10_000, "the relay stops");
     await publisher;
