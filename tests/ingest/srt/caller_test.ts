@@ -24,6 +24,7 @@ import { flipBit, prng, randomBytes, returnsOrRangeError } from "../../_util/fuz
 import { LogLines } from "../../_util/log.ts";
 import { testsWith } from "../../_util/tools.ts";
 import { freeUdpPort, srtClip } from "./_util.ts";
+import { startServer } from "../../_util/serve.ts";
 import { within } from "../../_util/within.ts";
 
 const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
@@ -121,17 +122,12 @@ for (const encrypted of [false, true]) {
 
 for (const encrypted of [false, true]) {
   const name = encrypted ? "encrypted (AES-256)" : "in clear";
-  test.ffmpeg(`pullSrt reads our own serveSrt (read:live/x), ${name}; the end of the stream resolves it`, async () => {
-    const registry = new Registry();
-    const server = await serveSrt({
-      registry,
-      hostname: "127.0.0.1",
-      port: 0,
-      passphrase: encrypted ? PASSPHRASE : undefined,
-    });
+  test.ffmpeg(`pullSrt reads our own serve (read:live/x), ${name}; the end of the stream resolves it`, async () => {
+    const server = await startServer(["srt"], encrypted ? { srt: { passphrase: PASSPHRASE } } : {});
+    const registry = server.server.registry;
     const procs = new Procs();
     try {
-      const port = server.addr.port;
+      const port = server.ports.srt!;
       const secret = encrypted ? `&passphrase=${PASSPHRASE}&pbkeylen=32` : "";
       const publish = procs.spawn("ffmpeg", [
         ...["-hide_banner", "-nostdin", "-v", "error", "-re", "-i", await srtClip(), "-c", "copy"],
@@ -157,7 +153,7 @@ for (const encrypted of [false, true]) {
       await assertDecodes(frames, name);
     } finally {
       procs.killAll();
-      await server.close();
+      await server.stop();
     }
   });
 }
