@@ -143,8 +143,13 @@ export class PushRelay {
       this.#status.state = "connecting";
       const started = performance.now();
       try {
-        this.#publisher = await this.#connect();
-        if (this.#stopped()) break;
+        // A stop (or the stream's end) does not wait for a set-up that may take the timeout.
+        const connecting = this.#connect();
+        this.#publisher = await this.#unlessStopped(connecting);
+        if (!this.#publisher) {
+          connecting.then((late) => late.close(), () => {});
+          break;
+        }
         this.#status.connections++;
         this.#status.state = "relaying";
         this.#logger.info(`${what}: relaying`);
@@ -167,13 +172,31 @@ export class PushRelay {
     this.#logger.info(`${what}: stopped`);
   }
 
+  /** What `promise` resolves to, or `undefined` as soon as the relay stops or its stream ends. */
+  async #unlessStopped<T>(promise: Promise<T>): Promise<T | undefined> {
+    const signals = [this.#stop.signal, this.#handle.signal];
+    const stopped = Promise.withResolvers<undefined>();
+    const done = () => stopped.resolve(undefined);
+    for (const signal of signals) signal.addEventListener("abort", done, { once: true });
+    if (this.#stopped()) done();
+    try {
+      return await Promise.race([promise, stopped.promise]);
+    } finally {
+      for (const signal of signals) signal.removeEventListener("abort", done);
+    }
+  }
+
   #connect(): Promise<RelayConnection> {
     const timeoutMs = this.#options.timeoutMs;
     if (!isRelayTarget(this.#url)) {
       return Promise.reject(new RangeError("not an rtmp://, rtmps:// or srt:// URL"));
     }
     return new URL(this.#url).protocol === "srt:"
-      ? SrtPublisher.connect(this.#url, { timeoutMs, logger: this.#logger })
+      ? SrtPublisher.connect(this.#url, {
+        timeoutMs,
+        logger: this.#logger,
+        signal: this.#stop.signal,
+      })
       : RtmpPublisher.connect(this.#url, { timeoutMs, caCerts: this.#caCerts });
   }
 

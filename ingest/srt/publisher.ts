@@ -21,6 +21,8 @@ export interface SrtPublisherOptions {
   timeoutMs?: number;
   /** Where the connection logs (default: silent). */
   logger?: Logger;
+  /** Gives up the handshake (the connect rejects) or, once connected, closes at once. */
+  signal?: AbortSignal;
 }
 
 /** A closing publisher waits this long at most, beyond the playout, for its last ACKs. */
@@ -74,6 +76,7 @@ export class SrtPublisher {
     const session = await callSrt(target, { kind: "write" }, {
       timeoutMs: options.timeoutMs ?? 10_000,
       logger: options.logger ?? silentLogger,
+      signal: options.signal,
     });
     return new SrtPublisher(session);
   }

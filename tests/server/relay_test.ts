@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { FrameFlags, Registry, type StreamHandle } from "../../mod.ts";
 import { serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { serveSrt } from "../../ingest/srt/mod.ts";
@@ -163,6 +164,32 @@ test.ffmpeg("push relay over SRT (encrypted) and RTMPS: B gets the stream, ffmpe
     await rtmpB.close();
     await srtB.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("push relay: stop() does not wait for a set-up to a dead target to time out", async () => {
+  const registry = new Registry();
+  const handle = registry.startPublish("live", "cam", { protocol: "test" });
+  const mute = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => mute.bind(0, "127.0.0.1", resolve));
+  let inductions = 0;
+  mute.on("message", () => void inductions++);
+  try {
+    const relay = new PushRelay(handle, `srt://127.0.0.1:${mute.address().port}`, {
+      timeoutMs: 60_000,
+    });
+    while (inductions === 0) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(relay.status().state, "connecting");
+    relay.stop();
+    await within(relay.finished, 5000, "the relay stops while connecting");
+    assert.equal(relay.status().state, "stopped");
+    // The handshake was given up too: no more inductions arrive.
+    const seen = inductions;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(inductions, seen);
+  } finally {
+    registry.closeAll();
+    await new Promise<void>((resolve) => mute.close(() => resolve()));
   }
 });
 

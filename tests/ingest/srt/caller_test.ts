@@ -204,6 +204,15 @@ test.ffmpeg("pullSrt: a listener that never answers, and a stream that goes sile
       ),
       /induction: no answer within 500 ms/,
     );
+    // Aborted while the handshake waits: the pull resolves, long before its timeout.
+    const stop = new AbortController();
+    const aborted = pullSrt(new URL(`srt://127.0.0.1:${mute.address().port}`), {
+      onFrame: () => {},
+      timeoutMs: 60_000,
+      signal: stop.signal,
+    });
+    setTimeout(() => stop.abort(), 300);
+    assert.equal(await within(aborted, 5000, "the aborted pull"), undefined);
     // A live stream whose publisher stops sending: keep-alives go on, media does not.
     const handle = registry.startPublish("live", "quiet");
     const frames: MediaFrame[] = [];
