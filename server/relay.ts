@@ -7,8 +7,8 @@
 
 import type { Logger, MediaFrame, StreamHandle } from "../mod.ts";
 import { silentLogger } from "../mod.ts";
-import { RtmpPublisher } from "../ingest/rtmp/client.ts";
-import { SrtPublisher } from "../ingest/srt/publisher.ts";
+import type { RtmpPublisher } from "../ingest/rtmp/client.ts";
+import type { SrtPublisher } from "../ingest/srt/publisher.ts";
 
 /** What a relay is doing now. */
 export type RelayState = "connecting" | "relaying" | "waiting" | "stopped";
@@ -186,18 +186,20 @@ export class PushRelay {
     }
   }
 
-  #connect(): Promise<RelayConnection> {
+  /** A connection to the target, its protocol's module loaded when first needed. */
+  async #connect(): Promise<RelayConnection> {
     const timeoutMs = this.#options.timeoutMs;
-    if (!isRelayTarget(this.#url)) {
-      return Promise.reject(new RangeError("not an rtmp://, rtmps:// or srt:// URL"));
-    }
-    return new URL(this.#url).protocol === "srt:"
-      ? SrtPublisher.connect(this.#url, {
+    if (!isRelayTarget(this.#url)) throw new RangeError("not an rtmp://, rtmps:// or srt:// URL");
+    if (new URL(this.#url).protocol === "srt:") {
+      const { SrtPublisher } = await import("../ingest/srt/publisher.ts");
+      return await SrtPublisher.connect(this.#url, {
         timeoutMs,
         logger: this.#logger,
         signal: this.#stop.signal,
-      })
-      : RtmpPublisher.connect(this.#url, { timeoutMs, caCerts: this.#caCerts });
+      });
+    }
+    const { RtmpPublisher } = await import("../ingest/rtmp/client.ts");
+    return await RtmpPublisher.connect(this.#url, { timeoutMs, caCerts: this.#caCerts });
   }
 
   async #relay(publisher: RelayConnection): Promise<void> {

@@ -19,6 +19,8 @@ import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
 import { PushRelays } from "./relays.ts";
+import { Sources } from "./sources.ts";
+import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
@@ -157,6 +159,7 @@ class Composition implements Server {
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
   #relays: PushRelays;
+  #sources: Sources;
   #closing?: Promise<void>;
 
   constructor(config: ResolvedConfig, given: Logger) {
@@ -176,6 +179,7 @@ class Composition implements Server {
       describeConfig,
       observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
     });
+    this.#sources = new Sources(this.registry, { clientFor: pullClientFor, logger: this.#logger });
     this.registry.on("publish", (handle, info) => {
       this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
@@ -194,6 +198,8 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
+      // A reader of a stream that is not live may start its path's on-demand source.
+      demand: (app: string, stream: string) => this.#sources.demand(app, stream),
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -212,6 +218,7 @@ class Composition implements Server {
   async #start(): Promise<void> {
     try {
       await this.#listen();
+      this.#sources.apply(this.#config.paths);
     } catch (error) {
       await this.#shutdown();
       throw error;
@@ -349,6 +356,7 @@ class Composition implements Server {
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
+    this.#sources.apply(paths);
     return { applied, restartNeeded };
   }
 
@@ -361,6 +369,7 @@ class Composition implements Server {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
       await this.#relays.close();
+      await this.#sources.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();
