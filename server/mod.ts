@@ -27,6 +27,7 @@ export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
 export type {
+  HlsRequestKind,
   HttpFlvOptions,
   HttpRoute,
   HttpServerOptions,

@@ -245,6 +245,7 @@ class Composition implements Server {
         ...config.options.hls,
         transcode: this.#transcode,
         registry,
+        onRequest: (kind) => this.#metrics.onHlsRequest(kind),
         segmentType: config.segmentType,
         partDuration: config.partDuration,
         logger,

@@ -14,6 +14,7 @@ import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
 import { isRelayTarget, PushRelay } from "../../server/relay.ts";
 import { assertPlaysAv, Procs, publishLive, recordFlv } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
+import { freePort, startNginx } from "../_util/nginx.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
 
@@ -42,17 +43,21 @@ function live(registry: Registry, name: string): Promise<StreamHandle> {
 
 test.ffmpeg("rtmp url: app, key and query; bad URLs are refused", () => {
   assert.deepEqual(parseRtmpUrl("rtmp://[::1]:1936/live/a/b?user=x&pass=y"), {
-    tls: false,
     hostname: "::1",
     port: 1936,
+    tls: false,
     app: "live",
     tcUrl: "rtmp://[::1]:1936/live",
     stream: "a/b?user=x&pass=y",
   });
-  assert.deepEqual(
-    [parseRtmpUrl("rtmps://h/live/a").port, parseRtmpUrl("rtmps://h/live/a").tcUrl],
-    [443, "rtmps://h/live"],
-  );
+  assert.deepEqual(parseRtmpUrl("rtmps://example.com/app/key"), {
+    hostname: "example.com",
+    port: 443,
+    tls: true,
+    app: "app",
+    tcUrl: "rtmps://example.com/app",
+    stream: "key",
+  });
   for (const bad of ["http://h/live/a", "rtmp://h/live", "rtmp://h/", "nonsense"]) {
     assert.throws(() => parseRtmpUrl(bad), RangeError, bad);
   }
@@ -218,31 +223,18 @@ test.ffmpeg("rtmp publisher: a refused publish rejects with the server's reason"
   }
 });
 
-/** A free TCP port on loopback (bound and released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg plays it from there", async () => {
   const registry = new Registry();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const procs = new Procs();
-  const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
   const port = freePort();
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
+  const nginx = await startNginx(
+    procs,
+    `events { worker_connections 64; }
 rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
 `,
+    { modules: "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n" },
   );
-  const nginx = procs.spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`], { limitMs: 60_000 });
   let relay: PushRelay | undefined;
   try {
     const publisher = publishLive(procs, `rtmp://127.0.0.1:${server.addr.port}/live/cam`, 12);
@@ -256,9 +248,8 @@ rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
     await publisher;
   } finally {
     relay?.stop();
+    await nginx.stop();
     procs.killAll();
-    await nginx;
     await server.close();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -17,8 +17,9 @@ import {
   SRT_MAGIC,
   SrtError,
 } from "../../../ingest/srt/mod.ts";
-import { TsDecoder, TsEncoder } from "../../../media/ts/mod.ts";
-import { decodeCheck, Procs, tempPath } from "../../_util/ffmpeg.ts";
+import { TsDecoder } from "../../../media/ts/mod.ts";
+import { Procs } from "../../_util/ffmpeg.ts";
+import { checkPulled } from "../../_util/pulled.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { flipBit, prng, randomBytes, returnsOrRangeError } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
@@ -34,25 +35,8 @@ const PASSPHRASE = "correct-horse-battery";
 
 /** The frames written back as MPEG-TS and decoded by ffmpeg (`-v warning -xerror`). */
 async function assertDecodes(frames: readonly MediaFrame[], what: string): Promise<void> {
-  const encoder = new TsEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const frame of frames) {
-    const bytes = encoder.encode(frame);
-    if (bytes) chunks.push(bytes.slice());
-  }
-  const tail = encoder.flush();
-  if (tail) chunks.push(tail);
-  const file = await tempPath(`caller-${Math.random().toString(36).slice(2)}.ts`);
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  await Deno.writeFile(file, out);
-  const check = await decodeCheck(file);
-  assert.deepEqual([check.code, check.stderr], [0, ""], `${what}: ffmpeg decodes the frames`);
+  const { decode } = await checkPulled(frames, `caller-${Math.random().toString(36).slice(2)}`);
+  assert.deepEqual([decode.code, decode.stderr], [0, ""], `${what}: ffmpeg decodes the frames`);
 }
 
 /** Video frames of the clip itself, as our demuxer sees the file. */
