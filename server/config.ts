@@ -211,6 +211,15 @@ export interface PathConfig {
   sourceRetryWindowMs?: number;
   /** RTP transport of an `rtsp://` source (default `automatic`: UDP, then TCP). */
   rtspTransport?: "tcp" | "udp" | "automatic";
+  /**
+   * Push relays: each publish of these streams is forwarded to every URL here for as long
+   * as it lives (restreaming): `rtmp://HOST/APP/KEY`, `rtmps://…` (TLS, the system's
+   * roots) or `srt://HOST:PORT?streamid=publish:APP/NAME` (`passphrase`, `pbkeylen`,
+   * `latency` in the query). Each target has its own connection, reconnects with a
+   * back-off that doubles from 1 s to 30 s, and never slows the stream or the other
+   * targets; its state shows in `/v1/streams` as `relays`. Default: none.
+   */
+  push?: string[];
 }
 
 /**

@@ -55,5 +55,7 @@ export * from "./package.ts";
 export * from "./config_file.ts";
 export * from "./layers.ts";
 export * from "./relay.ts";
+export * from "./relays.ts";
 export * from "./source.ts";
 export type { PullClient, PullOptions } from "../ingest/pull.ts";
+export * from "./redact.ts";

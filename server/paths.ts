@@ -20,6 +20,8 @@ export interface PathSettings {
   readonly srtPassphrase?: string | false;
   /** Where the stream is pulled from, when a source is set. */
   readonly source?: SourceSettings;
+  /** Push relay targets each publish is forwarded to, if any. */
+  readonly push?: readonly string[];
 }
 
 /** A path's pull source: its `source*` settings, with the defaults filled in. */
@@ -102,6 +104,7 @@ export class PathRules {
           retryWindowMs: config.sourceRetryWindowMs ?? 10_000,
           rtspTransport: config.rtspTransport ?? "automatic",
         },
+        push: config.push,
       };
       if (config.source === undefined) {
         const stray = SOURCE_SETTINGS.find((key) => config[key] !== undefined);

@@ -25,6 +25,8 @@ export async function pullClientFor(
     case "rtmp:":
     case "rtmps:":
       return (await import("../ingest/rtmp/mod.ts")).pullRtmp;
+    case "srt:":
+      return (await import("../ingest/srt/mod.ts")).pullSrt;
     case "http:":
     case "https:": {
       if (url.pathname.endsWith(".m3u8")) return (await import("../ingest/http/mod.ts")).pullHls;

@@ -5,16 +5,18 @@
  * @module
  */
 
-import type { Logger, StreamHandle } from "../mod.ts";
+import { redactUrl } from "./redact.ts";
+import type { Logger, MediaFrame, StreamHandle } from "../mod.ts";
 import { silentLogger } from "../mod.ts";
-import { RtmpPublisher } from "../ingest/rtmp/client.ts";
+import type { RtmpPublisher } from "../ingest/rtmp/client.ts";
+import type { SrtPublisher } from "../ingest/srt/publisher.ts";
 
 /** What a relay is doing now. */
 export type RelayState = "connecting" | "relaying" | "waiting" | "stopped";
 
 /** A relay's state, for the streams API. */
 export interface RelayStatus {
-  /** The target URL, credentials in its query left out. */
+  /** The target URL, its user info and query (credentials, passphrases) left out. */
   target: string;
   /** What the relay is doing. */
   state: RelayState;
@@ -36,12 +38,52 @@ export interface PushRelayOptions {
   maxBackoffMs?: number;
   /** A target that falls more than this many frames behind is dropped and reconnected (default 512). */
   maxLag?: number;
-  /** Set-up deadline of each connection, in ms (default 10,000). */
+  /**
+   * Set-up deadline of each connection, in ms (default 10,000); for `srt://` also the
+   * longest silence of the target before the connection is given up.
+   */
   timeoutMs?: number;
+  /** `rtmps://` targets: certificates (PEM) to trust instead of the system's roots. */
+  caCerts?: string[];
+}
+
+/** One connection to a target: what {@linkcode RtmpPublisher} and {@linkcode SrtPublisher} are. */
+export interface RelayConnection {
+  /** Send one frame; rejects once the connection has ended. */
+  write(frame: MediaFrame): Promise<void>;
+  /** End the connection. Idempotent. */
+  close(): void;
+  /** Resolves with why the connection ended. */
+  readonly closed: Promise<string>;
+}
+
+/** The URL schemes a relay can push to. */
+const SCHEMES = ["rtmp:", "rtmps:", "srt:"];
+
+/**
+ * Whether `url` is a target a {@linkcode PushRelay} can push to: `rtmp://`, `rtmps://` or
+ * `srt://`.
+ *
+ * @example
+ * ```ts
+ * import { isRelayTarget } from "@arcly/stream/server";
+ *
+ * isRelayTarget("srt://backup:8890?streamid=publish:live/cam"); // true
+ * isRelayTarget("http://example.com/"); // false
+ * ```
+ */
+export function isRelayTarget(url: string): boolean {
+  try {
+    return SCHEMES.includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Forwards one stream to one `rtmp://` target for as long as the stream lives: the replay
+ * Forwards one stream to one `rtmp://`, `rtmps://` or `srt://` target (for SRT the URL's
+ * `streamid=publish:…`, `passphrase`, `pbkeylen` and `latency` apply) for as long as the
+ * stream lives: the replay
  * buffer first (so the target starts on a keyframe with the configs), then live frames. A
  * target that refuses, drops or falls behind is reconnected after a back-off that doubles up
  * to a limit and starts over once a connection has relayed for a while; its own subscription
@@ -61,11 +103,12 @@ export class PushRelay {
   readonly finished: Promise<void>;
   readonly #handle: StreamHandle;
   readonly #url: string;
-  readonly #options: Required<Omit<PushRelayOptions, "logger">>;
+  readonly #options: Required<Omit<PushRelayOptions, "logger" | "caCerts">>;
+  readonly #caCerts?: string[];
   readonly #logger: Logger;
   readonly #stop = new AbortController();
   #status: RelayStatus;
-  #publisher: RtmpPublisher | undefined;
+  #publisher: RelayConnection | undefined;
 
   /** Start relaying `handle` to `url`. */
   constructor(handle: StreamHandle, url: string, options: PushRelayOptions = {}) {
@@ -78,7 +121,8 @@ export class PushRelay {
       maxLag: options.maxLag ?? 512,
       timeoutMs: options.timeoutMs ?? 10_000,
     };
-    this.#status = { target: redact(url), state: "connecting", frames: 0, connections: 0 };
+    this.#caCerts = options.caCerts;
+    this.#status = { target: redactUrl(url), state: "connecting", frames: 0, connections: 0 };
     this.finished = this.#run();
   }
 
@@ -100,9 +144,13 @@ export class PushRelay {
       this.#status.state = "connecting";
       const started = performance.now();
       try {
-        this.#publisher = await RtmpPublisher.connect(this.#url, {
-          timeoutMs: this.#options.timeoutMs,
-        });
+        // A stop (or the stream's end) does not wait for a set-up that may take the timeout.
+        const connecting = this.#connect();
+        this.#publisher = await this.#unlessStopped(connecting);
+        if (!this.#publisher) {
+          connecting.then((late) => late.close(), () => {});
+          break;
+        }
         this.#status.connections++;
         this.#status.state = "relaying";
         this.#logger.info(`${what}: relaying`);
@@ -125,7 +173,37 @@ export class PushRelay {
     this.#logger.info(`${what}: stopped`);
   }
 
-  async #relay(publisher: RtmpPublisher): Promise<void> {
+  /** What `promise` resolves to, or `undefined` as soon as the relay stops or its stream ends. */
+  async #unlessStopped<T>(promise: Promise<T>): Promise<T | undefined> {
+    const signals = [this.#stop.signal, this.#handle.signal];
+    const stopped = Promise.withResolvers<undefined>();
+    const done = () => stopped.resolve(undefined);
+    for (const signal of signals) signal.addEventListener("abort", done, { once: true });
+    if (this.#stopped()) done();
+    try {
+      return await Promise.race([promise, stopped.promise]);
+    } finally {
+      for (const signal of signals) signal.removeEventListener("abort", done);
+    }
+  }
+
+  /** A connection to the target, its protocol's module loaded when first needed. */
+  async #connect(): Promise<RelayConnection> {
+    const timeoutMs = this.#options.timeoutMs;
+    if (!isRelayTarget(this.#url)) throw new RangeError("not an rtmp://, rtmps:// or srt:// URL");
+    if (new URL(this.#url).protocol === "srt:") {
+      const { SrtPublisher } = await import("../ingest/srt/publisher.ts");
+      return await SrtPublisher.connect(this.#url, {
+        timeoutMs,
+        logger: this.#logger,
+        signal: this.#stop.signal,
+      });
+    }
+    const { RtmpPublisher } = await import("../ingest/rtmp/client.ts");
+    return await RtmpPublisher.connect(this.#url, { timeoutMs, caCerts: this.#caCerts });
+  }
+
+  async #relay(publisher: RelayConnection): Promise<void> {
     const subscription = this.#handle.subscribe({ replay: true, maxLag: this.#options.maxLag });
     const reader = subscription.getReader();
     const stop = () => void reader.cancel().catch(() => {});
@@ -165,10 +243,4 @@ export class PushRelay {
       this.#stop.signal.addEventListener("abort", done, { once: true });
     });
   }
-}
-
-/** A URL for logs and the API: the query (stream keys' tokens, passwords) left out. */
-function redact(url: string): string {
-  const at = url.indexOf("?");
-  return at < 0 ? url : `${url.slice(0, at)}?…`;
 }

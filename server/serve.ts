@@ -25,6 +25,7 @@ import type { TranscodedViews } from "../media/transcode/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
+import { PushRelays } from "./relays.ts";
 import { Sources } from "./sources.ts";
 import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
@@ -222,6 +223,8 @@ class Composition implements Server {
   #recordings = new Set<Promise<void>>();
   /** The paths' sources (the primary's alone: a worker asks it, see `_workers.ts`). */
   #sources?: Sources;
+  /** The paths' push relays (the primary's alone: it has a mirror of every stream). */
+  #relays?: PushRelays;
   #closing?: Promise<void>;
 
   constructor(
@@ -250,6 +253,7 @@ class Composition implements Server {
       observer: withoutMirrors(this.#metrics),
     });
     if (!worker) {
+      this.#relays = new PushRelays({ logger: this.#logger });
       this.#sources = new Sources(this.registry, {
         clientFor: pullClientFor,
         logger: this.#logger,
@@ -261,9 +265,11 @@ class Composition implements Server {
       else this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
       this.#maybeRecord(handle);
+      this.#relays?.start(handle, this.#config.paths.match(handle.key).push ?? []);
     });
     this.registry.on("unpublish", (handle, reason) => {
       if (!this.#mirrors.has(handle)) this.#logger.info(`unpublish ${handle.key} (${reason})`);
+      this.#relays?.stop(handle);
     });
     this.ready = this.#start();
     this.ready.catch(() => {}); // a caller that never awaits it still gets close()
@@ -388,7 +394,10 @@ class Composition implements Server {
     }
     if (web) {
       const routes = [
-        web.streamsApi(registry, { subscribers: (handle) => this.#subscribers(handle) }),
+        web.streamsApi(registry, {
+          subscribers: (handle) => this.#subscribers(handle),
+          describe: (handle) => this.#describe(handle),
+        }),
         web.metricsRoute(this.#metrics, registry),
         web.httpFlv(registry, this.#httpFlvOptions()),
         this.#hls!.route,
@@ -435,6 +444,14 @@ class Composition implements Server {
   }
 
   #forward?: ForwardTarget;
+
+  /** What `/v1/streams` adds to a stream's summary: its source's and relays' state. */
+  #describe(handle: StreamHandle): Record<string, unknown> | undefined {
+    const relays = this.#relays?.status(handle);
+    const source = this.#sources?.status(handle.key);
+    if (!relays && !source) return undefined;
+    return { ...(source && { source }), ...(relays && { relays }) };
+  }
 
   /** A stream's viewers on every worker. */
   #subscribers(handle: StreamHandle): number {
@@ -578,6 +595,7 @@ class Composition implements Server {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
       await this.#workerGroup?.close(); // the workers end their players and publishers first
+      await this.#relays?.close();
       await this.#sources?.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();

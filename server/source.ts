@@ -17,13 +17,14 @@ import {
   type StreamHandle,
 } from "../mod.ts";
 import type { PullClient } from "../ingest/pull.ts";
+import { redactUrl } from "./redact.ts";
 
 /** What a source is doing now. */
 export type SourceState = "connecting" | "live" | "waiting" | "stopped";
 
 /** A source's state, for the streams API. */
 export interface SourceStatus {
-  /** The source URL, without credentials (user info and query). */
+  /** The source URL, its user info and query hidden ({@linkcode redactUrl}). */
   url: string;
   /** Whether it starts when a reader comes and stops after the last one. */
   onDemand: boolean;
@@ -139,7 +140,7 @@ export class PullSource {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? (() => performance.now());
-    const shown = typeof options.url === "string" ? shownUrl(options.url) : "";
+    const shown = typeof options.url === "string" ? redactUrl(options.url) : "";
     this.#status = {
       url: shown,
       onDemand: options.onDemand ?? false,
@@ -186,7 +187,7 @@ export class PullSource {
         if (url === undefined) {
           this.#status.lastError = "the source is gone";
         } else {
-          this.#status.url = shownUrl(url);
+          this.#status.url = redactUrl(url);
           this.#status.state = "connecting";
           this.#status.connections++;
           published = await this.#connect(url, what);
@@ -252,7 +253,7 @@ export class PullSource {
     this.#pendingConfigs = [];
     this.#tracksSeen.clear();
     let frames = 0;
-    this.#logger.info(`${what}: connecting to ${escapeForLog(shownUrl(url))}`);
+    this.#logger.info(`${what}: connecting to ${escapeForLog(redactUrl(url))}`);
     try {
       await client(parsed, {
         signal: connection.signal,
@@ -372,19 +373,6 @@ export class PullSource {
     const wake = () => (clearTimeout(timer), resolve());
     this.#stop.signal.addEventListener("abort", wake, { once: true });
     return promise.finally(() => this.#stop.signal.removeEventListener("abort", wake));
-  }
-}
-
-/** A URL as it may be shown: no user info, no query (tokens, passphrases). */
-export function shownUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    parsed.search = "";
-    return parsed.href;
-  } catch {
-    return "(not a URL)";
   }
 }
 

@@ -87,10 +87,16 @@ export interface StreamsApiOptions {
    * workers counts every worker's.
    */
   subscribers?: (handle: StreamHandle) => number;
+  /**
+   * More fields for a stream's summary (e.g. `{ relays: [...] }` from the server that runs
+   * them), merged over it; return `undefined` to add none. Called per stream per request.
+   */
+  describe?: (handle: StreamHandle) => Record<string, unknown> | undefined;
 }
 
 /**
- * `GET /v1/streams` (every live stream) and `GET /v1/streams/APP/NAME` (one, or 404).
+ * `GET /v1/streams` (every live stream) and `GET /v1/streams/APP/NAME` (one, or 404), each
+ * stream's {@linkcode StreamSummary} with what `options.describe` adds.
  *
  * @example
  * ```ts
@@ -103,7 +109,11 @@ export interface StreamsApiOptions {
  */
 export function streamsApi(registry: Registry, options: StreamsApiOptions = {}): HttpRoute {
   const subscribers = options.subscribers ?? ((handle: StreamHandle) => handle.subscriberCount);
-  const summary = (handle: StreamHandle) => summarizeStream(handle, subscribers(handle));
+  const describe = options.describe;
+  const summary = (handle: StreamHandle) => {
+    const summarized = summarizeStream(handle, subscribers(handle));
+    return describe ? { ...summarized, ...describe(handle) } : summarized;
+  };
   return (request, url) => {
     const path = url.pathname;
     if (path !== "/v1/streams" && !path.startsWith("/v1/streams/")) return undefined;

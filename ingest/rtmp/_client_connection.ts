@@ -21,6 +21,7 @@ import { RtmpError } from "./error.ts";
 import { HANDSHAKE_SIZE, RTMP_VERSION } from "./handshake.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
 import type { RtmpUrl } from "./client.ts";
+import { withDeadline as deadline } from "../_deadline.ts";
 
 /** How a {@linkcode RtmpClientConnection} is opened. */
 export interface ClientConnectionOptions {
@@ -308,17 +309,5 @@ export function withDeadline<T>(
   what: string,
   signal?: AbortSignal,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RtmpError(`${what}: no answer within ${ms} ms`)), ms);
-      onAbort = () => reject(signal!.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-  });
+  return deadline(promise, ms, () => new RtmpError(`${what}: no answer within ${ms} ms`), signal);
 }

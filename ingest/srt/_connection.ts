@@ -1,8 +1,9 @@
 /**
- * One accepted SRT peer: routes its packets to the receiving engine (a publisher, whose
- * MPEG-TS goes through the demuxer into the registry) or the sending engine (a reader,
- * fed by the muxer from a subscription paced by the stream's clock), keeps it alive and
- * times it out.
+ * One SRT connection, on either end of the handshake: routes the peer's packets to the
+ * receiving engine (MPEG-TS through the demuxer into frames: a publisher to the listener,
+ * or a source pulled by a caller) or the sending engine (the muxer fed from a subscription
+ * paced by the stream's clock for a listener's reader, or frame by frame for a caller that
+ * publishes), encrypts and decrypts, keeps it alive and times it out.
  */
 
 import {
@@ -12,7 +13,7 @@ import {
   type MediaFrame,
   type StreamHandle,
 } from "../../mod.ts";
-import type { Registry, UnpublishReason } from "../../mod.ts";
+import type { UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
 import { CatchUpPacer } from "../_catch_up.ts";
 import { SrtError } from "./error.ts";
@@ -32,14 +33,12 @@ import {
   shutdownPacket,
   SRT_HEADER_SIZE,
 } from "./packet.ts";
-import type { StreamIdRequest } from "./stream_id.ts";
 import { type Link, type ReceiverStats, SrtReceiver } from "./_receiver.ts";
 import { type SenderStats, SrtSender } from "./_sender.ts";
 import { readU32 } from "./_wire.ts";
 
-/** Settings shared by every connection of one listener. */
+/** Settings shared by every connection of one listener (or one caller's connection). */
 export interface ConnectionSettings {
-  readonly registry: Registry;
   readonly logger: Logger;
   /** A peer silent for this long is dropped. */
   readonly peerIdleTimeoutMs: number;
@@ -74,15 +73,41 @@ export interface ConnectionParams {
   /** When the conclusion arrived (local ms) and its timestamp (peer µs). */
   readonly handshakeAtMs: number;
   readonly handshakeTimestamp: number;
-  readonly request: StreamIdRequest;
-  readonly handle: StreamHandle;
-  /** The newest decode time already buffered for replay (readers; pacing starts there). */
-  readonly replayDts?: number;
+  /** The stream's key (`app/name`), for logs. */
+  readonly key: string;
+  /** Where the media comes from or goes to. */
+  readonly media: ConnectionMedia;
   /** The local time our clock for this connection started at. */
   readonly startMs: number;
   /** The session keys, when the caller encrypts. */
   readonly crypto?: SrtCrypto;
 }
+
+/**
+ * What a connection carries, one way: frames it receives (the demuxer's output, handed on
+ * after the config gate), a stream it reads and paces (a listener's reader), or frames
+ * written to it one by one ({@linkcode SrtConnection.write}: a caller that publishes).
+ */
+export type ConnectionMedia =
+  | {
+    readonly kind: "receive";
+    /** Each frame received, media only after its track's CONFIG. */
+    readonly onFrame: (frame: MediaFrame) => void;
+    /** The connection ended: `"ended"` when it closed cleanly. */
+    readonly onEnd: (reason: UnpublishReason) => void;
+    /** Ends the connection when aborted. */
+    readonly signal?: AbortSignal;
+  }
+  | {
+    readonly kind: "read";
+    readonly handle: StreamHandle;
+    /** The newest decode time already buffered for replay (pacing starts there). */
+    readonly replayDts?: number;
+  }
+  | { readonly kind: "write" };
+
+/** Why a connection closed, and how that is logged. */
+export type CloseLevel = "info" | "warn" | "error";
 
 /** Counters of one connection, for the listener's totals. */
 export interface ConnectionStats {
@@ -120,14 +145,15 @@ export class SrtConnection implements Link {
   readonly peerPort: number;
   /** `address:port` of the peer. */
   readonly peer: string;
-  /** Our conclusion answer, sent again whenever the caller repeats its conclusion. */
-  readonly #response: Handshake;
+  /** A listener's conclusion answer, sent again whenever the caller repeats its conclusion. */
+  readonly #response?: Handshake;
   /** Counters so far. */
   readonly stats: ConnectionStats = { malformed: 0, keyRefreshes: 0 };
   readonly #settings: ConnectionSettings;
   readonly #transmit: (packet: Uint8Array) => void;
-  readonly #onClosed: (connection: SrtConnection) => void;
-  readonly #handle: StreamHandle;
+  readonly #onClosed: (connection: SrtConnection, why: string, level: CloseLevel) => void;
+  readonly #key: string;
+  readonly #media: ConnectionMedia;
   readonly #startMs: number;
   readonly #latencyMs: number;
   #lastRecvMs: number;
@@ -136,6 +162,7 @@ export class SrtConnection implements Link {
   #receiver?: SrtReceiver;
   #decoder?: TsDecoder;
   #sender?: SrtSender;
+  #encoder?: TsEncoder;
   #reader?: ReadableStreamDefaultReader<MediaFrame>;
   #wake?: () => void;
   // Encryption: packets wait in order for WebCrypto, in each direction.
@@ -156,16 +183,14 @@ export class SrtConnection implements Link {
   #nextKeyReady = false;
   /** Media before its CONFIG frame is not published (the kernel's contract). */
   readonly #gate = new ConfigGate();
-  readonly #emit = (frame: MediaFrame) => {
-    if (this.#gate.admit(frame)) this.#handle.publish(frame);
-  };
+  readonly #emit: (frame: MediaFrame) => void;
 
   constructor(
     params: ConnectionParams,
     settings: ConnectionSettings,
     transmit: (packet: Uint8Array) => void,
-    onClosed: (connection: SrtConnection) => void,
-    response: Handshake,
+    onClosed: (connection: SrtConnection, why: string, level: CloseLevel) => void,
+    response?: Handshake,
   ) {
     this.#response = response;
     this.socketId = params.socketId;
@@ -176,13 +201,20 @@ export class SrtConnection implements Link {
     this.#settings = settings;
     this.#transmit = transmit;
     this.#onClosed = onClosed;
-    this.#handle = params.handle;
+    this.#key = params.key;
+    this.#media = params.media;
     this.#startMs = params.startMs;
     this.#latencyMs = params.latencyMs;
     this.#lastRecvMs = this.#lastSendMs = params.startMs;
     this.#crypto = params.crypto;
     this.#maxPending = params.maxPackets;
-    if (params.request.action === "publish") {
+    const media = params.media;
+    this.#emit = media.kind === "receive"
+      ? (frame) => {
+        if (this.#gate.admit(frame)) media.onFrame(frame);
+      }
+      : () => {};
+    if (media.kind === "receive") {
       const decoder = new TsDecoder();
       this.#decoder = decoder;
       this.#receiver = new SrtReceiver(this, {
@@ -194,9 +226,9 @@ export class SrtConnection implements Link {
         deliver: (payload) => decoder.decode(payload, this.#emit),
       });
       this.stats.receiver = this.#receiver.stats;
-      params.handle.signal.addEventListener(
+      media.signal?.addEventListener(
         "abort",
-        () => this.close(`stream ${params.handle.key} was ended by the server`, "info"),
+        () => this.close(`stream ${params.key} was ended by the server`, "info"),
         { once: true },
       );
     } else {
@@ -207,13 +239,14 @@ export class SrtConnection implements Link {
         maxPackets: params.maxPackets,
       });
       this.stats.sender = this.#sender.stats;
-      void this.#read(params.replayDts);
+      if (media.kind === "read") void this.#read(media.handle, media.replayDts);
+      else this.#encoder = new TsEncoder();
     }
   }
 
   /** The stream this connection publishes or reads. */
   get key(): string {
-    return this.#handle.key;
+    return this.#key;
   }
 
   /** Whether the connection has ended. */
@@ -221,12 +254,38 @@ export class SrtConnection implements Link {
     return this.#closed;
   }
 
+  /** Sender engine packets neither acknowledged nor given up (0 for a receiving connection). */
+  get unacknowledged(): number {
+    return this.#sender?.unacknowledged ?? 0;
+  }
+
+  /**
+   * A caller that publishes: mux `frame` into MPEG-TS and send every full payload now (a
+   * partly filled one goes within the sender's flush interval). Ignored once closed.
+   */
+  write(frame: MediaFrame): void {
+    const encoder = this.#encoder;
+    if (!encoder || this.#closed) return;
+    const bytes = encoder.encode(frame);
+    if (bytes) this.#sender!.write(bytes, this.#settings.clock());
+  }
+
+  /** A caller that publishes: send what the muxer and the sender still hold, at once. */
+  flushWrites(): void {
+    const encoder = this.#encoder;
+    if (!encoder || this.#closed) return;
+    const now = this.#settings.clock();
+    const tail = encoder.flush();
+    if (tail) this.#sender!.write(tail, now);
+    this.#sender!.flush(now);
+  }
+
   /**
    * The conclusion answer, stamped now: the caller sets its clock for our timestamps from
    * the first answer it gets, whichever copy that is.
    */
   conclusionResponse(nowMs: number): Uint8Array {
-    return encodeHandshake(this.#response, this.timestamp(nowMs), this.peerSocketId);
+    return encodeHandshake(this.#response!, this.timestamp(nowMs), this.peerSocketId);
   }
 
   /** {@linkcode Link}: microseconds since this connection started, wrapping at 32 bits. */
@@ -432,7 +491,7 @@ export class SrtConnection implements Link {
    * End the connection: tell the peer (unless it said so itself), end the publish or the
    * subscription, and log why with the connection's counters.
    */
-  close(why: string, level: "info" | "warn" | "error" = "info", notifyPeer = true): void {
+  close(why: string, level: CloseLevel = "info", notifyPeer = true): void {
     if (this.#closed) return;
     this.#closed = true;
     const now = this.#settings.clock();
@@ -443,15 +502,14 @@ export class SrtConnection implements Link {
       } catch {
         // what was buffered is lost with the connection
       }
-      const reason: UnpublishReason = level === "info" ? "ended" : "error";
-      this.#settings.registry.endPublish(this.#handle, reason);
     }
+    if (this.#media.kind === "receive") this.#media.onEnd(level === "info" ? "ended" : "error");
     void this.#reader?.cancel();
     this.#wake?.();
     this.#settings.logger[level](
       `srt ${this.peer}: closed ${this.key}: ${why} (${this.#summary()})`,
     );
-    this.#onClosed(this);
+    this.#onClosed(this, why, level);
   }
 
   #summary(): string {
@@ -466,10 +524,10 @@ export class SrtConnection implements Link {
   }
 
   /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */
-  async #read(replayDts: number | undefined): Promise<void> {
+  async #read(handle: StreamHandle, replayDts: number | undefined): Promise<void> {
     const sender = this.#sender!;
     const clock = this.#settings.clock;
-    const sub = this.#handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
+    const sub = handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
     const reader = sub.getReader();
     this.#reader = reader;
     const encoder = new TsEncoder();

@@ -35,6 +35,7 @@
  */
 
 export type * from "../../mod.ts";
+export type { PullClient, PullOptions } from "../pull.ts";
 export * from "./error.ts";
 export * from "./packet.ts";
 export * from "./handshake.ts";
@@ -43,3 +44,6 @@ export * from "./server.ts";
 export type { ReceiverStats } from "./_receiver.ts";
 export type { SenderStats } from "./_sender.ts";
 export * from "./key_material.ts";
+export * from "./url.ts";
+export * from "./caller.ts";
+export * from "./publisher.ts";

@@ -12,6 +12,7 @@ import { type Logger, PublishError, type Registry, silentLogger } from "../../mo
 import type { StreamHandle } from "../../mod.ts";
 import { type ConnectionParams, SrtConnection } from "./_connection.ts";
 import { CookieJar } from "./_cookie.ts";
+import { OrderedSender } from "./_datagram.ts";
 import { emptyReceiverStats, type ReceiverStats } from "./_receiver.ts";
 import { emptySenderStats, type SenderStats } from "./_sender.ts";
 import { SrtError } from "./error.ts";
@@ -224,7 +225,6 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
   const passphraseFor = passphrasePolicy(opts.passphrase);
   const clock = () => performance.now();
   const settings = {
-    registry,
     logger,
     peerIdleTimeoutMs: opts.peerIdleTimeoutMs ?? 5000,
     maxLag: opts.maxLag ?? 512,
@@ -263,34 +263,9 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     send: emptySenderStats(),
   };
 
-  // Deno's node:dgram reorders sends issued in the same turn, so one send is in flight at
-  // a time and the rest wait here, in order.
-  const queue: { packet: Uint8Array; port: number; address: string }[] = [];
-  let queueHead = 0;
-  let sending = false;
-  const pump = (): void => {
-    if (queueHead === queue.length) {
-      queue.length = queueHead = 0;
-      sending = false;
-      return;
-    }
-    sending = true;
-    const item = queue[queueHead];
-    queue[queueHead++] = undefined!;
-    try {
-      socket.send(item.packet, item.port, item.address, pump);
-    } catch {
-      queueMicrotask(pump);
-    }
-  };
+  const sender = new OrderedSender(socket, MAX_SEND_QUEUE);
   const transmit = (packet: Uint8Array, port: number, address: string): void => {
-    if (closed) return;
-    if (queue.length - queueHead >= MAX_SEND_QUEUE) {
-      totals.sendOverflow++;
-      return;
-    }
-    queue.push({ packet, port, address });
-    if (!sending) pump();
+    if (!sender.send(packet, port, address)) totals.sendOverflow++;
   };
 
   /** No new handshakes once closing starts; nothing at all once the socket closes. */
@@ -537,9 +512,15 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       maxPackets: Math.min(maxPackets, Math.max(hs.flowWindow, 32)),
       handshakeAtMs: arrivedMs,
       handshakeTimestamp: readU32(packet, 8),
-      request,
-      handle,
-      replayDts,
+      key: streamKey,
+      media: request.action === "publish"
+        ? {
+          kind: "receive",
+          onFrame: (frame) => handle.publish(frame),
+          onEnd: (reason) => registry.endPublish(handle, reason),
+          signal: handle.signal,
+        }
+        : { kind: "read", handle, replayDts },
       startMs: now,
       crypto,
     };
@@ -654,8 +635,9 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       }
       // Let the shutdown packets go out.
       const until = clock() + 200;
-      while (sending && clock() < until) await new Promise((r) => setTimeout(r, 5));
+      while (sender.busy && clock() < until) await new Promise((r) => setTimeout(r, 5));
       closed = true;
+      sender.stop();
       clearInterval(ticker);
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       resolveFinished();

@@ -4,6 +4,8 @@
  * cleanly, and read per-stream packet lists with `ffprobe -show_packets`.
  */
 
+import assert from "node:assert/strict";
+
 /** What a finished ffmpeg or ffprobe process printed. */
 export interface ToolOutput {
   /** Exit code. */
@@ -348,4 +350,34 @@ export async function probePackets(
 /** Converts `value` in `timeBase` to the 90 kHz clock, rounded to the nearest tick. */
 export function to90k(value: number, timeBase: [number, number]): number {
   return Math.round((value * 90000 * timeBase[0]) / timeBase[1]);
+}
+
+/**
+ * ffmpeg reading `url` for `seconds` into an FLV file (`-c copy`, warnings only); asserts it
+ * exits cleanly and resolves with the file.
+ */
+export async function recordFlv(procs: Procs, url: string, seconds: number): Promise<string> {
+  const file = await tempPath(`record-${Math.random().toString(36).slice(2)}.flv`);
+  const out = await procs.run("ffmpeg", [
+    ...["-v", "warning", "-i", url, "-t", String(seconds), "-c", "copy", "-f", "flv", "-y", file],
+  ], 40_000);
+  assert.deepEqual([out.code, out.stderr, out.timedOut], [0, "", false], `reading ${url}`);
+  return file;
+}
+
+/**
+ * Asserts `file` has H.264 and AAC, at least `minVideoFrames` video frames, starts on a
+ * keyframe and decodes with `-xerror` without a warning.
+ */
+export async function assertPlaysAv(file: string, what: string, minVideoFrames = 1): Promise<void> {
+  const streams = await probePackets(file);
+  assert.deepEqual(streams.map((s) => s.codecName).sort(), ["aac", "h264"], what);
+  const video = streams.find((s) => s.codecType === "video")!;
+  assert.ok(
+    video.packets.length >= minVideoFrames,
+    `${what}: ${video.packets.length} video frames`,
+  );
+  assert.ok(video.packets[0].flags?.includes("K"), `${what}: starts on a keyframe`);
+  const check = await decodeCheck(file);
+  assert.deepEqual([check.code, check.stderr], [0, ""], what);
 }

@@ -6,8 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { probePackets, Procs, publishLive } from "../_util/ffmpeg.ts";
-import { assertPlays, recordPlay } from "../_util/play.ts";
+import { assertPlaysAv, probePackets, Procs, publishLive, recordFlv } from "../_util/ffmpeg.ts";
 import { type InProcessServer, startServer, waitFor } from "../_util/serve.ts";
 import { testsWith } from "../_util/tools.ts";
 
@@ -46,6 +45,7 @@ const SOURCES: { name: string; url: (a: InProcessServer) => string; transport?: 
       transport: "udp",
     },
     { name: "rtmp://", url: (a) => `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam` },
+    { name: "srt://", url: (a) => `srt://127.0.0.1:${a.ports.srt}?streamid=read:live/cam` },
     // H.264 with B-frames over WebRTC: decode times recovered from picture order counts.
     { name: "WHEP", url: (a) => `http://127.0.0.1:${a.ports.http}/live/cam/whep` },
   ];
@@ -53,7 +53,7 @@ const SOURCES: { name: string; url: (a: InProcessServer) => string; transport?: 
 for (const { name, url, transport } of SOURCES) {
   test.ffmpeg(`pull source: ${name}, on demand, stopped after the last reader`, async () => {
     const procs = new Procs();
-    const a = await startServer(["rtmp", "rtsp", "http"]);
+    const a = await startServer(["rtmp", "rtsp", "http", "srt"]);
     const b = await edge(url(a), transport);
     try {
       const camera = publishLive(procs, `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam`, 12);
@@ -63,8 +63,8 @@ for (const { name, url, transport } of SOURCES) {
         undefined,
         "nothing pulled before a reader",
       );
-      const file = await recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
-      await assertPlays(file, `played from B (${name})`);
+      const file = await recordFlv(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
+      await assertPlaysAv(file, `played from B (${name})`);
       await b.log.waitFor(/source live\/cam: no reader for 500 ms; stopping/, 10_000);
       await waitFor(
         "B's copy to end",
@@ -91,7 +91,7 @@ test.ffmpeg("pull source: a camera that restarts continues B's stream after a di
     const first = publishLive(procs, camera, 4);
     await waitFor("the camera on A", () => a.server.registry.get("live", "cam"));
     // One reader across the restart: 4 s of the first run, the gap, then the second run.
-    const reading = recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 8);
+    const reading = recordFlv(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 8);
     assert.equal((await first).code, 0);
     const second = publishLive(procs, camera, 10);
     const file = await reading;
@@ -102,7 +102,7 @@ test.ffmpeg("pull source: a camera that restarts continues B's stream after a di
     const keyframes = video.packets.filter((p) => p.keyframe).length;
     assert.ok(video.packets.length > 4 * 25, `frames of both runs (${video.packets.length})`);
     assert.ok(keyframes >= 5, `keyframes of both runs (${keyframes})`);
-    await assertPlays(file, "played across the restart");
+    await assertPlaysAv(file, "played across the restart");
   } finally {
     procs.killAll();
     await b.stop();
@@ -120,8 +120,8 @@ test.ffmpeg("pull source: an HLS playlist pulled from start-up on, played over R
   try {
     // Kept, not on demand: B publishes once A's playlist has segments, with no reader.
     await waitFor("B's copy", () => b.server.registry.get("live", "cam"));
-    const file = await recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
-    await assertPlays(file, "HLS pulled into B, played over RTMP");
+    const file = await recordFlv(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
+    await assertPlaysAv(file, "HLS pulled into B, played over RTMP");
     assert.equal(b.server.registry.get("live", "cam")?.metadata().ingestProtocol, "pull");
     await camera;
   } finally {

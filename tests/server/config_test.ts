@@ -311,3 +311,18 @@ Deno.test("paths: a source takes an exact path in a known app; its settings get 
     /sourceRetryWindowMs/,
   );
 });
+
+Deno.test("paths: push takes rtmp://, rtmps:// and srt:// targets, by exact path or pattern", () => {
+  const targets = ["rtmp://a/live/k", "rtmps://b/live/k", "srt://c:8890?streamid=publish:live/x"];
+  const config = resolveConfig({ paths: { "live/*": { push: targets } } });
+  assert.deepEqual(config.paths.match("live/cam").push, targets);
+  assert.equal(config.paths.match("other/cam").push, undefined);
+  for (const bad of [["http://a/b"], ["rtmp://a/b", "rtmp://a/b"], "rtmp://a/b"]) {
+    assert.throws(
+      () => resolveConfig({ paths: { "live/x": { push: bad as string[] } } }),
+      (e: unknown) =>
+        e instanceof ConfigError && /^paths\.live\/x\.push/.test(e.problems[0].path.join(".")),
+      JSON.stringify(bad),
+    );
+  }
+});

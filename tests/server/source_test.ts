@@ -101,10 +101,10 @@ Deno.test("pull source: the publish starts at the first media frame with every c
     ["audio", FrameFlags.CONFIG],
     ["video", FrameFlags.KEYFRAME],
   ]);
-  assert.deepEqual(events, ["publish live/cam pull rtsp://camera.example:554/stream1"]);
+  assert.deepEqual(events, ["publish live/cam pull rtsp://…@camera.example:554/stream1?…"]);
   const status = source.status();
   assert.equal(status.state, "live");
-  assert.equal(status.url, "rtsp://camera.example:554/stream1", "no credentials, no query");
+  assert.equal(status.url, "rtsp://…@camera.example:554/stream1?…", "no credentials, no query");
   assert.equal(status.connections, 1);
   await source.stop();
   await first.aborted;
@@ -123,7 +123,7 @@ Deno.test("pull source: a remote back within the retry window continues the stre
   assert.equal(source.status().lastError, "connection reset");
   send(second, 0); // a restarted remote: its clock starts over
   assert.equal(registry.get("live", "cam"), handle, "the same publish");
-  assert.deepEqual(events, ["publish live/cam pull rtsp://camera.example:554/stream1"]);
+  assert.deepEqual(events, ["publish live/cam pull rtsp://…@camera.example:554/stream1?…"]);
   const got: MediaFrame[] = [];
   for (let i = 0; i < 10; i++) got.push((await reader.read()).value!);
   const after = got.slice(5);
@@ -151,7 +151,7 @@ Deno.test("pull source: past the retry window the stream ends; a kept source pub
   for (let n = 1; !firstHandle.closed; n++) (await remote.connection(n)).end(new Error("refused"));
   assert.equal(registry.get("live", "cam"), undefined);
   assert.deepEqual(events.slice(0, 2), [
-    "publish live/cam pull rtsp://camera.example:554/stream1",
+    "publish live/cam pull rtsp://…@camera.example:554/stream1?…",
     "unpublish live/cam error",
   ]);
   const back = await remote.connection(remote.connections.length);

@@ -2,6 +2,7 @@
 
 import dgram from "node:dgram";
 import { prng } from "../../_util/fuzz.ts";
+import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
 
 /** Sends on one UDP socket in order (Deno's node:dgram reorders sends issued together). */
 export class OrderedSocket {
@@ -103,4 +104,23 @@ export class LossyRelay {
       sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))),
     );
   }
+}
+
+/** A UDP port that was free a moment ago on 127.0.0.1 (for a listener a test spawns). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** A 3 s H.264 (one-second GOPs, 2 B-frames) + AAC clip in MPEG-TS, made once per process. */
+export function srtClip(): Promise<string> {
+  return makeFixture("srt-caller-clip.ts", [
+    ...testsrc({ duration: 3 }),
+    ...sine({ duration: 3 }),
+    ...["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"],
+    ...["-c:a", "aac", "-f", "mpegts"],
+  ]);
 }
