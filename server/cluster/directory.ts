@@ -9,6 +9,7 @@
 
 import { Redis } from "ioredis";
 import { escapeForLog, type Logger, silentLogger } from "../../mod.ts";
+import { redactUrl } from "../redact.ts";
 
 /** Who holds a stream: the node's id and the URL other nodes pull its streams from. */
 export interface ClusterClaim {
@@ -60,24 +61,6 @@ return 0`;
 
 /** A claim longer than this is not one any node of ours wrote. */
 const MAX_CLAIM_LENGTH = 2048;
-
-/**
- * `url` with its password, if any, left out (for log lines).
- *
- * @example
- * ```ts ignore
- * redactedUrl("redis://:s3cret@10.0.0.2:6379"); // "redis://:***@10.0.0.2:6379"
- * ```
- */
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return escapeForLog(parsed.href.replace(/\/$/, ""));
-  } catch {
-    return escapeForLog(url);
-  }
-}
 
 /**
  * The value stored in Redis read back as a claim; `undefined` for one that no node of ours
@@ -145,7 +128,7 @@ export class ClusterDirectory {
     this.#value = JSON.stringify({ node: this.node, advertise: this.advertise });
     this.#prefix = options.keyPrefix ?? "arcly:stream:";
     this.#logger = options.logger ?? silentLogger;
-    this.#shown = redactedUrl(options.redis);
+    this.#shown = escapeForLog(redactUrl(options.redis));
     const timeoutMs = options.timeoutMs ?? 2000;
     this.#redis = new Redis(options.redis, {
       connectTimeout: timeoutMs,

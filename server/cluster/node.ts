@@ -17,7 +17,7 @@ import {
   silentLogger,
 } from "../../mod.ts";
 import type { DemandedSource } from "../sources.ts";
-import { shownUrl } from "../source.ts";
+import { redactUrl } from "../redact.ts";
 import { MIRROR_PROTOCOL } from "../_mirror.ts";
 import { type ClaimOutcome, type ClusterClaim, ClusterDirectory } from "./directory.ts";
 import type { ClusterDirectoryOptions } from "./directory.ts";
@@ -208,7 +208,7 @@ export class ClusterNode {
     if (!found) return undefined;
     this.#logger.info(
       `cluster: ${JSON.stringify(`${app}/${stream}`)} is pulled from ${
-        escapeForLog(shownUrl(found.href))
+        escapeForLog(redactUrl(found.href))
       }`,
     );
     return {
