@@ -3,7 +3,7 @@
  * process, on one `redis-server`), ffmpeg publishing 640x360 30 fps H.264 + AAC with 1 s GOPs
  * to A over RTMP as `--streams` keys at once (one encode, the tee muxer).
  *
- *   deno run -A bench/cluster.ts [--over rtmp,srt] [--streams 6] [--seconds 20]
+ *   deno run -A bench/cluster.ts [--over srt,rtmp] [--streams 6] [--seconds 20]
  *
  * Per hop protocol (A's advertise URL) it prints:
  * - join time: from spawning `ffmpeg -i rtmp://NODE/live/sN -frames:v 1 -f null -` to its
@@ -27,7 +27,7 @@ import { startRedis } from "../tests/_util/redis.ts";
 const args = parseArgs({
   args: Deno.args,
   options: {
-    over: { type: "string", default: "rtmp" },
+    over: { type: "string", default: "srt,rtmp" },
     streams: { type: "string", default: "6" },
     seconds: { type: "string", default: "20" },
   },

@@ -156,7 +156,7 @@ test.cluster("cluster: edges play what the origin has, one publisher per key, a 
   let a: { ports: Ports; process: ServeProcess } | undefined;
   const servers: Server[] = [];
   try {
-    a = await child("a", redis.url, dir, "rtmp");
+    a = await child("a", redis.url, dir, "srt");
     const b = await inProcess("b", redis.url, "srt");
     const c = await inProcess("c", redis.url, "rtmp");
     servers.push(b.server, c.server);
@@ -177,7 +177,7 @@ test.cluster("cluster: edges play what the origin has, one publisher per key, a 
       const refused = await publishLive(procs, playUrls(c.ports).rtmp, 5);
       assert.notEqual(refused.code, 0, "ffmpeg's publish to C failed");
       await c.log.waitFor(
-        /^warn cluster: refused publish "live\/cam" via rtmp from "127\.0\.0\.1:\d+": node "a" \(rtmp:\/\/127\.0\.0\.1:\d+\) publishes it$/,
+        /^warn cluster: refused publish "live\/cam" via rtmp from "127\.0\.0\.1:\d+": node "a" \(srt:\/\/127\.0\.0\.1:\d+\) publishes it$/,
       );
       assert.equal((await listed(c.ports.http))["live/cam"], undefined);
     });
@@ -211,7 +211,7 @@ test.cluster("cluster: edges play what the origin has, one publisher per key, a 
           assertClean(`${protocol} player on ${name}`, await run, playUrls(ports).srt);
           await assertPlayable(`${dir}/${name}-${protocol}`, `${protocol} from ${name}`);
         }
-        assert.match(await b.log.waitFor(/is pulled from/), /"live\/cam" is pulled from rtmp:\/\//);
+        assert.match(await b.log.waitFor(/is pulled from/), /"live\/cam" is pulled from srt:\/\//);
       },
     );
 
