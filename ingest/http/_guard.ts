@@ -31,7 +31,7 @@ import {
   parseRequestLine,
   type RequestHead,
 } from "./_request_head.ts";
-import { writeAll, writeResponse } from "./_write_response.ts";
+import { type ResponseFraming, writeAll, writeResponse } from "./_write_response.ts";
 import { joinBytes } from "./_bytes.ts";
 
 /** The deadlines and limits the guard enforces. */
@@ -49,6 +49,8 @@ export interface GuardLimits {
 
 /** Bytes read at a time while a connection has not yet carried much. */
 const FIRST_READ_BYTES = 2048;
+/** Bytes read from the client at a time while the guard answers it: it should send nothing. */
+const DIRECT_READ_BYTES = 64;
 /** Bytes read from the client at a time at most: request heads and small bodies. */
 const CLIENT_READ_BYTES = 16 * 1024;
 /** Bytes read from the inner server at a time at most: responses, segments, streams. */
@@ -201,6 +203,8 @@ export class GuardedConnection {
     let buf = new Uint8Array(FIRST_READ_BYTES);
     try {
       for (;;) {
+        // During a direct answer reads only watch for the client's end.
+        if (this.#direct && buf.length > DIRECT_READ_BYTES) buf = new Uint8Array(DIRECT_READ_BYTES);
         const n = await this.#client.read(buf);
         if (n === null) break;
         const starting = !this.#pending && this.#inFlight === 0;
@@ -326,35 +330,54 @@ export class GuardedConnection {
   }
 
   /** Answer a request the guard serves itself, on this connection. */
-  async #answer(head: RequestHead): Promise<void> {
+  #answer(head: RequestHead): void {
     this.#direct = true;
     this.requestStarted(false);
+    const http11 = head.version === "HTTP/1.1";
+    const framing = {
+      method: head.method,
+      http11,
+      keepAlive: http11 && !/\bclose\b/i.test(head.headers.get("connection") ?? ""),
+      signal: this.#gone.signal,
+    };
+    // The head and the request are handed on, not kept: a long answer holds only its framing.
     const completed = Promise.withResolvers<void>();
+    let unanswered: RequestHead | undefined = head;
+    const dispatch = () => {
+      const asked = unanswered!;
+      unanswered = undefined;
+      return this.#dispatch(asked, completed.promise);
+    };
+    void this.#respond(dispatch, framing, completed);
+  }
+
+  /** The routes' answer to `head`. */
+  #dispatch(head: RequestHead, completed: Promise<void>): Promise<Response> {
+    let url: URL;
+    try {
+      url = new URL(head.target, `http://${head.headers.get("host") ?? ""}`);
+    } catch {
+      url = new URL(head.target, `http://${this.#guard.addr.hostname}`);
+    }
+    const request = new Request(url, {
+      method: head.method,
+      headers: head.headers,
+      signal: this.#gone.signal,
+    });
+    return this.#guard.options.handler(request, { remoteAddr: this.remoteAddr, completed });
+  }
+
+  /** Once the relay has drained, write what `dispatch` answers; then go on or close. */
+  async #respond(
+    dispatch: () => Promise<Response>,
+    framing: ResponseFraming,
+    completed: PromiseWithResolvers<void>,
+  ): Promise<void> {
     let reusable = false;
     try {
       await this.#endRelay();
       if (this.#closed) return;
-      const host = head.headers.get("host") ?? "";
-      let url: URL;
-      try {
-        url = new URL(head.target, `http://${host}`);
-      } catch {
-        url = new URL(head.target, `http://${this.#guard.addr.hostname}`);
-      }
-      const request = new Request(url, {
-        method: head.method,
-        headers: head.headers,
-        signal: this.#gone.signal,
-      });
-      const info = { remoteAddr: this.remoteAddr, completed: completed.promise };
-      const response = await this.#guard.options.handler(request, info);
-      const close = head.headers.get("connection")?.toLowerCase().includes("close") ?? false;
-      reusable = await writeResponse(this.#client, response, {
-        method: head.method,
-        http11: head.version === "HTTP/1.1",
-        keepAlive: !close && head.version === "HTTP/1.1",
-        signal: this.#gone.signal,
-      });
+      reusable = await writeResponse(this.#client, await dispatch(), framing);
     } finally {
       completed.resolve();
       this.#direct = false;

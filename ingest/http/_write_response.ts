@@ -44,7 +44,7 @@ const LAST_CHUNK = encoder.encode("0\r\n\r\n");
  * Write `response` to `conn`. Resolves with whether the connection may carry the next
  * request (the whole response went out and keep-alive holds); never rejects.
  */
-export async function writeResponse(
+export function writeResponse(
   conn: Deno.Conn,
   response: Response,
   framing: ResponseFraming,
@@ -65,19 +65,27 @@ export async function writeResponse(
   if (chunked) head += "transfer-encoding: chunked\r\n";
   if (!keepAlive) head += "connection: close\r\n";
   const headBytes = encoder.encode(`${head}\r\n`);
+  // A raw body is sent without holding on to the response (its body stream stays unread:
+  // only one of the two forms may start).
+  if (raw && !bodiless) {
+    return raw.send({ conn, head: headBytes, chunked, signal: framing.signal })
+      .then((whole) => whole && keepAlive);
+  }
+  if (bodiless) void response.body?.cancel().catch(() => {});
+  return sendBody(conn, headBytes, bodiless ? null : response.body, chunked, keepAlive);
+}
+
+async function sendBody(
+  conn: Deno.Conn,
+  head: Uint8Array,
+  body: ReadableStream<Uint8Array> | null,
+  chunked: boolean,
+  keepAlive: boolean,
+): Promise<boolean> {
   try {
-    if (bodiless) {
-      await response.body?.cancel();
-      await writeAll(conn, headBytes);
-      return keepAlive;
-    }
-    if (raw) {
-      // The body stream is left unread: only one of the two forms may start.
-      const whole = await raw.send({ conn, head: headBytes, chunked, signal: framing.signal });
-      return whole && keepAlive;
-    }
-    await writeAll(conn, headBytes);
-    for await (const chunk of response.body!) {
+    await writeAll(conn, head);
+    if (body === null) return keepAlive;
+    for await (const chunk of body) {
       if (chunk.length === 0) continue;
       if (!chunked) {
         await writeAll(conn, chunk);
@@ -90,7 +98,7 @@ export async function writeResponse(
     if (chunked) await writeAll(conn, LAST_CHUNK);
     return keepAlive;
   } catch {
-    await response.body?.cancel().catch(() => {});
+    await body?.cancel().catch(() => {});
     return false;
   }
 }
