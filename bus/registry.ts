@@ -75,6 +75,21 @@ export interface RegistryEvents {
   unpublish: (handle: StreamHandle, reason: UnpublishReason) => void;
 }
 
+/**
+ * Asked when a reader wants a stream that is not live (see {@linkcode Registry.acquire}):
+ * resolves to true when a publisher for it is being started (an on-demand source, a copy
+ * pulled from another node), false when there is none to start. It must not throw.
+ */
+export type DemandHook = (app: string, stream: string) => boolean | Promise<boolean>;
+
+/** Options for {@linkcode Registry.acquire}. */
+export interface AcquireOptions {
+  /** The longest wait for a demanded stream's publish, in ms (default 10,000). */
+  timeoutMs?: number;
+  /** Gives up waiting when aborted (the reader left). */
+  signal?: AbortSignal;
+}
+
 /** Options for {@linkcode Registry}. */
 export interface RegistryOptions {
   /** The apps that may be published to, by name (default: `{ live: {} }`). */
@@ -94,12 +109,14 @@ export interface RegistryOptions {
    * `@arcly/stream/codec`.
    */
   describeConfig?: ConfigDescriber;
+  /** Starts a publisher for a stream a reader wants that is not live (default: none). */
+  demand?: DemandHook;
 }
 
 /** What {@linkcode Registry.configure} may change while streams are live. */
 export type RegistrySettings = Pick<
   RegistryOptions,
-  "apps" | "authorize" | "streamOptions" | "idleTimeoutMs"
+  "apps" | "authorize" | "streamOptions" | "idleTimeoutMs" | "demand"
 >;
 
 /**
@@ -183,6 +200,7 @@ export class Registry {
   #clock: MonotonicClock;
   #describeConfig: ConfigDescriber | undefined;
   #streamOptions: StreamOptionsHook | undefined;
+  #demand: DemandHook | undefined;
   #listeners: { [E in keyof RegistryEvents]: Set<RegistryEvents[E]> } = {
     publish: new Set(),
     unpublish: new Set(),
@@ -197,6 +215,7 @@ export class Registry {
     this.#clock = options.clock ?? monotonicMs;
     this.#describeConfig = options.describeConfig;
     this.#streamOptions = options.streamOptions;
+    this.#demand = options.demand;
   }
 
   /**
@@ -220,6 +239,7 @@ export class Registry {
     if ("authorize" in settings) this.#authorize = settings.authorize ?? allowAll;
     if ("streamOptions" in settings) this.#streamOptions = settings.streamOptions;
     if ("idleTimeoutMs" in settings) this.#idleTimeoutMs = settings.idleTimeoutMs ?? 30_000;
+    if ("demand" in settings) this.#demand = settings.demand;
   }
 
   /**
@@ -309,6 +329,59 @@ export class Registry {
   /** The live stream at `(app, stream)`, if any. */
   get(app: string, stream: string): StreamHandle | undefined {
     return this.#streams.get(`${app}/${stream}`);
+  }
+
+  /**
+   * The live stream at `(app, stream)` for a reader: at once when it is live; otherwise the
+   * demand hook is asked to start a publisher for it, and the reader waits (at most
+   * `timeoutMs`, or until `signal` aborts) for that publish. `undefined` when there is no
+   * such stream: nothing to start, or it did not start in time. Every protocol's play path
+   * looks streams up this way, so a reader arriving while an on-demand source connects
+   * waits instead of being refused.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@arcly/stream";
+   *
+   * const registry = new Registry({
+   *   demand: (app, stream) => {
+   *     setTimeout(() => registry.startPublish(app, stream, { protocol: "pull" }), 10);
+   *     return true;
+   *   },
+   * });
+   * const handle = await registry.acquire("live", "cam"); // published 10 ms later
+   * handle?.key; // "live/cam"
+   * ```
+   */
+  async acquire(
+    app: string,
+    stream: string,
+    options: AcquireOptions = {},
+  ): Promise<StreamHandle | undefined> {
+    const key: StreamKey = `${app}/${stream}`;
+    const live = this.#streams.get(key);
+    const demand = this.#demand;
+    if (live || !demand || !this.#apps.has(app) || !isValidName(stream)) return live;
+    if (options.signal?.aborted) return undefined;
+    const { promise, resolve } = Promise.withResolvers<StreamHandle | undefined>();
+    const off = this.on("publish", (handle) => handle.key === key && resolve(handle));
+    const timer = setTimeout(() => resolve(undefined), options.timeoutMs ?? 10_000);
+    const abort = () => resolve(undefined);
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      let starting: boolean;
+      try {
+        starting = await demand(app, stream);
+      } catch {
+        starting = false; // a hook that throws starts nothing
+      }
+      if (!starting) return this.#streams.get(key);
+      return this.#streams.get(key) ?? await promise;
+    } finally {
+      off();
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", abort);
+    }
   }
 
   /** The live stream with the key `"app/stream"` (as observers are given it), if any. */

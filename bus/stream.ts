@@ -100,6 +100,12 @@ export interface SubscribeOptions {
   replay?: boolean;
   /** Close the subscription once it has skipped more than this many frames in all. */
   maxLag?: number;
+  /**
+   * Read on the server's own behalf (a packager, a recorder, a relay), not a viewer's: not
+   * counted in {@linkcode StreamHandle.readerCount}, so it does not keep an on-demand
+   * source running (default false).
+   */
+  background?: boolean;
 }
 
 /** Something a stream can be packaged into: a frame sink, or an object that has one. */
@@ -111,6 +117,8 @@ export type FrameSinkLike = WritableStream<MediaFrame> | {
 export interface DriveOptions {
   /** Stops the drive when aborted. */
   signal?: AbortSignal;
+  /** Not a viewer: see {@linkcode SubscribeOptions.background} (default false). */
+  background?: boolean;
 }
 
 /**
@@ -178,11 +186,14 @@ export class StreamHandle {
   #audioConfig: MediaFrame | undefined;
   #hasVideo = false;
   #subscribers = 0;
+  #background = 0;
+  #lastReadMs: number;
   #state: StreamState = "idle";
   #recorders = 0;
   #metadata: StreamMetadata;
   #ended = new AbortController();
   #hooks: CursorHooks;
+  #backgroundHooks: CursorHooks;
   #players: PlayerHub;
   #derived = new Map<string, { value: unknown; holders: number }>();
 
@@ -213,8 +224,19 @@ export class StreamHandle {
       startsGop: (frame) => this.#startsGop(frame),
       lagged: (skipped) => this.#observer.onSubscriberLagged?.(this.key, skipped),
       evicted: () => this.#observer.onSubscriberEvicted?.(this.key),
-      released: () => this.#subscribers--,
+      released: () => {
+        this.#subscribers--;
+        this.#lastReadMs = this.#clock();
+      },
     };
+    this.#backgroundHooks = {
+      ...this.#hooks,
+      released: () => {
+        this.#subscribers--;
+        this.#background--;
+      },
+    };
+    this.#lastReadMs = this.#clock();
     this.#players = new PlayerHub(this.#hooks, this.#clock);
   }
 
@@ -253,7 +275,9 @@ export class StreamHandle {
   subscribe(options: SubscribeOptions = {}): Subscription {
     const replay = options.replay && !this.closed ? this.#replayPlan() : NOTHING_TO_REPLAY;
     this.#subscribers++;
-    return new RingSubscription(this.#hooks, replay, options.maxLag ?? Infinity);
+    if (options.background) this.#background++;
+    const hooks = options.background ? this.#backgroundHooks : this.#hooks;
+    return new RingSubscription(hooks, replay, options.maxLag ?? Infinity);
   }
 
   /**
@@ -356,6 +380,32 @@ export class StreamHandle {
     return this.#subscribers;
   }
 
+  /**
+   * How many viewers read the stream now: its subscriptions and players, but not those
+   * opened with `background` (packagers, recorders, relays).
+   */
+  get readerCount(): number {
+    return this.#subscribers - this.#background;
+  }
+
+  /**
+   * When the stream last had a viewer, on the stream's clock: when the last reader left,
+   * or the last {@linkcode StreamHandle.noteRead}; the handle's creation before either.
+   * An on-demand source stops a while after this once {@linkcode StreamHandle.readerCount}
+   * is 0.
+   */
+  get lastReadMs(): number {
+    return this.readerCount > 0 ? this.#clock() : this.#lastReadMs;
+  }
+
+  /**
+   * Note a viewer that reads without holding a subscription (an HLS player's request for a
+   * playlist or segment made from a background packager): it counts as a read now.
+   */
+  noteRead(): void {
+    this.#lastReadMs = this.#clock();
+  }
+
   /** Whether {@linkcode StreamHandle.close} was called. */
   get closed(): boolean {
     return this.#ring.closed;
@@ -436,9 +486,9 @@ export class StreamHandle {
    * the sink fails this rejects.
    */
   async driveTo(sink: WritableStream<MediaFrame>, options: DriveOptions = {}): Promise<void> {
-    const { signal } = options;
+    const { signal, background } = options;
     try {
-      await this.subscribe({ replay: true }).pipeTo(sink, { signal });
+      await this.subscribe({ replay: true, background }).pipeTo(sink, { signal });
     } catch (error) {
       if (!signal?.aborted || error !== signal.reason) throw error;
     }
@@ -450,10 +500,13 @@ export class StreamHandle {
    * the stream ends or `signal` aborts, the packager is closed so it can finish its output.
    */
   async packageTo(packager: FrameSinkLike, options: DriveOptions = {}): Promise<void> {
-    const { signal } = options;
+    const { signal, background } = options;
     const writable = packager instanceof WritableStream ? packager : packager.writable;
     try {
-      await this.subscribe({ replay: true }).pipeTo(writable, { signal, preventAbort: true });
+      await this.subscribe({ replay: true, background }).pipeTo(writable, {
+        signal,
+        preventAbort: true,
+      });
     } catch (error) {
       if (!signal?.aborted || error !== signal.reason) throw error;
       await writable.close();

@@ -170,6 +170,28 @@ export interface PathConfig {
    * instead of `srt.passphrase`; `false` serves them in clear.
    */
   srtPassphrase?: string | false;
+  /**
+   * Pull the stream from this URL instead of waiting for a publisher (exact paths only):
+   * `rtsp(s)://` (credentials as `user:pass@`), `rtmp(s)://`, `srt://` (caller: `streamid`,
+   * `passphrase`, `latency` in the query), `http(s)://…m3u8` (HLS) or `http(s)://…/whep`.
+   * The source is the stream's publisher; it reconnects with back-off when the remote drops.
+   */
+  source?: string;
+  /**
+   * Start the source when the first reader comes (readers meanwhile wait, up to 10 s) and
+   * stop it `sourceCloseAfterMs` after the last one left (default false: pulled from
+   * start-up on).
+   */
+  sourceOnDemand?: boolean;
+  /** On demand: how long the source runs with no reader, in ms (default 10,000). */
+  sourceCloseAfterMs?: number;
+  /**
+   * How long the stream stays published while its source is lost, in ms (default 10,000,
+   * at most 25,000): a source back within it continues the stream after a discontinuity.
+   */
+  sourceRetryWindowMs?: number;
+  /** RTP transport of an `rtsp://` source (default `automatic`: UDP, then TCP). */
+  rtspTransport?: "tcp" | "udp" | "automatic";
 }
 
 /**
@@ -386,8 +408,16 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     }
   }
   const secure = tlsListeners(config, listen);
-  const ports = config.webrtc?.ports;
   const recordDir = config.record?.dir;
+  const apps = config.apps ?? DEFAULT_CONFIG.apps;
+  const paths = new PathRules(config.paths ?? {}, recordDir !== undefined);
+  for (const key of paths.sources().keys()) {
+    const app = key.slice(0, key.indexOf("/"));
+    if (!apps.includes(app)) {
+      throw new ConfigError(["paths", key, "source"], `app ${app} is not one of apps`);
+    }
+  }
+  const ports = config.webrtc?.ports;
   return {
     quiet: config.quiet ?? DEFAULT_CONFIG.quiet,
     listen: {
@@ -411,8 +441,8 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
       : at(["webrtc", "ports"], () => parsePortRange(ports)),
     recordDir,
     srtPassphrase: config.srt?.passphrase,
-    apps: config.apps ?? DEFAULT_CONFIG.apps,
-    paths: new PathRules(config.paths ?? {}, recordDir !== undefined),
+    apps,
+    paths,
     access: config.access && checkedAccess(config.access),
     options: Object.fromEntries(
       Object.entries(PROTOCOL_OPTIONS).map(([name, keys]) => {

@@ -48,3 +48,5 @@ export * from "./package.ts";
 export * from "./config_file.ts";
 export * from "./layers.ts";
 export * from "./relay.ts";
+export * from "./source.ts";
+export type { PullClient, PullOptions } from "../ingest/pull.ts";

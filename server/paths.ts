@@ -18,7 +18,31 @@ export interface PathSettings {
   readonly gopCache?: number;
   /** The SRT passphrase of its own (`false`: in clear); `undefined` keeps `srt.passphrase`. */
   readonly srtPassphrase?: string | false;
+  /** Where the stream is pulled from, when a source is set. */
+  readonly source?: SourceSettings;
 }
+
+/** A path's pull source: its `source*` settings, with the defaults filled in. */
+export interface SourceSettings {
+  /** The URL pulled from. */
+  readonly url: string;
+  /** Started for the first reader, stopped `closeAfterMs` after the last one. */
+  readonly onDemand: boolean;
+  /** On demand: how long it runs with no reader, in ms. */
+  readonly closeAfterMs: number;
+  /** How long the stream stays published while the source is lost, in ms. */
+  readonly retryWindowMs: number;
+  /** RTP transport of an `rtsp://` source. */
+  readonly rtspTransport: "tcp" | "udp" | "automatic";
+}
+
+/** The path settings that only mean something with a `source`. */
+const SOURCE_SETTINGS = [
+  "sourceOnDemand",
+  "sourceCloseAfterMs",
+  "sourceRetryWindowMs",
+  "rtspTransport",
+] as const;
 
 interface Rule {
   readonly pattern: string;
@@ -71,13 +95,30 @@ export class PathRules {
         record: config.record ?? recording,
         gopCache: config.gopCache,
         srtPassphrase: config.srtPassphrase,
+        source: config.source === undefined ? undefined : {
+          url: config.source,
+          onDemand: config.sourceOnDemand ?? false,
+          closeAfterMs: config.sourceCloseAfterMs ?? 10_000,
+          retryWindowMs: config.sourceRetryWindowMs ?? 10_000,
+          rtspTransport: config.rtspTransport ?? "automatic",
+        },
       };
+      if (config.source === undefined) {
+        const stray = SOURCE_SETTINGS.find((key) => config[key] !== undefined);
+        if (stray) throw new ConfigError(["paths", pattern, stray], "needs a source");
+      }
       if (!pattern.startsWith("~") && !pattern.includes("/") && pattern !== "**") {
         throw new ConfigError(
           ["paths", pattern],
           "a path is APP/NAME, a glob such as live/* or **, or ~REGEX",
         );
       } else if (pattern.startsWith("~") || pattern.includes("*")) {
+        if (settings.source) {
+          throw new ConfigError(
+            ["paths", pattern, "source"],
+            "a source publishes one stream: give it an exact APP/NAME path",
+          );
+        }
         // The same patterns as the access rules' permissions.
         let test: (key: string) => boolean;
         try {
@@ -95,6 +136,15 @@ export class PathRules {
   /** The paths as given, so that `JSON.stringify` tells two sets of rules apart. */
   toJSON(): Record<string, PathConfig> {
     return this.#source;
+  }
+
+  /** The exact paths that have a source, by stream key. */
+  sources(): Map<string, SourceSettings> {
+    const sources = new Map<string, SourceSettings>();
+    for (const [key, settings] of this.#exact) {
+      if (settings.source) sources.set(key, settings.source);
+    }
+    return sources;
   }
 
   /** The settings for the stream `key` (`APP/NAME`). */

@@ -56,7 +56,7 @@ export async function record(
       playlistType: "event",
       onSkip: (what) => logger.warn(`record ${handle.key}: ${what}`),
     });
-    await handle.packageTo(packager);
+    await handle.packageTo(packager, { background: true });
     const { segments, duration } = packager.stats;
     logger.info(`record ${handle.key}: ${segments} segments, ${duration.toFixed(1)} s in ${dir}`);
   } catch (error) {

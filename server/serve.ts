@@ -18,6 +18,8 @@ import type { TranscodedViews } from "../media/transcode/mod.ts";
 import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { record } from "./record.ts";
+import { Sources } from "./sources.ts";
+import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
@@ -155,6 +157,7 @@ class Composition implements Server {
   #http?: HttpServer;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
+  #sources: Sources;
   #closing?: Promise<void>;
 
   constructor(config: ResolvedConfig, given: Logger) {
@@ -173,6 +176,7 @@ class Composition implements Server {
       describeConfig,
       observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
     });
+    this.#sources = new Sources(this.registry, { clientFor: pullClientFor, logger: this.#logger });
     this.registry.on("publish", (handle, info) => {
       this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
@@ -189,6 +193,8 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
+      // A reader of a stream that is not live may start its path's on-demand source.
+      demand: (app: string, stream: string) => this.#sources.demand(app, stream),
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -207,6 +213,7 @@ class Composition implements Server {
   async #start(): Promise<void> {
     try {
       await this.#listen();
+      this.#sources.apply(this.#config.paths);
     } catch (error) {
       await this.#shutdown();
       throw error;
@@ -233,6 +240,7 @@ class Composition implements Server {
         ...config.options.hls,
         transcode: this.#transcode,
         registry,
+        onRequest: (kind) => this.#metrics.onHlsRequest(kind),
         segmentType: config.segmentType,
         partDuration: config.partDuration,
         logger,
@@ -339,6 +347,7 @@ class Composition implements Server {
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
+    this.#sources.apply(paths);
     return { applied, restartNeeded };
   }
 
@@ -350,6 +359,7 @@ class Composition implements Server {
   #shutdown(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
+      await this.#sources.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();

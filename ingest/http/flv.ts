@@ -67,9 +67,20 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     if (request.method !== "GET" && request.method !== "HEAD") {
       return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
     }
-    const source = registry.get(path.app, stream);
-    if (!source) return textResponse(404, `no such stream: ${path.app}/${stream}`);
-    if (request.method === "HEAD") return new Response(null, { headers: FLV_HEADERS });
+    const live = registry.get(path.app, stream);
+    // A HEAD starts no on-demand source.
+    if (request.method === "HEAD") {
+      return live
+        ? new Response(null, { headers: FLV_HEADERS })
+        : textResponse(404, `no such stream: ${path.app}/${stream}`);
+    }
+    if (live) return respond(live);
+    return registry.acquire(path.app, stream, { signal: request.signal }).then((source) =>
+      source ? respond(source) : textResponse(404, `no such stream: ${path.app}/${stream}`)
+    );
+  };
+  /** The response playing `source`. */
+  function respond(source: StreamHandle): Response | Promise<Response> {
     const play = {
       maxLag: options.maxLag ?? 512,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
@@ -82,7 +93,7 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     return audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS).then(() =>
       flvResponse(lease.handle, play, () => lease.release())
     );
-  };
+  }
 }
 
 /** How long a play waits for its transcoded view's first AAC config, at most. */

@@ -11,9 +11,13 @@ import {
   type TranscodedViews,
 } from "../../media/transcode/views.ts";
 import { type Logger, type Registry, silentLogger, type StreamHandle } from "../../mod.ts";
-import { HlsPackager, type HlsSegmentType, MemoryStorage } from "../../media/hls/mod.ts";
+import { HlsPackager, type HlsSegmentType } from "../../media/hls/mod.ts";
+import { HlsCachePolicy, type HlsRequestKind, requestKind } from "./_hls_cache.ts";
+import { StampedFiles } from "./_hls_files.ts";
 import { parseStreamPath } from "./paths.ts";
-import { type HttpRoute, textResponse } from "./server.ts";
+import type { HttpRoute } from "./server.ts";
+
+export type { HlsRequestKind } from "./_hls_cache.ts";
 
 /** Options for {@linkcode LiveHls}. */
 export interface LiveHlsOptions {
@@ -42,6 +46,16 @@ export interface LiveHlsOptions {
    */
   transcode?: TranscodedViews;
   /**
+   * The `Access-Control-Allow-Origin` of every answer (default `*`): the origin allowed to
+   * read playlists and segments from a web page, e.g. `https://player.example`.
+   */
+  allowOrigin?: string;
+  /**
+   * Called for every `GET` or `HEAD` of an HLS file, answered or not, with its kind: the
+   * origin load, e.g. for `Metrics.onHlsRequest`.
+   */
+  onRequest?: (kind: HlsRequestKind) => void;
+  /**
    * Packaging errors and what the packagers skip (media before its CONFIG frame, unusable
    * configs, extra tracks: once per condition) go here (default: silent).
    */
@@ -61,15 +75,19 @@ const AUDIO_CONFIG_WAIT_MS = 3000;
 /** The media playlist's name, as the packager writes it by default. */
 const MEDIA_PLAYLIST = "stream.m3u8";
 
-/** A part file's name: `seg<sequence>.<part>.m4s`. */
-const PART_NAME = /^seg(\d{1,15})\.(\d{1,6})\.m4s$/;
+/** A part file's name ends with `<sequence>.<part>.m4s`. */
+const PART_NAME = /(\d{1,15})\.(\d{1,6})\.m4s$/;
 
 /** A delivery directive's value: a non-negative decimal integer. */
 const DIRECTIVE = /^\d{1,15}$/;
 
 /** One key's output: its files, and the packager of the current publish if any. */
 interface Output {
-  storage: MemoryStorage;
+  storage: StampedFiles;
+  /** The stream being packaged, while it is live. */
+  handle?: StreamHandle;
+  /** Resolves once the playlist lists a segment (or packaging stopped without one). */
+  listed: Promise<unknown>;
   packager?: HlsPackager;
   finished?: Promise<void>;
   expiry?: ReturnType<typeof setTimeout>;
@@ -95,8 +113,12 @@ interface Output {
  * ```
  */
 export class LiveHls {
-  #options: Required<Omit<LiveHlsOptions, "registry" | "partDuration" | "transcode">>;
+  #options: Required<
+    Omit<LiveHlsOptions, "registry" | "partDuration" | "transcode" | "allowOrigin" | "onRequest">
+  >;
   #transcode: TranscodedViews | undefined;
+  #cache: HlsCachePolicy;
+  #onRequest: ((kind: HlsRequestKind) => void) | undefined;
   #partDuration: number | undefined;
   #registry: Registry;
   #outputs = new Map<string, Output>();
@@ -129,6 +151,8 @@ export class LiveHls {
       }
     }
     this.#partDuration = part;
+    this.#cache = new HlsCachePolicy(this.#options.targetDuration, options.allowOrigin ?? "*");
+    this.#onRequest = options.onRequest;
     this.#transcode = this.#options.segmentType === "ts" ? options.transcode : undefined;
   }
 
@@ -140,8 +164,11 @@ export class LiveHls {
     if (previous?.expiry !== undefined) clearTimeout(previous.expiry);
     // A publish of the same key within `retainMs` goes on with the same playlist, once the
     // previous packager has finished it.
-    const storage = previous?.storage ?? new MemoryStorage();
-    const output: Output = { storage };
+    // Its file names are the output's own (see StampedFiles): a publish after `retainMs`,
+    // or after a restart, names its segments apart, so caches may keep them as immutable.
+    const storage = previous?.storage ?? new StampedFiles();
+    const listed = Promise.withResolvers<unknown>();
+    const output: Output = { storage, handle, listed: listed.promise };
     this.#outputs.set(handle.key, output);
     let lease: TranscodedLease | undefined;
     output.finished = (previous?.finished ?? Promise.resolve())
@@ -154,6 +181,8 @@ export class LiveHls {
         }
         output.packager = new HlsPackager({
           storage,
+          segmentPrefix: storage.segmentPrefix,
+          initPrefix: storage.initPrefix,
           segmentType: this.#options.segmentType,
           targetDuration: this.#options.targetDuration,
           windowSize: this.#options.windowSize,
@@ -162,7 +191,9 @@ export class LiveHls {
           continueFrom: previous?.packager,
           onSkip: (what) => this.#options.logger.warn(`hls ${handle.key}: ${what}`),
         });
-        return (lease?.handle ?? handle).packageTo(output.packager);
+        const { mediaSequence, segments } = output.packager.playlist;
+        output.packager.waitForSegment(mediaSequence + segments.length).then(listed.resolve);
+        return (lease?.handle ?? handle).packageTo(output.packager, { background: true });
       })
       .catch((error) => {
         this.#options.logger.warn(
@@ -170,6 +201,8 @@ export class LiveHls {
         );
       })
       .finally(() => {
+        listed.resolve(undefined);
+        output.handle = undefined;
         lease?.release();
         if (this.#outputs.get(handle.key) !== output) return;
         output.expiry = setTimeout(() => {
@@ -179,55 +212,83 @@ export class LiveHls {
       });
   }
 
-  /** Serves `GET /APP/NAME/<file>` from the packaged output (404 for anything else). */
+  /**
+   * Serves `GET /APP/NAME/<file>` from the packaged output (404 for anything else), with
+   * the headers HTTP caches need: `Cache-Control` per kind of file, a strong `ETag` and
+   * `Last-Modified` (answering `If-None-Match` and `If-Modified-Since` with 304), CORS
+   * headers and `OPTIONS` preflights.
+   */
   readonly route: HttpRoute = (request, url) => {
     const path = parseStreamPath(url.pathname);
     if (!path || path.rest === "" || path.rest.includes("/")) return undefined;
     const extension = path.rest.slice(path.rest.lastIndexOf(".") + 1);
     const type = CONTENT_TYPES[extension];
     if (!type) return undefined;
+    if (request.method === "OPTIONS") return this.#cache.preflight();
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
+      return this.#cache.refusal(405, "method not allowed", { allow: "GET, HEAD, OPTIONS" });
     }
+    const kind = requestKind(path.rest, extension);
+    this.#onRequest?.(kind);
     const key = `${path.app}/${path.stream}`;
-    const output = this.#outputs.get(key);
-    const file = () => {
-      const data = output?.storage.read(path.rest);
-      if (!data) {
-        return textResponse(
-          404,
-          `no such ${output ? "file" : "stream"}: ${output ? path.rest : key}`,
-        );
+    const serve = () => {
+      const output = this.#outputs.get(key);
+      const file = (updated = false) => {
+        const data = output?.storage.read(path.rest);
+        if (!data) {
+          return this.#cache.notFound(
+            `no such ${output ? "file" : "stream"}: ${output ? path.rest : key}`,
+          );
+        }
+        const stamp = output!.storage.stamp(path.rest);
+        return this.#cache.file(request, kind, type, data, stamp, updated ? "update" : "current");
+      };
+      const packager = output?.packager;
+      if (this.#partDuration === undefined || !packager || !output.storage.read(MEDIA_PLAYLIST)) {
+        return file();
       }
-      return new Response(request.method === "HEAD" ? null : data as Uint8Array<ArrayBuffer>, {
-        headers: {
-          "content-type": type,
-          "content-length": String(data.byteLength),
-          "cache-control": extension === "m3u8" ? "no-cache" : "max-age=60",
-          "access-control-allow-origin": "*",
-        },
-      });
+      const held = this.#hold(path.rest, url.searchParams, packager, request.signal);
+      return held
+        ? held.then((outcome) => typeof outcome === "boolean" ? file(outcome) : outcome)
+        : file();
     };
-    const packager = output?.packager;
-    if (this.#partDuration === undefined || !packager || !output.storage.read(MEDIA_PLAYLIST)) {
-      return file();
+    const output = this.#outputs.get(key);
+    output?.handle?.noteRead(); // a player polling the playlist keeps an on-demand source up
+    if (extension === "m3u8" && !output?.storage.read(MEDIA_PLAYLIST)) {
+      return this.#firstPlaylist(path.app, path.stream, request.signal).then(serve);
     }
-    const held = this.#hold(path.rest, url.searchParams, packager, request.signal);
-    return held ? held.then((refused) => refused ?? file()) : file();
+    return serve();
   };
+
+  /**
+   * Wait for the first playlist of a stream with none yet: it was just published, or it is
+   * not live and the registry's demand hook may start it (an on-demand source). Bounded:
+   * the demand's wait, then three target durations for the first segment.
+   */
+  async #firstPlaylist(app: string, stream: string, clientGone: AbortSignal): Promise<void> {
+    const handle = await this.#registry.acquire(app, stream, { signal: clientGone });
+    const output = handle && this.#outputs.get(handle.key);
+    if (!output) return;
+    const limitMs = 3 * this.#options.targetDuration * 1000;
+    const gone = AbortSignal.any([clientGone, AbortSignal.timeout(limitMs)]);
+    const { promise, resolve } = Promise.withResolvers<unknown>();
+    gone.addEventListener("abort", resolve, { once: true });
+    await Promise.race([output.listed, promise]);
+  }
 
   /**
    * Low-Latency HLS: what a request waits for before its file is served. A blocking
    * playlist reload waits for the segment or part its delivery directives name, a request
-   * for the hinted part for that part. Resolves to a refusal (400, 503) or to `undefined`
-   * to serve the file as it then is; `undefined` at once when there is nothing to wait for.
+   * for the hinted part for that part. Resolves to a refusal (400, 503), or to whether
+   * what it waited for is listed (false: the stream ended first) to serve the file as it
+   * then is; `undefined` at once when there is nothing to wait for.
    */
   #hold(
     name: string,
     query: URLSearchParams,
     packager: HlsPackager,
     clientGone: AbortSignal,
-  ): Promise<Response | undefined> | undefined {
+  ): Promise<Response | boolean> | undefined {
     let sequence: number;
     let part: number;
     if (name === MEDIA_PLAYLIST) {
@@ -235,17 +296,19 @@ export class LiveHls {
       const partParam = query.get("_HLS_part");
       if (msn === null) {
         if (partParam === null) return undefined;
-        return Promise.resolve(textResponse(400, "_HLS_part without _HLS_msn"));
+        return Promise.resolve(this.#cache.refusal(400, "_HLS_part without _HLS_msn"));
       }
       if (!DIRECTIVE.test(msn) || (partParam !== null && !DIRECTIVE.test(partParam))) {
-        return Promise.resolve(textResponse(400, "_HLS_msn and _HLS_part take whole numbers"));
+        return Promise.resolve(
+          this.#cache.refusal(400, "_HLS_msn and _HLS_part take whole numbers"),
+        );
       }
       const playlist = packager.playlist;
       const last = playlist.mediaSequence + playlist.segments.length - 1;
       sequence = Number(msn);
       if (sequence > last + 2) {
         return Promise.resolve(
-          textResponse(
+          this.#cache.refusal(
             400,
             `_HLS_msn=${msn} is beyond the next two segments (the last is ${last})`,
           ),
@@ -259,20 +322,23 @@ export class LiveHls {
       const listed = playlist.partial?.parts.length ?? 0;
       if (partParam !== null && sequence === last + 1 && part - (listed - 1) > limit) {
         return Promise.resolve(
-          textResponse(400, `_HLS_part=${part} is more than ${limit} parts past the last listed`),
+          this.#cache.refusal(
+            400,
+            `_HLS_part=${part} is more than ${limit} parts past the last listed`,
+          ),
         );
       }
     } else {
-      const hinted = PART_NAME.exec(name);
-      if (!hinted || name !== packager.playlist.partial?.preloadHint) return undefined;
+      const hinted = name === packager.playlist.partial?.preloadHint && PART_NAME.exec(name);
+      if (!hinted) return undefined;
       sequence = Number(hinted[1]);
       part = Number(hinted[2]);
     }
     const limitMs = 3 * this.#options.targetDuration * 1000;
     const signal = AbortSignal.any([clientGone, AbortSignal.timeout(limitMs)]);
     return packager.waitForPart(sequence, part, signal).then(
-      () => undefined, // listed, or the stream ended: the file as it is now
-      () => textResponse(503, `${name}: not available within ${limitMs} ms`),
+      (listed) => listed, // listed, or the stream ended: the file as it is now
+      () => this.#cache.refusal(503, `${name}: not available within ${limitMs} ms`),
     );
   }
 

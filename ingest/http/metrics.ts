@@ -6,6 +6,10 @@
  */
 
 import type { Observer, PublishInfo, Registry, StreamKey, UnpublishReason } from "../../mod.ts";
+import type { HlsRequestKind } from "./_hls_cache.ts";
+
+/** The kinds of HLS request counted, always rendered (0 until the first). */
+const HLS_KINDS: readonly HlsRequestKind[] = ["playlist", "segment", "part", "init"];
 
 /**
  * Counts publishes, lag, evictions and GOP truncations, and renders them with each live
@@ -30,6 +34,7 @@ export class Metrics implements Observer {
   #laggedFrames = 0;
   #evictions = 0;
   #gopTruncations = 0;
+  #hlsRequests = new Map<string, number>(HLS_KINDS.map((kind) => [kind, 0]));
 
   /** Count a publish by protocol. */
   onPublish(_key: StreamKey, info: PublishInfo): void {
@@ -55,6 +60,14 @@ export class Metrics implements Observer {
   /** Count a truncated GOP. */
   onGopTruncated(): void {
     this.#gopTruncations++;
+  }
+
+  /**
+   * Count an HLS request that reached this server (a cache in front answers the others),
+   * by kind; give it to `LiveHls` as its `onRequest`.
+   */
+  onHlsRequest(kind: HlsRequestKind): void {
+    bump(this.#hlsRequests, kind);
   }
 
   /** The Prometheus text exposition of the counters and of every live stream in `registry`. */
@@ -96,6 +109,12 @@ export class Metrics implements Observer {
       "",
       this.#gopTruncations,
     ]]);
+    metric(
+      "hls_requests_total",
+      "counter",
+      "HLS requests served at this origin, by kind (playlist, segment, part, init).",
+      labelled(this.#hlsRequests, "kind"),
+    );
     metric(
       "stream_subscribers",
       "gauge",

@@ -452,7 +452,8 @@ export class RtmpSession {
       this.#status(streamId, "error", "NetStream.Play.Failed", "not authorized", stream);
       return this.#closeAfterWrites(`play ${key} refused: not authorized`);
     }
-    const source = this.#settings.registry.get(this.#app!, stream);
+    const source = await this.#settings.registry.acquire(this.#app!, stream);
+    if (this.#closed) return;
     if (!source || source.closed) {
       this.#status(streamId, "error", "NetStream.Play.StreamNotFound", `${key} not found`, stream);
       return this.#closeAfterWrites(`play ${key}: stream not found`);

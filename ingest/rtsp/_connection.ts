@@ -25,6 +25,7 @@ import {
 import { formatSdp, parseSdp, sdpAttribute, SdpError } from "../../media/rtp/sdp.ts";
 import { parseTransport } from "./transport.ts";
 import type { RtspAuthenticator } from "./auth.ts";
+import { randomHex } from "./_digest.ts";
 import { PublishSession, ReadSession, type RtspSession, type SessionContext } from "./_session.ts";
 import {
   canDescribe,
@@ -81,13 +82,6 @@ interface Answer {
 interface Description {
   readonly handle: StreamHandle;
   readonly tracks: readonly DescribedTrack[];
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /**
@@ -341,7 +335,7 @@ export class RtspConnection {
 
   /** The stream's tracks, waiting a little for its configs when it just started. */
   async #describeStream(target: Target): Promise<Description> {
-    const handle = this.#s.registry.get(target.app, target.stream);
+    const handle = await this.#s.registry.acquire(target.app, target.stream);
     if (!handle || handle.closed) throw new RtspError(404, `stream ${shownKey(target)} not found`);
     const deadline = performance.now() + this.#s.describeTimeoutMs;
     while (!describable(handle) && !handle.closed && performance.now() < deadline) {

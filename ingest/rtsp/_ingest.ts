@@ -1,5 +1,5 @@
 /**
- * Receiving a published stream: RTP packets of each announced track become kernel
+ * Receiving RTP (a published stream, or one a pull client plays): packets of each track become kernel
  * frames (depacketizing, clock conversion, parameter sets, keyframes, decode times), and
  * the tracks are put on one timeline with the publisher's sender reports.
  *
@@ -23,7 +23,13 @@ import type { TrackFormat } from "./_formats.ts";
 import { H264PictureState, H265PictureState, type PictureState } from "./_poc.ts";
 import { DtsRecovery } from "./_dts.ts";
 
-/** Counters shared by every session of a server. */
+/**
+ * Where a timeline puts its frames: a published stream's handle, or a pull client's
+ * callback.
+ */
+export type IngestSink = Pick<StreamHandle, "publish" | "updateMetadata">;
+
+/** Counters shared by every session of a server (or of one pull). */
 export interface Counters {
   rtpPacketsReceived: number;
   rtpPacketsDropped: number;
@@ -70,7 +76,7 @@ interface Held {
  * timeline is shifted to start at 0.
  */
 export class IngestTimeline {
-  readonly handle: StreamHandle;
+  readonly sink: IngestSink;
   #clocks: TrackClock[];
   #counters: Counters;
   #now: () => number;
@@ -83,12 +89,12 @@ export class IngestTimeline {
   #shift = 0;
 
   constructor(
-    handle: StreamHandle,
+    sink: IngestSink,
     clockRates: readonly number[],
     counters: Counters,
     now: () => number = () => performance.now(),
   ) {
-    this.handle = handle;
+    this.sink = sink;
     this.#clocks = clockRates.map((clockRate) => ({ clockRate }));
     this.#counters = counters;
     this.#now = now;
@@ -168,7 +174,7 @@ export class IngestTimeline {
       data: h.data,
     };
     this.#counters.framesPublished++;
-    this.handle.publish(frame);
+    this.sink.publish(frame);
   }
 }
 
@@ -362,7 +368,7 @@ export class IngestTrack {
     const codec = this.format.codec === "h264"
       ? avcCodecString(sps as H264Sps)
       : hevcCodecString(sps as H265Sps);
-    this.#timeline.handle.updateMetadata((m) => {
+    this.#timeline.sink.updateMetadata((m) => {
       m.videoCodec = codec;
       m.width = sps.width;
       m.height = sps.height;
@@ -379,6 +385,6 @@ export class IngestTrack {
         return;
       }
     }
-    this.#timeline.handle.updateMetadata((m) => void (m.audioCodec = codec));
+    this.#timeline.sink.updateMetadata((m) => void (m.audioCodec = codec));
   }
 }

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { Credentials } from "../../mod.ts";
+import { digestResponse, parseDigest } from "./_digest.ts";
 
 /** An authentication scheme the server can offer. */
 export type RtspAuthScheme = "basic" | "digest";
@@ -38,10 +38,6 @@ export interface RtspAuthOptions {
 export type AuthCheck =
   | { readonly ok: true; readonly credentials?: Credentials }
   | { readonly ok: false; readonly reason: string };
-
-function md5(text: string): string {
-  return createHash("md5").update(text).digest("hex");
-}
 
 /**
  * Checks `Authorization` headers and writes `WWW-Authenticate` challenges for one
@@ -123,22 +119,19 @@ export class RtspAuthenticator {
     if ((p.realm ?? "") !== this.realm) return { ok: false, reason: "wrong Digest realm" };
     const password = await this.#password!(username);
     if (password === undefined) return { ok: false, reason: `unknown user ${username}` };
-    const ha1 = md5(`${username}:${this.realm}:${password}`);
-    const ha2 = md5(`${method}:${uri}`);
-    const expected = p.qop
-      ? md5(`${ha1}:${nonce}:${p.nc ?? ""}:${p.cnonce ?? ""}:${p.qop}:${ha2}`)
-      : md5(`${ha1}:${nonce}:${ha2}`);
+    if (p.qop !== undefined && p.qop !== "auth") {
+      return { ok: false, reason: "unsupported Digest qop" };
+    }
+    const expected = digestResponse({
+      user: username,
+      realm: this.realm,
+      password,
+      method,
+      uri,
+      nonce,
+      qop: p.qop ? { nc: p.nc ?? "", cnonce: p.cnonce ?? "" } : undefined,
+    });
     if (expected !== response.toLowerCase()) return { ok: false, reason: "wrong Digest response" };
     return { ok: true, credentials: { user: username, password } };
   }
-}
-
-/** The `name=value` / `name="value"` pairs of a Digest header. */
-function parseDigest(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /([a-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^\s,]*))/gi;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    out[m[1].toLowerCase()] = m[2] ?? m[3];
-  }
-  return out;
 }

@@ -1,9 +1,12 @@
 /**
- * RTSP 1.0 messages on the wire (RFC 2326): an incremental reader for requests and
- * interleaved binary frames sharing one TCP connection, and response formatting.
+ * RTSP 1.0 messages on the wire (RFC 2326): incremental readers for requests (a server's
+ * side) and responses (a client's) with the interleaved binary frames sharing one TCP
+ * connection, and response formatting.
  *
  * @module
  */
+
+import { MessageReader } from "./_message_reader.ts";
 
 /**
  * Reason phrases for the status codes the server sends.
@@ -109,9 +112,6 @@ export interface RtspReaderLimits {
  */
 export type InterleavedHandler = (channel: number, data: Uint8Array) => void;
 
-const DOLLAR = 0x24;
-const latin1 = new TextDecoder("latin1");
-
 /**
  * Splits the bytes of one RTSP connection into requests and interleaved frames.
  * Requests are returned from {@linkcode RtspReader.push}; interleaved frames go to the
@@ -130,168 +130,122 @@ const latin1 = new TextDecoder("latin1");
  * ```
  */
 export class RtspReader {
-  #onInterleaved: InterleavedHandler;
-  #maxHead: number;
-  #maxHeaders: number;
-  #maxBody: number;
-  #buf: Uint8Array;
-  #start = 0;
-  #end = 0;
+  #reader: MessageReader<RequestLine>;
 
   /** Make a reader that hands interleaved frames to `onInterleaved`. */
   constructor(onInterleaved: InterleavedHandler, limits: RtspReaderLimits = {}) {
-    this.#onInterleaved = onInterleaved;
-    this.#maxHead = limits.maxHeadBytes ?? 8192;
-    this.#maxHeaders = limits.maxHeaders ?? 64;
-    this.#maxBody = limits.maxBodyBytes ?? 65536;
-    this.#buf = new Uint8Array(Math.max(4 + 65535, this.#maxHead + this.#maxBody) + 4);
+    this.#reader = new MessageReader(onInterleaved, parseRequestLine, withDefaults(limits));
   }
 
   /** Bytes held of a message not yet complete (a request or an interleaved frame). */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#reader.buffered;
   }
 
   /** Feed received bytes; returns the requests completed by them, in order. */
   push(bytes: Uint8Array): RtspRequest[] {
-    const requests: RtspRequest[] = [];
-    let offset = 0;
-    while (offset < bytes.length) {
-      if (this.#start > 0 && this.#start === this.#end) this.#start = this.#end = 0;
-      if (this.#end === this.#buf.length) this.#compact();
-      const n = Math.min(bytes.length - offset, this.#buf.length - this.#end);
-      this.#buf.set(bytes.subarray(offset, offset + n), this.#end);
-      this.#end += n;
-      offset += n;
-      for (;;) {
-        const request = this.#next();
-        if (request === undefined) break;
-        if (request !== null) requests.push(request);
-      }
-    }
-    return requests;
-  }
-
-  #compact(): void {
-    this.#buf.copyWithin(0, this.#start, this.#end);
-    this.#end -= this.#start;
-    this.#start = 0;
-  }
-
-  /** Parses one message: a request, null for an interleaved frame, undefined for "need more". */
-  #next(): RtspRequest | null | undefined {
-    const buf = this.#buf;
-    while (this.#start < this.#end && (buf[this.#start] === 0x0d || buf[this.#start] === 0x0a)) {
-      this.#start++; // blank lines between messages
-    }
-    const available = this.#end - this.#start;
-    if (available === 0) return undefined;
-    if (buf[this.#start] === DOLLAR) {
-      if (available < 4) return undefined;
-      const len = (buf[this.#start + 2] << 8) | buf[this.#start + 3];
-      if (available < 4 + len) return undefined;
-      const at = this.#start + 4;
-      this.#start = at + len;
-      this.#onInterleaved(buf[at - 3], buf.subarray(at, at + len));
-      return null;
-    }
-    const headEnd = this.#findHeadEnd();
-    if (headEnd < 0) {
-      if (available > this.#maxHead) {
-        throw new RtspError(400, `request head longer than ${this.#maxHead} bytes`, {
-          fatal: true,
-        });
-      }
-      return undefined;
-    }
-    const head = latin1.decode(buf.subarray(this.#start, headEnd));
-    const { method, uri, version, headers } = this.#parseHead(head);
-    const bodyAt = headEnd + (buf[headEnd] === 0x0d ? 4 : 2);
-    const length = contentLength(headers, this.#maxBody);
-    if (this.#end - bodyAt < length) return undefined;
-    const body = buf.slice(bodyAt, bodyAt + length);
-    this.#start = bodyAt + length;
-    return { method, uri, version, headers, body };
-  }
-
-  /** Index of the blank line ending the head (`\r\n\r\n` or `\n\n`), or -1. */
-  #findHeadEnd(): number {
-    const buf = this.#buf;
-    const limit = Math.min(this.#end, this.#start + this.#maxHead + 4);
-    for (let i = this.#start; i + 1 < limit; i++) {
-      if (buf[i] !== 0x0a && buf[i] !== 0x0d) continue;
-      if (buf[i] === 0x0d && i + 3 < limit && buf[i + 1] === 0x0a && buf[i + 2] === 0x0d) {
-        if (buf[i + 3] === 0x0a) return i;
-      }
-      if (buf[i] === 0x0a && buf[i + 1] === 0x0a) return i;
-    }
-    return -1;
-  }
-
-  #parseHead(head: string): { method: string; uri: string; version: string; headers: Headers } {
-    const lines = head.split(/\r?\n/);
-    const requestLine = lines[0].trim();
-    const parts = requestLine.split(/\s+/);
-    if (parts.length !== 3 || !/^[A-Z_]{1,32}$/.test(parts[0])) {
-      throw new RtspError(
-        400,
-        `malformed request line ${JSON.stringify(requestLine.slice(0, 80))}`,
-        {
-          fatal: true,
-        },
-      );
-    }
-    const headers = new Headers();
-    let count = 0;
-    let last = "";
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      if (line === "") continue;
-      if ((line[0] === " " || line[0] === "\t") && last) {
-        headers.set(last, `${headers.get(last)} ${line.trim()}`);
-        continue;
-      }
-      const colon = line.indexOf(":");
-      if (++count > this.#maxHeaders) {
-        throw new RtspError(400, `more than ${this.#maxHeaders} header fields`, { fatal: true });
-      }
-      if (colon <= 0) {
-        throw new RtspError(400, `malformed header line ${JSON.stringify(line.slice(0, 80))}`, {
-          fatal: true,
-        });
-      }
-      last = line.slice(0, colon).trim();
-      try {
-        headers.append(last, line.slice(colon + 1).trim());
-      } catch {
-        throw new RtspError(400, `invalid header field ${JSON.stringify(last.slice(0, 40))}`, {
-          fatal: true,
-        });
-      }
-    }
-    const version = parts[2];
-    if (!/^RTSP\/\d\.\d$/.test(version)) {
-      throw new RtspError(400, `not an RTSP request (version ${JSON.stringify(version)})`, {
-        fatal: true,
-      });
-    }
-    return { method: parts[0], uri: parts[1], version, headers };
+    return this.#reader.push(bytes).map(({ start, headers, body }) => ({
+      ...start,
+      headers,
+      body,
+    }));
   }
 }
 
-function contentLength(headers: Headers, max: number): number {
-  const text = headers.get("content-length");
-  if (text === null) return 0;
-  if (!/^\d{1,15}$/.test(text)) {
-    throw new RtspError(400, `invalid Content-Length ${JSON.stringify(text.slice(0, 40))}`, {
+/** One RTSP response as received. */
+export interface RtspResponse {
+  /** The status code, e.g. `200`. */
+  readonly status: number;
+  /** The reason phrase, e.g. `"OK"`. */
+  readonly reason: string;
+  /** Header fields (names are case-insensitive). */
+  readonly headers: Headers;
+  /** The body (`Content-Length` bytes; empty when there is none). */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Splits the bytes a client receives into responses and interleaved frames, with the
+ * limits and errors of {@linkcode RtspReader}. A request from the server (RTSP allows
+ * them, e.g. a server's `GET_PARAMETER` or `ANNOUNCE`) throws a fatal 400 too: a client
+ * that only plays does not take them.
+ *
+ * @example
+ * ```ts
+ * import { RtspResponseReader } from "@arcly/stream/rtsp";
+ *
+ * const reader = new RtspResponseReader(() => {});
+ * const text = "RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n\r\n";
+ * const [response] = reader.push(new TextEncoder().encode(text));
+ * console.log(response.status, response.headers.get("cseq")); // 401 2
+ * ```
+ */
+export class RtspResponseReader {
+  #reader: MessageReader<StatusLine>;
+
+  /** Make a reader that hands interleaved frames to `onInterleaved`. */
+  constructor(onInterleaved: InterleavedHandler, limits: RtspReaderLimits = {}) {
+    this.#reader = new MessageReader(onInterleaved, parseStatusLine, withDefaults(limits));
+  }
+
+  /** Bytes held of a message not yet complete (a response or an interleaved frame). */
+  get buffered(): number {
+    return this.#reader.buffered;
+  }
+
+  /** Feed received bytes; returns the responses completed by them, in order. */
+  push(bytes: Uint8Array): RtspResponse[] {
+    return this.#reader.push(bytes).map(({ start, headers, body }) => ({
+      ...start,
+      headers,
+      body,
+    }));
+  }
+}
+
+interface RequestLine {
+  method: string;
+  uri: string;
+  version: string;
+}
+
+interface StatusLine {
+  status: number;
+  reason: string;
+}
+
+function withDefaults(limits: RtspReaderLimits) {
+  return {
+    maxHeadBytes: limits.maxHeadBytes ?? 8192,
+    maxHeaders: limits.maxHeaders ?? 64,
+    maxBodyBytes: limits.maxBodyBytes ?? 65536,
+  };
+}
+
+function parseRequestLine(line: string): RequestLine {
+  const parts = line.split(/\s+/);
+  if (parts.length !== 3 || !/^[A-Z_]{1,32}$/.test(parts[0])) {
+    throw new RtspError(400, `malformed request line ${JSON.stringify(line.slice(0, 80))}`, {
       fatal: true,
     });
   }
-  const length = Number(text);
-  if (length > max) {
-    throw new RtspError(413, `Content-Length ${length} exceeds ${max} bytes`, { fatal: true });
+  const version = parts[2];
+  if (!/^RTSP\/\d\.\d$/.test(version)) {
+    throw new RtspError(400, `not an RTSP request (version ${JSON.stringify(version)})`, {
+      fatal: true,
+    });
   }
-  return length;
+  return { method: parts[0], uri: parts[1], version };
+}
+
+function parseStatusLine(line: string): StatusLine {
+  const m = /^RTSP\/1\.\d (\d{3})(?: (.*))?$/.exec(line);
+  if (!m) {
+    throw new RtspError(400, `malformed status line ${JSON.stringify(line.slice(0, 80))}`, {
+      fatal: true,
+    });
+  }
+  return { status: Number(m[1]), reason: m[2] ?? "" };
 }
 
 /** Header fields of a response, in order; values are sent as given. */

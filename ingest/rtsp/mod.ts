@@ -1,8 +1,9 @@
 /**
  * RTSP 1.0 ingest and playback ({@linkcode serveRtsp}): publishers ANNOUNCE and RECORD,
  * players DESCRIBE and PLAY, over RTP/AVP/TCP (interleaved) or RTP/AVP over UDP, with
- * H.264, H.265, AAC and Opus. The RTSP wire pieces are exported too: messages, Transport
- * headers and authentication. RTP and RTCP packets, SDP and each codec's RTP payload format
+ * H.264, H.265, AAC and Opus; and the pull client ({@linkcode pullRtsp}) that plays a
+ * camera's or another server's stream. The RTSP wire pieces are exported too: messages,
+ * Transport headers and authentication. RTP and RTCP packets, SDP and each codec's RTP payload format
  * are protocol-independent and live in `@arcly/stream/rtp`.
  *
  * @example Serve RTSP
@@ -21,6 +22,8 @@
 export type * from "../../mod.ts";
 export * from "./server.ts";
 export type { TlsListenOptions } from "../tls.ts";
+export type { PullClient, PullOptions } from "../pull.ts";
 export * from "./auth.ts";
 export * from "./message.ts";
 export * from "./transport.ts";
+export * from "./client.ts";

@@ -15,12 +15,17 @@ export interface TransportSpec {
   readonly interleaved?: readonly [number, number];
   /** The client's UDP ports (RTP, RTCP), when given. */
   readonly clientPort?: readonly [number, number];
+  /** The server's UDP ports (RTP, RTCP), when given (in a server's answer). */
+  readonly serverPort?: readonly [number, number];
+  /** The `ssrc` the sender will use, when given (in a server's answer). */
+  readonly ssrc?: number;
   /** The lower-cased `mode` (`"play"`, `"record"`), when given. */
   readonly mode?: string;
 }
 
 /**
- * The specifications of a `Transport` header, in the client's order of preference.
+ * The specifications of a `Transport` header, in the client's order of preference (or the
+ * one a server answered with).
  * Specifications with other profiles (RTP/SAVP…) or malformed port ranges are left out.
  *
  * @example
@@ -40,6 +45,8 @@ export function parseTransport(header: string): TransportSpec[] {
     let multicast = false;
     let interleaved: [number, number] | undefined;
     let clientPort: [number, number] | undefined;
+    let serverPort: [number, number] | undefined;
+    let ssrc: number | undefined;
     let mode: string | undefined;
     let valid = true;
     for (const param of params) {
@@ -50,6 +57,8 @@ export function parseTransport(header: string): TransportSpec[] {
       else if (name === "mode") mode = value.toLowerCase();
       else if (name === "interleaved") valid &&= (interleaved = range(value, 255)) !== undefined;
       else if (name === "client_port") valid &&= (clientPort = range(value, 65535)) !== undefined;
+      else if (name === "server_port") valid &&= (serverPort = range(value, 65535)) !== undefined;
+      else if (name === "ssrc" && /^[0-9a-f]{1,8}$/i.test(value)) ssrc = parseInt(value, 16);
     }
     if (!valid) continue;
     const spec: TransportSpec = { lower: p === "RTP/AVP/TCP" ? "tcp" : "udp", multicast };
@@ -57,6 +66,8 @@ export function parseTransport(header: string): TransportSpec[] {
       ...spec,
       ...(interleaved && { interleaved }),
       ...(clientPort && { clientPort }),
+      ...(serverPort && { serverPort }),
+      ...(ssrc !== undefined && { ssrc }),
       ...(mode && { mode }),
     });
   }

@@ -399,14 +399,21 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
           : { token: request.session },
       }),
       openCrypto(hs, request, label),
-    ]);
-    void checks.then(([allowed, crypto]) => {
+    ]).then(async ([allowed, crypto]) => ({
+      allowed,
+      crypto,
+      // A reader may wait (bounded) for an on-demand source to start.
+      source: allowed && request.action === "read"
+        ? await registry.acquire(request.app, request.stream)
+        : undefined,
+    }));
+    void checks.then(({ allowed, crypto, source }) => {
       pending--;
       byPeer.delete(key);
       if (stopping) return;
       if (!allowed) return reject(caller, hs, RejectReason.FORBIDDEN, "not authorized");
       try {
-        accept(caller, hs, request, arrivedMs, packet, crypto);
+        accept(caller, hs, request, arrivedMs, packet, crypto, source);
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
         logger.error(`srt ${label}: accepting failed: ${why}`);
@@ -477,6 +484,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     arrivedMs: number,
     packet: Uint8Array,
     crypto: SrtCrypto | undefined,
+    source: StreamHandle | undefined,
   ): void => {
     const { label, address, port } = caller;
     const streamKey = `${request.app}/${request.stream}`;
@@ -498,7 +506,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
         return reject(caller, hs, reason, error.message);
       }
     } else {
-      const found = registry.get(request.app, request.stream);
+      const found = source;
       if (!found || found.closed) {
         return reject(caller, hs, RejectReason.NOTFOUND, `${streamKey} not found`);
       }

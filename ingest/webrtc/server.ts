@@ -323,7 +323,7 @@ export class WebRtcServer {
   }
 
   async #play({ offer, summary, app, stream, peer, token }: Offer): Promise<Session> {
-    const handle = this.#registry.get(app, stream);
+    const handle = await this.#registry.acquire(app, stream);
     if (!handle) throw new WebRtcError(404, `stream ${app}/${stream} is not live`);
     const configs = handle.cachedConfigs();
     const videoCodec = configs.video?.codec;

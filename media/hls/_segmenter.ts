@@ -56,6 +56,11 @@ export interface HlsPackagerOptions {
   /** Segment names are this prefix, the media sequence number and the extension (default `seg`). */
   segmentPrefix?: string;
   /**
+   * fMP4 init segment names are this prefix, a number counting the init segments of the
+   * playlist and `.mp4` (default `init`).
+   */
+  initPrefix?: string;
+  /**
    * Low-Latency HLS (fMP4 only): the duration of partial segments in seconds,
    * shorter than `targetDuration` (e.g. 0.5). Each part is written as its own
    * file (`seg12.3.m4s`), listed with `EXT-X-PART` for the last three target
@@ -160,6 +165,7 @@ export class Segmenter {
   readonly #playlistName: string;
   readonly #masterName: string | null;
   readonly #prefix: string;
+  readonly #initPrefix: string;
   /** Low-Latency HLS part duration in 90 kHz ticks; 0 when off. */
   readonly #part: number;
   readonly #onSegment?: (segment: HlsSegment) => void;
@@ -235,6 +241,7 @@ export class Segmenter {
     this.#playlistName = options.playlistName ?? "stream.m3u8";
     this.#masterName = options.masterName === undefined ? "index.m3u8" : options.masterName;
     this.#prefix = options.segmentPrefix ?? "seg";
+    this.#initPrefix = options.initPrefix ?? "init";
     this.#onSegment = options.onSegment;
     this.#onRelease = options.onRelease;
     this.#onSkip = options.onSkip;
@@ -249,7 +256,8 @@ export class Segmenter {
       this.#nextDiscontinuity = true;
       // New init segments must not replace the ones earlier segments use.
       for (const s of [...playlist.segments, ...retained]) {
-        const n = /^init(\d+)\.mp4$/.exec(s.map ?? "");
+        const n = s.map?.startsWith(this.#initPrefix) &&
+          /^(\d+)\.mp4$/.exec(s.map.slice(this.#initPrefix.length));
         if (n) this.#inits = Math.max(this.#inits, Number(n[1]) + 1);
       }
     }
@@ -511,7 +519,7 @@ export class Segmenter {
     this.#lastLeadDts = NaN;
     if (this.#fmp4) {
       const writer = new Fmp4SegmentWriter(tracks, this.#timeOffset!, this.#sequence + 1);
-      this.#init = `init${this.#inits++}.mp4`;
+      this.#init = `${this.#initPrefix}${this.#inits++}.mp4`;
       await this.#storage.write(this.#init, writer.init);
       this.#writer = writer;
     } else {

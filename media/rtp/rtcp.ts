@@ -1,6 +1,6 @@
 /**
  * RTCP (RFC 3550 section 6): reading compound packets for their sender reports, and
- * writing sender reports.
+ * writing sender and receiver reports.
  *
  * @module
  */
@@ -145,6 +145,71 @@ export function writeSenderReport(out: Uint8Array, offset: number, sr: SenderRep
   writeUint32(out, offset + 16, sr.rtpTimestamp);
   writeUint32(out, offset + 20, sr.packetCount);
   writeUint32(out, offset + 24, sr.octetCount);
+}
+
+/** One reception report block of a receiver report (RFC 3550 section 6.4.1). */
+export interface ReceptionReport {
+  /** The SSRC of the source reported on. */
+  readonly ssrc: number;
+  /** Packets lost since the previous report, as a fraction of 256 (0..255). */
+  readonly fractionLost: number;
+  /** Packets lost since the start (24-bit signed). */
+  readonly cumulativeLost: number;
+  /** The highest sequence number received, extended with the count of its wraps. */
+  readonly highestSequence: number;
+  /** The interarrival jitter, in RTP timestamp units. */
+  readonly jitter: number;
+  /** The middle 32 bits of the last sender report's NTP time (0: none yet). */
+  readonly lastSenderReport: number;
+  /** Time since that sender report, in units of 1/65536 s (0: none yet). */
+  readonly delaySinceLastSenderReport: number;
+}
+
+/**
+ * Bytes in a receiver report with one report block.
+ *
+ * @example
+ * ```ts
+ * import { RECEIVER_REPORT_SIZE } from "@arcly/stream/rtp";
+ *
+ * RECEIVER_REPORT_SIZE; // 32
+ * ```
+ */
+export const RECEIVER_REPORT_SIZE = 32;
+
+/**
+ * Writes a 32-byte receiver report from `ssrc` with one report block at `offset`.
+ *
+ * @example
+ * ```ts
+ * import { writeReceiverReport } from "@arcly/stream/rtp";
+ *
+ * const out = new Uint8Array(32);
+ * writeReceiverReport(out, 0, 7, {
+ *   ssrc: 9, fractionLost: 0, cumulativeLost: 0, highestSequence: 1000, jitter: 3,
+ *   lastSenderReport: 0, delaySinceLastSenderReport: 0,
+ * });
+ * console.log(out[0], out[1], out[3]); // 129 201 7
+ * ```
+ */
+export function writeReceiverReport(
+  out: Uint8Array,
+  offset: number,
+  ssrc: number,
+  block: ReceptionReport,
+): void {
+  out[offset] = 0x81;
+  out[offset + 1] = RtcpType.RR;
+  out[offset + 2] = 0;
+  out[offset + 3] = RECEIVER_REPORT_SIZE / 4 - 1;
+  writeUint32(out, offset + 4, ssrc);
+  writeUint32(out, offset + 8, block.ssrc);
+  const lost = Math.max(-0x800000, Math.min(0x7fffff, block.cumulativeLost)) & 0xffffff;
+  writeUint32(out, offset + 12, ((block.fractionLost & 0xff) << 24 | lost) >>> 0);
+  writeUint32(out, offset + 16, block.highestSequence >>> 0);
+  writeUint32(out, offset + 20, block.jitter >>> 0);
+  writeUint32(out, offset + 24, block.lastSenderReport >>> 0);
+  writeUint32(out, offset + 28, block.delaySinceLastSenderReport >>> 0);
 }
 
 /** Seconds between the NTP epoch (1900) and the Unix epoch (1970). */

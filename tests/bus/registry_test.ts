@@ -146,3 +146,58 @@ Deno.test("configure changes apps, per-stream settings and authorize for what co
   registry.configure({ authorize: undefined });
   assert.equal(await registry.authorize({ ...ask, action: "publish" }), true);
 });
+
+Deno.test("acquire: a live stream at once; a demanded one once it publishes; none without a source", async () => {
+  const demanded: string[] = [];
+  const registry = new Registry({
+    apps: { live: {} },
+    demand: (app, stream) => {
+      demanded.push(`${app}/${stream}`);
+      if (stream !== "cam") return false;
+      setTimeout(() => registry.startPublish(app, stream, { protocol: "pull" }), 20);
+      return true;
+    },
+  });
+  const live = registry.startPublish("live", "a");
+  assert.equal(await registry.acquire("live", "a"), live);
+  assert.deepEqual(demanded, [], "a live stream asks no demand");
+  const cam = await registry.acquire("live", "cam");
+  assert.equal(cam?.key, "live/cam");
+  assert.equal(cam, registry.get("live", "cam"));
+  assert.equal(await registry.acquire("live", "nothing"), undefined);
+  assert.equal(await registry.acquire("vod", "cam"), undefined, "unknown app: no demand");
+  assert.equal(await registry.acquire("live", "bad\nname"), undefined, "bad name: no demand");
+  assert.deepEqual(demanded, ["live/cam", "live/nothing"]);
+});
+
+Deno.test("acquire: the wait for a demanded publish is bounded by the timeout and the signal", async () => {
+  let hook: () => boolean | Promise<boolean> = () => true; // says it starts, never publishes
+  const registry = new Registry({ demand: () => hook() });
+  assert.equal(await registry.acquire("live", "late", { timeoutMs: 30 }), undefined);
+  const reader = new AbortController();
+  const waiting = registry.acquire("live", "late", { timeoutMs: 60_000, signal: reader.signal });
+  reader.abort();
+  assert.equal(await waiting, undefined);
+  hook = () => {
+    throw new Error("broken hook");
+  };
+  assert.equal(await registry.acquire("live", "x"), undefined, "a throwing hook starts nothing");
+  hook = () => Promise.reject(new Error("broken hook"));
+  assert.equal(await registry.acquire("live", "x"), undefined);
+  // A demand answered after its own publish (a hook that awaits the start) still finds it.
+  hook = () => {
+    registry.startPublish("live", "quick");
+    return true;
+  };
+  assert.equal((await registry.acquire("live", "quick"))?.key, "live/quick");
+});
+
+Deno.test("acquire: configure sets and clears the demand hook", async () => {
+  const registry = new Registry();
+  registry.configure({
+    demand: (app, stream) => (queueMicrotask(() => registry.startPublish(app, stream)), true),
+  });
+  assert.equal((await registry.acquire("live", "d"))?.key, "live/d");
+  registry.configure({ demand: undefined });
+  assert.equal(await registry.acquire("live", "e"), undefined);
+});

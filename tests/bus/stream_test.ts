@@ -337,3 +337,39 @@ Deno.test("describeConfig fills codec and picture metadata from CONFIG frames; f
     30,
   ]);
 });
+
+Deno.test("readerCount counts viewers, not background readers; lastReadMs is when the last left", async () => {
+  let now = 1000;
+  const h = handle(64, 64, undefined, () => now);
+  assert.equal(h.readerCount, 0);
+  assert.equal(h.lastReadMs, 1000, "the handle's creation before any reader");
+  const packager = h.subscribe({ replay: true, background: true });
+  assert.equal(h.readerCount, 0, "a background reader is no viewer");
+  assert.equal(h.subscriberCount, 1);
+  const viewer = h.subscribe({ replay: true });
+  const player = h.play({ write: () => {} });
+  assert.equal(h.readerCount, 2);
+  now = 2000;
+  assert.equal(h.lastReadMs, 2000, "now, while anyone reads");
+  await viewer.cancel();
+  now = 3000;
+  assert.equal(h.readerCount, 1);
+  assert.equal(h.lastReadMs, 3000);
+  const stop = new AbortController();
+  const played = h.play({ write: () => {} }, { signal: stop.signal });
+  assert.equal(h.readerCount, 2);
+  stop.abort();
+  assert.equal((await played).end, "aborted");
+  now = 3500;
+  h.close();
+  assert.equal((await player).end, "ended");
+  now = 4000;
+  assert.equal(h.readerCount, 0);
+  assert.equal(h.lastReadMs, 3500, "when the last viewer left");
+  h.noteRead();
+  assert.equal(h.lastReadMs, 4000, "a polling reader counts as a read");
+  await packager.cancel();
+  now = 5000;
+  assert.equal(h.subscriberCount, 0);
+  assert.equal(h.lastReadMs, 4000, "a background reader leaving is no read");
+});

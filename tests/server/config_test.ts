@@ -18,6 +18,7 @@ import {
   PROTOCOL_OPTIONS,
   readConfigFile,
   resolveConfig,
+  type ServerConfig,
 } from "../../server/mod.ts";
 import schema from "../../server/config.schema.json" with { type: "json" };
 import accessSchema from "../../server/access/access.schema.json" with { type: "json" };
@@ -219,4 +220,59 @@ Deno.test("paths: an exact name wins, then the first pattern in order; globs and
   assert.equal(regex.match("x/webcam").record, false, "a regex is unanchored");
   assert.equal(regex.match("live/aXb").pattern, undefined, "a dot in a name is a dot");
   assert.throws(() => new PathRules({ cam: {} }, false), /a path is APP\/NAME/);
+});
+
+Deno.test("paths: a source takes an exact path in a known app; its settings get defaults", () => {
+  const config = resolveConfig({
+    paths: {
+      "live/cam": { source: "rtsp://u:p@10.0.0.9/stream1", sourceOnDemand: true },
+      "live/relay": { source: "srt://origin:8890?streamid=read:live/x", rtspTransport: "tcp" },
+      "live/*": { gopCache: 10 },
+    },
+  });
+  assert.deepEqual([...config.paths.sources()], [
+    ["live/cam", {
+      url: "rtsp://u:p@10.0.0.9/stream1",
+      onDemand: true,
+      closeAfterMs: 10_000,
+      retryWindowMs: 10_000,
+      rtspTransport: "automatic",
+    }],
+    ["live/relay", {
+      url: "srt://origin:8890?streamid=read:live/x",
+      onDemand: false,
+      closeAfterMs: 10_000,
+      retryWindowMs: 10_000,
+      rtspTransport: "tcp",
+    }],
+  ]);
+  assert.equal(config.paths.match("live/other").source, undefined);
+  const refused = (paths: ServerConfig["paths"], apps?: string[]) => {
+    try {
+      resolveConfig({ paths, apps });
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const [first] = error.problems;
+      return `${first.path.join(".")}: ${first.reason}`;
+    }
+  };
+  assert.equal(
+    refused({ "live/*": { source: "rtsp://cam/1" } }),
+    "paths.live/*.source: a source publishes one stream: give it an exact APP/NAME path",
+  );
+  assert.equal(
+    refused({ "live/x": { sourceOnDemand: true } }),
+    "paths.live/x.sourceOnDemand: needs a source",
+  );
+  assert.equal(
+    refused({ "cams/x": { source: "rtmp://a/b/c" } }),
+    "paths.cams/x.source: app cams is not one of apps",
+  );
+  assert.equal(refused({ "cams/x": { source: "rtmp://a/b/c" } }, ["cams"]), undefined);
+  assert.match(refused({ "live/x": { source: "ftp://a/b" } }) ?? "", /^paths\.live\/x\.source: /);
+  assert.match(
+    refused({ "live/x": { source: "rtsp://a/b", sourceRetryWindowMs: 60_000 } }) ?? "",
+    /sourceRetryWindowMs/,
+  );
 });

@@ -11,6 +11,7 @@ import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
 import { PushRelay } from "../../server/relay.ts";
 import { decodeCheck, probePackets, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
+import { freePort, startNginx } from "../_util/nginx.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
 
@@ -136,31 +137,18 @@ test.ffmpeg("rtmp publisher: a refused publish rejects with the server's reason"
   }
 });
 
-/** A free TCP port on loopback (bound and released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 test.nginx("push relay: nginx-rtmp accepts what the relay publishes, and ffmpeg plays it from there", async () => {
   const registry = new Registry();
   const server = serveRtmp({ registry, hostname: "127.0.0.1", port: 0 });
   const procs = new Procs();
-  const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
   const port = freePort();
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
+  const nginx = await startNginx(
+    procs,
+    `events { worker_connections 64; }
 rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
 `,
+    { modules: "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n" },
   );
-  const nginx = procs.spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`], { limitMs: 60_000 });
   let relay: PushRelay | undefined;
   try {
     const publisher = publishLive(procs, `rtmp://127.0.0.1:${server.addr.port}/live/cam`, 12);
@@ -174,9 +162,8 @@ rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
     await publisher;
   } finally {
     relay?.stop();
+    await nginx.stop();
     procs.killAll();
-    await nginx;
     await server.close();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

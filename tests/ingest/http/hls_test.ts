@@ -7,60 +7,14 @@
 import assert from "node:assert/strict";
 import { type MediaFrame, Registry } from "../../../mod.ts";
 import { LiveHls } from "../../../ingest/http/mod.ts";
-import { mp4Frames } from "../../media/fmp4/_frames.ts";
-import { h264Aac, type ParsedPlaylist, parsePlaylist } from "../../media/hls/_hls.ts";
+import { type ParsedPlaylist, parsePlaylist } from "../../media/hls/_hls.ts";
 import { waitFor } from "../../_util/serve.ts";
 import { within } from "../../_util/within.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
-import { canRun, testsWith } from "../../_util/tools.ts";
+import { testsWith } from "../../_util/tools.ts";
+import { configs, frames, INFO, setup, type Stream } from "./_live_hls.ts";
 
 const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
-
-/** ffmpeg-made H.264 + AAC frames; none when the tests are skipped for want of ffmpeg. */
-const { configs, frames } = await canRun("ffmpeg", "ffprobe")
-  ? await mp4Frames(await h264Aac())
-  : { configs: [], frames: [] };
-const INFO = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  completed: Promise.resolve(),
-} as unknown as Deno.ServeHandlerInfo<Deno.NetAddr>;
-
-/** A registry whose `live/ll` is packaged as LL-HLS (1 s segments, 0.25 s parts). */
-async function setup() {
-  const registry = new Registry({ observer: { onPublish: (key) => hls.start(key) } });
-  const hls = new LiveHls({
-    registry,
-    segmentType: "fmp4",
-    targetDuration: 1,
-    partDuration: 0.25,
-  });
-  const handle = registry.startPublish("live", "ll", { protocol: "test" });
-  // the packager subscribes once it is set up: publish from then on, as a live source would
-  await waitFor("the packager", () => handle.subscriberCount > 0 || undefined);
-  for (const config of configs) handle.publish(config);
-  let next = 0;
-  /** Publish the frames up to `seconds` of media. */
-  const publishUntil = (seconds: number) => {
-    const limit = frames[0].dts + seconds * 90_000;
-    while (next < frames.length && frames[next].dts < limit) handle.publish(frames[next++]);
-  };
-  const get = async (path: string, signal?: AbortSignal) => {
-    const url = `http://127.0.0.1/live/ll/${path}`;
-    const response = await hls.route(new Request(url, { signal }), new URL(url), INFO);
-    assert.ok(response, `an answer for ${path}`);
-    return response;
-  };
-  const playlist = () =>
-    waitFor("the media playlist", async () => {
-      const response = await get("stream.m3u8");
-      return response.status === 200 ? parsePlaylist(await response.text()) : undefined;
-    });
-  const close = async () => {
-    registry.endPublish(handle);
-    await hls.close();
-  };
-  return { hls, handle, publishUntil, get, playlist, close };
-}
 
 /** Runs `test` on a fresh LL-HLS stream with its first 1.6 s published, then ends it. */
 async function withStream(test: (s: Stream) => Promise<void>): Promise<void> {
@@ -72,8 +26,6 @@ async function withStream(test: (s: Stream) => Promise<void>): Promise<void> {
     await s.close();
   }
 }
-
-type Stream = Awaited<ReturnType<typeof setup>>;
 
 /** The media sequence number of the segment the parts after the listed ones belong to. */
 function partialSequence(playlist: ParsedPlaylist): number {
@@ -119,8 +71,8 @@ test.ffmpeg("ll-hls: a request for the hinted part is held until it is written",
     const bytes = new Uint8Array(await response.arrayBuffer());
     assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), "moof", "a part is a fragment");
     // A part neither written nor hinted is not waited for.
-    const [, sequence] = /^seg(\d+)\./.exec(hint)!;
-    assert.equal((await s.get(`seg${Number(sequence) + 5}.0.m4s`)).status, 404);
+    const [, prefix, sequence] = /^(.*?)(\d+)\.\d+\.m4s$/.exec(hint)!;
+    assert.equal((await s.get(`${prefix}${Number(sequence) + 5}.0.m4s`)).status, 404);
   }));
 
 test.ffmpeg("ll-hls: bad directives get 400, a wait past three target durations 503", () =>
@@ -148,7 +100,7 @@ test.ffmpeg("ll-hls: bad directives get 400, a wait past three target durations 
     await late.body?.cancel();
     // A client that goes away stops its wait.
     const gone = new AbortController();
-    const waiting = s.get(`stream.m3u8?_HLS_msn=${msn}`, gone.signal);
+    const waiting = s.get(`stream.m3u8?_HLS_msn=${msn}`, { signal: gone.signal });
     gone.abort();
     assert.equal((await waiting).status, 503);
   }));

@@ -21,6 +21,21 @@ Deno.test("transport: what ffmpeg, VLC and GStreamer send", () => {
       { lower: "tcp", multicast: false, interleaved: [4, 5] },
     ],
   );
+  // What servers answer a client's SETUP with (GStreamer, MediaMTX, ours).
+  assert.deepEqual(
+    parseTransport("RTP/AVP;unicast;client_port=20000-20001;server_port=8000-8001;ssrc=1A2b3C4d"),
+    [{
+      lower: "udp",
+      multicast: false,
+      clientPort: [20000, 20001],
+      serverPort: [8000, 8001],
+      ssrc: 0x1a2b3c4d,
+    }],
+  );
+  assert.deepEqual(parseTransport("RTP/AVP;unicast;server_port=8000-70000"), []);
+  assert.deepEqual(parseTransport("RTP/AVP/TCP;interleaved=0-1;ssrc=xyz"), [
+    { lower: "tcp", multicast: false, interleaved: [0, 1] },
+  ]);
   assert.deepEqual(parseTransport("RTP/AVP;client_port=99999-100000"), []);
   assert.deepEqual(parseTransport("RTP/AVP/TCP;interleaved=300-301"), []);
   assert.deepEqual(parseTransport("garbage"), []);

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatResponse, RtspError, RtspReader } from "../../../ingest/rtsp/mod.ts";
+import {
+  formatResponse,
+  RtspError,
+  RtspReader,
+  RtspResponseReader,
+} from "../../../ingest/rtsp/mod.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { hex } from "./_util.ts";
 
@@ -110,11 +115,15 @@ Deno.test("rtsp message: responses", () => {
   assert.equal(text(formatResponse(454, [])), "RTSP/1.0 454 Session Not Found\r\n\r\n");
 });
 
-Deno.test("rtsp message: bounded fuzz: only RtspError, memory stays bounded", () => {
-  const rand = prng(2326);
-  const seed = enc.encode(ANNOUNCE);
+/** Mutated and random input, split anywhere: only RtspError 400/413, the buffer bounded. */
+function fuzzReader(
+  make: () => { push(bytes: Uint8Array): unknown; readonly buffered: number },
+  seed: Uint8Array,
+  rngSeed: number,
+): void {
+  const rand = prng(rngSeed);
   for (let i = 0; i < 3000; i++) {
-    const { r } = reader();
+    const r = make();
     const data = rand() < 0.5 ? seed.slice() : randomBytes(rand, 1 + Math.floor(rand() * 200));
     for (let k = 0; k < 1 + Math.floor(rand() * 8); k++) {
       data[Math.floor(rand() * data.length)] = Math.floor(rand() * 256);
@@ -124,10 +133,34 @@ Deno.test("rtsp message: bounded fuzz: only RtspError, memory stays bounded", ()
         const n = 1 + Math.floor(rand() * 40);
         r.push(data.subarray(at, at + n));
         at += n;
+        assert.ok(r.buffered <= 8192 + 65536 + 4);
       }
     } catch (error) {
       assert.ok(error instanceof RtspError, `case ${i}: ${error}`);
       assert.ok([400, 413].includes(error.status));
     }
   }
+}
+
+Deno.test("rtsp message: bounded fuzz: only RtspError, memory stays bounded", () => {
+  fuzzReader(() => reader().r, enc.encode(ANNOUNCE), 2326);
+});
+
+Deno.test("rtsp message: responses are read, a request or garbage refused; bounded fuzz", () => {
+  const frames: number[] = [];
+  const r = new RtspResponseReader((channel) => frames.push(channel));
+  const text = "RTSP/1.0 200 OK\r\nCSeq: 3\r\nContent-Type: application/sdp\r\n" +
+    "Content-Length: 10\r\n\r\nv=0\r\ns=x\r\n$\x01\x00\x04abcdRTSP/1.0 454 Session Not Found\r\n\r\n";
+  const seed = enc.encode(text);
+  const got = r.push(seed);
+  assert.deepEqual(got.map((m) => [m.status, m.reason, m.headers.get("cseq"), m.body.length]), [
+    [200, "OK", "3", 10],
+    [454, "Session Not Found", null, 0],
+  ]);
+  assert.deepEqual(frames, [1]);
+  assert.throws(
+    () => new RtspResponseReader(() => {}).push(enc.encode("OPTIONS * RTSP/1.0\r\n\r\n")),
+    /malformed status line/,
+  );
+  fuzzReader(() => new RtspResponseReader(() => {}), seed, 7826);
 });

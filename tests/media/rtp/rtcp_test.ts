@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   ntpSecondsFromUnixMs,
   parseRtcp,
+  RECEIVER_REPORT_SIZE,
   RtcpType,
+  writeReceiverReport,
   writeSenderReport,
 } from "../../../media/rtp/mod.ts";
 import { fuzzParser } from "../../_util/fuzz.ts";
@@ -73,4 +75,38 @@ Deno.test("rtcp: malformed packets throw RangeError", () => {
     parseRtcp,
     new Uint8Array([...sr, ...unhex("81ca0002 00000001 0100 0000")]),
   );
+});
+
+// RFC 3550 6.4.2: a receiver report with one report block (6.4.1's block layout).
+Deno.test("rtcp: receiver report golden bytes", () => {
+  const out = new Uint8Array(RECEIVER_REPORT_SIZE + 2);
+  writeReceiverReport(out, 2, 0x01020304, {
+    ssrc: 0x11223344,
+    fractionLost: 64,
+    cumulativeLost: -1,
+    highestSequence: 0x0001_0005,
+    jitter: 300,
+    lastSenderReport: 0xaabbccdd,
+    delaySinceLastSenderReport: 0x00010000,
+  });
+  assert.equal(
+    hex(out.subarray(2)),
+    "81c90007" + "01020304" + "11223344" + "40ffffff" + "00010005" + "0000012c" + "aabbccdd" +
+      "00010000",
+  );
+  const [rr] = parseRtcp(out.subarray(2));
+  assert.equal(rr.type, RtcpType.RR);
+  assert.equal(rr.count, 1);
+  assert.equal(rr.bytes.length, RECEIVER_REPORT_SIZE);
+  // The cumulative loss is a 24-bit signed field: clamped, not wrapped.
+  writeReceiverReport(out, 0, 1, {
+    ssrc: 2,
+    fractionLost: 0,
+    cumulativeLost: 1 << 30,
+    highestSequence: 0,
+    jitter: 0,
+    lastSenderReport: 0,
+    delaySinceLastSenderReport: 0,
+  });
+  assert.equal(hex(out.subarray(12, 16)), "007fffff");
 });
