@@ -105,7 +105,8 @@ export interface HttpServer {
  *
  * Connections are accepted by a guard that enforces the request deadline, the idle timeout
  * and the per-address limit (`Deno.serve` has none of them) and relays the bytes to
- * `Deno.serve` on a loopback port, which parses HTTP. Routes see the client's address in
+ * `Deno.serve` on a loopback port, which parses HTTP; the requests `direct` picks (HTTP-FLV)
+ * the guard answers itself, on the client's socket. Routes see the client's address in
  * `info.remoteAddr`. Requests made straight to that loopback port are refused with 403.
  *
  * @example
