@@ -80,7 +80,7 @@ export const PROTOCOL_OPTIONS = {
     "maxLag",
     "catchUpSpeed",
   ],
-  hls: ["targetDuration", "windowSize", "retainMs"],
+  hls: ["targetDuration", "windowSize", "retainMs", "allowOrigin"],
 } as const satisfies {
   rtmp: readonly (keyof RtmpServerOptions)[];
   rtsp: readonly (keyof RtspServerOptions)[];

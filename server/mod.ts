@@ -30,6 +30,7 @@ export type {
   HttpFlvOptions,
   HttpRoute,
   HttpServerOptions,
+  HlsRequestKind,
   LiveHlsOptions,
 } from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";

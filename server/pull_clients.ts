@@ -22,6 +22,15 @@ export async function pullClientFor(
       const { pullRtsp } = await import("../ingest/rtsp/mod.ts");
       return (url, options) => pullRtsp(url, { ...options, transport: rtspTransport });
     }
+    case "rtmp:":
+    case "rtmps:":
+      return (await import("../ingest/rtmp/mod.ts")).pullRtmp;
+    case "http:":
+    case "https:": {
+      if (url.pathname.endsWith(".m3u8")) return (await import("../ingest/http/mod.ts")).pullHls;
+      if (url.pathname.endsWith("/whep")) return (await import("../ingest/webrtc/mod.ts")).pullWhep;
+      return undefined;
+    }
     default:
       return undefined;
   }

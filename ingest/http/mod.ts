@@ -1,7 +1,8 @@
 /**
  * HTTP delivery: a route-based server, the `/v1/streams` JSON API, Prometheus `/metrics`,
- * HTTP-FLV and live HLS playback, and the stream-name rules every HTTP route shares
- * (WHIP/WHEP add their own routes from `@arcly/stream/webrtc`).
+ * HTTP-FLV and live HLS playback, pulling another server's HLS as a source ({@linkcode pullHls}),
+ * and the stream-name rules every HTTP route shares (WHIP/WHEP add their own routes from
+ * `@arcly/stream/webrtc`).
  *
  * @example
  * ```ts
@@ -29,6 +30,8 @@ export * from "./api.ts";
 export * from "./metrics.ts";
 export * from "./flv.ts";
 export * from "./hls.ts";
+export * from "./hls_pull.ts";
+export type { PullClient, PullOptions } from "../pull.ts";
 export type {
   TranscodedLease,
   TranscodedViews,

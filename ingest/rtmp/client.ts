@@ -1,31 +1,26 @@
 /**
- * An RTMP client that publishes: to another arcly-stream, nginx-rtmp, SRS, YouTube or Twitch
- * ingest. It does the plain handshake, `connect`, `createStream` and `publish`, then sends
- * each frame as one RTMP message, answering pings and acknowledging what it receives.
+ * RTMP clients: {@linkcode RtmpPublisher} publishes to another server (arcly-stream,
+ * nginx-rtmp, SRS, YouTube or Twitch ingest) and {@linkcode pullRtmp} plays a stream from
+ * one as frames. Both do the plain handshake and `connect` (over TLS for `rtmps://`), answer
+ * pings and acknowledge what they receive.
  *
  * @module
  */
 
-import type { MediaFrame } from "../../mod.ts";
+import { escapeForLog, type MediaFrame, silentLogger } from "../../mod.ts";
 import {
   audioTagBodySize,
   videoTagBodySize,
   writeAudioTagBody,
   writeVideoTagBody,
 } from "../../media/flv/tag.ts";
-import type { Amf0Object, Amf0Value } from "../../media/flv/amf0.ts";
-import { ChunkReader, ChunkWriter, readControlValue } from "./chunk.ts";
-import { type Command, commandMessage, parseCommand } from "./command.ts";
-import {
-  acknowledgementMessage,
-  parseUserControl,
-  setChunkSizeMessage,
-  UserControlEvent,
-  userControlMessage,
-} from "./control.ts";
+import type { Amf0Object } from "../../media/flv/amf0.ts";
+import type { PullOptions } from "../pull.ts";
+import { UserControlEvent, userControlMessage } from "./control.ts";
 import { RtmpError } from "./error.ts";
-import { HANDSHAKE_SIZE, RTMP_VERSION } from "./handshake.ts";
-import { MessageType, type RtmpMessage } from "./message.ts";
+import { MessageType } from "./message.ts";
+import { RtmpClientConnection } from "./_client_connection.ts";
+import { RtmpMediaReader } from "./_media.ts";
 
 /** Options for {@linkcode RtmpPublisher.connect}. */
 export interface RtmpPublisherOptions {
@@ -33,14 +28,18 @@ export interface RtmpPublisherOptions {
   timeoutMs?: number;
   /** Outgoing chunk size (default 4096). */
   chunkSize?: number;
+  /** Trust anchors (PEM certificates) for an `rtmps://` server besides the system's. */
+  caCerts?: string[];
 }
 
-/** An `rtmp://host[:port]/app/stream` URL split as RTMP needs it. */
+/** An `rtmp://` or `rtmps://` `host[:port]/app/stream` URL split as RTMP needs it. */
 export interface RtmpUrl {
   /** Host name or address. */
   hostname: string;
-  /** TCP port (1935 when the URL has none). */
+  /** TCP port (when the URL has none: 1935, or 443 for `rtmps://`). */
   port: number;
+  /** Whether it is RTMP over TLS (`rtmps://`). */
+  tls: boolean;
   /** The application: the first path segment. */
   app: string;
   /** What `connect` sends as `tcUrl`: the URL up to and with the app. */
@@ -52,13 +51,13 @@ export interface RtmpUrl {
 /**
  * Splits an RTMP URL: the first path segment is the app, the rest (and the query) the key.
  *
- * @throws {RangeError} when it is not an `rtmp://` URL with an app and a stream.
+ * @throws {RangeError} when it is not an `rtmp://` or `rtmps://` URL with an app and a stream.
  * @example
  * ```ts
  * import { parseRtmpUrl } from "@arcly/stream/rtmp";
  *
  * parseRtmpUrl("rtmp://example.com/live/cam?token=x");
- * // { hostname: "example.com", port: 1935, app: "live",
+ * // { hostname: "example.com", port: 1935, tls: false, app: "live",
  * //   tcUrl: "rtmp://example.com/live", stream: "cam?token=x" }
  * ```
  */
@@ -69,24 +68,25 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   } catch {
     throw new RangeError(`not a URL: ${url}`);
   }
-  if (parsed.protocol !== "rtmp:") throw new RangeError(`not an rtmp:// URL: ${url}`);
+  const tls = parsed.protocol === "rtmps:";
+  if (!tls && parsed.protocol !== "rtmp:") throw new RangeError(`not an rtmp:// URL: ${url}`);
   const [, app, ...rest] = parsed.pathname.split("/");
   const stream = rest.join("/");
   if (!app || !stream) throw new RangeError(`an RTMP URL needs /APP/STREAM: ${url}`);
   const hostname = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = parsed.port ? Number(parsed.port) : 1935;
+  const port = parsed.port ? Number(parsed.port) : tls ? 443 : 1935;
   const host = parsed.port ? `${parsed.hostname}:${parsed.port}` : parsed.hostname;
   return {
     hostname,
     port,
+    tls,
     app: decodeURIComponent(app),
-    tcUrl: `rtmp://${host}/${app}`,
+    tcUrl: `${parsed.protocol}//${host}/${app}`,
     stream: decodeURIComponent(stream) + parsed.search,
   };
 }
 
-/** The chunk streams the client sends on: commands, then audio and video. */
-const COMMAND_CSID = 3;
+/** The chunk streams the client sends media on. */
 const AUDIO_CSID = 4;
 const VIDEO_CSID = 6;
 
@@ -106,54 +106,62 @@ const VIDEO_CSID = 6;
  * ```
  */
 export class RtmpPublisher {
-  readonly #conn: Deno.TcpConn;
-  readonly #timeoutMs: number;
-  readonly #writer = new ChunkWriter();
-  readonly #reader = new ChunkReader();
-  readonly #commands: Command[] = [];
-  readonly #ended = Promise.withResolvers<string>();
-  #wake: (() => void) | undefined;
-  #streamId = 0;
-  #endReason: string | undefined;
-  #window = 2_500_000;
-  #acknowledged = 0;
+  readonly #connection: RtmpClientConnection;
+  readonly #streamId: number;
+  readonly #closed: Promise<string>;
 
-  private constructor(conn: Deno.TcpConn, timeoutMs: number) {
-    this.#conn = conn;
-    this.#timeoutMs = timeoutMs;
+  private constructor(connection: RtmpClientConnection, streamId: number) {
+    this.#connection = connection;
+    this.#streamId = streamId;
+    this.#closed = connection.ended.then((end) => end.reason);
   }
 
   /** Resolves with why the connection ended (the server closed it, a write failed, close()). */
   get closed(): Promise<string> {
-    return this.#ended.promise;
+    return this.#closed;
   }
 
   /** Connect to `url` and start publishing its stream key. */
   static async connect(url: string, options: RtmpPublisherOptions = {}): Promise<RtmpPublisher> {
     const target = parseRtmpUrl(url);
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    const conn = await withDeadline(
-      Deno.connect({ hostname: target.hostname, port: target.port }),
-      timeoutMs,
-      `connect to ${target.hostname}:${target.port}`,
-    );
-    const publisher = new RtmpPublisher(conn, timeoutMs);
+    const connection = await RtmpClientConnection.open(target, {
+      timeoutMs: options.timeoutMs ?? 10_000,
+      chunkSize: options.chunkSize ?? 4096,
+      connectProperties: { type: "nonprivate", flashVer: "FMLE/3.0 (compatible; arcly-stream)" },
+      caCerts: options.caCerts,
+    });
     try {
-      await publisher.#setUp(target, options.chunkSize ?? 4096);
+      await connection.command("releaseStream", 2, 0, null, target.stream);
+      await connection.command("FCPublish", 3, 0, null, target.stream);
+      await connection.command("createStream", 4, 0, null);
+      const created = await connection.result(4, "createStream");
+      const streamId = typeof created.args[0] === "number" ? created.args[0] : 1;
+      await connection.command("publish", 5, streamId, null, target.stream, "live");
+      const status = await connection.next((c) => c.name === "onStatus", "publish");
+      const info = (status.args[0] ?? {}) as Amf0Object;
+      if (info.code !== "NetStream.Publish.Start") {
+        throw new RtmpError(`publish refused: ${info.code} ${info.description ?? ""}`.trim());
+      }
+      connection.handleCommands((command) => {
+        const info = (command.args[0] ?? {}) as Amf0Object;
+        if (command.name === "onStatus" && info.level === "error") {
+          connection.end(`the server ended the publish: ${info.code}`);
+        }
+      });
+      return new RtmpPublisher(connection, streamId);
     } catch (error) {
-      publisher.#end(error instanceof Error ? error.message : String(error));
+      connection.end(error instanceof Error ? error.message : String(error));
       throw error;
     }
-    return publisher;
   }
 
   /** Send one frame (a CONFIG frame as a sequence header); rejects once the connection ended. */
-  async write(frame: MediaFrame): Promise<void> {
+  write(frame: MediaFrame): Promise<void> {
     const video = frame.kind === "video";
     const payload = new Uint8Array(video ? videoTagBodySize(frame) : audioTagBodySize(frame));
     if (video) writeVideoTagBody(frame, payload, 0);
     else writeAudioTagBody(frame, payload, 0);
-    await this.#send({
+    return this.#connection.send({
       csid: video ? VIDEO_CSID : AUDIO_CSID,
       typeId: video ? MessageType.VIDEO : MessageType.AUDIO,
       streamId: this.#streamId,
@@ -164,171 +172,150 @@ export class RtmpPublisher {
 
   /** End the publish: the server sees the connection close. Idempotent. */
   close(): void {
-    this.#end("closed");
-  }
-
-  async #setUp(target: RtmpUrl, chunkSize: number): Promise<void> {
-    this.#conn.setNoDelay(true);
-    await this.#handshake();
-    void this.#pump();
-    await this.#send(setChunkSizeMessage(chunkSize));
-    this.#writer.chunkSize = chunkSize;
-    await this.#command("connect", 1, {
-      app: target.app,
-      type: "nonprivate",
-      flashVer: "FMLE/3.0 (compatible; arcly-stream)",
-      tcUrl: target.tcUrl,
-    });
-    await this.#result(1, "connect");
-    await this.#command("releaseStream", 2, null, target.stream);
-    await this.#command("FCPublish", 3, null, target.stream);
-    await this.#command("createStream", 4, null);
-    const created = await this.#result(4, "createStream");
-    this.#streamId = typeof created.args[0] === "number" ? created.args[0] : 1;
-    await this.#command("publish", 5, null, target.stream, "live");
-    const status = await this.#next((c) => c.name === "onStatus", "publish");
-    const info = (status.args[0] ?? {}) as Amf0Object;
-    if (info.code !== "NetStream.Publish.Start") {
-      throw new RtmpError(`publish refused: ${info.code} ${info.description ?? ""}`.trim());
-    }
-  }
-
-  /** The plain handshake: C0 C1, S0 S1 S2, C2 (the echo of S1). */
-  async #handshake(): Promise<void> {
-    const c0c1 = new Uint8Array(1 + HANDSHAKE_SIZE);
-    c0c1[0] = RTMP_VERSION;
-    crypto.getRandomValues(c0c1.subarray(9));
-    await this.#writeAll(c0c1);
-    const s = new Uint8Array(1 + 2 * HANDSHAKE_SIZE);
-    for (let got = 0; got < s.length;) {
-      const n = await withDeadline(this.#conn.read(s.subarray(got)), this.#timeoutMs, "handshake");
-      if (n === null) throw new RtmpError("the server closed the connection in the handshake");
-      got += n;
-    }
-    if (s[0] !== RTMP_VERSION) throw new RtmpError(`the server speaks RTMP version ${s[0]}`);
-    await this.#writeAll(s.subarray(1, 1 + HANDSHAKE_SIZE));
-  }
-
-  /** Read what the server sends until the connection ends; commands go to the set-up. */
-  async #pump(): Promise<void> {
-    const buffer = new Uint8Array(64 * 1024);
-    try {
-      for (;;) {
-        const n = await this.#conn.read(buffer);
-        if (n === null) return this.#end("the server closed the connection");
-        for (const message of this.#reader.push(buffer.subarray(0, n))) await this.#take(message);
-        const received = this.#reader.bytesReceived;
-        if (received - this.#acknowledged >= this.#window) {
-          this.#acknowledged = received;
-          await this.#send(acknowledgementMessage(received % 2 ** 32));
-        }
-      }
-    } catch (error) {
-      this.#end(error instanceof Error ? error.message : String(error));
-    }
-  }
-
-  async #take(message: RtmpMessage): Promise<void> {
-    switch (message.typeId) {
-      case MessageType.COMMAND_AMF0: {
-        const command = parseCommand(message.payload);
-        const info = (command.args[0] ?? {}) as Amf0Object;
-        if (this.#streamId !== 0 && command.name === "onStatus" && info.level === "error") {
-          return this.#end(`the server ended the publish: ${info.code}`);
-        }
-        this.#commands.push(command);
-        this.#wake?.();
-        return;
-      }
-      case MessageType.WINDOW_ACK_SIZE:
-        this.#window = Math.max(
-          1,
-          readControlValue(message.payload, "Window Acknowledgement Size"),
-        );
-        return;
-      case MessageType.USER_CONTROL: {
-        const event = parseUserControl(message.payload);
-        if (event.event === UserControlEvent.PING_REQUEST) {
-          await this.#send(userControlMessage(UserControlEvent.PING_RESPONSE, event.value));
-        }
-        return;
-      }
-    }
-  }
-
-  #command(name: string, transaction: number, object: Amf0Value, ...args: Amf0Value[]) {
-    return this.#send(
-      commandMessage(
-        COMMAND_CSID,
-        name === "publish" ? this.#streamId : 0,
-        name,
-        transaction,
-        object,
-        ...args,
-      ),
-    );
-  }
-
-  async #result(transaction: number, what: string): Promise<Command> {
-    const answer = await this.#next(
-      (c) => (c.name === "_result" || c.name === "_error") && c.transactionId === transaction,
-      what,
-    );
-    if (answer.name === "_error") {
-      const info = (answer.args[0] ?? {}) as Amf0Object;
-      throw new RtmpError(`${what} refused: ${info.code ?? ""} ${info.description ?? ""}`.trim());
-    }
-    return answer;
-  }
-
-  /** The first command from the server that `match`es, waiting up to the timeout. */
-  async #next(match: (command: Command) => boolean, what: string): Promise<Command> {
-    const deadline = performance.now() + this.#timeoutMs;
-    for (;;) {
-      const at = this.#commands.findIndex(match);
-      if (at >= 0) return this.#commands.splice(at, 1)[0];
-      if (this.#endReason !== undefined) throw new RtmpError(`${what}: ${this.#endReason}`);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new RtmpError(`${what}: no answer within ${this.#timeoutMs} ms`);
-      const woken = new Promise<void>((resolve) => (this.#wake = resolve));
-      await withDeadline(woken, left, what).catch(() => {});
-    }
-  }
-
-  #send(message: RtmpMessage): Promise<void> {
-    return this.#writeAll(this.#writer.encode(message));
-  }
-
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    if (this.#endReason !== undefined) throw new RtmpError(`publish ended: ${this.#endReason}`);
-    try {
-      for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
-    } catch (error) {
-      this.#end(`write failed: ${error instanceof Error ? error.message : error}`);
-      throw new RtmpError(`publish ended: ${this.#endReason}`);
-    }
-  }
-
-  #end(reason: string): void {
-    if (this.#endReason !== undefined) return;
-    this.#endReason = reason;
-    this.#wake?.();
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
-    this.#ended.resolve(reason);
+    this.#connection.end("closed");
   }
 }
 
-/** Rejects after `ms` unless `promise` settles first. */
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RtmpError(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+/** Options of {@linkcode pullRtmp}: those of every pull client, and TLS trust for `rtmps://`. */
+export interface RtmpPullOptions extends PullOptions {
+  /** Trust anchors (PEM certificates) for an `rtmps://` server besides the system's. */
+  caCerts?: string[];
+}
+
+/** How long the client asks the server to buffer (`SetBufferLength`), as ffmpeg does. */
+const PLAY_BUFFER_MS = 3000;
+
+/** Status codes that end a play normally: the stream stopped or its publisher left. */
+const PLAY_ENDED = new Set(["NetStream.Play.Stop", "NetStream.Play.UnpublishNotify"]);
+
+/**
+ * Plays `url` (`rtmp://host[:port]/app/stream`, or `rtmps://` over TLS) from an RTMP server —
+ * another arcly-stream, nginx-rtmp, SRS, MediaMTX, an encoder's RTMP output — and hands its
+ * media to `options.onFrame` as frames of the kernel's contract (H.264/H.265/AV1 and AAC/MP3/Opus
+ * as FLV or Enhanced RTMP carries them; media before its sequence header dropped).
+ *
+ * It does the handshake, `connect`, `createStream` and `play`, acknowledges and answers pings,
+ * and ends:
+ * - resolved when the server ends the stream (the user control event StreamEOF, or an
+ *   `onStatus` `NetStream.Play.Stop` or `NetStream.Play.UnpublishNotify`), closes the
+ *   connection once the play started, or `options.signal` aborts;
+ * - rejected with an `RtmpError` saying why when a step is refused (`_error`, an `onStatus` of
+ *   level `error` such as `NetStream.Play.StreamNotFound`), takes longer than `timeoutMs`, no
+ *   media arrives for `timeoutMs`, or the server sends what cannot be parsed.
+ *
+ * @example
+ * ```ts ignore
+ * import { Registry } from "@arcly/stream";
+ * import { pullRtmp } from "@arcly/stream/rtmp";
+ *
+ * const registry = new Registry();
+ * const handle = registry.startPublish("live", "copy", { protocol: "rtmp-pull" });
+ * const stop = new AbortController();
+ * await pullRtmp(new URL("rtmp://origin.example/live/cam"), {
+ *   onFrame: (frame) => handle.publish(frame),
+ *   signal: stop.signal,
+ *   logger: console,
+ * });
+ * registry.endPublish(handle, "ended");
+ * ```
+ */
+export async function pullRtmp(url: URL, options: RtmpPullOptions): Promise<void> {
+  const target = parseRtmpUrl(url.href);
+  const { signal } = options;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const logger = options.logger ?? silentLogger;
+  const shown = escapeForLog(
+    `${url.protocol}//${url.host}${url.pathname}${url.search ? "?…" : ""}`,
+  );
+  if (signal?.aborted) return;
+  const media = new RtmpMediaReader(options.onFrame);
+  let lastMedia = performance.now();
+  /** The play's message stream, and whether the server said it started. */
+  const play = { streamId: 0, started: false };
+  let connection: RtmpClientConnection | undefined;
+  try {
+    connection = await RtmpClientConnection.open(target, {
+      timeoutMs,
+      chunkSize: 4096,
+      connectProperties: PLAYER_CONNECT,
+      caCerts: options.caCerts,
+      signal,
+      // One play per connection: every media message is the play's.
+      onMessage: (message) => {
+        if (media.take(message)) lastMedia = performance.now();
+      },
+      onUserControl: (event) => {
+        if (
+          event.event === UserControlEvent.STREAM_EOF && play.started &&
+          event.value === play.streamId
+        ) {
+          connection!.end("the server ended the stream (StreamEOF)", "peer");
+        }
+      },
+    });
+    play.streamId = await startPlay(connection, target.stream);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    connection?.end(why, "failed");
+    if (signal?.aborted) return;
+    logger.warn(`rtmp pull ${shown}: ${escapeForLog(why)}`);
+    throw error instanceof Error ? error : new RtmpError(why);
+  }
+  logger.info(`rtmp pull ${shown}: playing`);
+  play.started = true;
+  connection.handleCommands((command) => {
+    const info = (command.args[0] ?? {}) as Amf0Object;
+    if (command.name !== "onStatus") return;
+    if (info.level === "error") connection.end(`${info.code} ${info.description ?? ""}`, "failed");
+    else if (PLAY_ENDED.has(String(info.code))) connection.end(String(info.code), "peer");
+  });
+  lastMedia = performance.now();
+  const silence = setInterval(() => {
+    if (performance.now() - lastMedia > timeoutMs) {
+      connection.end(`no media for ${timeoutMs} ms`, "failed");
+    }
+  }, Math.max(10, timeoutMs / 4));
+  const end = await connection.ended;
+  clearInterval(silence);
+  const why = escapeForLog(end.reason);
+  if (end.by !== "failed") return logger.info(`rtmp pull ${shown}: ended: ${why}`);
+  logger.warn(`rtmp pull ${shown}: failed: ${why}`);
+  throw new RtmpError(why);
+}
+
+/** What a player's `connect` says of itself besides `app` and `tcUrl` (as ffmpeg's does). */
+const PLAYER_CONNECT: Amf0Object = {
+  flashVer: "LNX 9,0,124,2",
+  fpad: false,
+  capabilities: 15,
+  audioCodecs: 4071,
+  videoCodecs: 252,
+  videoFunction: 1,
+  fourCcList: ["avc1", "hvc1", "av01"],
+};
+
+/**
+ * `createStream` and `play` on a connected connection, up to `NetStream.Play.Start`; the
+ * play's message stream id. Rejects with the server's code and description when it refuses.
+ */
+async function startPlay(connection: RtmpClientConnection, stream: string): Promise<number> {
+  await connection.command("createStream", 2, 0, null);
+  const created = await connection.result(2, "createStream");
+  const streamId = typeof created.args[0] === "number" ? created.args[0] : 1;
+  await connection.command("play", 0, streamId, null, stream, -2);
+  await connection.send(
+    userControlMessage(UserControlEvent.SET_BUFFER_LENGTH, streamId, PLAY_BUFFER_MS),
+  );
+  const status = await connection.next((c) => {
+    const info = (c.args[0] ?? {}) as Amf0Object;
+    return c.name === "onStatus" &&
+      (info.level === "error" || info.code === "NetStream.Play.Start");
+  }, "play");
+  const info = (status.args[0] ?? {}) as Amf0Object;
+  if (info.level === "error") {
+    throw new RtmpError(
+      escapeForLog(`play refused: ${info.code} ${info.description ?? ""}`.trim()),
+    );
+  }
+  return streamId;
 }

@@ -33,6 +33,7 @@ export {
 } from "./handshake.ts";
 export * from "./server.ts";
 export * from "./client.ts";
+export type { PullClient, PullOptions } from "../pull.ts";
 export type { TlsListenOptions } from "../tls.ts";
 export type {
   TranscodedLease,

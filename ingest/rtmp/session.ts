@@ -11,7 +11,6 @@ import {
   type TranscodedViews,
 } from "../../media/transcode/views.ts";
 import {
-  ConfigGate,
   EncodedFrames,
   escapeForLog,
   FrameFlags,
@@ -23,8 +22,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import type { Amf0Object, Amf0Value } from "../../media/flv/amf0.ts";
-import { encodeAudioTag, encodeVideoTag, FlvTagDecoder } from "../../media/flv/tag.ts";
-import { TimestampUnwrapper } from "../../media/codec/timestamp.ts";
+import { encodeAudioTag, encodeVideoTag } from "../../media/flv/tag.ts";
 import { ChunkReader, ChunkWriter, readControlValue } from "./chunk.ts";
 import {
   type Command,
@@ -47,6 +45,7 @@ import { RtmpError } from "./error.ts";
 import { HANDSHAKE_SIZE, serverHandshake } from "./handshake.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
 import { metadataFromStream, readStreamMetadata } from "./_metadata.ts";
+import { RtmpMediaReader } from "./_media.ts";
 
 /** Settings shared by every session of one server. */
 export interface SessionSettings {
@@ -100,10 +99,8 @@ const HARMLESS = new Set([
 interface Publishing {
   readonly handle: StreamHandle;
   readonly streamId: number;
-  readonly decoder: FlvTagDecoder;
-  readonly clock: TimestampUnwrapper;
-  /** Media before its sequence header is not published (the kernel's contract). */
-  readonly gate: ConfigGate;
+  /** Frames of the stream's media messages, in the kernel's contract. */
+  readonly media: RtmpMediaReader;
 }
 
 interface Playing {
@@ -288,9 +285,9 @@ export class RtmpSession {
     switch (msg.typeId) {
       case MessageType.AUDIO:
       case MessageType.VIDEO:
-        return this.#onMedia(msg.typeId, msg.streamId, msg.timestamp, msg.payload);
       case MessageType.AGGREGATE:
-        return this.#onAggregate(msg);
+        if (msg.streamId === this.#publishing?.streamId) this.#publishing.media.take(msg);
+        return;
       case MessageType.DATA_AMF0:
         return this.#onData(msg);
       case MessageType.COMMAND_AMF0:
@@ -432,9 +429,7 @@ export class RtmpSession {
     this.#publishing = {
       handle,
       streamId,
-      decoder: new FlvTagDecoder(),
-      clock: new TimestampUnwrapper(),
-      gate: new ConfigGate(),
+      media: new RtmpMediaReader((frame) => handle.publish(frame)),
     };
     this.#lastMedia = performance.now();
     handle.signal.addEventListener("abort", () => {
@@ -597,34 +592,6 @@ export class RtmpSession {
   }
 
   // ---- media and data ----
-
-  #onMedia(typeId: number, streamId: number, time: number, payload: Uint8Array): void {
-    const publishing = this.#publishing;
-    if (!publishing || streamId !== publishing.streamId) return;
-    const ms = publishing.clock.unwrap(time);
-    const frame = typeId === MessageType.VIDEO
-      ? publishing.decoder.decodeVideo(payload, ms)
-      : publishing.decoder.decodeAudio(payload, ms);
-    if (frame && publishing.gate.admit(frame)) publishing.handle.publish(frame);
-  }
-
-  /** An aggregate message: FLV-tag-like sub-messages whose times are relative to the first. */
-  #onAggregate(msg: RtmpMessage): void {
-    const p = msg.payload;
-    let base: number | undefined;
-    for (let o = 0; o + 11 <= p.length;) {
-      const type = p[o];
-      const size = p[o + 1] << 16 | p[o + 2] << 8 | p[o + 3];
-      const time = (p[o + 4] << 16 | p[o + 5] << 8 | p[o + 6] | p[o + 7] << 24) >>> 0;
-      if (o + 11 + size + 4 > p.length) throw new RtmpError("aggregate sub-message overruns");
-      base ??= time;
-      if (type === MessageType.AUDIO || type === MessageType.VIDEO) {
-        const at = (msg.timestamp + time - base) >>> 0;
-        this.#onMedia(type, msg.streamId, at, p.subarray(o + 11, o + 11 + size));
-      }
-      o += 11 + size + 4;
-    }
-  }
 
   #onData(msg: RtmpMessage): void {
     const publishing = this.#publishing;

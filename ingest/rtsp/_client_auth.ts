@@ -7,7 +7,7 @@
  */
 
 import { digestResponse, parseDigest, randomHex } from "./_digest.ts";
-import { encodeBase64 } from "../../media/rtp/_base64.ts";
+import { encodeBase64 } from "../../media/codec/base64.ts";
 
 /** One challenge of a `WWW-Authenticate` value. */
 export interface Challenge {

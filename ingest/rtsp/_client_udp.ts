@@ -40,7 +40,7 @@ export class ClientUdpPorts {
     const family = server.includes(":") ? "udp6" : "udp4";
     let lastError: unknown;
     for (let i = 0; i < BIND_ATTEMPTS; i++) {
-      const even = 2 * (10_000 + Math.floor(Math.random() * 25_000));
+      const even = 2 * (10_000 + Math.floor(Math.random() * 22_000));
       let rtp: dgram.Socket | undefined;
       try {
         rtp = await bind(family, even);
@@ -54,13 +54,17 @@ export class ClientUdpPorts {
     throw new Error(`no free UDP port pair: ${(lastError as Error).message}`);
   }
 
-  /** Start handing on the server's datagrams. */
-  listen(onRtp: DatagramHandler, onRtcp: DatagramHandler): void {
+  /** Start handing on the server's datagrams; what a handler throws goes to `onError`. */
+  listen(onRtp: DatagramHandler, onRtcp: DatagramHandler, onError: (error: Error) => void): void {
     const from = (handler: DatagramHandler) => (msg: Uint8Array, rinfo: dgram.RemoteInfo) => {
-      if (rinfo.address === this.#server || rinfo.address === `::ffff:${this.#server}`) {
-        handler(msg);
-      } else {
+      if (rinfo.address !== this.#server && rinfo.address !== `::ffff:${this.#server}`) {
         this.foreign++;
+        return;
+      }
+      try {
+        handler(msg);
+      } catch (error) {
+        onError(error instanceof Error ? error : new Error(String(error)));
       }
     };
     this.#rtp.on("message", from(onRtp));

@@ -20,8 +20,12 @@ import { AacDepacketizer } from "../../media/rtp/aac.ts";
 import { LatmDepacketizer } from "../../media/rtp/latm.ts";
 import { OpusDepacketizer } from "../../media/rtp/opus.ts";
 import type { TrackFormat } from "./_formats.ts";
-import { H264PictureState, H265PictureState, type PictureState } from "./_poc.ts";
-import { DtsRecovery } from "./_dts.ts";
+import {
+  H264PictureState,
+  H265PictureState,
+  type PictureState,
+} from "../../media/rtp/picture_order.ts";
+import { DtsRecovery } from "../../media/rtp/decode_time.ts";
 
 /**
  * Where a timeline puts its frames: a published stream's handle, or a pull client's

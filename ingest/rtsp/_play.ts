@@ -95,8 +95,12 @@ class Play {
   #timeline: IngestTimeline | undefined;
   #stopped = Promise.withResolvers<void>();
   #isStopped = false;
+  /** Whether the close has begun (nothing may be opened after it). */
+  #closing = false;
   #lastPacketMs = 0;
   #packets = 0;
+  /** Why the play failed once media flows, first reason only. */
+  #failure: Error | undefined;
 
   constructor(url: URL, settings: PlaySettings) {
     this.#url = url;
@@ -108,6 +112,12 @@ class Play {
     this.#credentials = url.username
       ? { user: decodeUserInfo(url.username), password: decodeUserInfo(url.password) }
       : undefined;
+  }
+
+  /** End the play with `error` (the first reason wins). */
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#stopped.resolve();
   }
 
   /** Stop (abort): the run tears down and resolves. */
@@ -146,10 +156,15 @@ class Play {
     }
   }
 
-  /** `promise`, or undefined once stopped (a rejection after the stop is ignored). */
-  #until<T>(promise: Promise<T>): Promise<T | undefined> {
+  /**
+   * `promise`, or undefined once stopped (a rejection after the stop is ignored); rejects
+   * when the play failed meanwhile (media arriving during the set-up).
+   */
+  async #until<T>(promise: Promise<T>): Promise<T | undefined> {
     promise.catch(() => {});
-    return Promise.race([promise, this.#stopped.promise.then(() => undefined)]);
+    const result = await Promise.race([promise, this.#stopped.promise.then(() => undefined)]);
+    if (this.#failure && !this.#isStopped) throw this.#failure;
+    return result;
   }
 
   /** OPTIONS; returns the keep-alive method the server supports. */
@@ -217,13 +232,21 @@ class Play {
     return controlUrl(base, sdpAttribute(sdp.attributes, "control"));
   }
 
-  /** Where frames go: through a config gate to the caller. */
+  /**
+   * Where frames go: through a config gate to the caller. What the caller throws ends the
+   * play (frames are also published from the timeline's timer, where nobody would catch it).
+   */
   #sink(): IngestSink {
     const gate = new ConfigGate();
     const onFrame = this.#s.onFrame;
     return {
-      publish(frame: MediaFrame): number {
-        if (gate.admit(frame)) onFrame(frame);
+      publish: (frame: MediaFrame): number => {
+        if (this.#failure || !gate.admit(frame)) return 0;
+        try {
+          onFrame(frame);
+        } catch (error) {
+          this.#fail(error instanceof Error ? error : new Error(String(error)));
+        }
         return 0;
       },
       updateMetadata() {},
@@ -239,6 +262,10 @@ class Play {
     let transport: string;
     if (this.#s.lower === "udp") {
       t.udp = await ClientUdpPorts.open(conn.remoteAddress);
+      if (this.#closing) {
+        t.udp.close(); // stopped meanwhile: the close has run
+        throw new Error("stopped");
+      }
       this.#tracks.push(t);
       transport = `RTP/AVP;unicast;client_port=${t.udp.rtpPort}-${t.udp.rtcpPort}`;
     } else {
@@ -251,6 +278,9 @@ class Play {
     }
     if (response.status !== 200) throw new RtspStatusError("SETUP", response);
     const answer = parseTransport(response.headers.get("transport") ?? "")[0];
+    if (answer?.lower === "tcp" && this.#s.lower === "udp" && this.#s.fallbackAfterMs) {
+      throw new UdpUnavailable("the server answered a UDP SETUP with TCP");
+    }
     if (!answer || answer.lower !== this.#s.lower) {
       throw new Error(`SETUP answered with another transport than ${this.#s.lower}`);
     }
@@ -260,7 +290,7 @@ class Play {
       t.udp.serverRtcpPort = answer.serverPort?.[1];
       const reorderer = new RtpReorderer((packet) => t.ingest.rtp(packet));
       t.reorderer = reorderer;
-      t.udp.listen((data) => this.#rtp(t, data), onRtcp);
+      t.udp.listen((data) => this.#rtp(t, data), onRtcp, (error) => this.#fail(error));
     } else {
       if (answer.interleaved) t.channel = answer.interleaved[0];
       if (this.#channels.has(t.channel) || this.#channels.has(t.channel + 1)) {
@@ -302,17 +332,13 @@ class Play {
     const conn = this.#conn!;
     const started = performance.now();
     this.#lastPacketMs = started;
-    const tick = Math.max(50, Math.min(1000, this.#timeoutMs / 4));
+    const fallback = this.#s.fallbackAfterMs;
+    const tick = Math.max(50, Math.min(1000, this.#timeoutMs / 4, (fallback ?? Infinity) / 4));
     let nextReport = started + 1000;
     let nextKeepAlive = started + Math.max(1000, conn.sessionTimeoutMs / 2);
-    let failure: Error | undefined;
-    const fail = (error: Error) => {
-      failure ??= error;
-      this.#stopped.resolve();
-    };
+    const fail = (error: Error) => this.#fail(error);
     const timer = setInterval(() => {
       const now = performance.now();
-      const fallback = this.#s.fallbackAfterMs;
       if (fallback && this.#packets === 0 && now - started > fallback) {
         return fail(new UdpUnavailable(`no RTP over UDP within ${fallback} ms`));
       }
@@ -340,7 +366,7 @@ class Play {
       clearInterval(timer);
     }
     if (this.#isStopped) return; // aborted: whatever else happened meanwhile
-    if (failure) throw failure;
+    if (this.#failure) throw this.#failure;
     this.#log.info(`rtsp pull ${escapeForLog(this.#requestUrl)}: the source ended`);
   }
 
@@ -363,6 +389,7 @@ class Play {
 
   /** TEARDOWN (bounded) when a session exists, then close everything. */
   async #close(): Promise<void> {
+    this.#closing = true;
     this.#timeline?.flush();
     const conn = this.#conn;
     if (conn?.session !== undefined) {
@@ -373,6 +400,19 @@ class Play {
     }
     conn?.close();
     for (const t of this.#tracks) t.udp?.close();
+    if (this.#tracks.length > 0) {
+      const c = this.#counters;
+      const dropped = this.#tracks.reduce(
+        (sum, t) => sum + t.ingest.dropped + (t.reorderer?.dropped ?? 0),
+        c.rtpPacketsDropped,
+      );
+      const perTrack = this.#tracks.map((t) => `${t.format.codec} ${t.stats.received}`).join(", ");
+      this.#log.info(
+        `rtsp pull ${escapeForLog(this.#requestUrl)}: closed after ${c.rtpPacketsReceived} RTP ` +
+          `packets (${perTrack}; ${dropped} dropped), ${c.rtcpPacketsReceived} RTCP, ` +
+          `${c.framesPublished} frames`,
+      );
+    }
   }
 }
 

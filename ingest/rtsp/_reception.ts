@@ -27,6 +27,11 @@ export class ReceptionStats {
     this.#clockRate = clockRate;
   }
 
+  /** Packets received from the current source. */
+  get received(): number {
+    return this.#received;
+  }
+
   /** One RTP packet (at least 12 bytes, parsed already) arrived at `nowMs`. */
   packet(bytes: Uint8Array, nowMs: number): void {
     const sequence = (bytes[2] << 8) | bytes[3];

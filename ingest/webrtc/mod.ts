@@ -33,4 +33,6 @@ export type {
 } from "../../media/transcode/mod.ts";
 export * from "./error.ts";
 export * from "./server.ts";
+export * from "./client.ts";
+export type { PullClient, PullOptions } from "../pull.ts";
 export * from "./port_range.ts";

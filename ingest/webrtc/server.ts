@@ -23,7 +23,7 @@ import { readBoundedBody } from "../http/body.ts";
 import { WebRtcError } from "./error.ts";
 import { inspectOffer, type OfferSummary } from "./_offer.ts";
 import { answerOffer, messageOf, type PeerNetwork } from "./_peer.ts";
-import { WhipIngest } from "./_publisher.ts";
+import { PeerMediaReceiver } from "./_receiver.ts";
 import { WhepPlayer } from "./_player.ts";
 import { playerPage, publishPage } from "./_pages.ts";
 
@@ -312,7 +312,13 @@ export class WebRtcServer {
       const status = error.code === "busy" ? 409 : error.code === "bad-name" ? 400 : 404;
       throw new WebRtcError(status, error.message);
     }
-    const ingest = new WhipIngest(pc, handle, this.#logger, this.#keyframeIntervalMs);
+    const ingest = new PeerMediaReceiver(pc, {
+      frame: (frame) => handle.publish(frame),
+      metadata: (update) => handle.updateMetadata(update),
+      logger: this.#logger,
+      label: `whip ${handle.key}`,
+      keyframeIntervalMs: this.#keyframeIntervalMs,
+    });
     const session = this.#open("whip", handle, pc, peer, token, () => {
       ingest.close();
       this.#registry.endPublish(handle);

@@ -46,3 +46,4 @@ export * from "./opus.ts";
 export * from "./describe.ts";
 export * from "./bits.ts";
 export * from "./timestamp.ts";
+export * from "./base64.ts";

@@ -1,6 +1,6 @@
 /**
  * Fragmented MP4 (CMAF-style): an ISO BMFF box writer, init segments and
- * `moof` + `mdat` fragments for H.264, H.265, AAC and Opus.
+ * `moof` + `mdat` fragments for H.264, H.265, AAC and Opus, and a demuxer reading them back.
  *
  * @example Init segment and one fragment
  * ```ts
@@ -25,3 +25,4 @@ export * from "./box.ts";
 export * from "./track.ts";
 export * from "./init.ts";
 export * from "./fragmenter.ts";
+export * from "./demuxer.ts";

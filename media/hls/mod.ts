@@ -1,7 +1,8 @@
 /**
  * HTTP Live Streaming: a packager from {@linkcode MediaFrame}s to MPEG-TS or
  * fMP4 segments with VOD, EVENT and live sliding-window playlists, written
- * through a small storage interface (a directory, or memory for a server).
+ * through a small storage interface (a directory, or memory for a server), and a
+ * playlist parser for clients that pull HLS.
  *
  * @example Package an FLV file as VOD with fMP4 segments
  * ```ts ignore
@@ -24,4 +25,5 @@
 export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
 export * from "./storage.ts";
 export * from "./playlist.ts";
+export * from "./playlist_parser.ts";
 export * from "./packager.ts";

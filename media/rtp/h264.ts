@@ -8,7 +8,7 @@
 
 import { buildAvcConfig, H264NalType, parseAvcConfig } from "../codec/h264.ts";
 import { NalDepacketizer, NalPacketizer, type RtpPayloadSink } from "./payload.ts";
-import { decodeBase64, encodeBase64 } from "./_base64.ts";
+import { decodeBase64, encodeBase64 } from "../codec/base64.ts";
 
 const STAP_A = 24;
 const FU_A = 28;

@@ -9,7 +9,7 @@
 import { buildHevcConfig, H265NalType, parseHevcConfig } from "../codec/h265.ts";
 import { type AccessUnitHandler, type DepacketizerOptions, NalDepacketizer } from "./payload.ts";
 import { NalPacketizer, type RtpPayloadSink } from "./payload.ts";
-import { decodeBase64, encodeBase64 } from "./_base64.ts";
+import { decodeBase64, encodeBase64 } from "../codec/base64.ts";
 
 const AP = 48;
 const FU = 49;

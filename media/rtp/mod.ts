@@ -50,3 +50,8 @@ export * from "./h265.ts";
 export * from "./aac.ts";
 export * from "./latm.ts";
 export * from "./opus.ts";
+export * from "./picture_order.ts";
+export * from "./decode_time.ts";
+// The parameter set types the picture-order states name, so this page documents itself.
+export type { H264Sps } from "../codec/h264.ts";
+export type { H265ProfileTierLevel, H265Sps } from "../codec/h265.ts";

@@ -32,11 +32,29 @@ function count(server: InProcessServer, re: RegExp): number {
   return server.log.lines.filter((line) => re.test(line)).length;
 }
 
-for (const transport of ["tcp", "udp"] as const) {
-  test.ffmpeg(`pull source: rtsp:// over ${transport}, on demand, stopped after the last reader`, async () => {
+/** How B reaches A's camera, per source kind. */
+const SOURCES: { name: string; url: (a: InProcessServer) => string; transport?: "tcp" | "udp" }[] =
+  [
+    {
+      name: "rtsp:// over TCP",
+      url: (a) => `rtsp://127.0.0.1:${a.ports.rtsp}/live/cam`,
+      transport: "tcp",
+    },
+    {
+      name: "rtsp:// over UDP",
+      url: (a) => `rtsp://127.0.0.1:${a.ports.rtsp}/live/cam`,
+      transport: "udp",
+    },
+    { name: "rtmp://", url: (a) => `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam` },
+    // H.264 with B-frames over WebRTC: decode times recovered from picture order counts.
+    { name: "WHEP", url: (a) => `http://127.0.0.1:${a.ports.http}/live/cam/whep` },
+  ];
+
+for (const { name, url, transport } of SOURCES) {
+  test.ffmpeg(`pull source: ${name}, on demand, stopped after the last reader`, async () => {
     const procs = new Procs();
-    const a = await startServer(["rtmp", "rtsp"]);
-    const b = await edge(`rtsp://127.0.0.1:${a.ports.rtsp}/live/cam`, transport);
+    const a = await startServer(["rtmp", "rtsp", "http"]);
+    const b = await edge(url(a), transport);
     try {
       const camera = publishLive(procs, `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam`, 12);
       await waitFor("the camera on A", () => a.server.registry.get("live", "cam"));
@@ -46,7 +64,7 @@ for (const transport of ["tcp", "udp"] as const) {
         "nothing pulled before a reader",
       );
       const file = await recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
-      await assertPlays(file, `played from B (${transport})`);
+      await assertPlays(file, `played from B (${name})`);
       await b.log.waitFor(/source live\/cam: no reader for 500 ms; stopping/, 10_000);
       await waitFor(
         "B's copy to end",
@@ -85,6 +103,27 @@ test.ffmpeg("pull source: a camera that restarts continues B's stream after a di
     assert.ok(video.packets.length > 4 * 25, `frames of both runs (${video.packets.length})`);
     assert.ok(keyframes >= 5, `keyframes of both runs (${keyframes})`);
     await assertPlays(file, "played across the restart");
+  } finally {
+    procs.killAll();
+    await b.stop();
+    await a.stop();
+  }
+});
+
+test.ffmpeg("pull source: an HLS playlist pulled from start-up on, played over RTMP", async () => {
+  const procs = new Procs();
+  const a = await startServer(["rtmp", "http"]);
+  const camera = publishLive(procs, `rtmp://127.0.0.1:${a.ports.rtmp}/live/cam`, 14);
+  const b = await startServer(["rtmp"], {
+    paths: { "live/cam": { source: `http://127.0.0.1:${a.ports.http}/live/cam/index.m3u8` } },
+  });
+  try {
+    // Kept, not on demand: B publishes once A's playlist has segments, with no reader.
+    await waitFor("B's copy", () => b.server.registry.get("live", "cam"));
+    const file = await recordPlay(procs, `rtmp://127.0.0.1:${b.ports.rtmp}/live/cam`, 3);
+    await assertPlays(file, "HLS pulled into B, played over RTMP");
+    assert.equal(b.server.registry.get("live", "cam")?.metadata().ingestProtocol, "pull");
+    await camera;
   } finally {
     procs.killAll();
     await b.stop();

@@ -61,9 +61,18 @@ test.ffmpeg("rtmp url: app, key and query; bad URLs are refused", () => {
   assert.deepEqual(parseRtmpUrl("rtmp://[::1]:1936/live/a/b?user=x&pass=y"), {
     hostname: "::1",
     port: 1936,
+    tls: false,
     app: "live",
     tcUrl: "rtmp://[::1]:1936/live",
     stream: "a/b?user=x&pass=y",
+  });
+  assert.deepEqual(parseRtmpUrl("rtmps://example.com/app/key"), {
+    hostname: "example.com",
+    port: 443,
+    tls: true,
+    app: "app",
+    tcUrl: "rtmps://example.com/app",
+    stream: "key",
   });
   for (const bad of ["http://h/live/a", "rtmp://h/live", "rtmp://h/", "nonsense"]) {
     assert.throws(() => parseRtmpUrl(bad), RangeError, bad);

@@ -4,6 +4,8 @@ serves until killed (or for --seconds).
 
   --video h264|h265   --audio aac|latm|opus|none   --protocols tcp|udp|both
   --user U --password P   (Basic authentication; both or neither)
+  --shared   one pipeline for every client (later ones join mid-stream, as with a camera);
+             by default each client gets its own
 """
 
 import argparse
@@ -37,6 +39,7 @@ def main() -> None:
     args.add_argument("--user")
     args.add_argument("--password")
     args.add_argument("--seconds", type=float, default=60)
+    args.add_argument("--shared", action="store_true", help="one pipeline for every client")
     opts = args.parse_args()
 
     Gst.init(None)
@@ -56,7 +59,7 @@ def main() -> None:
     server.set_service("0")
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    factory.set_shared(True)
+    factory.set_shared(opts.shared)
     lower = {
         "tcp": GstRtsp.RTSPLowerTrans.TCP,
         "udp": GstRtsp.RTSPLowerTrans.UDP,

@@ -3,11 +3,9 @@
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { pullRtsp, type RtspPullOptions } from "../../../ingest/rtsp/mod.ts";
-import { TsEncoder } from "../../../media/ts/mod.ts";
-import { concat } from "../../_util/bytes.ts";
-import { decodeCheck, tempPath } from "../../_util/ffmpeg.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
+import { checkPulled } from "../../_util/pulled.ts";
 import { within } from "../../_util/within.ts";
 
 /** What a bounded pull got. */
@@ -18,8 +16,24 @@ export interface Pulled {
   error: Error | undefined;
 }
 
-/** Pull `url` and abort after `ms` (or when it ends first); never longer than `ms` + 15 s. */
+/**
+ * Pull `url` and abort after `ms` (or when it ends first); never longer than `ms` + 15 s.
+ * A 503 (GStreamer's answer while a new client's pipeline is still prerolling on a loaded
+ * machine) is tried again, twice at most.
+ */
 export async function pullFor(
+  url: string,
+  ms: number,
+  options: Partial<RtspPullOptions> = {},
+): Promise<Pulled> {
+  for (let attempt = 0;; attempt++) {
+    const pulled = await pullOnce(url, ms, options);
+    if (attempt === 2 || !/ 503 /.test(String(pulled.error))) return pulled;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function pullOnce(
   url: string,
   ms: number,
   options: Partial<RtspPullOptions> = {},
@@ -53,7 +67,12 @@ export async function pullFor(
  * The frames follow the bus's contract: CONFIG first per track, a keyframe first among
  * the video, decode times that never go back, the codecs expected.
  */
-export function checkFrames(frames: readonly MediaFrame[], video: string, audio?: string): void {
+export function checkFrames(
+  frames: readonly MediaFrame[],
+  video: string,
+  audio?: string,
+  log?: LogLines,
+): void {
   assertConfigFirst(frames, "pulled frames");
   const media = frames.filter((f) => !(f.flags & FrameFlags.CONFIG));
   const videos = media.filter((f) => f.kind === "video");
@@ -62,7 +81,7 @@ export function checkFrames(frames: readonly MediaFrame[], video: string, audio?
   assert.ok(videos[0].flags & FrameFlags.KEYFRAME, "the first video frame is a keyframe");
   if (audio) {
     const audios = media.filter((f) => f.kind === "audio");
-    assert.ok(audios.length > 10, `only ${audios.length} audio frames`);
+    assert.ok(audios.length > 10, `only ${audios.length} audio frames; ${log?.lines.join("; ")}`);
     assert.ok(audios.every((f) => f.codec === audio && f.track === 1), "audio codec and track");
   }
   for (const track of [0, 1]) {
@@ -73,21 +92,11 @@ export function checkFrames(frames: readonly MediaFrame[], video: string, audio?
   }
 }
 
-/** Writes the frames as MPEG-TS and has ffmpeg decode it: no warning, no error. */
+/** Writes the frames as MPEG-TS (`NAME`) and has ffmpeg decode it: no warning, no error. */
 export async function assertDecodes(frames: readonly MediaFrame[], name: string): Promise<void> {
-  const encoder = new TsEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const frame of frames) {
-    const out = encoder.encode(frame);
-    if (out) chunks.push(out.slice());
-  }
-  const tail = encoder.flush();
-  if (tail) chunks.push(tail.slice());
-  const path = await tempPath(name);
-  await Deno.writeFile(path, concat(chunks));
-  const result = await decodeCheck(path);
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stderr, "", "ffmpeg warned");
+  const { decode } = await checkPulled(frames, name.replace(/\.ts$/, ""));
+  assert.equal(decode.code, 0, `${name}: ${decode.stderr}`);
+  assert.equal(decode.stderr, "", `${name}: ffmpeg warned`);
 }
 
 /** GStreamer's RTSP server (tests/ingest/rtsp/_gst_rtsp_server.py, run by Debian's python3 with python3-gi) on a free port. */

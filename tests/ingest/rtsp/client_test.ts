@@ -35,7 +35,7 @@ test.ffmpeg("rtsp pull: our server over TCP, UDP and automatic (UDP); frames dec
     ]);
     for (const [name, pulled] of Object.entries({ tcp, udp, automatic })) {
       assert.equal(pulled.error, undefined, `${name}: ${pulled.error}`);
-      checkFrames(pulled.frames, "h264", "aac");
+      checkFrames(pulled.frames, "h264", "aac", pulled.log);
       await assertDecodes(pulled.frames, `pull-serve-${name}.ts`);
     }
     await automatic.log.waitFor(/playing h264\+aac over udp/, 0);
@@ -43,13 +43,12 @@ test.ffmpeg("rtsp pull: our server over TCP, UDP and automatic (UDP); frames dec
     assert.equal(s.log.lines.filter((l) => /play live\/cam over udp/.test(l)).length, 2);
     await waitFor(
       "three TEARDOWNs",
-      () => s.log.lines.filter((l) => /closed: TEARDOWN/.test(l)).length === 3 || undefined,
+      () => s.log.lines.filter((l) => /closed: TEARDOWN/.test(l)).length >= 3 || undefined,
     );
-    const ended = performance.now();
     assert.equal((await published).code, 0);
     const whole = await toTheEnd;
     assert.equal(whole.error, undefined, String(whole.error));
-    assert.ok(performance.now() - ended < 20_000, "resolved at the source's end, not the abort");
+    // Resolved by the server's BYE at the publish's end (an abort would not log this).
     await whole.log.waitFor(/the source ended/, 0);
     checkFrames(whole.frames, "h264", "aac");
   } finally {
@@ -111,7 +110,7 @@ test.gst("rtsp pull: GStreamer's server, H.264 + AAC (mpeg4-generic) with Basic 
     for (const [name, pulled] of Object.entries({ udp, tcp })) {
       assert.equal(pulled.error, undefined, `${name}: ${pulled.error}`);
       await pulled.log.waitFor(/answered 401; sending basic/, 0);
-      checkFrames(pulled.frames, "h264", "aac");
+      checkFrames(pulled.frames, "h264", "aac", pulled.log);
       await assertDecodes(pulled.frames, `pull-gst-${name}.ts`);
     }
     assert.match(String(wrong.error), /401.*refused the credentials/);
@@ -156,6 +155,26 @@ test.gst("rtsp pull: GStreamer's server, H.265 + MP4A-LATM over TCP and H.264 + 
   }
 });
 
+test.gst("rtsp pull: joining GStreamer's running pipeline mid-stream, as with a camera: a keyframe first, over UDP then TCP", async () => {
+  const gst = await startGst(["--shared"]);
+  try {
+    const url = `rtsp://127.0.0.1:${gst.port}/test`;
+    const first = pullFor(url, 6000, { transport: "tcp" });
+    await new Promise((r) => setTimeout(r, 1500));
+    // One after the other: a shared pipeline set up for UDP and TCP clients at the same
+    // moment sometimes sent the UDP one no audio (GStreamer's, seen under load).
+    for (const transport of ["udp", "tcp"] as const) {
+      const joined = await pullFor(url, 2000, { transport });
+      assert.equal(joined.error, undefined, `${transport}: ${joined.error}`);
+      checkFrames(joined.frames, "h264", "aac", joined.log);
+      await assertDecodes(joined.frames, `pull-gst-join-${transport}.ts`);
+    }
+    assert.equal((await first).error, undefined);
+  } finally {
+    await gst.kill();
+  }
+});
+
 test.gst("rtsp pull: a source that dies mid-stream rejects; one that goes silent rejects within the timeout", async () => {
   const [dying, silent] = await Promise.all([
     startGst(["--audio", "none"]),
@@ -168,14 +187,12 @@ test.gst("rtsp pull: a source that dies mid-stream rejects; one that goes silent
     await new Promise((r) => setTimeout(r, 2000));
     await dying.kill();
     Deno.kill(silent.pid, "SIGSTOP");
-    const stoppedAt = performance.now();
     const [k, s] = await Promise.all([killed, stalled]);
-    const waited = performance.now() - stoppedAt;
     assert.match(String(k.error), /closed the connection|reset|broken pipe/i);
     assert.ok(k.frames.length > 0);
+    // Rejected by the silence timeout (the test's abort at 20 s would resolve instead).
     assert.match(String(s.error), /no RTP packet from the source for 2000 ms/);
     assert.ok(s.frames.length > 0);
-    assert.ok(waited < 19_000, "the silent source was given up before the test's abort");
   } finally {
     try {
       Deno.kill(silent.pid, "SIGCONT");

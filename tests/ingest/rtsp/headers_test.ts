@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseTransport, RtspAuthenticator, RtspError } from "../../../ingest/rtsp/mod.ts";
 import { parseTarget } from "../../../ingest/rtsp/_target.ts";
+import { prng, randomText } from "../../_util/fuzz.ts";
 
 Deno.test("transport: what ffmpeg, VLC and GStreamer send", () => {
   assert.deepEqual(parseTransport("RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"), [
@@ -39,6 +40,21 @@ Deno.test("transport: what ffmpeg, VLC and GStreamer send", () => {
   assert.deepEqual(parseTransport("RTP/AVP;client_port=99999-100000"), []);
   assert.deepEqual(parseTransport("RTP/AVP/TCP;interleaved=300-301"), []);
   assert.deepEqual(parseTransport("garbage"), []);
+});
+
+Deno.test("transport: bounded fuzz: never throws, every port and channel in range", () => {
+  const rand = prng(2326_12);
+  const alphabet =
+    'RTP/AVP/TCP;unicast;multicast,client_port=server_port=interleaved=ssrc=0123456789-aF" ';
+  for (let i = 0; i < 5000; i++) {
+    for (const spec of parseTransport(randomText(rand, alphabet, 120))) {
+      for (const [a, b] of [spec.clientPort, spec.serverPort].filter((p) => p !== undefined)) {
+        assert.ok(a >= 0 && a <= 65535 && b >= 0 && b <= 65535);
+      }
+      if (spec.interleaved) assert.ok(spec.interleaved.every((c) => c >= 0 && c <= 255));
+      if (spec.ssrc !== undefined) assert.ok(spec.ssrc >= 0 && spec.ssrc <= 0xffffffff);
+    }
+  }
 });
 
 Deno.test("target: request URIs", () => {

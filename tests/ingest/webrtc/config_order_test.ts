@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { RTCPeerConnection } from "werift";
 import { FrameFlags, type MediaFrame, Registry, silentLogger } from "../../../mod.ts";
-import { WhipIngest } from "../../../ingest/webrtc/_publisher.ts";
+import { PeerMediaReceiver } from "../../../ingest/webrtc/_receiver.ts";
 import { assertConfigFirst } from "../../_util/frames.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]);
@@ -27,7 +27,7 @@ interface FakeRtp {
   payload: Uint8Array;
 }
 
-/** A received track: what WhipIngest uses of werift's MediaStreamTrack. */
+/** A received track: what PeerMediaReceiver uses of werift's MediaStreamTrack. */
 function fakeTrack(kind: "video" | "audio") {
   const listeners: ((rtp: FakeRtp) => void)[] = [];
   return {
@@ -53,7 +53,12 @@ Deno.test("whip ingest: media before its parameter sets is not published; Opus g
       })),
     onTrack: { subscribe: () => {} },
   } as unknown as RTCPeerConnection;
-  const ingest = new WhipIngest(pc, handle, silentLogger, 0);
+  const ingest = new PeerMediaReceiver(pc, {
+    frame: (frame) => handle.publish(frame),
+    logger: silentLogger,
+    label: "whip live/order",
+    keyframeIntervalMs: 0,
+  });
   let seq = 0;
   const send = (
     track: ReturnType<typeof fakeTrack>,

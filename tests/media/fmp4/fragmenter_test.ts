@@ -4,6 +4,7 @@ import { FrameFlags, type MediaFrame } from "../../../mod.ts";
 import { decodeCheck, probePackets, tempPath } from "../../_util/ffmpeg.ts";
 import { h264AacMp4, h265OpusMp4 } from "./_fixtures.ts";
 import { mp4Frames } from "./_frames.ts";
+import { fragmentByGop } from "./_fragment.ts";
 import { parseMp4 } from "./_mp4box.ts";
 import { concat } from "../ts/_helpers.ts";
 import { audio, audioConfig, video, videoConfig } from "../hls/_synthetic.ts";
@@ -13,21 +14,6 @@ const test = await testsWith({
   ffmpeg: ["ffmpeg", "ffprobe"],
   x265Opus: ["ffmpeg", "ffprobe", "ffmpeg:libx265", "ffmpeg:libopus"],
 });
-
-/** Init segment plus one fragment per GOP (cut before every video keyframe). */
-function fragmentByGop(configs: MediaFrame[], frames: MediaFrame[], timeOffset: number) {
-  const fragmenter = new Fmp4Fragmenter(configs.map(trackFromConfig), { timeOffset });
-  const parts = [fragmenter.initSegment()];
-  for (const frame of frames) {
-    if (frame.kind === "video" && (frame.flags & FrameFlags.KEYFRAME) && fragmenter.pending > 0) {
-      parts.push(fragmenter.flush(frame.dts)!);
-    }
-    fragmenter.push(frame);
-  }
-  parts.push(fragmenter.flush()!);
-  assert.equal(fragmenter.flush(), undefined);
-  return parts;
-}
 
 /**
  * Fragments an ffmpeg-made MP4 and checks that ffprobe and mp4box.js read back

@@ -13,7 +13,17 @@ import {
   TsEncoder,
   type TsEncoderOptions,
 } from "../../../media/ts/mod.ts";
-import { makeFixture, type ProbeStream, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
+import assert from "node:assert/strict";
+import {
+  decodeCheck,
+  fixtureDir,
+  makeFixture,
+  type ProbeStream,
+  sine,
+  testsrc,
+  to90k,
+} from "../../_util/ffmpeg.ts";
+import { concat } from "../../_util/bytes.ts";
 
 /** Re-exported for the fMP4 and HLS tests that import it from here; new code: tests/_util/bytes.ts. */
 export { concat } from "../../_util/bytes.ts";
@@ -129,6 +139,22 @@ export function muxChunks(frames: readonly MediaFrame[], options?: TsEncoderOpti
   const out = enc.flush();
   if (out) chunks.push(out);
   return chunks;
+}
+
+/**
+ * Muxes `frames` with a {@linkcode TsEncoder} into `<name>.ts` in the fixture dir and asserts
+ * that `ffmpeg -v warning -xerror` decodes it without a word; returns the file's path.
+ */
+export async function assertTsDecodes(
+  frames: readonly MediaFrame[],
+  name: string,
+): Promise<string> {
+  const path = `${await fixtureDir()}/${name}.ts`;
+  await Deno.writeFile(path, concat(muxChunks(frames)));
+  const decoded = await decodeCheck(path);
+  assert.equal(decoded.stderr, "", `${name}: ffmpeg warned`);
+  assert.equal(decoded.code, 0);
+  return path;
 }
 
 /** One transport packet, decoded for assertions. */

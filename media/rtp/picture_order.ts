@@ -6,21 +6,21 @@
  * @module
  */
 
-import { BitReader, unescapeRbsp } from "../../media/codec/bits.ts";
+import { BitReader, unescapeRbsp } from "../codec/bits.ts";
 import {
   buildAvcConfig,
   H264NalType,
   type H264Sps,
   parseAvcConfig,
   parseH264Sps,
-} from "../../media/codec/h264.ts";
+} from "../codec/h264.ts";
 import {
   buildHevcConfig,
   H265NalType,
   type H265Sps,
   parseH265Sps,
   parseHevcConfig,
-} from "../../media/codec/h265.ts";
+} from "../codec/h265.ts";
 
 /** Bytes of a slice NAL unit that always hold the header fields up to the POC. */
 const SLICE_HEAD_BYTES = 64;

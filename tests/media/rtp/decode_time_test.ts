@@ -3,8 +3,8 @@ import {
   H264PictureState,
   H265PictureState,
   type PictureState,
-} from "../../../ingest/rtsp/_poc.ts";
-import { DtsRecovery } from "../../../ingest/rtsp/_dts.ts";
+} from "../../../media/rtp/picture_order.ts";
+import { DtsRecovery } from "../../../media/rtp/decode_time.ts";
 import { splitAnnexB } from "../../../media/codec/nal.ts";
 import { makeFixture, probePackets, sine, testsrc, to90k } from "../../_util/ffmpeg.ts";
 import { prng } from "../../_util/fuzz.ts";

@@ -1,4 +1,4 @@
-/** Base64 for SDP parameters (parameter sets in `fmtp`). */
+/** Base64 (standard alphabet) for what formats carry as text: SDP parameter sets, HTTP Basic credentials. */
 
 /** The bytes of standard base64 text, or undefined when it is not valid base64. */
 export function decodeBase64(text: string): Uint8Array | undefined {
