@@ -57,6 +57,8 @@ serve options (listeners take PORT, HOST:PORT or off):
   --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
                                into one write (fewer writes, N ms more latency; default 40)
                                                                       playCoalesceMs
+  --workers N       cores that serve: RTMP and HTTP on each, every stream on every one
+                    (default: all of this machine's)                  workers
   --quiet           log warnings and errors only                      quiet
 
   Each flag sets the config key at the end of its line; ARCLY_<FLAG> sets it too
@@ -118,6 +120,7 @@ const SERVE_FLAGS: Record<string, ServeFlag> = {
   "tls-cert": { key: ["tls", "cert"], type: "string" },
   "tls-key": { key: ["tls", "key"], type: "string" },
   "play-coalesce-ms": { key: ["playCoalesceMs"], type: "number" },
+  workers: { key: ["workers"], type: "number" },
   quiet: { key: ["quiet"], type: "boolean" },
 };
 

@@ -7,7 +7,13 @@
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
+ *   [--workers 1,2] [--load-cpu 1]
  * ```
+ *
+ * `--workers 1,2` runs `serve --workers N` for each N given (default 1), pinned to CPUs 0 to
+ * N-1; the publisher and the load player stay on CPU `--load-cpu` (default 1), so on a
+ * 2-core machine the 2-worker server shares that CPU with them: its figure is a floor of
+ * what two cores of its own would hold.
  *
  * `--before DIR` adds `serve` of another checkout (e.g. a worktree of `main`) as server
  * `before` (name it in `--servers`), to compare two versions in one run; `--before-args`
@@ -55,8 +61,12 @@ const { values } = parseArgs({
     "cpu-prof": { type: "string" },
     before: { type: "string" },
     "before-args": { type: "string" },
+    workers: { type: "string", default: "1" },
+    "load-cpu": { type: "string", default: "1" },
   },
 });
+const WORKERS = values.workers.split(",").map(Number);
+const LOAD_CPU = values["load-cpu"];
 const STEPS = values.players.split(",").map(Number);
 const PROTOCOLS = values.protocols.split(",") as Protocol[];
 const WINDOW_S = Number(values.window);
@@ -146,8 +156,16 @@ async function accepting(port: number, ms = 20_000): Promise<void> {
   }
 }
 
-/** Spawn `argv` pinned to `cpu` with a file-descriptor limit fit for thousands of peers. */
-function spawnPinned(cpu: number, argv: string[], log: string, stdout = false): Deno.ChildProcess {
+/**
+ * Spawn `argv` pinned to `cpu` (a `taskset -c` list) with a file-descriptor limit fit for
+ * thousands of peers.
+ */
+function spawnPinned(
+  cpu: number | string,
+  argv: string[],
+  log: string,
+  stdout = false,
+): Deno.ChildProcess {
   const quoted = argv.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
   const output = stdout ? `2>>'${log}'` : `>>'${log}' 2>&1`;
   return new Deno.Command("bash", {
@@ -182,9 +200,9 @@ async function running(
   return { pid: child.pid, status: child.status, rtmpPort, httpPort, stop: () => stopChild(child) };
 }
 
-/** `cli.ts serve` of the checkout at `root`. */
-const arclyAt = (name: string, root: string, args: string): Server => ({
-  name,
+/** `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1. */
+const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
+  name: workers === 1 ? name : `${name} (${workers} workers)`,
   protocols: ["rtmp", "flv"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
@@ -192,7 +210,7 @@ const arclyAt = (name: string, root: string, args: string): Server => ({
   async start(dir) {
     const [rtmpPort, httpPort] = [freePort(), freePort()];
     const extra = args.split(" ").filter((a) => a !== "");
-    const child = spawnPinned(0, [
+    const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
       "run",
       "-A",
@@ -208,6 +226,8 @@ const arclyAt = (name: string, root: string, args: string): Server => ({
       "off",
       "--srt",
       "off",
+      "--workers",
+      String(workers),
       ...extra,
     ], `${dir}/arcly.log`);
     return await running(child, rtmpPort, httpPort);
@@ -315,7 +335,7 @@ interface Publisher {
 function publisher(rtmpPort: number, dir: string): Publisher {
   let sent = 0;
   const child = spawnPinned(
-    1,
+    LOAD_CPU,
     [
       "ffmpeg",
       "-nostdin",
@@ -389,7 +409,7 @@ async function load(
   const child = new Deno.Command("taskset", {
     args: [
       "-c",
-      "1",
+      LOAD_CPU,
       bin,
       protocol,
       HOST,
@@ -522,20 +542,23 @@ function print(row: Row): void {
   console.log(`| ${cells.join(" | ")} |`);
 }
 
-const all: Record<string, Server> = {
-  arcly: arclyAt("arcly-stream", ROOT, values["serve-args"]),
-  nginx,
-  nms,
+/** The servers by `--servers` name; an arcly one per `--workers` count. */
+const all: Record<string, Server[]> = {
+  arcly: WORKERS.map((n) => arclyAt("arcly-stream", ROOT, values["serve-args"], n)),
+  nginx: [nginx],
+  nms: [nms],
 };
 if (values.before || values["before-args"] !== undefined) {
   const root = values.before?.replace(/\/?$/, "/") ?? ROOT;
-  all.before = arclyAt("arcly-stream before", root, values["before-args"] ?? "");
+  all.before = WORKERS.map((n) =>
+    arclyAt("arcly-stream before", root, values["before-args"] ?? "", n)
+  );
 }
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const bin = await buildLoadPlayer(tmp);
 console.log(
-  `load: ${WARMUP_S} s warm-up, ${WINDOW_S} s window, ramp ${RAMP}/s, server on CPU 0, ` +
-    `publisher and load player on CPU 1; load average ${
+  `load: ${WARMUP_S} s warm-up, ${WINDOW_S} s window, ramp ${RAMP}/s, server on CPU 0 ` +
+    `(0 to N-1 with N workers), publisher and load player on CPU ${LOAD_CPU}; load average ${
       (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")
     }`,
 );
@@ -545,8 +568,9 @@ console.log(
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const protocol of PROTOCOLS) {
   for (const name of values.servers.split(",")) {
-    const server = all[name];
-    if (!server) throw new Error(`unknown server ${name}`);
+    if (!all[name]) throw new Error(`unknown server ${name}`);
+  }
+  for (const server of values.servers.split(",").flatMap((name) => all[name])) {
     if (!server.protocols.includes(protocol)) continue;
     const missing = await server.missing();
     if (missing) {

@@ -33,6 +33,11 @@ export interface TcpServeOptions<C extends TcpConnectionRunner> {
    * they are accepted, with a log line (default: no limit).
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Share the port with other listeners that set it too (`SO_REUSEPORT`: the kernel spreads
+   * new connections over them), e.g. one per worker. Needs Deno's `net` unstable flag.
+   */
+  reusePort?: boolean;
   /** Listen with this instead of plain TCP (e.g. TLS on an internal port). */
   listen?: (hostname: string, port: number) => Deno.Listener<Deno.Conn<Deno.NetAddr>, Deno.NetAddr>;
   /** Make the protocol's runner for an accepted connection. */
@@ -91,7 +96,7 @@ const REFUSAL_LOG_EVERY_MS = 10_000;
 export function serveTcp<C extends TcpConnectionRunner>(opts: TcpServeOptions<C>): TcpServer<C> {
   const listener = opts.listen
     ? opts.listen(opts.hostname, opts.port)
-    : Deno.listen({ hostname: opts.hostname, port: opts.port });
+    : Deno.listen({ hostname: opts.hostname, port: opts.port, reusePort: opts.reusePort });
   const connections = new Set<C>();
   const running = new Set<Promise<void>>();
   const stats: TcpAcceptStats = { abortedBeforeAccept: 0, backoffs: 0, refusedPerIp: 0 };

@@ -226,6 +226,17 @@ export interface ServerConfig {
    * (fewer writes, that much more latency; the join is never delayed). Default 40.
    */
   playCoalesceMs?: number;
+  /**
+   * How many cores serve (default: all of this machine's, `navigator.hardwareConcurrency`).
+   * Each worker runs RTMP and HTTP on the same ports (the kernel spreads connections over
+   * them) and every stream is mirrored to every worker, so a player starts on the same
+   * replay buffer whichever core takes it. RTSP, SRT, the TLS listeners, live HLS,
+   * recording, WHIP/WHEP, the streams API and the metrics run on the first worker; the
+   * others forward those HTTP requests to it. More than 1 needs Deno's `net` unstable flag
+   * (`"unstable": ["net"]` in deno.json, or `--unstable-net`); without it the server runs
+   * on one and says so.
+   */
+  workers?: number;
   /** RTMP publish and play (default port 1935). */
   rtmp?: RtmpConfig;
   /** RTSP publish and read, TCP (default port 8554) with RTP over UDP. */
@@ -301,6 +312,8 @@ export interface ResolvedConfig {
   readonly webrtcPorts?: readonly [number, number];
   /** How long RTMP and HTTP-FLV players' new frames are held to go out in one write, in ms. */
   readonly playCoalesceMs: number;
+  /** How many workers (cores) serve. */
+  readonly workers: number;
   /** Whether audio is transcoded for players that cannot take the stream's (AAC ↔ Opus). */
   readonly transcodeAudio: boolean;
   /** The SRT passphrase of streams no path gives one of their own, when set. */
@@ -340,6 +353,7 @@ export const DEFAULT_CONFIG: Readonly<Required<Omit<ServerConfig, "access">>> = 
   quiet: false,
   transcodeAudio: true,
   playCoalesceMs: 40,
+  workers: navigator.hardwareConcurrency,
   httpFlv: {},
   rtmp: { listen: 1935 },
   rtsp: { listen: 8554, rtpPort: 8000 },
@@ -436,6 +450,7 @@ export function resolveConfig(config: ServerConfig): ResolvedConfig {
     webrtcHosts: config.webrtc?.hosts,
     transcodeAudio: config.transcodeAudio ?? DEFAULT_CONFIG.transcodeAudio,
     playCoalesceMs: config.playCoalesceMs ?? DEFAULT_CONFIG.playCoalesceMs,
+    workers: config.workers ?? DEFAULT_CONFIG.workers,
     webrtcPorts: ports === undefined
       ? undefined
       : at(["webrtc", "ports"], () => parsePortRange(ports)),

@@ -27,10 +27,10 @@ export type * from "../mod.ts";
 export type * from "../media/hls/mod.ts";
 // The types the config names, so that this entry point documents itself.
 export type {
+  HlsRequestKind,
   HttpFlvOptions,
   HttpRoute,
   HttpServerOptions,
-  HlsRequestKind,
   LiveHlsOptions,
 } from "../ingest/http/mod.ts";
 export type { RtmpServerOptions, TlsListenOptions } from "../ingest/rtmp/mod.ts";
@@ -39,7 +39,13 @@ export type { SrtPassphraseRequest, SrtServerOptions } from "../ingest/srt/mod.t
 export type { WebRtcServerOptions } from "../ingest/webrtc/mod.ts";
 export type { TranscodedLease, TranscodedViews, TranscodeTarget } from "../media/transcode/mod.ts";
 export type * from "./access/mod.ts";
-export * from "./serve.ts";
+export {
+  type ReloadResult,
+  serve,
+  type ServeOptions,
+  type Server,
+  type ServerAddresses,
+} from "./serve.ts";
 export * from "./config.ts";
 export * from "./error.ts";
 export * from "./paths.ts";

@@ -21,6 +21,10 @@ import { record } from "./record.ts";
 import { Sources } from "./sources.ts";
 import { pullClientFor } from "./pull_clients.ts";
 import { AccessPolicy, OPEN_ACCESS, rtspAuth } from "./access/mod.ts";
+import type { Cluster } from "./_cluster.ts";
+import type { ForwardTarget } from "./_forward.ts";
+import { MIRROR_PROTOCOL, withoutMirrors } from "./_mirror.ts";
+import type { MetricsCounts } from "../ingest/http/metrics.ts";
 
 /** Options for {@linkcode serve} that are code, not config. */
 export interface ServeOptions {
@@ -100,6 +104,7 @@ function reloadKeys(config: ResolvedConfig): Record<string, unknown> {
     "webrtc.ports": config.webrtcPorts,
     transcodeAudio: config.transcodeAudio,
     playCoalesceMs: config.playCoalesceMs,
+    workers: config.workers,
     "srt.passphrase": config.srtPassphrase,
     quiet: config.quiet,
     apps: config.apps,
@@ -137,16 +142,62 @@ const LIVE_KEYS = new Set(["quiet", "apps", "paths", "record.dir", "access", "sr
  * ```
  */
 export function serve(config: ServerConfig = {}, options: ServeOptions = {}): Server {
-  return new Composition(resolveConfig(config), options.logger ?? silentLogger);
+  return new Composition(config, resolveConfig(config), options.logger ?? silentLogger);
+}
+
+/**
+ * One worker's part of a multi-core server (`_worker.ts` runs it): RTMP and HTTP only, on
+ * ports the primary bound with `reusePort`; HTTP requests other than HTTP-FLV go to the
+ * primary through `forward`. Not part of the public API.
+ */
+export function serveAsWorker(
+  config: ServerConfig,
+  logger: Logger,
+  forward: ForwardTarget | undefined,
+): Server & { counts(): MetricsCounts } {
+  return new Composition(config, resolveConfig(config), logger, { forward });
+}
+
+/** The config a worker runs: the primary's, with only its RTMP and HTTP listeners, to share. */
+function workerConfig(
+  config: ServerConfig,
+  rtmp: Deno.NetAddr | undefined,
+  http: Deno.NetAddr | undefined,
+): ServerConfig {
+  const off = { listen: false as const };
+  const { tls: _tls, ...rest } = config;
+  return {
+    ...rest,
+    workers: 1,
+    rtmp: { ...config.rtmp, listen: rtmp ? { hostname: rtmp.hostname, port: rtmp.port } : false },
+    http: { ...config.http, listen: http ? { hostname: http.hostname, port: http.port } : false },
+    rtsp: { ...config.rtsp, listen: false },
+    srt: { ...config.srt, listen: false },
+    rtmps: off,
+    rtsps: off,
+    https: off,
+    record: {},
+  };
 }
 
 class Composition implements Server {
   readonly ready: Promise<void>;
   readonly addresses: ServerAddresses = {};
   readonly registry: Registry;
+  /** The config as given, what the workers of a multi-core server start from. */
+  #given: ServerConfig;
   #config: ResolvedConfig;
+  /** Set when this is a worker of a multi-core server (not the primary). */
+  #worker?: { readonly forward?: ForwardTarget };
+  #cluster?: Cluster;
+  #forwarded?: HttpServer;
+  #mirrors = new WeakSet<StreamHandle>();
   #logger: Logger;
-  #metrics = new Metrics();
+  /** Counts every worker's viewers and publishes (the workers report theirs). */
+  #metrics = new Metrics({
+    elsewhere: () => this.#cluster?.metricsElsewhere() ?? [],
+    subscribers: (handle) => this.#subscribers(handle),
+  });
   #access: AccessPolicy;
   #hls?: LiveHls;
   #webrtc?: WebRtcServer;
@@ -157,11 +208,19 @@ class Composition implements Server {
   #http?: HttpServer;
   #stopReaper?: () => void;
   #recordings = new Set<Promise<void>>();
-  #sources: Sources;
+  /** The paths' sources (the primary's alone: a worker asks it, see `_cluster.ts`). */
+  #sources?: Sources;
   #closing?: Promise<void>;
 
-  constructor(config: ResolvedConfig, given: Logger) {
+  constructor(
+    givenConfig: ServerConfig,
+    config: ResolvedConfig,
+    given: Logger,
+    worker?: { readonly forward?: ForwardTarget },
+  ) {
+    this.#given = givenConfig;
     this.#config = config;
+    this.#worker = worker;
     // One message stays one line whatever a peer put in a name (idempotent over cli.ts's).
     const logger = lineSafeLogger(given);
     this.#logger = {
@@ -174,16 +233,25 @@ class Composition implements Server {
       ...this.#registrySettings(),
       authorize: this.#access.authorize,
       describeConfig,
-      observer: this.#metrics, // telemetry only; the lifecycle goes through registry events
+      // telemetry only (the lifecycle goes through registry events); a mirror is counted
+      // where it is published
+      observer: withoutMirrors(this.#metrics),
     });
-    this.#sources = new Sources(this.registry, { clientFor: pullClientFor, logger: this.#logger });
+    if (!worker) {
+      this.#sources = new Sources(this.registry, {
+        clientFor: pullClientFor,
+        logger: this.#logger,
+      });
+    }
     this.registry.on("publish", (handle, info) => {
-      this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
+      // A stream mirrored from another worker was logged there, where it is published.
+      if (info.protocol === MIRROR_PROTOCOL) this.#mirrors.add(handle);
+      else this.#logger.info(`publish ${handle.key} via ${info.protocol} from ${info.peer}`);
       this.#hls?.start(handle);
       this.#maybeRecord(handle);
     });
     this.registry.on("unpublish", (handle, reason) => {
-      this.#logger.info(`unpublish ${handle.key} (${reason})`);
+      if (!this.#mirrors.has(handle)) this.#logger.info(`unpublish ${handle.key} (${reason})`);
     });
     this.ready = this.#start();
     this.ready.catch(() => {}); // a caller that never awaits it still gets close()
@@ -193,8 +261,11 @@ class Composition implements Server {
     const { apps, paths } = this.#config;
     return {
       apps: Object.fromEntries(apps.map((app) => [app, {}])),
-      // A reader of a stream that is not live may start its path's on-demand source.
-      demand: (app: string, stream: string) => this.#sources.demand(app, stream),
+      // A reader of a stream that is not live may start its path's on-demand source (a
+      // worker's registry asks the primary's instead, set by its WorkerLink).
+      ...this.#worker ? {} : {
+        demand: (app: string, stream: string) => this.#sources?.demand(app, stream) ?? false,
+      },
       streamOptions: (app: string, stream: string) => {
         const gopCapacity = paths.match(`${app}/${stream}`).gopCache;
         return gopCapacity === undefined ? undefined : { gopCapacity };
@@ -213,7 +284,7 @@ class Composition implements Server {
   async #start(): Promise<void> {
     try {
       await this.#listen();
-      this.#sources.apply(this.#config.paths);
+      this.#sources?.apply(this.#config.paths);
     } catch (error) {
       await this.#shutdown();
       throw error;
@@ -224,6 +295,10 @@ class Composition implements Server {
     const config = this.#config;
     const logger = this.#logger;
     const registry = this.registry;
+    if (this.#worker) return this.#listenAsWorker(this.#worker.forward);
+    const workers = this.#workers();
+    /** Whether RTMP and HTTP share their ports with the workers. */
+    const reusePort = workers > 1;
     const { rtmp, rtsp, srt, http, rtmps, rtsps, https } = config.listen;
     /** The TLS listener at `listen`, with the certificate and key. */
     const tls = (listen: Listen | undefined) => listen && { ...listen, ...config.tls! };
@@ -258,13 +333,10 @@ class Composition implements Server {
     if (rtmp || rtmps) {
       const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
       this.#rtmp = serveRtmp({
-        ...config.options.rtmp,
-        coalesceMs: config.playCoalesceMs,
-        transcode: this.#transcode,
-        registry,
+        ...this.#rtmpOptions(),
         ...plain(rtmp),
+        reusePort,
         tls: tls(rtmps),
-        logger,
       });
       this.#bound("rtmp", rtmp && this.#rtmp.addr);
       this.#bound("rtmps", this.#rtmp.tlsAddr);
@@ -301,27 +373,131 @@ class Composition implements Server {
       this.#bound("srt", this.#srt.addr);
     }
     if (web) {
+      const routes = [
+        web.streamsApi(registry, { subscribers: (handle) => this.#subscribers(handle) }),
+        web.metricsRoute(this.#metrics, registry),
+        web.httpFlv(registry, this.#httpFlvOptions()),
+        this.#hls!.route,
+        this.#webrtc!.route,
+      ];
       this.#http = web.serveHttp({
         ...config.options.http,
         // Every request is put to the access policy first, open or not: a reload may
         // close what is open now.
-        routes: [web.withAccessControl(registry, [
-          web.streamsApi(registry),
-          web.metricsRoute(this.#metrics, registry),
-          web.httpFlv(registry, {
-            ...config.options.httpFlv,
-            coalesceMs: config.playCoalesceMs,
-            transcode: this.#transcode,
-          }),
-          this.#hls!.route,
-          this.#webrtc!.route,
-        ])],
+        routes: [web.withAccessControl(registry, routes)],
         ...plain(http),
+        reusePort,
         tls: tls(https),
         logger,
       });
       this.#bound("http", http && this.#http.addr);
       this.#bound("https", this.#http.tlsAddr);
+      if (reusePort && http) {
+        // What the workers forward, access checked there with the client's address.
+        const { forwardedRoute, newForwardSecret } = await import("./_forward.ts");
+        const secret = newForwardSecret();
+        this.#forwarded = web.serveHttp({
+          ...config.options.http,
+          routes: [forwardedRoute(secret, routes)],
+          hostname: "127.0.0.1",
+          port: 0,
+          maxConnectionsPerIp: 0, // every worker comes from loopback
+          logger,
+        });
+        this.#forward = { origin: `http://127.0.0.1:${this.#forwarded.addr.port}`, secret };
+      }
+    }
+    if (reusePort && (this.addresses.rtmp || this.addresses.http)) {
+      const { Cluster } = await import("./_cluster.ts");
+      this.#cluster = await Cluster.start(
+        registry,
+        logger,
+        workers - 1,
+        workerConfig(this.#given, this.addresses.rtmp, this.addresses.http),
+        this.#forward,
+      );
+      logger.info(`${workers} workers: RTMP and HTTP on every one, the rest on worker 0`);
+    }
+  }
+
+  #forward?: ForwardTarget;
+
+  /** A stream's viewers on every worker. */
+  #subscribers(handle: StreamHandle): number {
+    return this.#cluster?.subscribers(handle) ?? handle.subscriberCount;
+  }
+
+  /** This worker's metrics counters (a worker reports them to the primary). */
+  counts(): MetricsCounts {
+    return this.#metrics.counts();
+  }
+
+  /** What every worker's RTMP server takes, whatever it listens on. */
+  #rtmpOptions() {
+    return {
+      ...this.#config.options.rtmp,
+      coalesceMs: this.#config.playCoalesceMs,
+      transcode: this.#transcode,
+      registry: this.registry,
+      logger: this.#logger,
+    };
+  }
+
+  /** What every worker's HTTP-FLV route takes. */
+  #httpFlvOptions() {
+    return {
+      ...this.#config.options.httpFlv,
+      coalesceMs: this.#config.playCoalesceMs,
+      transcode: this.#transcode,
+      logger: this.#logger,
+    };
+  }
+
+  /**
+   * How many workers to run: the config's, or 1 when the runtime cannot share a port
+   * (Deno's `net` unstable flag is off) or nothing would be shared.
+   */
+  #workers(): number {
+    const { workers, listen } = this.#config;
+    if (workers <= 1 || !(listen.rtmp || listen.http)) return 1;
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      this.#logger.warn(
+        `workers: ${workers} needs Deno's net unstable flag to share ports ` +
+          `(deno.json "unstable": ["net"] or --unstable-net); running on one worker`,
+      );
+      return 1;
+    }
+    return workers;
+  }
+
+  /** A worker's listeners: plain RTMP and HTTP on the primary's ports, shared. */
+  async #listenAsWorker(forward: ForwardTarget | undefined): Promise<void> {
+    const config = this.#config;
+    const logger = this.#logger;
+    const registry = this.registry;
+    const { rtmp, http } = config.listen;
+    this.#stopReaper = registry.startReaper();
+    if (config.transcodeAudio) {
+      const { TranscodedViews } = await import("../media/transcode/mod.ts");
+      this.#transcode = new TranscodedViews({ logger });
+    }
+    if (rtmp) {
+      const { serveRtmp } = await import("../ingest/rtmp/mod.ts");
+      this.#rtmp = serveRtmp({ ...this.#rtmpOptions(), ...rtmp, reusePort: true });
+      this.addresses.rtmp = this.#rtmp.addr;
+    }
+    if (http) {
+      const web = await import("../ingest/http/mod.ts");
+      const { forwardRoute } = await import("./_forward.ts");
+      const flv = web.httpFlv(registry, this.#httpFlvOptions());
+      this.#http = web.serveHttp({
+        ...config.options.http,
+        routes: [web.withAccessControl(registry, forward ? [flv, forwardRoute(forward)] : [flv])],
+        ...http,
+        reusePort: true,
+        logger,
+      });
+      this.addresses.http = this.#http.addr;
     }
   }
 
@@ -347,7 +523,9 @@ class Composition implements Server {
     const applied = changed.filter((key) => LIVE_KEYS.has(key));
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
-    this.#sources.apply(paths);
+    this.#given = config;
+    this.#cluster?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
+    this.#sources?.apply(paths);
     return { applied, restartNeeded };
   }
 
@@ -359,13 +537,14 @@ class Composition implements Server {
   #shutdown(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stopReaper?.();
-      await this.#sources.close();
+      await this.#cluster?.close(); // the workers end their players and publishers first
+      await this.#sources?.close();
       await Promise.all([this.#rtmp?.close(), this.#rtsp?.close(), this.#srt?.close()]);
       await this.#webrtc?.close();
       this.#transcode?.close();
       this.registry.closeAll();
       await Promise.all([this.#hls?.close(), ...this.#recordings]);
-      await this.#http?.close();
+      await Promise.all([this.#http?.close(), this.#forwarded?.close()]);
     })();
     return this.#closing;
   }

@@ -56,7 +56,10 @@ export interface StreamSummary {
  * console.log(summary.ingestProtocol); // "rtmp"
  * ```
  */
-export function summarizeStream(handle: StreamHandle): StreamSummary {
+export function summarizeStream(
+  handle: StreamHandle,
+  subscribers: number = handle.subscriberCount,
+): StreamSummary {
   const m = handle.metadata();
   return {
     key: handle.key,
@@ -72,9 +75,18 @@ export function summarizeStream(handle: StreamHandle): StreamSummary {
     fps: Math.round(m.fps * 100) / 100,
     videoBitrateBps: m.videoBitrateBps,
     audioBitrateBps: m.audioBitrateBps,
-    subscribers: handle.subscriberCount,
+    subscribers,
     startedAt: m.startedAtMs ? new Date(m.startedAtMs).toISOString() : null,
   };
+}
+
+/** Options for {@linkcode streamsApi}. */
+export interface StreamsApiOptions {
+  /**
+   * A stream's subscribers as reported (default its `subscriberCount`); a server of several
+   * workers counts every worker's.
+   */
+  subscribers?: (handle: StreamHandle) => number;
 }
 
 /**
@@ -89,18 +101,20 @@ export function summarizeStream(handle: StreamHandle): StreamSummary {
  * await server.close();
  * ```
  */
-export function streamsApi(registry: Registry): HttpRoute {
+export function streamsApi(registry: Registry, options: StreamsApiOptions = {}): HttpRoute {
+  const subscribers = options.subscribers ?? ((handle: StreamHandle) => handle.subscriberCount);
+  const summary = (handle: StreamHandle) => summarizeStream(handle, subscribers(handle));
   return (request, url) => {
     const path = url.pathname;
     if (path !== "/v1/streams" && !path.startsWith("/v1/streams/")) return undefined;
     if (request.method !== "GET" && request.method !== "HEAD") {
       return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
     }
-    if (path === "/v1/streams") return Response.json(registry.list().map(summarizeStream));
+    if (path === "/v1/streams") return Response.json(registry.list().map(summary));
     const [app, stream, ...rest] = path.slice("/v1/streams/".length).split("/");
     const handle = rest.length === 0 && stream ? registry.get(app, stream) : undefined;
     if (!handle) return textResponse(404, `no such stream: ${app}/${stream ?? ""}`);
-    return Response.json(summarizeStream(handle));
+    return Response.json(summary(handle));
   };
 }
 

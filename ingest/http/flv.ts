@@ -8,6 +8,8 @@
 import { audioConfigOf, type TranscodedViews } from "../../media/transcode/views.ts";
 import {
   EncodedFrames,
+  escapeForLog,
+  type Logger,
   type MediaFrame,
   type PlayOptions,
   type PlayResult,
@@ -41,6 +43,8 @@ export interface HttpFlvOptions {
    * AAC, transcoded once per stream. Without it they get the Opus as Enhanced FLV carries it.
    */
   transcode?: TranscodedViews;
+  /** Where each play is logged, with the player's address, as RTMP does (default: nowhere). */
+  logger?: Logger;
 }
 
 /**
@@ -59,7 +63,7 @@ export interface HttpFlvOptions {
  * ```
  */
 export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpRoute {
-  return (request, url) => {
+  return (request, url, info) => {
     const path = parseStreamPath(url.pathname);
     if (!path || path.rest !== "" || !path.stream.endsWith(".flv")) return undefined;
     const stream = path.stream.slice(0, -".flv".length);
@@ -74,13 +78,18 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
         ? new Response(null, { headers: FLV_HEADERS })
         : textResponse(404, `no such stream: ${path.app}/${stream}`);
     }
-    if (live) return respond(live);
+    if (live) return respond(live, info.remoteAddr);
     return registry.acquire(path.app, stream, { signal: request.signal }).then((source) =>
-      source ? respond(source) : textResponse(404, `no such stream: ${path.app}/${stream}`)
+      source
+        ? respond(source, info.remoteAddr)
+        : textResponse(404, `no such stream: ${path.app}/${stream}`)
     );
   };
   /** The response playing `source`. */
-  function respond(source: StreamHandle): Response | Promise<Response> {
+  function respond(source: StreamHandle, peer: Deno.NetAddr): Response | Promise<Response> {
+    options.logger?.info(
+      `http-flv ${peer.hostname}:${peer.port}: play ${escapeForLog(source.key)}`,
+    );
     const play = {
       maxLag: options.maxLag ?? 512,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,

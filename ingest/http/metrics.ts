@@ -5,7 +5,38 @@
  * @module
  */
 
-import type { Observer, PublishInfo, Registry, StreamKey, UnpublishReason } from "../../mod.ts";
+import type {
+  Observer,
+  PublishInfo,
+  Registry,
+  StreamHandle,
+  StreamKey,
+  UnpublishReason,
+} from "../../mod.ts";
+
+/** The counters of a {@linkcode Metrics}, as plain data another process can send. */
+export interface MetricsCounts {
+  /** Publishes started, by protocol. */
+  readonly publishes: Readonly<Record<string, number>>;
+  /** Publishes ended, by reason. */
+  readonly unpublishes: Readonly<Record<string, number>>;
+  /** Times a subscriber fell a ring behind. */
+  readonly lagEvents: number;
+  /** Frames skipped by lagging subscribers. */
+  readonly laggedFrames: number;
+  /** Subscribers evicted for lagging. */
+  readonly evictions: number;
+  /** GOPs longer than the GOP cache. */
+  readonly gopTruncations: number;
+}
+
+/** Options for {@linkcode Metrics}: what other workers of the same server add. */
+export interface MetricsOptions {
+  /** The counters of other workers, added to this one's at every render (default none). */
+  elsewhere?: () => Iterable<MetricsCounts>;
+  /** A stream's subscribers, for `arcly_stream_subscribers` (default its `subscriberCount`). */
+  subscribers?: (handle: StreamHandle) => number;
+}
 import type { HlsRequestKind } from "./_hls_cache.ts";
 
 /** The kinds of HLS request counted, always rendered (0 until the first). */
@@ -28,6 +59,7 @@ const HLS_KINDS: readonly HlsRequestKind[] = ["playlist", "segment", "part", "in
  * ```
  */
 export class Metrics implements Observer {
+  #options: MetricsOptions;
   #publishes = new Map<string, number>();
   #unpublishes = new Map<string, number>();
   #lagEvents = 0;
@@ -35,6 +67,23 @@ export class Metrics implements Observer {
   #evictions = 0;
   #gopTruncations = 0;
   #hlsRequests = new Map<string, number>(HLS_KINDS.map((kind) => [kind, 0]));
+
+  /** Count for one server, or for one worker of several (see {@linkcode MetricsOptions}). */
+  constructor(options: MetricsOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The counters as plain data (what a worker sends to the one that renders). */
+  counts(): MetricsCounts {
+    return {
+      publishes: Object.fromEntries(this.#publishes),
+      unpublishes: Object.fromEntries(this.#unpublishes),
+      lagEvents: this.#lagEvents,
+      laggedFrames: this.#laggedFrames,
+      evictions: this.#evictions,
+      gopTruncations: this.#gopTruncations,
+    };
+  }
 
   /** Count a publish by protocol. */
   onPublish(_key: StreamKey, info: PublishInfo): void {
@@ -73,6 +122,19 @@ export class Metrics implements Observer {
   /** The Prometheus text exposition of the counters and of every live stream in `registry`. */
   render(registry: Registry): string {
     const lines: string[] = [];
+    const all = [this.counts(), ...this.#options.elsewhere?.() ?? []];
+    const sum = (count: (counts: MetricsCounts) => number) =>
+      all.reduce((total, counts) => total + count(counts), 0);
+    const byLabel = (pick: (counts: MetricsCounts) => Readonly<Record<string, number>>) => {
+      const totals = new Map<string, number>();
+      for (const counts of all) {
+        for (const [label, n] of Object.entries(pick(counts))) {
+          totals.set(label, (totals.get(label) ?? 0) + n);
+        }
+      }
+      return totals;
+    };
+    const subscribers = this.#options.subscribers ?? ((h: StreamHandle) => h.subscriberCount);
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
       lines.push(`# HELP arcly_${name} ${help}`, `# TYPE arcly_${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`arcly_${name}${labels} ${value}`);
@@ -85,29 +147,29 @@ export class Metrics implements Observer {
       "publishes_total",
       "counter",
       "Publishes started, by protocol.",
-      labelled(this.#publishes, "protocol"),
+      labelled(byLabel((c) => c.publishes), "protocol"),
     );
     metric(
       "unpublishes_total",
       "counter",
       "Publishes ended, by reason.",
-      labelled(this.#unpublishes, "reason"),
+      labelled(byLabel((c) => c.unpublishes), "reason"),
     );
     metric("subscriber_lag_events_total", "counter", "Times a subscriber fell a ring behind.", [[
       "",
-      this.#lagEvents,
+      sum((c) => c.lagEvents),
     ]]);
     metric("subscriber_lagged_frames_total", "counter", "Frames skipped by lagging subscribers.", [[
       "",
-      this.#laggedFrames,
+      sum((c) => c.laggedFrames),
     ]]);
     metric("subscriber_evictions_total", "counter", "Subscribers evicted for lagging.", [[
       "",
-      this.#evictions,
+      sum((c) => c.evictions),
     ]]);
     metric("gop_truncations_total", "counter", "GOPs longer than the GOP cache.", [[
       "",
-      this.#gopTruncations,
+      sum((c) => c.gopTruncations),
     ]]);
     metric(
       "hls_requests_total",
@@ -119,7 +181,7 @@ export class Metrics implements Observer {
       "stream_subscribers",
       "gauge",
       "Open subscriptions per stream.",
-      perStream((h) => h.subscriberCount),
+      perStream(subscribers),
     );
     metric(
       "stream_frames_total",

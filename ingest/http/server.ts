@@ -42,6 +42,12 @@ export interface HttpServerOptions {
    * deadline.
    */
   tls?: TlsListenOptions;
+  /**
+   * Share the plain port with other listeners that set it too (`SO_REUSEPORT`: the kernel
+   * spreads new connections over them), e.g. one HTTP server per worker (default false).
+   * Needs Deno's `net` unstable flag (`"unstable": ["net"]` in deno.json).
+   */
+  reusePort?: boolean;
   /** Where errors, refusals and deadline closes are reported (default: silent). */
   logger?: Logger;
   /**
@@ -159,7 +165,7 @@ function serveGuarded(
   port: number,
   logger: Logger,
 ): { addr: Deno.NetAddr; finished: Promise<void>; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname, port });
+  const listener = Deno.listen({ hostname, port, reusePort: options.reusePort });
   const inner: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,

@@ -28,6 +28,12 @@ export interface RtmpServerOptions {
    * port or instead of it (see {@linkcode RtmpServer.tlsAddr}).
    */
   tls?: TlsListenOptions;
+  /**
+   * Share the plain port with other listeners that set it too (`SO_REUSEPORT`: the kernel
+   * spreads new connections over them), e.g. one RTMP server per worker (default false).
+   * Needs Deno's `net` unstable flag (`"unstable": ["net"]` in deno.json).
+   */
+  reusePort?: boolean;
   /** Connection, publish, play and error lines (default: silent). */
   logger?: Logger;
   /** Closes the server when aborted. */
@@ -163,6 +169,7 @@ export function serveRtmp(opts: RtmpServerOptions): RtmpServer {
       ),
     ),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    reusePort: opts.reusePort,
     tls: opts.tls,
     accept: (conn) => new RtmpSession(conn, settings),
     signal: opts.signal,

@@ -35,12 +35,12 @@ export async function startNginx(
   { modules = "", limitMs = 60_000 }: { modules?: string; limitMs?: number } = {},
 ): Promise<Nginx> {
   const dir = await Deno.makeTempDir({ prefix: "arcly-nginx-" });
-  // A root master hands requests to workers running as `nobody`, which could not write
-  // into this directory: keep them as the user running the test.
-  const user = Deno.uid() === 0 ? "user root;\n" : "";
+  // One process, no master and workers: killed at the limit it leaves no orphaned worker
+  // holding its port, and it runs as the user running the test.
   await Deno.writeTextFile(
     `${dir}/nginx.conf`,
-    `${modules}${user}daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+    `${modules}master_process off;\ndaemon off;\npid ${dir}/nginx.pid;\n` +
+      `error_log ${dir}/error.log warn;\n` +
       config.replaceAll("{dir}", dir),
   );
   const exited = procs.spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`], { limitMs });

@@ -56,6 +56,7 @@ Deno.test("no config is the defaults: today's cli.ts serve ports, ts segments, a
   assert.deepEqual(config.apps, ["live"]);
   assert.equal(config.quiet, false);
   assert.equal(config.playCoalesceMs, 40, "cli.ts serve's --play-coalesce-ms default");
+  assert.equal(config.workers, navigator.hardwareConcurrency, "every core by default");
   assert.deepEqual(config.paths.match("live/x"), { record: false });
 });
 
@@ -96,6 +97,11 @@ Deno.test("every protocol option has a key in the schema, and only the options g
   });
   assert.throws(() => resolveConfig({ srt: { maxLag: 0 } }), {
     message: "srt.maxLag: must be >= 1",
+  });
+  assert.equal(resolveConfig({ workers: 3 }).workers, 3);
+  assert.throws(() => resolveConfig({ workers: 0 }), { message: "workers: must be >= 1" });
+  assert.throws(() => resolveConfig({ workers: 1.5 }), {
+    message: "workers: must be integer, not 1.5",
   });
 });
 

@@ -145,11 +145,9 @@ test.ffmpeg("rtmp over TLS: rtmps:// pulled from our server's TLS listener, and 
 test.nginx("rtmp pull: from nginx-rtmp, started before ffmpeg publishes; the StreamEOF at its end resolves it", async () => {
   const procs = new Procs();
   const port = freePort();
-  // one process: a kill at the time limit leaves no worker behind
   const nginx = await startNginx(
     procs,
-    `master_process off;
-events { worker_connections 64; }
+    `events { worker_connections 64; }
 rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
 `,
     { modules: "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n" },
