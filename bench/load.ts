@@ -31,7 +31,9 @@
  * least 99% of the players received at least 95% of the video frames the publisher sent in
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
  * second, and the table shows the rate it reached). Server CPU comes from `/proc/PID/stat` over the window, RSS
- * from `/proc/PID/status` at its end; join is connect to first video frame.
+ * from `/proc/PID/status` at its end (per player: its growth from before the players
+ * connected, with only the publisher and one probe played); join is connect to first video
+ * frame.
  *
  * Comparisons, when present:
  * - nginx: Debian's `nginx-light` and `libnginx-mod-rtmp` (RTMP only; a temporary
@@ -117,6 +119,8 @@ interface Row {
   cpuUsPerMbit: number;
   serverCpu: number;
   rssMiB: number;
+  /** RSS growth from before the players connected to the window's end, per player. */
+  kibPerPlayer: number;
   joinP50: number;
   mbitPerPlayer: number;
   loadCpu: number;
@@ -475,6 +479,7 @@ async function step(
       if (probe.joined === 1) break;
       if (Date.now() > deadline) throw new Error(`${server.name}: no video after 20 s (${dir})`);
     }
+    const rssIdle = await rssMiB(running.pid);
     let cpuStart = 0;
     let sentAtStart = 0;
     let started: Promise<number> = Promise.resolve(0);
@@ -500,6 +505,7 @@ async function step(
       cpuUsPerMbit: (cpuEnd - cpuStart) / mbit,
       serverCpu: (cpuEnd - cpuStart) / (result.windowMs * 1000),
       rssMiB: rss,
+      kibPerPlayer: (rss - rssIdle) * 1024 / players,
       joinP50: percentile(result.joinMs, 0.5),
       mbitPerPlayer: mbit / players / (result.windowMs / 1000),
       loadCpu: result.cpuMs,
@@ -528,6 +534,7 @@ function print(row: Row): void {
     row.cpuUsPerMbit.toFixed(0),
     `${(row.serverCpu * 100).toFixed(0)}%`,
     row.rssMiB.toFixed(0),
+    row.kibPerPlayer.toFixed(0),
     row.joinP50.toFixed(0),
     row.mbitPerPlayer.toFixed(3),
     `${(row.loadCpu / 1000).toFixed(1)} s`,
@@ -556,9 +563,9 @@ console.log(
     }`,
 );
 console.log(
-  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | join p50 ms | Mbit/s per player | load player CPU |",
+  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | RSS KiB per player | join p50 ms | Mbit/s per player | load player CPU |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const protocol of PROTOCOLS) {
   for (const name of values.servers.split(",")) {
     if (!all[name]) throw new Error(`unknown server ${name}`);

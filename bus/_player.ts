@@ -17,6 +17,8 @@ import {
 } from "./play.ts";
 
 const DEFAULT_MAX_BATCH = 256;
+/** A batch longer than this (a replay) is let go after its write rather than reused. */
+const TRIM_BATCH = 16;
 
 /**
  * Parked players with one wake delay: all woken together, `delayMs` after the ring changes
@@ -164,6 +166,8 @@ class Player {
       } catch (error) {
         return this.#finish("failed", error);
       }
+      // A replay's long batch would keep its frames and its length in every idle player.
+      if (count > TRIM_BATCH) batch.length = 0;
       if (pending !== undefined) {
         this.#busySince = this.#hub.clock();
         pending.then(this.#drained, this.#failed);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { joinBytes } from "./_bytes.ts";
+
 /**
  * The bytes of `body`, or `undefined` (and the stream cancelled) as soon as more than
  * `max` bytes have come. An absent body is empty.
@@ -35,11 +37,5 @@ export async function readBoundedBody(
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
+  return joinBytes(chunks);
 }

@@ -20,6 +20,9 @@ import {
 import { flvHeader, flvTag, FlvTrackSelector } from "../../media/flv/mod.ts";
 import { isSafeName, parseStreamPath } from "./paths.ts";
 import { type HttpRoute, textResponse } from "./server.ts";
+import { type RawBody, type RawBodyTarget, withRawBody } from "./_raw_body.ts";
+import { writeAll } from "./_write_response.ts";
+import { joinBytes } from "./_bytes.ts";
 
 /** Options for {@linkcode httpFlv}. */
 export interface HttpFlvOptions {
@@ -65,8 +68,16 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
     if (!path || path.rest !== "" || !path.stream.endsWith(".flv")) return undefined;
     const stream = path.stream.slice(0, -".flv".length);
     if (!isSafeName(stream)) return undefined;
-    if (request.method !== "GET") return textResponse(405, "method not allowed", { allow: "GET" });
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return textResponse(405, "method not allowed", { allow: "GET, HEAD" });
+    }
     const live = registry.get(path.app, stream);
+    // A HEAD starts no on-demand source.
+    if (request.method === "HEAD") {
+      return live
+        ? new Response(null, { headers: FLV_HEADERS })
+        : textResponse(404, `no such stream: ${path.app}/${stream}`);
+    }
     if (live) return respond(live, info.remoteAddr);
     return registry.acquire(path.app, stream, { signal: request.signal }).then((source) =>
       source
@@ -85,11 +96,11 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
       coalesceMs: options.coalesceMs ?? 0,
     };
     const transcode = options.transcode;
-    if (!transcode?.needed(source, "aac")) return flvResponse(flvBody(source, play));
+    if (!transcode?.needed(source, "aac")) return flvResponse(source, play);
     // An Opus stream plays from its AAC view, once that has its config (for the FLV header).
     const lease = transcode.acquire(source, "aac");
     return audioConfigOf(lease.handle, TRANSCODE_CONFIG_WAIT_MS).then(() =>
-      flvResponse(flvBody(lease.handle, play, () => lease.release()))
+      flvResponse(lease.handle, play, () => lease.release())
     );
   }
 }
@@ -97,95 +108,177 @@ export function httpFlv(registry: Registry, options: HttpFlvOptions = {}): HttpR
 /** How long a play waits for its transcoded view's first AAC config, at most. */
 const TRANSCODE_CONFIG_WAIT_MS = 3000;
 
-/** The response carrying one player's FLV body. */
-function flvResponse(body: ReadableStream<Uint8Array>): Response {
-  return new Response(body, {
-    headers: {
-      "content-type": "video/x-flv",
-      "cache-control": "no-store",
-      "access-control-allow-origin": "*",
-    },
-  });
+/** The headers of every HTTP-FLV answer. */
+const FLV_HEADERS = {
+  "content-type": "video/x-flv",
+  "cache-control": "no-store",
+  "access-control-allow-origin": "*",
+};
+
+/**
+ * The response of one player: an FLV body stream (what `Deno.serve` and HTTPS send) with a
+ * raw form beside it that the connection guard writes straight to the socket. Whichever is
+ * used starts the play; the other is never started.
+ */
+function flvResponse(handle: StreamHandle, options: PlayOptions, done?: () => void): Response {
+  const play = new FlvPlay(handle, options, done);
+  return withRawBody(new Response(play.stream(), { headers: FLV_HEADERS }), play);
 }
 
-/** The FLV bytes of one player: the header, then the stream's shared tags, batch by batch. */
-function flvBody(
-  handle: StreamHandle,
-  options: PlayOptions,
-  done?: () => void,
-): ReadableStream<Uint8Array> {
-  const { video, audio } = handle.cachedConfigs();
-  const header = flvHeader(!!video || !audio, !!audio);
-  const shared = handle.derive("flv", () => new EncodedFrames(flvTag));
-  const tags = shared.value;
-  const tracks = new FlvTrackSelector();
-  const cancelled = new AbortController();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let started = false;
-  let pulled: PromiseWithResolvers<void> | undefined;
-  /** The tags of the batch being written (reused). */
-  const due: Uint8Array[] = [];
-  /** The tags of one batch: one shared tag as it is, several copied into one chunk. */
-  const chunkOf = (frames: readonly MediaFrame[], count: number): Uint8Array | undefined => {
-    let total = 0;
-    for (let i = 0; i < count; i++) {
-      if (!tracks.accepts(frames[i])) continue;
-      const tag = tags.get(frames[i]);
-      due.push(tag);
-      total += tag.length;
-    }
-    if (due.length <= 1) return due.pop();
-    const chunk = new Uint8Array(total);
-    let o = 0;
-    for (const tag of due) {
-      chunk.set(tag, o);
-      o += tag.length;
-    }
-    due.length = 0;
-    return chunk;
-  };
-  const sink: PlaySink = {
-    write: (frames, count) => {
-      const first = !started;
-      if (first) {
-        started = true;
-        controller.enqueue(header);
-      }
-      const chunk = chunkOf(frames, count);
-      // Nothing enqueued (a batch of other tracks): no read will pull, so do not wait for one.
-      if (chunk === undefined && !first) return;
-      if (chunk) controller.enqueue(chunk);
-      if ((controller.desiredSize ?? 0) > 0) return;
-      pulled = Promise.withResolvers();
-      return pulled.promise;
-    },
-  };
-  const ended = (result: PlayResult) => {
-    shared.release();
+const encoder = new TextEncoder();
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+
+/** The FLV tag of `frame` as one HTTP/1.1 chunk. */
+function chunkedTag(frame: MediaFrame): Uint8Array {
+  return chunk(flvTag(frame));
+}
+
+/** `bytes` as one chunk of chunked transfer coding. */
+function chunk(bytes: Uint8Array): Uint8Array {
+  const size = encoder.encode(`${bytes.length.toString(16)}\r\n`);
+  const out = new Uint8Array(size.length + bytes.length + 2);
+  out.set(size);
+  out.set(bytes, size.length);
+  out.set([0x0d, 0x0a], size.length + bytes.length);
+  return out;
+}
+
+/**
+ * One player's FLV: the header, then the stream's shared tags batch by batch, either into a
+ * body stream or ({@linkcode RawBody}) straight to a connection.
+ */
+class FlvPlay implements RawBody {
+  readonly #handle: StreamHandle;
+  readonly #options: PlayOptions;
+  #done: (() => void) | undefined;
+  readonly #tracks = new FlvTrackSelector();
+  /** The frames of the batch being written that FLV carries (reused). */
+  readonly #due: Uint8Array[] = [];
+
+  constructor(handle: StreamHandle, options: PlayOptions, done?: () => void) {
+    this.#handle = handle;
+    this.#options = options;
+    this.#done = done;
+  }
+
+  /** The play is over (or will never start): let go of what it held, once. */
+  #finish(): void {
+    const done = this.#done;
+    this.#done = undefined;
     done?.();
-    pulled?.resolve();
-    if (result.end === "aborted") return;
-    try {
-      if (result.end === "ended") {
-        if (!started) controller.enqueue(header);
-        controller.close();
-      } else controller.error(new Error(`http-flv player ${result.end}`));
-    } catch {
-      // the response is already gone
+  }
+
+  /** The FLV header for the tracks the stream has now. */
+  #header(): Uint8Array {
+    const { video, audio } = this.#handle.cachedConfigs();
+    return flvHeader(!!video || !audio, !!audio);
+  }
+
+  /**
+   * The bytes of one batch in `tags`' form: the stream's shared bytes when the player takes
+   * every frame of it, else its own join of the frames it takes; `undefined` for none.
+   */
+  #batch(tags: EncodedFrames, frames: readonly MediaFrame[], count: number) {
+    let all = true;
+    for (let i = 0; i < count && all; i++) all = this.#tracks.accepts(frames[i]);
+    if (all) return tags.concat(frames, count);
+    const due = this.#due;
+    for (let i = 0; i < count; i++) {
+      if (this.#tracks.accepts(frames[i])) due.push(tags.get(frames[i]));
     }
-  };
-  return new ReadableStream<Uint8Array>({
-    start(started) {
-      controller = started;
-      void handle.play(sink, { ...options, signal: cancelled.signal }).then(ended);
-    },
-    pull() {
-      const waiting = pulled;
-      pulled = undefined;
-      waiting?.resolve();
-    },
-    cancel() {
-      cancelled.abort();
-    },
-  }, { highWaterMark: 0 });
+    const bytes = due.length === 0 ? undefined : joinBytes(due);
+    due.length = 0;
+    return bytes;
+  }
+
+  /** Write the head and the FLV to `target.conn` (see {@linkcode RawBody.send}). */
+  async send({ conn, head, chunked, signal }: RawBodyTarget): Promise<boolean> {
+    const shared = this.#handle.derive(
+      chunked ? "flv/chunked" : "flv",
+      () => new EncodedFrames(chunked ? chunkedTag : flvTag),
+    );
+    const tags = shared.value;
+    const write = (bytes: Uint8Array): Promise<void> =>
+      conn.write(bytes).then((n) =>
+        n < bytes.length ? writeAll(conn, bytes.subarray(n)) : undefined
+      );
+    const sink: PlaySink = {
+      write: (frames, count) => {
+        const bytes = this.#batch(tags, frames, count);
+        return bytes && write(bytes);
+      },
+    };
+    try {
+      if (signal.aborted) return false;
+      // The head goes out at once: a client waits for it before it reads the body.
+      await writeAll(conn, joinBytes([head, chunked ? chunk(this.#header()) : this.#header()]));
+      const { end } = await this.#handle.play(sink, { ...this.#options, signal });
+      if (end !== "ended") return false;
+      if (chunked) await writeAll(conn, LAST_CHUNK);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      shared.release();
+      this.#finish();
+    }
+  }
+
+  /** The FLV as a body stream; the play starts when it is first read. */
+  stream(): ReadableStream<Uint8Array> {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let playing = false;
+    let pulled: PromiseWithResolvers<void> | undefined;
+    const cancelled = new AbortController();
+    const start = () => {
+      playing = true;
+      const shared = this.#handle.derive("flv", () => new EncodedFrames(flvTag));
+      const tags = shared.value;
+      let header: Uint8Array | undefined = this.#header();
+      const sink: PlaySink = {
+        write: (frames, count) => {
+          const first = header !== undefined;
+          if (header) controller.enqueue(header);
+          header = undefined;
+          const bytes = this.#batch(tags, frames, count);
+          // Nothing enqueued (a batch of other tracks): no read will pull, so wait for none.
+          if (bytes === undefined && !first) return;
+          if (bytes) controller.enqueue(bytes);
+          if ((controller.desiredSize ?? 0) > 0) return;
+          pulled = Promise.withResolvers();
+          return pulled.promise;
+        },
+      };
+      const ended = (result: PlayResult) => {
+        shared.release();
+        this.#finish();
+        pulled?.resolve();
+        if (result.end === "aborted") return;
+        try {
+          if (result.end === "ended") {
+            if (header) controller.enqueue(header);
+            controller.close();
+          } else controller.error(new Error(`http-flv player ${result.end}`));
+        } catch {
+          // the response is already gone
+        }
+      };
+      void this.#handle.play(sink, { ...this.#options, signal: cancelled.signal }).then(ended);
+    };
+    return new ReadableStream<Uint8Array>({
+      start(started) {
+        controller = started;
+      },
+      pull() {
+        if (!playing) return start();
+        const waiting = pulled;
+        pulled = undefined;
+        waiting?.resolve();
+      },
+      cancel: () => {
+        if (playing) cancelled.abort();
+        else this.#finish();
+      },
+    }, { highWaterMark: 0 });
+  }
 }

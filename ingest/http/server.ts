@@ -69,7 +69,18 @@ export interface HttpServerOptions {
    * share an address: raise it for large audiences there.
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Plain-HTTP requests the connection guard answers itself on the client's connection
+   * instead of relaying them to `Deno.serve`: meant for long-lived streams, whose bytes then
+   * cost one write each (default: `GET` and `HEAD` of a path ending in `.flv`, HTTP-FLV). The same
+   * routes answer them, with the same deadlines and limits.
+   */
+  direct?: (method: string, pathname: string) => boolean;
 }
+
+/** The requests the guard answers itself by default: HTTP-FLV plays. */
+const DIRECT_FLV = (method: string, pathname: string): boolean =>
+  (method === "GET" || method === "HEAD") && pathname.endsWith(".flv");
 
 /**
  * A running HTTP server.
@@ -100,7 +111,8 @@ export interface HttpServer {
  *
  * Connections are accepted by a guard that enforces the request deadline, the idle timeout
  * and the per-address limit (`Deno.serve` has none of them) and relays the bytes to
- * `Deno.serve` on a loopback port, which parses HTTP. Routes see the client's address in
+ * `Deno.serve` on a loopback port, which parses HTTP; the requests `direct` picks (HTTP-FLV)
+ * the guard answers itself, on the client's socket. Routes see the client's address in
  * `info.remoteAddr`. Requests made straight to that loopback port are refused with 403.
  *
  * @example
@@ -175,6 +187,9 @@ function serveGuarded(
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
     maxConnectionsPerIp: options.maxConnectionsPerIp ?? 128,
+  }, {
+    direct: options.direct ?? DIRECT_FLV,
+    handler: (request, info) => answer(options.routes, request, info, logger),
   }, logger);
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -118,10 +118,12 @@ interface Playing {
  */
 const SMALL_READ = 4 * 1024;
 const PUBLISH_READ = 64 * 1024;
+/** A player's read buffer once it plays: it sends acknowledgements and a few commands. */
+const PLAYER_READ = 512;
 
 /**
- * The size of a session's write buffer: queued messages that fit are copied into it and go
- * out in one write; a message that does not fit with the next goes out alone, uncopied.
+ * Queued messages are joined into one write up to this many bytes; a message that does not
+ * fit with the next goes out alone, uncopied.
  */
 const COALESCE_LIMIT = 8 * 1024;
 
@@ -139,7 +141,8 @@ export class RtmpSession {
   #settings: SessionSettings;
   #log: Logger;
   #phase: Phase = "c0c1";
-  #handshake = new Uint8Array(1 + HANDSHAKE_SIZE);
+  /** C0 and C1 as they arrive; dropped once answered. */
+  #handshake: Uint8Array | undefined = new Uint8Array(1 + HANDSHAKE_SIZE);
   #handshakeFilled = 0;
   #reader: ChunkReader;
   #writer = new ChunkWriter();
@@ -147,8 +150,6 @@ export class RtmpSession {
   #readBuffer = new Uint8Array(SMALL_READ);
   /** Bytes waiting for the write in flight to finish. */
   #outbox: Uint8Array[] = [];
-  /** The reused buffer queued writes are copied into, made on first use. */
-  #coalesced: Uint8Array | undefined;
   /** The write loop, while one runs. */
   #flushing: Promise<void> | undefined;
   #peerWindow: number;
@@ -247,12 +248,14 @@ export class RtmpSession {
   async #receive(bytes: Uint8Array): Promise<void> {
     let data = bytes;
     if (this.#phase === "c0c1") {
-      const n = Math.min(data.length, this.#handshake.length - this.#handshakeFilled);
-      this.#handshake.set(data.subarray(0, n), this.#handshakeFilled);
+      const c0c1 = this.#handshake!;
+      const n = Math.min(data.length, c0c1.length - this.#handshakeFilled);
+      c0c1.set(data.subarray(0, n), this.#handshakeFilled);
       this.#handshakeFilled += n;
       data = data.subarray(n);
-      if (this.#handshakeFilled < this.#handshake.length) return;
-      this.#sendBytes(serverHandshake(this.#handshake));
+      if (this.#handshakeFilled < c0c1.length) return;
+      this.#sendBytes(serverHandshake(c0c1));
+      this.#handshake = undefined;
       this.#phase = "c2";
       this.#handshakeFilled = 0;
     }
@@ -487,22 +490,24 @@ export class RtmpSession {
     let held: MediaFrame[] | undefined = [];
     const sink: PlaySink = {
       write: (frames, count) => {
-        for (let i = 0; i < count; i++) {
-          const frame = frames[i];
-          if (held) {
-            if (frame.flags & FrameFlags.CONFIG) {
-              held.push(frame);
-              continue;
-            }
-            for (const config of held) {
-              this.#sendBytes(
-                this.#writer.encode(mediaMessage(config, streamId, frame.dts), false),
-              );
-            }
-            held = undefined;
-          }
-          this.#sendBytes(messages.get(frame));
+        if (held === undefined) {
+          // Players woken together get the same batch: its bytes are joined once per stream.
+          this.#sendBytes(messages.concat(frames, count));
+          return this.#flushing;
         }
+        let first = 0;
+        while (first < count && frames[first].flags & FrameFlags.CONFIG) held.push(frames[first++]);
+        if (first === count) return;
+        for (const config of held) {
+          this.#sendBytes(
+            this.#writer.encode(mediaMessage(config, streamId, frames[first].dts), false),
+          );
+        }
+        held = undefined;
+        // A player only reads what it sends, so it needs no more than a small read buffer now.
+        if (this.#readBuffer.length > PLAYER_READ) this.#readBuffer = new Uint8Array(PLAYER_READ);
+        const media = first === 0 ? frames : frames.slice(first, count);
+        this.#sendBytes(messages.concat(media, count - first));
         return this.#flushing;
       },
     };
@@ -648,8 +653,10 @@ export class RtmpSession {
   }
 
   /**
-   * The next bytes to write: as many queued entries as fit in the reused buffer, copied
-   * into it, or the first entry alone (uncopied) when it fills the buffer by itself.
+   * The next bytes to write: as many queued entries as fit in {@linkcode COALESCE_LIMIT},
+   * joined, or the first entry alone (uncopied) when it fills that by itself. Queues form
+   * only while a write is in flight (commands, acknowledgements), so the join is made for
+   * the write rather than kept per session.
    */
   #takeOutbox(): Uint8Array {
     const outbox = this.#outbox;
@@ -658,15 +665,18 @@ export class RtmpSession {
       outbox.shift();
       return first;
     }
-    this.#coalesced ??= new Uint8Array(COALESCE_LIMIT);
-    let o = 0;
+    let total = 0;
     let taken = 0;
-    for (; taken < outbox.length && o + outbox[taken].length <= COALESCE_LIMIT; taken++) {
-      this.#coalesced.set(outbox[taken], o);
-      o += outbox[taken].length;
+    for (; taken < outbox.length && total + outbox[taken].length <= COALESCE_LIMIT; taken++) {
+      total += outbox[taken].length;
+    }
+    const joined = new Uint8Array(total);
+    for (let i = 0, o = 0; i < taken; i++) {
+      joined.set(outbox[i], o);
+      o += outbox[i].length;
     }
     outbox.splice(0, taken);
-    return this.#coalesced.subarray(0, o);
+    return joined;
   }
 
   #closeAfterWrites(why: string, level: "info" | "warn" = "warn"): void {

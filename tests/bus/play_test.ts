@@ -208,3 +208,43 @@ Deno.test("play: coalesceMs merges frames that arrive within the delay into one 
   h.close();
   assert.equal((await within(playing, 1000, "end")).end, "ended");
 });
+
+Deno.test("EncodedFrames.concat: players woken together share one joined batch; others get their own", async () => {
+  const h = handle();
+  h.publish(videoFrame(0, true));
+  let encoded = 0;
+  const tags = new EncodedFrames((f) => {
+    encoded++;
+    return new Uint8Array([f.pts / 3000, 0xee]);
+  });
+  const written: Uint8Array[][] = [[], [], []];
+  const sinks = written.map((out): PlaySink => ({
+    write: (frames, count) => void out.push(tags.concat(frames, count)),
+  }));
+  const players = sinks.map((sink) => h.play(sink, { coalesceMs: 20 }));
+  // All three are parked on one timer: the frames published meanwhile come in one batch.
+  h.publish(videoFrame(3000));
+  h.publish(audioFrame(6000));
+  h.publish(videoFrame(9000));
+  await within(
+    (async () => {
+      while (written.some((out) => out.length < 2)) await tick();
+    })(),
+    2000,
+    "the live batch",
+  );
+  const live = written.map((out) => out[1]);
+  assert.deepEqual([...live[0]], [1, 0xee, 2, 0xee, 3, 0xee]);
+  assert.equal(live[1], live[0], "the same bytes, joined once");
+  assert.equal(live[2], live[0]);
+  assert.equal(encoded, 4, "each frame encoded once");
+  // A single frame is its own bytes, uncopied; another run of frames is joined anew.
+  const [a, b, c] = [videoFrame(12000), audioFrame(13000), videoFrame(15000)];
+  assert.equal(tags.concat([a], 1), tags.get(a));
+  const ab = tags.concat([a, b, c], 2);
+  assert.deepEqual([...ab], [4, 0xee, 4, 0xee]); // 13000 / 3000 stored in a byte: 4
+  assert.notEqual(tags.concat([a, c], 2), ab);
+  assert.equal(tags.concat([a, b], 2), ab, "kept for the next caller");
+  h.close();
+  await Promise.all(players);
+});
