@@ -8,8 +8,6 @@
 import { redactUrl } from "./redact.ts";
 import type { Logger, MediaFrame, StreamHandle } from "../mod.ts";
 import { silentLogger } from "../mod.ts";
-import type { RtmpPublisher } from "../ingest/rtmp/client.ts";
-import type { SrtPublisher } from "../ingest/srt/publisher.ts";
 
 /** What a relay is doing now. */
 export type RelayState = "connecting" | "relaying" | "waiting" | "stopped";
@@ -47,7 +45,7 @@ export interface PushRelayOptions {
   caCerts?: string[];
 }
 
-/** One connection to a target: what {@linkcode RtmpPublisher} and {@linkcode SrtPublisher} are. */
+/** One connection to a target: what `RtmpPublisher` (rtmp) and `SrtPublisher` (srt) are. */
 export interface RelayConnection {
   /** Send one frame; rejects once the connection has ended. */
   write(frame: MediaFrame): Promise<void>;

@@ -107,7 +107,7 @@ Deno.test("mirror: the hub refuses a key it has live; a worker ends its own publ
   assert.equal(replies.length, 1, "nothing refused by the worker");
 });
 
-Deno.test("mirror: frames and ends of an unknown or refused publish change nothing; endFrom ends a gone worker's mirrors", async () => {
+Deno.test("mirror: frames and ends of an unknown or refused publish change nothing; endFrom ends a gone worker's mirrors", () => {
   const log = new LogLines();
   const registry = new Registry();
   const streams = new MirrorStreams(registry, log, "refuse");
