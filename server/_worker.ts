@@ -39,6 +39,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       await server?.reload(message.config).catch((error) =>
         logger.error(`reload refused: ${error instanceof Error ? error.message : error}`)
       );
+      post({ type: "reloaded" });
       return;
     case "close":
       link?.close();

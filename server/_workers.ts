@@ -44,6 +44,8 @@ export type FromWorker =
   | { readonly type: "failed"; readonly error: string }
   | { readonly type: "log"; readonly level: keyof Logger; readonly message: string }
   | { readonly type: "closed" }
+  /** A `reload` was applied (or refused, and logged). */
+  | { readonly type: "reloaded" }
   /** A reader wants a stream that is not live there: start it (an on-demand source). */
   | { readonly type: "demand"; readonly id: number; readonly app: string; readonly stream: string }
   /**
@@ -65,6 +67,8 @@ const DEMAND_TIMEOUT_MS = 10_000;
 
 /** How long a worker may take to start, and to close, before it is terminated. */
 const WORKER_START_TIMEOUT_MS = 30_000;
+/** The longest a reload waits for the workers to take it, in ms. */
+const RELOAD_TIMEOUT_MS = 5000;
 const WORKER_CLOSE_TIMEOUT_MS = 10_000;
 
 /** One worker as the primary sees it. */
@@ -75,6 +79,8 @@ interface Peer {
   readonly gone: AbortController;
   ready: boolean;
   closed: PromiseWithResolvers<void>;
+  /** Reloads handed to the worker that it has not answered yet, oldest first. */
+  readonly reloads: PromiseWithResolvers<void>[];
   /** The worker's latest counts. */
   stats?: Extract<FromWorker, { type: "stats" }>;
   /**
@@ -160,6 +166,7 @@ export class WorkerGroup {
       ready: false,
       closed: Promise.withResolvers(),
       viewing: new Map(),
+      reloads: [],
     };
     this.#peers.push(peer);
     const started = Promise.withResolvers<void>();
@@ -184,6 +191,9 @@ export class WorkerGroup {
           return;
         case "closed":
           peer.closed.resolve();
+          return;
+        case "reloaded":
+          peer.reloads.shift()?.resolve();
           return;
         case "demand":
           void this.#demanded(peer, message.id, message.app, message.stream);
@@ -305,9 +315,23 @@ export class WorkerGroup {
     this.#mirrors.endFrom((id) => id.startsWith(`${peer.index}/`));
   }
 
-  /** Hand a reloaded config to every worker (each applies what it runs). */
-  reload(config: ServerConfig): void {
-    for (const peer of this.#peers) this.#post(peer, { type: "reload", config });
+  /**
+   * Hand a reloaded config to every worker (each applies what it runs); resolves once each
+   * has, or is gone, or after {@linkcode RELOAD_TIMEOUT_MS}.
+   */
+  async reload(config: ServerConfig): Promise<void> {
+    const answers = [];
+    for (const peer of this.#peers) {
+      if (!peer.ready) continue;
+      const answer = Promise.withResolvers<void>();
+      peer.reloads.push(answer);
+      this.#post(peer, { type: "reload", config });
+      answers.push(Promise.race([answer.promise, peer.closed.promise]));
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, RELOAD_TIMEOUT_MS));
+    await Promise.race([Promise.all(answers), late]);
+    clearTimeout(timer);
   }
 
   /** Close every worker (each ends its connections), waiting a bounded time for each. */

@@ -566,7 +566,6 @@ class Composition implements Server {
     this.#logger.info(`${listener} listening on ${addr.hostname}:${addr.port}${udp}`);
   }
 
-  // deno-lint-ignore require-await -- a ConfigError rejects, as the interface says
   async reload(config: ServerConfig): Promise<ReloadResult> {
     const next = resolveConfig(config);
     const before = reloadKeys(this.#config), after = reloadKeys(next);
@@ -581,8 +580,12 @@ class Composition implements Server {
     const restartNeeded = changed.filter((key) => !LIVE_KEYS.has(key));
     this.registry.configure(this.#registrySettings());
     this.#given = config;
-    this.#workerGroup?.reload(workerConfig(config, this.addresses.rtmp, this.addresses.http));
     this.#sources?.apply(paths);
+    // Every worker has taken it before the reload resolves: what comes next, on any core,
+    // meets the new rules.
+    await this.#workerGroup?.reload(
+      workerConfig(config, this.addresses.rtmp, this.addresses.http),
+    );
     return { applied, restartNeeded };
   }
 

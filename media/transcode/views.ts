@@ -193,7 +193,7 @@ export class TranscodedViews {
  */
 export async function audioConfigOf(handle: StreamHandle, waitMs: number): Promise<void> {
   if (handle.cachedConfigs().audio || handle.closed) return;
-  const frames = handle.subscribe({ replay: true }).getReader();
+  const frames = handle.subscribe({ replay: true, background: true }).getReader();
   const timer = setTimeout(() => void frames.cancel().catch(() => {}), waitMs);
   try {
     for (;;) {

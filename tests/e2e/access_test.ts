@@ -92,7 +92,7 @@ Deno.test("RTMP: ?user=&pass= on the stream key admits; wrong or missing credent
     const publisher = publishLive(procs, `${base}/a?user=cam&pass=cam-pw`, 8);
     await waitFor("the publish", () => registry.get("live", "a"));
     const viewer = play(procs, `${base}/a?user=viewer&pass=view-pw`, 4);
-    await waitFor("the player", () => registry.get("live", "a")!.subscriberCount > 0 || undefined);
+    await waitFor("the player", () => registry.get("live", "a")!.readerCount > 0 || undefined);
     const refused = await Promise.all([
       publishLive(procs, `${base}/b`, 2),
       publishLive(procs, `${base}/b?user=cam&pass=nope`, 2),
@@ -430,7 +430,7 @@ Deno.test("policy update revoking read: the admitted publisher and player go on,
     const publisher = publishLive(procs, `${base}/r?user=cam&pass=cam-pw`, 8);
     await waitFor("the publish", () => registry.get("live", "r"));
     const viewer = play(procs, `${base}/r?user=viewer&pass=view-pw`, 4);
-    await waitFor("the player", () => registry.get("live", "r")!.subscriberCount > 0 || undefined);
+    await waitFor("the player", () => registry.get("live", "r")!.readerCount > 0 || undefined);
     policy.update({ grants: config.grants!.filter((g) => g.user !== "viewer") });
     const late = await play(procs, `${base}/r?user=viewer&pass=view-pw`, 1);
     assert.notEqual(late.code, 0, late.stderr);
