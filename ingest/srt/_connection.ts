@@ -101,8 +101,6 @@ export type ConnectionMedia =
   | {
     readonly kind: "read";
     readonly handle: StreamHandle;
-    /** The newest decode time already buffered for replay (pacing starts there). */
-    readonly replayDts?: number;
   }
   | { readonly kind: "write" };
 
@@ -239,7 +237,7 @@ export class SrtConnection implements Link {
         maxPackets: params.maxPackets,
       });
       this.stats.sender = this.#sender.stats;
-      if (media.kind === "read") void this.#read(media.handle, media.replayDts);
+      if (media.kind === "read") void this.#read(media.handle);
       else this.#encoder = new TsEncoder();
     }
   }
@@ -524,9 +522,16 @@ export class SrtConnection implements Link {
   }
 
   /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */
-  async #read(handle: StreamHandle, replayDts: number | undefined): Promise<void> {
+  async #read(handle: StreamHandle): Promise<void> {
     const sender = this.#sender!;
     const clock = this.#settings.clock;
+    // Pacing starts at the newest frame the replay holds, taken now, with the replay: an
+    // anchor taken earlier (at the handshake) would hold every live frame back by the time
+    // the handshake took, for as long as the reader reads.
+    let replayDts: number | undefined;
+    for (const frame of handle.replayBuffer()) {
+      if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
+    }
     const sub = handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
     const reader = sub.getReader();
     this.#reader = reader;

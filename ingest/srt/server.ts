@@ -464,7 +464,6 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     const { label, address, port } = caller;
     const streamKey = `${request.app}/${request.stream}`;
     let handle: StreamHandle;
-    let replayDts: number | undefined;
     if (request.action === "publish") {
       try {
         handle = registry.startPublish(request.app, request.stream, {
@@ -486,9 +485,6 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
         return reject(caller, hs, RejectReason.NOTFOUND, `${streamKey} not found`);
       }
       handle = found;
-      for (const frame of found.replayBuffer()) {
-        if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
-      }
     }
     const caps = hs.hsreq!;
     // Each direction takes the larger of what the receiver wants and what the sender asks.
@@ -520,7 +516,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
           onEnd: (reason) => registry.endPublish(handle, reason),
           signal: handle.signal,
         }
-        : { kind: "read", handle, replayDts },
+        : { kind: "read", handle },
       startMs: now,
       crypto,
     };
