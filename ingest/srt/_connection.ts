@@ -546,6 +546,14 @@ export class SrtConnection implements Link {
         if (this.#closed) return;
         if (done) break;
         let now = clock();
+        if (frame.flags & FrameFlags.CONFIG) {
+          // A config keeps the time it was published with, maybe long ago: it goes out at
+          // once and neither paces nor moves the pacing anchor (taken for a timestamp jump,
+          // it re-anchored the replay at its GOP start and held the reader that far behind).
+          const bytes = encoder.encode(frame);
+          if (bytes) sender.write(bytes, now);
+          continue;
+        }
         const jumped = Math.abs(frame.dts - lastDts) > TIMESTAMP_JUMP;
         lastDts = frame.dts;
         if (anchorDts === undefined || jumped || frame.flags & FrameFlags.DISCONTINUITY) {
