@@ -397,10 +397,11 @@ test.ffmpeg("rtsp e2e: RTMP in → RTSP out; RTSP in → RTMP and HLS out", asyn
 });
 
 test.gstreamer("rtsp e2e: GStreamer rtspclientsink publishes H.264 + AAC as MP4A-LATM; ffmpeg reads RTMP with the audio", async () => {
-  // Under the parallel suite, gst-launch's live pipeline now and then stops sending mid-stream
-  // and never ends (the server closes the session for want of RTP); that run is tried once more.
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    if (await latmPublish(attempt === 2)) return;
+  // Under the parallel suite, gst-launch's live pipeline now and then stops sending before its
+  // last frame and never ends (the server closes the session for want of RTP); such a run is
+  // tried again, twice at most.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    if (await latmPublish(attempt === 3)) return;
   }
 });
 
@@ -454,11 +455,18 @@ async function latmPublish(last: boolean): Promise<boolean> {
     ], 40_000);
     const out = await publisher;
     const stalled = log.lines.some((l) => /no RTP packet from the publisher/.test(l));
-    if (out.code !== 0 && stalled && !last) return false;
+    // Every one of the source's 100 pictures arrived: a pipeline that then hangs at its end
+    // (EOS) without a TEARDOWN has still published all it had.
+    const complete = media(frames, "video").length >= 100;
+    if (out.code !== 0 && stalled && !complete && !last) return false;
     // A publish that ended with its TEARDOWN is complete: gst-launch sometimes exits 1 after it,
     // reading the connection's end while it shuts down ("Received end-of-file").
     const tornDown = log.lines.some((l) => /closed: TEARDOWN/.test(l));
-    assert.ok(out.code === 0 || tornDown, `${out.stderr}\n${log.lines.join("\n")}`);
+    assert.ok(
+      out.code === 0 || tornDown || (stalled && complete),
+      `${media(frames, "video").length} pictures, ${media(frames, "audio").length} AAC frames\n` +
+        `${out.stderr}\n${log.lines.join("\n")}`,
+    );
     await ended;
     assert.ok(
       !log.lines.some((l) => /MP4A-LATM/.test(l)),
