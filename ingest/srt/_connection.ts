@@ -494,13 +494,9 @@ export class SrtConnection implements Link {
     this.#closed = true;
     const now = this.#settings.clock();
     if (notifyPeer) this.#transmit(shutdownPacket(this.timestamp(now), this.peerSocketId));
-    // A peer that ended the stream itself (SHUTDOWN) sent its last picture whole. One cut
-    // short (a lost peer, a timeout, an error) may leave it truncated: then only a PES whose
-    // declared length says it is whole is published, and an open picture is dropped rather
-    // than served broken (an edge's copy of a dead origin ended on a corrupt picture).
     if (this.#decoder) {
       try {
-        this.#decoder.flush(this.#emit, { unbounded: !notifyPeer });
+        this.#decoder.flush(this.#emit);
       } catch {
         // what was buffered is lost with the connection
       }

@@ -161,13 +161,8 @@ export class TsDecoder {
     this.#checkSync();
   }
 
-  /**
-   * Ends the input: parses what is left and emits the PES packets still open. With
-   * `unbounded: false` a PES that declares no length (video, usually) is dropped instead:
-   * when the input may have been cut short (a network sender that closed before sending
-   * everything), nothing tells a whole one from a truncated picture.
-   */
-  flush(emit: (frame: MediaFrame) => void, options: { unbounded?: boolean } = {}): void {
+  /** Ends the input: parses what is left and emits the PES packets still open. */
+  flush(emit: (frame: MediaFrame) => void): void {
     this.#emit = emit;
     const len = this.#pendingLength;
     if (len > 0) {
@@ -175,13 +170,7 @@ export class TsDecoder {
       this.#stats.garbageBytes += len - stop;
       this.#pendingLength = 0;
     }
-    for (const s of this.#streams) {
-      if (!s.active) continue;
-      if (options.unbounded === false && ((s.buf[4] << 8) | s.buf[5]) === 0) {
-        s.active = false;
-        this.#stats.droppedPes++;
-      } else this.#finishPes(s);
-    }
+    for (const s of this.#streams) if (s.active) this.#finishPes(s);
   }
 
   #checkSync(): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { TsDecoder, TsDemuxer } from "../../../media/ts/mod.ts";
+import { TsDemuxer } from "../../../media/ts/mod.ts";
 import { FlvWriter } from "../../../media/flv/mod.ts";
 import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { parseAvcConfig, parseH264Sps } from "../../../media/codec/h264.ts";
@@ -266,30 +266,4 @@ Deno.test("input that is not MPEG-TS errors the stream with a clear message", as
   for (let i = 0; i < junk.length; i++) if (junk[i] === 0x47) junk[i] = 0;
   const stream = ReadableStream.from([junk]).pipeThrough(new TsDemuxer({ maxSyncSearch: 100_000 }));
   await assert.rejects(readAll(stream), /not an MPEG-TS stream/);
-});
-
-test.ffmpeg("flush with unbounded: false drops the open picture (no declared length), keeps whole PES", async () => {
-  const bytes = await Deno.readFile(await fixtures.h264Aac44());
-  const run = (options?: { unbounded?: boolean }) => {
-    const decoder = new TsDecoder();
-    const frames: MediaFrame[] = [];
-    decoder.decode(bytes, (f) => frames.push(f));
-    const before = frames.length;
-    decoder.flush((f) => frames.push(f), options);
-    return { flushed: frames.slice(before), dropped: decoder.stats.droppedPes };
-  };
-  const all = run();
-  assert.ok(all.flushed.some((f) => f.kind === "video"), "by default the last picture is emitted");
-  const whole = run({ unbounded: false });
-  assert.deepEqual(
-    whole.flushed.filter((f) => f.kind === "video"),
-    [],
-    "ffmpeg writes video PES with no length: the open one is dropped",
-  );
-  assert.equal(whole.dropped, all.dropped + 1);
-  assert.deepEqual(
-    whole.flushed.map((f) => f.kind),
-    all.flushed.filter((f) => f.kind !== "video").map((f) => f.kind),
-    "open PES with a declared length are still emitted",
-  );
 });
