@@ -46,6 +46,7 @@
  * @module
  */
 
+import { freeTcpPort } from "../tests/_util/ports.ts";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -135,13 +136,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Resolves once `port` accepts a TCP connection; throws after `ms`. */
 async function accepting(port: number, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -208,7 +202,7 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
   async start(dir) {
-    const [rtmpPort, httpPort] = [freePort(), freePort()];
+    const [rtmpPort, httpPort] = [freeTcpPort(), freeTcpPort()];
     const extra = args.split(" ").filter((a) => a !== "");
     const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
@@ -245,7 +239,7 @@ const nginx: Server = {
     }
   },
   async start(dir) {
-    const rtmpPort = freePort();
+    const rtmpPort = freeTcpPort();
     const conf = `${dir}/nginx.conf`;
     await Deno.writeTextFile(
       conf,
@@ -290,10 +284,10 @@ const nms: Server = {
   },
   async start(dir) {
     const [rtmpPort, httpPort, rtmps, https] = [
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
+      freeTcpPort(),
+      freeTcpPort(),
+      freeTcpPort(),
+      freeTcpPort(),
     ];
     const bin = `${NMS_DIR}/node_modules/node-media-server/bin`;
     const config = JSON.parse(await Deno.readTextFile(`${bin}/config.json`));

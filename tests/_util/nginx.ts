@@ -5,14 +5,6 @@
 
 import type { Procs, Spawned } from "./ffmpeg.ts";
 
-/** A free TCP port on loopback (bound and released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** A running nginx. */
 export interface Nginx {
   /** Its directory: the prefix, `nginx.conf`, logs and whatever the config puts there. */

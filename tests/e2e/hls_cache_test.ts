@@ -12,7 +12,8 @@
 import assert from "node:assert/strict";
 import { parsePlaylist } from "../media/hls/_hls.ts";
 import { decodeCheck, Procs, publishLive, tempPath } from "../_util/ffmpeg.ts";
-import { freePort, startNginx } from "../_util/nginx.ts";
+import { startNginx } from "../_util/nginx.ts";
+import { freeTcpPort as freePort } from "../_util/ports.ts";
 import { startServer, waitFor } from "../_util/serve.ts";
 import type { ServerConfig } from "../../server/mod.ts";
 import { testsWith } from "../_util/tools.ts";

@@ -14,7 +14,8 @@ import { parseRtmpUrl, RtmpPublisher } from "../../ingest/rtmp/client.ts";
 import { isRelayTarget, PushRelay } from "../../server/relay.ts";
 import { assertPlaysAv, Procs, publishLive, recordFlv } from "../_util/ffmpeg.ts";
 import { LogLines } from "../_util/log.ts";
-import { freePort, startNginx } from "../_util/nginx.ts";
+import { startNginx } from "../_util/nginx.ts";
+import { freeTcpPort as freePort } from "../_util/ports.ts";
 import { testsWith } from "../_util/tools.ts";
 import { within } from "../_util/within.ts";
 
