@@ -496,7 +496,9 @@ export class SrtConnection implements Link {
     if (notifyPeer) this.#transmit(shutdownPacket(this.timestamp(now), this.peerSocketId));
     if (this.#decoder) {
       try {
-        this.#decoder.flush(this.#emit);
+        // Without the peer's SHUTDOWN (a lost peer, a timeout, an error, our own close) the
+        // input may end mid-picture: an open picture that looks cut is dropped, not served.
+        this.#decoder.flush(this.#emit, { cutShort: notifyPeer });
       } catch {
         // what was buffered is lost with the connection
       }

@@ -3,7 +3,8 @@
 import { TS_PACKET_SIZE } from "./constants.ts";
 import { writePcr } from "./_timestamp.ts";
 
-const PAYLOAD_MAX = TS_PACKET_SIZE - 4;
+/** Payload bytes of a TS packet without an adaptation field. */
+export const PAYLOAD_MAX = TS_PACKET_SIZE - 4;
 
 /** Adaptation field flag: discontinuity_indicator. */
 export const AF_DISCONTINUITY = 0x80;

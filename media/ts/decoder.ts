@@ -7,6 +7,7 @@
 import { type CodecId, FrameFlags, type MediaFrame } from "../../bus/frame.ts";
 import { TS_PACKET_SIZE, TsPid, TsStreamType } from "./constants.ts";
 import { AdtsEs, type EsParser, OpusEs, VideoEs } from "./_es.ts";
+import { PAYLOAD_MAX } from "./_packet.ts";
 import { parsePesHeader } from "./_pes.ts";
 import { findDescriptor, parsePat, parsePmt, SectionAssembler } from "./_psi.ts";
 import { Unwrapper } from "./_timestamp.ts";
@@ -56,6 +57,11 @@ interface InStream {
   len: number;
   /** A PES is being reassembled. */
   active: boolean;
+  /**
+   * The last packet of the open PES ended in adaptation-field stuffing: a muxer pads only a
+   * PES's last packet, so the PES is likely whole even without a declared length.
+   */
+  endsInStuffing: boolean;
   randomAccess: boolean;
   /** The next frame of this track gets DISCONTINUITY. */
   discontinuity: boolean;
@@ -161,8 +167,14 @@ export class TsDecoder {
     this.#checkSync();
   }
 
-  /** Ends the input: parses what is left and emits the PES packets still open. */
-  flush(emit: (frame: MediaFrame) => void): void {
+  /**
+   * Ends the input: parses what is left and emits the PES packets still open. With
+   * `cutShort: true` (a network sender lost before it ended the stream) a PES that declares
+   * no length (video, usually) is emitted only when its last packet ended in stuffing, as a
+   * muxer pads a PES's last packet only; one whose last packet was full is taken as a picture
+   * cut mid-way and dropped instead of served broken.
+   */
+  flush(emit: (frame: MediaFrame) => void, options: { cutShort?: boolean } = {}): void {
     this.#emit = emit;
     const len = this.#pendingLength;
     if (len > 0) {
@@ -170,7 +182,14 @@ export class TsDecoder {
       this.#stats.garbageBytes += len - stop;
       this.#pendingLength = 0;
     }
-    for (const s of this.#streams) if (s.active) this.#finishPes(s);
+    for (const s of this.#streams) {
+      if (!s.active) continue;
+      const unbounded = ((s.buf[4] << 8) | s.buf[5]) === 0;
+      if (options.cutShort && unbounded && !s.endsInStuffing) {
+        s.active = false;
+        this.#stats.droppedPes++;
+      } else this.#finishPes(s);
+    }
   }
 
   #checkSync(): void {
@@ -377,6 +396,9 @@ export class TsDecoder {
     if (s.len + n > s.buf.length && !this.#grow(s, s.len + n)) return;
     s.buf.set(buf.subarray(p, end), s.len);
     s.len += n;
+    // A 183-byte payload follows an adaptation field of its length byte alone (one byte of
+    // stuffing); a shorter one ends in 0xFF stuffing when the muxer padded it.
+    s.endsInStuffing = n === PAYLOAD_MAX - 1 || (n < PAYLOAD_MAX - 1 && buf[p - 1] === 0xff);
     if (s.len >= 6) {
       const declared = (s.buf[4] << 8) | s.buf[5];
       if (declared !== 0 && s.len >= 6 + declared) this.#finishPes(s);
@@ -475,6 +497,7 @@ function newStream(
     buf: new Uint8Array(0),
     len: 0,
     active: false,
+    endsInStuffing: false,
     randomAccess: false,
     discontinuity: false,
     lastPts: Number.NaN,

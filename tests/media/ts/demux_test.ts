@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame } from "../../../mod.ts";
-import { TsDemuxer } from "../../../media/ts/mod.ts";
+import { TsDecoder, TsDemuxer } from "../../../media/ts/mod.ts";
 import { FlvWriter } from "../../../media/flv/mod.ts";
 import { parseAudioSpecificConfig } from "../../../media/codec/aac.ts";
 import { parseAvcConfig, parseH264Sps } from "../../../media/codec/h264.ts";
@@ -16,6 +16,8 @@ import {
   fixtures,
   frameTimings,
   maxTimingError,
+  muxChunks,
+  packets,
   probeTimings,
   type Timing,
 } from "./_helpers.ts";
@@ -267,3 +269,51 @@ Deno.test("input that is not MPEG-TS errors the stream with a clear message", as
   const stream = ReadableStream.from([junk]).pipeThrough(new TsDemuxer({ maxSyncSearch: 100_000 }));
   await assert.rejects(readAll(stream), /not an MPEG-TS stream/);
 });
+
+/** Decodes `bytes`, then flushes with `options`: the frames the flush emitted and the drops. */
+function flushed(bytes: Uint8Array, options?: { cutShort?: boolean }) {
+  const decoder = new TsDecoder();
+  const frames: MediaFrame[] = [];
+  decoder.decode(bytes, (f) => frames.push(f));
+  const before = frames.length;
+  decoder.flush((f) => frames.push(f), options);
+  return { kinds: frames.slice(before).map((f) => f.kind), dropped: decoder.stats.droppedPes };
+}
+
+/** `bytes` cut after the last full-payload packet in the middle of a video PES. */
+function cutMidPicture(bytes: Uint8Array, videoPid: number): Uint8Array {
+  const list = packets(bytes);
+  for (let i = list.length - 2; i > 0; i--) {
+    const p = list[i];
+    const next = list.slice(i + 1).find((q) => q.pid === videoPid);
+    if (p.pid === videoPid && p.payloadOffset === 4 && next && !next.unitStart) {
+      return bytes.subarray(0, (i + 1) * 188);
+    }
+  }
+  throw new Error("no video PES spans two packets");
+}
+
+for (
+  const [muxer, read] of [
+    ["ffmpeg", async () => await Deno.readFile(await fixtures.h264Aac44())],
+    ["our TsEncoder", async () => {
+      const { frames } = demux(await Deno.readFile(await fixtures.h264Aac44()));
+      return concat(muxChunks(frames));
+    }],
+  ] as const
+) {
+  test.ffmpeg(`flush cutShort (${muxer}): a whole last picture is kept, one cut mid-way dropped`, async () => {
+    const bytes = await read();
+    const videoPid = packets(bytes).find((p) => p.unitStart && p.randomAccess)!.pid;
+    const whole = flushed(bytes, { cutShort: true });
+    assert.ok(whole.kinds.includes("video"), "the last packet ended in stuffing: emitted");
+    assert.deepEqual(whole, flushed(bytes), "as without cutShort");
+
+    const cut = cutMidPicture(bytes, videoPid);
+    const open = flushed(cut);
+    assert.ok(open.kinds.includes("video"), "by default the open picture is emitted");
+    const dropped = flushed(cut, { cutShort: true });
+    assert.ok(!dropped.kinds.includes("video"), "cut short: the open picture is dropped");
+    assert.equal(dropped.dropped, open.dropped + 1);
+  });
+}
