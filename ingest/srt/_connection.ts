@@ -496,9 +496,10 @@ export class SrtConnection implements Link {
     if (notifyPeer) this.#transmit(shutdownPacket(this.timestamp(now), this.peerSocketId));
     if (this.#decoder) {
       try {
-        // Without the peer's SHUTDOWN (a lost peer, a timeout, an error, our own close) the
-        // input may end mid-picture: an open picture that looks cut is dropped, not served.
-        this.#decoder.flush(this.#emit, { cutShort: notifyPeer });
+        // The input may end mid-picture: a lost peer, a timeout, an error, our own close, and
+        // even a SHUTDOWN (libsrt may close before its last packets went out). An open picture
+        // that looks cut is dropped, not served.
+        this.#decoder.flush(this.#emit, { cutShort: true });
       } catch {
         // what was buffered is lost with the connection
       }
