@@ -120,7 +120,12 @@ export class PushRelay {
       timeoutMs: options.timeoutMs ?? 10_000,
     };
     this.#caCerts = options.caCerts;
-    this.#status = { target: redactUrl(url), state: "connecting", frames: 0, connections: 0 };
+    this.#status = {
+      target: redactUrl(url, { streamKey: true }),
+      state: "connecting",
+      frames: 0,
+      connections: 0,
+    };
     this.finished = this.#run();
   }
 
