@@ -1,19 +1,29 @@
 /**
- * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake) and an
- * HTTP-FLV body, for one deterministic synthetic publish, against golden files recorded from
- * the play loops before they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to
- * record them again (only when an output change is intended).
+ * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake), an
+ * HTTP-FLV body and an SRT reader's MPEG-TS (its data payloads in sequence order), for one
+ * deterministic synthetic publish, against golden files recorded from the play loops before
+ * they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to record them again
+ * (only when an output change is intended).
  */
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../mod.ts";
 import { ChunkWriter, commandMessage, HANDSHAKE_SIZE, serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { httpFlv, serveHttp } from "../../ingest/http/mod.ts";
+import {
+  ackPacket,
+  ControlType,
+  controlType,
+  HandshakeType,
+  isControl,
+  serveSrt,
+} from "../../ingest/srt/mod.ts";
 import { buildAvcConfig, describeConfig } from "../../media/codec/mod.ts";
 import { concat, firstDifference } from "../_util/bytes.ts";
 import { prng, randomBytes } from "../_util/fuzz.ts";
 import { LogLines } from "../_util/log.ts";
 import { within } from "../_util/within.ts";
+import { TestCaller } from "../ingest/srt/_client.ts";
 
 const GOLDEN = new URL("./testdata/", import.meta.url);
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
@@ -165,5 +175,57 @@ Deno.test("egress golden: an HTTP-FLV body is byte-identical to the recorded one
     await compareGolden("http_flv.bin", new Uint8Array(await within(body, 5000, "the FLV body")));
   } finally {
     await server.close();
+  }
+});
+
+/**
+ * An SRT reader's MPEG-TS: every data payload up to the listener's SHUTDOWN, each sequence
+ * number once (retransmissions are skipped), joined in sequence order. Each one is
+ * acknowledged, so the listener closes without waiting out its linger.
+ */
+async function readSrt(caller: TestCaller, listenerSocket: number): Promise<Uint8Array> {
+  const payloads = new Map<number, Uint8Array>();
+  let ackNo = 1;
+  for (;;) {
+    const packet = await caller.next(
+      (p) => !isControl(p) || controlType(p) === ControlType.SHUTDOWN,
+      5000,
+    );
+    if (isControl(packet)) break;
+    const seq = new DataView(packet.buffer, packet.byteOffset).getUint32(0);
+    if (!payloads.has(seq)) payloads.set(seq, packet.subarray(16));
+    const ack = { ackNo: ackNo++, ackSeq: (seq + 1) & 0x7fffffff, rttUs: 1000, rttVarUs: 500 };
+    caller.send(ackPacket(ack, 0, listenerSocket));
+  }
+  const first = caller.isn;
+  const inOrder = [...payloads].sort(([a], [b]) =>
+    ((a - first) & 0x7fffffff) - ((b - first) & 0x7fffffff)
+  );
+  return concat(inOrder.map(([, payload]) => payload));
+}
+
+Deno.test("egress golden: an SRT reader's MPEG-TS is byte-identical to the recorded one", async () => {
+  const reg = registry();
+  const server = await serveSrt({
+    hostname: "127.0.0.1",
+    port: 0,
+    logger: new LogLines(),
+    registry: reg,
+  });
+  const caller = await TestCaller.open(server.addr.port);
+  const { before, live } = frames();
+  const handle = reg.startPublish("live", "golden", { protocol: "test" });
+  try {
+    for (const f of before) handle.publish(f);
+    const accepted = await caller.connect("#!::r=live/golden,m=request");
+    assert.equal(accepted.type, HandshakeType.CONCLUSION);
+    const ts = readSrt(caller, accepted.socketId);
+    await untilSubscribed(handle, 1);
+    for (const f of live) handle.publish(f);
+    reg.endPublish(handle, "ended");
+    await compareGolden("srt_read.ts", await within(ts, 10_000, "the SRT reader's end"));
+  } finally {
+    await server.close();
+    await caller.close();
   }
 });
