@@ -233,7 +233,9 @@ export class SrtConnection implements Link {
         maxPackets: params.maxPackets,
       });
       this.stats.sender = this.#sender.stats;
-      if (media.kind === "read") void this.#read(media.handle);
+      // A play hands its replay over at once: the reader starts after this turn, once the
+      // listener has queued its conclusion answer ahead of the first data packet.
+      if (media.kind === "read") queueMicrotask(() => void this.#read(media.handle));
       else this.#encoder = new TsEncoder();
     }
   }
