@@ -536,7 +536,8 @@ export class SrtConnection implements Link {
     for (const frame of handle.replayBuffer()) {
       if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
     }
-    const shared = handle.derive(STREAM_TS_FORM, () => new StreamTs());
+    const shared = handle.derive(STREAM_TS_FORM, () => new StreamTs(handle));
+    shared.value.hold();
     const reader = new PacedReader({
       sender,
       ts: shared.value,
@@ -574,6 +575,7 @@ export class SrtConnection implements Link {
     } catch (error) {
       this.close(`reading ${this.key}: ${message(error)}`, "error");
     } finally {
+      shared.value.leave();
       shared.release();
     }
   }
