@@ -40,7 +40,9 @@ export interface PacedReaderOptions {
  * time it was published with, maybe long ago, so it neither paces nor moves the anchor),
  * media at the anchor's time plus its decode-time distance, or later on the catch-up
  * schedule. Frames not due yet wait in order (their references only) and are sent by the
- * shared {@linkcode PacingTimer}: no promise per frame.
+ * shared {@linkcode PacingTimer}: no promise per frame. A reader whose first packets do not
+ * open on a PAT (a stream without video repeats its tables only every 500 ms) gets the
+ * stream's current PAT and PMT before them.
  */
 export class PacedReader implements PlaySink {
   readonly #sender: SrtSender;
@@ -59,6 +61,8 @@ export class PacedReader implements PlaySink {
   /** Settled once the queue is empty again, while someone waits for that. */
   #emptied: PromiseWithResolvers<void> | undefined;
   #stopped = false;
+  /** Whether any MPEG-TS went out yet. */
+  #opened = false;
 
   constructor(options: PacedReaderOptions) {
     this.#sender = options.sender;
@@ -131,7 +135,14 @@ export class PacedReader implements PlaySink {
   #send(frame: MediaFrame, now: number): void {
     this.#queue[this.#head++] = undefined!;
     const bytes = this.#ts.bytes(frame);
-    if (bytes.length > 0) this.#sender.write(bytes, now);
+    if (bytes.length === 0) return;
+    if (!this.#opened) {
+      // A reader's only bytes of its own: the tables, when its first packets carry none.
+      this.#opened = true;
+      const tables = startsWithPat(bytes) ? undefined : this.#ts.tables();
+      if (tables) this.#sender.write(tables, now);
+    }
+    this.#sender.write(bytes, now);
   }
 
   #settle(): void {
@@ -158,4 +169,9 @@ export class PacedReader implements PlaySink {
     }
     return Math.max(due - now, this.#pacer.delayMs(frame, now));
   }
+}
+
+/** Whether `bytes` open on a PAT packet (PID 0, payload unit start). */
+function startsWithPat(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x47 && (bytes[1] & 0x5f) === 0x40 && bytes[2] === 0;
 }

@@ -51,6 +51,11 @@ export class StreamTs {
     return this.#frames.get(frame);
   }
 
+  /** The PAT and PMT as last muxed, for a reader whose first packets carry none. */
+  tables(): Uint8Array | undefined {
+    return this.#encoder.tables();
+  }
+
   /** Once the stream has ended: what the muxer still held (the same bytes for every reader). */
   tail(): Uint8Array {
     this.#tail ??= this.#encoder.flush() ?? NOTHING;

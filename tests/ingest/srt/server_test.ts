@@ -34,6 +34,7 @@ import { firstDifference, hex } from "../../_util/bytes.ts";
 import { TsDecoder } from "../../../media/ts/mod.ts";
 import { SrtCrypto } from "../../../ingest/srt/_crypto.ts";
 import { TestCaller } from "./_client.ts";
+import { audioFrame, configFrame } from "../../_util/frames.ts";
 import { dataPacket } from "./_engine.ts";
 import { testsWith } from "../../_util/tools.ts";
 
@@ -715,5 +716,40 @@ test.ffmpeg("a reader behind its stream by more than maxLag is evicted; the read
     assert.ok(a.lastDataMs > b.shutdownMs, "the live reader got data after that");
     await logs.waitFor(/reader of live\/lag fell too far behind and was evicted/);
     await logs.waitFor(/closed live\/lag: stream live\/lag ended/);
+  });
+});
+
+Deno.test("a reader joining an audio-only stream between its table repeats gets the PAT and PMT first, continued by the next ones", async () => {
+  await withServer({}, async ({ caller, registry }) => {
+    const handle = registry.startPublish("live", "radio");
+    const aac = (ms: number): MediaFrame => ({
+      ...audioFrame(ms * 90, 64),
+      flags: FrameFlags.NONE,
+    });
+    handle.publish({ ...configFrame("audio"), data: new Uint8Array([0x12, 0x10]) });
+    const first = await caller();
+    const firstRead = first.readTs((await first.connect("read:live/radio")).socketId);
+    await until("the first reader plays", () => handle.readerCount === 1);
+    // The muxer probes the first second, then writes tables every 512 ms (every 16th frame):
+    // at 1536 ms last before the later reader joins at 1600 ms, next at 2048.
+    for (let ms = 0; ms < 1600; ms += 32) handle.publish(aac(ms));
+    const later = await caller();
+    const laterRead = later.readTs((await later.connect("read:live/radio")).socketId);
+    await until("the later reader plays", () => handle.readerCount === 2);
+    for (let ms = 1600; ms < 2600; ms += 32) handle.publish(aac(ms));
+    registry.endPublish(handle);
+    const [, b] = await Promise.all([firstRead, laterRead]);
+    const pids = (ts: Uint8Array, pid: number) => {
+      const ccs: number[] = [];
+      for (let at = 0; at + 188 <= ts.length; at += 188) {
+        if ((((ts[at + 1] & 0x1f) << 8) | ts[at + 2]) === pid) ccs.push(ts[at + 3] & 15);
+      }
+      return ccs;
+    };
+    assert.deepEqual([...b.ts.subarray(0, 3)], [0x47, 0x40, 0x00], "a PAT first");
+    assert.deepEqual([...b.ts.subarray(188, 191)], [0x47, 0x50, 0x00], "then the PMT");
+    const pat = pids(b.ts, 0);
+    assert.ok(pat.length >= 2, `${pat.length} PATs`);
+    assert.equal(pat[1], (pat[0] + 1) & 15, "the next PAT continues the joiner's");
   });
 });
