@@ -4,8 +4,8 @@
  * measures. Each reader connects and then only counts: payload bytes, and video frames as
  * MPEG-TS packets on the video PID (0x100, the server's muxer) that start a PES
  * (payload_unit_start). Nothing is decoded. Readers share one UDP port (one libsrt
- * multiplexer) per READERS_PER_PORT and run without TSBPD (no thread per reader): payloads
- * are counted as they arrive, in order.
+ * multiplexer, two threads) per READERS_PER_PORT and run without TSBPD (no thread per
+ * reader): payloads are counted as they arrive, in order.
  *
  *   _load_srt srt HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S
  *
@@ -27,7 +27,9 @@
 #include <syslog.h>
 #include <time.h>
 
-enum { READERS_PER_PORT = 100, VIDEO_PID = 0x100, TS_PACKET = 188 };
+/* A shared port's UDP receive buffer (the kernel caps it at net.core.rmem_max): bursts of
+ * its readers' packets must not overflow it, or the load reader's own losses are measured. */
+enum { READERS_PER_PORT = 10, UDP_BUFFER = 4 << 20, VIDEO_PID = 0x100, TS_PACKET = 188 };
 enum { R_IDLE, R_CONNECTING, R_READING, R_DEAD };
 
 typedef struct {
@@ -88,11 +90,13 @@ static int start(int index, struct sockaddr_in *server, struct sockaddr_in *loca
                  const char *stream_id) {
   Reader *r = &readers[index];
   int no = 0, yes = 1, events = SRT_EPOLL_IN | SRT_EPOLL_OUT | SRT_EPOLL_ERR;
+  int udp_buffer = UDP_BUFFER;
   r->sock = srt_create_socket();
   srt_setsockflag(r->sock, SRTO_RCVSYN, &no, sizeof no);
   srt_setsockflag(r->sock, SRTO_SNDSYN, &no, sizeof no);
   srt_setsockflag(r->sock, SRTO_TSBPDMODE, &no, sizeof no);
   srt_setsockflag(r->sock, SRTO_REUSEADDR, &yes, sizeof yes);
+  srt_setsockflag(r->sock, SRTO_UDP_RCVBUF, &udp_buffer, sizeof udp_buffer);
   srt_setsockflag(r->sock, SRTO_STREAMID, stream_id, (int)strlen(stream_id));
   /* The first reader of a group takes a port; the others share it (one multiplexer). */
   if (index % READERS_PER_PORT == 0) local->sin_port = 0;
