@@ -9,10 +9,8 @@
  *
  *   _load_srt srt HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S
  *
- * It prints "window\n" when the measurement window opens, and when it closes one JSON line
- * as bench/_load_player.c does: readers asked for, joined, per-reader video frames in the
- * window (sorted), bytes in the window, join times (connect to first video frame, ms,
- * sorted) and its own CPU time. Built by bench/load.ts with gcc -O2 against libsrt
+ * It prints "window\n" when the measurement window opens, and when it closes the result
+ * line of bench/_load_result.h. Built by bench/load.ts with gcc -O2 against libsrt
  * (Debian: apt-get install libsrt-openssl-dev); loopback only.
  */
 #define _GNU_SOURCE
@@ -27,6 +25,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "_load_result.h"
+
 /* A shared port's UDP receive buffer (the kernel caps it at net.core.rmem_max): bursts of
  * its readers' packets must not overflow it, or the load reader's own losses are measured. */
 enum { READERS_PER_PORT = 10, UDP_BUFFER = 4 << 20, VIDEO_PID = 0x100, TS_PACKET = 188 };
@@ -35,9 +35,7 @@ enum { R_IDLE, R_CONNECTING, R_READING, R_DEAD };
 typedef struct {
   SRTSOCKET sock;
   int state;
-  double started_ms, joined_ms;
-  uint64_t bytes, frames;
-  uint64_t window_frames_at, window_bytes_at;
+  LoadCounts counts;
 } Reader;
 
 static Reader *readers;
@@ -46,11 +44,7 @@ static int nreaders;
 static int *slots;
 static unsigned slot_mask;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static LoadCounts *counts_of(int i) { return &readers[i].counts; }
 
 static void remember(int index) {
   unsigned at = (unsigned)readers[index].sock & slot_mask;
@@ -65,24 +59,14 @@ static Reader *find(SRTSOCKET sock) {
   return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Count the video PES starts in whole TS packets. */
 static void count(Reader *r, const uint8_t *p, int n) {
-  r->bytes += n;
+  r->counts.bytes += n;
   for (int at = 0; at + TS_PACKET <= n; at += TS_PACKET) {
     const uint8_t *ts = p + at;
     if (ts[0] != 0x47 || !(ts[1] & 0x40)) continue;
     if ((((ts[1] & 0x1f) << 8) | ts[2]) != VIDEO_PID) continue;
-    if (r->frames++ == 0) r->joined_ms = now_ms();
+    if (r->counts.frames++ == 0) r->counts.joined_ms = now_ms();
   }
 }
 
@@ -107,7 +91,7 @@ static int start(int index, struct sockaddr_in *server, struct sockaddr_in *loca
   }
   remember(index);
   srt_epoll_add_usock(eid, r->sock, &events);
-  r->started_ms = now_ms();
+  r->counts.started_ms = now_ms();
   r->state = R_CONNECTING;
   if (srt_connect(r->sock, (struct sockaddr *)server, sizeof *server) == SRT_ERROR) {
     r->state = R_DEAD;
@@ -154,12 +138,7 @@ int main(int argc, char **argv) {
     if (started == nreaders && ramp_done < 0) ramp_done = t;
     if (ramp_done >= 0 && window_at < 0 && t - ramp_done >= warmup) {
       window_at = t;
-      for (int i = 0; i < nreaders; i++) {
-        readers[i].window_frames_at = readers[i].frames;
-        readers[i].window_bytes_at = readers[i].bytes;
-      }
-      printf("window\n");
-      fflush(stdout);
+      open_window(counts_of, nreaders);
     }
     if (window_at >= 0 && t - window_at >= window) break;
     int n = srt_epoll_uwait(eid, events, 256, 10);
@@ -184,29 +163,7 @@ int main(int argc, char **argv) {
       }
     }
   }
-  double elapsed = now_ms() - window_at;
-  uint64_t *frames = calloc(nreaders, sizeof(uint64_t));
-  double *joins = calloc(nreaders, sizeof(double));
-  uint64_t window_bytes = 0;
-  int joined = 0;
-  for (int i = 0; i < nreaders; i++) {
-    frames[i] = readers[i].frames - readers[i].window_frames_at;
-    window_bytes += readers[i].bytes - readers[i].window_bytes_at;
-    if (readers[i].frames) joins[joined++] = readers[i].joined_ms - readers[i].started_ms;
-  }
-  qsort(frames, nreaders, sizeof(uint64_t), cmp_u64);
-  qsort(joins, joined, sizeof(double), cmp_d);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double cpu_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 +
-                  ru.ru_stime.tv_usec / 1e3;
-  printf("{\"players\":%d,\"joined\":%d,\"windowMs\":%.0f,\"windowBytes\":%llu,\"cpuMs\":%.0f,\"frames\":[",
-         nreaders, joined, elapsed, (unsigned long long)window_bytes, cpu_ms);
-  for (int i = 0; i < nreaders; i++) printf("%s%llu", i ? "," : "", (unsigned long long)frames[i]);
-  printf("],\"joinMs\":[");
-  for (int i = 0; i < joined; i++) printf("%s%.1f", i ? "," : "", joins[i]);
-  printf("]}\n");
-  fflush(stdout);
+  print_result(counts_of, nreaders, window_at);
   for (int i = 0; i < nreaders; i++) {
     if (readers[i].state != R_IDLE) srt_close(readers[i].sock);
   }
