@@ -527,6 +527,7 @@ export class SrtConnection implements Link {
    * the last ACKs.
    */
   async #read(handle: StreamHandle): Promise<void> {
+    if (this.#closed) return; // closed in the turn it was accepted in
     const sender = this.#sender!;
     const clock = this.#settings.clock;
     // Pacing starts at the newest frame the replay holds, taken now, with the replay: an
