@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "_load_result.h"
+
 enum { RTMP, FLV };
 enum { PLAYERS_PER_SOURCE = 100 };
 enum { S_HANDSHAKE, S_CHUNKS, S_HTTP_HEAD, S_HTTP_BODY, S_DEAD };
@@ -39,9 +41,7 @@ typedef struct {
 
 typedef struct {
   int fd, state;
-  double started_ms, joined_ms;
-  uint64_t bytes, frames;
-  uint64_t window_frames_at, window_bytes_at;
+  LoadCounts counts;
   /* RTMP */
   uint32_t handshake_got, chunk_size, acked, unacked;
   uint8_t hdr[18];
@@ -70,11 +70,7 @@ static int port;
 static Player *players;
 static int nplayers;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static LoadCounts *counts_of(int i) { return &players[i].counts; }
 
 static void die(const char *what) {
   perror(what);
@@ -176,7 +172,7 @@ static void rtmp_control(Player *p, ChunkStream *cs) {
 
 static void message_done(Player *p, int video) {
   if (!video) return;
-  if (p->frames++ == 0) p->joined_ms = now_ms();
+  if (p->counts.frames++ == 0) p->counts.joined_ms = now_ms();
 }
 
 static const int MESSAGE_HEADER[4] = {11, 7, 3, 0};
@@ -341,7 +337,7 @@ static void start(Player *p) {
   if (bind(p->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, host, &sa.sin_addr);
-  p->started_ms = now_ms();
+  p->counts.started_ms = now_ms();
   p->chunk_size = 128;
   p->cs = calloc(320, sizeof(ChunkStream));
   if (connect(p->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) die("connect");
@@ -371,16 +367,6 @@ static void connected(Player *p) {
   }
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
   if (argc != 10) {
     fprintf(stderr, "usage: %s rtmp|flv HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S\n", argv[0]);
@@ -399,7 +385,6 @@ int main(int argc, char **argv) {
   double t0 = now_ms();
   int started = 0;
   double window_at = -1, ramp_done = -1;
-  uint64_t window_bytes = 0;
   for (;;) {
     double t = now_ms();
     int due = ramp <= 0 ? nplayers : (int)((t - t0) / 1e3 * ramp) + 1;
@@ -407,12 +392,7 @@ int main(int argc, char **argv) {
     if (started == nplayers && ramp_done < 0) ramp_done = t;
     if (ramp_done >= 0 && window_at < 0 && t - ramp_done >= warmup) {
       window_at = t;
-      for (int i = 0; i < nplayers; i++) {
-        players[i].window_frames_at = players[i].frames;
-        players[i].window_bytes_at = players[i].bytes;
-      }
-      printf("window\n");
-      fflush(stdout);
+      open_window(counts_of, nplayers);
     }
     if (window_at >= 0 && t - window_at >= window) break;
     int n = epoll_wait(epfd, events, 256, 10);
@@ -430,7 +410,7 @@ int main(int argc, char **argv) {
           p->state = S_DEAD;
           break;
         }
-        p->bytes += r;
+        p->counts.bytes += r;
         if (mode == RTMP) {
           rtmp_feed(p, buf, r);
           p->unacked += r;
@@ -447,27 +427,6 @@ int main(int argc, char **argv) {
       }
     }
   }
-  double elapsed = now_ms() - window_at;
-  uint64_t *frames = calloc(nplayers, sizeof(uint64_t));
-  double *joins = calloc(nplayers, sizeof(double));
-  int joined = 0;
-  for (int i = 0; i < nplayers; i++) {
-    frames[i] = players[i].frames - players[i].window_frames_at;
-    window_bytes += players[i].bytes - players[i].window_bytes_at;
-    if (players[i].frames) joins[joined++] = players[i].joined_ms - players[i].started_ms;
-  }
-  qsort(frames, nplayers, sizeof(uint64_t), cmp_u64);
-  qsort(joins, joined, sizeof(double), cmp_d);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double cpu_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 +
-                  ru.ru_stime.tv_usec / 1e3;
-  printf("{\"players\":%d,\"joined\":%d,\"windowMs\":%.0f,\"windowBytes\":%llu,\"cpuMs\":%.0f,\"frames\":[",
-         nplayers, joined, elapsed, (unsigned long long)window_bytes, cpu_ms);
-  for (int i = 0; i < nplayers; i++) printf("%s%llu", i ? "," : "", (unsigned long long)frames[i]);
-  printf("],\"joinMs\":[");
-  for (int i = 0; i < joined; i++) printf("%s%.1f", i ? "," : "", joins[i]);
-  printf("]}\n");
-  fflush(stdout);
+  print_result(counts_of, nplayers, window_at);
   return 0;
 }

@@ -4,7 +4,7 @@
  * node-media-server 4.4.3 and nginx with the RTMP module.
  *
  * ```sh
- * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
+ * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,srt]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
  *   [--workers 1,2] [--load-cpu 1]
@@ -26,7 +26,10 @@
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
  * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
  * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames),
- * both pinned to CPU 1. Players connect at `--ramp` per second, the window of `--window`
+ * both pinned to CPU 1; for `--protocols srt`, `bench/_load_srt.c` instead (built here with gcc
+ * against libsrt: Debian's `apt-get install libsrt-openssl-dev`; N libsrt callers reading
+ * `#!::r=live/bench,m=request` from `serve --srt`, counting bytes and video PES starts), for
+ * arcly-stream only. Players connect at `--ramp` per second, the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
@@ -46,7 +49,7 @@
  * @module
  */
 
-import { freeTcpPort } from "../tests/_util/ports.ts";
+import { freeTcpPort, freeUdpPort } from "../tests/_util/ports.ts";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -78,7 +81,7 @@ const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type Protocol = "rtmp" | "flv";
+type Protocol = "rtmp" | "flv" | "srt";
 
 /** A server under test, started fresh for every step. */
 interface Server {
@@ -95,6 +98,8 @@ interface Running {
   readonly status: Promise<Deno.CommandStatus>;
   readonly rtmpPort: number;
   readonly httpPort: number;
+  /** The SRT listener's UDP port (0: none). */
+  readonly srtPort: number;
   stop(): Promise<void>;
 }
 
@@ -188,21 +193,26 @@ async function running(
   child: Deno.ChildProcess,
   rtmpPort: number,
   httpPort: number,
+  srtPort = 0,
 ): Promise<Running> {
   await accepting(rtmpPort);
   if (httpPort) await accepting(httpPort);
-  return { pid: child.pid, status: child.status, rtmpPort, httpPort, stop: () => stopChild(child) };
+  const stop = () => stopChild(child);
+  return { pid: child.pid, status: child.status, rtmpPort, httpPort, srtPort, stop };
 }
 
-/** `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1. */
+/**
+ * `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1 (SRT stays
+ * on the primary, whatever N).
+ */
 const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
-  protocols: ["rtmp", "flv"],
+  protocols: ["rtmp", "flv", "srt"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
   async start(dir) {
-    const [rtmpPort, httpPort] = [freeTcpPort(), freeTcpPort()];
+    const [rtmpPort, httpPort, srtPort] = [freeTcpPort(), freeTcpPort(), await freeUdpPort()];
     const extra = args.split(" ").filter((a) => a !== "");
     const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
@@ -219,12 +229,12 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       "--rtsp",
       "off",
       "--srt",
-      "off",
+      `${HOST}:${srtPort}`,
       "--workers",
       String(workers),
       ...extra,
     ], `${dir}/arcly.log`);
-    return await running(child, rtmpPort, httpPort);
+    return await running(child, rtmpPort, httpPort, srtPort);
   },
 });
 
@@ -310,14 +320,22 @@ const nms: Server = {
   },
 };
 
-/** Build the load player once. */
-async function buildLoadPlayer(dir: string): Promise<string> {
-  const out = `${dir}/load_player`;
+/** Build a load player (`source` in bench/, linked with `libs`) once. */
+async function buildLoadPlayer(dir: string, source: string, libs: string[] = []): Promise<string> {
+  const out = `${dir}/${source.replace(/\.c$/, "")}`;
   const { success, stderr } = await new Deno.Command("gcc", {
-    args: ["-O2", "-o", out, `${ROOT}bench/_load_player.c`],
+    args: ["-O2", "-o", out, `${ROOT}bench/${source}`, ...libs],
   }).output();
   if (!success) throw new Error(`gcc failed:\n${new TextDecoder().decode(stderr)}`);
   return out;
+}
+
+/** The SRT load reader, or why it cannot be built here. */
+async function buildSrtReader(dir: string): Promise<string | Error> {
+  if (!await exists("/usr/include/srt/srt.h")) {
+    return new Error("no libsrt headers (apt-get install libsrt-openssl-dev)");
+  }
+  return await buildLoadPlayer(dir, "_load_srt.c", ["-lsrt"]);
 }
 
 /** The publisher, and how many video frames it has sent so far (from `-progress`). */
@@ -465,7 +483,11 @@ async function step(
   const pub = publisher(running.rtmpPort, dir);
   let failed = false;
   try {
-    const port = protocol === "rtmp" ? running.rtmpPort : running.httpPort;
+    const port = protocol === "rtmp"
+      ? running.rtmpPort
+      : protocol === "srt"
+      ? running.srtPort
+      : running.httpPort;
     // Wait until one player gets video, so the window measures delivery, not the start.
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -549,7 +571,12 @@ if (values.before || values["before-args"] !== undefined) {
   );
 }
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
-const bin = await buildLoadPlayer(tmp);
+const players: Record<Protocol, string | Error> = {
+  rtmp: await buildLoadPlayer(tmp, "_load_player.c"),
+  flv: "",
+  srt: PROTOCOLS.includes("srt") ? await buildSrtReader(tmp) : "",
+};
+players.flv = players.rtmp;
 console.log(
   `load: ${WARMUP_S} s warm-up, ${WINDOW_S} s window, ramp ${RAMP}/s, server on CPU 0 ` +
     `(0 to N-1 with N workers), publisher and load player on CPU ${LOAD_CPU}; load average ${
@@ -566,17 +593,18 @@ for (const protocol of PROTOCOLS) {
   }
   for (const server of values.servers.split(",").flatMap((name) => all[name])) {
     if (!server.protocols.includes(protocol)) continue;
-    const missing = await server.missing();
+    const bin = players[protocol];
+    const missing = bin instanceof Error ? bin.message : await server.missing();
     if (missing) {
       console.log(`| ${server.name} | ${protocol} | skipped: ${missing} |`);
       continue;
     }
-    for (const players of STEPS) {
+    for (const count of STEPS) {
       try {
-        print(await step(server, protocol, players, bin));
+        print(await step(server, protocol, count, bin as string));
       } catch (error) {
         console.log(
-          `| ${server.name} | ${protocol} | ${players} | failed: ${(error as Error).message} |`,
+          `| ${server.name} | ${protocol} | ${count} | failed: ${(error as Error).message} |`,
         );
       }
     }

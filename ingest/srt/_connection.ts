@@ -1,21 +1,14 @@
 /**
  * One SRT connection, on either end of the handshake: routes the peer's packets to the
  * receiving engine (MPEG-TS through the demuxer into frames: a publisher to the listener,
- * or a source pulled by a caller) or the sending engine (the muxer fed from a subscription
- * paced by the stream's clock for a listener's reader, or frame by frame for a caller that
- * publishes), encrypts and decrypts, keeps it alive and times it out.
+ * or a source pulled by a caller) or the sending engine (a listener's reader: the stream's
+ * shared MPEG-TS on the play line, paced by the stream's clock; a caller that publishes:
+ * its own muxer, frame by frame), encrypts and decrypts, keeps it alive and times it out.
  */
 
-import {
-  ConfigGate,
-  FrameFlags,
-  type Logger,
-  type MediaFrame,
-  type StreamHandle,
-} from "../../mod.ts";
+import { ConfigGate, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
 import type { UnpublishReason } from "../../mod.ts";
 import { TsDecoder, TsEncoder } from "../../media/ts/mod.ts";
-import { CatchUpPacer } from "../_catch_up.ts";
 import { SrtError } from "./error.ts";
 import { encodeHandshake, type Handshake } from "./handshake.ts";
 import { keyIndex, type SrtCrypto } from "./_crypto.ts";
@@ -36,6 +29,9 @@ import {
 import { type Link, type ReceiverStats, SrtReceiver } from "./_receiver.ts";
 import { type SenderStats, SrtSender } from "./_sender.ts";
 import { readU32 } from "./_wire.ts";
+import { PacedReader } from "./_paced_reader.ts";
+import type { PacingTimer } from "./_pacing_timer.ts";
+import { STREAM_TS_FORM, StreamTs } from "./_stream_ts.ts";
 
 /** Settings shared by every connection of one listener (or one caller's connection). */
 export interface ConnectionSettings {
@@ -46,6 +42,8 @@ export interface ConnectionSettings {
   readonly maxLag: number;
   /** Readers catch up from the GOP replay to the live edge at this multiple of real time. */
   readonly catchUpSpeed: number;
+  /** Wakes readers held to their stream's clock. */
+  readonly pacing: PacingTimer;
   /** Readers' key refresh period, in data packets. */
   readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
@@ -124,10 +122,6 @@ const RETRANSMITTED_FLAG = 0x04;
 const LINGER_MS = 1500;
 /** Beyond the latency, for the last packet's trip and the peer's delivery tick. */
 const PLAYOUT_MARGIN_MS = 50;
-/** A reader holds a frame back at most this long to keep to the stream's clock. */
-const MAX_AHEAD_MS = 1000;
-/** Decode times jumping by more than this (either way) restart the pacing clock. */
-const TIMESTAMP_JUMP = 5 * 90_000;
 /** `SRT_CMD_KMREQ` and `SRT_CMD_KMRSP`: subtypes of a USER control packet. */
 const KMREQ = 3;
 const KMRSP = 4;
@@ -161,7 +155,9 @@ export class SrtConnection implements Link {
   #decoder?: TsDecoder;
   #sender?: SrtSender;
   #encoder?: TsEncoder;
-  #reader?: ReadableStreamDefaultReader<MediaFrame>;
+  #reader?: PacedReader;
+  /** Ends a reader's play. */
+  #playing?: AbortController;
   #wake?: () => void;
   // Encryption: packets wait in order for WebCrypto, in each direction.
   readonly #crypto?: SrtCrypto;
@@ -237,7 +233,9 @@ export class SrtConnection implements Link {
         maxPackets: params.maxPackets,
       });
       this.stats.sender = this.#sender.stats;
-      if (media.kind === "read") void this.#read(media.handle);
+      // A play hands its replay over at once: the reader starts after this turn, once the
+      // listener has queued its conclusion answer ahead of the first data packet.
+      if (media.kind === "read") queueMicrotask(() => void this.#read(media.handle));
       else this.#encoder = new TsEncoder();
     }
   }
@@ -505,7 +503,8 @@ export class SrtConnection implements Link {
       }
     }
     if (this.#media.kind === "receive") this.#media.onEnd(level === "info" ? "ended" : "error");
-    void this.#reader?.cancel();
+    this.#reader?.stop();
+    this.#playing?.abort();
     this.#wake?.();
     this.#settings.logger[level](
       `srt ${this.peer}: closed ${this.key}: ${why} (${this.#summary()})`,
@@ -524,8 +523,12 @@ export class SrtConnection implements Link {
       `dropped ${s.dropped}`;
   }
 
-  /** A reader: subscription → muxer → paced payloads, then linger for the last ACKs. */
+  /**
+   * A reader: the play line → the stream's shared MPEG-TS → paced payloads, then linger for
+   * the last ACKs.
+   */
   async #read(handle: StreamHandle): Promise<void> {
+    if (this.#closed) return; // closed in the turn it was accepted in
     const sender = this.#sender!;
     const clock = this.#settings.clock;
     // Pacing starts at the newest frame the replay holds, taken now, with the replay: an
@@ -535,52 +538,31 @@ export class SrtConnection implements Link {
     for (const frame of handle.replayBuffer()) {
       if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
     }
-    const sub = handle.subscribe({ replay: true, maxLag: this.#settings.maxLag });
-    const reader = sub.getReader();
+    const shared = handle.derive(STREAM_TS_FORM, () => new StreamTs(handle));
+    shared.value.hold();
+    const reader = new PacedReader({
+      sender,
+      ts: shared.value,
+      clock,
+      timer: this.#settings.pacing,
+      catchUpSpeed: this.#settings.catchUpSpeed,
+      replayDts,
+    });
     this.#reader = reader;
-    const encoder = new TsEncoder();
-    const pacer = new CatchUpPacer(this.#settings.catchUpSpeed);
-    let anchorDts = replayDts;
-    let anchorMs = clock();
-    let lastDts = replayDts ?? NaN;
+    const playing = new AbortController();
+    this.#playing = playing;
     try {
-      for (;;) {
-        const { value: frame, done } = await reader.read();
-        if (this.#closed) return;
-        if (done) break;
-        let now = clock();
-        if (frame.flags & FrameFlags.CONFIG) {
-          // A config keeps the time it was published with, maybe long ago: it goes out at
-          // once and neither paces nor moves the pacing anchor (taken for a timestamp jump,
-          // it re-anchored the replay at its GOP start and held the reader that far behind).
-          const bytes = encoder.encode(frame);
-          if (bytes) sender.write(bytes, now);
-          continue;
-        }
-        const jumped = Math.abs(frame.dts - lastDts) > TIMESTAMP_JUMP;
-        lastDts = frame.dts;
-        if (anchorDts === undefined || jumped || frame.flags & FrameFlags.DISCONTINUITY) {
-          anchorDts = frame.dts;
-          anchorMs = now;
-        }
-        let due = anchorMs + (frame.dts - anchorDts) / 90;
-        if (due > now + MAX_AHEAD_MS) {
-          anchorDts = frame.dts;
-          anchorMs = due = now;
-        }
-        // Behind the live edge (the replay, then what came meanwhile): the pacer's schedule.
-        const hold = Math.max(due - now, pacer.delayMs(frame, now));
-        if (hold >= 1) {
-          sender.flush(now);
-          await this.#sleep(hold);
-          if (this.#closed) return;
-          now = clock();
-        }
-        const bytes = encoder.encode(frame);
-        if (bytes) sender.write(bytes, now);
-      }
-      const tail = encoder.flush();
-      if (tail) sender.write(tail, clock());
+      const result = await handle.play(reader, {
+        replay: true,
+        maxLag: this.#settings.maxLag,
+        signal: playing.signal,
+      });
+      if (result.end === "aborted" || this.#closed) return;
+      if (result.end === "failed") throw result.error;
+      await reader.sent();
+      if (this.#closed) return;
+      const tail = shared.value.tail();
+      if (tail.length > 0) sender.write(tail, clock());
       sender.flush(clock());
       // The peer plays the last packet out a latency after it was sent, and closes at once
       // on SHUTDOWN, dropping what it still holds: wait for both the ACKs and that time.
@@ -589,14 +571,14 @@ export class SrtConnection implements Link {
       while (
         !this.#closed && clock() < until && (sender.unacknowledged > 0 || clock() < playedOut)
       ) await this.#sleep(10);
-      if (sub.evicted) {
+      if (result.end === "evicted") {
         this.close(`reader of ${this.key} fell too far behind and was evicted`, "warn");
       } else this.close(`stream ${this.key} ended`, "info");
     } catch (error) {
       this.close(`reading ${this.key}: ${message(error)}`, "error");
     } finally {
-      reader.releaseLock();
-      void sub.cancel();
+      shared.value.leave();
+      shared.release();
     }
   }
 

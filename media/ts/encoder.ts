@@ -200,6 +200,22 @@ export class TsEncoder {
     return this.#stats;
   }
 
+  /**
+   * The PAT and PMT as last written, for a receiver that joins between two of their repeats
+   * (a stream without video repeats them only every 500 ms): their continuity counters are
+   * those of the tables last written, so the tables the encoder writes next continue them.
+   * `undefined` before any were written.
+   */
+  tables(): Uint8Array | undefined {
+    if (this.#pmt === undefined || this.#probe !== undefined) return undefined;
+    const out = new Uint8Array(2 * TS_PACKET_SIZE);
+    out.set(this.#pat, 0);
+    out[3] = 0x10 | ((this.#patCc + 15) & 15);
+    out.set(this.#pmt, TS_PACKET_SIZE);
+    out[TS_PACKET_SIZE + 3] = 0x10 | ((this.#pmtCc + 15) & 15);
+    return out;
+  }
+
   /** Makes the next frame written start with the PAT and PMT (for example at a segment cut). */
   forceTables(): void {
     this.#tablesDue = true;

@@ -1,19 +1,22 @@
 /**
- * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake) and an
- * HTTP-FLV body, for one deterministic synthetic publish, against golden files recorded from
- * the play loops before they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to
- * record them again (only when an output change is intended).
+ * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake), an
+ * HTTP-FLV body and an SRT reader's MPEG-TS (its data payloads in sequence order), for one
+ * deterministic synthetic publish, against golden files recorded from the play loops before
+ * they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to record them again
+ * (only when an output change is intended).
  */
 
 import assert from "node:assert/strict";
 import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../mod.ts";
 import { ChunkWriter, commandMessage, HANDSHAKE_SIZE, serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { httpFlv, serveHttp } from "../../ingest/http/mod.ts";
+import { HandshakeType, serveSrt } from "../../ingest/srt/mod.ts";
 import { buildAvcConfig, describeConfig } from "../../media/codec/mod.ts";
 import { concat, firstDifference } from "../_util/bytes.ts";
 import { prng, randomBytes } from "../_util/fuzz.ts";
 import { LogLines } from "../_util/log.ts";
 import { within } from "../_util/within.ts";
+import { TestCaller } from "../ingest/srt/_client.ts";
 
 const GOLDEN = new URL("./testdata/", import.meta.url);
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
@@ -165,5 +168,31 @@ Deno.test("egress golden: an HTTP-FLV body is byte-identical to the recorded one
     await compareGolden("http_flv.bin", new Uint8Array(await within(body, 5000, "the FLV body")));
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("egress golden: an SRT reader's MPEG-TS is byte-identical to the recorded one", async () => {
+  const reg = registry();
+  const server = await serveSrt({
+    hostname: "127.0.0.1",
+    port: 0,
+    logger: new LogLines(),
+    registry: reg,
+  });
+  const caller = await TestCaller.open(server.addr.port);
+  const { before, live } = frames();
+  const handle = reg.startPublish("live", "golden", { protocol: "test" });
+  try {
+    for (const f of before) handle.publish(f);
+    const accepted = await caller.connect("#!::r=live/golden,m=request");
+    assert.equal(accepted.type, HandshakeType.CONCLUSION);
+    const read = caller.readTs(accepted.socketId);
+    await untilSubscribed(handle, 1);
+    for (const f of live) handle.publish(f);
+    reg.endPublish(handle, "ended");
+    await compareGolden("srt_read_ts.bin", (await within(read, 10_000, "the SRT reader's end")).ts);
+  } finally {
+    await server.close();
+    await caller.close();
   }
 });

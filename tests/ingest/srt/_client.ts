@@ -1,6 +1,8 @@
 /** A scripted SRT caller for listener tests: real UDP, our own codecs, every step explicit. */
 
 import {
+  ackPacket,
+  ControlType,
   controlType,
   encodeHandshake,
   type Handshake,
@@ -11,6 +13,15 @@ import {
   SrtFlag,
 } from "../../../ingest/srt/mod.ts";
 import { bound, type OrderedSocket } from "./_util.ts";
+import { concat } from "../../_util/bytes.ts";
+
+/** What a reader got: its MPEG-TS, and when (`performance.now()`) its data and SHUTDOWN came. */
+export interface ReadTs {
+  /** Every data payload, each sequence number once (retransmissions skipped), in order. */
+  readonly ts: Uint8Array;
+  readonly lastDataMs: number;
+  readonly shutdownMs: number;
+}
 
 /** Flags libsrt 1.5 callers send in HSREQ. */
 export const CALLER_FLAGS = SrtFlag.TSBPDSND | SrtFlag.TSBPDRCV | SrtFlag.HAICRYPT |
@@ -163,6 +174,32 @@ export class TestCaller {
         if (attempt === 20) throw error;
       }
     }
+  }
+
+  /**
+   * Read as a reader up to the listener's SHUTDOWN, acknowledging every data packet (so the
+   * listener closes without waiting out its linger); rejects when `ms` pass without a packet.
+   */
+  async readTs(listenerSocket: number, ms = 5000): Promise<ReadTs> {
+    const payloads = new Map<number, Uint8Array>();
+    let ackNo = 1;
+    let lastDataMs = NaN;
+    for (;;) {
+      const packet = await this.next(
+        (p) => !isControl(p) || controlType(p) === ControlType.SHUTDOWN,
+        ms,
+      );
+      if (isControl(packet)) break;
+      lastDataMs = performance.now();
+      const seq = new DataView(packet.buffer, packet.byteOffset).getUint32(0);
+      if (!payloads.has(seq)) payloads.set(seq, packet.subarray(16));
+      const ack = { ackNo: ackNo++, ackSeq: (seq + 1) & 0x7fffffff, rttUs: 1000, rttVarUs: 500 };
+      this.send(ackPacket(ack, 0, listenerSocket));
+    }
+    const shutdownMs = performance.now();
+    const fromIsn = (seq: number) => (seq - this.isn) & 0x7fffffff;
+    const inOrder = [...payloads].sort(([a], [b]) => fromIsn(a) - fromIsn(b));
+    return { ts: concat(inOrder.map(([, payload]) => payload)), lastDataMs, shutdownMs };
   }
 
   /** Close the socket. */

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type AuthRequest, FrameFlags, type MediaFrame, Registry } from "../../../mod.ts";
+import {
+  type AuthRequest,
+  FrameFlags,
+  type MediaFrame,
+  Registry,
+  type StreamHandle,
+} from "../../../mod.ts";
 import {
   ackPacket,
   controlPacket,
@@ -22,12 +28,13 @@ import {
   type SrtServerOptions,
 } from "../../../ingest/srt/mod.ts";
 import { flipBit, prng, randomBytes } from "../../_util/fuzz.ts";
-import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
+import { decodeCheck, makeFixture, sine, tempPath, testsrc } from "../../_util/ffmpeg.ts";
 import { LogLines } from "../../_util/log.ts";
-import { hex } from "../../_util/bytes.ts";
+import { firstDifference, hex } from "../../_util/bytes.ts";
 import { TsDecoder } from "../../../media/ts/mod.ts";
 import { SrtCrypto } from "../../../ingest/srt/_crypto.ts";
 import { TestCaller } from "./_client.ts";
+import { audioFrame, configFrame } from "../../_util/frames.ts";
 import { dataPacket } from "./_engine.ts";
 import { testsWith } from "../../_util/tools.ts";
 
@@ -624,5 +631,125 @@ test.ffmpeg("a reader catches up from the GOP replay at catchUpSpeed, not in one
     const spanMs = (stamps.at(-1)! - stamps[0]) / 1000;
     assert.ok(spanMs >= (gopMs / catchUpSpeed) * 0.9, `${spanMs} ms for a ${gopMs} ms GOP`);
     registry.endPublish(handle);
+  });
+});
+
+/** `seconds` of H.264 (one GOP: a single keyframe) + AAC, demuxed into frames. */
+async function oneGop(seconds: number): Promise<MediaFrame[]> {
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  const clip = await makeFixture(`srt-one-gop-${seconds}.ts`, [
+    ...testsrc({ duration: seconds }),
+    ...sine({ duration: seconds }),
+    ...["-c:v", "libx264", "-g", "1000", "-c:a", "aac", "-f", "mpegts"],
+  ]);
+  decoder.decode(await Deno.readFile(clip), (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  return frames;
+}
+
+/** Publish `frames` into `handle` at the pace of their decode times (configs at once). */
+async function publishLive(handle: StreamHandle, frames: readonly MediaFrame[]): Promise<void> {
+  const startMs = performance.now();
+  const firstDts = frames.find((f) => !(f.flags & FrameFlags.CONFIG))!.dts;
+  for (const frame of frames) {
+    const dueMs = startMs + (frame.dts - firstDts) / 90;
+    const wait = dueMs - performance.now();
+    if (!(frame.flags & FrameFlags.CONFIG) && wait > 1) {
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    handle.publish(frame);
+  }
+}
+
+test.ffmpeg("two readers share one muxing: a later reader's MPEG-TS is exactly the tail of the first one's, from a PAT before its keyframe, and ffmpeg decodes it", async () => {
+  const frames: MediaFrame[] = [];
+  const decoder = new TsDecoder();
+  decoder.decode(await twoSecondClip(), (f) => frames.push(f));
+  decoder.flush((f) => frames.push(f));
+  const second = frames.findLastIndex((f) => f.kind === "video" && f.flags & FrameFlags.KEYFRAME);
+  assert.ok(second > 0, "two GOPs");
+  await withServer({}, async ({ caller, registry }) => {
+    const handle = registry.startPublish("live", "shared");
+    for (const frame of frames.slice(0, second)) handle.publish(frame);
+    const first = await caller();
+    const firstRead = first.readTs((await first.connect("read:live/shared")).socketId);
+    await until("the first reader plays", () => handle.readerCount === 1);
+    for (const frame of frames.slice(second)) handle.publish(frame);
+    const later = await caller();
+    const laterRead = later.readTs((await later.connect("read:live/shared")).socketId);
+    await until("the second reader plays", () => handle.readerCount === 2);
+    registry.endPublish(handle);
+    const [a, b] = await Promise.all([firstRead, laterRead]);
+    assert.ok(b.ts.length > 0 && b.ts.length < a.ts.length, `${b.ts.length} of ${a.ts.length}`);
+    assert.deepEqual([...b.ts.subarray(0, 3)], [0x47, 0x40, 0x00], "the later one opens on a PAT");
+    const at = firstDifference(b.ts, a.ts.subarray(a.ts.length - b.ts.length));
+    assert.equal(at, -1, `the later reader's bytes differ from the first one's tail at ${at}`);
+    const file = await tempPath("srt-later-reader.ts");
+    await Deno.writeFile(file, b.ts);
+    const check = await decodeCheck(file);
+    assert.equal(check.code, 0, check.stderr);
+    assert.equal(check.stderr, "");
+  });
+});
+
+test.ffmpeg("a reader behind its stream by more than maxLag is evicted; the reader at the live edge goes on", async () => {
+  const frames = await oneGop(4);
+  // A ring of 32 frames (under half a second): the late reader's catch-up from a two-second
+  // GOP replay at 1.5× real time lets it fall a ring behind, and with no keyframe to skip
+  // to it loses more than maxLag frames.
+  const registry = new Registry({ apps: { live: { capacity: 32 } } });
+  await withServer({ registry, maxLag: 8 }, async ({ caller, logs }) => {
+    const handle = registry.startPublish("live", "lag");
+    const live = await caller();
+    const liveRead = live.readTs((await live.connect("read:live/lag")).socketId);
+    await until("the live reader plays", () => handle.readerCount === 1);
+    const half = frames.findIndex((f) => f.dts - frames.at(-1)!.dts > -2 * 90_000);
+    await publishLive(handle, frames.slice(0, half));
+    const late = await caller();
+    const lateRead = late.readTs((await late.connect("read:live/lag")).socketId);
+    await publishLive(handle, frames.slice(half));
+    const publishEndMs = performance.now();
+    registry.endPublish(handle);
+    const [a, b] = await Promise.all([liveRead, lateRead]);
+    assert.ok(b.shutdownMs < publishEndMs, "the late reader was shut down while the stream ran");
+    assert.ok(a.lastDataMs > b.shutdownMs, "the live reader got data after that");
+    await logs.waitFor(/reader of live\/lag fell too far behind and was evicted/);
+    await logs.waitFor(/closed live\/lag: stream live\/lag ended/);
+  });
+});
+
+Deno.test("a reader joining an audio-only stream between its table repeats gets the PAT and PMT first, continued by the next ones", async () => {
+  await withServer({}, async ({ caller, registry }) => {
+    const handle = registry.startPublish("live", "radio");
+    const aac = (ms: number): MediaFrame => ({
+      ...audioFrame(ms * 90, 64),
+      flags: FrameFlags.NONE,
+    });
+    handle.publish({ ...configFrame("audio"), data: new Uint8Array([0x12, 0x10]) });
+    const first = await caller();
+    const firstRead = first.readTs((await first.connect("read:live/radio")).socketId);
+    await until("the first reader plays", () => handle.readerCount === 1);
+    // The muxer probes the first second, then writes tables every 512 ms (every 16th frame):
+    // at 1536 ms last before the later reader joins at 1600 ms, next at 2048.
+    for (let ms = 0; ms < 1600; ms += 32) handle.publish(aac(ms));
+    const later = await caller();
+    const laterRead = later.readTs((await later.connect("read:live/radio")).socketId);
+    await until("the later reader plays", () => handle.readerCount === 2);
+    for (let ms = 1600; ms < 2600; ms += 32) handle.publish(aac(ms));
+    registry.endPublish(handle);
+    const [, b] = await Promise.all([firstRead, laterRead]);
+    const pids = (ts: Uint8Array, pid: number) => {
+      const ccs: number[] = [];
+      for (let at = 0; at + 188 <= ts.length; at += 188) {
+        if ((((ts[at + 1] & 0x1f) << 8) | ts[at + 2]) === pid) ccs.push(ts[at + 3] & 15);
+      }
+      return ccs;
+    };
+    assert.deepEqual([...b.ts.subarray(0, 3)], [0x47, 0x40, 0x00], "a PAT first");
+    assert.deepEqual([...b.ts.subarray(188, 191)], [0x47, 0x50, 0x00], "then the PMT");
+    const pat = pids(b.ts, 0);
+    assert.ok(pat.length >= 2, `${pat.length} PATs`);
+    assert.equal(pat[1], (pat[0] + 1) & 15, "the next PAT continues the joiner's");
   });
 });
