@@ -48,6 +48,7 @@
 
 import { freeTcpPort } from "../tests/_util/ports.ts";
 import { parseArgs } from "node:util";
+import { buildLoadPlayer } from "./_load_player.ts";
 
 const { values } = parseArgs({
   options: {
@@ -309,16 +310,6 @@ const nms: Server = {
     return await running(child, rtmpPort, httpPort);
   },
 };
-
-/** Build the load player once. */
-async function buildLoadPlayer(dir: string): Promise<string> {
-  const out = `${dir}/load_player`;
-  const { success, stderr } = await new Deno.Command("gcc", {
-    args: ["-O2", "-o", out, `${ROOT}bench/_load_player.c`],
-  }).output();
-  if (!success) throw new Error(`gcc failed:\n${new TextDecoder().decode(stderr)}`);
-  return out;
-}
 
 /** The publisher, and how many video frames it has sent so far (from `-progress`). */
 interface Publisher {
