@@ -174,7 +174,10 @@ export class RtmpSession {
   #waitingSince = performance.now();
   /** When the publisher last sent a complete message on its stream. */
   #lastMedia = 0;
-  /** When the last write finished (or, from idle, the first was queued); see `#writing`. */
+  /**
+   * While a write is in flight (`#writing`): when the last write finished, or, from idle, when
+   * the first was started; the player stall check compares it with the idle timeout.
+   */
   #lastWrite = 0;
   #closed = false;
   #app: string | undefined;
@@ -723,14 +726,17 @@ export class RtmpSession {
     return written;
   }
 
-  /** The write in flight took `n` bytes: write the rest, then what was queued meanwhile. */
+  /**
+   * The write in flight took `n` bytes: write the rest, then what was queued meanwhile (the
+   * clock is read only then: once idle, the next write's start sets `#lastWrite`).
+   */
   #onWritten = (n: number): void => {
-    this.#lastWrite = performance.now();
     if (this.#closed) return;
     const bytes = this.#writing!;
     if (n < bytes.length) this.#write(bytes.subarray(n));
     else if (this.#outbox.length > 0) this.#write(this.#takeOutbox());
-    else this.#drain();
+    else return this.#drain();
+    this.#lastWrite = performance.now();
   };
 
   #onWriteFailed = (error: unknown): void => {
