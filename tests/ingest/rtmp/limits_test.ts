@@ -62,6 +62,24 @@ function closeLine(log: LogLines, c: TestClient): Promise<string> {
   return log.waitFor(new RegExp(`rtmp 127\\.0\\.0\\.1:${port}: closed: `));
 }
 
+/** An H.264 video message on `streamId` at time 0. */
+function video(streamId: number, flags: number, data: Uint8Array): RtmpMessage {
+  const frame = { track: 0, kind: "video", codec: "h264", pts: 0, dts: 0, flags, data } as const;
+  return {
+    csid: 6,
+    typeId: MessageType.VIDEO,
+    streamId,
+    timestamp: 0,
+    payload: encodeVideoTag(frame),
+  };
+}
+
+/** A small valid AVC decoder configuration. */
+function avcConfig(): Uint8Array {
+  const sps = [0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4];
+  return buildAvcConfig({ sps: [Uint8Array.from(sps)], pps: [unhex("68ce3c80")] });
+}
+
 /** Call `tick` every 50 ms until `c` is closed (or 5 s pass, failing). */
 async function trickleUntilClosed(c: TestClient, tick: () => Promise<void>): Promise<void> {
   const timer = setInterval(() => void tick().catch(() => {}), 50);
@@ -205,25 +223,8 @@ async function playing(
   await pub.handshake();
   const pid = await pub.connect();
   assert.equal(await pub.publish(pid, name), "NetStream.Publish.Start");
-  const video = (flags: number, data: Uint8Array): RtmpMessage => ({
-    csid: 6,
-    typeId: MessageType.VIDEO,
-    streamId: pid,
-    timestamp: 0,
-    payload: encodeVideoTag({
-      track: 0,
-      kind: "video",
-      codec: "h264",
-      pts: 0,
-      dts: 0,
-      flags,
-      data,
-    }),
-  });
-  const sps = [0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4];
-  const config = buildAvcConfig({ sps: [Uint8Array.from(sps)], pps: [unhex("68ce3c80")] });
-  await pub.send(video(FrameFlags.CONFIG, config));
-  await pub.send(video(FrameFlags.KEYFRAME, unhex("00000002 6588")));
+  await pub.send(video(pid, FrameFlags.CONFIG, avcConfig()));
+  await pub.send(video(pid, FrameFlags.KEYFRAME, unhex("00000002 6588")));
   const player = await open();
   await player.handshake();
   const playId = await player.connect();
