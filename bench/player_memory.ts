@@ -9,8 +9,11 @@
  *
  * ```sh
  * deno run -A --v8-flags=--expose-gc bench/player_memory.ts [--players 1000] [--protocols rtmp,flv]
- *   [--warmup 3] [--top 25]
+ *   [--warmup 3] [--window 3] [--top 25]
  * ```
+ *
+ * It also prints the process's CPU time per Mbit the players received over the `--window`
+ * seconds after the measurement: read it from a run with `--top 0` (snapshots take a while).
  *
  * RSS also holds what the heap snapshots cost, so read RSS from a run with `--top 0` (no
  * snapshots) when comparing it with `bench/load.ts`.
@@ -30,11 +33,13 @@ const { values } = parseArgs({
     players: { type: "string", default: "1000" },
     protocols: { type: "string", default: "rtmp,flv" },
     warmup: { type: "string", default: "3" },
+    window: { type: "string", default: "3" },
     top: { type: "string", default: "25" },
   },
 });
 const PLAYERS = Number(values.players);
 const WARMUP_S = Number(values.warmup);
+const WINDOW_S = Number(values.window);
 const TOP = Number(values.top);
 const HOST = "127.0.0.1";
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -107,22 +112,45 @@ const publisher = new Deno.Command("ffmpeg", {
 const tmp = await Deno.makeTempDir({ prefix: "arcly-player-memory-" });
 const bin = await buildLoadPlayer(tmp);
 
-/** Run `players` load players on `protocol`; `measure` runs once they have played a while. */
-async function play(protocol: string, players: number, measure: () => void): Promise<number> {
+/** This process's CPU time (user + system) so far, in µs. */
+function cpuUs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1e4;
+}
+
+/**
+ * Run `players` load players on `protocol`; `measure` runs once they have played for the
+ * warm-up. Resolves with how many joined and the server's CPU-µs per Mbit delivered over the
+ * window after `measure` (the bytes are the window's, prorated).
+ */
+async function play(
+  protocol: string,
+  players: number,
+  measure: () => void,
+): Promise<{ joined: number; usPerMbit: number }> {
   const port = protocol === "rtmp" ? rtmp.addr.port : http.addr.port;
   const child = new Deno.Command(bin, {
     args: [protocol, HOST, String(port), "live", "bench", String(players), "2000"]
-      .concat([String(WARMUP_S), "1"]),
+      .concat([String(WARMUP_S), String(WINDOW_S)]),
     stdout: "piped",
   }).spawn();
   let text = "";
+  let [cpu0, t0, cpu1, t1] = [0, 0, 0, 0];
   for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-    if (!text.startsWith("window\n") && (text + chunk).startsWith("window\n")) measure();
+    if (!text.startsWith("window\n") && (text + chunk).startsWith("window\n")) {
+      measure();
+      [cpu0, t0] = [cpuUs(), performance.now()];
+    }
     text += chunk;
+    if (cpu1 === 0 && text.includes("\n{")) [cpu1, t1] = [cpuUs(), performance.now()];
   }
   await child.status;
   const line = text.split("\n").find((l) => l.startsWith("{"));
-  return line ? JSON.parse(line).joined : 0;
+  if (!line) return { joined: 0, usPerMbit: NaN };
+  const { joined, windowBytes, windowMs } = JSON.parse(line);
+  const mbit = windowBytes * 8 / 1e6 * Math.min(1, (t1 - t0) / windowMs);
+  return { joined, usPerMbit: (cpu1 - cpu0) / mbit };
 }
 
 while (registry.get("live", "bench") === undefined) await new Promise((r) => setTimeout(r, 100));
@@ -132,7 +160,7 @@ for (const protocol of values.protocols.split(",")) {
   const heapBefore = TOP > 0 ? census() : new Map();
   let after = before;
   let heapAfter: Census = new Map();
-  const joined = await play(protocol, PLAYERS, () => {
+  const { joined, usPerMbit } = await play(protocol, PLAYERS, () => {
     after = usage();
     if (TOP > 0) heapAfter = census();
   });
@@ -140,7 +168,8 @@ for (const protocol of values.protocols.split(",")) {
     `${name} ${((kib - before[name]) / PLAYERS).toFixed(2)}`
   ).filter((cell) => !cell.endsWith(" 0.00"));
   console.log(
-    `${protocol}: ${PLAYERS} players (${joined} joined), KiB per player: ${per.join(", ")}`,
+    `${protocol}: ${PLAYERS} players (${joined} joined), KiB per player: ${per.join(", ")}; ` +
+      `server CPU-µs per delivered Mbit ${usPerMbit.toFixed(0)}`,
   );
   const grown = [...heapAfter].map(([key, { count, bytes }]) => {
     const was = heapBefore.get(key) ?? { count: 0, bytes: 0 };
