@@ -51,6 +51,7 @@
 
 import { freeTcpPort, freeUdpPort } from "../tests/_util/ports.ts";
 import { parseArgs } from "node:util";
+import { buildLoadPlayer } from "./_load_player.ts";
 
 const { values } = parseArgs({
   options: {
@@ -320,16 +321,6 @@ const nms: Server = {
   },
 };
 
-/** Build a load player (`source` in bench/, linked with `libs`) once. */
-async function buildLoadPlayer(dir: string, source: string, libs: string[] = []): Promise<string> {
-  const out = `${dir}/${source.replace(/\.c$/, "")}`;
-  const { success, stderr } = await new Deno.Command("gcc", {
-    args: ["-O2", "-o", out, `${ROOT}bench/${source}`, ...libs],
-  }).output();
-  if (!success) throw new Error(`gcc failed:\n${new TextDecoder().decode(stderr)}`);
-  return out;
-}
-
 /** The SRT load reader, or why it cannot be built here. */
 async function buildSrtReader(dir: string): Promise<string | Error> {
   if (!await exists("/usr/include/srt/srt.h")) {
@@ -572,7 +563,7 @@ if (values.before || values["before-args"] !== undefined) {
 }
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const players: Record<Protocol, string | Error> = {
-  rtmp: await buildLoadPlayer(tmp, "_load_player.c"),
+  rtmp: await buildLoadPlayer(tmp),
   flv: "",
   srt: PROTOCOLS.includes("srt") ? await buildSrtReader(tmp) : "",
 };

@@ -119,12 +119,13 @@ export class GuardedConnection {
     return `${this.remoteAddr.hostname}:${this.remoteAddr.port}`;
   }
 
-  /** Serve the connection until either side ends; never rejects. */
-  async run(): Promise<void> {
+  /**
+   * Serve the connection until either side ends; never rejects. (Callbacks rather than an
+   * async function: a guard holds thousands of long answers, each waiting here.)
+   */
+  run(): Promise<void> {
     this.#arm();
-    await this.#readClient();
-    await this.#toClient;
-    this.close();
+    return this.#readClient().then(() => this.#toClient).then(() => this.close());
   }
 
   /**
@@ -367,24 +368,30 @@ export class GuardedConnection {
     return this.#guard.options.handler(request, { remoteAddr: this.remoteAddr, completed });
   }
 
-  /** Once the relay has drained, write what `dispatch` answers; then go on or close. */
-  async #respond(
+  /**
+   * Once the relay has drained, write what `dispatch` answers; then go on or close. (A chain
+   * of callbacks, not an async function, for the same reason as `run`.)
+   */
+  #respond(
     dispatch: () => Promise<Response>,
     framing: ResponseFraming,
     completed: PromiseWithResolvers<void>,
   ): Promise<void> {
-    let reusable = false;
-    try {
-      await this.#endRelay();
-      if (this.#closed) return;
-      reusable = await writeResponse(this.#client, await dispatch(), framing);
-    } finally {
+    const respond = (): Promise<boolean> | boolean =>
+      this.#closed
+        ? false
+        : dispatch().then((response) => writeResponse(this.#client, response, framing));
+    const finish = (reusable: boolean): void => {
       completed.resolve();
       this.#direct = false;
       this.#pending = false;
       if (reusable) this.requestDone();
       else this.close();
-    }
+    };
+    return this.#endRelay().then(respond).then(finish, (error) => {
+      finish(false);
+      throw error;
+    });
   }
 
   /** Answer `status` to a head the guard cannot take, then close. */
@@ -501,7 +508,8 @@ export class HttpGuard {
     }
   }
 
-  async #serve(client: Deno.Conn): Promise<void> {
+  /** Serve one client connection until it ends (callbacks, not an async function, as `run`). */
+  #serve(client: Deno.Conn): Promise<void> {
     const ip = (client.remoteAddr as Deno.NetAddr).hostname;
     const count = this.#perIp.get(ip) ?? { open: 0, refused: 0 };
     const max = this.limits.maxConnectionsPerIp;
@@ -513,13 +521,13 @@ export class HttpGuard {
         );
       }
       this.#perIp.set(ip, count);
-      await writeAll(client, REFUSAL).catch(() => {});
-      try {
-        client.close();
-      } catch {
-        // already closed
-      }
-      return;
+      return writeAll(client, REFUSAL).catch(() => {}).then(() => {
+        try {
+          client.close();
+        } catch {
+          // already closed
+        }
+      });
     }
     count.open++;
     this.#perIp.set(ip, count);
@@ -528,10 +536,9 @@ export class HttpGuard {
     noDelay(client);
     const connection = new GuardedConnection(client, this);
     this.#connections.add(connection);
-    try {
-      if (this.#closed) connection.close();
-      await connection.run();
-    } finally {
+    if (this.#closed) connection.close();
+    // `run` never rejects.
+    return connection.run().then(() => {
       this.#connections.delete(connection);
       count.open--;
       if (count.refused > 0 && count.open < max) {
@@ -539,7 +546,7 @@ export class HttpGuard {
         count.refused = 0;
       }
       if (count.open === 0) this.#perIp.delete(ip);
-    }
+    });
   }
 }
 

@@ -191,8 +191,15 @@ class FlvPlay implements RawBody {
     return bytes;
   }
 
-  /** Write the head and the FLV to `target.conn` (see {@linkcode RawBody.send}). */
-  async send({ conn, head, chunked, signal }: RawBodyTarget): Promise<boolean> {
+  /**
+   * Write the head and the FLV to `target.conn` (see {@linkcode RawBody.send}). A chain of
+   * callbacks, not an async function: thousands of players wait here at once.
+   */
+  send({ conn, head, chunked, signal }: RawBodyTarget): Promise<boolean> {
+    if (signal.aborted) {
+      this.#finish();
+      return Promise.resolve(false);
+    }
     const shared = this.#handle.derive(
       chunked ? "flv/chunked" : "flv",
       () => new EncodedFrames(chunked ? chunkedTag : flvTag),
@@ -208,20 +215,21 @@ class FlvPlay implements RawBody {
         return bytes && write(bytes);
       },
     };
-    try {
-      if (signal.aborted) return false;
-      // The head goes out at once: a client waits for it before it reads the body.
-      await writeAll(conn, joinBytes([head, chunked ? chunk(this.#header()) : this.#header()]));
-      const { end } = await this.#handle.play(sink, { ...this.#options, signal });
+    const played = ({ end }: PlayResult): Promise<boolean> | boolean => {
       if (end !== "ended") return false;
-      if (chunked) await writeAll(conn, LAST_CHUNK);
-      return true;
-    } catch {
-      return false;
-    } finally {
+      return chunked ? writeAll(conn, LAST_CHUNK).then(() => true) : true;
+    };
+    const done = (whole: boolean): boolean => {
       shared.release();
       this.#finish();
-    }
+      return whole;
+    };
+    // The head goes out at once: a client waits for it before it reads the body.
+    const header = chunked ? chunk(this.#header()) : this.#header();
+    return writeAll(conn, joinBytes([head, header]))
+      .then(() => this.#handle.play(sink, { ...this.#options, signal }))
+      .then(played)
+      .then(done, () => done(false));
   }
 
   /** The FLV as a body stream; the play starts when it is first read. */

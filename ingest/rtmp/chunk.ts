@@ -30,6 +30,14 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** A message buffer grows to at least this many bytes (or the message's length if shorter). */
 const MIN_ALLOCATION = 4096;
 const EMPTY = new Uint8Array(0);
+/** The longest chunk header: a 3-byte basic header, 11 bytes of message header, 4 extended. */
+const MAX_HEADER_LENGTH = 18;
+/**
+ * Where every reader gathers a chunk header during {@linkcode ChunkReader.push} (which is
+ * synchronous, so one is enough); a reader keeps its own copy only of a header cut off at the
+ * end of what it was pushed, so a server's thousands of mostly idle readers hold none.
+ */
+const HEADER = new Uint8Array(MAX_HEADER_LENGTH);
 
 interface ReadState {
   timestamp: number;
@@ -93,7 +101,8 @@ export class ChunkReader {
   #maxMessageLength: number;
   #maxChunkStreams: number;
   #streams = new Map<number, ReadState>();
-  #header = new Uint8Array(18);
+  /** The start of a chunk header cut off at the end of the last push (into `HEADER` next). */
+  #cutHeader: Uint8Array | undefined;
   #headerFilled = 0;
   /** The chunk stream whose chunk payload is being read. */
   #current: ReadState | undefined;
@@ -141,7 +150,10 @@ export class ChunkReader {
   push(data: Uint8Array): RtmpMessage[] {
     this.#bytesReceived += data.length;
     const out: RtmpMessage[] = [];
+    if (this.#cutHeader) HEADER.set(this.#cutHeader);
+    this.#cutHeader = undefined;
     this.#consume(data, out);
+    if (this.#headerFilled > 0) this.#cutHeader = HEADER.slice(0, this.#headerFilled);
     return out;
   }
 
@@ -157,7 +169,7 @@ export class ChunkReader {
       let need = this.#headerLength();
       while (this.#headerFilled < need && i < data.length) {
         const n = Math.min(need - this.#headerFilled, data.length - i);
-        this.#header.set(data.subarray(i, i + n), this.#headerFilled);
+        HEADER.set(data.subarray(i, i + n), this.#headerFilled);
         this.#headerFilled += n;
         i += n;
         need = this.#headerLength();
@@ -171,7 +183,7 @@ export class ChunkReader {
 
   /** How many header bytes the chunk being read needs, given the bytes seen so far. */
   #headerLength(): number {
-    const h = this.#header;
+    const h = HEADER;
     if (this.#headerFilled < 1) return 1;
     const fmt = h[0] >> 6;
     const low = h[0] & 0x3f;
@@ -188,7 +200,7 @@ export class ChunkReader {
    * header turns out not to repeat the extended timestamp (they are payload).
    */
   #parseHeader(length: number, out: RtmpMessage[]): Uint8Array | undefined {
-    const h = this.#header;
+    const h = HEADER;
     const fmt = h[0] >> 6;
     const csid = csidOf(h);
     const basic = (h[0] & 0x3f) === 0 ? 2 : (h[0] & 0x3f) === 1 ? 3 : 1;
@@ -371,7 +383,10 @@ export class ChunkWriter {
     this.#chunkSize = size;
   }
 
-  /** Serialise one message. With `compress` false the header is always type 0. */
+  /**
+   * Serialise one message. With `compress` false the header is always type 0, and the chunk
+   * stream's next compressed message starts with a type 0 header too.
+   */
   encode(msg: RtmpMessage, compress = true): Uint8Array {
     const { csid, typeId, streamId, payload } = msg;
     if (!Number.isInteger(csid) || csid < MIN_CSID || csid > MAX_CSID) {
@@ -391,7 +406,18 @@ export class ChunkWriter {
         if (prev.length === length && prev.typeId === typeId) fmt = delta === prev.delta ? 3 : 2;
       }
     }
-    this.#streams.set(csid, { timestamp, delta: field, length, typeId, streamId });
+    if (!compress) {
+      // Nothing is kept for a type 0 header: the next compressed message on this chunk
+      // stream starts with type 0 again (a server's per-player writer only ever sends its
+      // per-player configs this way, and keeps no state for them).
+      this.#streams.delete(csid);
+    } else if (prev) {
+      prev.timestamp = timestamp;
+      prev.delta = field;
+      prev.length = length;
+      prev.typeId = typeId;
+      prev.streamId = streamId;
+    } else this.#streams.set(csid, { timestamp, delta: field, length, typeId, streamId });
 
     const ext = field >= EXTENDED ? 4 : 0;
     const basic = csid < 64 ? 1 : csid < 320 ? 2 : 3;

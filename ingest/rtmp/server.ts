@@ -57,8 +57,9 @@ export interface RtmpServerOptions {
   idleTimeoutMs?: number;
   /**
    * A connection holding more than this many bytes of incomplete messages (over all its
-   * chunk streams) is closed (default 16 MiB). Before `connect` succeeds the cap is
-   * 64 KiB. Buffers grow with the bytes that arrive, not with the lengths announced.
+   * chunk streams) is closed (default 16 MiB). Before `connect` succeeds, and while the
+   * connection plays, the cap is 64 KiB (or this, if smaller). Buffers grow with the bytes
+   * that arrive, not with the lengths announced.
    */
   maxBufferedBytes?: number;
   /**

@@ -16,6 +16,7 @@ import {
   FrameFlags,
   type Logger,
   type MediaFrame,
+  type PlayResult,
   type PlaySink,
   PublishError,
   type Registry,
@@ -118,8 +119,17 @@ interface Playing {
  */
 const SMALL_READ = 4 * 1024;
 const PUBLISH_READ = 64 * 1024;
-/** A player's read buffer once it plays: it sends acknowledgements and a few commands. */
-const PLAYER_READ = 512;
+/**
+ * A player's read buffer once it plays: it sends acknowledgements (16 bytes), ping answers
+ * and a few short commands. A read that fills it is followed by one of {@linkcode SMALL_READ}
+ * bytes, made for that read only, so a burst is not read 64 bytes at a time.
+ */
+const PLAYER_READ = 64;
+/**
+ * What a playing connection may hold of incomplete messages: a player has nothing large to
+ * send, so one that announces a big message and sends it is held to what a `connect` may.
+ */
+const PLAYER_MAX_BUFFERED_BYTES = PRE_CONNECT_MAX_BUFFERED_BYTES;
 
 /**
  * Queued messages are joined into one write up to this many bytes; a message that does not
@@ -146,19 +156,28 @@ export class RtmpSession {
   #handshakeFilled = 0;
   #reader: ChunkReader;
   #writer = new ChunkWriter();
-  /** What reads go into: small until the connection publishes. */
+  /** What reads go into: small until the connection publishes, smaller once it plays. */
   #readBuffer = new Uint8Array(SMALL_READ);
+  /** The buffer of the read in flight. */
+  #reading: Uint8Array = this.#readBuffer;
+  /** Settles {@linkcode RtmpSession.run}'s promise once the connection has ended. */
+  #ended: () => void = () => {};
   /** Bytes waiting for the write in flight to finish. */
   #outbox: Uint8Array[] = [];
-  /** The write loop, while one runs. */
-  #flushing: Promise<void> | undefined;
+  /** The bytes of the write in flight, while one is. */
+  #writing: Uint8Array | undefined;
+  /** Resolved once nothing is left to write, for those waiting on it; made when one waits. */
+  #drained: PromiseWithResolvers<void> | undefined;
   #peerWindow: number;
   #lastAck = 0;
   /** When the current wait on the peer began: the handshake, `connect`, or a publish or play. */
   #waitingSince = performance.now();
   /** When the publisher last sent a complete message on its stream. */
   #lastMedia = 0;
-  /** When the last write finished (or, from idle, the first was queued); see `#flushing`. */
+  /**
+   * While a write is in flight (`#writing`): when the last write finished, or, from idle, when
+   * the first was started; the player stall check compares it with the idle timeout.
+   */
   #lastWrite = 0;
   #closed = false;
   #app: string | undefined;
@@ -181,25 +200,56 @@ export class RtmpSession {
     this.#peerWindow = settings.windowAckSize;
   }
 
-  /** Serve the connection until it ends; never rejects. */
-  async run(): Promise<void> {
-    while (!this.#closed) {
-      const buf = this.#readBuffer;
-      let n: number | null;
-      try {
-        n = await this.#conn.read(buf);
-      } catch (error) {
-        return this.close(`read failed: ${reason(error)}`, "info");
-      }
-      if (n === null) return this.close("peer closed the connection", "info");
-      try {
-        await this.#receive(buf.subarray(0, n));
-      } catch (error) {
-        // Bad input (ours or a media parser's RangeError) is the peer's fault; anything else is a bug.
-        const bad = error instanceof RtmpError || error instanceof RangeError;
-        return this.close(reason(error), bad ? "warn" : "error");
-      }
+  /**
+   * Serve the connection until it ends; never rejects. Reads chain one to the next without
+   * an async function suspended per connection (thousands of players mostly wait).
+   */
+  run(): Promise<void> {
+    const ended = Promise.withResolvers<void>();
+    this.#ended = ended.resolve;
+    this.#read();
+    return ended.promise;
+  }
+
+  /**
+   * Read once into `buf`; what arrives is handled, then the next read starts (until the
+   * close).
+   */
+  #read(buf = this.#readBuffer): void {
+    if (this.#closed) return this.#ended();
+    this.#reading = buf;
+    this.#conn.read(buf).then(this.#onRead, this.#onReadFailed);
+  }
+
+  #onRead = (n: number | null): void => {
+    if (n === null) return this.#end("peer closed the connection", "info");
+    const buf = this.#reading;
+    // A read that filled a player's small buffer leaves more waiting: the next one is larger.
+    const burst = n === PLAYER_READ && buf.length === PLAYER_READ
+      ? new Uint8Array(SMALL_READ)
+      : undefined;
+    let pending: Promise<void> | void;
+    try {
+      pending = this.#receive(buf.subarray(0, n));
+    } catch (error) {
+      return this.#onBadInput(error);
     }
+    if (pending) pending.then(() => this.#read(burst), this.#onBadInput);
+    else this.#read(burst);
+  };
+
+  #onReadFailed = (error: unknown): void => this.#end(`read failed: ${reason(error)}`, "info");
+
+  /** Bad input (ours or a media parser's RangeError) is the peer's fault; anything else is a bug. */
+  #onBadInput = (error: unknown): void => {
+    const bad = error instanceof RtmpError || error instanceof RangeError;
+    this.#end(reason(error), bad ? "warn" : "error");
+  };
+
+  /** Close and settle {@linkcode RtmpSession.run}. */
+  #end(why: string, level: "info" | "warn" | "error"): void {
+    this.close(why, level);
+    this.#ended();
   }
 
   /**
@@ -223,7 +273,7 @@ export class RtmpSession {
         this.close(`publisher sent no message on its stream for ${s.idleTimeoutMs} ms`);
       }
     } else if (this.#playing) {
-      if (this.#flushing !== undefined && now - this.#lastWrite > s.idleTimeoutMs) {
+      if (this.#writing !== undefined && now - this.#lastWrite > s.idleTimeoutMs) {
         this.close(`player took no bytes for ${s.idleTimeoutMs} ms`);
       }
     } else if (now - this.#waitingSince > s.commandTimeoutMs) {
@@ -243,9 +293,13 @@ export class RtmpSession {
     } catch {
       // already closed
     }
+    // Nothing more will be written: those waiting for the queue to drain go on.
+    this.#outbox.length = 0;
+    this.#drain();
   }
 
-  async #receive(bytes: Uint8Array): Promise<void> {
+  /** Handle what the peer sent; a promise when a command's answer waits (authorize, acquire). */
+  #receive(bytes: Uint8Array): Promise<void> | void {
     let data = bytes;
     if (this.#phase === "c0c1") {
       const c0c1 = this.#handshake!;
@@ -268,9 +322,16 @@ export class RtmpSession {
       this.#waitingSince = performance.now();
     }
     if (data.length === 0) return;
-    for (const msg of this.#reader.push(data)) {
-      const pending = this.#handle(msg);
-      if (pending) await pending;
+    return this.#handleFrom(this.#reader.push(data), 0);
+  }
+
+  /** Handle `messages` from index `at` on, each after the one before has been answered. */
+  #handleFrom(messages: RtmpMessage[], at: number): Promise<void> | void {
+    for (let i = at; i < messages.length; i++) {
+      const pending = this.#handle(messages[i]);
+      if (pending) {
+        return pending.then(() => this.#closed ? undefined : this.#handleFrom(messages, i + 1));
+      }
       if (this.#closed) return;
     }
     const received = this.#reader.bytesReceived;
@@ -426,6 +487,8 @@ export class RtmpSession {
       return refuse("NetStream.Publish.BadName", error.message);
     }
     this.#readBuffer = new Uint8Array(PUBLISH_READ);
+    // After a play on this connection stopped, its small cap is lifted again.
+    this.#reader.maxBufferedBytes = this.#settings.maxBufferedBytes;
     this.#publishing = {
       handle,
       streamId,
@@ -472,11 +535,19 @@ export class RtmpSession {
     this.#send(dataMessage(CSID_STREAM, streamId, "onMetaData", metadataFromStream(handle)));
     const playing: Playing = { handle, lease, streamId, stop: new AbortController() };
     this.#playing = playing;
-    void this.#playLoop(playing, key);
+    // A player has nothing large to send: it is held to a small read buffer and a small cap.
+    this.#reader.maxBufferedBytes = Math.min(
+      PLAYER_MAX_BUFFERED_BYTES,
+      this.#reader.maxBufferedBytes,
+    );
+    this.#startPlay(playing, key);
   }
 
-  /** Send the replay buffer then live frames until the stream ends or the play stops. */
-  async #playLoop(playing: Playing, key: string): Promise<void> {
+  /**
+   * Send the replay buffer then live frames until the stream ends or the play stops; then
+   * {@linkcode RtmpSession.#played}.
+   */
+  #startPlay(playing: Playing, key: string): void {
     const { handle, streamId } = playing;
     const chunkSize = this.#writer.chunkSize;
     // Every player of this stream with this chunk size and stream id sends the same bytes.
@@ -492,8 +563,7 @@ export class RtmpSession {
       write: (frames, count) => {
         if (held === undefined) {
           // Players woken together get the same batch: its bytes are joined once per stream.
-          this.#sendBytes(messages.concat(frames, count));
-          return this.#flushing;
+          return this.#sendBytes(messages.concat(frames, count));
         }
         let first = 0;
         while (first < count && frames[first].flags & FrameFlags.CONFIG) held.push(frames[first++]);
@@ -507,16 +577,22 @@ export class RtmpSession {
         // A player only reads what it sends, so it needs no more than a small read buffer now.
         if (this.#readBuffer.length > PLAYER_READ) this.#readBuffer = new Uint8Array(PLAYER_READ);
         const media = first === 0 ? frames : frames.slice(first, count);
-        this.#sendBytes(messages.concat(media, count - first));
-        return this.#flushing;
+        return this.#sendBytes(messages.concat(media, count - first));
       },
     };
-    const { end, error } = await handle.play(sink, {
+    handle.play(sink, {
       maxLag: this.#settings.maxLag,
       coalesceMs: this.#settings.coalesceMs,
       signal: playing.stop.signal,
+    }).then((result) => {
+      shared.release();
+      this.#played(playing, key, result);
     });
-    shared.release();
+  }
+
+  /** A play ended: close the connection, or tell the player that the stream did. */
+  #played(playing: Playing, key: string, { end, error }: PlayResult): void {
+    const { handle, streamId } = playing;
     playing.lease?.release();
     if (end === "aborted" || this.#playing !== playing) return;
     this.#playing = undefined;
@@ -603,8 +679,8 @@ export class RtmpSession {
 
   // ---- writing ----
 
-  #send(msg: RtmpMessage): Promise<void> {
-    return this.#sendBytes(this.#writer.encode(msg));
+  #send(msg: RtmpMessage): void {
+    this.#sendBytes(this.#writer.encode(msg));
   }
 
   #result(cmd: Command, object: Amf0Value, ...args: Amf0Value[]): void {
@@ -626,30 +702,60 @@ export class RtmpSession {
   }
 
   /**
-   * Queue bytes behind earlier writes. Everything queued while a write is in flight goes
-   * out in the next single write. Resolves (never rejects) once the queue has drained or
-   * the write failed.
+   * Write `bytes` at once when no write is in flight, else queue them behind it: everything
+   * queued meanwhile goes out in the next single write. Returns the write's own promise when
+   * it started one (settling once the socket took them, or failed), else a promise resolved
+   * once the queue has drained or the connection closed; neither is needed by most callers.
    */
   #sendBytes(bytes: Uint8Array): Promise<void> {
-    if (this.#flushing === undefined) this.#lastWrite = performance.now();
-    this.#outbox.push(bytes);
-    return this.#flushing ??= this.#flush();
+    if (this.#closed) return Promise.resolve();
+    if (this.#writing !== undefined) {
+      this.#outbox.push(bytes);
+      return this.#whenDrained();
+    }
+    this.#lastWrite = performance.now();
+    // What the write resolves with (the bytes the socket took) is for `#onWritten` alone.
+    return this.#write(bytes) as Promise<unknown> as Promise<void>;
   }
 
-  async #flush(): Promise<void> {
-    try {
-      while (this.#outbox.length > 0 && !this.#closed) {
-        const out = this.#takeOutbox();
-        for (let o = 0; o < out.length && !this.#closed;) {
-          o += await this.#conn.write(o === 0 ? out : out.subarray(o));
-          this.#lastWrite = performance.now();
-        }
-      }
-    } catch (error) {
-      this.close(`write failed: ${reason(error)}`, "info");
-    } finally {
-      this.#flushing = undefined;
-    }
+  /** Start writing `bytes` (no other write is in flight). */
+  #write(bytes: Uint8Array): Promise<number> {
+    this.#writing = bytes;
+    const written = this.#conn.write(bytes);
+    written.then(this.#onWritten, this.#onWriteFailed);
+    return written;
+  }
+
+  /**
+   * The write in flight took `n` bytes: write the rest, then what was queued meanwhile (the
+   * clock is read only then: once idle, the next write's start sets `#lastWrite`).
+   */
+  #onWritten = (n: number): void => {
+    if (this.#closed) return;
+    const bytes = this.#writing!;
+    if (n < bytes.length) this.#write(bytes.subarray(n));
+    else if (this.#outbox.length > 0) this.#write(this.#takeOutbox());
+    else return this.#drain();
+    this.#lastWrite = performance.now();
+  };
+
+  #onWriteFailed = (error: unknown): void => {
+    this.close(`write failed: ${reason(error)}`, "info");
+  };
+
+  /** Nothing is left to write (or nothing will be): settle who waits on that. */
+  #drain(): void {
+    this.#writing = undefined;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.resolve();
+  }
+
+  /** Resolves once the queue has drained (at once when nothing is being written). */
+  #whenDrained(): Promise<void> {
+    if (this.#writing === undefined) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers();
+    return this.#drained.promise;
   }
 
   /**
@@ -680,7 +786,7 @@ export class RtmpSession {
   }
 
   #closeAfterWrites(why: string, level: "info" | "warn" = "warn"): void {
-    void (this.#flushing ?? Promise.resolve()).then(() => this.close(why, level));
+    void this.#whenDrained().then(() => this.close(why, level));
   }
 }
 

@@ -325,3 +325,38 @@ Deno.test("chunk reader refuses to hold more than maxBufferedBytes over all chun
   assert.equal(done.push(big).length, 1);
   assert.equal(done.bufferedBytes, 0);
 });
+
+Deno.test("chunk readers fed cut-off headers in turn each reassemble their own messages", () => {
+  // Two readers, their chunk headers (type 0 with an extended timestamp: the longest kind)
+  // cut after every byte and pushed alternately: neither sees the other's header bytes.
+  const a = new ChunkWriter().encode(msg(3, 20, 1, 0x0100_0000, [1, 2, 3]));
+  const b = new ChunkWriter().encode(msg(70, 9, 2, 0x0200_0000, [4, 5]));
+  const [ra, rb] = [new ChunkReader(), new ChunkReader()];
+  const got: RtmpMessage[][] = [[], []];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (i < a.length) got[0].push(...ra.push(a.subarray(i, i + 1)));
+    if (i < b.length) got[1].push(...rb.push(b.subarray(i, i + 1)));
+  }
+  assert.deepEqual(got, [
+    [msg(3, 20, 1, 0x0100_0000, [1, 2, 3])],
+    [msg(70, 9, 2, 0x0200_0000, [4, 5])],
+  ]);
+});
+
+Deno.test("chunk writer: after an uncompressed message the chunk stream's next one is type 0", () => {
+  const writer = new ChunkWriter();
+  assert.equal(
+    hex(writer.encode(msg(4, 9, 1, 10, [1]))),
+    hex(unhex("04 00000a 000001 09 01000000 01")),
+  );
+  assert.equal(hex(writer.encode(msg(4, 9, 1, 20, [2]))), hex(unhex("c4 02")));
+  assert.equal(
+    hex(writer.encode(msg(4, 9, 1, 30, [3]), false)),
+    hex(unhex("04 00001e 000001 09 01000000 03")),
+  );
+  // Type 0 again: what the peer holds is the uncompressed message's header.
+  assert.equal(
+    hex(writer.encode(msg(4, 9, 1, 40, [4]))),
+    hex(unhex("04 000028 000001 09 01000000 04")),
+  );
+});

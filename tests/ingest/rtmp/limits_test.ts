@@ -4,10 +4,14 @@ import assert from "node:assert/strict";
 import { FrameFlags, Registry } from "../../../mod.ts";
 import {
   acknowledgementMessage,
+  type Amf0Object,
   MessageType,
+  parseUserControl,
   type RtmpMessage,
   type RtmpServerOptions,
   serveRtmp,
+  UserControlEvent,
+  userControlMessage,
 } from "../../../ingest/rtmp/mod.ts";
 import { buildAvcConfig, describeConfig } from "../../../media/codec/mod.ts";
 import { encodeVideoTag } from "../../../media/flv/mod.ts";
@@ -56,6 +60,24 @@ function amplification(sent: number): Uint8Array {
 function closeLine(log: LogLines, c: TestClient): Promise<string> {
   const port = (c.conn.localAddr as Deno.NetAddr).port;
   return log.waitFor(new RegExp(`rtmp 127\\.0\\.0\\.1:${port}: closed: `));
+}
+
+/** An H.264 video message on `streamId` at time 0. */
+function video(streamId: number, flags: number, data: Uint8Array): RtmpMessage {
+  const frame = { track: 0, kind: "video", codec: "h264", pts: 0, dts: 0, flags, data } as const;
+  return {
+    csid: 6,
+    typeId: MessageType.VIDEO,
+    streamId,
+    timestamp: 0,
+    payload: encodeVideoTag(frame),
+  };
+}
+
+/** A small valid AVC decoder configuration. */
+function avcConfig(): Uint8Array {
+  const sps = [0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4];
+  return buildAvcConfig({ sps: [Uint8Array.from(sps)], pps: [unhex("68ce3c80")] });
 }
 
 /** Call `tick` every 50 ms until `c` is closed (or 5 s pass, failing). */
@@ -189,5 +211,58 @@ Deno.test("rtmp limits: maxConnectionsPerIp closes extra connections with a log 
       await log.waitFor(/refused a connection/),
       /warn rtmp: refused a connection from "127\.0\.0\.1": 1 connections from that address already \(limit 1\)/,
     );
+  });
+});
+
+/** A publisher of `name` that has sent an H.264 config and one keyframe, and a player of it. */
+async function playing(
+  open: () => Promise<TestClient>,
+  name: string,
+): Promise<{ pub: TestClient; player: TestClient; playId: number }> {
+  const pub = await open();
+  await pub.handshake();
+  const pid = await pub.connect();
+  assert.equal(await pub.publish(pid, name), "NetStream.Publish.Start");
+  await pub.send(video(pid, FrameFlags.CONFIG, avcConfig()));
+  await pub.send(video(pid, FrameFlags.KEYFRAME, unhex("00000002 6588")));
+  const player = await open();
+  await player.handshake();
+  const playId = await player.connect();
+  await player.command(playId, "play", 3, null, name);
+  // The keyframe arrives: the player plays (and reads into its small buffer from now on).
+  await player.next((m) =>
+    m.typeId === MessageType.VIDEO && m.payload[0] === 0x17 && m.payload[1] === 1
+  );
+  return { pub, player, playId };
+}
+
+Deno.test("rtmp limits: a player silent for a while then sending more than its small read buffer is answered", async () => {
+  await limited({}, async (_port, _log, open) => {
+    const { player } = await playing(open, "quiet");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // 2 KB in one command (read 64 bytes, then 4 KiB at a time), then a ping request.
+    await player.command(0, "noSuchCommand", 7, null, "x".repeat(2000));
+    await player.send(userControlMessage(UserControlEvent.PING_REQUEST, 1234));
+    const error = await player.nextCommand(["_error"]);
+    assert.equal(error.transactionId, 7);
+    assert.equal((error.args[0] as Amf0Object).code, "NetConnection.Call.Failed");
+    const pong = await player.next((m) =>
+      m.typeId === MessageType.USER_CONTROL &&
+      parseUserControl(m.payload).event === UserControlEvent.PING_RESPONSE
+    );
+    assert.equal(parseUserControl(pong.payload).value, 1234);
+  });
+});
+
+Deno.test("rtmp limits: a player may hold at most 64 KiB of incomplete messages", async () => {
+  // The server's cap after connect is 16 MiB; 63 messages of 16 KiB each are within it.
+  await limited({}, async (_port, log, open) => {
+    const { pub, player } = await playing(open, "hoarder");
+    await player.write(amplification(16 * 1024)).catch(() => {});
+    await within(player.closed, 5000, "the player's close");
+    assert.match(await closeLine(log, player), /warn .*over the limit of 65536/);
+    // The publisher goes on.
+    await pub.command(0, "releaseStream", 9, null, "hoarder");
+    assert.equal((await pub.nextCommand(["_result"])).transactionId, 9);
   });
 });
