@@ -56,7 +56,10 @@ export interface WebRtcServerOptions {
    * checks of its own, so nothing else notices (default 30,000 ms).
    */
   peerTimeoutMs?: number;
-  /** A WHEP player more than this many frames behind the live edge is disconnected (default 2048). */
+  /**
+   * A WHEP player that has skipped more than this many frames in all (its sends fell a ring
+   * behind the live edge) is disconnected as too slow (default 2048).
+   */
   maxLag?: number;
   /**
    * A WHEP player starts on the GOP replay at once and catches up with the live frames at
@@ -355,13 +358,10 @@ export class WebRtcServer {
     }, this.#connectTimeoutMs);
     const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
     if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
-    const player = new WhepPlayer(
-      pc,
-      lease?.handle ?? handle,
-      this.#logger,
-      this.#maxLag,
-      this.#catchUpSpeed,
-    );
+    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, {
+      maxLag: this.#maxLag,
+      catchUpSpeed: this.#catchUpSpeed,
+    });
     const session = this.#open("whep", handle, pc, peer, token, () => {
       player.close();
       lease?.release();
@@ -370,13 +370,9 @@ export class WebRtcServer {
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
       playing = true;
-      player.run().then((end) =>
-        session.end(
-          end === "evicted"
-            ? `the player fell more than ${this.#maxLag} frames behind`
-            : "stream ended",
-        )
-      );
+      // A DELETE, a failed or silent peer or the server's close end the session, which
+      // closes the player: its play ends as aborted and there is nothing more to do.
+      void player.run().then((reason) => reason && session.end(reason));
     });
     return session;
   }
