@@ -28,6 +28,8 @@ const REFRESH_INTERVAL_MS = 500;
 export interface WhepPlayOptions {
   /** A player that skipped more than this many frames in all is ended as too slow. */
   readonly maxLag: number;
+  /** A player one of whose sends stayed pending this long, in ms, is ended as stalled. */
+  readonly stallTimeoutMs: number;
   /** Catch up from the replay at this multiple of real time; 0 sends it in one burst. */
   readonly catchUpSpeed: number;
 }
@@ -108,15 +110,16 @@ export class WhepPlayer {
 
   /**
    * Play until the stream ends, the player falls more than `maxLag` frames behind, a send
-   * fails or {@linkcode WhepPlayer.close}; never rejects. Resolves with why the session
+   * stays pending past `stallTimeoutMs` or fails, or {@linkcode WhepPlayer.close}; never rejects. Resolves with why the session
    * should end, or `undefined` when it was closed (the session is ending already).
    */
   async run(): Promise<string | undefined> {
     const { end, error } = await this.#handle.play(this.#sink, {
       maxLag: this.#options.maxLag,
+      stallTimeoutMs: this.#options.stallTimeoutMs,
       signal: this.#stop.signal,
     });
-    return endReason(end, this.#options.maxLag, error);
+    return endReason(end, this.#options, error);
   }
 
   /** Stop sending. */
@@ -240,12 +243,14 @@ export class WhepPlayer {
 }
 
 /** Why a session ends after its play ended with `end`; `undefined` when it was closed. */
-function endReason(end: PlayEnd, maxLag: number, error: unknown): string | undefined {
+function endReason(end: PlayEnd, options: WhepPlayOptions, error: unknown): string | undefined {
   switch (end) {
     case "aborted":
       return undefined;
     case "evicted":
-      return `the player fell more than ${maxLag} frames behind (too slow to keep up)`;
+      return `the player fell more than ${options.maxLag} frames behind (too slow to keep up)`;
+    case "stalled":
+      return `a send to the player stayed pending more than ${options.stallTimeoutMs} ms`;
     case "failed":
       return `sending failed: ${messageOf(error)}`;
     default:

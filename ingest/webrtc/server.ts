@@ -62,6 +62,12 @@ export interface WebRtcServerOptions {
    */
   maxLag?: number;
   /**
+   * A WHEP player one of whose sends has stayed pending this long while frames were due is
+   * disconnected (default 10,000 ms; checked every 250 ms). UDP sends settle at once unless
+   * the socket is stuck: a player that vanished is found by `peerTimeoutMs`.
+   */
+  stallTimeoutMs?: number;
+  /**
    * A WHEP player starts on the GOP replay at once and catches up with the live frames at
    * this multiple of real time; 0 (the default) sends the replay in one burst.
    */
@@ -132,6 +138,7 @@ export class WebRtcServer {
   readonly #connectTimeoutMs: number;
   readonly #peerTimeoutMs: number;
   readonly #maxLag: number;
+  readonly #stallTimeoutMs: number;
   readonly #catchUpSpeed: number;
   readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
@@ -152,6 +159,7 @@ export class WebRtcServer {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
     this.#maxLag = options.maxLag ?? 2048;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 10_000;
     this.#catchUpSpeed = options.catchUpSpeed ?? 0;
     this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
@@ -360,6 +368,7 @@ export class WebRtcServer {
     if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
     const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, {
       maxLag: this.#maxLag,
+      stallTimeoutMs: this.#stallTimeoutMs,
       catchUpSpeed: this.#catchUpSpeed,
     });
     const session = this.#open("whep", handle, pc, peer, token, () => {
