@@ -25,8 +25,12 @@
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
  * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
- * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames),
- * both pinned to CPU 1. Players connect at `--ramp` per second, the window of `--window`
+ * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames;
+ * for `--protocols whep`, `bench/_load_whep.ts`: N werift WHEP viewers that count the frames
+ * in their packets' clear RTP headers, decrypting nothing), both pinned to CPU 1. WHEP
+ * viewers get the video only (WebRTC cannot carry the AAC; the server transcodes nothing
+ * unless `--serve-args "--transcode-audio"`), and each join costs a DTLS handshake on both
+ * sides: ramp them slowly (`--ramp 20`). Players connect at `--ramp` per second, the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
@@ -78,7 +82,7 @@ const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type Protocol = "rtmp" | "flv";
+type Protocol = "rtmp" | "flv" | "whep";
 
 /** A server under test, started fresh for every step. */
 interface Server {
@@ -197,7 +201,7 @@ async function running(
 /** `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1. */
 const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
-  protocols: ["rtmp", "flv"],
+  protocols: ["rtmp", "flv", "whep"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
@@ -220,6 +224,8 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       "off",
       "--srt",
       "off",
+      "--webrtc-host",
+      HOST,
       "--workers",
       String(workers),
       ...extra,
@@ -400,12 +406,15 @@ async function load(
   windowS: number,
   onWindow: () => void,
 ): Promise<LoadResult> {
+  // WHEP viewers are werift peers (bench/_load_whep.ts); the others the C load player.
+  const player = protocol === "whep"
+    ? [Deno.execPath(), "run", "-A", `${ROOT}bench/_load_whep.ts`]
+    : [bin, protocol];
   const child = new Deno.Command("taskset", {
     args: [
       "-c",
       LOAD_CPU,
-      bin,
-      protocol,
+      ...player,
       HOST,
       String(port),
       "live",
@@ -415,6 +424,7 @@ async function load(
       String(warmupS),
       String(windowS),
     ],
+    cwd: ROOT,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
