@@ -87,7 +87,11 @@ for (let i = 0; i < PLAYERS; i++) {
     windowBytes: 0,
   };
   viewers.push(viewer);
-  joins.push(join(viewer).catch((error) => console.error(`viewer ${i}: ${error.message}`)));
+  joins.push(
+    join(viewer).catch((error) =>
+      console.error(`viewer ${i}: ${error?.message ?? "no connection in time"}`)
+    ),
+  );
 }
 await Promise.race([
   Promise.all(joins),

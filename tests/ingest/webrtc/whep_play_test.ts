@@ -2,7 +2,8 @@
  * WHEP viewers on the play line, with werift viewers: a viewer's DELETE ends its play, a slow
  * viewer is ended past the server's `maxLag` (and kept under a larger one), a stuck one past
  * `stallTimeoutMs`, a vanished one past `peerTimeoutMs`: each without costing the other
- * viewer of the stream a frame.
+ * viewer of the stream a frame. A viewer catching up from the replay at `catchUpSpeed` gets
+ * every frame once, in order.
  */
 
 import assert from "node:assert/strict";
@@ -18,6 +19,8 @@ interface Viewer {
   readonly peer: Peer;
   /** Video frames received so far. */
   frames(): number;
+  /** The RTP timestamp of each frame received, in order. */
+  readonly timestamps: number[];
   /** The SSRC the server sends it video with. */
   ssrc(): number;
   /** Resolves once `count` frames have arrived; rejects after 10 s. */
@@ -27,16 +30,20 @@ interface Viewer {
 async function viewer(base: string): Promise<Viewer> {
   let frames = 0;
   let ssrc = -1;
+  const timestamps: number[] = [];
   const peer = await openPeer(`${base}/live/cam/whep`, "recvonly", {
     onRtp: (rtp) => {
       ssrc = rtp.header.ssrc;
-      if (rtp.header.marker) frames++;
+      if (!rtp.header.marker) return;
+      frames++;
+      timestamps.push(rtp.header.timestamp);
     },
   });
   await peer.client.connectionStateChange.watch((state) => state === "connected", 10_000);
   return {
     peer,
     frames: () => frames,
+    timestamps,
     ssrc: () => ssrc,
     async until(count) {
       const deadline = Date.now() + 10_000;
@@ -56,9 +63,14 @@ async function twoViewers(base: string, handle: StreamHandle): Promise<[Viewer, 
   return viewers;
 }
 
-/** Publish `count` frames after the first keyframe, `gapMs` apart, a keyframe every 10. */
-async function publish(handle: StreamHandle, count: number, gapMs: number): Promise<void> {
-  for (let i = 1; i <= count; i++) {
+/** Publish `count` frames from frame `first` on, `gapMs` apart, a keyframe every 10. */
+async function publish(
+  handle: StreamHandle,
+  count: number,
+  gapMs: number,
+  first = 1,
+): Promise<void> {
+  for (let i = first; i < first + count; i++) {
     handle.publish(video(i * 3000, i % 10 === 0));
     await sleep(gapMs);
   }
@@ -181,6 +193,25 @@ Deno.test("WHEP: a viewer that vanishes is ended after peerTimeoutMs; the other 
     } finally {
       await vanished.peer.client.close();
       await stays.peer.client.close();
+    }
+  }, registry);
+});
+
+Deno.test("WHEP: a viewer catching up from the replay at catchUpSpeed gets the GOP and the live frames that came meanwhile, each once, in order", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry); // the keyframe at 0
+  for (let i = 1; i < 30; i++) handle.publish(video(i * 3000, false)); // 1 s of GOP
+  await withServer({ catchUpSpeed: 4 }, async (base) => {
+    const paced = await viewer(base);
+    try {
+      await publish(handle, 10, 5, 30); // live while the replay is paced (some 250 ms)
+      await paced.until(40);
+      await sleep(100);
+      // The server stamps video from its 90 kHz times, each 3000 apart.
+      const steps = paced.timestamps.slice(1).map((ts, i) => ts - paced.timestamps[i]);
+      assert.deepEqual(steps, new Array(39).fill(3000));
+    } finally {
+      await paced.peer.client.close();
     }
   }, registry);
 });
