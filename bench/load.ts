@@ -29,7 +29,11 @@
  * both pinned to CPU 1; for `--protocols srt`, `bench/_load_srt.c` instead (built here with gcc
  * against libsrt: Debian's `apt-get install libsrt-openssl-dev`; N libsrt callers reading
  * `#!::r=live/bench,m=request` from `serve --srt`, counting bytes and video PES starts), for
- * arcly-stream only. Players connect at `--ramp` per second, the window of `--window`
+ * arcly-stream only; for `--protocols whep`, `bench/_load_whep.ts`: N werift WHEP viewers that
+ * count the frames in their packets' clear RTP headers, decrypting nothing. WHEP viewers get the
+ * video only (WebRTC cannot carry the AAC; the server transcodes nothing unless
+ * `--serve-args "--transcode-audio"`), and each join costs a DTLS handshake on both sides: ramp
+ * them slowly (`--ramp 20`). Players connect at `--ramp` per second, the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
@@ -82,7 +86,7 @@ const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type Protocol = "rtmp" | "flv" | "srt";
+type Protocol = "rtmp" | "flv" | "srt" | "whep";
 
 /** A server under test, started fresh for every step. */
 interface Server {
@@ -208,7 +212,7 @@ async function running(
  */
 const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
-  protocols: ["rtmp", "flv", "srt"],
+  protocols: ["rtmp", "flv", "srt", "whep"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
@@ -231,6 +235,8 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       "off",
       "--srt",
       `${HOST}:${srtPort}`,
+      "--webrtc-host",
+      HOST,
       "--workers",
       String(workers),
       ...extra,
@@ -409,12 +415,15 @@ async function load(
   windowS: number,
   onWindow: () => void,
 ): Promise<LoadResult> {
+  // WHEP viewers are werift peers (bench/_load_whep.ts); the others the C load player.
+  const player = protocol === "whep"
+    ? [Deno.execPath(), "run", "-A", `${ROOT}bench/_load_whep.ts`]
+    : [bin, protocol];
   const child = new Deno.Command("taskset", {
     args: [
       "-c",
       LOAD_CPU,
-      bin,
-      protocol,
+      ...player,
       HOST,
       String(port),
       "live",
@@ -424,6 +433,7 @@ async function load(
       String(warmupS),
       String(windowS),
     ],
+    cwd: ROOT,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -566,6 +576,7 @@ const players: Record<Protocol, string | Error> = {
   rtmp: await buildLoadPlayer(tmp),
   flv: "",
   srt: PROTOCOLS.includes("srt") ? await buildSrtReader(tmp) : "",
+  whep: "", // bench/_load_whep.ts runs under Deno
 };
 players.flv = players.rtmp;
 console.log(

@@ -78,6 +78,7 @@ export const PROTOCOL_OPTIONS = {
     "allowOrigin",
     "peerTimeoutMs",
     "maxLag",
+    "stallTimeoutMs",
     "catchUpSpeed",
   ],
   hls: ["targetDuration", "windowSize", "retainMs", "allowOrigin"],

@@ -1,18 +1,21 @@
-/** WHEP media out: frames from the bus (any ingest) → RTP on a werift peer. */
+/** WHEP media out: frames from the bus (any ingest) → RTP on a werift peer, on the play line. */
 
-import { setTimeout as delay } from "node:timers/promises";
+import type { RTCPeerConnection } from "werift";
 import { CatchUpPacer } from "../_catch_up.ts";
-import { Buffer } from "node:buffer";
-import { type RTCPeerConnection, type RTCRtpSender, RtpHeader, RtpPacket } from "werift";
-import { FrameFlags, type Logger, type MediaFrame, type StreamHandle } from "../../mod.ts";
+import {
+  escapeForLog,
+  FrameFlags,
+  type Logger,
+  type MediaFrame,
+  type PlayEnd,
+  type PlaySink,
+  type StreamHandle,
+} from "../../mod.ts";
 import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
 import { hasNalUnit } from "../../media/codec/nal.ts";
-import { H264Packetizer } from "../../media/rtp/h264.ts";
-import type { RtpPayloadSink } from "../../media/rtp/payload.ts";
+import { RtpOut } from "./_rtp_out.ts";
 import { messageOf } from "./_peer.ts";
 
-/** RTP payload bytes per packet: fits a 1280-byte IPv6 MTU after SRTP and extensions. */
-const MAX_PAYLOAD = 1150;
 /** RTCP payload-specific feedback, and its PLI and FIR formats. */
 const RTCP_PSFB = 206, PLI = 1, FIR = 4;
 /**
@@ -21,72 +24,23 @@ const RTCP_PSFB = 206, PLI = 1, FIR = 4;
  */
 const REFRESH_INTERVAL_MS = 500;
 
-const TWO_32 = 2 ** 32;
-
-/** One outgoing RTP stream: its sender, sequence numbers and clock. */
-class RtpOut implements RtpPayloadSink {
-  readonly #sender: RTCRtpSender;
-  readonly #rate: number;
-  #sequence = Math.floor(Math.random() * 0x10000);
-  #timestamp = 0;
-  #chunk = new Uint8Array(MAX_PAYLOAD + 16);
-  #length = 0;
-  #queue: RtpPacket[] = [];
-
-  constructor(sender: RTCRtpSender, rate: number) {
-    this.#sender = sender;
-    this.#rate = rate;
-  }
-
-  /** Set the RTP timestamp of the packets that follow from a 90 kHz `pts`. */
-  at(pts: number): this {
-    const ts = Math.round(pts * this.#rate / 90000) % TWO_32;
-    this.#timestamp = ts < 0 ? ts + TWO_32 : ts;
-    return this;
-  }
-
-  begin(): void {
-    this.#length = 0;
-  }
-
-  write(bytes: Uint8Array): void {
-    this.#chunk.set(bytes, this.#length);
-    this.#length += bytes.length;
-  }
-
-  writeByte(value: number): void {
-    this.#chunk[this.#length++] = value;
-  }
-
-  end(marker: boolean): void {
-    this.packet(this.#chunk.slice(0, this.#length), marker);
-  }
-
-  /** Queue one packet with `payload` (owned by the packet from now on). */
-  packet(payload: Uint8Array, marker: boolean): void {
-    const header = new RtpHeader({
-      payloadType: 0, // the sender puts the negotiated one in
-      sequenceNumber: this.#sequence,
-      timestamp: this.#timestamp,
-      marker,
-    });
-    this.#sequence = (this.#sequence + 1) & 0xffff;
-    this.#queue.push(
-      new RtpPacket(header, Buffer.from(payload.buffer, payload.byteOffset, payload.length)),
-    );
-  }
-
-  /** Send what is queued, in order. */
-  async flush(): Promise<void> {
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const packet of queue) await this.#sender.sendRtp(packet);
-  }
+/** How a {@linkcode WhepPlayer} plays. */
+export interface WhepPlayOptions {
+  /** A player that skipped more than this many frames in all is ended as too slow. */
+  readonly maxLag: number;
+  /** A player one of whose sends stayed pending this long, in ms, is ended as stalled. */
+  readonly stallTimeoutMs: number;
+  /** Catch up from the replay at this multiple of real time; 0 sends it in one burst. */
+  readonly catchUpSpeed: number;
 }
 
 /**
  * Plays `handle` to a WHEP peer: the cached configs and GOP first (so the picture starts at
- * once), then live frames. H.264 keyframes carry the SPS/PPS of the cached config.
+ * once), then live frames. H.264 keyframes carry the SPS/PPS of the cached config. It runs
+ * on the play line (`handle.play`) with one sink per viewer: each batch is packetized and
+ * handed to werift at once, with no wait between frames, and the batch's last send is
+ * what the play line waits for before the next one; a viewer whose sends fall more than
+ * `maxLag` frames behind is ended as too slow without holding up anyone else.
  *
  * A PLI or FIR from the player never reaches the publisher; it is answered from the cache:
  * the current GOP goes out again, keyframe (with SPS/PPS) first, up to the last frame the
@@ -100,15 +54,21 @@ class RtpOut implements RtpPayloadSink {
 export class WhepPlayer {
   readonly #handle: StreamHandle;
   readonly #logger: Logger;
+  readonly #options: WhepPlayOptions;
   readonly #video: RtpOut | undefined;
   readonly #audio: RtpOut | undefined;
-  readonly #packetizer = new H264Packetizer(MAX_PAYLOAD);
+  readonly #sink: PlaySink = { write: (frames, count) => this.#write(frames, count) };
+  readonly #stop = new AbortController();
+  readonly #pacer: CatchUpPacer;
+  /** The frames the catch-up pacing holds back, sent from `#pacedAt` on (reused). */
+  readonly #paced: MediaFrame[] = [];
+  #pacedAt = 0;
+  #pacedTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Settles the write whose frames are paced, once they are all sent. */
+  #pacedDone: (() => void) | undefined;
   #parameterSets: Uint8Array[] = [];
   #waitKeyframe = true;
-  #reader: ReadableStreamDefaultReader<MediaFrame> | undefined;
   #warned = new Set<string>();
-  /** Sends one at a time: a refresh never splits a frame's packets. */
-  #busy: Promise<void> = Promise.resolve();
   /** The last video frame sent, by reference (the GOP cache holds the same objects). */
   #lastVideo: MediaFrame | undefined;
   /** The newest 90 kHz time put on a video packet. */
@@ -120,76 +80,92 @@ export class WhepPlayer {
   #lastRefreshMs = -Infinity;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
-  readonly #maxLag: number;
-  readonly #catchUpSpeed: number;
 
-  /**
-   * Play to `pc`; a player more than `maxLag` frames behind is dropped by the ring rather
-   * than slowing anyone.
-   */
+  /** Play `handle` to `pc`'s send-only transceivers (the first video and audio one). */
   constructor(
     pc: RTCPeerConnection,
     handle: StreamHandle,
     logger: Logger,
-    maxLag: number,
-    catchUpSpeed: number,
+    options: WhepPlayOptions,
   ) {
     this.#handle = handle;
     this.#logger = logger;
-    this.#maxLag = maxLag;
-    this.#catchUpSpeed = catchUpSpeed;
+    this.#options = options;
+    this.#pacer = new CatchUpPacer(options.catchUpSpeed);
+    const failed = (error: unknown) => this.#warnOnce(`a send failed: ${messageOf(error)}`);
     for (const transceiver of pc.getTransceivers()) {
       if (transceiver.codecs.length === 0 || transceiver.direction !== "sendonly") continue;
       const sender = transceiver.sender;
       if (transceiver.kind === "video" && !this.#video) {
-        this.#video = new RtpOut(sender, 90000);
+        this.#video = new RtpOut(sender, 90000, failed);
         // From the transport: werift routes a FIR (media SSRC 0, RFC 5104) to no sender.
         sender.dtlsTransport.onRtcp.subscribe((rtcp) => {
           if (asksKeyframe(rtcp, sender.ssrc)) this.#keyframeRequested();
         });
       } else if (transceiver.kind === "audio" && !this.#audio) {
-        this.#audio = new RtpOut(sender, 48000);
+        this.#audio = new RtpOut(sender, 48000, failed);
       }
     }
   }
 
   /**
-   * Send the stream until it ends or {@linkcode WhepPlayer.close}; never rejects. Resolves
-   * with why it stopped: the player fell more than `maxLag` frames behind, or not.
+   * Play until the stream ends, the player falls more than `maxLag` frames behind, a send
+   * stays pending past `stallTimeoutMs` or fails, or {@linkcode WhepPlayer.close}; never rejects. Resolves with why the session
+   * should end, or `undefined` when it was closed (the session is ending already).
    */
-  async run(): Promise<"evicted" | "ended"> {
-    const subscription = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
-    const reader = subscription.getReader();
-    this.#reader = reader;
-    const pacer = new CatchUpPacer(this.#catchUpSpeed);
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const wait = pacer.delayMs(value);
-        if (wait > 0) await delay(wait);
-        await this.#exclusive(() => this.#send(value));
-      }
-    } catch (error) {
-      this.#logger.warn(`whep ${this.#handle.key}: ${messageOf(error)}`);
-    } finally {
-      reader.releaseLock();
-    }
-    return subscription.evicted ? "evicted" : "ended";
+  async run(): Promise<string | undefined> {
+    const { end, error } = await this.#handle.play(this.#sink, {
+      maxLag: this.#options.maxLag,
+      stallTimeoutMs: this.#options.stallTimeoutMs,
+      signal: this.#stop.signal,
+    });
+    return endReason(end, this.#options, error);
   }
 
   /** Stop sending. */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#refreshTimer);
-    this.#reader?.cancel().catch(() => {});
+    clearTimeout(this.#pacedTimer);
+    this.#stop.abort();
   }
 
-  #exclusive(task: () => Promise<void>): Promise<void> {
-    const done = this.#busy.then(task);
-    this.#busy = done.catch(() => {});
-    return done;
+  /**
+   * Send a batch: at once, returning the last packet's send (the play line hands what comes
+   * meanwhile in the next batch), or, while catching up from the replay, paced.
+   */
+  #write(frames: readonly MediaFrame[], count: number): Promise<void> | undefined {
+    if (this.#pacer.caughtUp) {
+      let sent: Promise<void> | undefined;
+      for (let i = 0; i < count; i++) sent = this.#send(frames[i]) ?? sent;
+      return sent;
+    }
+    for (let i = 0; i < count; i++) this.#paced.push(frames[i]);
+    return new Promise((resolve) => {
+      this.#pacedDone = resolve;
+      this.#sendPaced();
+    });
   }
+
+  /** Send the paced frames that are due; wait for the next one, or settle the write. */
+  #sendPaced = (): void => {
+    this.#pacedTimer = undefined;
+    const paced = this.#paced;
+    while (this.#pacedAt < paced.length) {
+      if (this.#closed) return;
+      const wait = this.#pacer.delayMs(paced[this.#pacedAt]);
+      if (wait > 0) {
+        this.#pacedTimer = setTimeout(this.#sendPaced, wait);
+        return;
+      }
+      this.#send(paced[this.#pacedAt++]);
+    }
+    paced.length = 0;
+    this.#pacedAt = 0;
+    const done = this.#pacedDone;
+    this.#pacedDone = undefined;
+    done?.();
+  };
 
   #keyframeRequested(): void {
     if (this.#closed || this.#refreshTimer !== undefined) return;
@@ -197,14 +173,19 @@ export class WhepPlayer {
     this.#refreshTimer = setTimeout(() => {
       this.#refreshTimer = undefined;
       this.#lastRefreshMs = performance.now();
-      this.#exclusive(() => this.#refresh()).catch((error) =>
-        this.#logger.warn(`whep ${this.#handle.key}: ${messageOf(error)}`)
-      );
+      try {
+        this.#refresh();
+      } catch (error) {
+        this.#logger.warn(`whep ${escapeForLog(this.#handle.key)}: ${messageOf(error)}`);
+      }
     }, Math.max(0, wait));
   }
 
-  /** Answer a PLI/FIR from the GOP cache, or else restart the player at the next keyframe. */
-  async #refresh(): Promise<void> {
+  /**
+   * Answer a PLI/FIR from the GOP cache, or else restart the player at the next keyframe.
+   * Every send is synchronous, so a refresh never splits a frame's packets.
+   */
+  #refresh(): void {
     if (this.#closed || !this.#video) return;
     const last = this.#lastVideo;
     const gop = this.#handle.replayBuffer().filter((f) =>
@@ -215,15 +196,15 @@ export class WhepPlayer {
       this.#waitKeyframe = true;
       return;
     }
-    for (let i = 0; i <= end; i++) await this.#sendVideo(gop[i], this.#topPts + 1);
+    for (let i = 0; i <= end; i++) this.#sendVideo(gop[i], this.#topPts + 1);
     this.#floor = this.#topPts;
   }
 
-  async #send(frame: MediaFrame): Promise<void> {
+  /** Send one frame of the stream; returns its last packet's send, if it sent any. */
+  #send(frame: MediaFrame): Promise<void> | undefined {
     if (frame.kind === "audio") {
       if (!this.#audio || frame.codec !== "opus" || frame.flags & FrameFlags.CONFIG) return;
-      this.#audio.at(frame.pts).packet(frame.data, false);
-      return await this.#audio.flush();
+      return this.#audio.sendFrame(frame, frame.pts);
     }
     if (!this.#video) return;
     if (frame.codec !== "h264") return this.#warnOnce(`video is ${frame.codec}, not H.264`);
@@ -241,23 +222,39 @@ export class WhepPlayer {
       pts = this.#floor + 1;
     }
     this.#floor = -Infinity;
-    await this.#sendVideo(frame, pts);
+    return this.#sendVideo(frame, pts);
   }
 
   /** Packetize a video frame stamped `pts`, keyframes with the cached SPS/PPS. */
-  async #sendVideo(frame: MediaFrame, pts: number): Promise<void> {
+  #sendVideo(frame: MediaFrame, pts: number): Promise<void> | undefined {
     const keyframe = (frame.flags & FrameFlags.KEYFRAME) !== 0;
     const prefix = keyframe && !hasNalUnit(frame.data, isSps) ? this.#parameterSets : [];
-    this.#packetizer.packetize(frame.data, this.#video!.at(pts), prefix);
+    const sent = this.#video!.sendFrame(frame, pts, prefix);
     this.#lastVideo = frame;
     this.#topPts = Math.max(this.#topPts, pts);
-    await this.#video!.flush();
+    return sent;
   }
 
-  #warnOnce(what: string): void {
+  #warnOnce(what: string): undefined {
     if (this.#warned.has(what)) return;
     this.#warned.add(what);
-    this.#logger.warn(`whep ${this.#handle.key}: ${what}`);
+    this.#logger.warn(`whep ${escapeForLog(this.#handle.key)}: ${what}`);
+  }
+}
+
+/** Why a session ends after its play ended with `end`; `undefined` when it was closed. */
+function endReason(end: PlayEnd, options: WhepPlayOptions, error: unknown): string | undefined {
+  switch (end) {
+    case "aborted":
+      return undefined;
+    case "evicted":
+      return `the player fell more than ${options.maxLag} frames behind (too slow to keep up)`;
+    case "stalled":
+      return `a send to the player stayed pending more than ${options.stallTimeoutMs} ms`;
+    case "failed":
+      return `sending failed: ${messageOf(error)}`;
+    default:
+      return "stream ended";
   }
 }
 

@@ -56,8 +56,17 @@ export interface WebRtcServerOptions {
    * checks of its own, so nothing else notices (default 30,000 ms).
    */
   peerTimeoutMs?: number;
-  /** A WHEP player more than this many frames behind the live edge is disconnected (default 2048). */
+  /**
+   * A WHEP player that has skipped more than this many frames in all (its sends fell a ring
+   * behind the live edge) is disconnected as too slow (default 2048).
+   */
   maxLag?: number;
+  /**
+   * A WHEP player one of whose sends has stayed pending this long while frames were due is
+   * disconnected (default 10,000 ms; checked every 250 ms). UDP sends settle at once unless
+   * the socket is stuck: a player that vanished is found by `peerTimeoutMs`.
+   */
+  stallTimeoutMs?: number;
   /**
    * A WHEP player starts on the GOP replay at once and catches up with the live frames at
    * this multiple of real time; 0 (the default) sends the replay in one burst.
@@ -129,6 +138,7 @@ export class WebRtcServer {
   readonly #connectTimeoutMs: number;
   readonly #peerTimeoutMs: number;
   readonly #maxLag: number;
+  readonly #stallTimeoutMs: number;
   readonly #catchUpSpeed: number;
   readonly #transcode: TranscodedViews | undefined;
   readonly #keyframeIntervalMs: number;
@@ -149,6 +159,7 @@ export class WebRtcServer {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
     this.#maxLag = options.maxLag ?? 2048;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 10_000;
     this.#catchUpSpeed = options.catchUpSpeed ?? 0;
     this.#transcode = options.transcode;
     this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 2000;
@@ -355,13 +366,11 @@ export class WebRtcServer {
     }, this.#connectTimeoutMs);
     const lease = transcode ? this.#transcode!.acquire(handle, "opus") : undefined;
     if (lease) this.#logger.info(`whep ${handle.key}: audio is ${audioCodec}, sent as Opus`);
-    const player = new WhepPlayer(
-      pc,
-      lease?.handle ?? handle,
-      this.#logger,
-      this.#maxLag,
-      this.#catchUpSpeed,
-    );
+    const player = new WhepPlayer(pc, lease?.handle ?? handle, this.#logger, {
+      maxLag: this.#maxLag,
+      stallTimeoutMs: this.#stallTimeoutMs,
+      catchUpSpeed: this.#catchUpSpeed,
+    });
     const session = this.#open("whep", handle, pc, peer, token, () => {
       player.close();
       lease?.release();
@@ -370,13 +379,9 @@ export class WebRtcServer {
     pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || playing) return;
       playing = true;
-      player.run().then((end) =>
-        session.end(
-          end === "evicted"
-            ? `the player fell more than ${this.#maxLag} frames behind`
-            : "stream ended",
-        )
-      );
+      // A DELETE, a failed or silent peer or the server's close end the session, which
+      // closes the player: its play ends as aborted and there is nothing more to do.
+      void player.run().then((reason) => reason && session.end(reason));
     });
     return session;
   }

@@ -5,59 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { RTCPeerConnection, useH264 } from "werift";
 import { Registry } from "../../../mod.ts";
-import { serveHttp } from "../../../ingest/http/server.ts";
-import { WebRtcServer, type WebRtcServerOptions } from "../../../ingest/webrtc/mod.ts";
-import { video, videoConfig } from "../../media/hls/_synthetic.ts";
-import { LogLines } from "../../_util/log.ts";
+import { video } from "../../media/hls/_synthetic.ts";
 import { makeOffer } from "./_offers.ts";
-
-/** A server on a free port with the WebRTC route; `run` gets its base URL. */
-async function withServer(
-  options: Partial<WebRtcServerOptions>,
-  run: (base: string, registry: Registry, log: LogLines) => Promise<void>,
-  registry = new Registry(),
-): Promise<void> {
-  const log = new LogLines();
-  const webrtc = new WebRtcServer({ hosts: ["127.0.0.1"], logger: log, ...options, registry });
-  const http = serveHttp({ routes: [webrtc.route], hostname: "127.0.0.1", port: 0 });
-  try {
-    await run(`http://127.0.0.1:${http.addr.port}`, registry, log);
-  } finally {
-    await webrtc.close();
-    await http.close();
-    registry.closeAll();
-  }
-}
-
-function post(url: string, sdp: string): Promise<Response> {
-  return fetch(url, { method: "POST", body: sdp, headers: { "content-type": "application/sdp" } });
-}
-
-/** A werift peer that offers `direction` video, POSTs to `url` and applies the answer. */
-async function connectPeer(
-  url: string,
-  direction: "sendonly" | "recvonly",
-  editOffer: (sdp: string) => string = (sdp) => sdp,
-): Promise<RTCPeerConnection> {
-  const client = new RTCPeerConnection({ iceServers: [], codecs: { video: [useH264()] } });
-  client.addTransceiver("video", { direction });
-  await client.setLocalDescription(await client.createOffer());
-  const res = await post(url, editOffer(client.localDescription!.sdp));
-  const answer = await res.text();
-  assert.equal(res.status, 201, answer);
-  await client.setRemoteDescription({ type: "answer", sdp: answer });
-  return client;
-}
-
-/** Claim `live/cam` with an H.264 config and a keyframe. */
-function liveStream(registry: Registry) {
-  const handle = registry.startPublish("live", "cam");
-  handle.publish(videoConfig());
-  handle.publish(video(0, true));
-  return handle;
-}
+import { connectPeer, liveStream, post, withServer } from "./_peers.ts";
 
 Deno.test("WHIP: an offer that never connects holds its key until the default connect deadline (5 s), then a second WHIP is accepted", async () => {
   await withServer({}, async (base, registry, log) => {

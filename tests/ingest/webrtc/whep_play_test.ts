@@ -1,0 +1,217 @@
+/**
+ * WHEP viewers on the play line, with werift viewers: a viewer's DELETE ends its play, a slow
+ * viewer is ended past the server's `maxLag` (and kept under a larger one), a stuck one past
+ * `stallTimeoutMs`, a vanished one past `peerTimeoutMs`: each without costing the other
+ * viewer of the stream a frame. A viewer catching up from the replay at `catchUpSpeed` gets
+ * every frame once, in order.
+ */
+
+import assert from "node:assert/strict";
+import { RTCRtpSender } from "werift";
+import { Registry, type StreamHandle } from "../../../mod.ts";
+import { video } from "../../media/hls/_synthetic.ts";
+import { liveStream, openPeer, type Peer, withServer } from "./_peers.ts";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A connected WHEP viewer of `live/cam` counting the frames (marker packets) it gets. */
+interface Viewer {
+  readonly peer: Peer;
+  /** Video frames received so far. */
+  frames(): number;
+  /** The RTP timestamp of each frame received, in order. */
+  readonly timestamps: number[];
+  /** The SSRC the server sends it video with. */
+  ssrc(): number;
+  /** Resolves once `count` frames have arrived; rejects after 10 s. */
+  until(count: number): Promise<void>;
+}
+
+async function viewer(base: string): Promise<Viewer> {
+  let frames = 0;
+  let ssrc = -1;
+  const timestamps: number[] = [];
+  const peer = await openPeer(`${base}/live/cam/whep`, "recvonly", {
+    onRtp: (rtp) => {
+      ssrc = rtp.header.ssrc;
+      if (!rtp.header.marker) return;
+      frames++;
+      timestamps.push(rtp.header.timestamp);
+    },
+  });
+  await peer.client.connectionStateChange.watch((state) => state === "connected", 10_000);
+  return {
+    peer,
+    frames: () => frames,
+    timestamps,
+    ssrc: () => ssrc,
+    async until(count) {
+      const deadline = Date.now() + 10_000;
+      while (frames < count) {
+        if (Date.now() > deadline) throw new Error(`${frames} of ${count} frames`);
+        await sleep(10);
+      }
+    },
+  };
+}
+
+/** Two viewers of `handle`, each past its replay (the keyframe). */
+async function twoViewers(base: string, handle: StreamHandle): Promise<[Viewer, Viewer]> {
+  const viewers: [Viewer, Viewer] = [await viewer(base), await viewer(base)];
+  for (const v of viewers) await v.until(1);
+  assert.equal(handle.subscriberCount, 2);
+  return viewers;
+}
+
+/** Publish `count` frames from frame `first` on, `gapMs` apart, a keyframe every 10. */
+async function publish(
+  handle: StreamHandle,
+  count: number,
+  gapMs: number,
+  first = 1,
+): Promise<void> {
+  for (let i = first; i < first + count; i++) {
+    handle.publish(video(i * 3000, i % 10 === 0));
+    await sleep(gapMs);
+  }
+}
+
+/** Make the server's sends to the viewer sent with `ssrc` settle as `send` says. */
+async function withSends(
+  ssrc: number,
+  send: () => Promise<void>,
+  run: () => Promise<void>,
+): Promise<void> {
+  const original = RTCRtpSender.prototype.sendRtp;
+  RTCRtpSender.prototype.sendRtp = function (this: RTCRtpSender, rtp) {
+    return this.ssrc === ssrc ? send() : original.call(this, rtp);
+  };
+  try {
+    await run();
+  } finally {
+    RTCRtpSender.prototype.sendRtp = original;
+  }
+}
+
+/** Wait until `handle` has `count` subscribers (fails after 10 s). */
+async function subscribers(handle: StreamHandle, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (handle.subscriberCount !== count) {
+    if (Date.now() > deadline) throw new Error(`${handle.subscriberCount} subscribers`);
+    await sleep(10);
+  }
+}
+
+Deno.test("WHEP: a viewer's DELETE ends its play; the other viewer gets every frame", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry);
+  await withServer({}, async (base, _registry, log) => {
+    const [gone, stays] = await twoViewers(base, handle);
+    try {
+      const res = await fetch(gone.peer.session, { method: "DELETE" });
+      await res.body?.cancel();
+      assert.equal(res.status, 200);
+      await log.waitFor(/ended: ended by the client/);
+      await subscribers(handle, 1);
+      const before = gone.frames();
+      await publish(handle, 20, 5);
+      await stays.until(21);
+      assert.equal(stays.frames(), 21);
+      assert.equal(gone.frames(), before, "the deleted viewer got frames after its DELETE");
+    } finally {
+      await gone.peer.client.close();
+      await stays.peer.client.close();
+    }
+  }, registry);
+});
+
+for (const maxLag of [4, 1_000_000]) {
+  Deno.test(`WHEP: a viewer whose sends are slow is ${maxLag === 4 ? "ended past maxLag 4" : "kept under a larger maxLag"}; the other viewer gets every frame`, async () => {
+    const registry = new Registry({ apps: { live: { capacity: 16, gopCapacity: 16 } } });
+    const handle = liveStream(registry);
+    await withServer({ maxLag }, async (base, _registry, log) => {
+      const [slow, fast] = await twoViewers(base, handle);
+      try {
+        // Each of the slow viewer's batches takes 300 ms: some 50 frames arrive meanwhile,
+        // more than the ring's 16, so it skips ahead to keyframes.
+        await withSends(slow.ssrc(), () => sleep(300), async () => {
+          await publish(handle, 60, 5);
+          await fast.until(61);
+          if (maxLag === 4) {
+            await log.waitFor(/ended: the player fell more than 4 frames behind/);
+            await subscribers(handle, 1);
+          } else {
+            await sleep(700);
+            assert.equal(handle.subscriberCount, 2);
+            assert.ok(!log.lines.some((l) => /fell more than/.test(l)), log.lines.join("\n"));
+          }
+        });
+        assert.equal(fast.frames(), 61);
+      } finally {
+        await slow.peer.client.close();
+        await fast.peer.client.close();
+      }
+    }, registry);
+  });
+}
+
+Deno.test("WHEP: a viewer whose send never settles is ended after stallTimeoutMs; the other viewer gets every frame", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry);
+  await withServer({ stallTimeoutMs: 300 }, async (base, _registry, log) => {
+    const [stuck, fine] = await twoViewers(base, handle);
+    try {
+      await withSends(stuck.ssrc(), () => new Promise(() => {}), async () => {
+        await publish(handle, 40, 20);
+        await log.waitFor(/ended: a send to the player stayed pending more than 300 ms/);
+        await fine.until(41);
+      });
+      await subscribers(handle, 1);
+      assert.equal(fine.frames(), 41);
+    } finally {
+      await stuck.peer.client.close();
+      await fine.peer.client.close();
+    }
+  }, registry);
+});
+
+Deno.test("WHEP: a viewer that vanishes is ended after peerTimeoutMs; the other viewer gets every frame", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry);
+  // werift viewers send receiver reports every 0.5 to 1.5 s: the one that stays is heard.
+  await withServer({ peerTimeoutMs: 2500 }, async (base, _registry, log) => {
+    const [vanished, stays] = await twoViewers(base, handle);
+    try {
+      for (const transport of vanished.peer.client.dtlsTransports) {
+        transport.iceTransport.connection.send = () => Promise.resolve();
+      }
+      await publish(handle, 100, 40);
+      await log.waitFor(/ended: no packet from the peer for 2500 ms/);
+      await subscribers(handle, 1);
+      await stays.until(101);
+      assert.equal(stays.frames(), 101);
+    } finally {
+      await vanished.peer.client.close();
+      await stays.peer.client.close();
+    }
+  }, registry);
+});
+
+Deno.test("WHEP: a viewer catching up from the replay at catchUpSpeed gets the GOP and the live frames that came meanwhile, each once, in order", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry); // the keyframe at 0
+  for (let i = 1; i < 30; i++) handle.publish(video(i * 3000, false)); // 1 s of GOP
+  await withServer({ catchUpSpeed: 4 }, async (base) => {
+    const paced = await viewer(base);
+    try {
+      await publish(handle, 10, 5, 30); // live while the replay is paced (some 250 ms)
+      await paced.until(40);
+      await sleep(100);
+      // The server stamps video from its 90 kHz times, each 3000 apart.
+      const steps = paced.timestamps.slice(1).map((ts, i) => ts - paced.timestamps[i]);
+      assert.deepEqual(steps, new Array(39).fill(3000));
+    } finally {
+      await paced.peer.client.close();
+    }
+  }, registry);
+});
