@@ -257,14 +257,17 @@ export function publishLive(
 }
 
 /**
- * Decodes `path` fully with `ffmpeg -v warning -xerror -i <path> -f null -`.
+ * Decodes `path` fully with `ffmpeg -v warning -xerror -i <path> -f null -` (timed as the input).
  * A clean file gives code 0 and an empty stderr.
  */
 export function decodeCheck(path: string, inputArgs: readonly string[] = []): Promise<ToolOutput> {
-  // passthrough: a variable frame rate (a browser's camera) is decoded as timed, not resampled
+  // passthrough: a variable frame rate (a browser's camera) is decoded as timed, not resampled;
+  // and in the input's time base: in the default one (1 / the guessed frame rate) two pictures
+  // closer than a frame (a browser's camera under load) would collide, "non monotonically
+  // increasing dts" from the null muxer although the file's timestamps increase.
   return ffmpeg([
     ...["-v", "warning", "-xerror", ...inputArgs, "-i", path],
-    ...["-fps_mode", "passthrough", "-f", "null", "-"],
+    ...["-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-"],
   ]);
 }
 
