@@ -126,6 +126,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      stallTimeoutMs: settings.stallTimeoutMs,
       catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),

@@ -55,3 +55,4 @@ export * from "./decode_time.ts";
 // The parameter set types the picture-order states name, so this page documents itself.
 export type { H264Sps } from "../codec/h264.ts";
 export type { H265ProfileTierLevel, H265Sps } from "../codec/h265.ts";
+export * from "./frame_packetizer.ts";
