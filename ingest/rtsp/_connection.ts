@@ -76,6 +76,8 @@ interface Answer {
   status?: number;
   headers?: [string, string][];
   body?: string;
+  /** Runs once the answer is queued (a play's first packets go out behind it). */
+  answered?: () => void;
 }
 
 /** A read described on this connection: what SETUP may then pick from. */
@@ -271,6 +273,7 @@ export class RtspConnection {
     const headers: [string, string][] = [["CSeq", cseq.trim()], ["Server", "arcly-stream"]];
     headers.push(...(answer.headers ?? []));
     void this.#answer(formatResponse(answer.status ?? 200, headers, answer.body ?? ""));
+    answer.answered?.();
   }
 
   async #respondError(error: RtspError, cseq: string | null, method?: string): Promise<void> {
@@ -368,9 +371,10 @@ export class RtspConnection {
       throw new RtspError(455, "PLAY on a session that publishes");
     }
     const target = parseTarget(req.uri);
-    const info = session.play(target.control ? target.base : baseOf(req.uri));
+    const { rtpInfo, start } = session.play(target.control ? target.base : baseOf(req.uri));
     return {
-      headers: [["Session", session.id], ["Range", "npt=0.000-"], ["RTP-Info", info]],
+      headers: [["Session", session.id], ["Range", "npt=0.000-"], ["RTP-Info", rtpInfo]],
+      answered: start,
     };
   }
 

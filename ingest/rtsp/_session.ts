@@ -349,13 +349,14 @@ export class ReadSession extends RtspSession {
   }
 
   /**
-   * Start playing; returns the `RTP-Info` value. The play runs until stopped, the stream
+   * Set up a play; returns the `RTP-Info` value and what starts it, to be called once the
+   * answer is queued (none when it plays already). The play runs until stopped, the stream
    * ends (the session then closes with RTCP BYE) or the player falls too far behind.
    */
-  play(baseUrl: string): string {
+  play(baseUrl: string): { rtpInfo: string; start?: () => void } {
     if (this.#tracks.size === 0) throw new RtspError(455, "PLAY before SETUP");
     if (this.#playing) {
-      return this.#rtpInfo(baseUrl, (t) => ({ sequence: t.packetizer.nextSequence }));
+      return { rtpInfo: this.#rtpInfo(baseUrl, (t) => ({ sequence: t.packetizer.nextSequence })) };
     }
     const tracks = [...this.#tracks.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
     const replay = this.handle.replayBuffer();
@@ -383,11 +384,9 @@ export class ReadSession extends RtspSession {
       stallTimeoutMs: this.ctx.stallTimeoutMs,
       signal: stop.signal,
     };
-    // The PLAY answer is queued by the caller before the first packet: start on a later turn.
-    queueMicrotask(() =>
-      void this.handle.play(player, options).then((result) => this.#ended(playing, result))
-    );
-    return info;
+    const start = () =>
+      void this.handle.play(player, options).then((result) => this.#ended(playing, result));
+    return { rtpInfo: info, start };
   }
 
   /**
