@@ -13,8 +13,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { CatchUpPacer } from "../_catch_up.ts";
 import { EncodedFrames, FrameFlags, type MediaFrame, type PlaySink } from "../../mod.ts";
 import {
-  type RtpFramePackets,
   RtpFramePacketizer,
+  type RtpFramePackets,
   RtpTimeOrigin,
 } from "../../media/rtp/frame_packetizer.ts";
 import {

@@ -31,7 +31,7 @@ export interface RtpTrackFormat {
 /**
  * Where the tracks of one stream count RTP time from: the kernel time that each track's
  * initial RTP timestamp stands for. Tracks sharing one origin stay in sync; the first frame
- * packetized sets it unless the owner did.
+ * packetized sets it (its decode time) unless the owner did.
  *
  * @example
  * ```ts
@@ -173,6 +173,7 @@ export class RtpFramePacketizer {
     if (frame.dts < this.#newestDts) return NO_PACKETS;
     this.#newestDts = frame.dts;
     const writer = this.#writer;
+    this.origin.ticks ??= frame.dts;
     const timestamp = this.rtpTime(frame.pts);
     writer.start(this.nextSequence, timestamp);
     try {
