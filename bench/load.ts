@@ -4,7 +4,7 @@
  * node-media-server 4.4.3 and nginx with the RTMP module.
  *
  * ```sh
- * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv]
+ * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,rtsp]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
  *   [--workers 1,2] [--load-cpu 1]
@@ -25,7 +25,8 @@
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
  * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
- * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames),
+ * gcc: one epoll loop, N RTMP players, HTTP-FLV GETs or RTSP players over interleaved TCP
+ * that count bytes and video frames; RTSP is arcly-stream's only, served with `--rtsp`),
  * both pinned to CPU 1. Players connect at `--ramp` per second, the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
@@ -46,7 +47,7 @@
  * @module
  */
 
-import { freeTcpPort } from "../tests/_util/ports.ts";
+import { freeTcpPort, freeUdpPort } from "../tests/_util/ports.ts";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -78,7 +79,7 @@ const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type Protocol = "rtmp" | "flv";
+type Protocol = "rtmp" | "flv" | "rtsp";
 
 /** A server under test, started fresh for every step. */
 interface Server {
@@ -95,6 +96,8 @@ interface Running {
   readonly status: Promise<Deno.CommandStatus>;
   readonly rtmpPort: number;
   readonly httpPort: number;
+  /** 0: none. */
+  readonly rtspPort: number;
   stop(): Promise<void>;
 }
 
@@ -183,26 +186,30 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
-/** A started server once its ports (`httpPort` 0: none) accept connections. */
+/** A started server once its ports (`httpPort`, `rtspPort` 0: none) accept connections. */
 async function running(
   child: Deno.ChildProcess,
   rtmpPort: number,
   httpPort: number,
+  rtspPort = 0,
 ): Promise<Running> {
   await accepting(rtmpPort);
   if (httpPort) await accepting(httpPort);
-  return { pid: child.pid, status: child.status, rtmpPort, httpPort, stop: () => stopChild(child) };
+  if (rtspPort) await accepting(rtspPort);
+  const stop = () => stopChild(child);
+  return { pid: child.pid, status: child.status, rtmpPort, httpPort, rtspPort, stop };
 }
 
 /** `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1. */
 const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
-  protocols: ["rtmp", "flv"],
+  protocols: ["rtmp", "flv", "rtsp"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
   async start(dir) {
-    const [rtmpPort, httpPort] = [freeTcpPort(), freeTcpPort()];
+    const [rtmpPort, httpPort, rtspPort] = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
+    const rtpPort = await freeUdpPort();
     const extra = args.split(" ").filter((a) => a !== "");
     const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
@@ -217,14 +224,16 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       "--http",
       `${HOST}:${httpPort}`,
       "--rtsp",
-      "off",
+      `${HOST}:${rtspPort}`,
+      "--rtsp-rtp-port", // players use TCP; a free port keeps parallel runs apart
+      String(rtpPort),
       "--srt",
       "off",
       "--workers",
       String(workers),
       ...extra,
     ], `${dir}/arcly.log`);
-    return await running(child, rtmpPort, httpPort);
+    return await running(child, rtmpPort, httpPort, rtspPort);
   },
 });
 
@@ -465,7 +474,8 @@ async function step(
   const pub = publisher(running.rtmpPort, dir);
   let failed = false;
   try {
-    const port = protocol === "rtmp" ? running.rtmpPort : running.httpPort;
+    const port =
+      { rtmp: running.rtmpPort, flv: running.httpPort, rtsp: running.rtspPort }[protocol];
     // Wait until one player gets video, so the window measures delivery, not the start.
     const deadline = Date.now() + 20_000;
     for (;;) {
