@@ -57,6 +57,8 @@ export interface ConnectionSettings {
   /** A write to the peer may be stuck this long. */
   readonly stallTimeoutMs: number;
   readonly maxLag: number;
+  /** How long a player's new frames wait for more to join them in one write (ms). */
+  readonly coalesceMs: number;
   readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
@@ -128,6 +130,7 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      coalesceMs: settings.coalesceMs,
       stallTimeoutMs: settings.stallTimeoutMs,
       catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,

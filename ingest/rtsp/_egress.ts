@@ -165,6 +165,8 @@ export class RtspPlayer implements PlaySink {
   readonly #interleaved: EncodedFrames | undefined;
   readonly #pacer: CatchUpPacer;
   readonly #signal: AbortSignal;
+  readonly #video: EgressTrack | undefined;
+  readonly #audio: EgressTrack | undefined;
   #videoStarted: boolean;
   /** Tracks of a resumed play that have not yet sent a frame newer than before the PAUSE. */
   #holding: Set<EgressTrack>;
@@ -183,7 +185,9 @@ export class RtspPlayer implements PlaySink {
     this.#pacer = new CatchUpPacer(settings.catchUpSpeed);
     this.rangeStart = settings.rangeStart;
     this.#signal = settings.signal;
-    this.#videoStarted = !tracks.some((t) => t.described.kind === "video");
+    this.#video = tracks.find((t) => t.described.kind === "video");
+    this.#audio = tracks.find((t) => t.described.kind === "audio");
+    this.#videoStarted = this.#video === undefined;
     this.#holding = new Set(tracks.filter((t) => t.lastDts > -Infinity));
   }
 
@@ -203,11 +207,7 @@ export class RtspPlayer implements PlaySink {
   }
 
   #trackOf(frame: MediaFrame): EgressTrack | undefined {
-    const tracks = this.tracks;
-    for (let i = 0; i < tracks.length; i++) {
-      if (tracks[i].described.kind === frame.kind) return tracks[i];
-    }
-    return undefined;
+    return frame.kind === "video" ? this.#video : this.#audio;
   }
 
   #count(track: EgressTrack, frame: MediaFrame, packets: RtpFramePackets): void {

@@ -36,6 +36,8 @@ export interface SessionContext {
   readonly logger: Logger;
   readonly counters: Counters;
   readonly maxLag: number;
+  /** How long a player's new frames wait for more to join them in one write (ms). */
+  readonly coalesceMs: number;
   /** A player whose write has been pending this long is disconnected. */
   readonly stallTimeoutMs: number;
   /** How fast a player catches up from the GOP replay, times real time (0: at once). */
@@ -381,6 +383,7 @@ export class ReadSession extends RtspSession {
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
     const options = {
       maxLag: this.ctx.maxLag,
+      coalesceMs: this.ctx.coalesceMs,
       stallTimeoutMs: this.ctx.stallTimeoutMs,
       signal: stop.signal,
     };
