@@ -26,6 +26,8 @@ import type { DescribedTrack } from "./_formats.ts";
 
 /** Sender reports go out this often per track (and before the first packet). */
 const REPORT_INTERVAL_MS = 2000;
+/** A replay catching up is sent in steps of about this much time (ms). */
+const CATCH_UP_STEP_MS = 40;
 
 /** The RTP packetizers of one stream's described tracks, shared by all its RTSP players. */
 export class StreamRtp {
@@ -61,7 +63,9 @@ function formatKey(t: DescribedTrack): string {
 
 /** One track a player set up: the stream track's packets and where they go. */
 export class EgressTrack {
+  /** How the track was described to the player. */
   readonly described: DescribedTrack;
+  /** The stream track's packets, shared with every player described alike. */
   readonly packetizer: RtpFramePacketizer;
   /** The interleaved RTP channel (RTCP is the next one). */
   readonly channel: number;
@@ -71,10 +75,12 @@ export class EgressTrack {
   packets = 0;
   /** RTP payload bytes sent to this player. */
   octets = 0;
+  /** When this player's last sender report of the track went out (monotonic ms). */
   lastReportMs = -Infinity;
   /** The newest decode time sent: a resumed play sends nothing at or before it. */
   lastDts = -Infinity;
 
+  /** A track sent on interleaved `channel` (TCP) or to `clientPort` (UDP). */
   constructor(
     described: DescribedTrack,
     packetizer: RtpFramePacketizer,
@@ -87,6 +93,7 @@ export class EgressTrack {
     this.clientPort = clientPort;
   }
 
+  /** The SSRC of every packet of the track (the stream track's). */
   get ssrc(): number {
     return this.packetizer.ssrc;
   }
@@ -158,6 +165,7 @@ export interface PlayerSettings {
  * rest (reports due, the replay's pacing, frames to hold back) is sent frame by frame.
  */
 export class RtspPlayer implements PlaySink {
+  /** The tracks set up, in described order. */
   readonly tracks: readonly EgressTrack[];
   /** The kernel time of the range start, once known (kept across PAUSE by the session). */
   rangeStart: number | undefined;
@@ -167,12 +175,15 @@ export class RtspPlayer implements PlaySink {
   readonly #signal: AbortSignal;
   readonly #video: EgressTrack | undefined;
   readonly #audio: EgressTrack | undefined;
+  /** The frames of the next write of a frame-by-frame send (reused). */
+  readonly #run: MediaFrame[] = [];
   #videoStarted: boolean;
   /** Tracks of a resumed play that have not yet sent a frame newer than before the PAUSE. */
   #holding: Set<EgressTrack>;
   #nextReportMs = -Infinity;
   #ntpBase = 0;
 
+  /** A play of `tracks` to `output`; over TCP with the stream's `interleaved` form. */
   constructor(
     tracks: readonly EgressTrack[],
     interleaved: EncodedFrames | undefined,
@@ -191,6 +202,7 @@ export class RtspPlayer implements PlaySink {
     this.#holding = new Set(tracks.filter((t) => t.lastDts > -Infinity));
   }
 
+  /** Send one batch; see {@linkcode PlaySink.write}. */
   write(frames: readonly MediaFrame[], count: number): void | Promise<void> {
     const interleaved = this.#interleaved;
     const shared = interleaved !== undefined && this.#videoStarted && this.#holding.size === 0 &&
@@ -216,17 +228,30 @@ export class RtspPlayer implements PlaySink {
     track.lastDts = frame.dts;
   }
 
-  /** Send frames one by one: reports, pacing and holding back as this player needs. */
+  /**
+   * Send frames one by one, with what this player needs: its reports, the replay's pacing
+   * and the frames it holds back. Over TCP, the frames between a report or a pause go out in
+   * one write of their shared bytes.
+   */
   async #sendEach(frames: readonly MediaFrame[]): Promise<void> {
     const out = this.#output;
+    const run = this.#run;
     let last: Promise<void> | undefined;
+    const flush = () => {
+      if (run.length === 0) return;
+      last = out.write!(this.#interleaved!.concat(run, run.length));
+      run.length = 0;
+    };
     for (const frame of frames) {
       const track = this.#trackOf(frame);
       const packets = track?.packetizer.packets(frame);
       if (!track || !packets || !this.#admit(track, frame)) continue;
       this.rangeStart ??= frame.dts;
+      // Frames due sooner than a pacing step go now: fewer, larger writes, no drift (the
+      // pacer's schedule is absolute).
       const wait = this.#pacer.delayMs(frame);
-      if (wait > 0) {
+      if (wait >= CATCH_UP_STEP_MS) {
+        flush();
         await last;
         await delay(wait);
       }
@@ -239,17 +264,20 @@ export class RtspPlayer implements PlaySink {
           REPORT_INTERVAL_MS;
         const ntpSeconds = this.#ntpBase + (frame.pts - this.rangeStart) / 90000;
         const report = senderReport(track, ntpSeconds, packets.timestamp, out.write !== undefined);
-        if (out.write) last = out.write(report);
-        else await out.send!(track, true, report);
+        if (out.write) {
+          flush();
+          last = out.write(report);
+        } else await out.send!(track, true, report);
       }
       this.#count(track, frame, packets);
       if (out.write) {
-        last = out.write(this.#interleaved!.get(frame));
+        run.push(frame);
         continue;
       }
       for (const packet of packets.packets) await out.send!(track, false, packet);
       if (this.#signal.aborted) return;
     }
+    if (out.write) flush();
     if (out.drain) await out.drain();
     await last;
   }

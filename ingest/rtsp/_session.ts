@@ -393,8 +393,12 @@ export class ReadSession extends RtspSession {
   }
 
   /**
-   * `RTP-Info`: each track's first sequence number, and the RTP time of the range start when
-   * `start` gives it (a resumed play continues the RTP timeline, so its times need no mapping).
+   * `RTP-Info` (RFC 2326 section 12.33): each track's sequence number of the first packet this
+   * play sends, and the RTP time of the range start when `start` gives it (a resumed play
+   * continues the RTP timeline, so its times need no mapping). Packets are the stream's, so
+   * both are read off the shared timeline: GStreamer's `rtspsrc` makes `seq` its
+   * `seqnum-base` (earlier packets count as old), ffmpeg takes `rtptime` as the zero of its
+   * timestamps, live555 maps both to the range's play time.
    */
   #rtpInfo(
     baseUrl: string,
