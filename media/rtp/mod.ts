@@ -58,3 +58,5 @@ export * from "./decode_time.ts";
 // The parameter set types the picture-order states name, so this page documents itself.
 export type { H264Sps } from "../codec/h264.ts";
 export type { H265ProfileTierLevel, H265Sps } from "../codec/h265.ts";
+// The kernel types the frame packetizer names.
+export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";
