@@ -1,10 +1,12 @@
 /*
- * The load player of bench/load.ts: N RTMP or HTTP-FLV players in one epoll loop, cheaper
- * than the server it measures. Each player connects, joins (RTMP: handshake, connect,
- * createStream, play; HTTP-FLV: one GET), and then only counts: bytes received and whole
- * video messages (RTMP) or video tags (FLV). Nothing is decoded.
+ * The load player of bench/load.ts: N RTMP, HTTP-FLV or RTSP players in one epoll loop,
+ * cheaper than the server it measures. Each player connects, joins (RTMP: handshake,
+ * connect, createStream, play; HTTP-FLV: one GET; RTSP: DESCRIBE, a SETUP of each track on
+ * interleaved TCP channels 0-1, 2-3, PLAY), and then only counts: bytes received and whole
+ * video messages (RTMP), video tags (FLV) or RTP packets with the marker bit on the video
+ * channel (RTSP). Nothing is decoded.
  *
- *   _load_player rtmp|flv HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S
+ *   _load_player rtmp|flv|rtsp HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S
  *
  * It prints "window\n" when the measurement window opens, and when it closes one JSON line:
  * players asked for, joined, per-player video frames in the window (sorted), bytes in the
@@ -30,9 +32,11 @@
 
 #include "_load_result.h"
 
-enum { RTMP, FLV };
+enum { RTMP, FLV, RTSP };
 enum { PLAYERS_PER_SOURCE = 100 };
-enum { S_HANDSHAKE, S_CHUNKS, S_HTTP_HEAD, S_HTTP_BODY, S_DEAD };
+enum { S_HANDSHAKE, S_CHUNKS, S_HTTP_HEAD, S_HTTP_BODY, S_RTSP, S_DEAD };
+/* What an RTSP player waits for the answer to. */
+enum { R_DESCRIBE, R_SETUP_FIRST, R_SETUP_SECOND, R_PLAY, R_PLAYING };
 
 typedef struct {
   uint32_t length, remaining, type, timestamp_field;
@@ -57,11 +61,19 @@ typedef struct {
   int http_line;               /* reading a chunk-size line */
   uint64_t http_size;
   int crlf_skip;               /* CRLF bytes after a chunk's data still to skip */
-  uint8_t head_buf[512];
+  uint8_t head_buf[2048];
   int head_len;
   uint32_t flv_skip;           /* bytes to skip: header, tag body + previous tag size */
   uint8_t tag[11];
   int tag_got;
+  /* RTSP */
+  int rtsp_step;               /* R_*: the request answered next */
+  int tracks, video_track;     /* from the DESCRIBE answer's SDP */
+  uint32_t body_want;          /* bytes of the answer's body still to read */
+  char session[64];
+  uint8_t ilv[4];              /* an interleaved frame's header */
+  int ilv_got;
+  uint32_t ilv_left, ilv_pos;  /* bytes of its payload left, and read */
 } Player;
 
 static int mode;
@@ -320,6 +332,105 @@ static void http_feed(Player *p, const uint8_t *b, size_t n) {
   http_body(p, b + i, n - i);
 }
 
+/* ---- RTSP ---- */
+
+static void rtsp_request(Player *p, const char *method, const char *path, const char *extra) {
+  char req[768], session[96] = "";
+  if (p->session[0]) snprintf(session, sizeof session, "Session: %s\r\n", p->session);
+  int n = snprintf(req, sizeof req, "%s rtsp://%s:%d/%s/%s%s RTSP/1.0\r\nCSeq: %d\r\n%s%s\r\n",
+                   method, host, port, app, stream, path, p->rtsp_step + 1, extra, session);
+  send_all(p, (uint8_t *)req, n);
+}
+
+static void rtsp_setup(Player *p, int track) {
+  char path[32], transport[96];
+  snprintf(path, sizeof path, "/trackID=%d", track);
+  snprintf(transport, sizeof transport, "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n",
+           2 * track, 2 * track + 1);
+  rtsp_request(p, "SETUP", path, transport);
+}
+
+/* A whole answer (head and body) is in head_buf: send the next request. */
+static void rtsp_answered(Player *p) {
+  char *text = (char *)p->head_buf;
+  p->head_buf[p->head_len] = 0;
+  p->head_len = 0, p->head_match = 0;
+  if (strncmp(text + 9, "200", 3) != 0) { p->state = S_DEAD; return; }
+  switch (p->rtsp_step) {
+  case R_DESCRIBE:
+    for (char *m = strstr(text, "\nm="); m; m = strstr(m + 1, "\nm=")) {
+      if (strncmp(m + 3, "video", 5) == 0) p->video_track = p->tracks;
+      p->tracks++;
+    }
+    if (p->tracks == 0) { p->state = S_DEAD; return; }
+    p->rtsp_step = R_SETUP_FIRST;
+    return rtsp_setup(p, 0);
+  case R_SETUP_FIRST: {
+    char *s = strcasestr(text, "\nsession:");
+    if (!s) { p->state = S_DEAD; return; }
+    s += 10;
+    while (*s == ' ') s++;
+    size_t n = strcspn(s, ";\r\n");
+    if (n >= sizeof p->session) n = sizeof p->session - 1;
+    memcpy(p->session, s, n);
+    p->session[n] = 0;
+    if (p->tracks > 1) {
+      p->rtsp_step = R_SETUP_SECOND;
+      return rtsp_setup(p, 1);
+    }
+  } /* fall through */
+  case R_SETUP_SECOND:
+    p->rtsp_step = R_PLAY;
+    return rtsp_request(p, "PLAY", "", "");
+  default:
+    p->rtsp_step = R_PLAYING;
+  }
+}
+
+/* Feed received RTSP bytes: answers, then interleaved frames, of which only the RTP marker bit
+   of the video channel's packets is looked at. */
+static void rtsp_feed(Player *p, const uint8_t *b, size_t n) {
+  for (size_t i = 0; i < n;) {
+    if (p->ilv_left) {
+      size_t k = n - i < p->ilv_left ? n - i : p->ilv_left;
+      if (p->ilv[1] == 2 * p->video_track && p->ilv_pos <= 1 && p->ilv_pos + k > 1) {
+        message_done(p, b[i + 1 - p->ilv_pos] & 0x80);
+      }
+      p->ilv_pos += k, p->ilv_left -= k, i += k;
+      continue;
+    }
+    if (p->ilv_got) {
+      p->ilv[p->ilv_got++] = b[i++];
+      if (p->ilv_got == 4) p->ilv_got = 0, p->ilv_pos = 0, p->ilv_left = p->ilv[2] << 8 | p->ilv[3];
+      continue;
+    }
+    if (p->body_want) {
+      size_t k = n - i < p->body_want ? n - i : p->body_want;
+      size_t room = sizeof p->head_buf - 1 - p->head_len;
+      memcpy(p->head_buf + p->head_len, b + i, k < room ? k : room);
+      p->head_len += k < room ? k : room;
+      p->body_want -= k, i += k;
+      if (p->body_want == 0) rtsp_answered(p);
+      continue;
+    }
+    if (p->head_len == 0 && b[i] == '$') {
+      p->ilv[p->ilv_got++] = b[i++];
+      continue;
+    }
+    static const char end[] = "\r\n\r\n";
+    uint8_t c = b[i++];
+    if (p->head_len < (int)sizeof p->head_buf - 1) p->head_buf[p->head_len++] = c;
+    p->head_match = c == end[p->head_match] ? p->head_match + 1 : c == '\r' ? 1 : 0;
+    if (p->head_match < 4) continue;
+    p->head_match = 0;
+    p->head_buf[p->head_len] = 0;
+    char *length = strcasestr((char *)p->head_buf, "\ncontent-length:");
+    p->body_want = length ? (uint32_t)atoi(length + 16) : 0;
+    if (p->body_want == 0) rtsp_answered(p);
+    if (p->state == S_DEAD) return;
+  }
+}
+
 /* ---- the loop ---- */
 
 static int epfd;
@@ -357,6 +468,9 @@ static void connected(Player *p) {
     static uint8_t c0c1[1 + 1536] = {3};
     p->state = S_HANDSHAKE;
     send_all(p, c0c1, sizeof c0c1);
+  } else if (mode == RTSP) {
+    p->state = S_RTSP;
+    rtsp_request(p, "DESCRIBE", "", "Accept: application/sdp\r\n");
   } else {
     char req[512];
     int n = snprintf(req, sizeof req,
@@ -369,10 +483,10 @@ static void connected(Player *p) {
 
 int main(int argc, char **argv) {
   if (argc != 10) {
-    fprintf(stderr, "usage: %s rtmp|flv HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S\n", argv[0]);
+    fprintf(stderr, "usage: %s rtmp|flv|rtsp HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S\n", argv[0]);
     return 2;
   }
-  mode = strcmp(argv[1], "flv") == 0 ? FLV : RTMP;
+  mode = strcmp(argv[1], "flv") == 0 ? FLV : strcmp(argv[1], "rtsp") == 0 ? RTSP : RTMP;
   host = argv[2], port = atoi(argv[3]), app = argv[4], stream = argv[5];
   nplayers = atoi(argv[6]);
   double ramp = atof(argv[7]), warmup = atof(argv[8]) * 1e3, window = atof(argv[9]) * 1e3;
@@ -415,6 +529,8 @@ int main(int argc, char **argv) {
           rtmp_feed(p, buf, r);
           p->unacked += r;
           if (p->unacked > 1000000) p->acked += p->unacked, p->unacked = 0, rtmp_ack(p);
+        } else if (mode == RTSP) {
+          rtsp_feed(p, buf, r);
         } else {
           http_feed(p, buf, r);
         }

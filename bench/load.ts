@@ -4,7 +4,7 @@
  * node-media-server 4.4.3 and nginx with the RTMP module.
  *
  * ```sh
- * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,srt]
+ * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,rtsp,srt,whep]
  *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
  *   [--workers 1,2] [--load-cpu 1]
@@ -25,15 +25,16 @@
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
  * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
- * gcc: one epoll loop, N RTMP players or HTTP-FLV GETs that count bytes and video frames),
- * both pinned to CPU 1; for `--protocols srt`, `bench/_load_srt.c` instead (built here with gcc
- * against libsrt: Debian's `apt-get install libsrt-openssl-dev`; N libsrt callers reading
- * `#!::r=live/bench,m=request` from `serve --srt`, counting bytes and video PES starts), for
- * arcly-stream only; for `--protocols whep`, `bench/_load_whep.ts`: N werift WHEP viewers that
- * count the frames in their packets' clear RTP headers, decrypting nothing. WHEP viewers get the
- * video only (WebRTC cannot carry the AAC; the server transcodes nothing unless
- * `--serve-args "--transcode-audio"`), and each join costs a DTLS handshake on both sides: ramp
- * them slowly (`--ramp 20`). Players connect at `--ramp` per second, the window of `--window`
+ * gcc: one epoll loop, N RTMP players, HTTP-FLV GETs or RTSP players over interleaved TCP that
+ * count bytes and video frames), both pinned to CPU 1; for `--protocols srt`, `bench/_load_srt.c`
+ * instead (built here with gcc against libsrt: Debian's `apt-get install libsrt-openssl-dev`; N
+ * libsrt callers reading `#!::r=live/bench,m=request` from `serve --srt`, counting bytes and video
+ * PES starts); for `--protocols whep`, `bench/_load_whep.ts`: N werift WHEP viewers that count the
+ * frames in their packets' clear RTP headers, decrypting nothing. RTSP, SRT and WHEP are
+ * arcly-stream's only. WHEP viewers get the video only (WebRTC cannot carry the AAC; the server
+ * transcodes nothing unless `--serve-args "--transcode-audio"`), and each join costs a DTLS
+ * handshake on both sides: ramp them slowly (`--ramp 20`). Players connect at `--ramp` per second,
+ * the window of `--window`
  * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
  * least 99% of the players received at least 95% of the video frames the publisher sent in
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
@@ -86,7 +87,7 @@ const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type Protocol = "rtmp" | "flv" | "srt" | "whep";
+type Protocol = "rtmp" | "flv" | "rtsp" | "srt" | "whep";
 
 /** A server under test, started fresh for every step. */
 interface Server {
@@ -103,6 +104,8 @@ interface Running {
   readonly status: Promise<Deno.CommandStatus>;
   readonly rtmpPort: number;
   readonly httpPort: number;
+  /** The RTSP listener's port (0: none). */
+  readonly rtspPort: number;
   /** The SRT listener's UDP port (0: none). */
   readonly srtPort: number;
   stop(): Promise<void>;
@@ -193,17 +196,19 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
-/** A started server once its ports (`httpPort` 0: none) accept connections. */
+/** A started server once its ports (`httpPort`, `rtspPort` 0: none) accept connections. */
 async function running(
   child: Deno.ChildProcess,
   rtmpPort: number,
   httpPort: number,
+  rtspPort = 0,
   srtPort = 0,
 ): Promise<Running> {
   await accepting(rtmpPort);
   if (httpPort) await accepting(httpPort);
+  if (rtspPort) await accepting(rtspPort);
   const stop = () => stopChild(child);
-  return { pid: child.pid, status: child.status, rtmpPort, httpPort, srtPort, stop };
+  return { pid: child.pid, status: child.status, rtmpPort, httpPort, rtspPort, srtPort, stop };
 }
 
 /**
@@ -212,12 +217,13 @@ async function running(
  */
 const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
-  protocols: ["rtmp", "flv", "srt", "whep"],
+  protocols: ["rtmp", "flv", "rtsp", "srt", "whep"],
   async missing() {
     if (!await exists(`${root}cli.ts`)) return `no ${root}cli.ts`;
   },
   async start(dir) {
-    const [rtmpPort, httpPort, srtPort] = [freeTcpPort(), freeTcpPort(), await freeUdpPort()];
+    const [rtmpPort, httpPort, rtspPort] = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
+    const [rtpPort, srtPort] = [await freeUdpPort(), await freeUdpPort()];
     const extra = args.split(" ").filter((a) => a !== "");
     const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
@@ -232,7 +238,9 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       "--http",
       `${HOST}:${httpPort}`,
       "--rtsp",
-      "off",
+      `${HOST}:${rtspPort}`,
+      "--rtsp-rtp-port", // players use TCP; a free port keeps parallel runs apart
+      String(rtpPort),
       "--srt",
       `${HOST}:${srtPort}`,
       "--webrtc-host",
@@ -241,7 +249,7 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       String(workers),
       ...extra,
     ], `${dir}/arcly.log`);
-    return await running(child, rtmpPort, httpPort, srtPort);
+    return await running(child, rtmpPort, httpPort, rtspPort, srtPort);
   },
 });
 
@@ -484,11 +492,13 @@ async function step(
   const pub = publisher(running.rtmpPort, dir);
   let failed = false;
   try {
-    const port = protocol === "rtmp"
-      ? running.rtmpPort
-      : protocol === "srt"
-      ? running.srtPort
-      : running.httpPort;
+    const port = {
+      rtmp: running.rtmpPort,
+      flv: running.httpPort,
+      rtsp: running.rtspPort,
+      srt: running.srtPort,
+      whep: running.httpPort,
+    }[protocol];
     // Wait until one player gets video, so the window measures delivery, not the start.
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -575,10 +585,11 @@ const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const players: Record<Protocol, string | Error> = {
   rtmp: await buildLoadPlayer(tmp),
   flv: "",
+  rtsp: "",
   srt: PROTOCOLS.includes("srt") ? await buildSrtReader(tmp) : "",
   whep: "", // bench/_load_whep.ts runs under Deno
 };
-players.flv = players.rtmp;
+players.flv = players.rtsp = players.rtmp;
 console.log(
   `load: ${WARMUP_S} s warm-up, ${WINDOW_S} s window, ramp ${RAMP}/s, server on CPU 0 ` +
     `(0 to N-1 with N workers), publisher and load player on CPU ${LOAD_CPU}; load average ${

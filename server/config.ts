@@ -251,7 +251,7 @@ export interface ServerConfig {
    */
   transcodeAudio?: boolean;
   /**
-   * RTMP and HTTP-FLV players: what arrives within this many ms goes out in one write
+   * RTMP, HTTP-FLV and RTSP players: what arrives within this many ms goes out in one write
    * (fewer writes, that much more latency; the join is never delayed). Default 40.
    */
   playCoalesceMs?: number;

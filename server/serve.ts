@@ -369,6 +369,7 @@ class Composition implements Server {
         ...plain(rtsp),
         tls: tls(rtsps),
         rtpPort: config.rtpPort,
+        coalesceMs: config.playCoalesceMs,
         logger,
         auth: rtspAuth(this.#access),
       });

@@ -57,6 +57,8 @@ export interface ConnectionSettings {
   /** A write to the peer may be stuck this long. */
   readonly stallTimeoutMs: number;
   readonly maxLag: number;
+  /** How long a player's new frames wait for more to join them in one write (ms). */
+  readonly coalesceMs: number;
   readonly catchUpSpeed: number;
   readonly maxPayload: number;
   readonly limits: RtspReaderLimits;
@@ -76,6 +78,8 @@ interface Answer {
   status?: number;
   headers?: [string, string][];
   body?: string;
+  /** Runs once the answer is queued (a play's first packets go out behind it). */
+  answered?: () => void;
 }
 
 /** A read described on this connection: what SETUP may then pick from. */
@@ -126,6 +130,8 @@ export class RtspConnection {
       logger: settings.logger,
       counters: settings.counters,
       maxLag: settings.maxLag,
+      coalesceMs: settings.coalesceMs,
+      stallTimeoutMs: settings.stallTimeoutMs,
       catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
       write: (bytes) => this.#write(bytes),
@@ -270,6 +276,7 @@ export class RtspConnection {
     const headers: [string, string][] = [["CSeq", cseq.trim()], ["Server", "arcly-stream"]];
     headers.push(...(answer.headers ?? []));
     void this.#answer(formatResponse(answer.status ?? 200, headers, answer.body ?? ""));
+    answer.answered?.();
   }
 
   async #respondError(error: RtspError, cseq: string | null, method?: string): Promise<void> {
@@ -367,9 +374,10 @@ export class RtspConnection {
       throw new RtspError(455, "PLAY on a session that publishes");
     }
     const target = parseTarget(req.uri);
-    const info = session.play(target.control ? target.base : baseOf(req.uri));
+    const { rtpInfo, start } = session.play(target.control ? target.base : baseOf(req.uri));
     return {
-      headers: [["Session", session.id], ["Range", "npt=0.000-"], ["RTP-Info", info]],
+      headers: [["Session", session.id], ["Range", "npt=0.000-"], ["RTP-Info", rtpInfo]],
+      answered: start,
     };
   }
 

@@ -1,316 +1,345 @@
 /**
- * Sending a stream to an RTSP player: kernel frames become RTP packets (with parameter
- * sets before keyframes) and RTCP sender reports, batched per frame into one reusable
- * buffer that goes out as interleaved frames on TCP or as datagrams on UDP.
+ * Sending a stream to RTSP players on the kernel's play line: each frame's RTP packets are
+ * made once per stream track ({@linkcode StreamRtp}, one SSRC and sequence per track) and,
+ * over TCP, framed as interleaved channels once per channel layout, so a batch goes out as
+ * the same bytes to every player of that layout in one write. Per player there are only
+ * RTCP sender reports (its own packet and octet counts), the GOP catch-up pacing, and the
+ * frames it must not get (video before its first keyframe, what it got before a PAUSE).
  *
  * @module
  */
 
 import { setTimeout as delay } from "node:timers/promises";
 import { CatchUpPacer } from "../_catch_up.ts";
-import { FrameFlags, type MediaFrame, type StreamHandle } from "../../mod.ts";
-import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
-import { H265NalType, parseHevcConfig } from "../../media/codec/h265.ts";
-import { hasNalUnit } from "../../media/codec/nal.ts";
-import { writeRtpHeader } from "../../media/rtp/packet.ts";
+import { EncodedFrames, FrameFlags, type MediaFrame, type PlaySink } from "../../mod.ts";
+import {
+  RtpFramePacketizer,
+  type RtpFramePackets,
+  RtpTimeOrigin,
+} from "../../media/rtp/frame_packetizer.ts";
 import {
   ntpSecondsFromUnixMs,
   SENDER_REPORT_SIZE,
   writeSenderReport,
 } from "../../media/rtp/rtcp.ts";
-import type { RtpPayloadSink } from "../../media/rtp/payload.ts";
-import { H264Packetizer } from "../../media/rtp/h264.ts";
-import { H265Packetizer } from "../../media/rtp/h265.ts";
-import { AacPacketizer } from "../../media/rtp/aac.ts";
-import { packetizeOpus } from "../../media/rtp/opus.ts";
 import type { DescribedTrack } from "./_formats.ts";
 
 /** Sender reports go out this often per track (and before the first packet). */
 const REPORT_INTERVAL_MS = 2000;
+/** A replay catching up is sent in steps of about this much time (ms). */
+const CATCH_UP_STEP_MS = 40;
 
-/** A random 32-bit unsigned integer (SSRCs, initial sequence numbers and timestamps). */
-export function randomUint32(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0];
+/** The RTP packetizers of one stream's described tracks, shared by all its RTSP players. */
+export class StreamRtp {
+  /** Where every track's RTP time counts from. */
+  readonly origin: RtpTimeOrigin = new RtpTimeOrigin();
+  readonly #maxPayload: number;
+  readonly #tracks = new Map<string, RtpFramePacketizer>();
+
+  /** Packetize into payloads of at most `maxPayload` bytes. */
+  constructor(maxPayload: number) {
+    this.#maxPayload = maxPayload;
+  }
+
+  /** The packetizer of a track described as `described` (made for the first player). */
+  packetizer(described: DescribedTrack): RtpFramePacketizer {
+    const key = formatKey(described);
+    let packetizer = this.#tracks.get(key);
+    if (packetizer === undefined) {
+      packetizer = new RtpFramePacketizer(described, {
+        maxPayload: this.#maxPayload,
+        origin: this.origin,
+      });
+      this.#tracks.set(key, packetizer);
+    }
+    return packetizer;
+  }
 }
 
-/** One track a player set up: its RTP identity and where its packets go. */
+/** What tells described tracks apart: players described alike share packets. */
+function formatKey(t: DescribedTrack): string {
+  return `${t.kind}/${t.codec}/${t.payloadType}/${t.clockRate}`;
+}
+
+/** One track a player set up: the stream track's packets and where they go. */
 export class EgressTrack {
+  /** How the track was described to the player. */
   readonly described: DescribedTrack;
-  readonly ssrc: number;
-  readonly initialSequence = randomUint32() & 0xffff;
-  readonly initialRtp = randomUint32();
+  /** The stream track's packets, shared with every player described alike. */
+  readonly packetizer: RtpFramePacketizer;
   /** The interleaved RTP channel (RTCP is the next one). */
   readonly channel: number;
-  sequence: number;
+  /** The client's RTP and RTCP ports, over UDP. */
+  readonly clientPort: readonly [number, number] | undefined;
+  /** RTP packets sent to this player (for its sender reports). */
   packets = 0;
+  /** RTP payload bytes sent to this player. */
   octets = 0;
+  /** When this player's last sender report of the track went out (monotonic ms). */
   lastReportMs = -Infinity;
-  /** Parameter sets to send before keyframes that lack them. */
-  parameterSets: Uint8Array[] = [];
+  /** The newest decode time sent: a resumed play sends nothing at or before it. */
+  lastDts = -Infinity;
 
-  constructor(described: DescribedTrack, channel: number, ssrc: number = randomUint32()) {
+  /** A track sent on interleaved `channel` (TCP) or to `clientPort` (UDP). */
+  constructor(
+    described: DescribedTrack,
+    packetizer: RtpFramePacketizer,
+    channel: number,
+    clientPort?: readonly [number, number],
+  ) {
     this.described = described;
+    this.packetizer = packetizer;
     this.channel = channel;
-    this.ssrc = ssrc;
-    this.sequence = this.initialSequence;
+    this.clientPort = clientPort;
   }
 
-  /** The RTP timestamp of a kernel time, given the player's base time. */
-  rtpTime(ticks: number, base: number): number {
-    const rate = this.described.clockRate;
-    return (this.initialRtp + Math.round((ticks - base) * rate / 90000)) >>> 0;
-  }
-
-  /** Take the parameter sets of a CONFIG frame. */
-  config(frame: MediaFrame): void {
-    try {
-      if (frame.codec === "h264") {
-        const c = parseAvcConfig(frame.data);
-        this.parameterSets = [...c.sps, ...c.pps];
-      } else if (frame.codec === "h265") {
-        const c = parseHevcConfig(frame.data);
-        this.parameterSets = [...c.vps, ...c.sps, ...c.pps];
-      }
-    } catch {
-      // keep the previous sets
-    }
+  /** The SSRC of every packet of the track (the stream track's). */
+  get ssrc(): number {
+    return this.packetizer.ssrc;
   }
 }
-
-/** The packets of one frame: interleaved framing included, in one reused buffer. */
-export class RtpBatch implements RtpPayloadSink {
-  #buf = new Uint8Array(256 * 1024);
-  /** Bytes used. */
-  length = 0;
-  /** Per packet: start, end, track slot, 1 for RTCP (0 for RTP). */
-  readonly index: number[] = [];
-  #track: EgressTrack | undefined;
-  #slot = 0;
-  #timestamp = 0;
-  #start = 0;
-
-  /** The bytes of every packet with its interleaved header. */
-  get bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.length);
-  }
-
-  /** One packet without its interleaved header. */
-  packet(i: number): Uint8Array {
-    return this.#buf.subarray(this.index[4 * i] + 4, this.index[4 * i + 1]);
-  }
-
-  /** Empty the batch. */
-  reset(): void {
-    this.length = 0;
-    this.index.length = 0;
-  }
-
-  /** Packets written next belong to `track` (at `slot`) with RTP timestamp `timestamp`. */
-  frame(track: EgressTrack, slot: number, timestamp: number): void {
-    this.#track = track;
-    this.#slot = slot;
-    this.#timestamp = timestamp;
-  }
-
-  /** Add a sender report for `track` saying `rtp` was sampled at `ntpSeconds`. */
-  senderReport(track: EgressTrack, slot: number, ntpSeconds: number, rtp: number): void {
-    const at = this.length;
-    this.#reserve(4 + SENDER_REPORT_SIZE);
-    this.#interleave(at, track.channel + 1, SENDER_REPORT_SIZE);
-    writeSenderReport(this.#buf, at + 4, {
-      ssrc: track.ssrc,
-      ntpSeconds,
-      rtpTimestamp: rtp,
-      packetCount: track.packets,
-      octetCount: track.octets,
-    });
-    this.length = at + 4 + SENDER_REPORT_SIZE;
-    this.index.push(at, this.length, slot, 1);
-  }
-
-  begin(): void {
-    this.#start = this.length;
-    this.#reserve(16);
-    this.length += 16;
-  }
-
-  write(bytes: Uint8Array): void {
-    this.#reserve(bytes.length);
-    this.#buf.set(bytes, this.length);
-    this.length += bytes.length;
-  }
-
-  writeByte(value: number): void {
-    this.#reserve(1);
-    this.#buf[this.length++] = value;
-  }
-
-  end(marker: boolean): void {
-    const track = this.#track!;
-    const at = this.#start;
-    const size = this.length - at - 4;
-    this.#interleave(at, track.channel, size);
-    writeRtpHeader(this.#buf, at + 4, {
-      payloadType: track.described.payloadType,
-      marker,
-      sequence: track.sequence,
-      timestamp: this.#timestamp,
-      ssrc: track.ssrc,
-    });
-    track.sequence = (track.sequence + 1) & 0xffff;
-    track.packets++;
-    track.octets += size - 12;
-    this.index.push(at, this.length, this.#slot, 0);
-  }
-
-  #interleave(at: number, channel: number, size: number): void {
-    const b = this.#buf;
-    b[at] = 0x24;
-    b[at + 1] = channel;
-    b[at + 2] = size >> 8;
-    b[at + 3] = size & 0xff;
-  }
-
-  #reserve(n: number): void {
-    if (this.length + n <= this.#buf.length) return;
-    const grown = new Uint8Array(Math.max(this.#buf.length * 2, this.length + n));
-    grown.set(this.#buf.subarray(0, this.length));
-    this.#buf = grown;
-  }
-}
-
-/** Where a player's batches go. */
-export type BatchSender = (batch: RtpBatch, tracks: readonly EgressTrack[]) => Promise<void>;
-
-/** What ended a play. */
-export type PlayEnd = "stopped" | "ended" | "evicted" | "failed";
 
 /**
- * Plays a stream to one client: the replay buffer then live frames, each packetized for
- * the tracks the client set up, until stopped or the stream ends.
+ * The interleaved form of `tracks`' packets (each on its channel) for every player with
+ * that channel layout: the bytes of a frame no track carries are empty.
  */
-export class Player {
+export function interleavedForm(tracks: readonly EgressTrack[]): {
+  form: string;
+  create: () => EncodedFrames;
+} {
+  const layout = tracks.map((t) => `${formatKey(t.described)}@${t.channel}`).join(",");
+  const byKind = (kind: string) => tracks.find((t) => t.described.kind === kind);
+  const video = byKind("video");
+  const audio = byKind("audio");
+  return {
+    form: `rtsp/interleaved/${layout}`,
+    create: () =>
+      new EncodedFrames((frame) => {
+        const track = frame.kind === "video" ? video : audio;
+        const packets = track?.packetizer.packets(frame);
+        return packets ? interleave(packets, track!.channel) : EMPTY;
+      }),
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** `packets` as interleaved frames on `channel`, in one array. */
+function interleave(packets: RtpFramePackets, channel: number): Uint8Array {
+  const out = new Uint8Array(packets.bytes.length + 4 * packets.packets.length);
+  let o = 0;
+  for (const packet of packets.packets) {
+    out[o] = 0x24;
+    out[o + 1] = channel;
+    out[o + 2] = packet.length >> 8;
+    out[o + 3] = packet.length & 0xff;
+    out.set(packet, o + 4);
+    o += 4 + packet.length;
+  }
+  return out;
+}
+
+/** Where a player's packets go. */
+export interface PlayerOutput {
+  /** Over TCP: queue interleaved bytes; resolves once written. */
+  readonly write?: (bytes: Uint8Array) => Promise<void>;
+  /** Over UDP: send one RTP or RTCP packet of `track`; may wait (pacing). */
+  readonly send?: (track: EgressTrack, rtcp: boolean, packet: Uint8Array) => Promise<void>;
+  /** Over UDP: resolves once what was sent left the socket. */
+  readonly drain?: () => Promise<void>;
+}
+
+/** What a play of one session needs besides its tracks. */
+export interface PlayerSettings {
+  /** How fast the GOP replay catches up, times real time (0: at once). */
+  readonly catchUpSpeed: number;
+  /** The kernel time of the range start: sender reports count wall-clock time from it. */
+  readonly rangeStart: number | undefined;
+  /** Aborts when the play stops: nothing more is sent. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One play of one session, as a sink of the play line. Over TCP, a batch that needs nothing
+ * of this player's own goes out as the stream's shared interleaved bytes in one write; the
+ * rest (reports due, the replay's pacing, frames to hold back) is sent frame by frame.
+ */
+export class RtspPlayer implements PlaySink {
+  /** The tracks set up, in described order. */
   readonly tracks: readonly EgressTrack[];
-  /**
-   * The kernel time at RTP time `initialRtp` of every track: the first frame's decode time
-   * (known at once when the stream has a replay buffer), or a previous play's.
-   */
-  base: number | undefined;
-  #handle: StreamHandle;
-  #send: BatchSender;
-  #maxLag: number;
-  #catchUpSpeed: number;
-  #maxPayload: number;
-  #batch = new RtpBatch();
-  #reader: ReadableStreamDefaultReader<MediaFrame> | undefined;
-  #stopped = false;
+  /** The kernel time of the range start, once known (kept across PAUSE by the session). */
+  rangeStart: number | undefined;
+  readonly #output: PlayerOutput;
+  readonly #interleaved: EncodedFrames | undefined;
+  readonly #pacer: CatchUpPacer;
+  readonly #signal: AbortSignal;
+  readonly #video: EgressTrack | undefined;
+  readonly #audio: EgressTrack | undefined;
+  /** The frames of the next write of a frame-by-frame send (reused). */
+  readonly #run: MediaFrame[] = [];
+  #videoStarted: boolean;
+  /** Tracks of a resumed play that have not yet sent a frame newer than before the PAUSE. */
+  #holding: Set<EgressTrack>;
+  #nextReportMs = -Infinity;
   #ntpBase = 0;
-  #h264: H264Packetizer;
-  #h265: H265Packetizer;
-  #aac: AacPacketizer;
 
+  /** A play of `tracks` to `output`; over TCP with the stream's `interleaved` form. */
   constructor(
-    handle: StreamHandle,
     tracks: readonly EgressTrack[],
-    send: BatchSender,
-    options: { maxLag: number; catchUpSpeed: number; maxPayload: number; base?: number },
+    interleaved: EncodedFrames | undefined,
+    output: PlayerOutput,
+    settings: PlayerSettings,
   ) {
-    this.#handle = handle;
     this.tracks = tracks;
-    this.#send = send;
-    this.#maxLag = options.maxLag;
-    this.#catchUpSpeed = options.catchUpSpeed;
-    this.#maxPayload = options.maxPayload;
-    this.#h264 = new H264Packetizer(options.maxPayload);
-    this.#h265 = new H265Packetizer(options.maxPayload);
-    this.#aac = new AacPacketizer(options.maxPayload);
-    this.base = options.base ??
-      handle.replayBuffer().find((f) => !(f.flags & FrameFlags.CONFIG))?.dts;
+    this.#interleaved = interleaved;
+    this.#output = output;
+    this.#pacer = new CatchUpPacer(settings.catchUpSpeed);
+    this.rangeStart = settings.rangeStart;
+    this.#signal = settings.signal;
+    this.#video = tracks.find((t) => t.described.kind === "video");
+    this.#audio = tracks.find((t) => t.described.kind === "audio");
+    this.#videoStarted = this.#video === undefined;
+    this.#holding = new Set(tracks.filter((t) => t.lastDts > -Infinity));
   }
 
-  /** Play until stopped or the stream ends; resolves with why it ended. */
-  async run(): Promise<PlayEnd> {
-    const sub = this.#handle.subscribe({ replay: true, maxLag: this.#maxLag });
-    const reader = sub.getReader();
-    this.#reader = reader;
-    let videoStarted = !this.tracks.some((t) => t.described.kind === "video");
-    const pacer = new CatchUpPacer(this.#catchUpSpeed);
-    try {
-      for (;;) {
-        const { value: frame, done } = await reader.read();
-        if (done || this.#stopped) break;
-        const slot = this.tracks.findIndex((t) => t.described.kind === frame.kind);
-        if (slot < 0) continue;
-        const track = this.tracks[slot];
-        if (frame.flags & FrameFlags.CONFIG) {
-          track.config(frame);
-          continue;
-        }
-        if (frame.codec !== track.described.codec) continue;
-        if (frame.kind === "video" && !videoStarted) {
-          if (!(frame.flags & FrameFlags.KEYFRAME)) continue;
-          videoStarted = true;
-        }
-        this.base ??= frame.dts;
-        const wait = pacer.delayMs(frame);
-        if (wait > 0) await delay(wait);
-        if (this.#stopped) break;
-        if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
-        this.#packetize(frame, track, slot, this.base);
-        await this.#send(this.#batch, this.tracks);
-        if (this.#stopped) break;
-      }
-    } catch {
-      return "failed";
-    } finally {
-      reader.releaseLock();
-      void sub.cancel();
+  /** Send one batch; see {@linkcode PlaySink.write}. */
+  write(frames: readonly MediaFrame[], count: number): void | Promise<void> {
+    const interleaved = this.#interleaved;
+    const shared = interleaved !== undefined && this.#videoStarted && this.#holding.size === 0 &&
+      this.#pacer.caughtUp && performance.now() < this.#nextReportMs;
+    if (!shared) return this.#sendEach(frames.slice(0, count));
+    for (let i = 0; i < count; i++) {
+      const frame = frames[i];
+      const track = this.#trackOf(frame);
+      const packets = track?.packetizer.packets(frame);
+      if (packets) this.#count(track!, frame, packets);
     }
-    if (this.#stopped) return "stopped";
-    return sub.evicted ? "evicted" : "ended";
+    const bytes = interleaved.concat(frames, count);
+    if (bytes.length > 0) return this.#output.write!(bytes);
   }
 
-  /** Stop playing (idempotent). */
-  stop(): void {
-    this.#stopped = true;
-    void this.#reader?.cancel();
+  #trackOf(frame: MediaFrame): EgressTrack | undefined {
+    return frame.kind === "video" ? this.#video : this.#audio;
   }
 
-  #packetize(frame: MediaFrame, track: EgressTrack, slot: number, base: number): void {
-    const batch = this.#batch;
-    batch.reset();
-    const rtp = track.rtpTime(frame.pts, base);
-    const now = performance.now();
-    if (now - track.lastReportMs >= REPORT_INTERVAL_MS) {
-      track.lastReportMs = now;
-      batch.senderReport(track, slot, this.#ntpBase + (frame.pts - base) / 90000, rtp);
-    }
-    batch.frame(track, slot, rtp);
-    const key = (frame.flags & FrameFlags.KEYFRAME) !== 0;
-    switch (frame.codec) {
-      case "h264": {
-        const prefix = key && !hasNalUnit(frame.data, isH264Sps) ? track.parameterSets : [];
-        this.#h264.packetize(frame.data, batch, prefix);
-        break;
+  #count(track: EgressTrack, frame: MediaFrame, packets: RtpFramePackets): void {
+    track.packets += packets.packets.length;
+    track.octets += packets.payloadOctets;
+    track.lastDts = frame.dts;
+  }
+
+  /**
+   * Send frames one by one, with what this player needs: its reports, the replay's pacing
+   * and the frames it holds back. Over TCP, the frames between a report or a pause go out in
+   * one write of their shared bytes.
+   */
+  async #sendEach(frames: readonly MediaFrame[]): Promise<void> {
+    const out = this.#output;
+    const run = this.#run;
+    let last: Promise<void> | undefined;
+    const flush = () => {
+      if (run.length === 0) return;
+      last = out.write!(this.#interleaved!.concat(run, run.length));
+      run.length = 0;
+    };
+    for (const frame of frames) {
+      const track = this.#trackOf(frame);
+      const packets = track?.packetizer.packets(frame);
+      if (!track || !packets || !this.#admit(track, frame)) continue;
+      this.rangeStart ??= frame.dts;
+      // Frames due sooner than a pacing step go now: fewer, larger writes, no drift (the
+      // pacer's schedule is absolute).
+      const wait = this.#pacer.delayMs(frame);
+      if (wait >= CATCH_UP_STEP_MS) {
+        flush();
+        await last;
+        await delay(wait);
       }
-      case "h265": {
-        const prefix = key && !hasNalUnit(frame.data, isH265Sps) ? track.parameterSets : [];
-        this.#h265.packetize(frame.data, batch, prefix);
-        break;
+      if (this.#signal.aborted) return;
+      if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
+      const now = performance.now();
+      if (now - track.lastReportMs >= REPORT_INTERVAL_MS) {
+        track.lastReportMs = now;
+        this.#nextReportMs = Math.min(...this.tracks.map((t) => t.lastReportMs)) +
+          REPORT_INTERVAL_MS;
+        const ntpSeconds = this.#ntpBase + (frame.pts - this.rangeStart) / 90000;
+        const report = senderReport(track, ntpSeconds, packets.timestamp, out.write !== undefined);
+        if (out.write) {
+          flush();
+          last = out.write(report);
+        } else await out.send!(track, true, report);
       }
-      case "aac":
-        if (frame.data.length <= 8191) this.#aac.packetize(frame.data, batch);
-        break;
-      default:
-        if (frame.data.length <= this.#maxPayload) packetizeOpus(frame.data, batch);
+      this.#count(track, frame, packets);
+      if (out.write) {
+        run.push(frame);
+        continue;
+      }
+      for (const packet of packets.packets) await out.send!(track, false, packet);
+      if (this.#signal.aborted) return;
     }
+    if (out.write) flush();
+    if (out.drain) await out.drain();
+    await last;
+  }
+
+  /**
+   * Per track, for the `RTP-Info` of the PLAY answer: the sequence number of the first packet
+   * this play will send, taken from `replay` (the stream's replay buffer, packetized here as
+   * the play would) or else the next one the track makes; and with `rangeStart` the RTP time
+   * of the range start.
+   */
+  start(
+    replay: readonly MediaFrame[],
+    rangeStart: number | undefined,
+  ): { sequence: number; rtptime?: number }[] {
+    const origin = this.tracks[0].packetizer.origin;
+    if (rangeStart !== undefined) origin.ticks ??= rangeStart;
+    const first = new Map<EgressTrack, number>();
+    let videoStarted = this.#videoStarted;
+    for (const frame of replay) {
+      const track = this.#trackOf(frame);
+      const packets = track?.packetizer.packets(frame);
+      if (!track || !packets || first.has(track) || frame.dts <= track.lastDts) continue;
+      if (frame.kind === "video" && !videoStarted) {
+        if (!(frame.flags & FrameFlags.KEYFRAME)) continue;
+        videoStarted = true;
+      }
+      first.set(track, packets.sequence);
+    }
+    return this.tracks.map((t) => ({
+      sequence: first.get(t) ?? t.packetizer.nextSequence,
+      rtptime: rangeStart === undefined ? undefined : t.packetizer.rtpTime(rangeStart),
+    }));
+  }
+
+  /** Whether this player gets `frame` of `track` (once it does, the track holds none back). */
+  #admit(track: EgressTrack, frame: MediaFrame): boolean {
+    if (frame.dts <= track.lastDts) return false;
+    if (frame.kind === "video" && !this.#videoStarted) {
+      if (!(frame.flags & FrameFlags.KEYFRAME)) return false;
+      this.#videoStarted = true;
+    }
+    this.#holding.delete(track);
+    return true;
   }
 }
 
-function isH264Sps(header: number): boolean {
-  return (header & 0x1f) === H264NalType.SPS;
-}
-
-function isH265Sps(header: number): boolean {
-  return ((header >> 1) & 0x3f) === H265NalType.SPS;
+/** A sender report of `track` saying `rtp` was sampled at `ntpSeconds` (interleaved or not). */
+function senderReport(
+  track: EgressTrack,
+  ntpSeconds: number,
+  rtp: number,
+  interleaved: boolean,
+): Uint8Array {
+  const at = interleaved ? 4 : 0;
+  const out = new Uint8Array(at + SENDER_REPORT_SIZE);
+  if (interleaved) out.set([0x24, track.channel + 1, 0, SENDER_REPORT_SIZE]);
+  writeSenderReport(out, at, {
+    ssrc: track.ssrc,
+    ntpSeconds,
+    rtpTimestamp: rtp,
+    packetCount: track.packets,
+    octetCount: track.octets,
+  });
+  return out;
 }

@@ -6,12 +6,26 @@
  */
 
 import { setTimeout as delay } from "node:timers/promises";
-import type { Logger, Registry, StreamHandle } from "../../mod.ts";
+import {
+  type Derived,
+  type EncodedFrames,
+  FrameFlags,
+  type Logger,
+  type PlayResult,
+  type Registry,
+  type StreamHandle,
+} from "../../mod.ts";
 import { RtspError } from "./message.ts";
 import type { TransportSpec } from "./transport.ts";
 import type { DescribedTrack, TrackFormat } from "./_formats.ts";
 import { type Counters, IngestTimeline, IngestTrack } from "./_ingest.ts";
-import { EgressTrack, type PlayEnd, Player, randomUint32, type RtpBatch } from "./_egress.ts";
+import {
+  EgressTrack,
+  interleavedForm,
+  type PlayerOutput,
+  RtspPlayer,
+  StreamRtp,
+} from "./_egress.ts";
 import type { UdpPair } from "./_udp.ts";
 import { RtpReorderer } from "./_reorder.ts";
 import { RtcpType } from "../../media/rtp/rtcp.ts";
@@ -22,6 +36,10 @@ export interface SessionContext {
   readonly logger: Logger;
   readonly counters: Counters;
   readonly maxLag: number;
+  /** How long a player's new frames wait for more to join them in one write (ms). */
+  readonly coalesceMs: number;
+  /** A player whose write has been pending this long is disconnected. */
+  readonly stallTimeoutMs: number;
   /** How fast a player catches up from the GOP replay, times real time (0: at once). */
   readonly catchUpSpeed: number;
   readonly maxPayload: number;
@@ -41,6 +59,14 @@ const UDP_BURST_BYTES = 16 * 1024;
 const UDP_BURST_MS = 4;
 /** How long a UDP player gets to take the last packets before the BYE. */
 const UDP_BYE_DELAY_MS = 500;
+
+/** A running play of a read session. */
+interface Playing {
+  readonly player: RtspPlayer;
+  readonly stop: AbortController;
+  /** The stream's interleaved bytes for the session's channel layout, over TCP. */
+  readonly interleaved: Derived<EncodedFrames> | undefined;
+}
 
 /** Receives the bytes of one interleaved channel or one client UDP port. */
 type PacketHandler = (data: Uint8Array) => void;
@@ -280,10 +306,13 @@ export class ReadSession extends RtspSession {
   readonly handle: StreamHandle;
   /** The tracks the player was described. */
   readonly described: readonly DescribedTrack[];
+  /** The stream's RTP packets, shared with its other players (SSRCs are known at SETUP). */
+  #rtp: Derived<StreamRtp>;
   #tracks = new Map<number, EgressTrack>();
-  #clientPorts = new Map<EgressTrack, readonly [number, number]>();
-  #player: Player | undefined;
-  #base: number | undefined;
+  #playing: Playing | undefined;
+  /** Whether a play ran before (a resumed one continues its RTP timeline). */
+  #played = false;
+  #rangeStart: number | undefined;
   #windowStart = 0;
   #windowBytes = 0;
 
@@ -296,11 +325,12 @@ export class ReadSession extends RtspSession {
     super(ctx, handle.app, handle.stream, udp);
     this.handle = handle;
     this.described = described;
+    this.#rtp = handle.derive(`rtp/${ctx.maxPayload}`, () => new StreamRtp(ctx.maxPayload));
   }
 
   /** Whether PLAY is running. */
   get playing(): boolean {
-    return this.#player !== undefined;
+    return this.#playing !== undefined;
   }
 
   /** Set up described track `index`; returns the `Transport` answer. */
@@ -309,90 +339,125 @@ export class ReadSession extends RtspSession {
     if (spec.mode !== undefined && spec.mode !== "play") {
       throw new RtspError(461, `mode=${spec.mode} on a read; use mode=play`);
     }
-    const ssrc = randomUint32();
+    const packetizer = this.#rtp.value.packetizer(this.described[index]);
     const touch = () => this.touch();
-    const answer = `;ssrc=${ssrc.toString(16).toUpperCase().padStart(8, "0")}`;
+    const answer = `;ssrc=${packetizer.ssrc.toString(16).toUpperCase().padStart(8, "0")}`;
     const { transport, channel, clientPort } = this.setupTransport(spec, touch, touch, answer);
-    const track = new EgressTrack(this.described[index], channel, ssrc);
-    this.#tracks.set(index, track);
-    if (clientPort) this.#clientPorts.set(track, clientPort);
+    this.#tracks.set(
+      index,
+      new EgressTrack(this.described[index], packetizer, channel, clientPort),
+    );
     return transport;
   }
 
   /**
-   * Start playing; returns the `RTP-Info` value. The play runs until stopped, the stream
+   * Set up a play; returns the `RTP-Info` value and what starts it, to be called once the
+   * answer is queued (none when it plays already). The play runs until stopped, the stream
    * ends (the session then closes with RTCP BYE) or the player falls too far behind.
    */
-  play(baseUrl: string): string {
+  play(baseUrl: string): { rtpInfo: string; start?: () => void } {
     if (this.#tracks.size === 0) throw new RtspError(455, "PLAY before SETUP");
-    if (this.#player) return this.#rtpInfo(baseUrl, false);
-    const entries = [...this.#tracks.entries()].sort(([a], [b]) => a - b);
-    const tracks = entries.map(([, t]) => t);
-    const resumed = this.#base !== undefined;
-    const player = new Player(this.handle, tracks, (batch, ts) => this.#send(batch, ts), {
-      maxLag: this.ctx.maxLag,
+    if (this.#playing) {
+      return { rtpInfo: this.#rtpInfo(baseUrl, (t) => ({ sequence: t.packetizer.nextSequence })) };
+    }
+    const tracks = [...this.#tracks.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
+    const replay = this.handle.replayBuffer();
+    const rangeStart = this.#rangeStart ??
+      replay.find((f) => !(f.flags & FrameFlags.CONFIG))?.dts;
+    const resumed = this.#played;
+    this.#played = true;
+    const stop = new AbortController();
+    const tcp = this.lower === "tcp";
+    const form = tcp ? interleavedForm(tracks) : undefined;
+    const interleaved = form && this.handle.derive(form.form, form.create);
+    const player = new RtspPlayer(tracks, interleaved?.value, this.#output(stop.signal), {
       catchUpSpeed: this.ctx.catchUpSpeed,
-      maxPayload: this.ctx.maxPayload,
-      base: this.#base,
+      rangeStart,
+      signal: stop.signal,
     });
-    this.#player = player;
+    const starts = player.start(replay, resumed ? undefined : rangeStart);
+    const playing: Playing = { player, stop, interleaved };
+    this.#playing = playing;
     this.started = true;
-    const info = this.#rtpInfo(baseUrl, !resumed && player.base !== undefined);
+    const info = this.#rtpInfo(baseUrl, (t) => starts[tracks.indexOf(t)]);
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
-    // The PLAY answer is queued by the caller before the first packet: start on a later turn.
-    queueMicrotask(() => void player.run().then((end) => this.#ended(player, end)));
-    return info;
+    const options = {
+      maxLag: this.ctx.maxLag,
+      coalesceMs: this.ctx.coalesceMs,
+      stallTimeoutMs: this.ctx.stallTimeoutMs,
+      signal: stop.signal,
+    };
+    const start = () =>
+      void this.handle.play(player, options).then((result) => this.#ended(playing, result));
+    return { rtpInfo: info, start };
   }
 
   /**
-   * `RTP-Info`: each track's next sequence number, and with `start` the RTP time of the
-   * range start. A resumed play continues the RTP timeline, so its times need no mapping.
+   * `RTP-Info` (RFC 2326 section 12.33): each track's sequence number of the first packet this
+   * play sends, and the RTP time of the range start when `start` gives it (a resumed play
+   * continues the RTP timeline, so its times need no mapping). Packets are the stream's, so
+   * both are read off the shared timeline: GStreamer's `rtspsrc` makes `seq` its
+   * `seqnum-base` (earlier packets count as old), ffmpeg takes `rtptime` as the zero of its
+   * timestamps, live555 maps both to the range's play time.
    */
-  #rtpInfo(baseUrl: string, start: boolean): string {
+  #rtpInfo(
+    baseUrl: string,
+    start: (track: EgressTrack) => { sequence: number; rtptime?: number },
+  ): string {
     return [...this.#tracks.values()].map((t) => {
-      const rtptime = start ? `;rtptime=${t.initialRtp}` : "";
-      return `url=${baseUrl}${t.described.control};seq=${t.sequence}${rtptime}`;
+      const { sequence, rtptime } = start(t);
+      const time = rtptime === undefined ? "" : `;rtptime=${rtptime}`;
+      return `url=${baseUrl}${t.described.control};seq=${sequence}${time}`;
     }).join(",");
+  }
+
+  /** Where the player's packets go: the TCP connection, or the client's UDP ports. */
+  #output(signal: AbortSignal): PlayerOutput {
+    if (this.lower === "tcp") {
+      return { write: (bytes) => this.closed ? Promise.resolve() : this.ctx.write(bytes) };
+    }
+    const udp = this.udp!;
+    return {
+      send: (track, rtcp, packet) => {
+        if (this.closed || signal.aborted) return Promise.resolve();
+        const ports = track.clientPort!;
+        udp.send(rtcp, packet, rtcp ? ports[1] : ports[0], this.ctx.peerAddress);
+        return this.#pace(packet.length);
+      },
+      drain: () => udp.drain(),
+    };
   }
 
   /** Stop playing, keeping the session and its RTP timeline (PAUSE). */
   pause(): void {
-    const player = this.#player;
-    this.#player = undefined;
-    if (player) this.#base = player.base;
-    player?.stop();
+    const playing = this.#playing;
+    this.#playing = undefined;
+    if (!playing) return;
+    this.#rangeStart = playing.player.rangeStart;
+    playing.stop.abort();
+    playing.interleaved?.release();
   }
 
-  #ended(player: Player, end: PlayEnd): void {
-    if (this.#player !== player) return;
-    this.#player = undefined;
-    if (end === "stopped") return;
+  #ended(playing: Playing, { end }: PlayResult): void {
+    if (this.#playing !== playing) return;
+    this.#playing = undefined;
+    this.#rangeStart = playing.player.rangeStart;
+    playing.interleaved?.release();
+    if (end === "aborted") return;
     if (end === "ended") {
       // Over UDP the BYE races the last media packets (other sockets at the client), which
       // a client drops once every track said BYE: let them arrive first.
       const linger = this.lower === "udp" ? delay(UDP_BYE_DELAY_MS) : Promise.resolve();
       void linger.then(() => this.#sendBye()).then(() => this.close(`stream ${this.key} ended`));
-    } else {
-      const why = end === "evicted" ? "the player fell too far behind" : "sending failed";
-      this.close(why, "warn");
-      if (this.lower === "tcp") this.ctx.closeConnection(why);
+      return;
     }
-  }
-
-  async #send(batch: RtpBatch, tracks: readonly EgressTrack[]): Promise<void> {
-    if (this.closed) return;
-    if (this.lower === "tcp") return await this.ctx.write(batch.bytes);
-    const udp = this.udp!;
-    const index = batch.index;
-    for (let i = 0; i * 4 < index.length; i++) {
-      const track = tracks[index[4 * i + 2]];
-      const ports = this.#clientPorts.get(track)!;
-      const rtcp = index[4 * i + 3] === 1;
-      const packet = batch.packet(i);
-      udp.send(rtcp, packet, rtcp ? ports[1] : ports[0], this.ctx.peerAddress);
-      await this.#pace(packet.length);
-    }
-    await udp.drain();
+    const why = end === "evicted"
+      ? "the player fell too far behind"
+      : end === "stalled"
+      ? `the peer accepted no data for ${this.ctx.stallTimeoutMs} ms`
+      : "sending failed";
+    this.close(why, "warn");
+    if (this.lower === "tcp") this.ctx.closeConnection(why);
   }
 
   /**
@@ -429,8 +494,7 @@ export class ReadSession extends RtspSession {
       if (this.lower === "tcp") {
         await this.ctx.write(bye);
       } else {
-        const ports = this.#clientPorts.get(track)!;
-        this.udp!.send(true, bye.subarray(4), ports[1], this.ctx.peerAddress);
+        this.udp!.send(true, bye.subarray(4), track.clientPort![1], this.ctx.peerAddress);
       }
     }
     if (this.lower === "udp") await this.udp!.drain();
@@ -438,6 +502,7 @@ export class ReadSession extends RtspSession {
 
   protected end(): void {
     this.pause();
+    this.#rtp.release();
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: stop reading ${this.key}`);
   }
 }

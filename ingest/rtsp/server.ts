@@ -85,6 +85,12 @@ export interface RtspServerOptions {
   /** A player that skipped more than this many frames in all is disconnected (default 512). */
   maxLag?: number;
   /**
+   * Hold a player's new frames this long (ms) so that what arrives meanwhile goes out in
+   * the same write: fewer, larger writes per player for at most this much extra latency;
+   * the join (the replayed GOP) is never delayed. Default 0.
+   */
+  coalesceMs?: number;
+  /**
    * A player starts on the GOP replay at once and catches up with the live frames at this
    * multiple of real time (default 1.5; 0 sends the replay in one burst). GStreamer's
    * `rtspsrc` times packets by their arrival: a burst gives it decreasing timestamps, a
@@ -223,6 +229,7 @@ export function serveRtsp(opts: RtspServerOptions): RtspServer {
     mediaTimeoutMs: opts.mediaTimeoutMs ?? 10_000,
     stallTimeoutMs: opts.stallTimeoutMs ?? 45_000,
     maxLag: opts.maxLag ?? 512,
+    coalesceMs: opts.coalesceMs ?? 0,
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     maxPayload: maxPacketSize - 12,
     limits: opts.limits ?? {},

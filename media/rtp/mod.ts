@@ -2,7 +2,9 @@
  * RTP for every protocol that carries it (RTSP, WebRTC…): RTP packets (RFC 3550),
  * RTCP sender reports, SDP (RFC 8866) with its `rtpmap`/`fmtp` attributes, and the RTP
  * payload formats of H.264 (RFC 6184), H.265 (RFC 7798), AAC (RFC 3640) and Opus
- * (RFC 7587): packetizers from access units to payloads and depacketizers back.
+ * (RFC 7587): packetizers from access units to payloads and depacketizers back, and
+ * {@linkcode RtpFramePacketizer}, which makes a stream track's packets once per frame for
+ * every viewer.
  *
  * @example Packetize an H.264 access unit and reassemble it
  * ```ts
@@ -50,8 +52,11 @@ export * from "./h265.ts";
 export * from "./aac.ts";
 export * from "./latm.ts";
 export * from "./opus.ts";
+export * from "./frame_packetizer.ts";
 export * from "./picture_order.ts";
 export * from "./decode_time.ts";
 // The parameter set types the picture-order states name, so this page documents itself.
 export type { H264Sps } from "../codec/h264.ts";
 export type { H265ProfileTierLevel, H265Sps } from "../codec/h265.ts";
+// The kernel types the frame packetizer names.
+export type { CodecId, MediaFrame, TrackKind } from "../../bus/frame.ts";

@@ -1,9 +1,10 @@
 /**
  * Byte-exact egress: an RTMP player's chunk stream (everything after the handshake), an
- * HTTP-FLV body and an SRT reader's MPEG-TS (its data payloads in sequence order), for one
- * deterministic synthetic publish, against golden files recorded from the play loops before
- * they were rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to record them again
- * (only when an output change is intended).
+ * HTTP-FLV body, an SRT reader's MPEG-TS (its data payloads in sequence order) and an RTSP TCP
+ * player's interleaved frames (with what is random in them normalized), for one deterministic
+ * synthetic publish, against golden files recorded from the play loops before they were
+ * rewritten to share encoded bytes. Set `UPDATE_GOLDEN=1` to record them again (only when an
+ * output change is intended).
  */
 
 import assert from "node:assert/strict";
@@ -11,12 +12,14 @@ import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../
 import { ChunkWriter, commandMessage, HANDSHAKE_SIZE, serveRtmp } from "../../ingest/rtmp/mod.ts";
 import { httpFlv, serveHttp } from "../../ingest/http/mod.ts";
 import { HandshakeType, serveSrt } from "../../ingest/srt/mod.ts";
+import { serveRtsp } from "../../ingest/rtsp/mod.ts";
 import { buildAvcConfig, describeConfig } from "../../media/codec/mod.ts";
 import { concat, firstDifference } from "../_util/bytes.ts";
 import { prng, randomBytes } from "../_util/fuzz.ts";
 import { LogLines } from "../_util/log.ts";
 import { within } from "../_util/within.ts";
 import { TestCaller } from "../ingest/srt/_client.ts";
+import { RtspClient } from "../ingest/rtsp/_client.ts";
 
 const GOLDEN = new URL("./testdata/", import.meta.url);
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4]); // 320x240
@@ -194,5 +197,93 @@ Deno.test("egress golden: an SRT reader's MPEG-TS is byte-identical to the recor
   } finally {
     await server.close();
     await caller.close();
+  }
+});
+
+/**
+ * An RTSP player's interleaved frames with what is random made relative: per track, RTP
+ * sequence numbers and timestamps count from the first RTP packet's, SSRCs and RTCP NTP times
+ * are zeroed. Each frame is written as its channel, its 16-bit length and its bytes, after a
+ * line with the `RTP-Info` sequence numbers and times, made relative the same way.
+ */
+function normalizeRtsp(
+  frames: readonly { channel: number; data: Uint8Array }[],
+  rtpInfo: string,
+): Uint8Array {
+  const first = new Map<number, { sequence: number; timestamp: number }>();
+  for (const { channel, data } of frames) {
+    const track = channel >> 1;
+    if (channel % 2 === 0 && !first.has(track)) {
+      const view = new DataView(data.buffer, data.byteOffset, data.length);
+      first.set(track, { sequence: view.getUint16(2), timestamp: view.getUint32(4) });
+    }
+  }
+  const info = rtpInfo.split(",").map((entry, track) => {
+    const start = first.get(track)!;
+    const seq = Number(/;seq=(\d+)/.exec(entry)?.[1]);
+    const time = /;rtptime=(\d+)/.exec(entry)?.[1];
+    const relative = time === undefined ? "" : `;rtptime=${(Number(time) - start.timestamp) | 0}`;
+    return `seq=${(seq - start.sequence) & 0xffff}${relative}`;
+  }).join(",");
+  const out: Uint8Array[] = [new TextEncoder().encode(info + "\n")];
+  for (const { channel, data } of frames) {
+    const bytes = data.slice();
+    const view = new DataView(bytes.buffer);
+    const start = first.get(channel >> 1)!;
+    if (channel % 2 === 0) {
+      view.setUint16(2, (view.getUint16(2) - start.sequence) & 0xffff);
+      view.setUint32(4, (view.getUint32(4) - start.timestamp) >>> 0);
+      view.setUint32(8, 0);
+    } else {
+      for (let at = 0; at + 8 <= bytes.length; at += (view.getUint16(at + 2) + 1) * 4) {
+        view.setUint32(at + 4, 0);
+        if (bytes[at + 1] === 200) {
+          view.setBigUint64(at + 8, 0n);
+          view.setUint32(at + 16, (view.getUint32(at + 16) - start.timestamp) >>> 0);
+        }
+      }
+    }
+    out.push(new Uint8Array([channel, bytes.length >> 8, bytes.length & 0xff]), bytes);
+  }
+  return concat(out);
+}
+
+Deno.test("egress golden: an RTSP TCP player's interleaved frames are byte-identical to the recorded ones", async () => {
+  const reg = registry();
+  const server = serveRtsp({
+    registry: reg,
+    hostname: "127.0.0.1",
+    port: 0,
+    udp: false,
+    logger: new LogLines(),
+    catchUpSpeed: 0,
+  });
+  const { before, live } = frames();
+  const handle = reg.startPublish("live", "golden", { protocol: "test" });
+  const url = `rtsp://127.0.0.1:${server.addr.port}/live/golden`;
+  const c = await RtspClient.open(server.addr.port);
+  try {
+    for (const f of before) handle.publish(f);
+    assert.equal((await c.request("DESCRIBE", url)).status, 200);
+    const setup = await c.request("SETUP", `${url}/trackID=0`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
+    });
+    const session = setup.headers.get("session")!.split(";")[0];
+    await c.request("SETUP", `${url}/trackID=1`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=2-3",
+      Session: session,
+    });
+    const play = await c.request("PLAY", url, { Session: session });
+    assert.equal(play.status, 200);
+    await untilSubscribed(handle, 1);
+    for (const f of live) handle.publish(f);
+    reg.endPublish(handle, "ended");
+    // The play ends with an RTCP BYE on each track.
+    const byes = (f: RtspClient["frames"]) => f.filter((x) => x.data[9] === 203).length;
+    await c.waitFrames((f) => byes(f) === 2);
+    await compareGolden("rtsp_play.bin", normalizeRtsp(c.frames, play.headers.get("rtp-info")!));
+  } finally {
+    c.close();
+    await server.close();
   }
 });
