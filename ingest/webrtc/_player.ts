@@ -3,6 +3,7 @@
 import type { RTCPeerConnection } from "werift";
 import { CatchUpPacer } from "../_catch_up.ts";
 import {
+  type Derived,
   escapeForLog,
   FrameFlags,
   type Logger,
@@ -11,9 +12,8 @@ import {
   type PlaySink,
   type StreamHandle,
 } from "../../mod.ts";
-import { H264NalType, parseAvcConfig } from "../../media/codec/h264.ts";
-import { hasNalUnit } from "../../media/codec/nal.ts";
 import { RtpOut } from "./_rtp_out.ts";
+import { STREAM_PACKETS_FORM, StreamPackets } from "./_stream_packets.ts";
 import { messageOf } from "./_peer.ts";
 
 /** RTCP payload-specific feedback, and its PLI and FIR formats. */
@@ -37,16 +37,21 @@ export interface WhepPlayOptions {
 /**
  * Plays `handle` to a WHEP peer: the cached configs and GOP first (so the picture starts at
  * once), then live frames. H.264 keyframes carry the SPS/PPS of the cached config. It runs
- * on the play line (`handle.play`) with one sink per viewer: each batch is packetized and
- * handed to werift at once, with no wait between frames, and the batch's last send is
- * what the play line waits for before the next one; a viewer whose sends fall more than
- * `maxLag` frames behind is ended as too slow without holding up anyone else.
+ * on the play line (`handle.play`) with one sink per viewer, sending the stream's shared
+ * packets (`StreamPackets`, derived once per stream: every viewer gets the same sequence
+ * numbers, timestamps and payloads for a frame): each batch is handed to werift at once,
+ * with no wait between frames, and the batch's last send is what the play line waits for
+ * before the next one; a viewer whose sends fall more than `maxLag` frames behind is ended
+ * as too slow without holding up anyone else. Frames a viewer skips leave no gap in its
+ * sequence numbers (its sender's offset closes it).
  *
  * A PLI or FIR from the player never reaches the publisher; it is answered from the cache:
  * the current GOP goes out again, keyframe (with SPS/PPS) first, up to the last frame the
  * player got, so its decoder has every reference the next live frame needs. The resent
- * frames are stamped one 90 kHz tick apart after the newest RTP timestamp sent, so the
- * player's RTP clock never goes back; live frames keep their own timing after them. When
+ * frames are the shared payloads under headers of this player's own: the next sequence
+ * numbers (later shared packets follow them, by the sender's offset) and RTP timestamps one
+ * 90 kHz tick apart after the newest sent, so the player's RTP clock never goes back; live
+ * frames keep their own timing after them (by the sender's timestamp offset). When
  * the cache cannot do that (the GOP outgrew it, or the player has not had a frame of it),
  * the player skips frames until the stream's next keyframe. Answers are at least 500 ms
  * apart; a request in between is answered when that has passed.
@@ -55,6 +60,7 @@ export class WhepPlayer {
   readonly #handle: StreamHandle;
   readonly #logger: Logger;
   readonly #options: WhepPlayOptions;
+  readonly #packets: Derived<StreamPackets>;
   readonly #video: RtpOut | undefined;
   readonly #audio: RtpOut | undefined;
   readonly #sink: PlaySink = { write: (frames, count) => this.#write(frames, count) };
@@ -66,7 +72,6 @@ export class WhepPlayer {
   #pacedTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles the write whose frames are paced, once they are all sent. */
   #pacedDone: (() => void) | undefined;
-  #parameterSets: Uint8Array[] = [];
   #waitKeyframe = true;
   #warned = new Set<string>();
   /** The last video frame sent, by reference (the GOP cache holds the same objects). */
@@ -75,7 +80,10 @@ export class WhepPlayer {
   #topPts = -Infinity;
   /** A live frame must be stamped after this (the end of a refresh). */
   #floor = -Infinity;
-  /** Added to live video times, grown only when a refresh would run past a live frame. */
+  /**
+   * Added to live video times (the video sender's timestamp offset), grown only when a
+   * refresh would run past a live frame.
+   */
   #shift = 0;
   #lastRefreshMs = -Infinity;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -92,18 +100,19 @@ export class WhepPlayer {
     this.#logger = logger;
     this.#options = options;
     this.#pacer = new CatchUpPacer(options.catchUpSpeed);
+    this.#packets = handle.derive(STREAM_PACKETS_FORM, () => new StreamPackets());
     const failed = (error: unknown) => this.#warnOnce(`a send failed: ${messageOf(error)}`);
     for (const transceiver of pc.getTransceivers()) {
       if (transceiver.codecs.length === 0 || transceiver.direction !== "sendonly") continue;
       const sender = transceiver.sender;
       if (transceiver.kind === "video" && !this.#video) {
-        this.#video = new RtpOut(sender, 90000, failed);
+        this.#video = new RtpOut(sender, failed);
         // From the transport: werift routes a FIR (media SSRC 0, RFC 5104) to no sender.
         sender.dtlsTransport.onRtcp.subscribe((rtcp) => {
           if (asksKeyframe(rtcp, sender.ssrc)) this.#keyframeRequested();
         });
       } else if (transceiver.kind === "audio" && !this.#audio) {
-        this.#audio = new RtpOut(sender, 48000, failed);
+        this.#audio = new RtpOut(sender, failed);
       }
     }
   }
@@ -128,6 +137,7 @@ export class WhepPlayer {
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#pacedTimer);
     this.#stop.abort();
+    this.#packets.release();
   }
 
   /**
@@ -196,43 +206,45 @@ export class WhepPlayer {
       this.#waitKeyframe = true;
       return;
     }
-    for (let i = 0; i <= end; i++) this.#sendVideo(gop[i], this.#topPts + 1);
+    const shared = this.#packets.value;
+    for (let i = 0; i <= end; i++) {
+      const packets = shared.packets(gop[i]);
+      if (!packets) continue; // stale: the player never had it either
+      const pts = this.#topPts + 1;
+      this.#video.resend(packets, shared.video.rtpTime(pts - this.#shift));
+      this.#topPts = pts;
+    }
     this.#floor = this.#topPts;
   }
 
   /** Send one frame of the stream; returns its last packet's send, if it sent any. */
   #send(frame: MediaFrame): Promise<void> | undefined {
+    const shared = this.#packets.value;
     if (frame.kind === "audio") {
-      if (!this.#audio || frame.codec !== "opus" || frame.flags & FrameFlags.CONFIG) return;
-      return this.#audio.sendFrame(frame, frame.pts);
+      if (!this.#audio || frame.codec !== "opus") return;
+      const packets = shared.packets(frame);
+      return packets && this.#audio.send(packets);
     }
-    if (!this.#video) return;
+    const video = this.#video;
+    if (!video) return;
     if (frame.codec !== "h264") return this.#warnOnce(`video is ${frame.codec}, not H.264`);
-    if (frame.flags & FrameFlags.CONFIG) {
-      const config = parseAvcConfig(frame.data);
-      this.#parameterSets = [...config.sps, ...config.pps];
-      return;
-    }
+    if (frame.flags & FrameFlags.CONFIG) return void shared.packets(frame); // its SPS/PPS
     if (this.#waitKeyframe && !(frame.flags & FrameFlags.KEYFRAME)) return;
-    this.#waitKeyframe = false;
+    const packets = shared.packets(frame);
+    // Without it (stale or malformed) later frames miss a reference: wait for a keyframe.
+    this.#waitKeyframe = packets === undefined;
+    if (!packets) return;
     if (frame.pts !== frame.dts) this.#warnOnce("the source has B-frames; players may stutter");
     let pts = frame.pts + this.#shift;
     if (pts <= this.#floor) {
       this.#shift += this.#floor + 1 - pts;
+      video.timestampOffset = this.#shift;
       pts = this.#floor + 1;
     }
     this.#floor = -Infinity;
-    return this.#sendVideo(frame, pts);
-  }
-
-  /** Packetize a video frame stamped `pts`, keyframes with the cached SPS/PPS. */
-  #sendVideo(frame: MediaFrame, pts: number): Promise<void> | undefined {
-    const keyframe = (frame.flags & FrameFlags.KEYFRAME) !== 0;
-    const prefix = keyframe && !hasNalUnit(frame.data, isSps) ? this.#parameterSets : [];
-    const sent = this.#video!.sendFrame(frame, pts, prefix);
     this.#lastVideo = frame;
     this.#topPts = Math.max(this.#topPts, pts);
-    return sent;
+    return video.send(packets);
   }
 
   #warnOnce(what: string): undefined {
@@ -272,8 +284,4 @@ interface PsfbFeedback {
   count: number;
   mediaSsrc?: number;
   fir?: { ssrc: number }[];
-}
-
-function isSps(header: number): boolean {
-  return (header & 0x1f) === H264NalType.SPS;
 }

@@ -1,110 +1,106 @@
 /**
- * The one place a WHEP frame becomes RTP: a frame in, its packets handed to one werift
- * sender. Today each viewer packetizes for itself; a per-stream packetizer shared by every
- * viewer would replace what is inside {@linkcode RtpOut.sendFrame} and nothing around it.
+ * One viewer's outgoing RTP stream: the stream's shared packets (`StreamPackets`, `_stream_packets.ts`)
+ * handed to the viewer's werift sender as they are, with only what must differ per viewer
+ * made here: the offsets that keep the viewer's sequence numbers continuous (across frames it
+ * skipped and packets re-sent to it) and that move its RTP time after a keyframe request's
+ * answer, and the headers of those re-sent packets.
  *
- * What werift's `RTCRtpSender.sendRtp` does with a packet (0.25.2), which decides how far
- * packets can be shared: it clones the header (`new RtpHeader({ ...header })`) and keeps the
- * payload by reference, so the packet given is never changed and one `RtpPacket` may be given
- * to many senders. On the clone it sets its own SSRC and negotiated payload type, adds its
- * sequence and timestamp offsets (0 unless a track was replaced) and replaces the header
- * extensions with its negotiated ones (mid, abs-send-time, transport-wide sequence). It keeps
- * the clone in a 128-packet history for NACKs, then SRTP serializes the header and encrypts
- * the payload into a new buffer per packet (one AES context and HMAC per packet): that
- * encryption, not the packetizing, is the per-viewer copy.
+ * What werift's `RTCRtpSender.sendRtp` does with a packet (0.25.2), which is why packets can
+ * be shared: it clones the header (`new RtpHeader({ ...header })`) and keeps the payload by
+ * reference, so the packet given is never changed and one `RtpPacket` may be given to many
+ * senders. On the clone it sets its own SSRC and negotiated payload type, adds its sequence
+ * and timestamp offsets (its fields `seqOffset` and `timestampOffset`, private in its types,
+ * 0 unless a track was replaced, which never happens here) and replaces the header extensions
+ * with its negotiated ones (mid, abs-send-time, transport-wide sequence). It keeps the clone
+ * in a 128-packet history for NACKs, then SRTP serializes the header and encrypts the payload
+ * into a new buffer per packet (one AES context and HMAC per packet): that encryption is the
+ * per-viewer copy, and unavoidable.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { type RTCRtpSender, RtpHeader, RtpPacket } from "werift";
-import type { MediaFrame } from "../../mod.ts";
-import { H264Packetizer } from "../../media/rtp/h264.ts";
-import type { RtpPayloadSink } from "../../media/rtp/payload.ts";
 
-/** RTP payload bytes per packet: fits a 1280-byte IPv6 MTU after SRTP and extensions. */
-const MAX_PAYLOAD = 1150;
-const TWO_32 = 2 ** 32;
+/** The fields of werift's sender that offset every packet it sends (private in its types). */
+interface SenderOffsets {
+  seqOffset: number;
+  timestampOffset: number;
+}
 
 /**
- * One outgoing RTP stream of one viewer: its sender, sequence numbers and clock. Sends
- * without waiting between packets (werift encrypts and hands each to the socket before its
- * promise), so a frame's packets go out in order and nothing else runs between them.
+ * One outgoing RTP stream of one viewer. Sends without waiting between packets (werift
+ * applies the offsets, encrypts and hands each packet to the socket before its promise), so
+ * a frame's packets go out in order, on the offsets of the moment, and nothing else runs
+ * between them.
  */
-export class RtpOut implements RtpPayloadSink {
+export class RtpOut {
   readonly #sender: RTCRtpSender;
-  readonly #rate: number;
-  readonly #packetizer = new H264Packetizer(MAX_PAYLOAD);
+  readonly #offsets: SenderOffsets;
   readonly #onError: (error: unknown) => void;
-  #sequence = Math.floor(Math.random() * 0x10000);
-  #timestamp = 0;
-  #chunk = new Uint8Array(MAX_PAYLOAD + 16);
-  #length = 0;
+  /** The sequence number the viewer's next packet gets, once one was sent. */
+  #next: number | undefined;
   /** The newest packet's send. */
   #sent: Promise<void> | undefined;
 
-  /**
-   * Send through `sender` on a `rate` Hz RTP clock; a send that fails other than the last
-   * of a frame goes to `onError`.
-   */
-  constructor(sender: RTCRtpSender, rate: number, onError: (error: unknown) => void) {
+  /** Send through `sender`; a send that fails other than the last of a frame goes to `onError`. */
+  constructor(sender: RTCRtpSender, onError: (error: unknown) => void) {
+    const offsets = sender as unknown as SenderOffsets;
+    if (typeof offsets.seqOffset !== "number" || typeof offsets.timestampOffset !== "number") {
+      throw new Error("this werift's RTCRtpSender has no seqOffset and timestampOffset");
+    }
     this.#sender = sender;
-    this.#rate = rate;
+    this.#offsets = offsets;
     this.#onError = onError;
   }
 
   /**
-   * Send `frame` stamped with the 90 kHz time `pts`: H.264 packetized after the NAL units of
-   * `prefix`, anything else (an Opus frame) as one packet. Returns the last packet's send,
-   * which settles once the socket took it (none for a frame with no bytes).
+   * What the sender adds to every later packet's RTP timestamp, in units of its clock: the
+   * viewer's RTP time runs this far ahead of the stream's.
    */
-  sendFrame(
-    frame: MediaFrame,
-    pts: number,
-    prefix: readonly Uint8Array[] = [],
-  ): Promise<void> | undefined {
-    const ts = Math.round(pts * this.#rate / 90000) % TWO_32;
-    this.#timestamp = ts < 0 ? ts + TWO_32 : ts;
-    if (frame.codec === "h264") this.#packetizer.packetize(frame.data, this, prefix);
-    else this.#packet(frame.data, false);
+  set timestampOffset(value: number) {
+    this.#offsets.timestampOffset = value >>> 0;
+  }
+
+  /**
+   * Send one frame's shared `packets` (consecutive sequence numbers), numbered right after
+   * the last packet the viewer got. Returns the last packet's send, which settles once the
+   * socket took it.
+   */
+  send(packets: readonly RtpPacket[]): Promise<void> | undefined {
+    const first = packets[0].header.sequenceNumber;
+    const offsets = this.#offsets;
+    if (this.#next !== undefined) offsets.seqOffset = (this.#next - first) & 0xffff;
+    this.#next = (first + offsets.seqOffset + packets.length) & 0xffff;
+    for (const packet of packets) this.#send(packet);
+    return this.#take();
+  }
+
+  /**
+   * Send `packets` (a frame sent before) again as new packets of the viewer: the next
+   * sequence numbers, stamped with the stream's RTP time `timestamp` (the sender adds the
+   * timestamp offset). The payloads stay shared; only the headers are new.
+   */
+  resend(packets: readonly RtpPacket[], timestamp: number): Promise<void> | undefined {
+    let sequence = ((this.#next ?? 0) - this.#offsets.seqOffset) & 0xffff;
+    for (const { header, payload } of packets) {
+      this.#send(
+        new RtpPacket(new RtpHeader({ ...header, sequenceNumber: sequence, timestamp }), payload),
+      );
+      sequence = (sequence + 1) & 0xffff;
+    }
+    this.#next = (sequence + this.#offsets.seqOffset) & 0xffff;
+    return this.#take();
+  }
+
+  #send(packet: RtpPacket): void {
+    this.#sent?.catch(this.#onError);
+    this.#sent = this.#sender.sendRtp(packet);
+  }
+
+  /** The last send of a frame, which its caller handles. */
+  #take(): Promise<void> | undefined {
     const sent = this.#sent;
     this.#sent = undefined;
     return sent;
-  }
-
-  /** Start a packet ({@linkcode RtpPayloadSink}). */
-  begin(): void {
-    this.#length = 0;
-  }
-
-  /** Append bytes to the packet ({@linkcode RtpPayloadSink}). */
-  write(bytes: Uint8Array): void {
-    this.#chunk.set(bytes, this.#length);
-    this.#length += bytes.length;
-  }
-
-  /** Append one byte to the packet ({@linkcode RtpPayloadSink}). */
-  writeByte(value: number): void {
-    this.#chunk[this.#length++] = value;
-  }
-
-  /** Send the packet ({@linkcode RtpPayloadSink}). */
-  end(marker: boolean): void {
-    this.#packet(this.#chunk.slice(0, this.#length), marker);
-  }
-
-  /** Send one packet with `payload` (the packet's from now on). */
-  #packet(payload: Uint8Array, marker: boolean): void {
-    const header = new RtpHeader({
-      payloadType: 0, // the sender puts the negotiated one in
-      sequenceNumber: this.#sequence,
-      timestamp: this.#timestamp,
-      marker,
-    });
-    this.#sequence = (this.#sequence + 1) & 0xffff;
-    this.#sent?.catch(this.#onError);
-    this.#sent = this.#sender.sendRtp(
-      new RtpPacket(header, Buffer.from(payload.buffer, payload.byteOffset, payload.length)),
-    );
   }
 }

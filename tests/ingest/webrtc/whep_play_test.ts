@@ -3,7 +3,9 @@
  * viewer is ended past the server's `maxLag` (and kept under a larger one), a stuck one past
  * `stallTimeoutMs`, a vanished one past `peerTimeoutMs`: each without costing the other
  * viewer of the stream a frame. A viewer catching up from the replay at `catchUpSpeed` gets
- * every frame once, in order.
+ * every frame once, in order. Every viewer of a stream sends the stream's packets, made once:
+ * two viewers get the same sequence numbers and payloads for a frame, and a viewer that skips
+ * frames to keep up sees no gap in its sequence numbers.
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +23,8 @@ interface Viewer {
   frames(): number;
   /** The RTP timestamp of each frame received, in order. */
   readonly timestamps: number[];
+  /** Every video packet received, in order. */
+  readonly packets: { sequence: number; timestamp: number; payload: Uint8Array }[];
   /** The SSRC the server sends it video with. */
   ssrc(): number;
   /** Resolves once `count` frames have arrived; rejects after 10 s. */
@@ -31,9 +35,12 @@ async function viewer(base: string): Promise<Viewer> {
   let frames = 0;
   let ssrc = -1;
   const timestamps: number[] = [];
+  const packets: Viewer["packets"] = [];
   const peer = await openPeer(`${base}/live/cam/whep`, "recvonly", {
     onRtp: (rtp) => {
       ssrc = rtp.header.ssrc;
+      const { sequenceNumber: sequence, timestamp } = rtp.header;
+      packets.push({ sequence, timestamp, payload: Uint8Array.from(rtp.payload) });
       if (!rtp.header.marker) return;
       frames++;
       timestamps.push(rtp.header.timestamp);
@@ -44,6 +51,7 @@ async function viewer(base: string): Promise<Viewer> {
     peer,
     frames: () => frames,
     timestamps,
+    packets,
     ssrc: () => ssrc,
     async until(count) {
       const deadline = Date.now() + 10_000;
@@ -212,6 +220,57 @@ Deno.test("WHEP: a viewer catching up from the replay at catchUpSpeed gets the G
       assert.deepEqual(steps, new Array(39).fill(3000));
     } finally {
       await paced.peer.client.close();
+    }
+  }, registry);
+});
+
+Deno.test("WHEP: two viewers of one stream get the same RTP sequence numbers and payloads for each frame", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry);
+  await withServer({}, async (base) => {
+    const [a, b] = await twoViewers(base, handle);
+    try {
+      await publish(handle, 20, 5);
+      await a.until(21);
+      await b.until(21);
+      await sleep(100);
+      assert.notEqual(a.ssrc(), b.ssrc(), "each viewer's sender has its own SSRC");
+      assert.ok(a.packets.length >= 21);
+      assert.deepEqual(a.packets, b.packets);
+    } finally {
+      await a.peer.client.close();
+      await b.peer.client.close();
+    }
+  }, registry);
+});
+
+Deno.test("WHEP: a viewer that skips frames to keep up gets sequence numbers without a gap", async () => {
+  const registry = new Registry({ apps: { live: { capacity: 16, gopCapacity: 16 } } });
+  const handle = liveStream(registry);
+  await withServer({ maxLag: 1_000_000 }, async (base) => {
+    const [slow, fast] = await twoViewers(base, handle);
+    try {
+      // The slow viewer's packets go out, but each send settles 300 ms later: the play line
+      // skips it ahead to keyframes over frames the fast viewer's packets were made for.
+      const original = RTCRtpSender.prototype.sendRtp;
+      RTCRtpSender.prototype.sendRtp = function (this: RTCRtpSender, rtp) {
+        const sent = original.call(this, rtp);
+        return this.ssrc === slow.ssrc() ? sent.then(() => sleep(300)) : sent;
+      };
+      try {
+        await publish(handle, 60, 5);
+        await fast.until(61);
+        await sleep(700);
+      } finally {
+        RTCRtpSender.prototype.sendRtp = original;
+      }
+      assert.ok(slow.frames() < 61, `the slow viewer skipped nothing (${slow.frames()} frames)`);
+      const sequences = slow.packets.map((p) => p.sequence);
+      const steps = sequences.slice(1).map((n, i) => (n - sequences[i]) & 0xffff);
+      assert.deepEqual(steps, new Array(steps.length).fill(1));
+    } finally {
+      await slow.peer.client.close();
+      await fast.peer.client.close();
     }
   }, registry);
 });
