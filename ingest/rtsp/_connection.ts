@@ -37,6 +37,7 @@ import {
 import type { Counters } from "./_ingest.ts";
 import type { UdpPair } from "./_udp.ts";
 import { baseOf, parseTarget, type Target } from "./_target.ts";
+import { Outbox } from "../_outbox.ts";
 
 /** What every connection of one server shares. */
 export interface ConnectionSettings {
@@ -74,6 +75,19 @@ const MAX_SESSIONS = 8;
 /** With this many answers waiting to be written, the connection stops reading requests. */
 const MAX_UNANSWERED = 16;
 
+/**
+ * Read buffer sizes: a connection starts with a small one (requests are short, and a server
+ * holds thousands of players); one that records gets the large one (interleaved RTP).
+ */
+const SMALL_READ = 4 * 1024;
+const RECORD_READ = 64 * 1024;
+/**
+ * A playing connection's read buffer: a player sends RTCP receiver reports, keep-alives and
+ * TEARDOWN. A read that fills it is followed by one of {@linkcode SMALL_READ} bytes, made for
+ * that read only, so a larger request is not read 64 bytes at a time.
+ */
+const PLAYER_READ = 64;
+
 interface Answer {
   status?: number;
   headers?: [string, string][];
@@ -99,8 +113,9 @@ export class RtspConnection {
   #s: ConnectionSettings;
   #log: Logger;
   #reader: RtspReader;
-  #writes: Promise<void> = Promise.resolve();
-  #writeSince = -1;
+  #outbox: Outbox;
+  /** What reads go into; see {@linkcode RtspConnection.#readBuffer}. */
+  #buffer = new Uint8Array(0);
   /** Responses queued and not yet written. */
   #unanswered = 0;
   #closed = false;
@@ -125,6 +140,9 @@ export class RtspConnection {
     const addr = conn.remoteAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
     this.#reader = new RtspReader((ch, data) => this.#interleaved(ch, data), settings.limits);
+    this.#outbox = new Outbox(conn, (error) => {
+      this.close(`write failed: ${error instanceof Error ? error.message : error}`, "info");
+    });
     this.#context = {
       registry: settings.registry,
       logger: settings.logger,
@@ -134,7 +152,7 @@ export class RtspConnection {
       stallTimeoutMs: settings.stallTimeoutMs,
       catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
-      write: (bytes) => this.#write(bytes),
+      write: (bytes) => this.#outbox.send(bytes),
       peerAddress: addr.hostname,
       peer: this.peer,
       closeConnection: (why) => this.close(why),
@@ -148,9 +166,10 @@ export class RtspConnection {
 
   /** Serve the connection until it ends; never rejects. */
   async run(): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
+    let burst: Uint8Array | undefined;
     try {
       while (!this.#closed) {
+        const buf = burst ?? this.#readBuffer();
         const n = await this.#conn.read(buf);
         if (n === null) {
           this.close("peer closed the connection", "info");
@@ -160,6 +179,10 @@ export class RtspConnection {
         const before = this.#messages;
         try {
           requests = this.#reader.push(buf.subarray(0, n));
+          // A read that filled a player's small buffer leaves more waiting: read it at once.
+          burst = n === PLAYER_READ && buf.length === PLAYER_READ
+            ? new Uint8Array(SMALL_READ)
+            : undefined;
         } catch (error) {
           if (!(error instanceof RtspError)) throw error;
           await this.#respondError(error, null);
@@ -173,7 +196,7 @@ export class RtspConnection {
         }
         // Answers queue behind media writes, so requests (keep-alives above all) are read on
         // while a write is stuck; a peer that stops reading its answers stops being read too.
-        if (this.#unanswered >= MAX_UNANSWERED) await this.#writes;
+        if (this.#unanswered >= MAX_UNANSWERED) await this.#outbox.whenDrained();
       }
     } catch (error) {
       this.close(error instanceof Error ? error.message : String(error), "info");
@@ -190,7 +213,7 @@ export class RtspConnection {
         session.close(why, "warn");
       }
     }
-    if (this.#writeSince >= 0 && now - this.#writeSince > stallTimeoutMs) {
+    if (this.#outbox.writing && now - this.#outbox.lastProgressMs > stallTimeoutMs) {
       this.close(`the peer accepted no data for ${stallTimeoutMs} ms`);
     } else if (this.#partialSince >= 0 && now - this.#partialSince > requestTimeoutMs) {
       this.close(
@@ -238,6 +261,7 @@ export class RtspConnection {
     this.#log[level](`rtsp ${this.peer}: closed: ${why}`);
     for (const session of this.#sessions) session.close("connection closed");
     this.#sessions.clear();
+    this.#outbox.close();
     try {
       this.#conn.close();
     } catch {
@@ -579,23 +603,24 @@ export class RtspConnection {
   /** Queue a response; {@linkcode RtspConnection.run} stops reading while too many wait. */
   #answer(bytes: Uint8Array): Promise<void> {
     this.#unanswered++;
-    return this.#write(bytes).then(() => void this.#unanswered--);
+    return this.#outbox.send(bytes).then(() => void this.#unanswered--);
   }
 
-  /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */
-  #write(bytes: Uint8Array): Promise<void> {
-    this.#writes = this.#writes.then(async () => {
-      if (this.#closed) return;
-      this.#writeSince = performance.now();
-      try {
-        for (let o = 0; o < bytes.length;) o += await this.#conn.write(bytes.subarray(o));
-      } catch (error) {
-        this.close(`write failed: ${error instanceof Error ? error.message : error}`, "info");
-      } finally {
-        this.#writeSince = -1;
+  /**
+   * What the next read goes into: the large buffer while a session records, the player's
+   * tiny one while a session plays, else the small one (kept while its size fits).
+   */
+  #readBuffer(): Uint8Array {
+    let size = SMALL_READ;
+    for (const session of this.#sessions) {
+      if (session instanceof PublishSession && session.recording) {
+        size = RECORD_READ;
+        break;
       }
-    });
-    return this.#writes;
+      if (session instanceof ReadSession && session.started) size = PLAYER_READ;
+    }
+    if (this.#buffer.length !== size) this.#buffer = new Uint8Array(size);
+    return this.#buffer;
   }
 }
 
