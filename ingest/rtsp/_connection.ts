@@ -37,7 +37,6 @@ import {
 import type { Counters } from "./_ingest.ts";
 import type { UdpPair } from "./_udp.ts";
 import { baseOf, parseTarget, type Target } from "./_target.ts";
-import { Outbox } from "../_outbox.ts";
 
 /** What every connection of one server shares. */
 export interface ConnectionSettings {
@@ -113,7 +112,8 @@ export class RtspConnection {
   #s: ConnectionSettings;
   #log: Logger;
   #reader: RtspReader;
-  #outbox: Outbox;
+  #writes: Promise<void> = Promise.resolve();
+  #writeSince = -1;
   /** What reads go into; see {@linkcode RtspConnection.#readBuffer}. */
   #buffer = new Uint8Array(0);
   /** Responses queued and not yet written. */
@@ -140,9 +140,6 @@ export class RtspConnection {
     const addr = conn.remoteAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
     this.#reader = new RtspReader((ch, data) => this.#interleaved(ch, data), settings.limits);
-    this.#outbox = new Outbox(conn, (error) => {
-      this.close(`write failed: ${error instanceof Error ? error.message : error}`, "info");
-    });
     this.#context = {
       registry: settings.registry,
       logger: settings.logger,
@@ -152,7 +149,7 @@ export class RtspConnection {
       stallTimeoutMs: settings.stallTimeoutMs,
       catchUpSpeed: settings.catchUpSpeed,
       maxPayload: settings.maxPayload,
-      write: (bytes) => this.#outbox.send(bytes),
+      write: (bytes) => this.#write(bytes),
       peerAddress: addr.hostname,
       peer: this.peer,
       closeConnection: (why) => this.close(why),
@@ -196,7 +193,7 @@ export class RtspConnection {
         }
         // Answers queue behind media writes, so requests (keep-alives above all) are read on
         // while a write is stuck; a peer that stops reading its answers stops being read too.
-        if (this.#unanswered >= MAX_UNANSWERED) await this.#outbox.whenDrained();
+        if (this.#unanswered >= MAX_UNANSWERED) await this.#writes;
       }
     } catch (error) {
       this.close(error instanceof Error ? error.message : String(error), "info");
@@ -213,7 +210,7 @@ export class RtspConnection {
         session.close(why, "warn");
       }
     }
-    if (this.#outbox.writing && now - this.#outbox.lastProgressMs > stallTimeoutMs) {
+    if (this.#writeSince >= 0 && now - this.#writeSince > stallTimeoutMs) {
       this.close(`the peer accepted no data for ${stallTimeoutMs} ms`);
     } else if (this.#partialSince >= 0 && now - this.#partialSince > requestTimeoutMs) {
       this.close(
@@ -261,7 +258,6 @@ export class RtspConnection {
     this.#log[level](`rtsp ${this.peer}: closed: ${why}`);
     for (const session of this.#sessions) session.close("connection closed");
     this.#sessions.clear();
-    this.#outbox.close();
     try {
       this.#conn.close();
     } catch {
@@ -603,7 +599,23 @@ export class RtspConnection {
   /** Queue a response; {@linkcode RtspConnection.run} stops reading while too many wait. */
   #answer(bytes: Uint8Array): Promise<void> {
     this.#unanswered++;
-    return this.#outbox.send(bytes).then(() => void this.#unanswered--);
+    return this.#write(bytes).then(() => void this.#unanswered--);
+  }
+
+  /** Queue bytes behind earlier writes; resolves (never rejects) once written or failed. */
+  #write(bytes: Uint8Array): Promise<void> {
+    this.#writes = this.#writes.then(async () => {
+      if (this.#closed) return;
+      this.#writeSince = performance.now();
+      try {
+        for (let o = 0; o < bytes.length;) o += await this.#conn.write(bytes.subarray(o));
+      } catch (error) {
+        this.close(`write failed: ${error instanceof Error ? error.message : error}`, "info");
+      } finally {
+        this.#writeSince = -1;
+      }
+    });
+    return this.#writes;
   }
 
   /**
