@@ -25,8 +25,10 @@ const LATE_MS = 50;
  * caught up: live frames come in real time, slower than the schedule), pacing ends for good,
  * as it does on a timestamp jump of more than a second's wait. A frame that was available in
  * time but is sent late (the sender's timer fired late, its write or the machine stalled)
- * moves the schedule back by that delay instead: ending the pacing then would send the rest
- * of the replay in one burst, which is what the pacing is there to avoid.
+ * does not end the pacing: it goes at once with the others due by then, and the schedule
+ * stays where it was (ending the pacing would send the rest of the replay in one burst, which
+ * is what the pacing is there to avoid; moving the schedule back would keep a loaded server's
+ * players behind and paced).
  *
  * @example
  * ```ts
@@ -81,7 +83,6 @@ export class CatchUpPacer {
       this.#done = true;
       return 0;
     }
-    if (wait < -LATE_MS) this.#startMs -= wait; // late by the sender's own delay
     return Math.max(0, wait);
   }
 }
