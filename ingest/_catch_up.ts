@@ -11,7 +11,10 @@ import type { MediaFrame } from "../mod.ts";
 
 /** The longest single wait: a timestamp jump forward ends the pacing instead. */
 const MAX_WAIT_MS = 1000;
-/** A frame this much later than its paced time came live: the player has caught up. */
+/**
+ * A frame that became available this much later than its paced time came live: the player
+ * has caught up.
+ */
 const LATE_MS = 50;
 
 /**
@@ -20,7 +23,12 @@ const LATE_MS = 50;
  * `speed` (frames at or before the newest decode time so far, as audio interleaved with
  * video, go with it). Once such a frame comes later than its paced time (the player has
  * caught up: live frames come in real time, slower than the schedule), pacing ends for good,
- * as it does on a timestamp jump of more than a second's wait.
+ * as it does on a timestamp jump of more than a second's wait. A frame that was available in
+ * time but is sent late (the sender's timer fired late, its write or the machine stalled)
+ * does not end the pacing: it goes at once with the others due by then, and the schedule
+ * stays where it was (ending the pacing would send the rest of the replay in one burst, which
+ * is what the pacing is there to avoid; moving the schedule back would keep a loaded server's
+ * players behind and paced).
  *
  * @example
  * ```ts
@@ -52,8 +60,15 @@ export class CatchUpPacer {
     return this.#done;
   }
 
-  /** Milliseconds to wait before sending `frame` (0: send now). */
-  delayMs(frame: Pick<MediaFrame, "dts">, nowMs: number = performance.now()): number {
+  /**
+   * Milliseconds to wait before sending `frame` (0: send now), at `nowMs`; `availableMs` is
+   * when the sender had the frame at the latest (e.g. when its batch was handed over).
+   */
+  delayMs(
+    frame: Pick<MediaFrame, "dts">,
+    nowMs: number = performance.now(),
+    availableMs: number = nowMs,
+  ): number {
     if (this.#done) return 0;
     if (this.#startMs === undefined) {
       this.#startMs = nowMs;
@@ -62,8 +77,9 @@ export class CatchUpPacer {
     }
     if (frame.dts <= this.#topDts) return 0;
     this.#topDts = frame.dts;
-    const wait = this.#startMs + (frame.dts - this.#startDts) / 90 / this.#speed - nowMs;
-    if (wait < -LATE_MS || wait > MAX_WAIT_MS) {
+    const dueMs = this.#startMs + (frame.dts - this.#startDts) / 90 / this.#speed;
+    const wait = dueMs - nowMs;
+    if (wait > MAX_WAIT_MS || availableMs - dueMs > LATE_MS) {
       this.#done = true;
       return 0;
     }

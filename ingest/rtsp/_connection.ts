@@ -74,6 +74,19 @@ const MAX_SESSIONS = 8;
 /** With this many answers waiting to be written, the connection stops reading requests. */
 const MAX_UNANSWERED = 16;
 
+/**
+ * Read buffer sizes: a connection starts with a small one (requests are short, and a server
+ * holds thousands of players); one that records gets the large one (interleaved RTP).
+ */
+const SMALL_READ = 4 * 1024;
+const RECORD_READ = 64 * 1024;
+/**
+ * A playing connection's read buffer: a player sends RTCP receiver reports, keep-alives and
+ * TEARDOWN. A read that fills it is followed by one of {@linkcode SMALL_READ} bytes, made for
+ * that read only, so a larger request is not read 64 bytes at a time.
+ */
+const PLAYER_READ = 64;
+
 interface Answer {
   status?: number;
   headers?: [string, string][];
@@ -101,6 +114,8 @@ export class RtspConnection {
   #reader: RtspReader;
   #writes: Promise<void> = Promise.resolve();
   #writeSince = -1;
+  /** What reads go into; see {@linkcode RtspConnection.#readBuffer}. */
+  #buffer = new Uint8Array(0);
   /** Responses queued and not yet written. */
   #unanswered = 0;
   #closed = false;
@@ -148,9 +163,10 @@ export class RtspConnection {
 
   /** Serve the connection until it ends; never rejects. */
   async run(): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
+    let burst: Uint8Array | undefined;
     try {
       while (!this.#closed) {
+        const buf = burst ?? this.#readBuffer();
         const n = await this.#conn.read(buf);
         if (n === null) {
           this.close("peer closed the connection", "info");
@@ -160,6 +176,10 @@ export class RtspConnection {
         const before = this.#messages;
         try {
           requests = this.#reader.push(buf.subarray(0, n));
+          // A read that filled a player's small buffer leaves more waiting: read it at once.
+          burst = n === PLAYER_READ && buf.length === PLAYER_READ
+            ? new Uint8Array(SMALL_READ)
+            : undefined;
         } catch (error) {
           if (!(error instanceof RtspError)) throw error;
           await this.#respondError(error, null);
@@ -596,6 +616,23 @@ export class RtspConnection {
       }
     });
     return this.#writes;
+  }
+
+  /**
+   * What the next read goes into: the large buffer while a session records, the player's
+   * tiny one while a session plays, else the small one (kept while its size fits).
+   */
+  #readBuffer(): Uint8Array {
+    let size = SMALL_READ;
+    for (const session of this.#sessions) {
+      if (session instanceof PublishSession && session.recording) {
+        size = RECORD_READ;
+        break;
+      }
+      if (session instanceof ReadSession && session.started) size = PLAYER_READ;
+    }
+    if (this.#buffer.length !== size) this.#buffer = new Uint8Array(size);
+    return this.#buffer;
   }
 }
 

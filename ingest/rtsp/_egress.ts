@@ -207,7 +207,7 @@ export class RtspPlayer implements PlaySink {
     const interleaved = this.#interleaved;
     const shared = interleaved !== undefined && this.#videoStarted && this.#holding.size === 0 &&
       this.#pacer.caughtUp && performance.now() < this.#nextReportMs;
-    if (!shared) return this.#sendEach(frames.slice(0, count));
+    if (!shared) return this.#sendEach(frames.slice(0, count), performance.now());
     for (let i = 0; i < count; i++) {
       const frame = frames[i];
       const track = this.#trackOf(frame);
@@ -231,9 +231,10 @@ export class RtspPlayer implements PlaySink {
   /**
    * Send frames one by one, with what this player needs: its reports, the replay's pacing
    * and the frames it holds back. Over TCP, the frames between a report or a pause go out in
-   * one write of their shared bytes.
+   * one write of their shared bytes. The frames were all here at `handedMs`: one sent late
+   * by this player's own waits does not end the catch-up (see {@linkcode CatchUpPacer}).
    */
-  async #sendEach(frames: readonly MediaFrame[]): Promise<void> {
+  async #sendEach(frames: readonly MediaFrame[], handedMs: number): Promise<void> {
     const out = this.#output;
     const run = this.#run;
     let last: Promise<void> | undefined;
@@ -249,7 +250,7 @@ export class RtspPlayer implements PlaySink {
       this.rangeStart ??= frame.dts;
       // Frames due sooner than a pacing step go now: fewer, larger writes, no drift (the
       // pacer's schedule is absolute).
-      const wait = this.#pacer.delayMs(frame);
+      const wait = this.#pacer.delayMs(frame, performance.now(), handedMs);
       if (wait >= CATCH_UP_STEP_MS) {
         flush();
         await last;

@@ -25,10 +25,19 @@ export interface SplitMessage<S> {
 const DOLLAR = 0x24;
 const latin1 = new TextDecoder("latin1");
 
+/** An emptied store larger than this is let go (a peer's one large message is not kept). */
+const KEPT_STORE_BYTES = 2048;
+const EMPTY = new Uint8Array(0);
+
 /**
  * The incremental splitter. `parseStart` reads (and checks) a message's start line; it
  * throws a fatal {@linkcode RtspError} for a malformed one. Interleaved frames go to
- * `onInterleaved` as views into the buffer, valid only during the call.
+ * `onInterleaved` as views into the pushed bytes or the reader's store, valid only during
+ * the call.
+ *
+ * Complete messages are split from the pushed bytes where they lie; only the part of a
+ * message not yet complete is copied, into a store that grows with what the peer sent of it
+ * (and no further than the limits let a message be).
  */
 export class MessageReader<S> {
   #onInterleaved: (channel: number, data: Uint8Array) => void;
@@ -36,7 +45,10 @@ export class MessageReader<S> {
   #maxHead: number;
   #maxHeaders: number;
   #maxBody: number;
-  #buf: Uint8Array;
+  /** Where the part of a message not yet complete is kept, from 0 to `#end` (after a push). */
+  #store: Uint8Array = EMPTY;
+  /** What {@linkcode MessageReader.#next} splits: the pushed bytes or the store. */
+  #buf: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
 
@@ -50,7 +62,6 @@ export class MessageReader<S> {
     this.#maxHead = limits.maxHeadBytes;
     this.#maxHeaders = limits.maxHeaders;
     this.#maxBody = limits.maxBodyBytes;
-    this.#buf = new Uint8Array(Math.max(4 + 65535, this.#maxHead + this.#maxBody) + 4);
   }
 
   /** Bytes held of a message not yet complete. */
@@ -58,30 +69,79 @@ export class MessageReader<S> {
     return this.#end - this.#start;
   }
 
+  /** Bytes of memory the reader holds for a message not yet complete. */
+  get capacity(): number {
+    return this.#store.length;
+  }
+
   /** Feed received bytes; returns the messages completed by them, in order. */
   push(bytes: Uint8Array): SplitMessage<S>[] {
     const messages: SplitMessage<S>[] = [];
     let offset = 0;
-    while (offset < bytes.length) {
-      if (this.#start > 0 && this.#start === this.#end) this.#start = this.#end = 0;
-      if (this.#end === this.#buf.length) this.#compact();
-      const n = Math.min(bytes.length - offset, this.#buf.length - this.#end);
-      this.#buf.set(bytes.subarray(offset, offset + n), this.#end);
-      this.#end += n;
+    // A message begun earlier takes from `bytes` what completes it, into the store.
+    while (this.#end > this.#start && offset < bytes.length) {
+      const n = Math.min(bytes.length - offset, this.#wanted());
+      this.#append(bytes.subarray(offset, offset + n));
       offset += n;
-      for (;;) {
-        const message = this.#next();
-        if (message === undefined) break;
-        if (message !== null) messages.push(message);
-      }
+      this.#split(messages);
     }
+    if (offset < bytes.length) {
+      this.#buf = bytes;
+      this.#start = offset;
+      this.#end = bytes.length;
+      this.#split(messages);
+    }
+    this.#keep();
     return messages;
   }
 
-  #compact(): void {
-    this.#buf.copyWithin(0, this.#start, this.#end);
-    this.#end -= this.#start;
+  /** Split what `#buf` holds into `messages` until a message is not complete. */
+  #split(messages: SplitMessage<S>[]): void {
+    for (;;) {
+      const message = this.#next();
+      if (message === undefined) return;
+      if (message !== null) messages.push(message);
+    }
+  }
+
+  /**
+   * How many more bytes the held message wants: exactly, for an interleaved frame; all
+   * there are, for a text message (its length is known only once its head is).
+   */
+  #wanted(): number {
+    const buf = this.#buf;
+    const held = this.#end - this.#start;
+    if (buf[this.#start] !== DOLLAR) return Infinity;
+    if (held < 4) return 4 - held;
+    return 4 + ((buf[this.#start + 2] << 8) | buf[this.#start + 3]) - held;
+  }
+
+  /** Add `bytes` to the held message in the store, growing it (doubling) when it is full. */
+  #append(bytes: Uint8Array): void {
+    const held = this.#end - this.#start;
+    const needed = held + bytes.length;
+    if (this.#store.length < needed) {
+      const store = new Uint8Array(Math.max(needed, 2 * this.#store.length, 256));
+      store.set(this.#buf.subarray(this.#start, this.#end));
+      this.#store = store;
+    } else if (this.#buf !== this.#store || this.#start > 0) {
+      this.#store.set(this.#buf.subarray(this.#start, this.#end));
+    }
+    this.#store.set(bytes, held);
+    this.#buf = this.#store;
     this.#start = 0;
+    this.#end = needed;
+  }
+
+  /** After a push: copy what is held out of the pushed bytes, or let a large store go. */
+  #keep(): void {
+    if (this.#end > this.#start) {
+      if (this.#buf !== this.#store || this.#start > 0) this.#append(EMPTY);
+      return;
+    }
+    if (this.#store.length > KEPT_STORE_BYTES) this.#store = EMPTY;
+    this.#buf = this.#store;
+    this.#start = this.#end = 0;
   }
 
   /** Parses one message: a message, null for an interleaved frame, undefined for "need more". */

@@ -47,3 +47,18 @@ Deno.test("catch-up: a jump forward of more than a second's wait ends the pacing
   assert.equal(never.caughtUp, true);
   assert.deepEqual(schedule(never, 5, 7), [7, 7, 7, 7, 7]);
 });
+
+Deno.test("catch-up: a frame available in time but sent late goes at once, and the pacing goes on", () => {
+  const pacer = new CatchUpPacer(1.5);
+  pacer.delayMs({ dts: 0 }, 0, 0);
+  assert.ok(pacer.delayMs({ dts: 3000 }, 0, 0) > 0);
+  // the sender's timer fired 300 ms late: the frame was handed over at 0, in time
+  assert.equal(pacer.delayMs({ dts: 6000 }, 340, 0), 0);
+  assert.equal(pacer.caughtUp, false, "no burst of the rest of the replay");
+  // the schedule stays: what is due by now goes at once, a frame due later still waits
+  assert.equal(pacer.delayMs({ dts: 9000 }, 340, 0), 0);
+  assert.equal(pacer.delayMs({ dts: 72_000 }, 340, 0), 800 / 1.5 - 340);
+  // a frame handed over after its paced time came live: caught up
+  assert.equal(pacer.delayMs({ dts: 81_000 }, 1000, 1000), 0);
+  assert.equal(pacer.caughtUp, true);
+});

@@ -5,6 +5,7 @@ import {
   RtspReader,
   RtspResponseReader,
 } from "../../../ingest/rtsp/mod.ts";
+import { MessageReader } from "../../../ingest/rtsp/_message_reader.ts";
 import { prng, randomBytes } from "../../_util/fuzz.ts";
 import { hex } from "./_util.ts";
 
@@ -96,6 +97,33 @@ Deno.test("rtsp message: a head that arrives slowly is kept up to the limit", ()
   let got = 0;
   for (const ch of enc.encode(text)) got += r.push(Uint8Array.of(ch)).length;
   assert.equal(got, 1);
+});
+
+Deno.test("rtsp message: only an incomplete message is kept, in memory that grows with it", () => {
+  const frames: number[] = [];
+  const r = new MessageReader((_, data) => frames.push(data.length), (line) => line, {
+    maxHeadBytes: 8192,
+    maxHeaders: 64,
+    maxBodyBytes: 65536,
+  });
+  // complete messages are split where they lie: nothing is kept
+  r.push(enc.encode("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"));
+  r.push(Uint8Array.of(0x24, 1, 0, 2, 0xaa, 0xbb));
+  assert.equal(r.capacity, 0);
+  // a 60000-byte interleaved frame arriving 1000 bytes at a time: what is kept stays within
+  // twice what came of it
+  const frame = new Uint8Array(4 + 60_000);
+  frame.set([0x24, 0, 60_000 >> 8, 60_000 & 0xff]);
+  for (let o = 0; o < frame.length; o += 1000) {
+    r.push(frame.subarray(o, o + 1000));
+    if (r.buffered > 0) assert.ok(r.capacity <= Math.max(256, 2 * r.buffered), `at ${o}`);
+  }
+  assert.deepEqual(frames, [2, 60_000]);
+  assert.equal(r.capacity, 0, "the large store is let go once the frame is complete");
+  // a head kept to its limit, then refused
+  r.push(enc.encode("OPTIONS * RTSP/1.0\r\nX: " + "a".repeat(8000)));
+  assert.ok(r.capacity <= 2 * r.buffered);
+  assert.throws(() => r.push(enc.encode("a".repeat(500))), RtspError);
 });
 
 Deno.test("rtsp message: responses", () => {

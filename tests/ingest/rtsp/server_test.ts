@@ -588,6 +588,59 @@ Deno.test("rtsp server: PAUSE then PLAY resumes the same RTP timeline", async ()
   }
 });
 
+Deno.test("rtsp server: a player silent since PLAY, then sending a large request with RTCP around it, is answered and plays on", async () => {
+  const { server, registry, url } = serve();
+  const handle = syntheticStream(registry);
+  const c = await RtspClient.open(server.addr.port);
+  try {
+    const session = await playSynthetic(c, url);
+    await c.waitFrames((f) => f.some((x) => x.channel === 0));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // silent
+    // a receiver report, a 40 KB SET_PARAMETER and another report in one write: far more
+    // than a player's small read buffer
+    const body = "x: " + "y".repeat(40_000) + "\r\n";
+    const rr = Uint8Array.of(0x24, 1, 0, 8, 0x80, 201, 0, 1, 0, 0, 0, 1);
+    const head = `SET_PARAMETER ${url}/live/syn/ RTSP/1.0\r\nCSeq: 9\r\nSession: ${session}\r\n` +
+      `Content-Type: text/parameters\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const request = new TextEncoder().encode(head + body);
+    const all = new Uint8Array(rr.length * 2 + request.length);
+    all.set(rr);
+    all.set(request, rr.length);
+    all.set(rr, rr.length + request.length);
+    await c.send(all);
+    const reply = await c.reply();
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.get("cseq"), "9");
+    const before = c.frames.filter((f) => f.channel === 0).length;
+    handle.publish(videoFrame(3600, 100));
+    await c.waitFrames((f) => f.filter((x) => x.channel === 0).length > before);
+  } finally {
+    c.close();
+    registry.endPublish(handle);
+    await server.close();
+  }
+});
+
+Deno.test("rtsp server: a player's incomplete message is held to the head limit", async () => {
+  const { server, registry, log, url } = serve(new Registry(), {
+    limits: { maxHeadBytes: 2048 },
+  });
+  const handle = syntheticStream(registry);
+  const c = await RtspClient.open(server.addr.port);
+  try {
+    await playSynthetic(c, url);
+    await c.send(`GET_PARAMETER ${url}/live/syn/ RTSP/1.0\r\nX-Pad: ${"a".repeat(4000)}`);
+    const reply = await c.reply();
+    assert.equal(reply.status, 400);
+    await within(c.closed, 5000, "the close");
+    assert.ok(log.lines.some((l) => /message head longer than 2048 bytes/.test(l)));
+  } finally {
+    c.close();
+    registry.endPublish(handle);
+    await server.close();
+  }
+});
+
 Deno.test("rtsp server: a TCP player that falls a ring behind is evicted and disconnected", async () => {
   const registry = new Registry({ apps: { live: { capacity: 16, gopCapacity: 16 } } });
   const { server, log, url } = serve(registry, { maxLag: 4 });
