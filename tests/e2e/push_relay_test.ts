@@ -11,7 +11,7 @@ import { assertPlaysAv, Procs, publishLive, recordFlv } from "../_util/ffmpeg.ts
 import { LogLines } from "../_util/log.ts";
 import { startServer, waitFor } from "../_util/serve.ts";
 import { testsWith } from "../_util/tools.ts";
-import { freeUdpPort } from "../ingest/srt/_util.ts";
+import { freeUdpPort } from "../_util/ports.ts";
 
 const test = await testsWith({ ffmpeg: ["ffmpeg", "ffprobe"] });
 

@@ -106,15 +106,6 @@ export class LossyRelay {
   }
 }
 
-/** A UDP port that was free a moment ago on 127.0.0.1 (for a listener a test spawns). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
 /** A 3 s H.264 (one-second GOPs, 2 B-frames) + AAC clip in MPEG-TS, made once per process. */
 export function srtClip(): Promise<string> {
   return makeFixture("srt-caller-clip.ts", [

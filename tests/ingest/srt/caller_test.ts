@@ -24,7 +24,8 @@ import { assertConfigFirst } from "../../_util/frames.ts";
 import { flipBit, prng, randomBytes, returnsOrRangeError } from "../../_util/fuzz.ts";
 import { LogLines } from "../../_util/log.ts";
 import { testsWith } from "../../_util/tools.ts";
-import { freeUdpPort, srtClip } from "./_util.ts";
+import { srtClip } from "./_util.ts";
+import { freeUdpPort } from "../../_util/ports.ts";
 import { startServer } from "../../_util/serve.ts";
 import { within } from "../../_util/within.ts";
 

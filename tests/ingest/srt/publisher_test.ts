@@ -11,7 +11,8 @@ import { TsDecoder } from "../../../media/ts/mod.ts";
 import { decodeCheck, probePackets, Procs, tempPath } from "../../_util/ffmpeg.ts";
 import { readAll } from "../../_util/frames.ts";
 import { testsWith } from "../../_util/tools.ts";
-import { freeUdpPort, srtClip } from "./_util.ts";
+import { srtClip } from "./_util.ts";
+import { freeUdpPort } from "../../_util/ports.ts";
 import { within } from "../../_util/within.ts";
 
 const test = await testsWith({ srt: ["ffmpeg", "ffprobe", "srt-live-transmit"] });
