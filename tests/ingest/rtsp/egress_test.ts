@@ -5,17 +5,13 @@
 
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
-import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
+import { type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
 import { type RtspServerOptions, serveRtsp } from "../../../ingest/rtsp/mod.ts";
 import { RtpPacket } from "../../../media/rtp/mod.ts";
-import { buildAvcConfig } from "../../../media/codec/h264.ts";
-import { videoFrame as syntheticFrame } from "../../_util/frames.ts";
 import { LogLines } from "../../_util/log.ts";
 import { RtspClient } from "./_client.ts";
-import { au, hex } from "../../media/rtp/_util.ts";
-
-const SPS = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xe4);
-const PPS = Uint8Array.of(0x68, 0xce, 0x3c, 0x80);
+import { hex } from "../../media/rtp/_util.ts";
+import { syntheticStream, videoFrame } from "./_util.ts";
 
 function serve(registry: Registry, extra: Partial<RtspServerOptions> = {}) {
   const log = new LogLines();
@@ -33,25 +29,11 @@ function serve(registry: Registry, extra: Partial<RtspServerOptions> = {}) {
 
 /** A video frame of one NAL unit of `size` bytes (an IDR slice when `key`), 40 ms apart. */
 function frame(i: number, size: number, key = false): MediaFrame {
-  const nal = new Uint8Array(size).fill(i & 0xff);
-  nal[0] = key ? 0x65 : 0x41;
-  return { ...syntheticFrame(i * 3600, key), data: au(nal) };
+  return videoFrame(i * 3600, size, key, i & 0xff);
 }
 
-function publishStream(registry: Registry): StreamHandle {
-  const handle = registry.startPublish("live", "s");
-  handle.publish({
-    track: 0,
-    kind: "video",
-    codec: "h264",
-    pts: 0,
-    dts: 0,
-    flags: FrameFlags.CONFIG,
-    data: buildAvcConfig({ sps: [SPS], pps: [PPS] }),
-  });
-  handle.publish(frame(0, 100, true));
-  return handle;
-}
+/** Publishes `live/s` with a config and a 100-byte keyframe. */
+const publishStream = (registry: Registry): StreamHandle => syntheticStream(registry, "s");
 
 /** DESCRIBE, SETUP the video track on channels 0-1, PLAY: the session, SSRC and RTP-Info. */
 async function play(c: RtspClient, url: string) {
