@@ -40,8 +40,9 @@
  * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
  * second, and the table shows the rate it reached). Server CPU comes from `/proc/PID/stat` over the window, RSS
  * from `/proc/PID/status` at its end (per player: its growth from before the players
- * connected, with only the publisher and one probe played); join is connect to first video
- * frame.
+ * connected, with only the publisher and one probe played; per added player: its growth from
+ * the step before, what one more player costs without what V8 grows once for all); join is
+ * connect to first video frame.
  *
  * Comparisons, when present:
  * - nginx: Debian's `nginx-light` and `libnginx-mod-rtmp` (RTMP only; a temporary
@@ -550,7 +551,17 @@ async function step(
   }
 }
 
-function print(row: Row): void {
+/**
+ * RSS growth per player from the step before (same server and protocol) to `row`: what one
+ * more player costs, without what grows once for all (V8's young generation, which V8 sizes
+ * by the allocation rate up to a limit it reaches at about 2,000 players here).
+ */
+function kibPerAddedPlayer(row: Row, before: Row | undefined): string {
+  if (!before || before.players >= row.players) return "–";
+  return ((row.rssMiB - before.rssMiB) * 1024 / (row.players - before.players)).toFixed(0);
+}
+
+function print(row: Row, before: Row | undefined): void {
   const cells = [
     row.server,
     row.protocol,
@@ -562,6 +573,7 @@ function print(row: Row): void {
     `${(row.serverCpu * 100).toFixed(0)}%`,
     row.rssMiB.toFixed(0),
     row.kibPerPlayer.toFixed(0),
+    kibPerAddedPlayer(row, before),
     row.joinP50.toFixed(0),
     row.mbitPerPlayer.toFixed(3),
     `${(row.loadCpu / 1000).toFixed(1)} s`,
@@ -597,9 +609,9 @@ console.log(
     }`,
 );
 console.log(
-  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | RSS KiB per player | join p50 ms | Mbit/s per player | load player CPU |",
+  "| server | protocol | players | joined | published fps | held (share ≥ 95% of frames) | server CPU-µs per delivered Mbit | server CPU | RSS MiB | RSS KiB per player | RSS KiB per added player | join p50 ms | Mbit/s per player | load player CPU |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const protocol of PROTOCOLS) {
   for (const name of values.servers.split(",")) {
     if (!all[name]) throw new Error(`unknown server ${name}`);
@@ -612,9 +624,12 @@ for (const protocol of PROTOCOLS) {
       console.log(`| ${server.name} | ${protocol} | skipped: ${missing} |`);
       continue;
     }
+    let before: Row | undefined;
     for (const count of STEPS) {
       try {
-        print(await step(server, protocol, count, bin as string));
+        const row = await step(server, protocol, count, bin as string);
+        print(row, before);
+        before = row;
       } catch (error) {
         console.log(
           `| ${server.name} | ${protocol} | ${count} | failed: ${(error as Error).message} |`,
