@@ -13,6 +13,7 @@ import {
   type StreamHandle,
 } from "../../mod.ts";
 import { RtpOut } from "./_rtp_out.ts";
+import { UdpSendGauge } from "./_send_gauge.ts";
 import { STREAM_PACKETS_FORM, StreamPackets } from "./_stream_packets.ts";
 import { messageOf } from "./_peer.ts";
 
@@ -23,6 +24,14 @@ const RTCP_PSFB = 206, PLI = 1, FIR = 4;
  * so a player asking on every frame cannot make us send a GOP per frame.
  */
 const REFRESH_INTERVAL_MS = 500;
+/**
+ * A player with more UDP sends than this in flight waits (in the stream's ring) until they
+ * are down to {@linkcode SENDS_RESUME}: at most some 330 KiB of encrypted packets per viewer
+ * wait in its socket (a 2 s GOP at 600 kbit/s is some 120 packets).
+ */
+const MAX_SENDS_IN_FLIGHT = 256;
+/** Sends in flight a waiting player resumes at. */
+const SENDS_RESUME = 64;
 
 /** How a {@linkcode WhepPlayer} plays. */
 export interface WhepPlayOptions {
@@ -41,7 +50,9 @@ export interface WhepPlayOptions {
  * packets (`StreamPackets`, derived once per stream: every viewer gets the same sequence
  * numbers, timestamps and payloads for a frame): each batch is handed to werift at once,
  * with no wait between frames, and the batch's last send is what the play line waits for
- * before the next one; a viewer whose sends fall more than `maxLag` frames behind is ended
+ * before the next one (with, while the viewer's socket holds more than 256 sends, their
+ * draining: werift's sends settle before the socket has taken them, so an overloaded server
+ * would otherwise queue without bound in the sockets); a viewer whose sends fall more than `maxLag` frames behind is ended
  * as too slow without holding up anyone else. Frames a viewer skips leave no gap in its
  * sequence numbers (its sender's offset closes it).
  *
@@ -63,6 +74,7 @@ export class WhepPlayer {
   readonly #packets: Derived<StreamPackets>;
   readonly #video: RtpOut | undefined;
   readonly #audio: RtpOut | undefined;
+  readonly #sends: UdpSendGauge;
   readonly #sink: PlaySink = { write: (frames, count) => this.#write(frames, count) };
   readonly #stop = new AbortController();
   readonly #pacer: CatchUpPacer;
@@ -100,6 +112,7 @@ export class WhepPlayer {
     this.#logger = logger;
     this.#options = options;
     this.#pacer = new CatchUpPacer(options.catchUpSpeed);
+    this.#sends = new UdpSendGauge(pc);
     this.#packets = handle.derive(STREAM_PACKETS_FORM, () => new StreamPackets());
     const failed = (error: unknown) => this.#warnOnce(`a send failed: ${messageOf(error)}`);
     for (const transceiver of pc.getTransceivers()) {
@@ -148,13 +161,24 @@ export class WhepPlayer {
     if (this.#pacer.caughtUp) {
       let sent: Promise<void> | undefined;
       for (let i = 0; i < count; i++) sent = this.#send(frames[i]) ?? sent;
-      return sent;
+      return this.#afterSends(sent);
     }
     for (let i = 0; i < count; i++) this.#paced.push(frames[i]);
     return new Promise((resolve) => {
       this.#pacedDone = resolve;
       this.#sendPaced();
     });
+  }
+
+  /**
+   * What the play line waits for after a batch whose last send is `sent`: that send, and
+   * while the socket holds more than {@linkcode MAX_SENDS_IN_FLIGHT} sends, their draining
+   * (werift's sends settle before the socket took the packet).
+   */
+  #afterSends(sent: Promise<void> | undefined): Promise<void> | undefined {
+    if (this.#sends.inFlight <= MAX_SENDS_IN_FLIGHT) return sent;
+    const drained = () => this.#sends.drained(SENDS_RESUME);
+    return sent ? sent.then(drained) : drained();
   }
 
   /** Send the paced frames that are due; wait for the next one, or settle the write. */

@@ -9,8 +9,9 @@
  */
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { RTCRtpSender } from "werift";
-import { Registry, type StreamHandle } from "../../../mod.ts";
+import { FrameFlags, type MediaFrame, Registry, type StreamHandle } from "../../../mod.ts";
 import { video } from "../../media/hls/_synthetic.ts";
 import { liveStream, openPeer, type Peer, withServer } from "./_peers.ts";
 
@@ -181,6 +182,62 @@ Deno.test("WHEP: a viewer whose send never settles is ended after stallTimeoutMs
       await fine.peer.client.close();
     }
   }, registry);
+});
+
+/** A video frame of one 60 kB slice: some 50 RTP packets. */
+function largeVideo(dts: number, key: boolean): MediaFrame {
+  const data = new Uint8Array(4 + 60_000);
+  new DataView(data.buffer).setUint32(0, data.length - 4);
+  data[4] = key ? 0x65 : 0x41;
+  const flags = key ? FrameFlags.KEYFRAME : 0;
+  return { track: 0, kind: "video", codec: "h264", pts: dts, dts, flags, data };
+}
+
+/** The server's UDP port a viewer's packets come from. */
+function serverPortOf(viewer: Viewer): number {
+  const connection = viewer.peer.client.iceTransports[0].connection as unknown as {
+    nominated?: { remoteAddr: [string, number] };
+  };
+  const port = connection.nominated?.remoteAddr[1];
+  if (port === undefined) throw new Error("the viewer has no nominated pair");
+  return port;
+}
+
+Deno.test("WHEP: a viewer whose socket takes no packets waits in the stream's ring, not in its socket, and is ended after stallTimeoutMs; the other viewer gets every frame", async () => {
+  const registry = new Registry();
+  const handle = liveStream(registry);
+  // Sends on these ports are neither made nor called back: a socket that never drains.
+  const stuckPorts = new Set<number>();
+  let held = 0;
+  const send = dgram.Socket.prototype.send;
+  dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
+    if (stuckPorts.has(this.address().port)) return void held++;
+    return (send as (...args: unknown[]) => void).apply(this, args);
+  };
+  try {
+    await withServer({ stallTimeoutMs: 300 }, async (base, _registry, log) => {
+      const [stuck, fine] = await twoViewers(base, handle);
+      try {
+        stuckPorts.add(serverPortOf(stuck));
+        for (let i = 1; i <= 20; i++) {
+          handle.publish(largeVideo(i * 3000, i % 10 === 0));
+          await sleep(20);
+        }
+        await log.waitFor(/ended: a send to the player stayed pending more than 300 ms/);
+        await fine.until(21);
+        await subscribers(handle, 1);
+        assert.equal(fine.frames(), 21);
+        // 20 frames are some 1,000 packets: the stuck viewer's socket was given 256 and the
+        // rest of the frame that crossed that (and an RTCP report or two), no more.
+        assert.ok(held > 256 && held < 256 + 60, `${held} sends held by the stuck socket`);
+      } finally {
+        await stuck.peer.client.close();
+        await fine.peer.client.close();
+      }
+    }, registry);
+  } finally {
+    dgram.Socket.prototype.send = send;
+  }
 });
 
 Deno.test("WHEP: a viewer that vanishes is ended after peerTimeoutMs; the other viewer gets every frame", async () => {
