@@ -98,6 +98,7 @@ async function step(root: string, n: number): Promise<{ cpuUs: number; bytes: nu
   const { SrtConnection } = await import(`${root}ingest/srt/_connection.ts`) as {
     SrtConnection: ConnectionClass;
   };
+  // The listener's pacing timer, in checkouts from before the play line paced its readers.
   const { PacingTimer } = await import(`${root}ingest/srt/_pacing_timer.ts`).catch(() => ({
     PacingTimer: undefined,
   }));

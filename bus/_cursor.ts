@@ -74,6 +74,16 @@ export class RingCursor {
   }
 
   /**
+   * Give back the frame the last {@linkcode RingCursor.next} returned: the next call returns
+   * it again or, once the ring has overwritten it, skips ahead as any late read does.
+   */
+  unread(): void {
+    if (this.#live) this.#seq--;
+    else if (this.#gopAt > 0) this.#gopAt--;
+    else this.#configAt--;
+  }
+
+  /**
    * Once {@linkcode RingCursor.next} returned `undefined`: whether nothing more will come
    * (released, evicted, or the ring closed and read to its end) rather than not yet.
    */

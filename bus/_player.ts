@@ -1,14 +1,20 @@
 /**
  * The players of one stream: each reads the ring at its own cursor and hands batches to its
  * sink; players with nothing to do are parked and all woken by one ring change (or one timer
- * after it, for a coalescing delay), busy ones are checked for stalls by one timer per
- * stream. No promise or allocation per frame.
+ * after it, for a coalescing delay), paced players hold the frames not due yet in the ring
+ * and are woken by one timer per due millisecond, busy ones are checked for stalls by one
+ * timer per stream. No promise or allocation per frame.
  */
 
-import type { MediaFrame } from "./frame.ts";
+import { FrameFlags, type MediaFrame } from "./frame.ts";
 import type { MonotonicClock } from "./_clock.ts";
+import type { Timers } from "./_timers.ts";
 import { type CursorHooks, type ReplayPlan, RingCursor } from "./_cursor.ts";
+import { CatchUpPacer } from "./_catch_up.ts";
+import { RealTimePacer } from "./_real_time.ts";
+import { PacingTimer } from "./_pacing_timer.ts";
 import {
+  PACING_STEP_MS,
   type PlayEnd,
   type PlayOptions,
   type PlayResult,
@@ -27,12 +33,14 @@ const TRIM_BATCH = 16;
 class ParkedGroup {
   readonly delayMs: number;
   #ring: CursorHooks["ring"];
+  #timers: Timers;
   #parked = new Set<Player>();
   #waking = new Set<Player>();
   #armed = false;
 
-  constructor(ring: CursorHooks["ring"], delayMs: number) {
+  constructor(ring: CursorHooks["ring"], timers: Timers, delayMs: number) {
     this.#ring = ring;
+    this.#timers = timers;
     this.delayMs = delayMs;
   }
 
@@ -48,7 +56,7 @@ class ParkedGroup {
     this.#waking.delete(player);
   }
 
-  #wakeLater = (): void => void setTimeout(this.#wake, this.delayMs);
+  #wakeLater = (): void => void this.#timers.setTimeout(this.#wake, this.delayMs);
 
   #wake = (): void => {
     this.#armed = false;
@@ -63,16 +71,24 @@ class ParkedGroup {
 /** Every player of one stream, made once per stream. */
 export class PlayerHub {
   readonly hooks: CursorHooks;
+  /** What stalls are timed on. */
   readonly clock: MonotonicClock;
+  /** What pacing and coalescing wait on. */
+  readonly timers: Timers;
+  /** Wakes paced players at their frames' due times. */
+  readonly pacing: PacingTimer;
   /** Parked players by wake delay (a stream's players mostly share one or two). */
   #groups = new Map<number, ParkedGroup>();
   /** Players with a stall timeout, for the sweep. */
   #watched = new Set<Player>();
   #sweep: ReturnType<typeof setInterval> | undefined;
 
-  constructor(hooks: CursorHooks, clock: MonotonicClock) {
+  /** The players of the stream `hooks` read, timing stalls on `clock`, waiting on `timers`. */
+  constructor(hooks: CursorHooks, clock: MonotonicClock, timers: Timers) {
     this.hooks = hooks;
     this.clock = clock;
+    this.timers = timers;
+    this.pacing = new PacingTimer(timers);
   }
 
   /** Start a player; the promise settles when it ends. */
@@ -80,7 +96,7 @@ export class PlayerHub {
     const delayMs = Math.max(0, options.coalesceMs ?? 0);
     let group = this.#groups.get(delayMs);
     if (group === undefined) {
-      group = new ParkedGroup(this.hooks.ring, delayMs);
+      group = new ParkedGroup(this.hooks.ring, this.timers, delayMs);
       this.#groups.set(delayMs, group);
     }
     const player = new Player(this, group, sink, replay, options);
@@ -108,7 +124,12 @@ export class PlayerHub {
   }
 }
 
-/** One play: a cursor, a reused batch, and the sink. */
+/**
+ * One play: a cursor, a reused batch, the sink, and the pacing asked for. A paced player
+ * takes a frame only once it is due (within {@linkcode PACING_STEP_MS}); the first that is
+ * not is given back to the cursor and the player holds until its time, so the frames it
+ * has not taken stay in the ring, where lag and eviction apply as to any slow reader.
+ */
 class Player {
   readonly result: Promise<PlayResult>;
   readonly stallTimeoutMs: number;
@@ -123,6 +144,22 @@ class Player {
   #done = false;
   /** When the pending write started; -1 while none is pending. */
   #busySince = -1;
+  /** The catch-up from the replay, until the player is live. */
+  #catchUp: CatchUpPacer | undefined;
+  /** The stream's clock, with `realTime`. */
+  #realTime: RealTimePacer | undefined;
+  /** Whether frames are paced at all (either pacer is on). */
+  #paced: boolean;
+  /**
+   * When the player last found nothing to read: every frame it reads later entered the ring
+   * after that, so it is the catch-up's availability time (never later than the truth).
+   */
+  #waitedAt = -Infinity;
+  /** The frame held for its time, given back to the cursor, and that time. */
+  #held: MediaFrame | undefined;
+  #heldDue = 0;
+  /** Whether a pacing wake-up is set for `#heldDue`. */
+  #holding = false;
 
   constructor(
     hub: PlayerHub,
@@ -137,6 +174,10 @@ class Player {
     this.#cursor = new RingCursor(hub.hooks, replay, options.maxLag ?? Infinity);
     this.#maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
     this.stallTimeoutMs = options.stallTimeoutMs ?? Infinity;
+    const speed = options.catchUpSpeed ?? 0;
+    if (speed > 0) this.#catchUp = new CatchUpPacer(speed);
+    if (options.realTime) this.#realTime = new RealTimePacer(newestDts(replay), hub.timers.now());
+    this.#paced = this.#catchUp !== undefined || this.#realTime !== undefined;
     this.result = new Promise((resolve) => (this.#resolve = resolve));
     const signal = options.signal;
     if (signal) {
@@ -146,18 +187,19 @@ class Player {
     }
   }
 
-  /** Hand over everything due, then wait for the sink or the ring. */
+  /** Hand over everything due, then wait for the sink, the ring or the pacing. */
   pump(): void {
-    const cursor = this.#cursor;
     const batch = this.#batch;
-    while (!this.#done && this.#busySince < 0) {
-      let count = 0;
-      for (let frame; count < this.#maxBatch && (frame = cursor.next()) !== undefined;) {
-        batch[count++] = frame;
-      }
+    while (!this.#done && this.#busySince < 0 && !this.#holding) {
+      const count = this.#paced ? this.#takePaced(batch) : this.#take(batch);
       if (count === 0) {
+        if (this.#holding) return;
+        const cursor = this.#cursor;
         if (cursor.finished) this.#finish(cursor.evicted ? "evicted" : "ended");
-        else this.#group.add(this);
+        else {
+          if (this.#catchUp !== undefined) this.#waitedAt = this.#hub.timers.now();
+          this.#group.add(this);
+        }
         return;
       }
       let pending: void | Promise<void>;
@@ -182,6 +224,65 @@ class Player {
     }
   }
 
+  /** Fill `batch` with what the cursor has; returns how many. */
+  #take(batch: MediaFrame[]): number {
+    const cursor = this.#cursor;
+    let count = 0;
+    for (let frame; count < this.#maxBatch && (frame = cursor.next()) !== undefined;) {
+      batch[count++] = frame;
+    }
+    return count;
+  }
+
+  /**
+   * Fill `batch` with the frames due by a pacing step from now (CONFIG frames are always
+   * due); hold at the first that is not. Returns how many.
+   */
+  #takePaced(batch: MediaFrame[]): number {
+    const cursor = this.#cursor;
+    const now = this.#hub.timers.now();
+    let count = 0;
+    for (let frame; count < this.#maxBatch && (frame = cursor.next()) !== undefined;) {
+      if (!(frame.flags & FrameFlags.CONFIG)) {
+        const due = frame === this.#held ? this.#heldDue : this.#dueMs(frame, now);
+        this.#held = undefined;
+        if (due > now + PACING_STEP_MS) {
+          cursor.unread();
+          this.#hold(frame, due);
+          break;
+        }
+      }
+      batch[count++] = frame;
+    }
+    return count;
+  }
+
+  /** When media `frame` is due (`-Infinity`: at once); ends the catch-up once it is over. */
+  #dueMs(frame: MediaFrame, now: number): number {
+    let due = this.#realTime?.dueMs(frame, now) ?? -Infinity;
+    const catchUp = this.#catchUp;
+    if (catchUp !== undefined) {
+      due = Math.max(due, catchUp.dueMs(frame, now, this.#waitedAt));
+      if (catchUp.caughtUp) {
+        this.#catchUp = undefined;
+        this.#paced = this.#realTime !== undefined;
+      }
+    }
+    return due;
+  }
+
+  #hold(frame: MediaFrame, due: number): void {
+    this.#held = frame;
+    this.#heldDue = due;
+    this.#holding = true;
+    this.#hub.pacing.at(due, this.#resume);
+  }
+
+  #resume = (): void => {
+    this.#holding = false;
+    this.pump();
+  };
+
   #drained = (): void => {
     this.#busySince = -1;
     this.pump();
@@ -197,9 +298,22 @@ class Player {
     this.#signal?.removeEventListener("abort", this.#abort);
     this.#hub.remove(this);
     this.#group.delete(this);
+    if (this.#holding) this.#hub.pacing.cancel(this.#heldDue, this.#resume);
+    this.#held = undefined;
     this.#cursor.release();
     this.#batch.length = 0;
     const dropped = this.#cursor.dropped;
     this.#resolve(end === "failed" ? { end, dropped, error } : { end, dropped });
   }
+}
+
+/** The newest decode time of `replay`'s media, where pacing to the stream's clock starts. */
+function newestDts(replay: ReplayPlan): number | undefined {
+  let newest: number | undefined;
+  for (let i = 0; i < replay.gopLength; i++) {
+    const frame = replay.gop[i];
+    if (frame.flags & FrameFlags.CONFIG) continue;
+    if (newest === undefined || frame.dts > newest) newest = frame.dts;
+  }
+  return newest;
 }

@@ -1,7 +1,8 @@
 /**
  * The play line every egress runs: a stream's replay, then live frames, handed to a
- * protocol's sink in batches, until the stream ends, the reader falls too far behind, its
- * sink stalls or fails, or its signal aborts. Protocols supply only the sink.
+ * protocol's sink in batches (paced, when asked, to catch up from the replay or to keep to
+ * the stream's clock), until the stream ends, the reader falls too far behind, its sink
+ * stalls or fails, or its signal aborts. Protocols supply only the sink.
  *
  * @module
  */
@@ -22,7 +23,8 @@ export type PlayEnd = "ended" | "evicted" | "stalled" | "aborted" | "failed";
  * Where a play's frames go. `write` gets every frame that is due at once, in order; it
  * returns nothing when it took them, or a promise that settles once it can take more
  * (its socket drained). Frames that arrive meanwhile wait in the stream's ring and come in
- * the next batch; a sink that stays behind for a ring skips ahead to a keyframe.
+ * the next batch, as do the frames a paced play holds until their time; a play that stays
+ * behind for a ring skips ahead to a keyframe.
  */
 export interface PlaySink {
   /**
@@ -54,6 +56,23 @@ export interface PlayOptions {
    * never delayed. Default 0: at once.
    */
   coalesceMs?: number;
+  /**
+   * Catch up from the replay at this multiple of real time (above 1) instead of in one
+   * burst: the replay, then what came meanwhile, is handed over paced by its decode times,
+   * until a frame arrives later than its paced time (the player is live) or the decode time
+   * jumps forward by more than a second's wait. For players whose jitter buffers time
+   * packets by their arrival (GStreamer's `rtpjitterbuffer`, libsrt, browsers' WebRTC),
+   * which take a burst as a clock jump. Default 0: no pacing.
+   */
+  catchUpSpeed?: number;
+  /**
+   * Never hand a media frame over before its time on the stream's clock: its decode-time
+   * distance from the replay's newest frame (or the first frame) after the play started,
+   * restarted on a DISCONTINUITY, a decode-time jump of more than 5 s, or a frame more than
+   * a second ahead. A publisher faster than real time then reaches this player at the pace
+   * of the media (default false).
+   */
+  realTime?: boolean;
 }
 
 /** How a play ended. */
@@ -68,3 +87,15 @@ export interface PlayResult {
 
 /** How often stalled writes are looked for, in milliseconds. */
 export const STALL_CHECK_MS = 250;
+
+/**
+ * Paced players ({@linkcode PlayOptions.catchUpSpeed}, {@linkcode PlayOptions.realTime})
+ * get the frames due within this many milliseconds of now with the batch at hand: one
+ * write, and no timer, for what is due that soon. 10 ms is below every common frame
+ * interval (16.7 ms of video at 60 fps, 20 ms of Opus, 21.3 ms of AAC at 48 kHz), so a
+ * frame never goes as early as the one after it is due, and the jitter it adds is far
+ * inside a player's jitter buffer (tens to hundreds of ms) and about what timers under load
+ * add anyway; a live frame arriving a few ms ahead of its time on the stream's clock (the
+ * publisher's jitter) goes at once rather than costing a timer.
+ */
+export const PACING_STEP_MS = 10;

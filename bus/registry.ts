@@ -8,7 +8,7 @@
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
 import { escapeForLog, isValidName } from "./log.ts";
 import type { Observer, PublishInfo, StreamKey, UnpublishReason } from "./observe.ts";
-import { type ConfigDescriber, StreamHandle } from "./stream.ts";
+import { type ConfigDescriber, StreamHandle, type Timers } from "./stream.ts";
 
 /** Per-app settings for the streams published into it. */
 export interface AppOptions {
@@ -105,6 +105,11 @@ export interface RegistryOptions {
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   clock?: MonotonicClock;
   /**
+   * The clock and timers every stream's players wait on (pacing, coalescing); defaults to
+   * `performance.now()` and the platform's timers. Apart from `clock`: inject to drive it.
+   */
+  timers?: Timers;
+  /**
    * Reads each stream's `CONFIG` frames into its metadata, e.g. `describeConfig` from
    * `@arcly/stream/codec`.
    */
@@ -198,6 +203,7 @@ export class Registry {
   #authorize: AuthorizeHook;
   #idleTimeoutMs: number;
   #clock: MonotonicClock;
+  #timers: Timers | undefined;
   #describeConfig: ConfigDescriber | undefined;
   #streamOptions: StreamOptionsHook | undefined;
   #demand: DemandHook | undefined;
@@ -213,6 +219,7 @@ export class Registry {
     this.#authorize = options.authorize ?? allowAll;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#clock = options.clock ?? monotonicMs;
+    this.#timers = options.timers;
     this.#describeConfig = options.describeConfig;
     this.#streamOptions = options.streamOptions;
     this.#demand = options.demand;
@@ -300,6 +307,7 @@ export class Registry {
       gopCapacity: own?.gopCapacity ?? settings.gopCapacity,
       observer: this.#observer,
       clock: this.#clock,
+      timers: this.#timers,
       describeConfig: this.#describeConfig,
     });
     const publish: PublishInfo = { protocol: info.protocol ?? "", peer: info.peer };

@@ -10,6 +10,7 @@ import { FrameRing } from "./ring.ts";
 import { GopCache } from "./_gop_cache.ts";
 import { type Qos, QosMeter } from "./_qos.ts";
 import { type MonotonicClock, monotonicMs } from "./_clock.ts";
+import { platformTimers, type Timers } from "./_timers.ts";
 import { type CursorHooks, NOTHING_TO_REPLAY, type ReplayPlan } from "./_cursor.ts";
 import { RingSubscription } from "./_subscription.ts";
 import { PlayerHub } from "./_player.ts";
@@ -19,6 +20,7 @@ import type { Observer, StreamKey } from "./observe.ts";
 
 export type { Qos } from "./_qos.ts";
 export type { MonotonicClock } from "./_clock.ts";
+export type { Timers } from "./_timers.ts";
 
 /**
  * Where a stream is in its life: made (`"idle"`), claimed by a publisher
@@ -90,6 +92,12 @@ export interface StreamHandleOptions {
   observer?: Observer;
   /** Monotonic milliseconds; defaults to `performance.now()`. Inject to drive time in tests. */
   clock?: MonotonicClock;
+  /**
+   * The clock and timers players wait on (pacing, coalescing); defaults to
+   * `performance.now()` and the platform's timers. Inject to drive that time in tests; it
+   * is apart from `clock`, so a test can hold the stream's rates still and still play.
+   */
+  timers?: Timers;
   /** Fills the codec, picture size and frame rate of the metadata from each `CONFIG` frame. */
   describeConfig?: ConfigDescriber;
 }
@@ -237,7 +245,7 @@ export class StreamHandle {
       },
     };
     this.#lastReadMs = this.#clock();
-    this.#players = new PlayerHub(this.#hooks, this.#clock);
+    this.#players = new PlayerHub(this.#hooks, this.#clock, options.timers ?? platformTimers);
   }
 
   /** Ring slots. */

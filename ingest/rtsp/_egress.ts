@@ -3,14 +3,13 @@
  * made once per stream track ({@linkcode StreamRtp}, one SSRC and sequence per track) and,
  * over TCP, framed as interleaved channels once per channel layout, so a batch goes out as
  * the same bytes to every player of that layout in one write. Per player there are only
- * RTCP sender reports (its own packet and octet counts), the GOP catch-up pacing, and the
- * frames it must not get (video before its first keyframe, what it got before a PAUSE).
+ * RTCP sender reports (its own packet and octet counts) and the frames it must not get
+ * (video before its first keyframe, what it got before a PAUSE); the play line paces the
+ * catch-up from the GOP replay.
  *
  * @module
  */
 
-import { setTimeout as delay } from "node:timers/promises";
-import { CatchUpPacer } from "../_catch_up.ts";
 import { EncodedFrames, FrameFlags, type MediaFrame, type PlaySink } from "../../mod.ts";
 import {
   RtpFramePacketizer,
@@ -26,8 +25,6 @@ import type { DescribedTrack } from "./_formats.ts";
 
 /** Sender reports go out this often per track (and before the first packet). */
 const REPORT_INTERVAL_MS = 2000;
-/** A replay catching up is sent in steps of about this much time (ms). */
-const CATCH_UP_STEP_MS = 40;
 
 /** The RTP packetizers of one stream's described tracks, shared by all its RTSP players. */
 export class StreamRtp {
@@ -151,8 +148,6 @@ export interface PlayerOutput {
 
 /** What a play of one session needs besides its tracks. */
 export interface PlayerSettings {
-  /** How fast the GOP replay catches up, times real time (0: at once). */
-  readonly catchUpSpeed: number;
   /** The kernel time of the range start: sender reports count wall-clock time from it. */
   readonly rangeStart: number | undefined;
   /** Aborts when the play stops: nothing more is sent. */
@@ -162,7 +157,8 @@ export interface PlayerSettings {
 /**
  * One play of one session, as a sink of the play line. Over TCP, a batch that needs nothing
  * of this player's own goes out as the stream's shared interleaved bytes in one write; the
- * rest (reports due, the replay's pacing, frames to hold back) is sent frame by frame.
+ * rest (reports due, frames to hold back) is sent frame by frame, the frames between two
+ * reports in one write of their shared bytes.
  */
 export class RtspPlayer implements PlaySink {
   /** The tracks set up, in described order. */
@@ -171,7 +167,6 @@ export class RtspPlayer implements PlaySink {
   rangeStart: number | undefined;
   readonly #output: PlayerOutput;
   readonly #interleaved: EncodedFrames | undefined;
-  readonly #pacer: CatchUpPacer;
   readonly #signal: AbortSignal;
   readonly #video: EgressTrack | undefined;
   readonly #audio: EgressTrack | undefined;
@@ -193,7 +188,6 @@ export class RtspPlayer implements PlaySink {
     this.tracks = tracks;
     this.#interleaved = interleaved;
     this.#output = output;
-    this.#pacer = new CatchUpPacer(settings.catchUpSpeed);
     this.rangeStart = settings.rangeStart;
     this.#signal = settings.signal;
     this.#video = tracks.find((t) => t.described.kind === "video");
@@ -205,9 +199,10 @@ export class RtspPlayer implements PlaySink {
   /** Send one batch; see {@linkcode PlaySink.write}. */
   write(frames: readonly MediaFrame[], count: number): void | Promise<void> {
     const interleaved = this.#interleaved;
-    const shared = interleaved !== undefined && this.#videoStarted && this.#holding.size === 0 &&
-      this.#pacer.caughtUp && performance.now() < this.#nextReportMs;
-    if (!shared) return this.#sendEach(frames.slice(0, count), performance.now());
+    if (interleaved === undefined) return this.#sendEach(frames.slice(0, count));
+    const shared = this.#videoStarted && this.#holding.size === 0 &&
+      performance.now() < this.#nextReportMs;
+    if (!shared) return this.#writeEach(interleaved, frames, count);
     for (let i = 0; i < count; i++) {
       const frame = frames[i];
       const track = this.#trackOf(frame);
@@ -229,58 +224,75 @@ export class RtspPlayer implements PlaySink {
   }
 
   /**
-   * Send frames one by one, with what this player needs: its reports, the replay's pacing
-   * and the frames it holds back. Over TCP, the frames between a report or a pause go out in
-   * one write of their shared bytes. The frames were all here at `handedMs`: one sent late
-   * by this player's own waits does not end the catch-up (see {@linkcode CatchUpPacer}).
+   * Over TCP, frame by frame with what this player needs (its reports, the frames it holds
+   * back): the frames between two reports go out in one write of their shared bytes.
    */
-  async #sendEach(frames: readonly MediaFrame[], handedMs: number): Promise<void> {
-    const out = this.#output;
-    const run = this.#run;
+  #writeEach(
+    interleaved: EncodedFrames,
+    frames: readonly MediaFrame[],
+    count: number,
+  ): Promise<void> | undefined {
     let last: Promise<void> | undefined;
-    const flush = () => {
-      if (run.length === 0) return;
-      last = out.write!(this.#interleaved!.concat(run, run.length));
-      run.length = 0;
-    };
+    for (let i = 0; i < count; i++) {
+      const frame = frames[i];
+      const track = this.#trackOf(frame);
+      const packets = track?.packetizer.packets(frame);
+      if (!track || !packets || !this.#admit(track, frame)) continue;
+      const report = this.#reportBefore(track, frame, packets, true);
+      if (report) {
+        this.#writeRun(interleaved);
+        last = this.#output.write!(report);
+      }
+      this.#count(track, frame, packets);
+      this.#run.push(frame);
+    }
+    return this.#writeRun(interleaved) ?? last;
+  }
+
+  /** Write the frames gathered in `#run` in one write of their shared bytes; empty it. */
+  #writeRun(interleaved: EncodedFrames): Promise<void> | undefined {
+    const run = this.#run;
+    if (run.length === 0) return undefined;
+    const written = this.#output.write!(interleaved.concat(run, run.length));
+    run.length = 0;
+    return written;
+  }
+
+  /** Over UDP, packet by packet, with this player's reports; resolves once all left. */
+  async #sendEach(frames: readonly MediaFrame[]): Promise<void> {
+    const send = this.#output.send!;
     for (const frame of frames) {
       const track = this.#trackOf(frame);
       const packets = track?.packetizer.packets(frame);
       if (!track || !packets || !this.#admit(track, frame)) continue;
-      this.rangeStart ??= frame.dts;
-      // Frames due sooner than a pacing step go now: fewer, larger writes, no drift (the
-      // pacer's schedule is absolute).
-      const wait = this.#pacer.delayMs(frame, performance.now(), handedMs);
-      if (wait >= CATCH_UP_STEP_MS) {
-        flush();
-        await last;
-        await delay(wait);
-      }
-      if (this.#signal.aborted) return;
-      if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
-      const now = performance.now();
-      if (now - track.lastReportMs >= REPORT_INTERVAL_MS) {
-        track.lastReportMs = now;
-        this.#nextReportMs = Math.min(...this.tracks.map((t) => t.lastReportMs)) +
-          REPORT_INTERVAL_MS;
-        const ntpSeconds = this.#ntpBase + (frame.pts - this.rangeStart) / 90000;
-        const report = senderReport(track, ntpSeconds, packets.timestamp, out.write !== undefined);
-        if (out.write) {
-          flush();
-          last = out.write(report);
-        } else await out.send!(track, true, report);
-      }
+      const report = this.#reportBefore(track, frame, packets, false);
+      if (report) await send(track, true, report);
       this.#count(track, frame, packets);
-      if (out.write) {
-        run.push(frame);
-        continue;
-      }
-      for (const packet of packets.packets) await out.send!(track, false, packet);
+      for (const packet of packets.packets) await send(track, false, packet);
       if (this.#signal.aborted) return;
     }
-    if (out.write) flush();
-    if (out.drain) await out.drain();
-    await last;
+    await this.#output.drain?.();
+  }
+
+  /**
+   * The sender report of `track` to send before `frame` (whose first packet has RTP time
+   * `packets.timestamp`), when one is due; it counts as sent.
+   */
+  #reportBefore(
+    track: EgressTrack,
+    frame: MediaFrame,
+    packets: RtpFramePackets,
+    interleaved: boolean,
+  ): Uint8Array | undefined {
+    this.rangeStart ??= frame.dts;
+    if (this.#ntpBase === 0) this.#ntpBase = ntpSecondsFromUnixMs(Date.now());
+    const now = performance.now();
+    if (now - track.lastReportMs < REPORT_INTERVAL_MS) return undefined;
+    track.lastReportMs = now;
+    this.#nextReportMs = Math.min(...this.tracks.map((t) => t.lastReportMs)) +
+      REPORT_INTERVAL_MS;
+    const ntpSeconds = this.#ntpBase + (frame.pts - this.rangeStart) / 90000;
+    return senderReport(track, ntpSeconds, packets.timestamp, interleaved);
   }
 
   /**

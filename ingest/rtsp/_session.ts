@@ -371,7 +371,6 @@ export class ReadSession extends RtspSession {
     const form = tcp ? interleavedForm(tracks) : undefined;
     const interleaved = form && this.handle.derive(form.form, form.create);
     const player = new RtspPlayer(tracks, interleaved?.value, this.#output(stop.signal), {
-      catchUpSpeed: this.ctx.catchUpSpeed,
       rangeStart,
       signal: stop.signal,
     });
@@ -385,6 +384,7 @@ export class ReadSession extends RtspSession {
       maxLag: this.ctx.maxLag,
       coalesceMs: this.ctx.coalesceMs,
       stallTimeoutMs: this.ctx.stallTimeoutMs,
+      catchUpSpeed: this.ctx.catchUpSpeed,
       signal: stop.signal,
     };
     const start = () =>

@@ -27,7 +27,6 @@ import {
 import { ControlType, controlType, isControl, SRT_HEADER_SIZE } from "./packet.ts";
 import type { SrtUrl } from "./url.ts";
 import { readU32 } from "./_wire.ts";
-import { PacingTimer } from "./_pacing_timer.ts";
 
 /** What the caller's media is: received frames or frames it writes. */
 export type CallerMedia = Extract<ConnectionMedia, { kind: "receive" } | { kind: "write" }>;
@@ -249,7 +248,6 @@ export async function callSrt(
         peerIdleTimeoutMs: timeoutMs,
         maxLag: 0,
         catchUpSpeed: 0,
-        pacing: new PacingTimer(clock),
         keyRefreshPackets: 1 << 24,
         clock,
       },

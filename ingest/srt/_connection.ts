@@ -29,8 +29,7 @@ import {
 import { type Link, type ReceiverStats, SrtReceiver } from "./_receiver.ts";
 import { type SenderStats, SrtSender } from "./_sender.ts";
 import { readU32 } from "./_wire.ts";
-import { PacedReader } from "./_paced_reader.ts";
-import type { PacingTimer } from "./_pacing_timer.ts";
+import { TsReaderSink } from "./_ts_reader_sink.ts";
 import { STREAM_TS_FORM, StreamTs } from "./_stream_ts.ts";
 
 /** Settings shared by every connection of one listener (or one caller's connection). */
@@ -42,8 +41,6 @@ export interface ConnectionSettings {
   readonly maxLag: number;
   /** Readers catch up from the GOP replay to the live edge at this multiple of real time. */
   readonly catchUpSpeed: number;
-  /** Wakes readers held to their stream's clock. */
-  readonly pacing: PacingTimer;
   /** Readers' key refresh period, in data packets. */
   readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
@@ -155,7 +152,6 @@ export class SrtConnection implements Link {
   #decoder?: TsDecoder;
   #sender?: SrtSender;
   #encoder?: TsEncoder;
-  #reader?: PacedReader;
   /** Ends a reader's play. */
   #playing?: AbortController;
   #wake?: () => void;
@@ -503,7 +499,6 @@ export class SrtConnection implements Link {
       }
     }
     if (this.#media.kind === "receive") this.#media.onEnd(level === "info" ? "ended" : "error");
-    this.#reader?.stop();
     this.#playing?.abort();
     this.#wake?.();
     this.#settings.logger[level](
@@ -524,43 +519,27 @@ export class SrtConnection implements Link {
   }
 
   /**
-   * A reader: the play line → the stream's shared MPEG-TS → paced payloads, then linger for
-   * the last ACKs.
+   * A reader: the play line, paced to the stream's clock → the stream's shared MPEG-TS →
+   * payloads, then linger for the last ACKs.
    */
   async #read(handle: StreamHandle): Promise<void> {
     if (this.#closed) return; // closed in the turn it was accepted in
     const sender = this.#sender!;
     const clock = this.#settings.clock;
-    // Pacing starts at the newest frame the replay holds, taken now, with the replay: an
-    // anchor taken earlier (at the handshake) would hold every live frame back by the time
-    // the handshake took, for as long as the reader reads.
-    let replayDts: number | undefined;
-    for (const frame of handle.replayBuffer()) {
-      if (replayDts === undefined || frame.dts > replayDts) replayDts = frame.dts;
-    }
     const shared = handle.derive(STREAM_TS_FORM, () => new StreamTs(handle));
     shared.value.hold();
-    const reader = new PacedReader({
-      sender,
-      ts: shared.value,
-      clock,
-      timer: this.#settings.pacing,
-      catchUpSpeed: this.#settings.catchUpSpeed,
-      replayDts,
-    });
-    this.#reader = reader;
     const playing = new AbortController();
     this.#playing = playing;
     try {
-      const result = await handle.play(reader, {
+      const result = await handle.play(new TsReaderSink(sender, shared.value, clock), {
         replay: true,
         maxLag: this.#settings.maxLag,
         signal: playing.signal,
+        catchUpSpeed: this.#settings.catchUpSpeed,
+        realTime: true,
       });
       if (result.end === "aborted" || this.#closed) return;
       if (result.end === "failed") throw result.error;
-      await reader.sent();
-      if (this.#closed) return;
       const tail = shared.value.tail();
       if (tail.length > 0) sender.write(tail, clock());
       sender.flush(clock());

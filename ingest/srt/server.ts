@@ -33,7 +33,6 @@ import {
 import { ControlType, controlType, isControl, SRT_HEADER_SIZE } from "./packet.ts";
 import { parseStreamId, type StreamIdRequest } from "./stream_id.ts";
 import { readU32 } from "./_wire.ts";
-import { PacingTimer } from "./_pacing_timer.ts";
 
 /** Options for {@linkcode serveSrt}. */
 export interface SrtServerOptions {
@@ -231,7 +230,6 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     maxLag: opts.maxLag ?? 512,
     keyRefreshPackets: opts.keyRefreshPackets ?? 1 << 24,
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
-    pacing: new PacingTimer(clock),
     clock,
   };
   const hostname = opts.hostname ?? "0.0.0.0";

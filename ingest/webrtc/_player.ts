@@ -1,7 +1,6 @@
 /** WHEP media out: frames from the bus (any ingest) → RTP on a werift peer, on the play line. */
 
 import type { RTCPeerConnection } from "werift";
-import { CatchUpPacer } from "../_catch_up.ts";
 import {
   type Derived,
   escapeForLog,
@@ -52,8 +51,8 @@ export interface WhepPlayOptions {
  * with no wait between frames, and the batch's last send is what the play line waits for
  * before the next one (with, while the viewer's socket holds more than 256 sends, their
  * draining: werift's sends settle before the socket has taken them, so an overloaded server
- * would otherwise queue without bound in the sockets); a viewer whose sends fall more than `maxLag` frames behind is ended
- * as too slow without holding up anyone else. Frames a viewer skips leave no gap in its
+ * would otherwise queue without bound in the sockets); a viewer whose sends fall more than
+ * `maxLag` frames behind is ended as too slow without holding up anyone else. Frames a viewer skips leave no gap in its
  * sequence numbers (its sender's offset closes it).
  *
  * A PLI or FIR from the player never reaches the publisher; it is answered from the cache:
@@ -77,13 +76,6 @@ export class WhepPlayer {
   readonly #sends: UdpSendGauge;
   readonly #sink: PlaySink = { write: (frames, count) => this.#write(frames, count) };
   readonly #stop = new AbortController();
-  readonly #pacer: CatchUpPacer;
-  /** The frames the catch-up pacing holds back, sent from `#pacedAt` on (reused). */
-  readonly #paced: MediaFrame[] = [];
-  #pacedAt = 0;
-  #pacedTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Settles the write whose frames are paced, once they are all sent. */
-  #pacedDone: (() => void) | undefined;
   #waitKeyframe = true;
   #warned = new Set<string>();
   /** The last video frame sent, by reference (the GOP cache holds the same objects). */
@@ -111,7 +103,6 @@ export class WhepPlayer {
     this.#handle = handle;
     this.#logger = logger;
     this.#options = options;
-    this.#pacer = new CatchUpPacer(options.catchUpSpeed);
     this.#sends = new UdpSendGauge(pc);
     this.#packets = handle.derive(STREAM_PACKETS_FORM, () => new StreamPackets());
     const failed = (error: unknown) => this.#warnOnce(`a send failed: ${messageOf(error)}`);
@@ -139,6 +130,7 @@ export class WhepPlayer {
     const { end, error } = await this.#handle.play(this.#sink, {
       maxLag: this.#options.maxLag,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      catchUpSpeed: this.#options.catchUpSpeed,
       signal: this.#stop.signal,
     });
     return endReason(end, this.#options, error);
@@ -148,26 +140,18 @@ export class WhepPlayer {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#pacedTimer);
     this.#stop.abort();
     this.#packets.release();
   }
 
   /**
-   * Send a batch: at once, returning the last packet's send (the play line hands what comes
-   * meanwhile in the next batch), or, while catching up from the replay, paced.
+   * Send a batch at once, returning the last packet's send (the play line hands what comes
+   * meanwhile in the next batch, and paces the catch-up from the replay).
    */
   #write(frames: readonly MediaFrame[], count: number): Promise<void> | undefined {
-    if (this.#pacer.caughtUp) {
-      let sent: Promise<void> | undefined;
-      for (let i = 0; i < count; i++) sent = this.#send(frames[i]) ?? sent;
-      return this.#afterSends(sent);
-    }
-    for (let i = 0; i < count; i++) this.#paced.push(frames[i]);
-    return new Promise((resolve) => {
-      this.#pacedDone = resolve;
-      this.#sendPaced();
-    });
+    let sent: Promise<void> | undefined;
+    for (let i = 0; i < count; i++) sent = this.#send(frames[i]) ?? sent;
+    return this.#afterSends(sent);
   }
 
   /**
@@ -180,26 +164,6 @@ export class WhepPlayer {
     const drained = () => this.#sends.drained(SENDS_RESUME);
     return sent ? sent.then(drained) : drained();
   }
-
-  /** Send the paced frames that are due; wait for the next one, or settle the write. */
-  #sendPaced = (): void => {
-    this.#pacedTimer = undefined;
-    const paced = this.#paced;
-    while (this.#pacedAt < paced.length) {
-      if (this.#closed) return;
-      const wait = this.#pacer.delayMs(paced[this.#pacedAt]);
-      if (wait > 0) {
-        this.#pacedTimer = setTimeout(this.#sendPaced, wait);
-        return;
-      }
-      this.#send(paced[this.#pacedAt++]);
-    }
-    paced.length = 0;
-    this.#pacedAt = 0;
-    const done = this.#pacedDone;
-    this.#pacedDone = undefined;
-    done?.();
-  };
 
   #keyframeRequested(): void {
     if (this.#closed || this.#refreshTimer !== undefined) return;

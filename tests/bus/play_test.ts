@@ -1,33 +1,11 @@
 import assert from "node:assert/strict";
-import { EncodedFrames, type MediaFrame, type PlaySink, StreamHandle } from "../../mod.ts";
+import { EncodedFrames, type PlaySink, StreamHandle } from "../../mod.ts";
 import { audioFrame, configFrame, videoFrame } from "../_util/frames.ts";
 import { within } from "../_util/within.ts";
+import { RecordingSink } from "./_recording_sink.ts";
 
 function handle(capacity = 64, gopCapacity = 64) {
   return new StreamHandle({ app: "live", stream: "s", capacity, gopCapacity });
-}
-
-/** A sink that records every batch; `hold` makes writes pend until `release()`. */
-class RecordingSink implements PlaySink {
-  batches: MediaFrame[][] = [];
-  held: PromiseWithResolvers<void> | undefined;
-  hold = false;
-
-  write(frames: readonly MediaFrame[], count: number): void | Promise<void> {
-    this.batches.push(frames.slice(0, count));
-    if (!this.hold) return;
-    this.held = Promise.withResolvers();
-    return this.held.promise;
-  }
-
-  release(): void {
-    this.hold = false;
-    this.held?.resolve();
-  }
-
-  get pts(): number[] {
-    return this.batches.flat().map((f) => f.pts);
-  }
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
