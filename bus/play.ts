@@ -38,6 +38,12 @@ export interface PlaySink {
 export interface PlayOptions {
   /** Start with the replay buffer: cached configs, then the current GOP (default true). */
   replay?: boolean;
+  /**
+   * Replay only the media frames decoded after this time (90 kHz; configs always): a reader
+   * resuming where it stopped (an RTSP PLAY after PAUSE) is handed, and paced over, only
+   * what it has not had.
+   */
+  replayAfter?: number;
   /** End as `"evicted"` once more than this many frames were skipped in all (default ∞). */
   maxLag?: number;
   /**

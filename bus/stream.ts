@@ -305,9 +305,8 @@ export class StreamHandle {
    * ```
    */
   play(sink: PlaySink, options: PlayOptions = {}): Promise<PlayResult> {
-    const replay = (options.replay ?? true) && !this.closed
-      ? this.#replayPlan()
-      : NOTHING_TO_REPLAY;
+    let replay = (options.replay ?? true) && !this.closed ? this.#replayPlan() : NOTHING_TO_REPLAY;
+    if (options.replayAfter !== undefined) replay = replayAfter(replay, options.replayAfter);
     this.#subscribers++;
     return this.#players.play(sink, replay, options);
   }
@@ -546,4 +545,15 @@ export class StreamHandle {
     return (frame.flags & (FrameFlags.KEYFRAME | FrameFlags.CONFIG)) === FrameFlags.KEYFRAME &&
       (frame.kind === "video" || !this.#hasVideo);
   }
+}
+
+/**
+ * `plan` without its media frames decoded at or before `dts` (configs stay): the replay of a
+ * reader resuming where it stopped. A copy, made only for such a play.
+ */
+function replayAfter(plan: ReplayPlan, dts: number): ReplayPlan {
+  const gop = plan.gop.slice(0, plan.gopLength).filter((frame) =>
+    frame.flags & FrameFlags.CONFIG || frame.dts > dts
+  );
+  return { configs: plan.configs, gop, gopLength: gop.length };
 }

@@ -380,7 +380,10 @@ export class ReadSession extends RtspSession {
     this.started = true;
     const info = this.#rtpInfo(baseUrl, (t) => starts[tracks.indexOf(t)]);
     this.ctx.logger.info(`rtsp ${this.ctx.peer}: play ${this.key} over ${this.lower}`);
+    // A resumed play is handed (and paced over) only what its tracks have not had yet.
+    const had = tracks.map((t) => t.lastDts).filter((dts) => dts > -Infinity);
     const options = {
+      replayAfter: had.length > 0 ? Math.min(...had) : undefined,
       maxLag: this.ctx.maxLag,
       coalesceMs: this.ctx.coalesceMs,
       stallTimeoutMs: this.ctx.stallTimeoutMs,

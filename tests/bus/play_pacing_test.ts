@@ -202,3 +202,24 @@ Deno.test("pacing: an abort while held ends the play at once and hands nothing m
   await time.advanceTo(1000);
   assert.deepEqual(sink.pts, [0]);
 });
+
+Deno.test("replayAfter: a resuming player is handed the configs and only the media after it, and its catch-up starts there", async () => {
+  const time = new ManualTime(1000);
+  const h = stream(time);
+  const config = configFrame("video");
+  h.publish(config);
+  const gop = Array.from({ length: 30 }, (_, i) => videoFrame(i * FRAME_TICKS, i === 0));
+  for (const frame of gop) h.publish(frame);
+  const { sink, playing } = play(h, time, { replayAfter: 19 * FRAME_TICKS, catchUpSpeed: 2 });
+  // The frame after the one it had goes at once: the 20 frames it had neither go nor pace.
+  assert.deepEqual(sink.batches[0], [config, gop[20]]);
+  await time.advanceTo(1000 + 10 * FRAME_MS);
+  assert.deepEqual(sink.frames, [config, ...gop.slice(20)], "each frame after it, once");
+  assert.ok(handedAt(sink, gop[29]) >= 1000 + (9 * FRAME_MS) / 2 - PACING_STEP_MS, "paced");
+  const live = videoFrame(30 * FRAME_TICKS);
+  h.publish(live);
+  await time.advanceTo(time.now + 1000);
+  assert.equal(sink.frames.at(-1), live);
+  h.close();
+  assert.equal((await playing).end, "ended");
+});
