@@ -347,7 +347,10 @@ export class SrtConnection implements Link {
     this.send(keyMaterialPacket(KMREQ, a.km, this.timestamp(nowMs), this.peerSocketId));
   }
 
-  /** Handle one packet from the peer (already matched by socket id and address). */
+  /**
+   * Handle one packet from the peer (already matched by socket id and address). The packet
+   * is read during the call only: the socket receives the next one into the same bytes.
+   */
   handlePacket(packet: Uint8Array, nowMs: number): void {
     if (this.#closed) return;
     this.#lastRecvMs = nowMs;
