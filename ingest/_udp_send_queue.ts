@@ -36,11 +36,6 @@ export class UdpSendQueue {
     this.#maxQueue = maxQueue;
   }
 
-  /** Datagrams waiting behind the one in flight. */
-  get waiting(): number {
-    return this.#count;
-  }
-
   /**
    * Send `datagram` to `to` after everything queued before it; false when the queue is
    * full (the datagram is dropped). Once stopped, sends nothing (and says true).

@@ -50,16 +50,10 @@ export interface UdpSocket {
 }
 
 /** Bind a UDP socket; rejects when the address cannot be bound. */
-export function openUdpSocket(options: UdpSocketOptions): Promise<UdpSocket> {
-  const runtime = options.runtime ?? (denoHasDatagrams() ? "deno" : "node");
-  return runtime === "deno"
-    ? Promise.resolve().then(() => openDenoUdpSocket(options))
-    : openNodeUdpSocket(options);
-}
-
-/** Whether this runtime has `Deno.listenDatagram` (Deno with the `net` unstable flag). */
-export function denoHasDatagrams(): boolean {
-  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+export async function openUdpSocket(options: UdpSocketOptions): Promise<UdpSocket> {
+  const hasDeno = typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+  const runtime = options.runtime ?? (hasDeno ? "deno" : "node");
+  return runtime === "deno" ? openDenoUdpSocket(options) : await openNodeUdpSocket(options);
 }
 
 /** The address `hostname:port`, for {@linkcode UdpSocket.send}. */
