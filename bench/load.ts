@@ -1,11 +1,11 @@
 /**
  * Server load benchmark: how many live players one core of a server holds, and what a
  * delivered megabit costs it, for `cli.ts serve` and, in the same run when installed,
- * node-media-server 4.4.3 and nginx with the RTMP module.
+ * node-media-server 4.4.3, nginx with the RTMP module and, for SRT, a fan-out on libsrt.
  *
  * ```sh
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,rtsp,srt,whep]
- *   [--servers arcly,nginx,nms] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
+ *   [--servers arcly,nginx,nms,libsrt] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
  *   [--workers 1,2] [--load-cpu 1]
  * ```
@@ -49,6 +49,12 @@
  *   `nginx.conf` loads the module from `/usr/lib/nginx/modules/ngx_rtmp_module.so`).
  * - node-media-server: `npm install --prefix /tmp/nms443 node-media-server@4.4.3`, then
  *   `--nms-dir /tmp/nms443` (the default); run with the machine's `node`.
+ * - libsrt (SRT only): `bench/_srt_fanout.c`, built here with gcc against libsrt, relays
+ *   the publisher's messages to every reader on libsrt's own sockets and UDP path, parsing
+ *   nothing: what one core does with libsrt here. Its publisher is the same ffmpeg sending
+ *   MPEG-TS over SRT (`pkt_size=1316`) instead of FLV over RTMP; ffmpeg's mux fills its
+ *   payloads fuller than a server muxing each frame as it comes, so it sends a reader fewer
+ *   datagrams per megabit.
  *
  * Figures are for comparing servers within one run: on a shared machine report ratios.
  *
@@ -109,6 +115,8 @@ interface Running {
   readonly rtspPort: number;
   /** The SRT listener's UDP port (0: none). */
   readonly srtPort: number;
+  /** Where the publisher sends: ffmpeg's output format and URL. */
+  readonly publishTo: readonly [format: "flv" | "mpegts", url: string];
   stop(): Promise<void>;
 }
 
@@ -209,7 +217,27 @@ async function running(
   if (httpPort) await accepting(httpPort);
   if (rtspPort) await accepting(rtspPort);
   const stop = () => stopChild(child);
-  return { pid: child.pid, status: child.status, rtmpPort, httpPort, rtspPort, srtPort, stop };
+  const publishTo = ["flv", `rtmp://${HOST}:${rtmpPort}/live/bench`] as const;
+  return {
+    pid: child.pid,
+    status: child.status,
+    rtmpPort,
+    httpPort,
+    rtspPort,
+    srtPort,
+    publishTo,
+    stop,
+  };
+}
+
+/** Resolves once a UDP socket is bound to `HOST:port` (Linux: `/proc/net/udp`); throws after `ms`. */
+async function udpBound(port: number, ms = 20_000): Promise<void> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const deadline = Date.now() + ms;
+  while (!(await Deno.readTextFile("/proc/net/udp")).includes(` ${local} `)) {
+    if (Date.now() > deadline) throw new Error(`nothing is bound to UDP ${port} after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**
@@ -336,12 +364,45 @@ const nms: Server = {
   },
 };
 
-/** The SRT load reader, or why it cannot be built here. */
-async function buildSrtReader(dir: string): Promise<string | Error> {
+/** A C program of bench/ on libsrt (the load reader, the fan-out server), or why it cannot be built here. */
+async function buildOnLibsrt(dir: string, source: string): Promise<string | Error> {
   if (!await exists("/usr/include/srt/srt.h")) {
     return new Error("no libsrt headers (apt-get install libsrt-openssl-dev)");
   }
-  return await buildLoadPlayer(dir, "_load_srt.c", ["-lsrt"]);
+  return await buildLoadPlayer(dir, source, ["-lsrt"]);
+}
+
+/**
+ * `bench/_srt_fanout.c`: libsrt relaying one SRT publisher's messages to every reader, the
+ * reference for what one core does with libsrt's own sockets and UDP path. Built on first use.
+ */
+function libsrtFanout(binDir: string): Server {
+  let built: Promise<string | Error> | undefined;
+  const build = () => built ??= buildOnLibsrt(binDir, "_srt_fanout.c");
+  return {
+    name: "libsrt fan-out",
+    protocols: ["srt"],
+    async missing() {
+      const bin = await build();
+      if (bin instanceof Error) return bin.message;
+    },
+    async start(dir) {
+      const bin = await build() as string;
+      const srtPort = await freeUdpPort();
+      const child = spawnPinned(0, [bin, HOST, String(srtPort)], `${dir}/fanout.log`);
+      await udpBound(srtPort);
+      return {
+        pid: child.pid,
+        status: child.status,
+        rtmpPort: 0,
+        httpPort: 0,
+        rtspPort: 0,
+        srtPort,
+        publishTo: ["mpegts", `srt://${HOST}:${srtPort}?streamid=publish:live/bench&pkt_size=1316`],
+        stop: () => stopChild(child),
+      };
+    },
+  };
 }
 
 /** The publisher, and how many video frames it has sent so far (from `-progress`). */
@@ -350,7 +411,7 @@ interface Publisher {
   readonly sent: () => number;
 }
 
-function publisher(rtmpPort: number, dir: string): Publisher {
+function publisher([format, url]: Running["publishTo"], dir: string): Publisher {
   let sent = 0;
   const child = spawnPinned(
     LOAD_CPU,
@@ -397,8 +458,8 @@ function publisher(rtmpPort: number, dir: string): Publisher {
       "-b:a",
       "64k",
       "-f",
-      "flv",
-      `rtmp://${HOST}:${rtmpPort}/live/bench`,
+      format,
+      url,
     ],
     `${dir}/ffmpeg.log`,
     true,
@@ -490,7 +551,7 @@ async function step(
 ): Promise<Row> {
   const dir = await Deno.makeTempDir({ prefix: "arcly-load-" });
   const running = await server.start(dir);
-  const pub = publisher(running.rtmpPort, dir);
+  const pub = publisher(running.publishTo, dir);
   let failed = false;
   try {
     const port = {
@@ -582,10 +643,12 @@ function print(row: Row, before: Row | undefined): void {
 }
 
 /** The servers by `--servers` name; an arcly one per `--workers` count. */
+const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const all: Record<string, Server[]> = {
   arcly: WORKERS.map((n) => arclyAt("arcly-stream", ROOT, values["serve-args"], n)),
   nginx: [nginx],
   nms: [nms],
+  libsrt: [libsrtFanout(tmp)],
 };
 if (values.before || values["before-args"] !== undefined) {
   const root = values.before?.replace(/\/?$/, "/") ?? ROOT;
@@ -593,12 +656,11 @@ if (values.before || values["before-args"] !== undefined) {
     arclyAt("arcly-stream before", root, values["before-args"] ?? "", n)
   );
 }
-const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const players: Record<Protocol, string | Error> = {
   rtmp: await buildLoadPlayer(tmp),
   flv: "",
   rtsp: "",
-  srt: PROTOCOLS.includes("srt") ? await buildSrtReader(tmp) : "",
+  srt: PROTOCOLS.includes("srt") ? await buildOnLibsrt(tmp, "_load_srt.c") : "",
   whep: "", // bench/_load_whep.ts runs under Deno
 };
 players.flv = players.rtsp = players.rtmp;

@@ -5,13 +5,11 @@
  * then one {@linkcode SrtConnection} driven by a 10 ms tick until it ends.
  */
 
-import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { escapeForLog, type Logger } from "../../mod.ts";
 import { withDeadline } from "../_deadline.ts";
 import { type CloseLevel, type ConnectionMedia, SrtConnection } from "./_connection.ts";
 import { SrtCrypto } from "./_crypto.ts";
-import { OrderedSender } from "./_datagram.ts";
 import { SrtError } from "./error.ts";
 import {
   encodeHandshake,
@@ -27,6 +25,7 @@ import {
 import { ControlType, controlType, isControl, SRT_HEADER_SIZE } from "./packet.ts";
 import type { SrtUrl } from "./url.ts";
 import { readU32 } from "./_wire.ts";
+import { openUdpSocket, udpAddress, type UdpSocket } from "../_udp_socket.ts";
 
 /** What the caller's media is: received frames or frames it writes. */
 export type CallerMedia = Extract<ConnectionMedia, { kind: "receive" } | { kind: "write" }>;
@@ -86,46 +85,34 @@ export async function callSrt(
   const { timeoutMs, logger, signal } = options;
   const where = target.redacted;
   const resolved = await deadline(lookup(target.hostname), timeoutMs, `${where}: resolving`);
-  const socket = dgram.createSocket(resolved.family === 6 ? "udp6" : "udp4");
-  const sender = new OrderedSender(socket, MAX_SEND_QUEUE);
   const address = resolved.address;
   const port = target.port;
+  const listener = udpAddress(address, port);
   const clock = () => performance.now();
   const startMs = clock();
   const socketId = 1 + Math.floor(Math.random() * 0x3ffffffe);
   const isn = Math.floor(Math.random() * 0x7fffffff);
   const timestamp = () => Math.floor((clock() - startMs) * 1000) >>> 0;
-  const transmit = (packet: Uint8Array) => void sender.send(packet, port, address);
 
   let connection: SrtConnection | undefined;
   let answer: ((packet: Uint8Array) => void) | undefined;
-  socket.on("message", (packet: Uint8Array, rinfo: dgram.RemoteInfo) => {
-    if (rinfo.port !== port || rinfo.address !== address || packet.length < SRT_HEADER_SIZE) return;
-    if (readU32(packet, 12) !== socketId) return;
-    if (connection) return connection.handlePacket(packet, clock());
-    if (isControl(packet) && controlType(packet) === ControlType.HANDSHAKE) answer?.(packet);
+  const socket: UdpSocket = await openUdpSocket({
+    hostname: resolved.family === 6 ? "::" : "0.0.0.0",
+    port: 0,
+    maxQueue: MAX_SEND_QUEUE,
+    onDatagram: (packet, from, fromPort) => {
+      if (fromPort !== port || from !== address || packet.length < SRT_HEADER_SIZE) return;
+      if (readU32(packet, 12) !== socketId) return;
+      if (connection) return connection.handlePacket(packet, clock());
+      // The answer is taken after this turn: a copy (the socket reuses its buffer).
+      if (isControl(packet) && controlType(packet) === ControlType.HANDSHAKE) {
+        answer?.(packet.slice());
+      }
+    },
+    onError: (error) => logger.error(`srt ${where}: socket error: ${error.message}`),
   });
-  socket.on(
-    "error",
-    (error: Error) => logger.error(`srt ${where}: socket error: ${error.message}`),
-  );
-  const closeSocket = () => {
-    sender.stop();
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
-  };
+  const transmit = (packet: Uint8Array) => void socket.send(packet, listener);
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject);
-      socket.bind(0, () => {
-        socket.off("error", reject);
-        resolve();
-      });
-    });
-
     /** Send `request` every 250 ms until a handshake `accept`s (and return it), or the deadline. */
     const exchange = async (
       request: Handshake,
@@ -255,13 +242,7 @@ export async function callSrt(
       (_, why, level) => {
         clearInterval(ticker);
         signal?.removeEventListener("abort", stop);
-        const drained = clock() + SHUTDOWN_DRAIN_MS;
-        const finish = () => {
-          if (sender.busy && clock() < drained) return void setTimeout(finish, 5);
-          closeSocket();
-          ended.resolve({ why, level });
-        };
-        finish();
+        void socket.close(SHUTDOWN_DRAIN_MS).then(() => ended.resolve({ why, level }));
       },
     );
     const live = connection;
@@ -277,7 +258,7 @@ export async function callSrt(
     if (signal?.aborted) stop();
     return { connection, sendLatencyMs: sendLatency, ended: ended.promise };
   } catch (error) {
-    closeSocket();
+    void socket.close();
     throw error;
   }
 }

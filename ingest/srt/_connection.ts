@@ -146,7 +146,9 @@ export class SrtConnection implements Link {
   readonly #startMs: number;
   readonly #latencyMs: number;
   #lastRecvMs: number;
+  /** When we last sent, to the tick (for the keep-alive: no clock read per packet). */
   #lastSendMs: number;
+  #sentSinceTick = false;
   #closed = false;
   #receiver?: SrtReceiver;
   #decoder?: TsDecoder;
@@ -287,7 +289,7 @@ export class SrtConnection implements Link {
 
   /** {@linkcode Link}: send a packet to the peer (data encrypted, when the caller encrypts). */
   send(packet: Uint8Array): void {
-    this.#lastSendMs = this.#settings.clock();
+    this.#sentSinceTick = true;
     const crypto = this.#crypto;
     if (!crypto) return this.#transmit(packet);
     if (!isControl(packet)) {
@@ -343,7 +345,10 @@ export class SrtConnection implements Link {
     this.send(keyMaterialPacket(KMREQ, a.km, this.timestamp(nowMs), this.peerSocketId));
   }
 
-  /** Handle one packet from the peer (already matched by socket id and address). */
+  /**
+   * Handle one packet from the peer (already matched by socket id and address). The packet
+   * is read during the call only: the socket receives the next one into the same bytes.
+   */
   handlePacket(packet: Uint8Array, nowMs: number): void {
     if (this.#closed) return;
     this.#lastRecvMs = nowMs;
@@ -426,7 +431,14 @@ export class SrtConnection implements Link {
         if (!this.#sender) return;
         const ack = parseAck(packet);
         this.#sender.onAck(ack, nowMs);
-        // Light ACKs (one word) are not answered.
+        // Every full (or small) ACK is answered; light ACKs (one word) are not. The ACKACK
+        // is what the receiver measures the round trip with and, in libsrt, samples the
+        // clock drift of its TSBPD delivery with. It also lets the receiver stop: libsrt
+        // sends a full ACK on each 10 ms tick that has something new to acknowledge and
+        // repeats an unanswered one every RTT + 4 RTTVar, so answering fewer would cost
+        // more ACKs, not fewer datagrams. (libsrt's own sender answers at most one ACK per
+        // 10 ms, but its receivers send no more than that.) What sets the number of ACKs
+        // a reader sends is how many ticks our data arrives in (see SrtSender.write).
         if (packet.length > SRT_HEADER_SIZE + 4) {
           this.send(ackAckPacket(ack.ackNo, this.timestamp(nowMs), this.peerSocketId));
         }
@@ -474,7 +486,10 @@ export class SrtConnection implements Link {
     }
     this.#sender?.tick(nowMs);
     this.#announce(nowMs);
-    if (nowMs - this.#lastSendMs >= KEEPALIVE_MS) {
+    if (this.#sentSinceTick) {
+      this.#sentSinceTick = false;
+      this.#lastSendMs = nowMs;
+    } else if (nowMs - this.#lastSendMs >= KEEPALIVE_MS) {
       this.send(keepAlivePacket(this.timestamp(nowMs), this.peerSocketId));
     }
   }

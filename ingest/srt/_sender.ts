@@ -1,5 +1,6 @@
 /**
- * The sending half of an SRT connection: cuts a byte stream into fixed-size payloads,
+ * The sending half of an SRT connection: cuts a byte stream into fixed-size payloads (each
+ * full one sent at once, a partly filled one at the end of the turn it was written in),
  * keeps every packet until it is acknowledged, retransmits what NAKs ask for, gives up on
  * packets older than the latency window (answering NAKs for them with a drop request)
  * and retransmits an unacknowledged tail once the link goes quiet.
@@ -72,7 +73,6 @@ export function emptySenderStats(): SenderStats {
 }
 
 const INITIAL_PACKETS = 256;
-const PARTIAL_FLUSH_MS = 10;
 const MIN_KEEP_MS = 1000;
 const TAIL_RETRANSMIT_PACKETS = 16;
 /** Receivers acknowledge every 10 ms but may be late by a few ticks: wait this long at least. */
@@ -117,7 +117,10 @@ export class SrtSender {
   #ackSeq: number;
   #msgNo = 1;
   #fill = 0;
-  #fillStartMs = 0;
+  /** When the partly filled payload was last written to. */
+  #fillMs = 0;
+  /** Whether the partly filled payload is to go at the end of this turn. */
+  #flushQueued = false;
   #lastSendMs = -Infinity;
   #lastAckMs = -Infinity;
   #lastTailMs = -Infinity;
@@ -150,11 +153,17 @@ export class SrtSender {
     return this.#fill;
   }
 
-  /** Append stream bytes; every full payload is sent at once. */
+  /**
+   * Append stream bytes. Every full payload is sent at once, what is left over at the end
+   * of this turn (after every write of a play batch, say), so that a batch leaves in one
+   * burst: a libsrt receiver sends a full ACK for each 10 ms in which data arrived (and we
+   * answer each with an ACKACK), so a tail sent on a later tick would cost two datagrams
+   * more, and the frame it ends would wait for it.
+   */
   write(bytes: Uint8Array, nowMs: number): void {
     let off = 0;
     while (off < bytes.length) {
-      if (this.#fill === 0) this.#open(nowMs);
+      if (this.#fill === 0) this.#open();
       const at = this.#slots.offset(this.#next) + SRT_HEADER_SIZE + this.#fill;
       const n = Math.min(this.#payloadSize - this.#fill, bytes.length - off);
       this.#slots.data.set(bytes.subarray(off, off + n), at);
@@ -162,7 +171,17 @@ export class SrtSender {
       off += n;
       if (this.#fill === this.#payloadSize) this.#finish(nowMs);
     }
+    this.#fillMs = nowMs;
+    if (this.#fill > 0 && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushAtTurnEnd);
+    }
   }
+
+  #flushAtTurnEnd = (): void => {
+    this.#flushQueued = false;
+    this.flush(this.#fillMs);
+  };
 
   /** Send the unfilled payload, if any, as it is. */
   flush(nowMs: number): void {
@@ -288,7 +307,7 @@ export class SrtSender {
     this.stats.dropRequests++;
   }
 
-  /** Timers: give up old packets, send a lingering partial payload, resend a lost tail. */
+  /** Timers: give up old packets, resend what was reported lost, and a lost tail. */
   tick(nowMs: number): void {
     const slots = this.#slots;
     while (
@@ -297,7 +316,6 @@ export class SrtSender {
       this.#base = seqAdd(this.#base, 1);
       this.stats.dropped++;
     }
-    if (this.#fill > 0 && nowMs - this.#fillStartMs >= PARTIAL_FLUSH_MS) this.#finish(nowMs);
     this.#repairLosses(nowMs);
     const quiet = Math.max(TAIL_QUIET_MS, this.rtt.timeoutMs + 20);
     if (
@@ -311,8 +329,7 @@ export class SrtSender {
   }
 
   /** Make room for the packet `#next`: grow, or give up the oldest packet. */
-  #open(nowMs: number): void {
-    this.#fillStartMs = nowMs;
+  #open(): void {
     while (seqOffset(this.#base, this.#next) >= this.#slots.capacity - 1) {
       if (this.#slots.capacity < this.#maxPackets) {
         this.#slots.grow(this.#base, seqOffset(this.#base, this.#next));

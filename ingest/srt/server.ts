@@ -7,12 +7,10 @@
  * @module
  */
 
-import dgram from "node:dgram";
 import { type Logger, PublishError, type Registry, silentLogger } from "../../mod.ts";
 import type { StreamHandle } from "../../mod.ts";
 import { type ConnectionParams, SrtConnection } from "./_connection.ts";
 import { CookieJar } from "./_cookie.ts";
-import { OrderedSender } from "./_datagram.ts";
 import { emptyReceiverStats, type ReceiverStats } from "./_receiver.ts";
 import { emptySenderStats, type SenderStats } from "./_sender.ts";
 import { SrtError } from "./error.ts";
@@ -33,6 +31,7 @@ import {
 import { ControlType, controlType, isControl, SRT_HEADER_SIZE } from "./packet.ts";
 import { parseStreamId, type StreamIdRequest } from "./stream_id.ts";
 import { readU32 } from "./_wire.ts";
+import { openUdpSocket, type UdpAddress, udpAddress } from "../_udp_socket.ts";
 
 /** Options for {@linkcode serveSrt}. */
 export interface SrtServerOptions {
@@ -166,6 +165,8 @@ const READ_PAYLOAD = 7 * TS_PACKET;
 const REJECTION_MEMORY_MS = 10_000;
 const MAX_REJECTIONS = 1024;
 const MAX_SEND_QUEUE = 16_384;
+/** Time for the connections' SHUTDOWNs to leave before the socket closes. */
+const SHUTDOWN_DRAIN_MS = 200;
 
 /** Where a conclusion came from. */
 interface Caller {
@@ -175,6 +176,8 @@ interface Caller {
   readonly label: string;
   readonly address: string;
   readonly port: number;
+  /** Where answers go. */
+  readonly to: UdpAddress;
 }
 
 /** The answer to a conclusion, kept so a repeated conclusion gets the same answer. */
@@ -232,17 +235,14 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     clock,
   };
-  const hostname = opts.hostname ?? "0.0.0.0";
-  const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
-    socket.bind(opts.port, hostname, () => {
-      socket.off("error", reject);
-      resolve();
-    });
+  const socket = await openUdpSocket({
+    hostname: opts.hostname ?? "0.0.0.0",
+    port: opts.port,
+    maxQueue: MAX_SEND_QUEUE,
+    onDatagram,
+    onError: (error) => logger.error(`srt: socket error: ${error.message}`),
   });
-  const bound = socket.address();
-  const addr: Deno.NetAddr = { transport: "udp", hostname: bound.address, port: bound.port };
+  const addr = socket.addr;
   const startMs = clock();
   const cookies = new CookieJar(clock);
 
@@ -263,9 +263,8 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     send: emptySenderStats(),
   };
 
-  const sender = new OrderedSender(socket, MAX_SEND_QUEUE);
-  const transmit = (packet: Uint8Array, port: number, address: string): void => {
-    if (!sender.send(packet, port, address)) totals.sendOverflow++;
+  const transmit = (packet: Uint8Array, to: UdpAddress): void => {
+    if (!socket.send(packet, to)) totals.sendOverflow++;
   };
 
   /** No new handshakes once closing starts; nothing at all once the socket closes. */
@@ -317,14 +316,14 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       cookie: cookies.make(address, port),
       peerIp: address,
     };
-    transmit(encodeHandshake(response, timestamp(), hs.socketId), port, address);
+    transmit(encodeHandshake(response, timestamp(), hs.socketId), udpAddress(address, port));
   };
 
   const timestamp = () => Math.floor((clock() - startMs) * 1000) >>> 0;
 
-  const onConclusion = (packet: Uint8Array, port: number, address: string): void => {
-    const callerSocket = readU32(packet, SRT_HEADER_SIZE + 24);
-    const cookie = readU32(packet, SRT_HEADER_SIZE + 28);
+  const onConclusion = (datagram: Uint8Array, port: number, address: string): void => {
+    const callerSocket = readU32(datagram, SRT_HEADER_SIZE + 24);
+    const cookie = readU32(datagram, SRT_HEADER_SIZE + 28);
     if (!cookies.check(address, port, cookie)) {
       totals.ignored++;
       return;
@@ -332,13 +331,14 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     const key = peerKey(address, port, callerSocket);
     const known = byPeer.get(key);
     if (known === "pending") return;
-    if (known instanceof SrtConnection) {
-      return transmit(known.conclusionResponse(clock()), port, address);
-    }
-    if (known) return transmit(known.packet, port, address);
+    const to = udpAddress(address, port);
+    if (known instanceof SrtConnection) return transmit(known.conclusionResponse(clock()), to);
+    if (known) return transmit(known.packet, to);
     const arrivedMs = clock();
+    // The request is decided after this turn: keep a copy (the socket reuses its buffer).
+    const packet = datagram.slice();
     const label = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-    const caller: Caller = { key, label, address, port };
+    const caller: Caller = { key, label, address, port, to };
     let hs: Handshake;
     try {
       hs = parseHandshake(packet);
@@ -461,7 +461,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     crypto: SrtCrypto | undefined,
     source: StreamHandle | undefined,
   ): void => {
-    const { label, address, port } = caller;
+    const { label, address, port, to } = caller;
     const streamKey = `${request.app}/${request.stream}`;
     let handle: StreamHandle;
     if (request.action === "publish") {
@@ -543,12 +543,12 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     const connection = new SrtConnection(
       params,
       settings,
-      (p) => transmit(p, port, address),
+      (p) => transmit(p, to),
       onClosed,
       response,
     );
     // The answer is queued before a reader's first data packet can be.
-    transmit(connection.conclusionResponse(now), port, address);
+    transmit(connection.conclusionResponse(now), to);
     bySocket.set(socketId, connection);
     byPeer.set(caller.key, connection);
     totals.accepted++;
@@ -586,10 +586,11 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     rejections.set(caller.key, answer);
     byPeer.set(caller.key, answer);
     logger.warn(`srt ${caller.label}: rejected (${reason}): ${why}`);
-    transmit(packet, caller.port, caller.address);
+    transmit(packet, caller.to);
   };
 
-  socket.on("message", (packet: Uint8Array, rinfo: dgram.RemoteInfo) => {
+  /** One datagram from the socket; `packet` is valid only during the call. */
+  function onDatagram(packet: Uint8Array, address: string, port: number): void {
     if (closed) return;
     if (packet.length < SRT_HEADER_SIZE) {
       totals.ignored++;
@@ -599,8 +600,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     if (dest !== 0) {
       const connection = bySocket.get(dest);
       if (
-        !connection || connection.peerPort !== rinfo.port ||
-        connection.peerAddress !== rinfo.address
+        !connection || connection.peerPort !== port || connection.peerAddress !== address
       ) {
         totals.ignored++;
         return;
@@ -617,11 +617,10 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       return;
     }
     const type = readU32(packet, SRT_HEADER_SIZE + 20);
-    if (type === HandshakeType.INDUCTION) onInduction(packet, rinfo.port, rinfo.address);
-    else if (type === HandshakeType.CONCLUSION) onConclusion(packet, rinfo.port, rinfo.address);
+    if (type === HandshakeType.INDUCTION) onInduction(packet, port, address);
+    else if (type === HandshakeType.CONCLUSION) onConclusion(packet, port, address);
     else totals.ignored++;
-  });
-  socket.on("error", (error: Error) => logger.error(`srt: socket error: ${error.message}`));
+  }
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -629,13 +628,11 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
       for (const connection of [...bySocket.values()]) {
         connection.close("server shutting down", "info");
       }
-      // Let the shutdown packets go out.
-      const until = clock() + 200;
-      while (sender.busy && clock() < until) await new Promise((r) => setTimeout(r, 5));
-      closed = true;
-      sender.stop();
       clearInterval(ticker);
-      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      // Let the shutdown packets go out.
+      const socketClosed = socket.close(SHUTDOWN_DRAIN_MS);
+      closed = true;
+      await socketClosed;
       resolveFinished();
     })();
     return closing;

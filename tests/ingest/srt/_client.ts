@@ -12,7 +12,8 @@ import {
   parseHandshake,
   SrtFlag,
 } from "../../../ingest/srt/mod.ts";
-import { bound, type OrderedSocket } from "./_util.ts";
+import { bound } from "./_util.ts";
+import { type UdpAddress, udpAddress, type UdpSocket } from "../../../ingest/_udp_socket.ts";
 import { concat } from "../../_util/bytes.ts";
 
 /** What a reader got: its MPEG-TS, and when (`performance.now()`) its data and SHUTDOWN came. */
@@ -33,33 +34,33 @@ export class TestCaller {
   readonly socketId: number = 1 + Math.floor(Math.random() * 0x3fffffff);
   /** The first data sequence number we announce. */
   readonly isn: number = Math.floor(Math.random() * 0x7fffffff);
-  readonly #socket: OrderedSocket;
-  readonly #serverPort: number;
+  #socket!: UdpSocket;
+  readonly #server: UdpAddress;
   readonly #inbox: Uint8Array[] = [];
   #waiter?: () => void;
 
-  private constructor(socket: OrderedSocket, serverPort: number) {
-    this.#socket = socket;
-    this.#serverPort = serverPort;
-    socket.socket.on("message", (msg: Uint8Array) => {
-      this.#inbox.push(msg.slice());
-      this.#waiter?.();
-    });
+  private constructor(serverPort: number) {
+    this.#server = udpAddress("127.0.0.1", serverPort);
   }
 
   /** A caller on a fresh local port. */
   static async open(serverPort: number): Promise<TestCaller> {
-    return new TestCaller(await bound("127.0.0.1"), serverPort);
+    const caller = new TestCaller(serverPort);
+    caller.#socket = await bound("127.0.0.1", (msg) => {
+      caller.#inbox.push(msg);
+      caller.#waiter?.();
+    });
+    return caller;
   }
 
   /** Our local UDP port. */
   get port(): number {
-    return this.#socket.socket.address().port;
+    return this.#socket.addr.port;
   }
 
   /** Send raw bytes to the listener. */
   send(packet: Uint8Array): void {
-    this.#socket.send(packet, this.#serverPort, "127.0.0.1");
+    this.#socket.send(packet, this.#server);
   }
 
   /** The next packet matching `match` (taken out of the inbox); rejects after `ms`. */
@@ -204,6 +205,6 @@ export class TestCaller {
 
   /** Close the socket. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.#socket.socket.close(() => resolve()));
+    return this.#socket.close();
   }
 }

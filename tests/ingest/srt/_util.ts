@@ -1,35 +1,26 @@
-/** Helpers for SRT tests: ordered UDP sends, and a UDP relay that loses packets. */
+/** Helpers for SRT tests: UDP sockets, and a UDP relay that loses packets. */
 
-import dgram from "node:dgram";
 import { prng } from "../../_util/fuzz.ts";
 import { makeFixture, sine, testsrc } from "../../_util/ffmpeg.ts";
+import { openUdpSocket, udpAddress, type UdpSocket } from "../../../ingest/_udp_socket.ts";
 
-/** Sends on one UDP socket in order (Deno's node:dgram reorders sends issued together). */
-export class OrderedSocket {
-  readonly socket: dgram.Socket;
-  #backlog: [Uint8Array, number, string][] = [];
-  #busy = false;
-
-  constructor(socket: dgram.Socket) {
-    this.socket = socket;
-  }
-
-  send(packet: Uint8Array, port: number, address: string): void {
-    this.#backlog.push([packet, port, address]);
-    if (!this.#busy) this.#next();
-  }
-
-  #next = (): void => {
-    const item = this.#backlog.shift();
-    this.#busy = item !== undefined;
-    if (item) this.socket.send(item[0], item[1], item[2], this.#next);
-  };
-}
-
-export async function bound(hostname: string): Promise<OrderedSocket> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, hostname, resolve));
-  return new OrderedSocket(socket);
+/**
+ * A UDP socket on a free port of `hostname` whose datagrams are copied to `onDatagram`
+ * (they may be kept); it sends in order.
+ */
+export function bound(
+  hostname: string,
+  onDatagram: (datagram: Uint8Array, port: number) => void,
+): Promise<UdpSocket> {
+  return openUdpSocket({
+    hostname,
+    port: 0,
+    maxQueue: 1 << 16,
+    onDatagram: (datagram, _, port) => onDatagram(datagram.slice(), port),
+    onError: (error) => {
+      throw error;
+    },
+  });
 }
 
 /** Options for {@linkcode LossyRelay.open}. */
@@ -49,50 +40,51 @@ export interface RelayOptions {
  * socket, and every packet in either direction is dropped with probability `loss`.
  */
 export class LossyRelay {
-  /** Where clients connect. */
-  readonly port: number;
   /** Packets dropped and forwarded, client to server and back. */
   readonly counts = { upDropped: 0, up: 0, downDropped: 0, down: 0 };
-  readonly #front: OrderedSocket;
-  readonly #upstreams = new Map<string, Promise<OrderedSocket>>();
+  #front!: UdpSocket;
+  readonly #upstreams = new Map<number, Promise<UdpSocket>>();
   readonly #options: RelayOptions;
   readonly #drop: () => boolean;
 
-  private constructor(front: OrderedSocket, options: RelayOptions) {
-    this.#front = front;
-    this.port = front.socket.address().port;
+  private constructor(options: RelayOptions) {
     this.#options = options;
     const rand = prng(options.seed);
     this.#drop = () => rand() < options.loss;
-    front.socket.on("message", (msg: Uint8Array, rinfo: dgram.RemoteInfo) => {
-      void this.#upstream(rinfo).then((up) => {
-        if (this.#drop()) return void this.counts.upDropped++;
-        this.counts.up++;
-        this.#options.onDatagram?.(msg);
-        up.send(msg, this.#options.target, "127.0.0.1");
-      });
-    });
   }
 
   /** Open a relay towards `options.target`. */
   static async open(options: RelayOptions): Promise<LossyRelay> {
-    return new LossyRelay(await bound("127.0.0.1"), options);
+    const relay = new LossyRelay(options);
+    relay.#front = await bound("127.0.0.1", (msg, port) => relay.#fromClient(msg, port));
+    return relay;
   }
 
-  #upstream(client: dgram.RemoteInfo): Promise<OrderedSocket> {
-    const key = `${client.address}:${client.port}`;
-    let up = this.#upstreams.get(key);
+  /** Where clients connect. */
+  get port(): number {
+    return this.#front.addr.port;
+  }
+
+  #fromClient(msg: Uint8Array, client: number): void {
+    void this.#upstream(client).then((up) => {
+      if (this.#drop()) return void this.counts.upDropped++;
+      this.counts.up++;
+      this.#options.onDatagram?.(msg);
+      up.send(msg, udpAddress("127.0.0.1", this.#options.target));
+    });
+  }
+
+  #upstream(client: number): Promise<UdpSocket> {
+    let up = this.#upstreams.get(client);
     if (!up) {
-      up = bound("127.0.0.1").then((socket) => {
-        socket.socket.on("message", (msg: Uint8Array) => {
-          if (this.#drop()) return void this.counts.downDropped++;
-          this.counts.down++;
-          this.#options.onDatagram?.(msg);
-          this.#front.send(msg, client.port, client.address);
-        });
-        return socket;
+      const back = udpAddress("127.0.0.1", client);
+      up = bound("127.0.0.1", (msg) => {
+        if (this.#drop()) return void this.counts.downDropped++;
+        this.counts.down++;
+        this.#options.onDatagram?.(msg);
+        this.#front.send(msg, back);
       });
-      this.#upstreams.set(key, up);
+      this.#upstreams.set(client, up);
     }
     return up;
   }
@@ -100,9 +92,7 @@ export class LossyRelay {
   /** Close every socket. */
   async close(): Promise<void> {
     const sockets = [this.#front, ...await Promise.all(this.#upstreams.values())];
-    await Promise.all(
-      sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))),
-    );
+    await Promise.all(sockets.map((socket) => socket.close()));
   }
 }
 

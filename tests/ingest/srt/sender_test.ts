@@ -51,13 +51,18 @@ Deno.test("writes are cut into 1316-byte payloads; flush sends the rest", () => 
   assert.equal(sender.stats.bytes, 3000);
 });
 
-Deno.test("a partial payload goes out on the tick after 10 ms", () => {
+Deno.test("a partial payload goes out at the end of the turn it was written in, once", async () => {
   const { sender, link } = harness();
   sender.write(bytes(188), 100);
-  sender.tick(105);
-  assert.equal(link.sent.length, 0);
-  sender.tick(110);
-  assert.deepEqual(link.drain().map((p) => p.length), [16 + 188]);
+  sender.write(bytes(1316), 101);
+  assert.deepEqual(link.drain().map((p) => p.length), [16 + 1316], "the full payload at once");
+  await Promise.resolve();
+  const tail = link.drain();
+  assert.deepEqual(tail.map((p) => p.length), [16 + 188], "the rest after the turn");
+  assert.equal(parseDataHeader(tail[0]).timestamp, 101_000, "stamped at its last write");
+  await Promise.resolve();
+  sender.tick(200);
+  assert.equal(link.sent.length, 0, "nothing more");
 });
 
 Deno.test("NAKed packets are retransmitted with the R flag; ACKs release them", () => {
