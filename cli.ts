@@ -54,8 +54,9 @@ serve options (listeners take PORT, HOST:PORT or off):
   --https LISTEN    HTTPS: what --http serves      (default off; e.g. 8443)  https.listen
   --tls-cert FILE   PEM certificate chain for the TLS listeners (reloaded on change)  tls.cert
   --tls-key FILE    PEM private key for the TLS listeners                  tls.key
-  --play-coalesce-ms N         RTMP and HTTP-FLV players: merge what arrives within N ms
-                               into one write (fewer writes, N ms more latency; default 40)
+  --play-coalesce-ms N         RTMP, HTTP-FLV and RTSP players, SRT readers: merge what
+                               arrives within N ms into one write (fewer writes and
+                               datagrams, N ms more latency; default 40)
                                                                       playCoalesceMs
   --cluster-redis URL          join a cluster: the Redis directory, redis://HOST:6379
                                (default: none, a single node)         cluster.redis

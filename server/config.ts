@@ -251,8 +251,9 @@ export interface ServerConfig {
    */
   transcodeAudio?: boolean;
   /**
-   * RTMP, HTTP-FLV and RTSP players: what arrives within this many ms goes out in one write
-   * (fewer writes, that much more latency; the join is never delayed). Default 40.
+   * RTMP, HTTP-FLV and RTSP players and SRT readers: what arrives within this many ms goes
+   * out in one write or burst (fewer writes and datagrams, that much more latency; the join
+   * is never delayed). Default 40.
    */
   playCoalesceMs?: number;
   /**

@@ -388,6 +388,7 @@ class Composition implements Server {
           return own === false ? undefined : own ?? this.#config.srtPassphrase;
         },
         registry,
+        coalesceMs: config.playCoalesceMs,
         ...srt,
         logger,
       });

@@ -235,6 +235,7 @@ export async function callSrt(
         peerIdleTimeoutMs: timeoutMs,
         maxLag: 0,
         catchUpSpeed: 0,
+        coalesceMs: 0,
         keyRefreshPackets: 1 << 24,
         clock,
       },

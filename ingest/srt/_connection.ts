@@ -41,6 +41,8 @@ export interface ConnectionSettings {
   readonly maxLag: number;
   /** Readers catch up from the GOP replay to the live edge at this multiple of real time. */
   readonly catchUpSpeed: number;
+  /** What arrives within this many ms goes to a reader in one burst. */
+  readonly coalesceMs: number;
   /** Readers' key refresh period, in data packets. */
   readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
@@ -551,6 +553,7 @@ export class SrtConnection implements Link {
         maxLag: this.#settings.maxLag,
         signal: playing.signal,
         catchUpSpeed: this.#settings.catchUpSpeed,
+        coalesceMs: this.#settings.coalesceMs,
         realTime: true,
       });
       if (result.end === "aborted" || this.#closed) return;

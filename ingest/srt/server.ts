@@ -83,6 +83,13 @@ export interface SrtServerOptions {
    */
   catchUpSpeed?: number;
   /**
+   * Hold a reader's new frames this long (ms) so that what arrives meanwhile goes out in one
+   * burst: fuller payloads, and fewer of the ACKs (and ACKACKs) libsrt sends for each 10 ms
+   * in which data arrived, for at most this much extra latency; the join (the replayed GOP)
+   * is never delayed. Default 0.
+   */
+  coalesceMs?: number;
+  /**
    * Readers' key refresh: after this many data packets a reader's stream switches to a new
    * key (even/odd), announced a quarter of the period before with a KMREQ (default
    * 2^24, libsrt's `kmrefreshrate`).
@@ -233,6 +240,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     maxLag: opts.maxLag ?? 512,
     keyRefreshPackets: opts.keyRefreshPackets ?? 1 << 24,
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
+    coalesceMs: opts.coalesceMs ?? 0,
     clock,
   };
   const socket = await openUdpSocket({

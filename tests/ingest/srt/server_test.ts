@@ -3,6 +3,7 @@ import {
   type AuthRequest,
   FrameFlags,
   type MediaFrame,
+  type PlayOptions,
   Registry,
   type StreamHandle,
 } from "../../../mod.ts";
@@ -423,6 +424,28 @@ Deno.test("a reader is kept alive while the stream is silent and shut down when 
     await c.next(isType(ControlType.SHUTDOWN), 5000);
   });
 });
+
+for (const coalesceMs of [undefined, 40]) {
+  Deno.test(`a reader plays paced to the stream's clock, at catchUpSpeed, with coalesceMs ${coalesceMs ?? "0 by default"}`, async () => {
+    await withServer({ coalesceMs, catchUpSpeed: 3 }, async ({ caller, registry }) => {
+      const handle = registry.startPublish("live", "c");
+      const plays: PlayOptions[] = [];
+      const play = handle.play.bind(handle);
+      handle.play = (sink, options) => {
+        plays.push(options ?? {});
+        return play(sink, options);
+      };
+      const c = await caller();
+      await c.connect("read:live/c");
+      await until("the reader plays", () => handle.readerCount === 1);
+      assert.equal(plays.length, 1);
+      assert.equal(plays[0].coalesceMs, coalesceMs ?? 0);
+      assert.equal(plays[0].catchUpSpeed, 3);
+      assert.equal(plays[0].realTime, true);
+      registry.endPublish(handle);
+    });
+  });
+}
 
 test.ffmpeg("packets the sender never repairs are skipped at their deadline: DISCONTINUITY, no stall", async () => {
   const clip = await twoSecondClip();
