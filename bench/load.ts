@@ -6,7 +6,8 @@
  * ```sh
  * deno run -A bench/load.ts [--players 100,500,1000] [--protocols rtmp,flv,rtsp,srt,whep]
  *   [--servers arcly,nginx,nms,libsrt] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
- *   [--serve-args "--flag value"] [--cpu-prof DIR] [--before DIR] [--before-args "..."]
+ *   [--serve-args "--flag value"] [--v8-flags=FLAGS] [--cpu-prof DIR] [--before DIR]
+ *   [--before-args "..."] [--before-v8-flags=FLAGS]
  *   [--workers 1,2] [--load-cpu 1]
  * ```
  *
@@ -15,9 +16,13 @@
  * 2-core machine the 2-worker server shares that CPU with them: its figure is a floor of
  * what two cores of its own would hold.
  *
+ * `serve` runs with the V8 flags of `deno task serve` (`deno.json`), as the README runs it
+ * (`--v8-flags=` runs it without, `--v8-flags=FLAGS` with others).
+ *
  * `--before DIR` adds `serve` of another checkout (e.g. a worktree of `main`) as server
  * `before` (name it in `--servers`), to compare two versions in one run; `--before-args`
- * gives it its own `serve` flags (alone, it compares two flag sets of this checkout).
+ * and `--before-v8-flags` give it its own `serve` and V8 flags (alone, they compare two flag sets
+ * of this checkout).
  *
  * `--cpu-prof DIR` runs `serve` under `deno run --cpu-prof` and leaves one profile per step
  * in DIR (open it in Chrome DevTools) to see where a player's cost goes.
@@ -62,6 +67,7 @@
  */
 
 import { freeTcpPort, freeUdpPort } from "../tests/_util/ports.ts";
+import { SERVE_TASK_V8_FLAGS } from "../tests/_util/serve.ts";
 import { parseArgs } from "node:util";
 import { buildLoadPlayer } from "./_load_player.ts";
 
@@ -75,6 +81,8 @@ const { values } = parseArgs({
     ramp: { type: "string", default: "1000" },
     "nms-dir": { type: "string", default: "/tmp/nms443" },
     "serve-args": { type: "string", default: "" },
+    "v8-flags": { type: "string", default: SERVE_TASK_V8_FLAGS },
+    "before-v8-flags": { type: "string" },
     "cpu-prof": { type: "string" },
     before: { type: "string" },
     "before-args": { type: "string" },
@@ -244,7 +252,13 @@ async function udpBound(port: number, ms = 20_000): Promise<void> {
  * `cli.ts serve --workers N` of the checkout at `root`, pinned to CPUs 0 to N-1 (SRT stays
  * on the primary, whatever N).
  */
-const arclyAt = (name: string, root: string, args: string, workers = 1): Server => ({
+const arclyAt = (
+  name: string,
+  root: string,
+  args: string,
+  v8Flags: string,
+  workers = 1,
+): Server => ({
   name: workers === 1 ? name : `${name} (${workers} workers)`,
   protocols: ["rtmp", "flv", "rtsp", "srt", "whep"],
   async missing() {
@@ -258,6 +272,7 @@ const arclyAt = (name: string, root: string, args: string, workers = 1): Server 
       Deno.execPath(),
       "run",
       "-A",
+      ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
       ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : []),
       `${root}cli.ts`,
       "serve",
@@ -645,15 +660,26 @@ function print(row: Row, before: Row | undefined): void {
 /** The servers by `--servers` name; an arcly one per `--workers` count. */
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
 const all: Record<string, Server[]> = {
-  arcly: WORKERS.map((n) => arclyAt("arcly-stream", ROOT, values["serve-args"], n)),
+  arcly: WORKERS.map((n) =>
+    arclyAt("arcly-stream", ROOT, values["serve-args"], values["v8-flags"], n)
+  ),
   nginx: [nginx],
   nms: [nms],
   libsrt: [libsrtFanout(tmp)],
 };
-if (values.before || values["before-args"] !== undefined) {
+if (
+  values.before || values["before-args"] !== undefined ||
+  values["before-v8-flags"] !== undefined
+) {
   const root = values.before?.replace(/\/?$/, "/") ?? ROOT;
   all.before = WORKERS.map((n) =>
-    arclyAt("arcly-stream before", root, values["before-args"] ?? "", n)
+    arclyAt(
+      "arcly-stream before",
+      root,
+      values["before-args"] ?? "",
+      values["before-v8-flags"] ?? values["v8-flags"],
+      n,
+    )
   );
 }
 const players: Record<Protocol, string | Error> = {

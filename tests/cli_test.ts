@@ -10,7 +10,7 @@ import { freeUdpPair } from "./ingest/rtsp/_util.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-Deno.test("deno run -A cli.ts serve with no config file starts on the defaults, with one warning", async () => {
+Deno.test("deno task serve (cli.ts serve with its V8 flags) with no config file starts on the defaults, with one warning", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "arcly-cli-" });
   // The default ports may be taken on a shared machine: only the addresses come from the
   // environment, everything else is the embedded defaults.

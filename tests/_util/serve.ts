@@ -76,8 +76,15 @@ export interface ServeProcessOptions {
   env?: Record<string, string>;
 }
 
+/** The V8 flags `deno task serve` (the README's command) runs `cli.ts serve` with, from `deno.json`. */
+export const SERVE_TASK_V8_FLAGS: string = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)));
+  return /--v8-flags=(\S+)/.exec(config.tasks.serve)?.[1] ?? "";
+})();
+
 /**
- * Start `cli.ts serve` with every listener in `listeners` on 127.0.0.1 port 0 and the
+ * Start `cli.ts serve` as `deno task serve` runs it (with {@linkcode SERVE_TASK_V8_FLAGS}),
+ * with every listener in `listeners` on 127.0.0.1 port 0 and the
  * others off (of those `flagged`), plus `extraArgs`. Resolves once each listener has logged
  * its address.
  */
@@ -86,7 +93,8 @@ export async function startServe(
   extraArgs: string[] = [],
   options: ServeProcessOptions = {},
 ): Promise<ServeProcess> {
-  const args = ["run", "-A", CLI, "serve", ...extraArgs];
+  const v8Flags = SERVE_TASK_V8_FLAGS ? [`--v8-flags=${SERVE_TASK_V8_FLAGS}`] : [];
+  const args = ["run", "-A", ...v8Flags, CLI, "serve", ...extraArgs];
   for (const name of options.flagged ?? LISTENERS) {
     args.push(`--${name}`, listeners.includes(name) ? "127.0.0.1:0" : "off");
   }
