@@ -50,7 +50,8 @@
  * player: its growth from before the players connected, with only the publisher and one probe
  * played; per added player: its growth from the step before, what one more player costs
  * without what V8 grows once for all); join is connect to first video frame; the load
- * player's CPU is its whole run's (join and warm-up included).
+ * player's CPU is its whole run's (join and warm-up included) and, in parentheses, that as a
+ * share of its core.
  *
  * Comparisons, when present:
  * - nginx: Debian's `nginx-light` and `libnginx-mod-rtmp` (RTMP only; a temporary
@@ -143,6 +144,8 @@ interface LoadResult {
   cpuMs: number;
   frames: number[];
   joinMs: number[];
+  /** How long the load player ran (measured here, not printed by it). */
+  runMs: number;
 }
 
 interface Row {
@@ -160,7 +163,10 @@ interface Row {
   kibPerPlayer: number;
   joinP50: number;
   mbitPerPlayer: number;
+  /** The load player's CPU time over its run, ms. */
   loadCpu: number;
+  /** That as a share of one core. */
+  loadCpuShare: number;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -526,6 +532,7 @@ async function load(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const startedMs = performance.now();
   let text = "";
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
@@ -538,7 +545,7 @@ async function load(
   await child.status;
   const line = text.split("\n").find((l) => l.startsWith("{"));
   if (!line) throw new Error(`load player printed no result: ${text.slice(0, 200)}`);
-  return JSON.parse(line);
+  return { ...JSON.parse(line), runMs: performance.now() - startedMs };
 }
 
 function noop(): void {}
@@ -617,6 +624,7 @@ async function step(
       joinP50: percentile(result.joinMs, 0.5),
       mbitPerPlayer: mbit / players / (result.windowMs / 1000),
       loadCpu: result.cpuMs,
+      loadCpuShare: result.cpuMs / result.runMs,
     };
   } catch (error) {
     failed = true;
@@ -656,7 +664,7 @@ function print(row: Row, before: Row | undefined): void {
     kibPerAddedPlayer(row, before),
     row.joinP50.toFixed(0),
     row.mbitPerPlayer.toFixed(3),
-    `${(row.loadCpu / 1000).toFixed(1)} s`,
+    `${(row.loadCpu / 1000).toFixed(1)} s (${(row.loadCpuShare * 100).toFixed(0)}%)`,
   ];
   console.log(`| ${cells.join(" | ")} |`);
 }
