@@ -8,12 +8,17 @@
  * arrives as bench/_load_srt.c does (bench/_load_ts.h) and answers as libsrt's receiver
  * does, so that the server's work per reader is the same as for a libsrt reader:
  *
- * - its timers are checked after every packet it receives, and every 10 ms without one;
+ * - its timers are checked after every packet it receives and, once 10 ms have passed since
+ *   they last were, whenever libsrt's receive thread would look: readers are grouped by
+ *   MUX_READERS as bench/_load_srt.c shares a multiplexer, and a group is looked at after each
+ *   packet to any of its readers and, idle, each time its receive would time out (4 to 11 ms
+ *   here: libsrt's 10 ms on the kernel's 4 ms ticks, measured with strace). Its 10 ms ACK
+ *   timer so fires a few ms late, and the first packet of a burst often finds it expired:
+ *   libsrt then acknowledges that packet at once and the rest on the next tick;
  * - on a check 10 ms after the last ACK timer: a full ACK if the acknowledged sequence number
  *   moved (or one that has not been answered by an ACKACK, again after RTT + 4 RTTVar), a
  *   small ACK instead when the last full one is under 10 ms old; a light ACK after each 64
- *   packets in between;
- *   an ACKACK gives a round-trip sample (smoothed as libsrt does);
+ *   packets in between; an ACKACK gives a round-trip sample (smoothed as libsrt does);
  * - a NAK on a sequence gap at once, then the whole loss list every max(20 ms,
  *   (RTT + 4 RTTVar) / 2) until repaired or dropped (a drop request fills it);
  * - a KEEPALIVE after a second without sending; a SHUTDOWN at the end.
@@ -67,6 +72,11 @@ enum {
   PEER_IDLE_TIMEOUT_MS = 5000,
   KEEPALIVE_MS = 1000,
   LIGHT_ACK_PACKETS = 64,
+  /* Readers per emulated libsrt multiplexer (as bench/_load_srt.c shares a port). */
+  MUX_READERS = 10,
+  /* How long its idle receive waits, in µs: libsrt 1.5.1 here, measured with strace. */
+  MUX_WAIT_MIN_US = 4000,
+  MUX_WAIT_SPAN_US = 7000,
   MIN_NAK_INTERVAL_MS = 20,
   FIRST_NAK_INTERVAL_MS = 300,
 };
@@ -114,8 +124,15 @@ typedef struct {
   uint8_t buf[READ_BATCH][MAX_DATAGRAM];
 } Udp;
 
+/* An emulated libsrt multiplexer: when its idle receive times out. */
+typedef struct {
+  double pass_ms;
+} Mux;
+
 static Reader *readers;
 static int nreaders;
+static Mux *muxes;
+static uint64_t random_state;
 static Udp *udps;
 static int nudps;
 /* Reader i has socket id id_base + i. */
@@ -146,6 +163,14 @@ static void set_got(Reader *r, uint32_t seq, int on) {
   uint8_t bit = 1 << (seq & 7);
   if (on) r->got[(seq % WINDOW) >> 3] |= bit;
   else r->got[(seq % WINDOW) >> 3] &= ~bit;
+}
+
+/* How long an idle libsrt receive waits (xorshift64). */
+static double mux_wait_ms(void) {
+  random_state ^= random_state << 13;
+  random_state ^= random_state >> 7;
+  random_state ^= random_state << 17;
+  return (MUX_WAIT_MIN_US + (double)(random_state % MUX_WAIT_SPAN_US)) / 1e3;
 }
 
 static void flush(Udp *u) {
@@ -381,6 +406,19 @@ static void check(Reader *r, double t) {
   if (t > r->last_send_ms + KEEPALIVE_MS) control(r, KEEPALIVE, 0, 1, t);
 }
 
+/*
+ * libsrt's receive thread after each receive, a packet or a timeout: the timers of its sockets
+ * not checked for a tick are checked; then it waits again.
+ */
+static void mux_pass(int m, double t) {
+  int end = (m + 1) * MUX_READERS < nreaders ? (m + 1) * MUX_READERS : nreaders;
+  for (int i = m * MUX_READERS; i < end; i++) {
+    Reader *r = &readers[i];
+    if (r->state == R_READING && t - r->last_check_ms >= TICK_MS) check(r, t);
+  }
+  muxes[m].pass_ms = t + mux_wait_ms();
+}
+
 /* The server's answer to a handshake step. */
 static void handshake_answer(Reader *r, const uint8_t *p, int n, double t) {
   if (n < SRT_HEADER + 48) return;
@@ -414,6 +452,7 @@ static void datagram(const uint8_t *p, int n, double t) {
   else if (control_type == DROPREQ && n >= SRT_HEADER + 8) drop_request(r, p + SRT_HEADER, t);
   else if (control_type == SHUTDOWN) r->state = R_DEAD;
   if (r->state == R_READING) check(r, t);
+  mux_pass((int)i / MUX_READERS, t);
 }
 
 /* Read what `u` holds, READS_PER_TURN batches at most. */
@@ -454,10 +493,11 @@ static double run_timers(double t) {
       if (r->state != R_DEAD && r->handshake_sent_ms + HANDSHAKE_REPEAT_MS < next) {
         next = r->handshake_sent_ms + HANDSHAKE_REPEAT_MS;
       }
-    } else if (r->state == R_READING) {
-      if (t - r->last_check_ms >= TICK_MS) check(r, t);
-      if (r->last_check_ms + TICK_MS < next) next = r->last_check_ms + TICK_MS;
     }
+  }
+  for (int m = 0; m * MUX_READERS < nreaders; m++) {
+    if (t >= muxes[m].pass_ms) mux_pass(m, t);
+    if (muxes[m].pass_ms < next) next = muxes[m].pass_ms;
   }
   return next > t + TIMER_RESOLUTION_MS ? next : t + TIMER_RESOLUTION_MS;
 }
@@ -503,10 +543,14 @@ int main(int argc, char **argv) {
   if (getrandom(&id_base, sizeof id_base, 0) != sizeof id_base) id_base = (uint32_t)getpid();
   id_base = 1 + id_base % (0x3fffffffu - (uint32_t)nreaders);
   readers = calloc(nreaders, sizeof(Reader));
+  muxes = calloc((nreaders + MUX_READERS - 1) / MUX_READERS, sizeof(Mux));
+  if (getrandom(&random_state, sizeof random_state, 0) != sizeof random_state || !random_state) {
+    random_state = 0x9e3779b97f4a7c15u;
+  }
   nudps = (nreaders + READERS_PER_SOCKET - 1) / READERS_PER_SOCKET;
   udps = calloc(nudps, sizeof(Udp));
   int epfd = epoll_create1(0);
-  if (!readers || !udps || epfd < 0) return 1;
+  if (!readers || !muxes || !udps || epfd < 0) return 1;
   for (int k = 0; k < nudps; k++) {
     if (open_udp(k, epfd) < 0) {
       perror("udp socket");
