@@ -489,26 +489,18 @@ int main(int argc, char **argv) {
   mode = strcmp(argv[1], "flv") == 0 ? FLV : strcmp(argv[1], "rtsp") == 0 ? RTSP : RTMP;
   host = argv[2], port = atoi(argv[3]), app = argv[4], stream = argv[5];
   nplayers = atoi(argv[6]);
-  double ramp = atof(argv[7]), warmup = atof(argv[8]) * 1e3, window = atof(argv[9]) * 1e3;
+  LoadSchedule schedule = load_schedule(nplayers, atof(argv[7]), atof(argv[8]), atof(argv[9]));
   struct rlimit rl = {nplayers + 64, nplayers + 64};
   setrlimit(RLIMIT_NOFILE, &rl);
   players = calloc(nplayers, sizeof(Player));
   epfd = epoll_create1(0);
   static uint8_t buf[256 * 1024];
   struct epoll_event events[256];
-  double t0 = now_ms();
-  int started = 0;
-  double window_at = -1, ramp_done = -1;
   for (;;) {
     double t = now_ms();
-    int due = ramp <= 0 ? nplayers : (int)((t - t0) / 1e3 * ramp) + 1;
-    while (started < nplayers && started < due) start(&players[started++]);
-    if (started == nplayers && ramp_done < 0) ramp_done = t;
-    if (ramp_done >= 0 && window_at < 0 && t - ramp_done >= warmup) {
-      window_at = t;
-      open_window(counts_of, nplayers);
-    }
-    if (window_at >= 0 && t - window_at >= window) break;
+    int due = due_players(&schedule, t);
+    while (schedule.started < due) start(&players[schedule.started++]);
+    if (window_closed(&schedule, t, counts_of)) break;
     int n = epoll_wait(epfd, events, 256, 10);
     for (int e = 0; e < n; e++) {
       Player *p = events[e].data.ptr;
@@ -543,6 +535,6 @@ int main(int argc, char **argv) {
       }
     }
   }
-  print_result(counts_of, nplayers, window_at);
+  print_result(counts_of, nplayers, schedule.window_at);
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
  * The load players in `bench/` (`_load_player.c`: N RTMP, HTTP-FLV or RTSP players in one
- * epoll loop; `_load_srt.c`: N libsrt readers), built with gcc for the benchmarks that drive
- * them.
+ * epoll loop; `_load_srt_lite.c`: N SRT readers on shared UDP sockets; `_load_srt.c`: N libsrt
+ * readers), built with gcc for the benchmarks that drive them.
  *
  * @module
  */

@@ -1,9 +1,13 @@
 /*
- * What bench/_load_player.c and bench/_load_srt.c share: the clock, and the one JSON line
+ * What the load players of bench/load.ts (bench/_load_player.c, bench/_load_srt.c,
+ * bench/_load_srt_lite.c) share: the clock, and the one JSON line
  * each prints when its window closes (players asked for, joined, per-player video frames in
  * the window (sorted), bytes in the window, join times (connect to first video frame, ms,
- * sorted) and its own CPU time), read by bench/load.ts.
+ * sorted) and its own CPU time), read by bench/load.ts; and when players start and the
+ * window opens.
  */
+#pragma once
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,22 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/** When players start (RAMP_PER_S a second, all at once if 0) and the window opens and closes. */
+typedef struct {
+  int players, started;
+  double ramp, warmup_ms, window_ms, t0, ramp_done, window_at;
+} LoadSchedule;
+
+static LoadSchedule load_schedule(int players, double ramp, double warmup_s, double window_s) {
+  return (LoadSchedule){players, 0, ramp, warmup_s * 1e3, window_s * 1e3, now_ms(), -1, -1};
+}
+
+/** How many players should have started by `t`. */
+static int due_players(const LoadSchedule *s, double t) {
+  int due = s->ramp <= 0 ? s->players : (int)((t - s->t0) / 1e3 * s->ramp) + 1;
+  return due < s->players ? due : s->players;
+}
+
 /** The window opens: what each player has counted so far is left out of it. */
 static void open_window(LoadCounts *(*counts)(int), int n) {
   for (int i = 0; i < n; i++) {
@@ -32,6 +52,19 @@ static void open_window(LoadCounts *(*counts)(int), int n) {
   }
   printf("window\n");
   fflush(stdout);
+}
+
+/**
+ * Note the end of the ramp and open the window `warmup` later (see open_window); true once
+ * the window has closed.
+ */
+static int window_closed(LoadSchedule *s, double t, LoadCounts *(*counts)(int)) {
+  if (s->started == s->players && s->ramp_done < 0) s->ramp_done = t;
+  if (s->ramp_done >= 0 && s->window_at < 0 && t - s->ramp_done >= s->warmup_ms) {
+    s->window_at = t;
+    open_window(counts, s->players);
+  }
+  return s->window_at >= 0 && t - s->window_at >= s->window_ms;
 }
 
 static int cmp_u64(const void *a, const void *b) {

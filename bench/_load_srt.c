@@ -1,11 +1,11 @@
 /*
- * The SRT load reader of bench/load.ts: N libsrt callers in Stream ID read mode
- * ("#!::r=APP/STREAM,m=request") in one loop on libsrt's epoll, cheaper than the server it
- * measures. Each reader connects and then only counts: payload bytes, and video frames as
- * MPEG-TS packets on the video PID (0x100, the server's muxer) that start a PES
- * (payload_unit_start). Nothing is decoded. Readers share one UDP port (one libsrt
- * multiplexer, two threads) per READERS_PER_PORT and run without TSBPD (no thread per
- * reader): payloads are counted as they arrive, in order.
+ * The libsrt SRT load reader of bench/load.ts (`--srt-load libsrt`): N libsrt callers in
+ * Stream ID read mode ("#!::r=APP/STREAM,m=request") in one loop on libsrt's epoll, the
+ * reference for bench/_load_srt_lite.c, which costs a fraction of its CPU. Each reader
+ * connects and then only counts (bench/_load_ts.h): payload bytes, and video frames as PES
+ * starts on the video PID. Readers share one UDP port (one libsrt multiplexer, two threads)
+ * per READERS_PER_PORT and run without TSBPD (no thread per reader): payloads are counted as
+ * they arrive, in order.
  *
  *   _load_srt srt HOST PORT APP STREAM PLAYERS RAMP_PER_S WARMUP_S WINDOW_S
  *
@@ -26,10 +26,11 @@
 #include <time.h>
 
 #include "_load_result.h"
+#include "_load_ts.h"
 
 /* A shared port's UDP receive buffer (the kernel caps it at net.core.rmem_max): bursts of
  * its readers' packets must not overflow it, or the load reader's own losses are measured. */
-enum { READERS_PER_PORT = 10, UDP_BUFFER = 4 << 20, VIDEO_PID = 0x100, TS_PACKET = 188 };
+enum { READERS_PER_PORT = 10, UDP_BUFFER = 4 << 20 };
 enum { R_IDLE, R_CONNECTING, R_READING, R_DEAD };
 
 typedef struct {
@@ -57,17 +58,6 @@ static Reader *find(SRTSOCKET sock) {
     if (readers[slots[at]].sock == sock) return &readers[slots[at]];
   }
   return NULL;
-}
-
-/* Count the video PES starts in whole TS packets. */
-static void count(Reader *r, const uint8_t *p, int n) {
-  r->counts.bytes += n;
-  for (int at = 0; at + TS_PACKET <= n; at += TS_PACKET) {
-    const uint8_t *ts = p + at;
-    if (ts[0] != 0x47 || !(ts[1] & 0x40)) continue;
-    if ((((ts[1] & 0x1f) << 8) | ts[2]) != VIDEO_PID) continue;
-    if (r->counts.frames++ == 0) r->counts.joined_ms = now_ms();
-  }
 }
 
 static int start(int index, struct sockaddr_in *server, struct sockaddr_in *local, int eid,
@@ -107,7 +97,7 @@ int main(int argc, char **argv) {
   }
   const char *host = argv[2], *app = argv[4], *stream = argv[5];
   nreaders = atoi(argv[6]);
-  double ramp = atof(argv[7]), warmup = atof(argv[8]) * 1e3, window = atof(argv[9]) * 1e3;
+  LoadSchedule schedule = load_schedule(nreaders, atof(argv[7]), atof(argv[8]), atof(argv[9]));
   char stream_id[512];
   snprintf(stream_id, sizeof stream_id, "#!::r=%s/%s,m=request", app, stream);
   struct rlimit rl = {nreaders + 256, nreaders + 256};
@@ -128,19 +118,11 @@ int main(int argc, char **argv) {
   srt_epoll_set(eid, SRT_EPOLL_ENABLE_EMPTY);
   SRT_EPOLL_EVENT events[256];
   static uint8_t buf[1500];
-  double t0 = now_ms();
-  int started = 0;
-  double window_at = -1, ramp_done = -1;
   for (;;) {
     double t = now_ms();
-    int due = ramp <= 0 ? nreaders : (int)((t - t0) / 1e3 * ramp) + 1;
-    while (started < nreaders && started < due) start(started++, &server, &local, eid, stream_id);
-    if (started == nreaders && ramp_done < 0) ramp_done = t;
-    if (ramp_done >= 0 && window_at < 0 && t - ramp_done >= warmup) {
-      window_at = t;
-      open_window(counts_of, nreaders);
-    }
-    if (window_at >= 0 && t - window_at >= window) break;
+    int due = due_players(&schedule, t);
+    while (schedule.started < due) start(schedule.started++, &server, &local, eid, stream_id);
+    if (window_closed(&schedule, t, counts_of)) break;
     int n = srt_epoll_uwait(eid, events, 256, 10);
     for (int e = 0; e < n; e++) {
       Reader *r = find(events[e].fd);
@@ -159,11 +141,11 @@ int main(int argc, char **argv) {
       for (;;) {
         int got = srt_recvmsg(r->sock, (char *)buf, sizeof buf);
         if (got <= 0) break;
-        count(r, buf, got);
+        count_ts(&r->counts, buf, got);
       }
     }
   }
-  print_result(counts_of, nreaders, window_at);
+  print_result(counts_of, nreaders, schedule.window_at);
   for (int i = 0; i < nreaders; i++) {
     if (readers[i].state != R_IDLE) srt_close(readers[i].sock);
   }

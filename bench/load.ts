@@ -8,7 +8,7 @@
  *   [--servers arcly,nginx,nms,libsrt] [--window 10] [--warmup 3] [--ramp 1000] [--nms-dir DIR]
  *   [--serve-args "--flag value"] [--v8-flags=FLAGS] [--cpu-prof DIR] [--before DIR]
  *   [--before-args "..."] [--before-v8-flags=FLAGS]
- *   [--workers 1,2] [--load-cpu 1]
+ *   [--workers 1,2] [--load-cpu 1] [--srt-load lite|libsrt]
  * ```
  *
  * `--workers 1,2` runs `serve --workers N` for each N given (default 1), pinned to CPUs 0 to
@@ -29,25 +29,34 @@
  *
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
- * 600 kbit/s, 2 s GOP, `-re`) and the load player `bench/_load_player.c` (built here with
- * gcc: one epoll loop, N RTMP players, HTTP-FLV GETs or RTSP players over interleaved TCP that
- * count bytes and video frames), both pinned to CPU 1; for `--protocols srt`, `bench/_load_srt.c`
- * instead (built here with gcc against libsrt: Debian's `apt-get install libsrt-openssl-dev`; N
- * libsrt callers reading `#!::r=live/bench,m=request` from `serve --srt`, counting bytes and video
- * PES starts); for `--protocols whep`, `bench/_load_whep.ts`: N werift WHEP viewers that count the
+ * 600 kbit/s, 2 s GOP, `-re`) and the load player, both pinned to CPU 1. The load players are
+ * C programs built here with gcc, each one epoll loop:
+ * - `bench/_load_player.c`: N RTMP players, HTTP-FLV GETs or RTSP players over interleaved
+ *   TCP that count bytes and video frames;
+ * - `bench/_load_srt_lite.c` (`--protocols srt`): N SRT callers reading
+ *   `#!::r=live/bench,m=request` from `serve --srt` on a few shared UDP sockets, counting
+ *   bytes and video PES starts and sending what libsrt's receiver sends (ACKs on its 10 ms
+ *   timer, NAKs, keep-alives), for a fraction of libsrt's CPU: the load player must not run out
+ *   of its core before the server does;
+ * - `bench/_load_srt.c` (`--srt-load libsrt`): the same readers as libsrt callers (built
+ *   against libsrt: Debian's `apt-get install libsrt-openssl-dev`), the reference the lite
+ *   player's datagrams were checked against.
+ *
+ * For `--protocols whep` it is `bench/_load_whep.ts`: N werift WHEP viewers that count the
  * frames in their packets' clear RTP headers, decrypting nothing. RTSP, SRT and WHEP are
  * arcly-stream's only. WHEP viewers get the video only (WebRTC cannot carry the AAC; the server
  * transcodes nothing unless `--serve-args "--transcode-audio"`), and each join costs a DTLS
- * handshake on both sides: ramp them slowly (`--ramp 20`). Players connect at `--ramp` per second,
- * the window of `--window`
- * seconds opens `--warmup` seconds after the last one connected. A step is **held** when at
- * least 99% of the players received at least 95% of the video frames the publisher sent in
- * the window (ffmpeg's `-progress` count: on a loaded machine it may fall below 30 per
- * second, and the table shows the rate it reached). Server CPU comes from `/proc/PID/stat` over the window, RSS
- * from `/proc/PID/status` at its end (per player: its growth from before the players
- * connected, with only the publisher and one probe played; per added player: its growth from
- * the step before, what one more player costs without what V8 grows once for all); join is
- * connect to first video frame.
+ * handshake on both sides: ramp them slowly (`--ramp 20`). Players connect at `--ramp` per
+ * second, the window of `--window` seconds opens `--warmup` seconds after the last one
+ * connected. A step is **held** when at least 99% of the players received at least 95% of the
+ * video frames the publisher sent in the window (ffmpeg's `-progress` count: on a loaded
+ * machine it may fall below 30 per second, and the table shows the rate it reached). Server
+ * CPU comes from `/proc/PID/stat` over the window, RSS from `/proc/PID/status` at its end (per
+ * player: its growth from before the players connected, with only the publisher and one probe
+ * played; per added player: its growth from the step before, what one more player costs
+ * without what V8 grows once for all); join is connect to first video frame; the load
+ * player's CPU is its whole run's (join and warm-up included) and, in parentheses, that as a
+ * share of its core.
  *
  * Comparisons, when present:
  * - nginx: Debian's `nginx-light` and `libnginx-mod-rtmp` (RTMP only; a temporary
@@ -88,8 +97,12 @@ const { values } = parseArgs({
     "before-args": { type: "string" },
     workers: { type: "string", default: "1" },
     "load-cpu": { type: "string", default: "1" },
+    "srt-load": { type: "string", default: "lite" },
   },
 });
+if (!["lite", "libsrt"].includes(values["srt-load"])) {
+  throw new Error(`--srt-load is lite or libsrt, not ${values["srt-load"]}`);
+}
 const WORKERS = values.workers.split(",").map(Number);
 const LOAD_CPU = values["load-cpu"];
 const STEPS = values.players.split(",").map(Number);
@@ -101,6 +114,8 @@ const NMS_DIR = values["nms-dir"];
 const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
+/** The SRT connections `serve` accepts here: more than any step has readers. */
+const MAX_SRT_READERS = 20_000;
 
 type Protocol = "rtmp" | "flv" | "rtsp" | "srt" | "whep";
 
@@ -137,6 +152,8 @@ interface LoadResult {
   cpuMs: number;
   frames: number[];
   joinMs: number[];
+  /** How long the load player ran (measured here, not printed by it). */
+  runMs: number;
 }
 
 interface Row {
@@ -154,7 +171,10 @@ interface Row {
   kibPerPlayer: number;
   joinP50: number;
   mbitPerPlayer: number;
+  /** The load player's CPU time over its run, ms. */
   loadCpu: number;
+  /** That as a share of one core. */
+  loadCpuShare: number;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -268,6 +288,9 @@ const arclyAt = (
     const [rtmpPort, httpPort, rtspPort] = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
     const [rtpPort, srtPort] = [await freeUdpPort(), await freeUdpPort()];
     const extra = args.split(" ").filter((a) => a !== "");
+    // SRT's default of 1,000 connections would refuse the readers of a larger step.
+    const config = `${dir}/arcly.yml`;
+    await Deno.writeTextFile(config, `srt:\n  maxConnections: ${MAX_SRT_READERS}\n`);
     const child = spawnPinned(workers === 1 ? 0 : `0-${workers - 1}`, [
       Deno.execPath(),
       "run",
@@ -276,6 +299,8 @@ const arclyAt = (
       ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : []),
       `${root}cli.ts`,
       "serve",
+      "--config",
+      config,
       "--quiet",
       "--rtmp",
       `${HOST}:${rtmpPort}`,
@@ -522,6 +547,7 @@ async function load(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const startedMs = performance.now();
   let text = "";
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
@@ -534,7 +560,7 @@ async function load(
   await child.status;
   const line = text.split("\n").find((l) => l.startsWith("{"));
   if (!line) throw new Error(`load player printed no result: ${text.slice(0, 200)}`);
-  return JSON.parse(line);
+  return { ...JSON.parse(line), runMs: performance.now() - startedMs };
 }
 
 function noop(): void {}
@@ -613,6 +639,7 @@ async function step(
       joinP50: percentile(result.joinMs, 0.5),
       mbitPerPlayer: mbit / players / (result.windowMs / 1000),
       loadCpu: result.cpuMs,
+      loadCpuShare: result.cpuMs / result.runMs,
     };
   } catch (error) {
     failed = true;
@@ -652,7 +679,7 @@ function print(row: Row, before: Row | undefined): void {
     kibPerAddedPlayer(row, before),
     row.joinP50.toFixed(0),
     row.mbitPerPlayer.toFixed(3),
-    `${(row.loadCpu / 1000).toFixed(1)} s`,
+    `${(row.loadCpu / 1000).toFixed(1)} s (${(row.loadCpuShare * 100).toFixed(0)}%)`,
   ];
   console.log(`| ${cells.join(" | ")} |`);
 }
@@ -686,7 +713,11 @@ const players: Record<Protocol, string | Error> = {
   rtmp: await buildLoadPlayer(tmp),
   flv: "",
   rtsp: "",
-  srt: PROTOCOLS.includes("srt") ? await buildOnLibsrt(tmp, "_load_srt.c") : "",
+  srt: !PROTOCOLS.includes("srt")
+    ? ""
+    : values["srt-load"] === "libsrt"
+    ? await buildOnLibsrt(tmp, "_load_srt.c")
+    : await buildLoadPlayer(tmp, "_load_srt_lite.c"),
   whep: "", // bench/_load_whep.ts runs under Deno
 };
 players.flv = players.rtsp = players.rtmp;
