@@ -27,6 +27,11 @@ export class RttEstimator {
     this.varUs = varUs;
   }
 
+  /** Whether a round trip has been measured or adopted (else the values are guesses). */
+  get sampled(): boolean {
+    return this.#sampled;
+  }
+
   /** A retransmission timeout: RTT plus four deviations, in milliseconds. */
   get timeoutMs(): number {
     return (this.rttUs + 4 * this.varUs) / 1000;

@@ -13,7 +13,10 @@
  *
  * What was reported lost (by a NAK, or as the hole an ACK stops at) is followed up: sent
  * again each round trip until acknowledged, without waiting for the receiver to report
- * it again, so a lost NAK or a lost retransmission does not cost the packet its deadline.
+ * it again, so a lost NAK or a lost retransmission does not cost the packet its deadline;
+ * but never sooner than an ACK has been taking to cover a packet, measured on this side's
+ * clock, so that a busy server does not resend what is only in flight or late to be
+ * acknowledged (at 1,000 readers on one core that was 3 retransmissions per packet sent).
  */
 
 import {
@@ -102,6 +105,12 @@ export class SrtSender {
   readonly stats: SenderStats = emptySenderStats();
   /** Round-trip time as the receiver reports it in its ACKs. */
   readonly rtt: RttEstimator = new RttEstimator();
+  /**
+   * How long an ACK takes to cover a packet, on this side's clock: from handing the packet
+   * to the link to handling the ACK, so the send queue, the receiver's ACK timer and this
+   * event loop's own lag count too (the receiver's RTT has none of that).
+   */
+  readonly #ackDelay = new RttEstimator();
   readonly #link: Link;
   readonly #payloadSize: number;
   readonly #keepMs: number;
@@ -192,11 +201,24 @@ export class SrtSender {
   onAck(ack: AckInfo, nowMs: number): void {
     const seq = ack.ackSeq;
     if (seqOffset(seq, this.#next) < 0) return;
-    if (seqOffset(this.#ackSeq, seq) > 0) this.#ackSeq = seq;
+    if (seqOffset(this.#ackSeq, seq) > 0) {
+      this.#sampleAckDelay(seq, nowMs);
+      this.#ackSeq = seq;
+    }
     if (seqOffset(this.#base, seq) > 0) this.#base = seq;
     if (ack.rttUs !== undefined) this.rtt.adopt(ack.rttUs, ack.rttVarUs ?? ack.rttUs / 2);
     this.#lastAckMs = nowMs;
     this.#repairAckHole(seq);
+  }
+
+  /** An ACK moved to `seq`: how long after it was first sent did the packet before it wait? */
+  #sampleAckDelay(seq: number, nowMs: number): void {
+    const last = seqAdd(seq, -1);
+    if (seqOffset(this.#base, last) < 0) return;
+    const i = this.#slots.index(last);
+    // A packet sent more than once cannot tell which sending the ACK answers.
+    if (this.#slots.mark[i] !== -Infinity) return;
+    this.#ackDelay.sample((nowMs - this.#slots.time[i]) * 1000);
   }
 
   /**
@@ -218,7 +240,13 @@ export class SrtSender {
     if (this.#lost.size === 0) return;
     this.#refill(nowMs);
     const slots = this.#slots;
-    const wait = this.#rexmitInterval() + ACK_INTERVAL_MS;
+    // Not before an ACK could have covered it: when this event loop or the link is slow,
+    // packets only in flight (or whose ACK is still queued) would go again and again, and
+    // each time add to what makes it slow.
+    const wait = Math.max(
+      this.#rexmitInterval() + ACK_INTERVAL_MS,
+      this.#ackDelay.sampled ? this.#ackDelay.timeoutMs : 0,
+    );
     for (const seq of this.#lost) {
       if (seqOffset(this.#ackSeq, seq) < 0 || seqOffset(this.#base, seq) < 0) {
         this.#lost.delete(seq);

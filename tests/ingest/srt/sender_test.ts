@@ -258,6 +258,23 @@ Deno.test("a lost retransmission is sent again without another NAK, until acknow
   assert.equal(link.drain().length, 0, "acknowledged: no more");
 });
 
+Deno.test("when ACKs come late (a busy event loop), what was reported lost is not sent again before an ACK could have covered it", () => {
+  const { sender, link } = harness();
+  for (let i = 0; i < 10; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  // The receiver measures a 1 ms round trip, but its ACKs are handled 60 ms after the
+  // packets they cover were handed to the link.
+  for (let k = 1; k <= 9; k++) {
+    sender.onAck({ ackNo: k, ackSeq: 500 + k, rttUs: 1000, rttVarUs: 500 }, 60);
+  }
+  sender.onNak([[509, 509]], 60);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [509]);
+  sender.tick(90);
+  assert.equal(link.drain().length, 0, "its ACK could not have come yet");
+  sender.tick(150);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [509], "now it is late");
+});
+
 Deno.test("a hole an ACK reports, never NAKed (the NAK was lost), is repaired", () => {
   const { sender, link } = harness({ latencyMs: 300 });
   for (let i = 0; i < 5; i++) sender.write(bytes(1316, i), 0);
