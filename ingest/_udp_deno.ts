@@ -59,6 +59,10 @@ class DenoUdpSocket implements UdpSocket {
     return this.#queue.send(datagram, to);
   }
 
+  get backedUp(): boolean {
+    return this.#queue.backedUp;
+  }
+
   close(drainMs = 0): Promise<void> {
     this.#closing ??= this.#queue.drain(drainMs).then(() => {
       this.#closed = true;

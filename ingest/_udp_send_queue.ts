@@ -55,6 +55,14 @@ export class UdpSendQueue {
     return true;
   }
 
+  /**
+   * Whether more than a quarter of the queue is waiting: the socket is asked to send
+   * faster than it can, and what is sent now waits behind that.
+   */
+  get backedUp(): boolean {
+    return this.#count > this.#maxQueue / 4;
+  }
+
   /** Resolves once nothing is in flight or waiting, or after `ms`, whichever is first. */
   drain(ms: number): Promise<void> {
     if (!this.#inFlight) return Promise.resolve();

@@ -45,6 +45,11 @@ export interface UdpSocket {
    * until it goes out); false when the send queue is full and it was dropped.
    */
   send(datagram: Uint8Array, to: UdpAddress): boolean;
+  /**
+   * Whether more than a quarter of the send queue is waiting: sends are asked for faster
+   * than they go out, and what is sent now waits behind them.
+   */
+  readonly backedUp: boolean;
   /** Let what is queued go out for at most `drainMs` (default 0), then close. */
   close(drainMs?: number): Promise<void>;
 }

@@ -238,6 +238,7 @@ export async function callSrt(
         coalesceMs: 0,
         keyRefreshPackets: 1 << 24,
         clock,
+        sendBackedUp: () => socket.backedUp,
       },
       transmit,
       (_, why, level) => {

@@ -47,6 +47,8 @@ export interface ConnectionSettings {
   readonly keyRefreshPackets: number;
   /** Monotonic milliseconds. */
   readonly clock: () => number;
+  /** Whether the socket's send queue is backed up (the UDP socket's `backedUp`). */
+  readonly sendBackedUp: () => boolean;
 }
 
 /** Everything the handshake settled for one connection. */
@@ -287,6 +289,11 @@ export class SrtConnection implements Link {
   /** {@linkcode Link}: microseconds since this connection started, wrapping at 32 bits. */
   timestamp(nowMs: number): number {
     return Math.floor((nowMs - this.#startMs) * 1000) >>> 0;
+  }
+
+  /** {@linkcode Link}: whether the socket's send queue is backed up. */
+  backedUp(): boolean {
+    return this.#settings.sendBackedUp();
   }
 
   /** {@linkcode Link}: send a packet to the peer (data encrypted, when the caller encrypts). */

@@ -18,6 +18,11 @@ export interface Link {
   timestamp(nowMs: number): number;
   /** Send one packet to the peer. */
   send(packet: Uint8Array): void;
+  /**
+   * Whether what is sent now would wait behind a backed-up send queue: retransmissions
+   * are put off then (the receiver asks again), so that they do not add to the losses.
+   */
+  backedUp(): boolean;
 }
 
 /** Options for {@linkcode SrtReceiver}. */

@@ -17,6 +17,9 @@
  * but never sooner than an ACK has been taking to cover a packet, measured on this side's
  * clock, so that a busy server does not resend what is only in flight or late to be
  * acknowledged (at 1,000 readers on one core that was 3 retransmissions per packet sent).
+ * Nor is anything sent again while the socket's send queue is backed up: a server short of
+ * time would spend it on retransmissions that wait behind the losses they repair, or push
+ * more of the queue over its end, and lose more; the receiver asks again.
  */
 
 import {
@@ -237,7 +240,7 @@ export class SrtSender {
    * retransmission is repaired in time even when the receiver is slow to report it again.
    */
   #repairLosses(nowMs: number): void {
-    if (this.#lost.size === 0) return;
+    if (this.#lost.size === 0 || this.#link.backedUp()) return;
     this.#refill(nowMs);
     const slots = this.#slots;
     // Not before an ACK could have covered it: when this event loop or the link is slow,
@@ -286,6 +289,12 @@ export class SrtSender {
     }
     if (dropFirst >= 0) this.#dropRequest(dropFirst, seqAdd(this.#base, -1), nowMs);
     if (spans.length === 0) return;
+    if (this.#link.backedUp()) {
+      // Sent now, a retransmission would wait behind what already waits, or be dropped
+      // itself: put off until the receiver asks again (libsrt repeats its losses).
+      for (const [from, to] of spans) this.stats.retransmitsDeclined += to - from + 1;
+      return;
+    }
     spans.sort((a, b) => a[0] - b[0]);
     this.#refill(nowMs);
     const slots = this.#slots;
@@ -347,7 +356,7 @@ export class SrtSender {
     this.#repairLosses(nowMs);
     const quiet = Math.max(TAIL_QUIET_MS, this.rtt.timeoutMs + 20);
     if (
-      this.#base !== this.#next && nowMs - this.#lastSendMs > quiet &&
+      this.#base !== this.#next && !this.#link.backedUp() && nowMs - this.#lastSendMs > quiet &&
       nowMs - this.#lastAckMs > quiet && nowMs - this.#lastTailMs > quiet
     ) {
       this.#lastTailMs = nowMs;

@@ -242,6 +242,7 @@ export async function serveSrt(opts: SrtServerOptions): Promise<SrtServer> {
     catchUpSpeed: opts.catchUpSpeed ?? 1.5,
     coalesceMs: opts.coalesceMs ?? 0,
     clock,
+    sendBackedUp: () => socket.backedUp,
   };
   const socket = await openUdpSocket({
     hostname: opts.hostname ?? "0.0.0.0",

@@ -106,6 +106,23 @@ for (const runtime of ["deno", "node"] as const) {
     await b.close();
   });
 
+  Deno.test(`${runtime}: the socket is backed up while more than a quarter of its queue waits`, async () => {
+    const { socket: b, got } = await receiver(runtime);
+    const a = await sender(runtime, 8);
+    const to = udpAddress("127.0.0.1", b.addr.port);
+    const backedUp: boolean[] = [];
+    // One in flight, then one to four waiting.
+    for (let i = 0; i < 5; i++) {
+      a.send(new Uint8Array([i]), to);
+      backedUp.push(a.backedUp);
+    }
+    assert.deepEqual(backedUp, [false, false, false, true, true]);
+    await arrived(got, 5);
+    assert.equal(a.backedUp, false, "drained");
+    await a.close();
+    await b.close();
+  });
+
   Deno.test(`${runtime}: close lets what is queued go out first`, async () => {
     const { socket: b, got } = await receiver(runtime);
     const a = await sender(runtime, 100);

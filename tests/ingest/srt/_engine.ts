@@ -22,6 +22,13 @@ export class RecordingLink implements Link {
     this.sent.push(packet.slice());
   }
 
+  /** Whether the link reports its send queue backed up (set by a test). */
+  sendQueueBackedUp = false;
+
+  backedUp(): boolean {
+    return this.sendQueueBackedUp;
+  }
+
   /** Take the packets sent so far. */
   drain(): Uint8Array[] {
     return this.sent.splice(0);

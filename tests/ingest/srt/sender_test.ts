@@ -275,6 +275,23 @@ Deno.test("when ACKs come late (a busy event loop), what was reported lost is no
   assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [509], "now it is late");
 });
 
+Deno.test("while the send queue is backed up nothing is sent again; once it drains, a repeated NAK is answered", () => {
+  const { sender, link } = harness();
+  for (let i = 0; i < 10; i++) sender.write(bytes(1316, i), 0);
+  link.drain();
+  sender.onAck({ ackNo: 1, ackSeq: 502, rttUs: 1000, rttVarUs: 500 }, 1);
+  link.sendQueueBackedUp = true;
+  sender.onNak([[502, 505]], 2);
+  sender.tick(100);
+  sender.tick(200);
+  assert.equal(link.drain().length, 0, "no retransmission, no tail");
+  assert.equal(sender.stats.retransmitsDeclined, 4);
+  link.sendQueueBackedUp = false;
+  sender.onNak([[502, 505]], 201);
+  assert.deepEqual(link.drain().map((p) => parseDataHeader(p).seq), [502, 503, 504, 505]);
+  assert.equal(sender.stats.retransmitted, 4);
+});
+
 Deno.test("a hole an ACK reports, never NAKed (the NAK was lost), is repaired", () => {
   const { sender, link } = harness({ latencyMs: 300 });
   for (let i = 0; i < 5; i++) sender.write(bytes(1316, i), 0);
