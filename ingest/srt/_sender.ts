@@ -78,7 +78,8 @@ export function emptySenderStats(): SenderStats {
   };
 }
 
-const INITIAL_PACKETS = 256;
+/** A reader's buffer starts this small (21 KiB) and doubles as packets wait for ACKs. */
+const INITIAL_PACKETS = 16;
 const MIN_KEEP_MS = 1000;
 const TAIL_RETRANSMIT_PACKETS = 16;
 /** Receivers acknowledge every 10 ms but may be late by a few ticks: wait this long at least. */
