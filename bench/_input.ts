@@ -1,6 +1,7 @@
 /**
- * The input the packaging and muxing benchmarks share: a 1080p30 H.264 + AAC FLV made by
- * ffmpeg once per length and cached in `$TMPDIR/arcly-bench`.
+ * The inputs the benchmarks share, made by ffmpeg once and cached in `$TMPDIR/arcly-bench`:
+ * a 1080p30 H.264 + AAC FLV per length for packaging and muxing, and the 640x360 live
+ * stream the load benchmark publishes.
  *
  * @module
  */
@@ -32,9 +33,6 @@ export async function benchInput(seconds: number): Promise<string> {
   if (!(seconds > 0 && Number.isFinite(seconds))) {
     throw new RangeError(`bench input length must be a positive number of seconds, not ${seconds}`);
   }
-  const path = `${BENCH_CACHE_DIR}/in-1080p30-${seconds}s.flv`;
-  if (await Deno.stat(path).then(() => true, () => false)) return path;
-  await Deno.mkdir(BENCH_CACHE_DIR, { recursive: true });
   const args = seconds <= ENCODED_SECONDS
     ? [
       ...["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"],
@@ -47,6 +45,37 @@ export async function benchInput(seconds: number): Promise<string> {
       ...["-stream_loop", String(Math.ceil(seconds / ENCODED_SECONDS) - 1)],
       ...["-i", await benchInput(ENCODED_SECONDS), "-t", String(seconds), "-c", "copy"],
     ];
+  return await cachedFlv(`in-1080p30-${seconds}s.flv`, args);
+}
+
+/** Seconds of the load benchmark's stream; it is published in a loop. */
+const LOAD_STREAM_SECONDS = 20;
+
+/**
+ * The path of the cached stream `bench/load.ts` publishes in a loop with `-c copy`: 20 s of
+ * 640x360 30 fps H.264 at about 530 kbit/s (`ultrafast`, `zerolatency`, 2-second GOPs) + AAC
+ * 64 kbit/s, from lavfi testsrc and sine. Published from a file, it costs a stream copy
+ * (about 1% of a core) instead of a live encode (12%) on the CPU it shares with the load
+ * player.
+ *
+ * @throws {Error} when ffmpeg fails.
+ */
+export function loadStreamInput(): Promise<string> {
+  const s = LOAD_STREAM_SECONDS;
+  return cachedFlv(`load-360p30-${s}s.flv`, [
+    ...["-f", "lavfi", "-i", `testsrc=size=640x360:rate=30:duration=${s}`],
+    ...["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=44100:duration=${s}`],
+    ...["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"],
+    ...["-b:v", "530k", "-maxrate", "530k", "-bufsize", "1060k"],
+    ...["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"],
+  ]);
+}
+
+/** `name` in the cache, made by ffmpeg with `args` (its inputs and codecs) when missing. */
+async function cachedFlv(name: string, args: string[]): Promise<string> {
+  const path = `${BENCH_CACHE_DIR}/${name}`;
+  if (await Deno.stat(path).then(() => true, () => false)) return path;
+  await Deno.mkdir(BENCH_CACHE_DIR, { recursive: true });
   console.error(`making ${path} ...`);
   const partial = `${path}.${Deno.pid}.partial`;
   const out = await new Deno.Command("ffmpeg", {

@@ -29,7 +29,7 @@
  *
  * For each server, protocol and player count it starts the server fresh, pinned to CPU 0
  * (`taskset -c 0`), one ffmpeg publisher (lavfi testsrc 640x360 30 fps H.264 + AAC, about
- * 600 kbit/s, 2 s GOP, encoded once into a 20 s file and published in a loop with `-re` and
+ * 600 kbit/s, 2 s GOP, bench/_input.ts's cached 20 s file published in a loop with `-re` and
  * `-c copy`, about 1% of its CPU against 12% for a live encode) and the load player, both pinned
  * to CPU 1. The load players are
  * C programs built here with gcc, each one epoll loop:
@@ -81,6 +81,7 @@ import { freeTcpPort, freeUdpPort } from "../tests/_util/ports.ts";
 import { SERVE_TASK_V8_FLAGS } from "../tests/_util/serve.ts";
 import { parseArgs } from "node:util";
 import { buildLoadPlayer } from "./_load_player.ts";
+import { loadStreamInput } from "./_input.ts";
 
 const { values } = parseArgs({
   options: {
@@ -113,7 +114,6 @@ const WINDOW_S = Number(values.window);
 const WARMUP_S = Number(values.warmup);
 const RAMP = Number(values.ramp);
 const NMS_DIR = values["nms-dir"];
-const FPS = 30;
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The SRT connections `serve` accepts here: more than any step has readers. */
@@ -453,65 +453,6 @@ interface Publisher {
   readonly sent: () => number;
 }
 
-/** Seconds of the stream encoded once, then published in a loop. */
-const SOURCE_S = 20;
-
-/**
- * Encode the published stream once (lavfi testsrc 640x360 H.264 + AAC, ~600 kbit/s, 2 s
- * GOP) into an FLV file in `dir`, so that publishing it costs a stream copy instead of a
- * live encode (about 1% of the shared CPU instead of 12%).
- */
-async function encodeSource(dir: string): Promise<string> {
-  const path = `${dir}/source.flv`;
-  const { success, stderr } = await new Deno.Command("ffmpeg", {
-    args: [
-      "-nostdin",
-      "-v",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      `testsrc=size=640x360:rate=${FPS}:duration=${SOURCE_S}`,
-      "-f",
-      "lavfi",
-      "-i",
-      `sine=frequency=440:sample_rate=44100:duration=${SOURCE_S}`,
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-tune",
-      "zerolatency",
-      "-pix_fmt",
-      "yuv420p",
-      "-b:v",
-      "530k",
-      "-maxrate",
-      "530k",
-      "-bufsize",
-      "1060k",
-      "-g",
-      String(2 * FPS),
-      "-keyint_min",
-      String(2 * FPS),
-      "-sc_threshold",
-      "0",
-      "-c:a",
-      "aac",
-      "-b:a",
-      "64k",
-      "-y",
-      path,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!success) {
-    throw new Error(`ffmpeg could not encode the source:\n${new TextDecoder().decode(stderr)}`);
-  }
-  return path;
-}
-
 /** Publish `source` in a loop at its own rate (`-re`, stream copy) as `format` to `url`. */
 function publisher(
   source: string,
@@ -629,7 +570,6 @@ async function step(
   protocol: Protocol,
   players: number,
   bin: string,
-  source: string,
 ): Promise<Row> {
   const dir = await Deno.makeTempDir({ prefix: "arcly-load-" });
   const running = await server.start(dir);
@@ -727,7 +667,7 @@ function print(row: Row, before: Row | undefined): void {
 
 /** The servers by `--servers` name; an arcly one per `--workers` count. */
 const tmp = await Deno.makeTempDir({ prefix: "arcly-load-bin-" });
-const source = await encodeSource(tmp);
+const source = await loadStreamInput();
 const all: Record<string, Server[]> = {
   arcly: WORKERS.map((n) =>
     arclyAt("arcly-stream", ROOT, values["serve-args"], values["v8-flags"], n)
@@ -788,7 +728,7 @@ for (const protocol of PROTOCOLS) {
     let before: Row | undefined;
     for (const count of STEPS) {
       try {
-        const row = await step(server, protocol, count, bin as string, source);
+        const row = await step(server, protocol, count, bin as string);
         print(row, before);
         before = row;
       } catch (error) {

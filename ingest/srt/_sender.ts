@@ -290,20 +290,17 @@ export class SrtSender {
     }
     if (dropFirst >= 0) this.#dropRequest(dropFirst, seqAdd(this.#base, -1), nowMs);
     if (spans.length === 0) return;
-    if (this.#link.backedUp()) {
-      // Sent now, a retransmission would wait behind what already waits, or be dropped
-      // itself: put off until the receiver asks again (libsrt repeats its losses).
-      for (const [from, to] of spans) this.stats.retransmitsDeclined += to - from + 1;
-      return;
-    }
     spans.sort((a, b) => a[0] - b[0]);
     this.#refill(nowMs);
+    // Backed up, the socket would hold a retransmission behind what already waits, or drop
+    // it: declined as over budget, until the receiver asks again (libsrt repeats its losses).
+    const backedUp = this.#link.backedUp();
     const slots = this.#slots;
     const interval = this.#rexmitInterval();
     let done = -1;
     for (const [from, to] of spans) {
       for (let k = Math.max(from, done + 1); k <= to; k++) {
-        if (this.#tokens < 1) {
+        if (backedUp || this.#tokens < 1) {
           this.stats.retransmitsDeclined += to - k + 1;
           done = to;
           break;
